@@ -1,0 +1,137 @@
+//! Command-line flags, modeled on bpftrace's.
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bpfscope",
+    version,
+    about = "A dynamic tracer for Linux: bpftrace programs in one small binary",
+    after_help = "EXAMPLES:\n    bpfscope -e 'kprobe:vfs_read { @[comm] = count(); }'\n    bpfscope -l 'uprobe:/lib/x86_64-linux-gnu/libc.so.6:gethost*'\n    bpfscope script.bt arg1 arg2\n    echo 'BEGIN { exit(); }' | bpfscope -",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Run PROGRAM instead of reading a program file.
+    #[arg(short = 'e', value_name = "PROGRAM")]
+    pub program: Option<String>,
+
+    /// The program file ('-' for stdin), or with -l the probe pattern; then
+    /// the program's positional parameters ($1, $2, ...) and, after '--',
+    /// named parameters (--name=value).
+    #[arg(value_name = "FILE | PATTERN")]
+    pub args: Vec<String>,
+
+    /// List probes matching the pattern, or those the program attaches to.
+    #[arg(short = 'l')]
+    pub list: bool,
+
+    /// Parse and check the program, then exit without running it.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print debug output of a stage: ast (may be repeated, or comma-separated).
+    #[arg(short = 'd', value_name = "STAGE", value_delimiter = ',')]
+    pub debug: Vec<String>,
+
+    /// Verbose messages.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+
+    /// Keep messages quiet.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+
+    /// Trace only this process (and attach user probes to it).
+    #[arg(short = 'p', value_name = "PID")]
+    pub pid: Option<u32>,
+
+    /// Run COMMAND as a child process and exit when it exits.
+    #[arg(short = 'c', value_name = "COMMAND")]
+    pub command: Option<String>,
+
+    /// Output format: text or json.
+    #[arg(short = 'f', value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Write the trace output to FILE.
+    #[arg(short = 'o', value_name = "FILE")]
+    pub output: Option<String>,
+
+    /// Output buffering: none, line or full.
+    #[arg(short = 'B', value_name = "MODE")]
+    pub buffering: Option<String>,
+
+    /// Report runtime errors of memory reads and map lookups.
+    #[arg(short = 'k')]
+    pub runtime_warnings: bool,
+
+    /// Allow unsafe functions (system, signal, override).
+    #[arg(long = "unsafe")]
+    pub allow_unsafe: bool,
+
+    /// Do not use these kernel features (uprobe_multi, kprobe_multi, ...).
+    #[arg(long, value_name = "FEATURE,...", value_delimiter = ',')]
+    pub no_feature: Vec<String>,
+
+    /// Suppress warnings.
+    #[arg(long)]
+    pub no_warnings: bool,
+
+    /// Add an #include to the program (may be repeated).
+    #[arg(long = "include", value_name = "FILE")]
+    pub includes: Vec<String>,
+
+    /// Add a directory to the C header search path (may be repeated).
+    #[arg(short = 'I', value_name = "DIR")]
+    pub include_dirs: Vec<String>,
+
+    /// Print the kernel features and build information.
+    #[arg(long)]
+    pub info: bool,
+
+    /// Activate USDT semaphores by file path.
+    #[arg(long)]
+    pub usdt_file_activation: bool,
+
+    /// Print the version.
+    #[arg(short = 'V', long)]
+    pub version: bool,
+}
+
+/// The program text and the name errors call it by.
+pub enum ProgramSource {
+    Inline(String),
+    File(String),
+    Stdin,
+}
+
+impl Cli {
+    /// Where the program comes from and which arguments are its own.
+    pub fn program_source(&self) -> Option<(ProgramSource, &[String])> {
+        if let Some(p) = &self.program {
+            return Some((ProgramSource::Inline(p.clone()), &self.args));
+        }
+        let (first, rest) = self.args.split_first()?;
+        let src = if first == "-" { ProgramSource::Stdin } else { ProgramSource::File(first.clone()) };
+        Some((src, rest))
+    }
+}
+
+/// Splits program arguments into positional ones and `--name[=value]` ones.
+pub fn split_program_args(args: &[String]) -> (Vec<String>, Vec<(String, Option<String>)>) {
+    let mut positional = Vec::new();
+    let mut named = Vec::new();
+    for a in args {
+        if a == "--" {
+            continue;
+        }
+        match a.strip_prefix("--") {
+            Some(n) => match n.split_once('=') {
+                Some((k, v)) => named.push((k.to_string(), Some(v.to_string()))),
+                None => named.push((n.to_string(), None)),
+            },
+            None => positional.push(a.clone()),
+        }
+    }
+    (positional, named)
+}

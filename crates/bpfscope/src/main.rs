@@ -1,0 +1,120 @@
+//! The bpfscope command: parses flags, runs the front end, and reports
+//! every error in one place.
+
+mod cli;
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use bpfscope_lang::check::{CheckOptions, check};
+use bpfscope_lang::{Diagnostic, Diagnostics, ParseOptions, Source, parse};
+use clap::Parser;
+
+use crate::cli::{Cli, ProgramSource, split_program_args};
+
+/// Everything that can stop a run, reported by `main`.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    /// Problems in the program, to be shown against its text.
+    #[error("the program has errors")]
+    Program(Source, Diagnostics),
+    #[error("cannot read program file '{path}': {source}")]
+    ReadFile { path: String, source: std::io::Error },
+    #[error("{0} is not a text file: {1}")]
+    NotText(String, std::str::Utf8Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0} is not available yet in this version of bpfscope")]
+    NotYet(&'static str),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Program(source, diags)) => {
+            eprint!("{}", diags.render(&source));
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("bpfscope: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Error> {
+    if cli.version {
+        println!("bpfscope v{}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    if cli.info {
+        return Err(Error::NotYet("--info (kernel feature detection)"));
+    }
+    if cli.list {
+        return Err(Error::NotYet("-l (listing probes)"));
+    }
+    for stage in &cli.debug {
+        if stage != "ast" && stage != "all" {
+            return Err(Error::Usage(format!("unknown debug stage '{stage}' (available: ast, all)")));
+        }
+    }
+    let Some((program_source, program_args)) = cli.program_source() else {
+        return Err(Error::Usage(
+            "no program given: use -e 'PROGRAM', a program file, or - for stdin (see --help)".into(),
+        ));
+    };
+    let (params, _named) = split_program_args(program_args);
+    let source = load(program_source)?;
+    let program = parse(&source, &ParseOptions::with_btf(params.clone()))
+        .map_err(|d| Error::Program(source.clone(), d.into()))?;
+    if !cli.debug.is_empty() {
+        print!("{}", bpfscope_lang::printer::print_program(&program));
+        let _ = std::io::stdout().flush();
+    }
+    if program.probes.is_empty() {
+        return Err(Error::Program(
+            source,
+            Diagnostic::global("the program has no probes")
+                .with_hint("a probe looks like: BEGIN { printf(\"hello\\n\"); }")
+                .into(),
+        ));
+    }
+    let options = CheckOptions {
+        params,
+        has_child: cli.command.is_some(),
+        allow_unsafe: cli.allow_unsafe,
+        ..CheckOptions::default()
+    };
+    let checked = check(program, &source, &options).map_err(|d| Error::Program(source.clone(), d))?;
+    if !cli.no_warnings && !checked.warnings.is_empty() {
+        eprint!("{}", Diagnostics(checked.warnings.clone()).render(&source));
+    }
+    if cli.dry_run {
+        return Ok(());
+    }
+    Err(Error::NotYet("running programs (the eBPF compiler and loader); --dry-run parses and checks the program"))
+}
+
+fn load(src: ProgramSource) -> Result<Source, Error> {
+    let (name, bytes) = match src {
+        ProgramSource::Inline(text) => return Ok(Source::new("stdin", text)),
+        ProgramSource::Stdin => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).map_err(|e| Error::ReadFile { path: "stdin".into(), source: e })?;
+            ("stdin".to_string(), buf)
+        }
+        ProgramSource::File(path) => {
+            let bytes = std::fs::read(&path).map_err(|e| Error::ReadFile { path: path.clone(), source: e })?;
+            (path, bytes)
+        }
+    };
+    let text = String::from_utf8(bytes).map_err(|e| Error::NotText(name.clone(), e.utf8_error()))?;
+    Ok(Source::new(name, text))
+}

@@ -1,0 +1,161 @@
+//! The command line: where programs come from, what it prints, and its exit
+//! codes.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn bpfscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bpfscope")).args(args).output().expect("runs")
+}
+
+fn with_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bpfscope"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("writes");
+    child.wait_with_output().expect("waits")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn version_and_help() {
+    let v = bpfscope(&["-V"]);
+    assert_eq!((v.status.code(), stdout(&v)), (Some(0), format!("bpfscope v{}\n", env!("CARGO_PKG_VERSION"))));
+    let h = bpfscope(&["--help"]);
+    assert_eq!(h.status.code(), Some(0));
+    for flag in ["-e <PROGRAM>", "--dry-run", "-d <STAGE>", "-l", "-p <PID>", "-c <COMMAND>"] {
+        assert!(stdout(&h).contains(flag), "help lists {flag}:\n{}", stdout(&h));
+    }
+}
+
+#[test]
+fn a_valid_program_checks_quietly() {
+    let o = bpfscope(&["--dry-run", "-e", "kprobe:vfs_read { @[comm] = count(); }"]);
+    assert_eq!((o.status.code(), stdout(&o), stderr(&o)), (Some(0), String::new(), String::new()));
+}
+
+#[test]
+fn program_errors_are_rendered_against_the_program() {
+    let o = bpfscope(&["--dry-run", "-e", "BEGIN { foo(); }"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "stdin:1:9: error: Unknown function: 'foo'\nBEGIN { foo(); }\n        ~~~\n");
+}
+
+#[test]
+fn programs_from_files_and_stdin() {
+    let dir = std::env::temp_dir().join(format!("bpfscope-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("bad.bt");
+    std::fs::write(&file, "BEGIN {\n  @x = 1\n  @y = 2;\n}\n").expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let o = bpfscope(&["--dry-run", path]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!("{path}:3:3: error: syntax error: unexpected '@y', expected ';'\n  @y = 2;\n  ~~\n")
+    );
+
+    let good = dir.join("good.bt");
+    std::fs::write(&good, "#!/usr/bin/env bpfscope\nBEGIN { printf(\"%s\\n\", str($1)); exit(); }\n").expect("write");
+    let o = bpfscope(&["--dry-run", good.to_str().expect("utf-8"), "hello"]);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(0), String::new()));
+
+    let o = with_stdin(&["--dry-run", "-"], "BEGIN { exit(); }");
+    assert_eq!((o.status.code(), stderr(&o)), (Some(0), String::new()));
+    let o = with_stdin(&["--dry-run", "-"], "BEGIN { exit(\"x\"); }");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("stdin:1:14: error: exit() expects an integer"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let o = bpfscope(&["--dry-run", "/nonexistent/prog.bt"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "bpfscope: error: cannot read program file '/nonexistent/prog.bt': No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn positional_parameters_reach_the_program() {
+    let o = bpfscope(&["--dry-run", "-e", "BEGIN { printf(\"%d\\n\", $1 + 1); }", "abc"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "stdin:1:24: error: $1 used numerically but given \"abc\". Try using str($1).\nBEGIN { printf(\"%d\\n\", $1 + 1); }\n                       ~~\n"
+    );
+    let o = bpfscope(&["--dry-run", "-e", "BEGIN { printf(\"%d\\n\", $1 + 1); }", "41", "--", "--named=1"]);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(0), String::new()));
+}
+
+#[test]
+fn debug_ast_prints_the_tree() {
+    let o = bpfscope(&["--dry-run", "-d", "ast", "-e", "k:vfs_read /pid > 1/ { @x[comm] = count(); }"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o),
+        "Program\n kprobe:vfs_read\n  pred\n   >\n    builtin: pid\n    int: 1\n  =\n   map: @x\n    builtin: comm\n   call: count\n"
+    );
+    let o = bpfscope(&["-d", "codegen", "-e", "BEGIN { }"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (Some(1), "bpfscope: error: unknown debug stage 'codegen' (available: ast, all)\n".to_string())
+    );
+}
+
+#[test]
+fn features_not_built_yet_say_so() {
+    let o = bpfscope(&["-l", "kprobe:*"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (
+            Some(1),
+            "bpfscope: error: -l (listing probes) is not available yet in this version of bpfscope\n".to_string()
+        )
+    );
+    let o = bpfscope(&["-e", "BEGIN { exit(); }"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not available yet"), "{}", stderr(&o));
+}
+
+#[test]
+fn usage_errors_exit_1() {
+    let o = bpfscope(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no program given"), "{}", stderr(&o));
+    let o = bpfscope(&["--frobnicate"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unexpected argument '--frobnicate'"), "{}", stderr(&o));
+    let o = bpfscope(&["--dry-run", "-e", "config = { max_strlen = 1 }"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "stdin: error: the program has no probes\nhint: a probe looks like: BEGIN { printf(\"hello\\n\"); }\n"
+    );
+}
+
+#[test]
+fn binary_garbage_is_an_error_not_a_crash() {
+    let dir = std::env::temp_dir().join(format!("bpfscope-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("garbage.bt");
+    std::fs::write(&file, [0x7f, b'E', b'L', b'F', 0xff, 0xfe, 0x00]).expect("write");
+    let o = bpfscope(&["--dry-run", file.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not a text file"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,109 @@
+//! The config block and map declarations.
+
+use crate::ast::*;
+use crate::diagnostic::Diagnostic;
+use crate::suggest::closest;
+
+/// What a config variable's value must be.
+#[derive(Clone, Copy)]
+enum Kind {
+    Int,
+    Bool,
+    Str,
+    OneOf(&'static [&'static str]),
+}
+
+const FEATURE: Kind = Kind::OneOf(&["error", "warn", "enable"]);
+
+const VARIABLES: &[(&str, Kind)] = &[
+    ("cache_user_symbols", Kind::OneOf(&["PER_PROGRAM", "PER_PID", "NONE"])),
+    ("cpp_demangle", Kind::Bool),
+    ("lazy_symbolication", Kind::Bool),
+    ("license", Kind::Str),
+    ("log_size", Kind::Int),
+    ("max_bpf_progs", Kind::Int),
+    ("max_cat_bytes", Kind::Int),
+    ("max_map_keys", Kind::Int),
+    ("max_probes", Kind::Int),
+    ("max_strlen", Kind::Int),
+    ("max_type_res_iterations", Kind::Int),
+    ("missing_probes", Kind::OneOf(&["error", "warn", "ignore"])),
+    ("on_stack_limit", Kind::Int),
+    ("perf_rb_pages", Kind::Int),
+    ("print_maps_on_exit", Kind::Bool),
+    ("show_debug_info", Kind::Bool),
+    ("stack_mode", Kind::OneOf(&["bpftrace", "perf", "raw", "build_id"])),
+    ("str_trunc_trailer", Kind::Str),
+    ("unstable_map_decl", FEATURE),
+    ("unstable_import", FEATURE),
+    ("unstable_tseries", FEATURE),
+    ("unstable_dw_ustack", FEATURE),
+    ("unstable_macro", FEATURE),
+    ("unstable_addr", FEATURE),
+    ("unstable_typeinfo", FEATURE),
+];
+
+/// `BPFTRACE_STACK_MODE`, `STACK_MODE` and `stack_mode` name one variable.
+pub fn normalize_key(key: &str) -> String {
+    let lower = key.to_ascii_lowercase();
+    lower.strip_prefix("bpftrace_").unwrap_or(&lower).to_string()
+}
+
+pub fn check_config(program: &Program) -> Vec<Diagnostic> {
+    let Some(config) = &program.config else { return Vec::new() };
+    let mut out = Vec::new();
+    for e in &config.entries {
+        let key = normalize_key(&e.key);
+        let Some(&(_, kind)) = VARIABLES.iter().find(|(k, _)| *k == key) else {
+            let mut d = Diagnostic::error(e.key_span, format!("Unrecognized config variable: {}", e.key));
+            if let Some(s) = closest(&key, VARIABLES.iter().map(|v| v.0)) {
+                d = d.with_hint(format!("did you mean '{s}'?"));
+            }
+            out.push(d);
+            continue;
+        };
+        let ok = match (kind, &e.value) {
+            (Kind::Int, ConfigValue::Int(_)) => true,
+            (Kind::Bool, ConfigValue::Bool(_)) => true,
+            (Kind::Bool, ConfigValue::Int(n)) => *n <= 1,
+            (Kind::Str, ConfigValue::Str(_)) => true,
+            (Kind::OneOf(values), ConfigValue::Ident(v) | ConfigValue::Str(v)) => {
+                values.iter().any(|x| x.eq_ignore_ascii_case(v))
+            }
+            _ => false,
+        };
+        if !ok {
+            let expected = match kind {
+                Kind::Int => "an integer".to_string(),
+                Kind::Bool => "true or false".to_string(),
+                Kind::Str => "a string".to_string(),
+                Kind::OneOf(v) => format!("one of {}", v.join(", ")),
+            };
+            out.push(Diagnostic::error(e.value_span, format!("Invalid value for {key}: expected {expected}")));
+        }
+    }
+    out
+}
+
+const MAP_KINDS: &[&str] = &["hash", "lruhash", "percpuhash", "percpulruhash", "percpuarray", "array"];
+
+pub fn check_map_decls(program: &Program) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for d in &program.map_decls {
+        if !seen.insert(&d.name) {
+            out.push(Diagnostic::error(d.name_span, format!("@{} is declared twice", d.name)));
+        }
+        if !MAP_KINDS.contains(&d.kind.as_str()) {
+            let mut diag = Diagnostic::error(d.kind_span, format!("Invalid map type '{}'", d.kind));
+            if let Some(s) = closest(&d.kind, MAP_KINDS.iter().copied()) {
+                diag = diag.with_hint(format!("did you mean '{s}'?"));
+            }
+            out.push(diag);
+        }
+        if d.max_entries == 0 {
+            out.push(Diagnostic::error(d.span, format!("@{} must hold at least one entry", d.name)));
+        }
+    }
+    out
+}

@@ -1,0 +1,796 @@
+//! Calls: every function's argument count and kinds, format strings, map
+//! functions and aggregations.
+
+use super::{Checker, Type, types::AggKind};
+use crate::ast::*;
+use crate::attach::Provider;
+use crate::diagnostic::Diagnostic;
+use crate::format::{self, Conversion};
+use crate::source::Span;
+use crate::suggest::closest;
+
+/// What an argument must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arg {
+    /// A number (or pointer, or boolean).
+    Int,
+    /// A string value.
+    Str,
+    /// A string written in the program (resolved when compiling).
+    StrLit,
+    /// A map name without keys: `@m`.
+    Map,
+    /// Anything with a value.
+    Any,
+}
+
+/// Functions with a plain signature: name, arguments (the first `min`
+/// required), return type.
+const SIMPLE: &[(&str, usize, &[Arg], Ret)] = &[
+    ("bswap", 1, &[Arg::Int], Ret::SameAsFirst),
+    ("ksym", 1, &[Arg::Int], Ret::Ksym),
+    ("usym", 1, &[Arg::Int], Ret::Usym),
+    ("kaddr", 1, &[Arg::StrLit], Ret::U64),
+    ("uaddr", 1, &[Arg::StrLit], Ret::U64),
+    ("reg", 1, &[Arg::StrLit], Ret::U64),
+    ("cgroupid", 1, &[Arg::StrLit], Ret::U64),
+    ("cgroup_path", 1, &[Arg::Int, Arg::StrLit], Ret::CgroupPath),
+    ("macaddr", 1, &[Arg::Any], Ret::Macaddr),
+    ("pton", 1, &[Arg::StrLit], Ret::Bytes),
+    ("strncmp", 3, &[Arg::Str, Arg::Str, Arg::Int], Ret::I64),
+    ("strcontains", 2, &[Arg::Str, Arg::Str], Ret::Bool),
+    ("strstr", 2, &[Arg::Str, Arg::Str], Ret::I64),
+    ("strlen", 1, &[Arg::Any], Ret::U64),
+    ("str_concat", 2, &[Arg::Str, Arg::Str], Ret::Str),
+    ("strerror", 1, &[Arg::Int], Ret::Str),
+    ("syscall_name", 1, &[Arg::Int], Ret::Str),
+    ("signal_name", 1, &[Arg::Int], Ret::Str),
+    ("path", 1, &[Arg::Any, Arg::Int], Ret::Str),
+    ("skboutput", 4, &[Arg::StrLit, Arg::Any, Arg::Int, Arg::Int], Ret::U64),
+    ("socket_cookie", 1, &[Arg::Any], Ret::U64),
+    ("percpu_kaddr", 1, &[Arg::StrLit, Arg::Int], Ret::U64),
+    ("memcmp", 3, &[Arg::Any, Arg::Any, Arg::Int], Ret::I64),
+    ("unwatch", 1, &[Arg::Int], Ret::None),
+    ("assert", 2, &[Arg::Any, Arg::StrLit], Ret::None),
+    ("static_assert", 2, &[Arg::Any, Arg::StrLit], Ret::None),
+    ("kfunc_allowed", 1, &[Arg::StrLit], Ret::Bool),
+    ("kfunc_exist", 1, &[Arg::StrLit], Ret::Bool),
+    ("is_ptr", 1, &[Arg::Any], Ret::Bool),
+    ("is_str", 1, &[Arg::Any], Ret::Bool),
+    ("is_integer", 1, &[Arg::Any], Ret::Bool),
+    ("is_unsigned_integer", 1, &[Arg::Any], Ret::Bool),
+    ("is_array", 1, &[Arg::Any], Ret::Bool),
+    ("is_literal", 1, &[Arg::Any], Ret::Bool),
+    ("is_err", 1, &[Arg::Any], Ret::Bool),
+    ("clear", 1, &[Arg::Map], Ret::None),
+    ("zero", 1, &[Arg::Map], Ret::None),
+    ("time", 0, &[Arg::StrLit], Ret::None),
+    ("strftime", 2, &[Arg::StrLit, Arg::Int], Ret::Timestamp),
+    ("join", 1, &[Arg::Any, Arg::StrLit], Ret::None),
+    ("cat", 1, &[Arg::StrLit], Ret::None),
+    ("write_user", 3, &[Arg::Any, Arg::Any, Arg::Int], Ret::Bool),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ret {
+    None,
+    U64,
+    I64,
+    Bool,
+    Str,
+    Bytes,
+    Ksym,
+    Usym,
+    Macaddr,
+    CgroupPath,
+    Timestamp,
+    SameAsFirst,
+}
+
+/// Functions checked one by one below (beyond `SIMPLE`).
+const SPECIAL: &[&str] = &[
+    "printf",
+    "errorf",
+    "warnf",
+    "fail",
+    "debugf",
+    "system",
+    "print",
+    "exit",
+    "delete",
+    "has_key",
+    "len",
+    "str",
+    "buf",
+    "kstack",
+    "ustack",
+    "nsecs",
+    "pid",
+    "tid",
+    "comm",
+    "kptr",
+    "uptr",
+    "ntop",
+    "signal",
+    "signal_thread",
+    "override",
+    "getopt",
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "stats",
+    "hist",
+    "lhist",
+    "tseries",
+    "container_of",
+];
+
+/// Builtins that may also be called: `pid()` is `pid`.
+const CALLABLE_BUILTINS: &[&str] = &[
+    "uid",
+    "gid",
+    "elapsed",
+    "cpu",
+    "ncpus",
+    "retval",
+    "func",
+    "probe",
+    "curtask",
+    "rand",
+    "cgroup",
+    "cpid",
+    "username",
+    "jiffies",
+    "usermode",
+    "numaid",
+    "probetype",
+    "pcomm",
+    "ppid",
+    "has_cpid",
+    "leader_comm",
+    "leader_tid",
+];
+
+/// The names of every function, for suggestions.
+pub fn function_names() -> impl Iterator<Item = &'static str> {
+    SIMPLE.iter().map(|s| s.0).chain(SPECIAL.iter().copied()).chain(CALLABLE_BUILTINS.iter().copied())
+}
+
+/// The value of a constant integer argument: a literal, a negated literal,
+/// or a positional parameter given a number.
+pub fn int_literal(e: &Expr, params: &[String]) -> Option<i64> {
+    match &e.kind {
+        ExprKind::Int(n) => i64::try_from(*n).ok(),
+        ExprKind::Unary { op: UnaryOp::Neg, expr } => int_literal(expr, params).map(|n| -n),
+        ExprKind::Param(n) => params.get(usize::try_from(*n).ok()?.checked_sub(1)?)?.parse().ok(),
+        ExprKind::Cast { expr, .. } => int_literal(expr, params),
+        _ => None,
+    }
+}
+
+fn count_text(n: usize) -> String {
+    match n {
+        1 => "one argument".to_string(),
+        n => format!("{n} arguments"),
+    }
+}
+
+impl Checker<'_> {
+    pub(crate) fn call(&mut self, c: &Call, span: Span) -> Type {
+        if let Some(kind) = AggKind::from_function(&c.name) {
+            let example = if kind == AggKind::Count { "count()".to_string() } else { format!("{}(...)", c.name) };
+            self.error(
+                Diagnostic::error(span, format!("{}() should be directly assigned to a map", c.name))
+                    .with_hint(format!("as in @x = {example}")),
+            );
+            self.aggregation_args(kind, c, span);
+            return Type::Unknown;
+        }
+        if let Some(&(name, min, args, ret)) = SIMPLE.iter().find(|s| s.0 == c.name) {
+            return self.simple_call(name, min, args, ret, c, span);
+        }
+        if CALLABLE_BUILTINS.contains(&c.name.as_str()) {
+            if !self.arity(c, span, 0, 0) {
+                return Type::Unknown;
+            }
+            return self.builtin(&c.name, span).unwrap_or(Type::Unknown);
+        }
+        match c.name.as_str() {
+            "printf" | "errorf" | "warnf" | "fail" | "debugf" => {
+                self.format_call(c, span);
+                Type::None
+            }
+            "system" => {
+                self.require_unsafe(c, span);
+                self.format_call(c, span);
+                Type::None
+            }
+            "print" => self.print_call(c, span),
+            "exit" => {
+                if self.arity(c, span, 0, 1)
+                    && let Some(a) = c.args.first()
+                {
+                    self.arg(c, 0, a, Arg::Int);
+                }
+                Type::None
+            }
+            "delete" => self.delete_call(c, span),
+            "has_key" => {
+                if self.arity(c, span, 2, 2) {
+                    self.map_with_key(c, &c.args[0], Some(&c.args[1]));
+                }
+                Type::Bool
+            }
+            "len" => {
+                if self.arity(c, span, 1, 1) {
+                    match &c.args[0].kind {
+                        ExprKind::Map(MapRef { keys: None, .. }) => {
+                            self.map_arg(c, &c.args[0]);
+                        }
+                        _ => {
+                            let t = self.expr(&c.args[0]);
+                            if !matches!(t, Type::Kstack | Type::Ustack | Type::Unknown) {
+                                self.error(Diagnostic::error(
+                                    c.args[0].span,
+                                    format!("len() expects a map or a stack, found '{t}'"),
+                                ));
+                            }
+                        }
+                    }
+                }
+                Type::INT64
+            }
+            "str" => {
+                if self.arity(c, span, 1, 2) {
+                    self.str_source(&c.args[0]);
+                    if let Some(n) = c.args.get(1) {
+                        self.arg(c, 1, n, Arg::Int);
+                    }
+                }
+                let size =
+                    c.args.get(1).and_then(|n| int_literal(n, &self.options.params)).map(|n| n.max(0) as u64 + 1);
+                Type::Str(size.unwrap_or(self.options.max_strlen))
+            }
+            "buf" => {
+                if self.arity(c, span, 1, 2) {
+                    self.arg(c, 0, &c.args[0], Arg::Any);
+                    if let Some(n) = c.args.get(1) {
+                        self.arg(c, 1, n, Arg::Int);
+                    }
+                }
+                let size = c.args.get(1).and_then(|n| int_literal(n, &self.options.params)).map(|n| n.max(0) as u64);
+                Type::Buffer(size.unwrap_or(64))
+            }
+            "kstack" | "ustack" => {
+                self.stack_call(c, span);
+                if c.name == "kstack" { Type::Kstack } else { Type::Ustack }
+            }
+            "nsecs" | "pid" | "tid" => {
+                if self.arity(c, span, 0, 1)
+                    && let Some(a) = c.args.first()
+                {
+                    let allowed: &[&str] =
+                        if c.name == "nsecs" { &["monotonic", "boot", "tai", "sw_tai"] } else { &["curr_ns", "init"] };
+                    self.mode_arg(c, a, allowed);
+                }
+                self.builtin(&c.name, span).unwrap_or(Type::UINT64)
+            }
+            "comm" => {
+                if self.arity(c, span, 0, 1)
+                    && let Some(a) = c.args.first()
+                {
+                    self.arg(c, 0, a, Arg::Int);
+                }
+                Type::Str(16)
+            }
+            "kptr" | "uptr" => {
+                if !self.arity(c, span, 1, 1) {
+                    return Type::Unknown;
+                }
+                let t = self.expr(&c.args[0]);
+                if !t.is_integral() {
+                    self.error(Diagnostic::error(
+                        c.args[0].span,
+                        format!("{}() expects a pointer or an integer, found '{t}'", c.name),
+                    ));
+                }
+                t
+            }
+            "ntop" => {
+                if self.arity(c, span, 1, 2) {
+                    for (i, a) in c.args.iter().enumerate() {
+                        let t = self.expr(a);
+                        let ok = if i + 1 == c.args.len() {
+                            t.is_integral() || matches!(t, Type::Array(..))
+                        } else {
+                            t.is_integral()
+                        };
+                        if !ok {
+                            self.error(Diagnostic::error(
+                                a.span,
+                                format!("ntop() expects an integer or a byte array, found '{t}'"),
+                            ));
+                        }
+                    }
+                }
+                Type::Inet
+            }
+            "signal" | "signal_thread" => {
+                self.require_unsafe(c, span);
+                if self.arity(c, span, 1, 1) {
+                    let t = self.expr(&c.args[0]);
+                    if !(t.is_integral() || matches!(c.args[0].kind, ExprKind::Str(_))) {
+                        self.error(Diagnostic::error(
+                            c.args[0].span,
+                            format!("{}() expects a signal name or number", c.name),
+                        ));
+                    }
+                }
+                Type::None
+            }
+            "override" => {
+                self.require_unsafe(c, span);
+                self.require_provider(c, span, &[Provider::Kprobe], "kprobe");
+                if self.arity(c, span, 1, 1) {
+                    self.arg(c, 0, &c.args[0], Arg::Int);
+                }
+                Type::None
+            }
+            "getopt" => self.getopt_call(c, span),
+            "container_of" => {
+                if self.arity(c, span, 3, 3) {
+                    self.expr(&c.args[0]);
+                }
+                Type::Unknown
+            }
+            _ => {
+                let mut d = Diagnostic::error(c.name_span, format!("Unknown function: '{}'", c.name));
+                if let Some(s) = closest(&c.name, function_names()) {
+                    d = d.with_hint(format!("did you mean '{s}'?"));
+                }
+                self.error(d);
+                for a in &c.args {
+                    self.expr(a);
+                }
+                Type::Unknown
+            }
+        }
+    }
+
+    /// Checks the argument count; says whether it was right.
+    fn arity(&mut self, c: &Call, span: Span, min: usize, max: usize) -> bool {
+        let n = c.args.len();
+        if n >= min && n <= max {
+            return true;
+        }
+        let msg = if min == max {
+            if min == 0 {
+                format!("{}() takes no arguments ({n} provided)", c.name)
+            } else {
+                format!("{}() requires {} ({n} provided)", c.name, count_text(min))
+            }
+        } else if max == usize::MAX {
+            format!("{}() requires at least {} ({n} provided)", c.name, count_text(min))
+        } else if min == 0 {
+            format!("{}() takes at most {} ({n} provided)", c.name, count_text(max))
+        } else {
+            format!("{}() requires {min} to {max} arguments ({n} provided)", c.name)
+        };
+        self.error(Diagnostic::error(span, msg));
+        for a in &c.args {
+            self.expr(a);
+        }
+        false
+    }
+
+    /// Checks one argument against what it must be; returns its type.
+    fn arg(&mut self, c: &Call, index: usize, a: &Expr, want: Arg) -> Type {
+        let ordinal = match index {
+            0 => "first",
+            1 => "second",
+            2 => "third",
+            3 => "fourth",
+            _ => "next",
+        };
+        match want {
+            Arg::Map => {
+                self.map_arg(c, a);
+                Type::Unknown
+            }
+            Arg::StrLit => {
+                if !matches!(a.kind, ExprKind::Str(_)) {
+                    let t = self.expr(a);
+                    self.error(Diagnostic::error(
+                        a.span,
+                        format!("{}() expects a string literal as its {ordinal} argument ({t} provided)", c.name),
+                    ));
+                }
+                Type::Str(0)
+            }
+            Arg::Int | Arg::Str | Arg::Any => {
+                let t = self.value_expr(a);
+                let ok = match want {
+                    Arg::Int => t.is_integral(),
+                    Arg::Str => t.is_stringlike() || matches!(t, Type::Array(..) | Type::Pointer(_)),
+                    _ => true,
+                };
+                if !ok {
+                    let kind = if want == Arg::Int { "an integer" } else { "a string" };
+                    self.error(Diagnostic::error(
+                        a.span,
+                        format!("{}() expects {kind} as its {ordinal} argument, found '{t}'", c.name),
+                    ));
+                }
+                t
+            }
+        }
+    }
+
+    fn simple_call(&mut self, name: &str, min: usize, args: &[Arg], ret: Ret, c: &Call, span: Span) -> Type {
+        let variadic = name == "cat";
+        let max = if variadic { usize::MAX } else { args.len() };
+        if !self.arity(c, span, min, max) {
+            return Type::Unknown;
+        }
+        if variadic {
+            self.format_call(c, span);
+            return Type::None;
+        }
+        let mut first = Type::Unknown;
+        for (i, (a, want)) in c.args.iter().zip(args).enumerate() {
+            let t = self.arg(c, i, a, *want);
+            if i == 0 {
+                first = t;
+            }
+        }
+        if name == "reg" {
+            self.require_provider(
+                c,
+                span,
+                &[Provider::Kprobe, Provider::Uprobe, Provider::Kretprobe, Provider::Uretprobe],
+                "kprobe and uprobe",
+            );
+        }
+        match ret {
+            Ret::None => Type::None,
+            Ret::U64 => Type::UINT64,
+            Ret::I64 => Type::INT64,
+            Ret::Bool => Type::Bool,
+            Ret::Str => Type::Str(self.options.max_strlen),
+            Ret::Bytes => Type::Array(Box::new(Type::Int { bits: 8, signed: false }), 16),
+            Ret::Ksym => Type::Ksym,
+            Ret::Usym => Type::Usym,
+            Ret::Macaddr => Type::Macaddr,
+            Ret::CgroupPath => Type::CgroupPath,
+            Ret::Timestamp => Type::Timestamp,
+            Ret::SameAsFirst => first,
+        }
+    }
+
+    fn require_unsafe(&mut self, c: &Call, span: Span) {
+        if !self.options.allow_unsafe {
+            self.error(
+                Diagnostic::error(span, format!("{}() is an unsafe function being used in safe mode", c.name))
+                    .with_hint("run with --unsafe to allow it"),
+            );
+        }
+    }
+
+    fn require_provider(&mut self, c: &Call, span: Span, allowed: &[Provider], which: &str) {
+        if let Some(p) = self.providers.iter().find(|p| !allowed.contains(p)) {
+            self.error(
+                Diagnostic::error(span, format!("{}() can only be used in {which} probes", c.name))
+                    .with_hint(format!("it is used here in a {} probe", p.name())),
+            );
+        }
+    }
+
+    /// printf and friends: a literal format and arguments that fit it.
+    fn format_call(&mut self, c: &Call, span: Span) {
+        let Some(first) = c.args.first() else {
+            self.error(Diagnostic::error(span, format!("{}() requires at least one argument (0 provided)", c.name)));
+            return;
+        };
+        let arg_types: Vec<Type> = c.args[1..].iter().map(|a| self.value_expr(a)).collect();
+        let ExprKind::Str(fmt) = &first.kind else {
+            let t = self.expr(first);
+            let kind = if t.is_int() { "integer".to_string() } else { t.to_string() };
+            self.error(Diagnostic::error(span, format!("{}() expects a string literal ({kind} provided)", c.name)));
+            return;
+        };
+        let pieces = match format::parse_format(fmt) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error(Diagnostic::error(first.span, format!("{}: {}", c.name, e.message)));
+                return;
+            }
+        };
+        let specs: Vec<&format::Spec> = format::specs(&pieces).collect();
+        let (supplied, expected) = (arg_types.len(), specs.len());
+        if supplied < expected {
+            self.error(Diagnostic::error(
+                span,
+                format!(
+                    "{}: Not enough arguments for format string ({supplied} supplied, {expected} expected)",
+                    c.name
+                ),
+            ));
+            return;
+        }
+        if supplied > expected {
+            self.error(Diagnostic::error(
+                span,
+                format!("{}: Too many arguments for format string ({supplied} supplied, {expected} expected)", c.name),
+            ));
+            return;
+        }
+        for ((spec, t), a) in specs.iter().zip(&arg_types).zip(&c.args[1..]) {
+            let ok = match spec.conversion {
+                Conversion::Str => true,
+                Conversion::Buffer | Conversion::BufferHex | Conversion::BufferEscaped => {
+                    matches!(t, Type::Buffer(_) | Type::Str(_) | Type::Unknown)
+                }
+                _ => t.is_integral() || matches!(t, Type::Agg(k) if k.reads_as_int()),
+            };
+            if !ok && let ExprKind::Param(n) = a.kind {
+                let given = usize::try_from(n)
+                    .ok()
+                    .and_then(|n| self.options.params.get(n.checked_sub(1)?))
+                    .cloned()
+                    .unwrap_or_default();
+                self.error(Diagnostic::error(
+                    a.span,
+                    format!("${n} used numerically but given \"{given}\". Try using str(${n})."),
+                ));
+            } else if !ok {
+                let kind = spec.conversion.expects();
+                self.error(Diagnostic::error(
+                    a.span,
+                    format!("{}: {} specifier expects a value of type {kind} ({t} supplied)", c.name, spec.text),
+                ));
+            }
+        }
+    }
+
+    fn print_call(&mut self, c: &Call, span: Span) -> Type {
+        if !self.arity(c, span, 1, 3) {
+            return Type::None;
+        }
+        match &c.args[0].kind {
+            ExprKind::Map(MapRef { keys: None, .. }) => {
+                self.map_arg(c, &c.args[0]);
+                for (i, a) in c.args.iter().enumerate().skip(1) {
+                    self.arg(c, i, a, Arg::Int);
+                }
+            }
+            _ if c.args.len() > 1 => {
+                self.error(Diagnostic::error(
+                    span,
+                    "print() takes a top count and a divisor only for a map, as in print(@m, 10)",
+                ));
+            }
+            _ => {
+                self.value_expr(&c.args[0]);
+            }
+        }
+        Type::None
+    }
+
+    fn delete_call(&mut self, c: &Call, span: Span) -> Type {
+        match c.args.as_slice() {
+            [m @ Expr { kind: ExprKind::Map(MapRef { keys: Some(_), .. }), .. }] => {
+                self.expr(m);
+            }
+            [m, key] => self.map_with_key(c, m, Some(key)),
+            [_] => {
+                self.error(Diagnostic::error(
+                    span,
+                    "delete() needs a map and a key: delete(@m, key) or delete(@m[key])",
+                ));
+            }
+            _ => {
+                self.arity(c, span, 1, 2);
+            }
+        }
+        Type::Bool
+    }
+
+    /// `@m` as a whole-map argument; says whether it is one.
+    fn map_arg(&mut self, c: &Call, a: &Expr) -> bool {
+        match &a.kind {
+            ExprKind::Map(m @ MapRef { keys: None, .. }) => {
+                let written = self.maps.get(&m.name).is_some_and(|s| s.written);
+                if !written {
+                    self.error(
+                        Diagnostic::error(a.span, format!("Undefined map: @{}", m.name))
+                            .with_hint("no probe assigns this map a value"),
+                    );
+                }
+                true
+            }
+            _ => {
+                self.error(Diagnostic::error(
+                    a.span,
+                    format!("{}() expects a map argument, as in {}(@m)", c.name, c.name),
+                ));
+                self.expr(a);
+                false
+            }
+        }
+    }
+
+    /// `f(@m, key)`: the key must match the map's key.
+    fn map_with_key(&mut self, c: &Call, m: &Expr, key: Option<&Expr>) {
+        if !self.map_arg(c, m) {
+            return;
+        }
+        let ExprKind::Map(map) = &m.kind else { return };
+        let keyed = MapRef {
+            name: map.name.clone(),
+            name_span: map.name_span,
+            keys: key.map(|k| match &k.kind {
+                ExprKind::Tuple(items) => items.clone(),
+                _ => vec![k.clone()],
+            }),
+        };
+        self.map_key(&keyed, m.span.to(key.map_or(m.span, |k| k.span)));
+    }
+
+    /// Checks the arguments of an aggregation being assigned to a map.
+    pub(crate) fn aggregation_args(&mut self, kind: AggKind, c: &Call, span: Span) {
+        let (min, max) = match kind {
+            AggKind::Count => (0, 0),
+            AggKind::Sum | AggKind::Avg | AggKind::Min | AggKind::Max | AggKind::Stats => (1, 1),
+            AggKind::Hist => (1, 2),
+            AggKind::Lhist => (4, 4),
+            AggKind::Tseries => (3, 4),
+        };
+        if !self.arity(c, span, min, max) {
+            return;
+        }
+        if let Some(v) = c.args.first() {
+            self.arg(c, 0, v, Arg::Int);
+        }
+        let params = self.options.params.clone();
+        match kind {
+            AggKind::Hist => {
+                if let Some(k) = c.args.get(1) {
+                    match int_literal(k, &params) {
+                        Some(bits) if (0..=5).contains(&bits) => {}
+                        Some(bits) => self.error(Diagnostic::error(k.span, format!("hist: bits {bits} must be 0..5"))),
+                        None => self.error(Diagnostic::error(
+                            k.span,
+                            "hist() expects an integer literal for its bits argument",
+                        )),
+                    }
+                }
+            }
+            AggKind::Lhist => {
+                let vals: Vec<Option<i64>> = c.args[1..].iter().map(|a| int_literal(a, &params)).collect();
+                for (a, v) in c.args[1..].iter().zip(&vals) {
+                    if v.is_none() {
+                        self.error(Diagnostic::error(a.span, "lhist() expects integer literals for min, max and step"));
+                    }
+                }
+                if let [Some(min), Some(max), Some(step)] = vals[..] {
+                    if step <= 0 {
+                        self.error(Diagnostic::error(
+                            c.args[3].span,
+                            format!("lhist() step must be >= 1 ({step} provided)"),
+                        ));
+                    } else if min >= max {
+                        self.error(Diagnostic::error(span, "lhist() min must be less than max"));
+                    } else if min < 0 {
+                        self.error(Diagnostic::error(c.args[1].span, "lhist() min must be non-negative"));
+                    } else if (max - min) / step > 1000 {
+                        self.error(Diagnostic::error(span, "lhist() too many buckets, must be <= 1000 (max-min)/step"));
+                    }
+                }
+            }
+            AggKind::Tseries => {
+                for a in &c.args[1..3] {
+                    if int_literal(a, &params).is_none_or(|v| v <= 0) {
+                        self.error(Diagnostic::error(
+                            a.span,
+                            "tseries() expects positive integer literals for the interval and the number of intervals",
+                        ));
+                    }
+                }
+                if let Some(agg) = c.args.get(3) {
+                    let ok = matches!(&agg.kind, ExprKind::Str(s) if ["avg", "max", "min", "sum"].contains(&String::from_utf8_lossy(s).as_ref()));
+                    if !ok {
+                        self.error(Diagnostic::error(
+                            agg.span,
+                            "tseries() aggregation must be \"avg\", \"max\", \"min\" or \"sum\"",
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn stack_call(&mut self, c: &Call, span: Span) {
+        if !self.arity(c, span, 0, 2) {
+            return;
+        }
+        for (i, a) in c.args.iter().enumerate() {
+            match &a.kind {
+                ExprKind::Ident(mode) if i == 0 => {
+                    if !["bpftrace", "perf", "raw", "build_id"].contains(&mode.as_str()) {
+                        self.error(
+                            Diagnostic::error(a.span, format!("{}: invalid stack mode '{mode}'", c.name))
+                                .with_hint("the modes are bpftrace, perf, raw and build_id"),
+                        );
+                    }
+                }
+                _ => match int_literal(a, &self.options.params) {
+                    Some(n) if (1..=1024).contains(&n) => {}
+                    Some(n) => self.error(Diagnostic::error(
+                        a.span,
+                        format!("{}: the stack limit must be 1 to 1024 ({n} given)", c.name),
+                    )),
+                    None => self.error(Diagnostic::error(
+                        a.span,
+                        format!("{}() expects a stack mode and an integer limit", c.name),
+                    )),
+                },
+            }
+        }
+    }
+
+    fn mode_arg(&mut self, c: &Call, a: &Expr, allowed: &[&str]) {
+        let ok = matches!(&a.kind, ExprKind::Ident(m) if allowed.contains(&m.as_str()));
+        if !ok {
+            self.error(Diagnostic::error(a.span, format!("{}() takes one of: {}", c.name, allowed.join(", "))));
+        }
+    }
+
+    /// Evaluates the first argument of `str()`: a pointer, an integer, or a
+    /// positional parameter plus a constant no longer than its value.
+    fn str_source(&mut self, a: &Expr) {
+        if let ExprKind::Binary { op: BinOp::Add, lhs, rhs } = &a.kind
+            && let ExprKind::Param(n) = lhs.kind
+            && let Some(v) = usize::try_from(n).ok().and_then(|n| self.options.params.get(n.checked_sub(1)?)).cloned()
+            && v.parse::<i64>().is_err()
+        {
+            let ok = int_literal(rhs, &self.options.params).is_some_and(|k| k >= 0 && k as usize <= v.len());
+            if !ok {
+                self.error(Diagnostic::error(
+                    a.span,
+                    format!("only addition of a single constant less or equal to the length of ${n} (which is {}) is allowed inside str()", v.len()),
+                ));
+            }
+            return;
+        }
+        let t = self.expr(a);
+        if !(t.is_integral() || matches!(t, Type::Str(_) | Type::Array(..))) {
+            self.error(Diagnostic::error(a.span, format!("str() expects a pointer or an integer, found '{t}'")));
+        }
+    }
+
+    fn getopt_call(&mut self, c: &Call, span: Span) -> Type {
+        if !self.arity(c, span, 1, 3) {
+            return Type::Unknown;
+        }
+        self.arg(c, 0, &c.args[0], Arg::StrLit);
+        if let Some(d) = c.args.get(2) {
+            self.arg(c, 2, d, Arg::StrLit);
+        }
+        match c.args.get(1).map(|d| (&d.kind, self.expr(d))) {
+            None => Type::Bool,
+            Some((ExprKind::Bool(_), _)) => Type::Bool,
+            Some((ExprKind::Str(s), _)) => Type::Str(s.len() as u64 + 1),
+            Some((_, t)) if t.is_int() => Type::INT64,
+            Some((_, t)) => {
+                self.error(Diagnostic::error(
+                    c.args[1].span,
+                    format!("getopt() defaults must be a boolean, an integer or a string literal, found '{t}'"),
+                ));
+                Type::Unknown
+            }
+        }
+    }
+}

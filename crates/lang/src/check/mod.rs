@@ -1,0 +1,1084 @@
+//! Semantic checks that need no kernel: names, argument counts and kinds,
+//! types of maps and variables, aggregation use, probe context (`retval`,
+//! `args`, `argN`), format strings, positional parameters, config.
+//!
+//! The checker walks the program twice: the first walk learns every map's
+//! key and value types from all probes (a map may be read in one probe
+//! before another assigns it), the second reports what is wrong.
+
+mod config;
+mod expand;
+mod functions;
+pub mod types;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub use expand::user_var_name;
+pub use types::{AggKind, Type};
+
+use crate::ast::*;
+use crate::attach::Provider;
+use crate::builtins;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::source::{Source, Span};
+use crate::suggest::closest;
+
+/// What the checker needs to know about the run.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Positional parameters (`$1` is `params[0]`).
+    pub params: Vec<String>,
+    /// A child command is started (`-c`), so `cpid` has a value.
+    pub has_child: bool,
+    /// `--unsafe`: allow `system()`, `signal()`, `override()`.
+    pub allow_unsafe: bool,
+    /// The default string capacity (`max_strlen`).
+    pub max_strlen: u64,
+}
+
+impl Default for CheckOptions {
+    fn default() -> CheckOptions {
+        CheckOptions { params: Vec::new(), has_child: false, allow_unsafe: false, max_strlen: 1024 }
+    }
+}
+
+/// A map as the whole program uses it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapInfo {
+    /// `None` for a map used without keys (`@x`).
+    pub key: Option<Type>,
+    pub value: Type,
+    /// Where the map is first written.
+    pub span: Span,
+}
+
+/// A program that passed the checks, with what the checker learned.
+#[derive(Clone, Debug)]
+pub struct CheckedProgram {
+    pub program: Program,
+    pub maps: BTreeMap<String, MapInfo>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Expands macros and checks the program.
+pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> Result<CheckedProgram, Diagnostics> {
+    let mut diags = expand::expand(&mut program, source);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(Diagnostics(diags));
+    }
+    let mut checker = Checker::new(&program, options);
+    diags.extend(config::check_config(&program));
+    diags.extend(config::check_map_decls(&program));
+    checker.walk_program(&program);
+    checker.reporting = true;
+    checker.walk_program(&program);
+    diags.extend(checker.diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(Diagnostics(diags));
+    }
+    let maps = checker
+        .maps
+        .into_iter()
+        .filter_map(|(name, m)| {
+            Some((name, MapInfo { key: m.key?, value: m.value.unwrap_or(Type::Unknown), span: m.span }))
+        })
+        .collect();
+    Ok(CheckedProgram { program, maps, warnings: diags })
+}
+
+#[derive(Clone, Debug)]
+struct MapState {
+    /// `None` until the first use; then `Some(None)` for `@x`, or the key.
+    key: Option<Option<Type>>,
+    value: Option<Type>,
+    /// Written somewhere (assigned, incremented, declared).
+    written: bool,
+    span: Span,
+}
+
+/// A scratch variable: its type, unknown for `let $x;` until assigned.
+#[derive(Clone, Debug)]
+struct Var {
+    ty: Option<Type>,
+}
+
+pub(crate) struct Checker<'a> {
+    options: &'a CheckOptions,
+    maps: HashMap<String, MapState>,
+    /// Program-defined structs and unions by `struct name`.
+    structs: HashMap<String, &'a CStruct>,
+    enum_values: HashMap<String, i64>,
+    /// Only the second walk reports.
+    reporting: bool,
+    diags: Vec<Diagnostic>,
+    /// The providers of the probe being checked (one per attach point).
+    providers: Vec<Provider>,
+    scopes: Vec<HashMap<String, Var>>,
+    loop_depth: u32,
+}
+
+impl<'a> Checker<'a> {
+    fn new(program: &'a Program, options: &'a CheckOptions) -> Checker<'a> {
+        let mut structs = HashMap::new();
+        let mut enum_values = HashMap::new();
+        for item in &program.c_items {
+            match item {
+                CItem::Struct(s) => {
+                    structs.insert(format!("{} {}", s.kind.keyword(), s.name), s);
+                }
+                CItem::Enum(e) => {
+                    for v in &e.variants {
+                        enum_values.insert(v.name.clone(), v.value);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut maps = HashMap::new();
+        for d in &program.map_decls {
+            maps.insert(d.name.clone(), MapState { key: None, value: None, written: true, span: d.name_span });
+        }
+        Checker {
+            options,
+            maps,
+            structs,
+            enum_values,
+            reporting: false,
+            diags: Vec::new(),
+            providers: Vec::new(),
+            scopes: Vec::new(),
+            loop_depth: 0,
+        }
+    }
+
+    pub(crate) fn error(&mut self, d: Diagnostic) {
+        if self.reporting {
+            self.diags.push(d);
+        }
+    }
+
+    fn walk_program(&mut self, program: &Program) {
+        for probe in &program.probes {
+            self.providers = probe.attach_points.iter().map(|a| a.provider).collect();
+            self.scopes = vec![HashMap::new()];
+            self.loop_depth = 0;
+            if let Some(pred) = &probe.predicate {
+                let t = self.expr(pred);
+                self.condition(&t, pred.span, "predicate");
+            }
+            self.block_in_scope(&probe.body);
+        }
+        for sub in &program.subprogs {
+            self.providers = Vec::new();
+            let mut scope = HashMap::new();
+            for (name, ty, _) in &sub.params {
+                let t = self.resolve_type(ty);
+                scope.insert(name.clone(), Var { ty: Some(t) });
+            }
+            self.scopes = vec![scope];
+            self.block_in_scope(&sub.body);
+        }
+    }
+
+    // ---- scopes -----------------------------------------------------------
+
+    fn lookup_var(&self, name: &str) -> Option<&Var> {
+        self.scopes.iter().rev().find_map(|s| s.get(name))
+    }
+
+    fn lookup_var_mut(&mut self, name: &str) -> Option<&mut Var> {
+        self.scopes.iter_mut().rev().find_map(|s| s.get_mut(name))
+    }
+
+    fn declare_var(&mut self, name: &str, ty: Option<Type>) {
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.insert(name.to_string(), Var { ty });
+        }
+    }
+
+    /// A block with its own scope; its type is its tail's.
+    fn block_in_scope(&mut self, b: &Block) -> Type {
+        self.scopes.push(HashMap::new());
+        for s in &b.stmts {
+            self.stmt(s);
+        }
+        let t = match &b.tail {
+            Some(e) => self.expr(e),
+            None => Type::None,
+        };
+        self.scopes.pop();
+        t
+    }
+
+    // ---- statements ---------------------------------------------------------
+
+    fn stmt(&mut self, s: &Stmt) {
+        match &s.kind {
+            StmtKind::Expr(e) | StmtKind::Discard(e) => {
+                self.expr(e);
+            }
+            StmtKind::Assign { target, op, value } => self.assign(target, *op, value),
+            StmtKind::Let { name, name_span, ty, value } => {
+                if self.scopes.last().is_some_and(|sc| sc.contains_key(name)) {
+                    self.error(Diagnostic::error(
+                        *name_span,
+                        format!("Variable ${} was already declared in this scope", user_var_name(name)),
+                    ));
+                }
+                let declared = ty.as_ref().map(|t| self.resolve_type(t));
+                let init = value.as_ref().map(|v| (self.value_expr(v), v.span));
+                if let (Some(d), Some((v, span))) = (&declared, &init)
+                    && !d.accepts(v)
+                {
+                    self.error(Diagnostic::error(
+                        *span,
+                        format!(
+                            "Type mismatch for ${}: the declared type is '{d}' but the value is '{v}'",
+                            user_var_name(name)
+                        ),
+                    ));
+                }
+                self.declare_var(name, declared.or(init.map(|(t, _)| t)));
+            }
+            StmtKind::While { cond, body } => {
+                let t = self.expr(cond);
+                self.condition(&t, cond.span, "while condition");
+                self.loop_body(body);
+            }
+            StmtKind::Unroll { count, body } => {
+                match functions::int_literal(count, &self.options.params) {
+                    Some(n) if n > 100 => self.error(Diagnostic::error(count.span, "unroll maximum value is 100")),
+                    Some(n) if n < 1 => self.error(Diagnostic::error(count.span, "unroll minimum value is 1")),
+                    Some(_) => {}
+                    None => {
+                        self.error(Diagnostic::error(count.span, "unroll needs an integer literal, as in unroll(5)"))
+                    }
+                }
+                self.block_in_scope(body);
+            }
+            StmtKind::For { var, var_span, iter, body } => {
+                let elem = match iter {
+                    ForIter::Map(m) => self.for_map(m),
+                    ForIter::Range { start, end } => {
+                        for e in [start, end] {
+                            let t = self.expr(e);
+                            if !t.is_integral() {
+                                self.error(Diagnostic::error(
+                                    e.span,
+                                    format!("a range bound must be an integer, found '{t}'"),
+                                ));
+                            }
+                        }
+                        Type::INT64
+                    }
+                };
+                self.scopes.push(HashMap::new());
+                if self.lookup_var(var).is_some() {
+                    self.error(Diagnostic::error(
+                        *var_span,
+                        format!("Loop variable ${} shadows a variable of the same name", user_var_name(var)),
+                    ));
+                }
+                self.declare_var(var, Some(elem));
+                self.loop_body(body);
+                self.scopes.pop();
+            }
+            StmtKind::Break | StmtKind::Continue => {
+                if self.loop_depth == 0 {
+                    let word = if matches!(s.kind, StmtKind::Break) { "break" } else { "continue" };
+                    self.error(Diagnostic::error(s.span, format!("'{word}' can only be used inside a loop")));
+                }
+            }
+            StmtKind::Return(v) => {
+                if let Some(v) = v {
+                    let t = self.expr(v);
+                    if !t.is_integral() {
+                        self.error(Diagnostic::error(
+                            v.span,
+                            format!("a probe can only return an integer, found '{t}'"),
+                        ));
+                    }
+                }
+            }
+            StmtKind::Import(i) => self.error(Diagnostic::error(i.span, "imports are not supported yet")),
+        }
+    }
+
+    fn loop_body(&mut self, body: &Block) {
+        self.loop_depth += 1;
+        self.block_in_scope(body);
+        self.loop_depth -= 1;
+    }
+
+    fn for_map(&mut self, m: &Expr) -> Type {
+        let ExprKind::Map(map) = &m.kind else { return Type::Unknown };
+        let state = self.map_state(&map.name, m.span);
+        let (written, key, value) = (state.written, state.key.clone(), state.value.clone().unwrap_or(Type::Unknown));
+        if !written {
+            self.error(
+                Diagnostic::error(m.span, format!("Undefined map: @{}", map.name))
+                    .with_hint("no probe assigns this map a value"),
+            );
+        }
+        match key {
+            Some(Some(key)) => Type::Tuple(vec![key, value]),
+            Some(None) => {
+                self.error(Diagnostic::error(
+                    m.span,
+                    format!("@{} has no keys: only maps with keys can be iterated", map.name),
+                ));
+                Type::Unknown
+            }
+            None => Type::Tuple(vec![Type::Unknown, value]),
+        }
+    }
+
+    fn assign(&mut self, target: &Expr, op: Option<BinOp>, value: &Expr) {
+        match &target.kind {
+            ExprKind::Map(map) => {
+                let agg = match &value.kind {
+                    ExprKind::Call(c) if op.is_none() => AggKind::from_function(&c.name).map(|k| (k, c)),
+                    _ => None,
+                };
+                let vt = match agg {
+                    Some((kind, call)) => {
+                        self.aggregation_args(kind, call, value.span);
+                        Type::Agg(kind)
+                    }
+                    None => self.value_expr(value),
+                };
+                let vt = match op {
+                    Some(op) => {
+                        let cur = self.map_value(map, target.span);
+                        self.binary_type(op, &cur, &vt, target.span.to(value.span))
+                    }
+                    None => vt,
+                };
+                self.map_key(map, target.span);
+                self.map_store(&map.name, vt, target.span);
+            }
+            ExprKind::Var(name) => {
+                let vt = self.value_expr(value);
+                let vt = match op {
+                    Some(op) => {
+                        let cur = self.var_type(name, target.span);
+                        self.binary_type(op, &cur, &vt, target.span.to(value.span))
+                    }
+                    None => vt,
+                };
+                self.var_store(name, vt, target.span);
+            }
+            _ => self.error(Diagnostic::error(target.span, "can only assign to a scratch variable or a map")),
+        }
+    }
+
+    /// The type of an expression whose value is kept (assigned, passed):
+    /// it must have one.
+    fn value_expr(&mut self, e: &Expr) -> Type {
+        let t = self.expr(e);
+        if t == Type::None {
+            let what = match &e.kind {
+                ExprKind::Call(c) => format!("{}() does not return a value", c.name),
+                _ => "this expression has no value".to_string(),
+            };
+            self.error(Diagnostic::error(e.span, what));
+            return Type::Unknown;
+        }
+        t
+    }
+
+    fn var_type(&mut self, name: &str, span: Span) -> Type {
+        match self.lookup_var(name) {
+            Some(v) => v.ty.clone().unwrap_or(Type::Unknown),
+            None => {
+                self.undefined_var(name, span);
+                Type::Unknown
+            }
+        }
+    }
+
+    fn undefined_var(&mut self, name: &str, span: Span) {
+        let shown = user_var_name(name);
+        let mut d = Diagnostic::error(span, format!("Undefined or undeclared variable: ${shown}"));
+        if name.contains(expand::HYGIENE_MARK) {
+            d = d.with_hint("a macro only sees the scratch variables passed to it as $parameters");
+        } else {
+            d = d.with_hint("assign it first; a variable assigned inside a block ends with the block (declare it before with 'let')");
+        }
+        self.error(d);
+    }
+
+    fn var_store(&mut self, name: &str, vt: Type, span: Span) {
+        let reporting = self.reporting;
+        match self.lookup_var_mut(name) {
+            Some(var) => match &var.ty {
+                Some(cur) if !cur.accepts(&vt) => {
+                    let msg = format!(
+                        "Type mismatch for ${}: trying to assign value of type '{vt}' when variable already contains a value of type '{cur}'",
+                        user_var_name(name)
+                    );
+                    if reporting {
+                        self.diags.push(Diagnostic::error(span, msg));
+                    }
+                }
+                Some(cur) => var.ty = Some(cur.widen(&vt)),
+                None => var.ty = Some(vt),
+            },
+            None => self.declare_var(name, Some(vt)),
+        }
+    }
+
+    // ---- maps ---------------------------------------------------------------
+
+    /// Checks and records the key a map is used with.
+    fn map_key(&mut self, map: &MapRef, span: Span) {
+        let key = match &map.keys {
+            None => None,
+            Some(keys) => {
+                let mut types = Vec::new();
+                for k in keys {
+                    let t = self.value_expr(k);
+                    if let Type::Agg(a) = t {
+                        self.error(Diagnostic::error(
+                            k.span,
+                            format!("an aggregation ({}) cannot be a map key", a.name()),
+                        ));
+                    }
+                    types.push(t);
+                }
+                Some(if types.len() == 1 { types.remove(0) } else { Type::Tuple(types) })
+            }
+        };
+        let state = self.map_state(&map.name, span);
+        match state.key.clone() {
+            None => state.key = Some(key),
+            Some(prev) => {
+                let msg = match (&prev, &key) {
+                    (None, Some(k)) => {
+                        Some(format!("trying to access with arguments: '{k}' when map expects no arguments"))
+                    }
+                    (Some(p), None) => {
+                        Some(format!("trying to access with no arguments when map expects arguments: '{p}'"))
+                    }
+                    (Some(p), Some(k)) if !p.accepts(k) => {
+                        Some(format!("trying to access with arguments: '{k}' when map expects arguments: '{p}'"))
+                    }
+                    (Some(p), Some(k)) => {
+                        let w = p.widen(k);
+                        state.key = Some(Some(w));
+                        None
+                    }
+                    (None, None) => None,
+                };
+                if let Some(m) = msg {
+                    self.error(Diagnostic::error(span, format!("Argument mismatch for @{}: {m}", map.name)));
+                }
+            }
+        }
+    }
+
+    fn map_state(&mut self, name: &str, span: Span) -> &mut MapState {
+        self.maps.entry(name.to_string()).or_insert(MapState { key: None, value: None, written: false, span })
+    }
+
+    /// Reads a map: checks its key and returns its value type.
+    fn map_value(&mut self, map: &MapRef, span: Span) -> Type {
+        self.map_key(map, span);
+        let state = self.map_state(&map.name, span);
+        let (written, value) = (state.written, state.value.clone());
+        if !written {
+            self.error(
+                Diagnostic::error(span, format!("Undefined map: @{}", map.name))
+                    .with_hint("no probe assigns this map a value"),
+            );
+        }
+        value.unwrap_or(Type::Unknown)
+    }
+
+    fn map_store(&mut self, name: &str, vt: Type, span: Span) {
+        let reporting = self.reporting;
+        let state = self.map_state(name, span);
+        state.written = true;
+        match &state.value {
+            Some(cur) if !cur.accepts(&vt) => {
+                let msg = format!(
+                    "Type mismatch for @{name}: trying to assign value of type '{vt}' when map already contains a value of type '{cur}'"
+                );
+                if reporting {
+                    self.diags.push(Diagnostic::error(span, msg));
+                }
+            }
+            Some(cur) => state.value = Some(cur.widen(&vt)),
+            None => {
+                state.value = Some(vt);
+                state.span = span;
+            }
+        }
+    }
+
+    fn condition(&mut self, t: &Type, span: Span, what: &str) {
+        if !t.is_truthy() {
+            self.error(Diagnostic::error(
+                span,
+                format!("Invalid {what}: expected an integer, a boolean or a pointer, found '{t}'"),
+            ));
+        }
+    }
+
+    // ---- expressions ------------------------------------------------------
+
+    pub(crate) fn expr(&mut self, e: &Expr) -> Type {
+        crate::parser::grow(|| self.expr_inner(e))
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> Type {
+        match &e.kind {
+            ExprKind::Int(n) => {
+                if *n > i64::MAX as u64 {
+                    Type::UINT64
+                } else {
+                    Type::INT64
+                }
+            }
+            ExprKind::Bool(_) => Type::Bool,
+            ExprKind::Str(s) => Type::Str(s.len() as u64 + 1),
+            ExprKind::Param(n) => self.param(*n, e.span),
+            ExprKind::ParamCount => Type::INT64,
+            ExprKind::Var(name) => self.var_type(name, e.span),
+            ExprKind::Map(map) => self.map_value(map, e.span),
+            ExprKind::Ident(name) => self.ident(name, e.span),
+            ExprKind::Call(c) => self.call(c, e.span),
+            ExprKind::Unary { op, expr } => self.unary(*op, expr, e.span),
+            ExprKind::Binary { op, lhs, rhs } => {
+                let l = self.expr(lhs);
+                let r = self.expr(rhs);
+                if let Some(d) =
+                    numeric_param_misuse(*op, [(lhs.as_ref(), &l), (rhs.as_ref(), &r)], &self.options.params)
+                {
+                    self.error(d);
+                    return Type::Unknown;
+                }
+                self.binary_type(*op, &l, &r, e.span)
+            }
+            ExprKind::Ternary { cond, then, otherwise } => {
+                let c = self.expr(cond);
+                self.condition(&c, cond.span, "condition");
+                let a = match then {
+                    Some(t) => self.expr(t),
+                    None => c,
+                };
+                let b = self.expr(otherwise);
+                if !a.accepts(&b) {
+                    self.error(Diagnostic::error(
+                        e.span,
+                        format!("Ternary operator must return the same type: have '{a}' and '{b}'"),
+                    ));
+                    return Type::Unknown;
+                }
+                a.widen(&b)
+            }
+            ExprKind::IncDec { target, inc, .. } => self.incdec(target, *inc, e.span),
+            ExprKind::Field { base, field, field_span, .. } => {
+                let t = self.expr(base);
+                self.field(&t, field, *field_span, e.span)
+            }
+            ExprKind::TupleIndex { base, index } => {
+                let t = self.expr(base);
+                self.tuple_index(&t, *index, e.span)
+            }
+            ExprKind::Index { base, index } => {
+                let t = self.expr(base);
+                let i = self.expr(index);
+                if !i.is_integral() {
+                    self.error(Diagnostic::error(index.span, format!("an index must be an integer, found '{i}'")));
+                }
+                self.index(&t, index, e.span)
+            }
+            ExprKind::Cast { ty, expr } => {
+                let from = self.expr(expr);
+                let to = self.resolve_type(ty);
+                self.cast(&from, to, e.span)
+            }
+            ExprKind::Tuple(items) => Type::Tuple(items.iter().map(|i| self.value_expr(i)).collect()),
+            ExprKind::Record(fields) => {
+                let mut seen = HashSet::new();
+                let mut out = Vec::new();
+                for f in fields {
+                    if !seen.insert(&f.name) {
+                        self.error(Diagnostic::error(f.name_span, format!("record field '{}' appears twice", f.name)));
+                    }
+                    let t = self.value_expr(&f.value);
+                    out.push((f.name.clone(), t));
+                }
+                Type::Record(out)
+            }
+            ExprKind::Sizeof(t) | ExprKind::Typeinfo(t) => {
+                self.type_or_expr(t);
+                Type::UINT64
+            }
+            ExprKind::Offsetof { target, fields } => {
+                let t = self.type_or_expr(target);
+                let mut cur = t;
+                for f in fields {
+                    cur = self.field(&cur, f, e.span, e.span);
+                }
+                Type::UINT64
+            }
+            ExprKind::Block(b) => self.block_in_scope(b),
+            ExprKind::If(i) => {
+                let c = self.expr(&i.cond);
+                self.condition(&c, i.cond.span, "if condition");
+                let a = self.block_in_scope(&i.then);
+                let b = match &i.otherwise {
+                    Some(o) => self.expr(o),
+                    None => Type::None,
+                };
+                if a != Type::None && b != Type::None && a.accepts(&b) { a.widen(&b) } else { Type::None }
+            }
+            ExprKind::Comptime(inner) => self.expr(inner),
+            ExprKind::TypeArg(_) => {
+                self.error(Diagnostic::error(
+                    e.span,
+                    "typeof(...) is a type: use it in a cast, a declaration or as a macro argument",
+                ));
+                Type::Unknown
+            }
+        }
+    }
+
+    fn type_or_expr(&mut self, t: &TypeOrExpr) -> Type {
+        match t {
+            TypeOrExpr::Type(ty) => self.resolve_type(ty),
+            TypeOrExpr::Expr(e) => {
+                // Evaluated only for its type: nothing it does happens.
+                let saved = self.scopes.clone();
+                let t = self.expr(e);
+                self.scopes = saved;
+                t
+            }
+        }
+    }
+
+    fn param(&mut self, n: u64, span: Span) -> Type {
+        if n == 0 {
+            self.error(Diagnostic::error(span, "$0 is not a positional parameter: they start at $1"));
+            return Type::Unknown;
+        }
+        match usize::try_from(n - 1).ok().and_then(|i| self.options.params.get(i)) {
+            Some(v) if v.parse::<i64>().is_ok() || crate::attach::parse_u64(v).is_some() => Type::INT64,
+            Some(v) => Type::Str(v.len() as u64 + 1),
+            None => Type::INT64,
+        }
+    }
+
+    fn ident(&mut self, name: &str, span: Span) -> Type {
+        if let Some(t) = self.builtin(name, span) {
+            return t;
+        }
+        if self.enum_values.contains_key(name) {
+            return Type::INT64;
+        }
+        let candidates: Vec<&str> =
+            builtins::BUILTIN_VARIABLES.iter().copied().chain(self.enum_values.keys().map(String::as_str)).collect();
+        let mut d = Diagnostic::error(span, format!("Unknown identifier: '{name}'"));
+        if let Some(s) = closest(name, candidates) {
+            d = d.with_hint(format!("did you mean '{s}'?"));
+        } else if name.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_') {
+            d = d.with_hint(format!(
+                "kernel enum constants are not looked up in BTF yet: define it, as in #define {name} 1"
+            ));
+        }
+        self.error(d);
+        Type::Unknown
+    }
+
+    /// The type of a builtin variable, checking it fits the probe.
+    fn builtin(&mut self, name: &str, span: Span) -> Option<Type> {
+        let uint = |bits| Type::Int { bits, signed: false };
+        let t = match name {
+            "pid" | "tid" | "cpu" | "rand" | "numaid" | "ppid" | "leader_tid" => uint(32),
+            "uid" | "gid" | "nsecs" | "elapsed" | "ncpus" | "cgroup" | "jiffies" => uint(64),
+            "usermode" => uint(8),
+            "comm" | "pcomm" | "leader_comm" => Type::Str(16),
+            "probetype" => Type::Str(16),
+            "username" => Type::Username,
+            "probe" => Type::Probe,
+            "kstack" => Type::Kstack,
+            "ustack" => Type::Ustack,
+            "curtask" => Type::Pointer(Box::new(Type::Struct("struct task_struct".into()))),
+            "has_cpid" => Type::Bool,
+            "ctx" | "config" => Type::Unknown,
+            "cpid" => {
+                if !self.options.has_child {
+                    self.error(
+                        Diagnostic::error(span, "cpid cannot be used without a child command")
+                            .with_hint("start one with -c 'command'"),
+                    );
+                }
+                uint(32)
+            }
+            "retval" => {
+                self.require(span, "retval", Provider::has_retval, "kretprobe, uretprobe and fexit");
+                Type::INT64
+            }
+            "args" => {
+                self.require(span, "args", Provider::has_args, "tracepoint, rawtracepoint, fentry, fexit and uprobe");
+                Type::Unknown
+            }
+            "func" => {
+                self.require(
+                    span,
+                    "func",
+                    Provider::has_func,
+                    "kprobe, kretprobe, uprobe, uretprobe, fentry, fexit and usdt",
+                );
+                if self.providers.iter().all(|p| p.is_user()) && !self.providers.is_empty() {
+                    Type::Usym
+                } else {
+                    Type::Ksym
+                }
+            }
+            _ => match builtins::numbered_arg(name) {
+                Some((false, _)) => {
+                    self.require(span, name, Provider::has_argn, "kprobe, uprobe, usdt and rawtracepoint");
+                    uint(64)
+                }
+                Some((true, _)) => {
+                    self.require(span, name, |p| matches!(p, Provider::Kprobe | Provider::Uprobe), "kprobe and uprobe");
+                    uint(64)
+                }
+                None => return None,
+            },
+        };
+        Some(t)
+    }
+
+    fn require(&mut self, span: Span, name: &str, ok: fn(Provider) -> bool, which: &str) {
+        if let Some(p) = self.providers.iter().copied().find(|&p| !ok(p)) {
+            self.error(
+                Diagnostic::error(span, format!("The {name} builtin can only be used with {which} probes"))
+                    .with_hint(format!("it is used here in a {} probe", p.name())),
+            );
+        }
+    }
+
+    fn unary(&mut self, op: UnaryOp, operand: &Expr, span: Span) -> Type {
+        let t = self.expr(operand);
+        match op {
+            UnaryOp::Not => {
+                self.condition(&t, operand.span, "operand of '!'");
+                Type::Bool
+            }
+            UnaryOp::Neg | UnaryOp::BitNot => {
+                if !t.is_integral() {
+                    self.error(Diagnostic::error(
+                        span,
+                        format!("The '{}' operator needs an integer, found '{t}'", op.symbol()),
+                    ));
+                    return Type::Unknown;
+                }
+                if op == UnaryOp::Neg { Type::INT64 } else { t }
+            }
+            UnaryOp::Deref => match t {
+                Type::Pointer(inner) => *inner,
+                Type::Int { .. } | Type::Unknown => Type::Unknown,
+                other => {
+                    self.error(Diagnostic::error(span, format!("Can not dereference a value of type '{other}'")));
+                    Type::Unknown
+                }
+            },
+            UnaryOp::AddrOf => {
+                if !matches!(
+                    operand.kind,
+                    ExprKind::Var(_) | ExprKind::Map(_) | ExprKind::Field { .. } | ExprKind::Index { .. }
+                ) {
+                    self.error(Diagnostic::error(span, "The '&' operator needs a variable, a map or a field"));
+                }
+                Type::Pointer(Box::new(t))
+            }
+        }
+    }
+
+    /// The result type of `l op r`, or an error at `span`.
+    fn binary_type(&mut self, op: BinOp, l: &Type, r: &Type, span: Span) -> Type {
+        use Type::*;
+        if op.is_logical() {
+            self.condition(l, span, &format!("operand of '{}'", op.symbol()));
+            self.condition(r, span, &format!("operand of '{}'", op.symbol()));
+            return Bool;
+        }
+        let int_like = |t: &Type| t.is_integral() || matches!(t, Agg(k) if k.reads_as_int());
+        if op.is_comparison() {
+            let ok = match (l, r) {
+                (Unknown, _) | (_, Unknown) => true,
+                (Str(_), Str(_)) | (Tuple(_), Tuple(_)) | (Array(..), Array(..)) | (Record(_), Record(_)) => {
+                    if !matches!(op, BinOp::Eq | BinOp::Ne) {
+                        self.error(
+                            Diagnostic::error(
+                                span,
+                                format!("The '{}' operator can not compare values of type '{l}'", op.symbol()),
+                            )
+                            .with_hint("strings, tuples and arrays compare with == and != only"),
+                        );
+                        return Bool;
+                    }
+                    l.accepts(r)
+                }
+                (Array(..), Str(_)) | (Str(_), Array(..)) => true,
+                _ => int_like(l) && int_like(r),
+            };
+            if !ok {
+                self.error(Diagnostic::error(
+                    span,
+                    format!("Type mismatch for '{}': comparing '{l}' with '{r}'", op.symbol()),
+                ));
+            }
+            return Bool;
+        }
+        if l.is_integral() && r.is_integral() {
+            return match (l, r) {
+                (Pointer(_), Int { .. }) if matches!(op, BinOp::Add | BinOp::Sub) => l.clone(),
+                (Int { .. }, Pointer(_)) if op == BinOp::Add => r.clone(),
+                (Unknown, _) | (_, Unknown) => Unknown,
+                (Int { .. }, Int { .. }) if op == BinOp::Sub => Type::INT64,
+                (Int { .. }, Int { .. }) => l.widen(r),
+                _ => Type::INT64,
+            };
+        }
+        let mut d = Diagnostic::error(span, format!("Type mismatch for '{}': comparing '{l}' with '{r}'", op.symbol()));
+        if matches!(l, Agg(_)) || matches!(r, Agg(_)) {
+            d = d.with_hint("read an aggregation as an integer with a cast, as in (int64)@x");
+        }
+        self.error(d);
+        Unknown
+    }
+
+    fn incdec(&mut self, target: &Expr, inc: bool, span: Span) -> Type {
+        let op = if inc { "++" } else { "--" };
+        let t = match &target.kind {
+            ExprKind::Var(name) => self.var_type(name, target.span),
+            ExprKind::Map(map) => {
+                self.map_key(map, target.span);
+                let state = self.map_state(&map.name, target.span);
+                let cur = state.value.clone();
+                self.map_store(&map.name, cur.clone().unwrap_or(Type::INT64), target.span);
+                cur.unwrap_or(Type::INT64)
+            }
+            _ => {
+                self.error(Diagnostic::error(
+                    span,
+                    format!("The {op} operator can only be applied to scratch variables and maps"),
+                ));
+                return Type::Unknown;
+            }
+        };
+        if !t.is_integral() {
+            self.error(Diagnostic::error(
+                span,
+                format!("The {op} operator needs an integer or a pointer, found '{t}'"),
+            ));
+        }
+        t
+    }
+
+    fn field(&mut self, base: &Type, field: &str, field_span: Span, span: Span) -> Type {
+        match base {
+            Type::Unknown => Type::Unknown,
+            Type::Pointer(inner) if matches!(**inner, Type::Struct(_) | Type::Unknown) => {
+                self.field(inner, field, field_span, span)
+            }
+            Type::Struct(name) => {
+                let Some(def) = self.structs.get(name).copied() else {
+                    // A kernel type: its fields come from BTF.
+                    return Type::Unknown;
+                };
+                if let Some(t) = self.struct_field(def, field) {
+                    return t;
+                }
+                let names: Vec<&str> = def.fields.iter().map(|f| f.name.as_str()).collect();
+                let mut d = Diagnostic::error(field_span, format!("{name} has no field named '{field}'"));
+                if let Some(s) = closest(field, names) {
+                    d = d.with_hint(format!("did you mean '{s}'?"));
+                }
+                self.error(d);
+                Type::Unknown
+            }
+            Type::Record(fields) => match fields.iter().find(|(n, _)| n == field) {
+                Some((_, t)) => t.clone(),
+                None => {
+                    self.error(Diagnostic::error(field_span, format!("record has no field named '{field}'")));
+                    Type::Unknown
+                }
+            },
+            other => {
+                let mut d =
+                    Diagnostic::error(span, format!("Can not access field '{field}' on a value of type '{other}'"));
+                if other.is_int() {
+                    d = d.with_hint("cast it to a struct pointer first, as in ((struct task_struct *)arg0).pid");
+                }
+                self.error(d);
+                Type::Unknown
+            }
+        }
+    }
+
+    fn struct_field(&mut self, def: &CStruct, field: &str) -> Option<Type> {
+        for f in &def.fields {
+            if f.name == field {
+                return Some(match &f.ty {
+                    CFieldType::Type(t) => self.resolve_type(t),
+                    CFieldType::Anonymous(..) => Type::Unknown,
+                });
+            }
+            if f.name.is_empty()
+                && let CFieldType::Anonymous(inner, _) = &f.ty
+                && let Some(t) = self.struct_field(inner, field)
+            {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    fn tuple_index(&mut self, base: &Type, index: u64, span: Span) -> Type {
+        match base {
+            Type::Unknown => Type::Unknown,
+            Type::Tuple(items) => match usize::try_from(index).ok().and_then(|i| items.get(i)) {
+                Some(t) => t.clone(),
+                None => {
+                    self.error(Diagnostic::error(
+                        span,
+                        format!("Invalid tuple index: {index} (the tuple has {} elements)", items.len()),
+                    ));
+                    Type::Unknown
+                }
+            },
+            other => {
+                self.error(Diagnostic::error(
+                    span,
+                    format!("Can not access index {index} on a value of type '{other}'"),
+                ));
+                Type::Unknown
+            }
+        }
+    }
+
+    fn index(&mut self, base: &Type, index: &Expr, span: Span) -> Type {
+        match base {
+            Type::Unknown => Type::Unknown,
+            Type::Array(inner, _) | Type::Pointer(inner) => (**inner).clone(),
+            Type::Str(_) => Type::Int { bits: 8, signed: true },
+            Type::Int { .. } => Type::Unknown,
+            Type::Tuple(items) => match functions::int_literal(index, &self.options.params) {
+                Some(i) => match usize::try_from(i).ok().and_then(|i| items.get(i)) {
+                    Some(t) => t.clone(),
+                    None => {
+                        self.error(Diagnostic::error(
+                            span,
+                            format!("Invalid tuple index: {i} (the tuple has {} elements)", items.len()),
+                        ));
+                        Type::Unknown
+                    }
+                },
+                None => {
+                    self.error(Diagnostic::error(index.span, "a tuple index must be a constant"));
+                    Type::Unknown
+                }
+            },
+            other => {
+                self.error(Diagnostic::error(span, format!("Can not index a value of type '{other}'")));
+                Type::Unknown
+            }
+        }
+    }
+
+    fn cast(&mut self, from: &Type, to: Type, span: Span) -> Type {
+        let ok = match (&to, from) {
+            (_, Type::Unknown) | (Type::Unknown, _) => true,
+            (Type::Int { .. } | Type::Bool | Type::Pointer(_), t) => {
+                t.is_integral() || matches!(t, Type::Agg(k) if k.reads_as_int()) || matches!(t, Type::Array(..))
+            }
+            (Type::Array(..), t) => t.is_integral() || matches!(t, Type::Array(..) | Type::Str(_)),
+            (Type::Str(_), Type::Str(_)) => true,
+            (Type::Buffer(_), Type::Buffer(_) | Type::Str(_)) => true,
+            (Type::Struct(name), _) => {
+                self.error(
+                    Diagnostic::error(span, format!("Cannot cast to '{name}'"))
+                        .with_hint(format!("did you mean a pointer, ({name} *)?")),
+                );
+                return Type::Unknown;
+            }
+            _ => false,
+        };
+        if !ok {
+            self.error(Diagnostic::error(span, format!("Cannot cast from '{from}' to '{to}'")));
+            return Type::Unknown;
+        }
+        to
+    }
+
+    /// The type a written type stands for.
+    pub(crate) fn resolve_type(&mut self, ty: &TypeSpec) -> Type {
+        let mut t = match &ty.base {
+            BaseType::Int { bits, signed } => Type::Int { bits: *bits, signed: *signed },
+            BaseType::Bool => Type::Bool,
+            BaseType::Void => Type::None,
+            BaseType::String(n) => Type::Str(n.unwrap_or(self.options.max_strlen)),
+            BaseType::Buffer(n) => Type::Buffer(n.unwrap_or(64)),
+            BaseType::Inet(_) => Type::Inet,
+            BaseType::Builtin(name) => builtin_type(name),
+            BaseType::Composite { kind, name } => Type::Struct(format!("{} {name}", kind.keyword())),
+            BaseType::Named(name) => match builtins::c_fixed_int(name) {
+                Some((bits, signed)) => Type::Int { bits, signed },
+                None => Type::Unknown,
+            },
+            BaseType::Typeof(inner) => self.type_or_expr(inner),
+        };
+        for s in &ty.suffixes {
+            t = match s {
+                TypeSuffix::Pointer => Type::Pointer(Box::new(t)),
+                TypeSuffix::Array(n) => Type::Array(Box::new(t), n.unwrap_or(0)),
+            };
+        }
+        t
+    }
+}
+
+fn builtin_type(name: &str) -> Type {
+    let agg = name.trim_start_matches('u').trim_end_matches("_t");
+    if let Some(k) = AggKind::from_function(agg) {
+        return Type::Agg(k);
+    }
+    match name {
+        "ksym_t" => Type::Ksym,
+        "usym_t" => Type::Usym,
+        "kstack_t" => Type::Kstack,
+        "ustack_t" => Type::Ustack,
+        "timestamp" => Type::Timestamp,
+        "username_t" => Type::Username,
+        "probe_t" => Type::Probe,
+        "macaddr_t" => Type::Macaddr,
+        "cgroup_path_t" => Type::CgroupPath,
+        _ => Type::Unknown,
+    }
+}
+
+/// `$1 + 1` where `$1` was given a string: bpftrace's own message.
+fn numeric_param_misuse(op: BinOp, sides: [(&Expr, &Type); 2], params: &[String]) -> Option<Diagnostic> {
+    if op.is_logical() {
+        return None;
+    }
+    let [(a, ta), (b, tb)] = sides;
+    for (e, t, other) in [(a, ta, tb), (b, tb, ta)] {
+        if let (ExprKind::Param(n), Type::Str(_)) = (&e.kind, t)
+            && !other.is_stringlike()
+        {
+            let given = usize::try_from(*n).ok().and_then(|n| params.get(n.checked_sub(1)?)).map_or("", String::as_str);
+            return Some(Diagnostic::error(
+                e.span,
+                format!("${n} used numerically but given \"{given}\". Try using str(${n})."),
+            ));
+        }
+    }
+    None
+}

@@ -1,0 +1,221 @@
+//! The types the checker infers. Kernel types it cannot see (struct fields
+//! from BTF, tracepoint arguments) are `Unknown`: accepted here and resolved
+//! by the compiler against the running kernel.
+
+use std::fmt;
+
+/// The aggregations a map value can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AggKind {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Stats,
+    Hist,
+    Lhist,
+    Tseries,
+}
+
+impl AggKind {
+    pub fn from_function(name: &str) -> Option<AggKind> {
+        Some(match name {
+            "count" => AggKind::Count,
+            "sum" => AggKind::Sum,
+            "avg" => AggKind::Avg,
+            "min" => AggKind::Min,
+            "max" => AggKind::Max,
+            "stats" => AggKind::Stats,
+            "hist" => AggKind::Hist,
+            "lhist" => AggKind::Lhist,
+            "tseries" => AggKind::Tseries,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AggKind::Count => "count",
+            AggKind::Sum => "sum",
+            AggKind::Avg => "avg",
+            AggKind::Min => "min",
+            AggKind::Max => "max",
+            AggKind::Stats => "stats",
+            AggKind::Hist => "hist",
+            AggKind::Lhist => "lhist",
+            AggKind::Tseries => "tseries",
+        }
+    }
+
+    /// Whether reading the aggregation gives one integer (a cast or a
+    /// comparison reads it; histograms have no single value).
+    pub fn reads_as_int(self) -> bool {
+        !matches!(self, AggKind::Stats | AggKind::Hist | AggKind::Lhist | AggKind::Tseries)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    /// No value: the result of `printf()`, `clear()`, a block without a tail.
+    None,
+    Int {
+        bits: u8,
+        signed: bool,
+    },
+    Bool,
+    /// A NUL-terminated string of at most this many bytes.
+    Str(u64),
+    Buffer(u64),
+    Tuple(Vec<Type>),
+    Record(Vec<(String, Type)>),
+    Pointer(Box<Type>),
+    Array(Box<Type>, u64),
+    /// `struct name`, `union name`, `enum name` (written with the keyword).
+    Struct(String),
+    Agg(AggKind),
+    Kstack,
+    Ustack,
+    Ksym,
+    Usym,
+    Inet,
+    Timestamp,
+    Username,
+    Probe,
+    Macaddr,
+    CgroupPath,
+    /// Decided by the kernel (BTF, tracepoint formats): not checked here.
+    Unknown,
+}
+
+impl Type {
+    pub const INT64: Type = Type::Int { bits: 64, signed: true };
+    pub const UINT64: Type = Type::Int { bits: 64, signed: false };
+    pub const UINT32: Type = Type::Int { bits: 32, signed: false };
+
+    pub fn is_int(&self) -> bool {
+        matches!(self, Type::Int { .. })
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Type::Unknown)
+    }
+
+    /// Usable where a number goes: integers, booleans, pointers, and what
+    /// the checker cannot see.
+    pub fn is_integral(&self) -> bool {
+        matches!(self, Type::Int { .. } | Type::Bool | Type::Pointer(_) | Type::Unknown)
+    }
+
+    pub fn is_stringlike(&self) -> bool {
+        matches!(self, Type::Str(_) | Type::Unknown)
+    }
+
+    /// Usable as a condition (`if`, `?:`, a predicate, `&&`).
+    pub fn is_truthy(&self) -> bool {
+        self.is_integral() || matches!(self, Type::Agg(k) if k.reads_as_int())
+    }
+
+    /// Whether a value of type `other` may go where `self` went before (a
+    /// map's or a variable's first type). Integers of any width mix, as
+    /// do strings of any length; kernel types are not checked.
+    pub fn accepts(&self, other: &Type) -> bool {
+        use Type::*;
+        match (self, other) {
+            (Unknown, _) | (_, Unknown) => true,
+            (Int { .. } | Pointer(_), Int { .. } | Pointer(_)) => true,
+            (Bool, Bool | Int { .. }) | (Int { .. }, Bool) => true,
+            (Str(_), Str(_)) | (Buffer(_), Buffer(_)) => true,
+            (Array(a, _), Array(b, _)) => a.accepts(b),
+            (Tuple(a), Tuple(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.accepts(y)),
+            (Record(a), Record(b)) => {
+                a.len() == b.len() && a.iter().all(|(n, t)| b.iter().any(|(m, u)| n == m && t.accepts(u)))
+            }
+            (a, b) => a == b,
+        }
+    }
+
+    /// The wider of two accepted types (for a variable or map that sees
+    /// both): the larger integer, the longer string.
+    pub fn widen(&self, other: &Type) -> Type {
+        use Type::*;
+        match (self, other) {
+            (Unknown, t) | (t, Unknown) => t.clone(),
+            (Int { bits: a, signed: sa }, Int { bits: b, signed: sb }) => {
+                Int { bits: (*a).max(*b), signed: *sa || *sb }
+            }
+            (Str(a), Str(b)) => Str((*a).max(*b)),
+            (Buffer(a), Buffer(b)) => Buffer((*a).max(*b)),
+            (Tuple(a), Tuple(b)) if a.len() == b.len() => Tuple(a.iter().zip(b).map(|(x, y)| x.widen(y)).collect()),
+            (a, _) => a.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::None => write!(f, "none"),
+            Type::Int { bits, signed } => write!(f, "{}int{bits}", if *signed { "" } else { "u" }),
+            Type::Bool => write!(f, "bool"),
+            Type::Str(_) => write!(f, "string"),
+            Type::Buffer(_) => write!(f, "buffer"),
+            Type::Tuple(items) => {
+                write!(f, "(")?;
+                for (i, t) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                if items.len() == 1 {
+                    write!(f, ",")?;
+                }
+                write!(f, ")")
+            }
+            Type::Record(fields) => {
+                write!(f, "record {{ ")?;
+                for (i, (n, t)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{n}: {t}")?;
+                }
+                write!(f, " }}")
+            }
+            Type::Pointer(t) => write!(f, "{t} *"),
+            Type::Array(t, n) => write!(f, "{t}[{n}]"),
+            Type::Struct(name) => write!(f, "{name}"),
+            Type::Agg(k) => write!(f, "{}_t", k.name()),
+            Type::Kstack => write!(f, "kstack_t"),
+            Type::Ustack => write!(f, "ustack_t"),
+            Type::Ksym => write!(f, "ksym_t"),
+            Type::Usym => write!(f, "usym_t"),
+            Type::Inet => write!(f, "inet"),
+            Type::Timestamp => write!(f, "timestamp"),
+            Type::Username => write!(f, "username_t"),
+            Type::Probe => write!(f, "probe_t"),
+            Type::Macaddr => write!(f, "macaddr_t"),
+            Type::CgroupPath => write!(f, "cgroup_path_t"),
+            Type::Unknown => write!(f, "unknown"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_and_strings_mix_by_width() {
+        assert!(Type::INT64.accepts(&Type::UINT32));
+        assert!(Type::Str(16).accepts(&Type::Str(64)));
+        assert!(!Type::INT64.accepts(&Type::Str(4)));
+        assert!(!Type::Agg(AggKind::Count).accepts(&Type::INT64));
+        assert_eq!(
+            Type::Int { bits: 8, signed: false }.widen(&Type::Int { bits: 32, signed: true }),
+            Type::Int { bits: 32, signed: true }
+        );
+        assert_eq!(Type::Tuple(vec![Type::INT64, Type::Str(16)]).to_string(), "(int64, string)");
+    }
+}

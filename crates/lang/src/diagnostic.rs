@@ -1,0 +1,148 @@
+//! One diagnostic type for every error and warning the front end reports, and
+//! one renderer: `file:line:col: error: message`, the source line, and a
+//! caret or `~~~` under the span, then any hints.
+
+use std::fmt::Write as _;
+
+use crate::source::{Source, Span};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    /// Where in the program; `None` for errors about the program as a whole.
+    pub span: Option<Span>,
+    /// Suggestions printed after the source excerpt, one per line.
+    pub hints: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Error, message: message.into(), span: Some(span), hints: Vec::new() }
+    }
+
+    pub fn warning(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, message: message.into(), span: Some(span), hints: Vec::new() }
+    }
+
+    /// An error that is not about one place in the program.
+    pub fn global(message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Error, message: message.into(), span: None, hints: Vec::new() }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Renders this diagnostic against the source it refers to.
+    pub fn render(&self, source: &Source) -> String {
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut out = String::new();
+        match self.span {
+            Some(span) => {
+                let start = source.line_col(span.start as usize);
+                let _ = writeln!(out, "{}:{}:{}: {label}: {}", source.name(), start.line, start.col, self.message);
+                let line = source.line_text(start.line);
+                let _ = writeln!(out, "{line}");
+                out.push_str(&underline(source, span, line, start.col));
+                out.push('\n');
+            }
+            None => {
+                let _ = writeln!(out, "{}: {label}: {}", source.name(), self.message);
+            }
+        }
+        for hint in &self.hints {
+            let _ = writeln!(out, "hint: {hint}");
+        }
+        out
+    }
+}
+
+/// Spaces up to the span's column, then `^` for a point or `~` per character
+/// of the span, stopping at the end of the first line.
+fn underline(source: &Source, span: Span, line: &str, col: usize) -> String {
+    let indent: String = line.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    let on_line = source.slice(span).split('\n').next().unwrap_or("").chars().count();
+    let width = on_line.min(line.chars().count().saturating_sub(col - 1));
+    if width <= 1 { format!("{indent}^") } else { format!("{indent}{}", "~".repeat(width)) }
+}
+
+/// The diagnostics of one run of the front end, in the order they were found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.is_error())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn render(&self, source: &Source) -> String {
+        self.0.iter().map(|d| d.render(source)).collect()
+    }
+}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(d: Diagnostic) -> Diagnostics {
+        Diagnostics(vec![d])
+    }
+}
+
+impl std::fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_like_bpftrace_with_rustc_position() {
+        let src = Source::new("stdin", "BEGIN { foo(); }");
+        let d = Diagnostic::error(Span::new(8, 11), "Unknown function: foo").with_hint("did you mean 'for'?");
+        assert_eq!(
+            d.render(&src),
+            "stdin:1:9: error: Unknown function: foo\nBEGIN { foo(); }\n        ~~~\nhint: did you mean 'for'?\n"
+        );
+    }
+
+    #[test]
+    fn point_spans_get_a_caret_and_stop_at_line_end() {
+        let src = Source::new("f.bt", "a\n  b {\n");
+        assert_eq!(Diagnostic::error(Span::new(8, 8), "x").render(&src), "f.bt:3:1: error: x\n\n^\n");
+        assert_eq!(Diagnostic::error(Span::new(4, 9), "y").render(&src), "f.bt:2:3: error: y\n  b {\n  ~~~\n");
+    }
+}
