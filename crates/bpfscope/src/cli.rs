@@ -117,6 +117,24 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// Flags that are accepted for compatibility but do nothing yet.
+    pub fn unbuilt_flags(&self) -> Vec<&'static str> {
+        let used = [
+            (self.pid.is_some(), "-p"),
+            (self.format.is_some(), "-f"),
+            (self.output.is_some(), "-o"),
+            (self.buffering.is_some(), "-B"),
+            (self.runtime_warnings, "-k"),
+            (!self.no_feature.is_empty(), "--no-feature"),
+            (!self.includes.is_empty(), "--include"),
+            (!self.include_dirs.is_empty(), "-I"),
+            (self.usdt_file_activation, "--usdt-file-activation"),
+        ];
+        used.into_iter().filter(|(on, _)| *on).map(|(_, flag)| flag).collect()
+    }
+}
+
 /// Splits program arguments into positional ones and `--name[=value]` ones.
 pub fn split_program_args(args: &[String]) -> (Vec<String>, Vec<(String, Option<String>)>) {
     let mut positional = Vec::new();

@@ -65,6 +65,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
             return Err(Error::Usage(format!("unknown debug stage '{stage}' (available: ast, all)")));
         }
     }
+    for flag in cli.unbuilt_flags() {
+        eprintln!("bpfscope: warning: {flag} is not available yet in this version of bpfscope and is ignored");
+    }
     let Some((program_source, program_args)) = cli.program_source() else {
         return Err(Error::Usage(
             "no program given: use -e 'PROGRAM', a program file, or - for stdin (see --help)".into(),

@@ -129,6 +129,13 @@ fn features_not_built_yet_say_so() {
     let o = bpfscope(&["-e", "BEGIN { exit(); }"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("is not available yet"), "{}", stderr(&o));
+    let o = bpfscope(&["--dry-run", "-p", "1", "-f", "json", "-e", "BEGIN { exit(); }"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stderr(&o),
+        "bpfscope: warning: -p is not available yet in this version of bpfscope and is ignored\n\
+         bpfscope: warning: -f is not available yet in this version of bpfscope and is ignored\n"
+    );
 }
 
 #[test]

@@ -127,35 +127,9 @@ const SPECIAL: &[&str] = &[
     "container_of",
 ];
 
-/// Builtins that may also be called: `pid()` is `pid`.
-const CALLABLE_BUILTINS: &[&str] = &[
-    "uid",
-    "gid",
-    "elapsed",
-    "cpu",
-    "ncpus",
-    "retval",
-    "func",
-    "probe",
-    "curtask",
-    "rand",
-    "cgroup",
-    "cpid",
-    "username",
-    "jiffies",
-    "usermode",
-    "numaid",
-    "probetype",
-    "pcomm",
-    "ppid",
-    "has_cpid",
-    "leader_comm",
-    "leader_tid",
-];
-
 /// The names of every function, for suggestions.
 pub fn function_names() -> impl Iterator<Item = &'static str> {
-    SIMPLE.iter().map(|s| s.0).chain(SPECIAL.iter().copied()).chain(CALLABLE_BUILTINS.iter().copied())
+    SIMPLE.iter().map(|s| s.0).chain(SPECIAL.iter().copied()).chain(crate::builtins::BUILTIN_VARIABLES.iter().copied())
 }
 
 /// The value of a constant integer argument: a literal, a negated literal,
@@ -191,7 +165,8 @@ impl Checker<'_> {
         if let Some(&(name, min, args, ret)) = SIMPLE.iter().find(|s| s.0 == c.name) {
             return self.simple_call(name, min, args, ret, c, span);
         }
-        if CALLABLE_BUILTINS.contains(&c.name.as_str()) {
+        // Builtins may also be called: `uid()` is `uid`.
+        if crate::builtins::BUILTIN_VARIABLES.contains(&c.name.as_str()) && !SPECIAL.contains(&c.name.as_str()) {
             if !self.arity(c, span, 0, 0) {
                 return Type::Unknown;
             }

@@ -141,6 +141,13 @@ impl<'s> Parser<'s> {
         Err(self.unexpected(&format!("'{}'{context}", p.as_str())))
     }
 
+    /// Consumes an identifier if there is one here.
+    fn eat_ident(&mut self) -> PResult<Option<String>> {
+        let Some(name) = self.tok.ident().map(str::to_string) else { return Ok(None) };
+        self.bump()?;
+        Ok(Some(name))
+    }
+
     fn expect_ident(&mut self, what: &str) -> PResult<(String, Span)> {
         match &self.tok.kind {
             TokenKind::Ident(name) => {

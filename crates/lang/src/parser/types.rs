@@ -140,14 +140,7 @@ impl Parser<'_> {
         let start = self.tok.span;
         let keyword = self.tok.ident().unwrap_or_default().to_string();
         self.bump()?;
-        let name = match self.tok.ident() {
-            Some(n) => {
-                let n = n.to_string();
-                self.bump()?;
-                n
-            }
-            None => String::new(),
-        };
+        let name = self.eat_ident()?.unwrap_or_default();
         let item = if keyword == "enum" {
             CItem::Enum(self.parse_c_enum_body(name, start)?)
         } else {
@@ -187,14 +180,7 @@ impl Parser<'_> {
         let base: Result<TypeSpec, CStruct> = if nested {
             let kind = composite_kind(self.tok.ident().unwrap_or_default());
             self.bump()?;
-            let name = match self.tok.ident() {
-                Some(n) => {
-                    let n = n.to_string();
-                    self.bump()?;
-                    n
-                }
-                None => String::new(),
-            };
+            let name = self.eat_ident()?.unwrap_or_default();
             Err(self.parse_c_struct_body(kind, name, start)?)
         } else {
             Ok(self.parse_c_base_type()?)
