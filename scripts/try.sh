@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# Sets up, builds bpfscope, and checks a first program: the tree it parses
-# into, then what an error looks like. (Running traces comes with the
-# compiler and runtime; until then bpfscope parses and checks.)
+# Sets up, builds bpfscope, and runs a first real trace: which processes
+# were on the CPUs during one second, sampled 99 times a second per CPU.
+# Then it shows what an error in a program looks like.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
 cargo build --release --locked -q
 bin=target/release/bpfscope
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 
-program='kprobe:vfs_read /pid > 1/ { @bytes[comm] = hist(arg2); }'
-echo "\$ bpfscope --dry-run -d ast -e '$program'"
-"$bin" --dry-run -d ast -e "$program"
-echo "(checked: no errors)"
-echo
-bad='kretprobe:vfs_read { @[comm] = count(); @[comm] = retval; }'
-echo "\$ bpfscope --dry-run -e '$bad'"
+program='profile:hz:99 { @on_cpu[comm] = count(); } interval:s:1 { exit(); }'
+echo "\$ bpfscope -e '$program'"
+$sudo_cmd "$bin" -e "$program"
+
+bad='interval:s:1 { @[comm] = count(); @[comm] = nsecs; }'
+echo "\$ bpfscope -e '$bad'"
 if "$bin" --dry-run -e "$bad"; then
   echo "expected an error" >&2
   exit 1

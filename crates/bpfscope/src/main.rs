@@ -6,8 +6,10 @@ mod cli;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
+use bpfscope_compiler::{CompileOptions, compile};
 use bpfscope_lang::check::{CheckOptions, check};
 use bpfscope_lang::{Diagnostic, Diagnostics, ParseOptions, Source, parse};
+use bpfscope_runtime::{RunError, RunOptions};
 use clap::Parser;
 
 use crate::cli::{Cli, ProgramSource, split_program_args};
@@ -26,6 +28,11 @@ enum Error {
     Usage(String),
     #[error("{0} is not available yet in this version of bpfscope")]
     NotYet(&'static str),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The program asked to exit with this code.
+    #[error("exit code {0}")]
+    Exit(i32),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +49,7 @@ fn main() -> ExitCode {
             eprint!("{}", diags.render(&source));
             ExitCode::from(1)
         }
+        Err(Error::Exit(code)) => ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("bpfscope: error: {e}");
             ExitCode::from(1)
@@ -99,10 +107,35 @@ fn run(cli: &Cli) -> Result<(), Error> {
     if !cli.no_warnings && !checked.warnings.is_empty() {
         eprint!("{}", Diagnostics(checked.warnings.clone()).render(&source));
     }
+    let compile_options =
+        CompileOptions { params: options.params.clone(), ncpus: possible_cpus(), ..CompileOptions::default() };
+    let compiled = compile(&checked, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;
     if cli.dry_run {
         return Ok(());
     }
-    Err(Error::NotYet("running programs (the eBPF compiler and loader); --dry-run parses and checks the program"))
+    let mut stdout = std::io::stdout().lock();
+    let code = match bpfscope_runtime::run(&compiled, &RunOptions { quiet: cli.quiet }, &mut stdout) {
+        Ok(code) => code,
+        Err(RunError::Verifier { diagnostic, log }) => {
+            if cli.verbose {
+                eprintln!("{log}");
+            }
+            return Err(Error::Program(source, (*diagnostic).into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if code != 0 {
+        return Err(Error::Exit(code));
+    }
+    Ok(())
+}
+
+/// The number of CPUs the kernel may bring online (`ncpus`).
+fn possible_cpus() -> u64 {
+    std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|s| s.trim().rsplit(['-', ',']).next().and_then(|n| n.parse::<u64>().ok()))
+        .map_or(1, |max| max + 1)
 }
 
 fn load(src: ProgramSource) -> Result<Source, Error> {

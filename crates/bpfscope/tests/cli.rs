@@ -41,7 +41,7 @@ fn version_and_help() {
 
 #[test]
 fn a_valid_program_checks_quietly() {
-    let o = bpfscope(&["--dry-run", "-e", "kprobe:vfs_read { @[comm] = count(); }"]);
+    let o = bpfscope(&["--dry-run", "-e", "interval:s:1 { @[comm] = count(); }"]);
     assert_eq!((o.status.code(), stdout(&o), stderr(&o)), (Some(0), String::new(), String::new()));
 }
 
@@ -103,11 +103,11 @@ fn positional_parameters_reach_the_program() {
 
 #[test]
 fn debug_ast_prints_the_tree() {
-    let o = bpfscope(&["--dry-run", "-d", "ast", "-e", "k:vfs_read /pid > 1/ { @x[comm] = count(); }"]);
+    let o = bpfscope(&["--dry-run", "-d", "ast", "-e", "i:s:1 /pid > 1/ { @x[comm] = count(); }"]);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(
         stdout(&o),
-        "Program\n kprobe:vfs_read\n  pred\n   >\n    builtin: pid\n    int: 1\n  =\n   map: @x\n    builtin: comm\n   call: count\n"
+        "Program\n interval:s:1\n  pred\n   >\n    builtin: pid\n    int: 1\n  =\n   map: @x\n    builtin: comm\n   call: count\n"
     );
     let o = bpfscope(&["-d", "codegen", "-e", "BEGIN { }"]);
     assert_eq!(
@@ -126,9 +126,9 @@ fn features_not_built_yet_say_so() {
             "bpfscope: error: -l (listing probes) is not available yet in this version of bpfscope\n".to_string()
         )
     );
-    let o = bpfscope(&["-e", "BEGIN { exit(); }"]);
+    let o = bpfscope(&["--dry-run", "-e", "kprobe:vfs_read { @ = count(); }"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("is not available yet"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("kprobe probes are not supported by this version of bpfscope yet"), "{}", stderr(&o));
     let o = bpfscope(&["--dry-run", "-p", "1", "-f", "json", "-e", "BEGIN { exit(); }"]);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(

@@ -1,2 +1,15 @@
-//! The compiler from a checked bpftrace program to eBPF instructions, with
-//! no LLVM: types, map layout, code per probe, output formats.
+//! The compiler from a checked bpftrace program to eBPF, with no LLVM.
+//!
+//! [`compile`] walks the checked syntax tree and emits instructions per
+//! attach point, with the maps and output tables the runtime needs
+//! ([`Compiled`]). Values are 8-byte scalars in registers r6-r8 (spilling to
+//! the stack when those run out) or bytes on the BPF stack; see [`layout`].
+
+pub mod asm;
+mod codegen;
+pub mod insn;
+pub mod layout;
+pub mod program;
+
+pub use codegen::{CompileOptions, GLOBAL_LOST, GLOBAL_START, compile};
+pub use program::*;

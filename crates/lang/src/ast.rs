@@ -248,7 +248,14 @@ pub enum ForIter {
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
+    /// Numbers every expression once macros are expanded, so that later
+    /// stages can look up what the checker learned about it.
+    pub id: ExprId,
 }
+
+/// An expression's number in a checked program (0 before checking).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExprId(pub u32);
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
@@ -499,7 +506,7 @@ pub enum TypeSuffix {
 
 impl Expr {
     pub fn new(kind: ExprKind, span: Span) -> Expr {
-        Expr { kind, span }
+        Expr { kind, span, id: ExprId::default() }
     }
 }
 

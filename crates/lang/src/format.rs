@@ -51,6 +51,10 @@ pub struct Spec {
     pub alternate: bool,
     pub width: Option<usize>,
     pub precision: Option<usize>,
+    /// The integer width the length modifier gives, as C's printf reads
+    /// the argument: 8 (`hh`), 16 (`h`), 32 (none) or 64 (`l`, `ll`, `j`,
+    /// `z`, `t`).
+    pub int_bits: u8,
     pub conversion: Conversion,
 }
 
@@ -92,6 +96,7 @@ pub fn parse_format(fmt: &[u8]) -> Result<Vec<Piece>, FormatError> {
             alternate: false,
             width: None,
             precision: None,
+            int_bits: 32,
             conversion: Conversion::Str,
         };
         while let Some(&c) = fmt.get(i) {
@@ -110,10 +115,16 @@ pub fn parse_format(fmt: &[u8]) -> Result<Vec<Piece>, FormatError> {
             i += 1;
             spec.precision = Some(digits(fmt, &mut i).unwrap_or(0));
         }
-        // Length modifiers are accepted and ignored: values carry their size.
+        let mods_start = i;
         while matches!(fmt.get(i), Some(b'h' | b'l' | b'j' | b'z' | b't' | b'L')) {
             i += 1;
         }
+        spec.int_bits = match &fmt[mods_start..i] {
+            b"" => 32,
+            b"h" => 16,
+            b"hh" => 8,
+            _ => 64,
+        };
         let conv = match (fmt.get(i), fmt.get(i + 1)) {
             (Some(b'r'), Some(b'h')) => (Conversion::BufferHex, 2),
             (Some(b'r'), Some(b'x')) => (Conversion::BufferEscaped, 2),
@@ -208,6 +219,9 @@ mod tests {
         assert!(s.left_align && s.width == Some(8));
         let Piece::Spec(d) = &p[2] else { panic!() };
         assert!(d.zero_pad && d.width == Some(8));
+        let bits: Vec<u8> =
+            specs(&parse_format(b"%d %hd %hhu %ld %llx %zu").expect("parses")).map(|s| s.int_bits).collect();
+        assert_eq!(bits, vec![32, 16, 8, 64, 64, 64]);
     }
 
     #[test]

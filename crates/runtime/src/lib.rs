@@ -1,2 +1,32 @@
-//! The runtime: loads compiled programs with libbpf, attaches them, polls
-//! the ring buffer, reads maps and prints them the way bpftrace does.
+//! The runtime: loads a compiled program with libbpf, runs BEGIN, attaches
+//! the probes, prints events and maps the way bpftrace does, and on
+//! `exit()`, Ctrl-C or SIGTERM detaches, runs END and prints the maps.
+
+pub mod elf;
+mod load;
+pub mod output;
+mod perf;
+mod session;
+pub mod signals;
+
+pub use load::rejected_instruction;
+pub use session::{RunOptions, run};
+
+use bpfscope_lang::Diagnostic;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("loading BPF programs needs root (CAP_BPF and CAP_PERFMON): run bpfscope with sudo")]
+    Privileges,
+    #[error("cannot create map {name}: {message}")]
+    Map { name: String, message: String },
+    #[error("{0}")]
+    Load(String),
+    /// The verifier refused a program; the diagnostic points at the source.
+    #[error("{}", diagnostic.message)]
+    Verifier { diagnostic: Box<Diagnostic>, log: String },
+    #[error("cannot attach {probe}: {message}")]
+    Attach { probe: String, message: String },
+    #[error("cannot write the output: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -36,9 +36,14 @@ pub struct CheckOptions {
     pub max_strlen: u64,
 }
 
+/// The default `max_strlen`: bpftrace 0.17's. (bpftrace 0.26 raised it to
+/// 1024 by keeping long strings in scratch maps rather than on the 512-byte
+/// BPF stack.)
+pub const DEFAULT_MAX_STRLEN: u64 = 64;
+
 impl Default for CheckOptions {
     fn default() -> CheckOptions {
-        CheckOptions { params: Vec::new(), has_child: false, allow_unsafe: false, max_strlen: 1024 }
+        CheckOptions { params: Vec::new(), has_child: false, allow_unsafe: false, max_strlen: DEFAULT_MAX_STRLEN }
     }
 }
 
@@ -58,6 +63,34 @@ pub struct CheckedProgram {
     pub program: Program,
     pub maps: BTreeMap<String, MapInfo>,
     pub warnings: Vec<Diagnostic>,
+    /// The type of every expression, by [`ExprId`].
+    types: Vec<Type>,
+    /// Each probe's scratch variables (by probe index) and their types.
+    vars: Vec<BTreeMap<String, Type>>,
+}
+
+impl CheckedProgram {
+    /// The scratch variables of the probe at `index` in `program.probes`,
+    /// with the widest type each is given.
+    pub fn probe_vars(&self, index: usize) -> impl Iterator<Item = (&str, &Type)> {
+        self.vars.get(index).into_iter().flatten().map(|(n, t)| (n.as_str(), t))
+    }
+
+    /// The type the checker gave an expression of this program.
+    pub fn type_of(&self, e: &Expr) -> &Type {
+        self.types.get(e.id.0 as usize).unwrap_or(&Type::Unknown)
+    }
+}
+
+/// Gives every expression of the program its own number.
+struct Numbering(u32);
+
+impl crate::visit::VisitMut for Numbering {
+    fn expr(&mut self, e: &mut Expr) {
+        self.0 += 1;
+        e.id = ExprId(self.0);
+        crate::visit::walk_expr(self, e);
+    }
 }
 
 /// Expands macros and checks the program.
@@ -66,6 +99,17 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
     if diags.iter().any(Diagnostic::is_error) {
         return Err(Diagnostics(diags));
     }
+    let mut numbering = Numbering(0);
+    for probe in &mut program.probes {
+        if let Some(p) = &mut probe.predicate {
+            crate::visit::VisitMut::expr(&mut numbering, p);
+        }
+        crate::visit::walk_block(&mut numbering, &mut probe.body);
+    }
+    for sub in &mut program.subprogs {
+        crate::visit::walk_block(&mut numbering, &mut sub.body);
+    }
+    let options = &with_config(&program, options);
     let mut checker = Checker::new(&program, options);
     diags.extend(config::check_config(&program));
     diags.extend(config::check_map_decls(&program));
@@ -76,6 +120,8 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
     if diags.iter().any(Diagnostic::is_error) {
         return Err(Diagnostics(diags));
     }
+    let types = checker.types;
+    let vars = checker.vars;
     let maps = checker
         .maps
         .into_iter()
@@ -83,7 +129,20 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
             Some((name, MapInfo { key: m.key?, value: m.value.unwrap_or(Type::Unknown), span: m.span }))
         })
         .collect();
-    Ok(CheckedProgram { program, maps, warnings: diags })
+    Ok(CheckedProgram { program, maps, warnings: diags, types, vars })
+}
+
+/// The options with the program's `config` block applied.
+fn with_config(program: &Program, options: &CheckOptions) -> CheckOptions {
+    let mut o = options.clone();
+    for e in program.config.iter().flat_map(|c| &c.entries) {
+        if let ConfigValue::Int(n) = e.value
+            && config::normalize_key(&e.key) == "max_strlen"
+        {
+            o.max_strlen = n.max(1);
+        }
+    }
+    o
 }
 
 #[derive(Clone, Debug)]
@@ -115,6 +174,11 @@ pub(crate) struct Checker<'a> {
     providers: Vec<Provider>,
     scopes: Vec<HashMap<String, Var>>,
     loop_depth: u32,
+    /// What each expression's type turned out to be, by id.
+    types: Vec<Type>,
+    /// Scratch variables per probe.
+    vars: Vec<BTreeMap<String, Type>>,
+    probe_index: usize,
 }
 
 impl<'a> Checker<'a> {
@@ -148,6 +212,9 @@ impl<'a> Checker<'a> {
             providers: Vec::new(),
             scopes: Vec::new(),
             loop_depth: 0,
+            types: Vec::new(),
+            vars: Vec::new(),
+            probe_index: 0,
         }
     }
 
@@ -158,7 +225,9 @@ impl<'a> Checker<'a> {
     }
 
     fn walk_program(&mut self, program: &Program) {
-        for probe in &program.probes {
+        self.vars = vec![BTreeMap::new(); program.probes.len()];
+        for (index, probe) in program.probes.iter().enumerate() {
+            self.probe_index = index;
             self.providers = probe.attach_points.iter().map(|a| a.provider).collect();
             self.scopes = vec![HashMap::new()];
             self.loop_depth = 0;
@@ -168,6 +237,7 @@ impl<'a> Checker<'a> {
             }
             self.block_in_scope(&probe.body);
         }
+        self.probe_index = usize::MAX;
         for sub in &program.subprogs {
             self.providers = Vec::new();
             let mut scope = HashMap::new();
@@ -191,8 +261,19 @@ impl<'a> Checker<'a> {
     }
 
     fn declare_var(&mut self, name: &str, ty: Option<Type>) {
+        if let Some(t) = &ty {
+            self.note_var(name, t);
+        }
         if let Some(scope) = self.scopes.last_mut() {
             scope.insert(name.to_string(), Var { ty });
+        }
+    }
+
+    /// Remembers the widest type a probe's variable takes.
+    fn note_var(&mut self, name: &str, t: &Type) {
+        if let Some(vars) = self.vars.get_mut(self.probe_index) {
+            let entry = vars.entry(name.to_string()).or_insert_with(|| t.clone());
+            *entry = entry.widen(t);
         }
     }
 
@@ -409,6 +490,7 @@ impl<'a> Checker<'a> {
     }
 
     fn var_store(&mut self, name: &str, vt: Type, span: Span) {
+        self.note_var(name, &vt);
         let reporting = self.reporting;
         match self.lookup_var_mut(name) {
             Some(var) => match &var.ty {
@@ -528,7 +610,13 @@ impl<'a> Checker<'a> {
     // ---- expressions ------------------------------------------------------
 
     pub(crate) fn expr(&mut self, e: &Expr) -> Type {
-        crate::parser::grow(|| self.expr_inner(e))
+        let t = crate::parser::grow(|| self.expr_inner(e));
+        let i = e.id.0 as usize;
+        if self.types.len() <= i {
+            self.types.resize(i + 1, Type::Unknown);
+        }
+        self.types[i] = t.clone();
+        t
     }
 
     fn expr_inner(&mut self, e: &Expr) -> Type {

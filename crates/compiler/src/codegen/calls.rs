@@ -1,0 +1,180 @@
+//! Function calls: output through the ring buffer, map functions, strings.
+
+use bpfscope_lang::ast::*;
+use bpfscope_lang::check::Type;
+use bpfscope_lang::format;
+
+use super::{GResult, Gen, Val};
+use crate::insn::{self, FP, Helper, Jmp, R0, R1, R2, R3, R4, Size};
+use crate::layout::{self, is_aggregate, size_of};
+use crate::program::{EventKind, PrintfSpec};
+
+impl Gen<'_, '_> {
+    pub(super) fn call(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        match c.name.as_str() {
+            "printf" => {
+                self.printf(c, e)?;
+                Ok(Val::Nothing)
+            }
+            "exit" => {
+                let code = match c.args.first() {
+                    Some(a) => self.expr(a)?,
+                    None => Val::Imm(0),
+                };
+                self.event(EventKind::Exit, &[code], &[])?;
+                let exit = self.exit;
+                self.asm.jump(exit);
+                Ok(Val::Nothing)
+            }
+            "print" => self.print(c, e),
+            "clear" | "zero" => {
+                let Some(Expr { kind: ExprKind::Map(m), span, .. }) = c.args.first() else {
+                    return Err(self.unsupported(e.span, "this argument"));
+                };
+                let index = self.user_map_index(&m.name, *span)? as i64;
+                let kind = if c.name == "clear" { EventKind::ClearMap } else { EventKind::ZeroMap };
+                self.event(kind, &[Val::Imm(index)], &[])?;
+                Ok(Val::Nothing)
+            }
+            "time" => {
+                let fmt = match c.args.first().map(|a| &a.kind) {
+                    Some(ExprKind::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+                    _ => "%H:%M:%S\n".to_string(),
+                };
+                let id = self.b.out.time_formats.len() as i64;
+                self.b.out.time_formats.push(fmt);
+                self.event(EventKind::Time, &[Val::Imm(id)], &[])?;
+                Ok(Val::Nothing)
+            }
+            "delete" => match c.args.as_slice() {
+                [Expr { kind: ExprKind::Map(m), span, .. }] => self.map_delete(&m.name, m.keys.as_deref(), *span),
+                [Expr { kind: ExprKind::Map(m), span, .. }, key] => {
+                    self.map_delete(&m.name, Some(std::slice::from_ref(key)), *span)
+                }
+                _ => Err(self.unsupported(e.span, "this form of delete()")),
+            },
+            "has_key" => match c.args.as_slice() {
+                [Expr { kind: ExprKind::Map(m), span, .. }, key] => {
+                    self.map_has_key(&m.name, Some(std::slice::from_ref(key)), *span)
+                }
+                _ => Err(self.unsupported(e.span, "this form of has_key()")),
+            },
+            "str" => self.str_call(c, e),
+            name if bpfscope_lang::builtins::BUILTIN_VARIABLES.contains(&name) && c.args.is_empty() => {
+                let ident = Expr::new(ExprKind::Ident(name.to_string()), e.span);
+                self.expr(&Expr { id: e.id, ..ident })
+            }
+            name => Err(self.unsupported(c.name_span, &format!("{name}()"))),
+        }
+    }
+
+    /// Sends `[kind][words...][payload...]` through the ring buffer.
+    /// Returns the payload's offsets within the record.
+    pub(super) fn event(&mut self, kind: EventKind, words: &[Val], payload: &[(Val, Type)]) -> GResult<Vec<u32>> {
+        let head = 8 + 8 * words.len() as u32;
+        let mut offsets = Vec::new();
+        let mut size = head;
+        for (_, t) in payload {
+            offsets.push(size);
+            size += layout::align8(size_of(t)).max(8);
+        }
+        let off = self.alloc(size)?;
+        self.asm.emit(insn::st_imm(Size::DW, FP, off, kind as i32));
+        for (i, w) in words.iter().enumerate() {
+            self.load(*w, R0);
+            self.asm.emit(insn::stx(Size::DW, FP, off + 8 + 8 * i as i16, R0));
+        }
+        for ((v, t), at) in payload.iter().zip(&offsets) {
+            let slot = layout::align8(size_of(t)).max(8);
+            self.store_val(*v, t, off + *at as i16, slot);
+        }
+        self.output(off, size)?;
+        Ok(offsets)
+    }
+
+    /// `bpf_ringbuf_output(events, fp + off, size, 0)`, counting a loss.
+    fn output(&mut self, off: i16, size: u32) -> GResult<()> {
+        let rb = self.b.out.ringbuf.ok_or_else(|| self.unsupported(self.asm.span(), "output"))?;
+        self.asm.load_map(R1, rb);
+        self.addr(R2, off);
+        self.asm.emit(insn::mov_imm(R3, size as i32));
+        self.asm.emit(insn::mov_imm(R4, 0));
+        self.asm.emit(insn::call(Helper::RingbufOutput));
+        let ok = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, ok);
+        self.count_lost()?;
+        self.asm.bind(ok);
+        Ok(())
+    }
+
+    fn printf(&mut self, c: &Call, e: &Expr) -> GResult<()> {
+        let Some(ExprKind::Str(fmt)) = c.args.first().map(|a| &a.kind) else {
+            return Err(self.unsupported(e.span, "a printf() format that is not a literal"));
+        };
+        let pieces = format::parse_format(fmt).map_err(|err| self.unsupported(e.span, &err.message))?;
+        let mut payload = Vec::new();
+        for a in &c.args[1..] {
+            let v = self.expr(a)?;
+            let t = self.ty(a);
+            payload.push((v, t));
+        }
+        let id = self.b.out.printfs.len() as i64;
+        let offsets = self.event(EventKind::Printf, &[Val::Imm(id)], &payload)?;
+        for (v, _) in &payload {
+            self.free(*v);
+        }
+        let args = payload.into_iter().map(|(_, t)| t).zip(offsets).collect();
+        self.b.out.printfs.push(PrintfSpec { pieces, args, span: e.span });
+        Ok(())
+    }
+
+    fn print(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        match c.args.first() {
+            Some(Expr { kind: ExprKind::Map(m @ MapRef { keys: None, .. }), span, .. }) => {
+                let index = self.user_map_index(&m.name, *span)? as i64;
+                let mut words = vec![Val::Imm(index)];
+                for a in c.args.iter().skip(1).take(2) {
+                    words.push(self.expr(a)?);
+                }
+                words.resize(3, Val::Imm(0));
+                self.event(EventKind::PrintMap, &words, &[])?;
+                for w in words {
+                    self.free(w);
+                }
+            }
+            Some(a) => {
+                let v = self.expr(a)?;
+                let t = self.ty(a);
+                let id = self.b.out.print_values.len() as i64;
+                self.b.out.print_values.push(t.clone());
+                self.event(EventKind::PrintValue, &[Val::Imm(id)], &[(v, t)])?;
+                self.free(v);
+            }
+            None => return Err(self.unsupported(e.span, "print() without an argument")),
+        }
+        Ok(Val::Nothing)
+    }
+
+    /// `str(s)`, `str(ptr[, n])`.
+    fn str_call(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let Type::Str(cap) = self.ty(e) else { return Err(self.unsupported(e.span, "str() here")) };
+        let cap = u32::try_from(cap).unwrap_or(u32::MAX);
+        let Some(src) = c.args.first() else { return Err(self.unsupported(e.span, "str()")) };
+        let st = self.ty(src);
+        let v = self.expr(src)?;
+        let off = self.alloc(cap)?;
+        self.zero(off, cap);
+        if is_aggregate(&st) {
+            self.store_val(v, &st, off, cap);
+            // Keep the result a string: always NUL-terminated.
+            self.asm.emit(insn::st_imm(Size::B, FP, off + cap as i16 - 1, 0));
+            return Ok(Val::Mem(off));
+        }
+        self.load(v, R3);
+        self.free(v);
+        self.addr(R1, off);
+        self.asm.emit(insn::mov_imm(R2, cap as i32));
+        self.asm.emit(insn::call(Helper::ProbeReadKernelStr));
+        Ok(Val::Mem(off))
+    }
+}

@@ -1,0 +1,388 @@
+//! Maps: keys, reads, writes, and the aggregations kept per CPU.
+
+use bpfscope_lang::ast::*;
+use bpfscope_lang::check::{AggKind, Type};
+
+use super::{GResult, Gen, Val};
+use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R4, Reg, Size};
+use crate::layout::{self, field_offsets, is_aggregate, size_of};
+use crate::program::{MapId, ValueKind};
+
+/// The internal array map's slots.
+pub const GLOBAL_LOST: i32 = 0;
+pub const GLOBAL_START: i32 = 1;
+
+impl Gen<'_, '_> {
+    fn user_map(&self, name: &str, span: bpfscope_lang::Span) -> GResult<(usize, MapId, Option<Type>, ValueKind)> {
+        let i = *self.b.user_maps.get(name).ok_or_else(|| self.unsupported(span, &format!("the map @{name}")))?;
+        let m = &self.b.out.user_maps[i];
+        Ok((i, m.map, m.key.clone(), m.value.clone()))
+    }
+
+    /// Builds the key for `@map[keys]` on the stack; returns its offset.
+    /// `extra` bytes after the key are left for the caller (a bucket).
+    fn build_key(&mut self, key_ty: Option<&Type>, keys: Option<&[Expr]>, extra: u32) -> GResult<i16> {
+        let Some(kt) = key_ty else {
+            let off = self.alloc(8 + extra)?;
+            self.zero(off, 8 + extra);
+            return Ok(off);
+        };
+        let size = size_of(kt);
+        let off = self.alloc(size + extra)?;
+        self.zero(off, size + extra);
+        let keys = keys.unwrap_or(&[]);
+        match (kt, keys) {
+            (Type::Tuple(fields), keys) if keys.len() > 1 => {
+                for ((k, ft), fo) in keys.iter().zip(fields).zip(field_offsets(fields)) {
+                    let v = self.expr(k)?;
+                    let t = self.ty(k);
+                    self.store_val(v, &t, off + fo as i16, layout::align8(size_of(ft)));
+                    self.free(v);
+                }
+            }
+            (_, [k]) => {
+                let v = self.expr(k)?;
+                let t = self.ty(k);
+                self.store_val(v, &t, off, size);
+                self.free(v);
+            }
+            _ => {}
+        }
+        Ok(off)
+    }
+
+    /// `R0 = bpf_map_lookup_elem(map, fp + key)`
+    fn lookup(&mut self, map: MapId, key: i16) {
+        self.asm.load_map(R1, map);
+        self.addr(R2, key);
+        self.asm.emit(insn::call(Helper::MapLookupElem));
+    }
+
+    /// `bpf_map_update_elem(map, fp + key, fp + value, BPF_ANY)`
+    fn update(&mut self, map: MapId, key: i16, value: i16) {
+        self.asm.load_map(R1, map);
+        self.addr(R2, key);
+        self.addr(R3, value);
+        self.asm.emit(insn::mov_imm(R4, 0));
+        self.asm.emit(insn::call(Helper::MapUpdateElem));
+    }
+
+    /// A slot of the internal array map (lost events, start time).
+    pub(super) fn global(&mut self, slot: i32) -> GResult<Val> {
+        let map = self.b.globals_map();
+        let key = self.alloc(8)?;
+        self.asm.emit(insn::st_imm(Size::DW, FP, key, slot));
+        self.lookup(map, key);
+        let none = self.asm.new_label();
+        let end = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, none);
+        self.asm.emit(insn::ldx(Size::DW, R0, R0, 0));
+        self.asm.jump(end);
+        self.asm.bind(none);
+        self.asm.emit(insn::mov_imm(R0, 0));
+        self.asm.bind(end);
+        self.keep(R0)
+    }
+
+    /// Counts an event the ring buffer had no room for.
+    pub(super) fn count_lost(&mut self) -> GResult<()> {
+        let map = self.b.globals_map();
+        let key = self.alloc(8)?;
+        self.asm.emit(insn::st_imm(Size::DW, FP, key, GLOBAL_LOST));
+        self.lookup(map, key);
+        let none = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, none);
+        self.asm.emit(insn::mov_imm(R1, 1));
+        self.asm.emit(insn::atomic_add(R0, 0, R1));
+        self.asm.bind(none);
+        Ok(())
+    }
+
+    /// `@m` or `@m[k]` as a value.
+    pub(super) fn map_read(&mut self, m: &MapRef, e: &Expr) -> GResult<Val> {
+        let (_, map, key_ty, value) = self.user_map(&m.name, e.span)?;
+        let ValueKind::Plain(vt) = value else {
+            return Err(self.unsupported(e.span, "reading an aggregation inside a probe"));
+        };
+        let key = self.build_key(key_ty.as_ref(), m.keys.as_deref(), 0)?;
+        self.lookup(map, key);
+        let missing = self.asm.new_label();
+        let end = self.asm.new_label();
+        if is_aggregate(&vt) {
+            let size = size_of(&vt);
+            let dst = self.alloc(size)?;
+            self.asm.jump_imm(Jmp::Jeq, R0, 0, missing);
+            self.copy_from(R0, 0, dst, size);
+            self.asm.jump(end);
+            self.asm.bind(missing);
+            self.zero(dst, size);
+            self.asm.bind(end);
+            return Ok(Val::Mem(dst));
+        }
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, missing);
+        self.asm.emit(insn::ldx(Size::DW, R0, R0, 0));
+        self.asm.jump(end);
+        self.asm.bind(missing);
+        self.asm.emit(insn::mov_imm(R0, 0));
+        self.asm.bind(end);
+        self.keep(R0)
+    }
+
+    /// `@m[k] = v`, `@m[k] op= v`, and aggregations.
+    pub(super) fn assign_map(&mut self, m: &MapRef, target: &Expr, op: Option<BinOp>, value: &Expr) -> GResult<()> {
+        let (_, map, key_ty, kind) = self.user_map(&m.name, target.span)?;
+        if let (None, ExprKind::Call(c)) = (op, &value.kind)
+            && let Some(agg) = AggKind::from_function(&c.name)
+        {
+            return self.aggregate(agg, &c.args, map, key_ty.as_ref(), m.keys.as_deref(), &kind, value);
+        }
+        let ValueKind::Plain(vt) = kind else {
+            return Err(self.unsupported(target.span, "assigning to an aggregation's map"));
+        };
+        let v = match op {
+            Some(op) => {
+                let cur = self.map_read(m, target)?;
+                self.compound(op, cur, &vt, value)?
+            }
+            None => self.expr(value)?,
+        };
+        let key = self.build_key(key_ty.as_ref(), m.keys.as_deref(), 0)?;
+        let size = layout::align8(size_of(&vt)).max(8);
+        let val = self.alloc(size)?;
+        let t = self.ty(value);
+        if is_aggregate(&vt) {
+            self.store_val(v, &t, val, size);
+        } else {
+            self.load(v, R0);
+            self.asm.emit(insn::stx(Size::DW, FP, val, R0));
+        }
+        self.free(v);
+        self.update(map, key, val);
+        Ok(())
+    }
+
+    /// `@m[k]++` and friends.
+    pub(super) fn map_incdec(&mut self, m: &MapRef, target: &Expr, delta: i32, prefix: bool) -> GResult<Val> {
+        let (_, map, key_ty, kind) = self.user_map(&m.name, target.span)?;
+        if !matches!(kind, ValueKind::Plain(_)) {
+            return Err(self.unsupported(target.span, "++ and -- on an aggregation's map"));
+        }
+        let old = self.map_read(m, target)?;
+        self.load(old, R0);
+        self.asm.emit(insn::alu_imm(Alu::Add, R0, delta));
+        let new = self.keep(R0)?;
+        let key = self.build_key(key_ty.as_ref(), m.keys.as_deref(), 0)?;
+        let val = self.alloc(8)?;
+        self.load(new, R0);
+        self.asm.emit(insn::stx(Size::DW, FP, val, R0));
+        self.update(map, key, val);
+        if prefix {
+            self.free(old);
+            Ok(new)
+        } else {
+            self.free(new);
+            Ok(old)
+        }
+    }
+
+    /// `@m[k] = count()`, `sum(v)`, `hist(v)`, ... in a per-CPU map.
+    #[allow(clippy::too_many_arguments)]
+    fn aggregate(
+        &mut self,
+        agg: AggKind,
+        args: &[Expr],
+        map: MapId,
+        key_ty: Option<&Type>,
+        keys: Option<&[Expr]>,
+        kind: &ValueKind,
+        call: &Expr,
+    ) -> GResult<()> {
+        let v = match args.first() {
+            Some(a) if agg != AggKind::Count => {
+                let v = self.expr(a)?;
+                // Keep it in a register or slot that survives helper calls.
+                self.load(v, R0);
+                self.free(v);
+                self.keep(R0)?
+            }
+            _ => Val::Imm(1),
+        };
+        let bucket = match kind {
+            ValueKind::Hist => {
+                if args.len() > 1 && !matches!(args[1].kind, ExprKind::Int(0)) {
+                    return Err(self.unsupported(args[1].span, "hist() with sub-buckets"));
+                }
+                self.load(v, R0);
+                self.log2_bucket();
+                Some(self.keep(R1)?)
+            }
+            ValueKind::Lhist { min, max, step } => {
+                self.load(v, R0);
+                self.linear_bucket(*min, *max, *step);
+                Some(self.keep(R0)?)
+            }
+            _ => None,
+        };
+        let key_size = key_ty.map_or(8, size_of);
+        let key = self.build_key(key_ty, keys, if bucket.is_some() { 8 } else { 0 })?;
+        if let Some(b) = bucket {
+            self.load(b, R0);
+            self.free(b);
+            self.asm.emit(insn::stx(Size::DW, FP, key + key_size as i16, R0));
+        }
+        let fresh = self.alloc(16)?;
+        self.lookup(map, key);
+        let missing = self.asm.new_label();
+        let end = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, missing);
+        // R0: this CPU's value.
+        let (vr, tmp) = (R2, R1);
+        self.load(v, vr);
+        match agg {
+            AggKind::Count | AggKind::Sum | AggKind::Hist | AggKind::Lhist => {
+                if bucket.is_some() || agg == AggKind::Count {
+                    self.asm.emit(insn::mov_imm(vr, 1));
+                }
+                self.add_at(R0, 0, vr, tmp);
+            }
+            AggKind::Avg | AggKind::Stats => {
+                self.add_at(R0, 0, vr, tmp);
+                self.asm.emit(insn::mov_imm(vr, 1));
+                self.add_at(R0, 8, vr, tmp);
+            }
+            AggKind::Min | AggKind::Max => {
+                let store = self.asm.new_label();
+                let skip = self.asm.new_label();
+                self.asm.emit(insn::ldx(Size::DW, tmp, R0, 8));
+                self.asm.jump_imm(Jmp::Jeq, tmp, 0, store);
+                self.asm.emit(insn::ldx(Size::DW, tmp, R0, 0));
+                let keep_old = if agg == AggKind::Min { Jmp::Jsle } else { Jmp::Jsge };
+                self.asm.jump_reg(keep_old, tmp, vr, skip);
+                self.asm.bind(store);
+                self.asm.emit(insn::stx(Size::DW, R0, 0, vr));
+                self.asm.emit(insn::st_imm(Size::DW, R0, 8, 1));
+                self.asm.bind(skip);
+            }
+            AggKind::Tseries => return Err(self.unsupported(call.span, "tseries()")),
+        }
+        self.asm.jump(end);
+        self.asm.bind(missing);
+        // No value on this CPU yet: store the first one.
+        self.load(v, R0);
+        match agg {
+            AggKind::Count | AggKind::Hist | AggKind::Lhist => self.asm.emit(insn::st_imm(Size::DW, FP, fresh, 1)),
+            AggKind::Sum => self.asm.emit(insn::stx(Size::DW, FP, fresh, R0)),
+            AggKind::Avg | AggKind::Stats => {
+                self.asm.emit(insn::stx(Size::DW, FP, fresh, R0));
+                self.asm.emit(insn::st_imm(Size::DW, FP, fresh + 8, 1));
+            }
+            _ => {
+                self.asm.emit(insn::stx(Size::DW, FP, fresh, R0));
+                self.asm.emit(insn::st_imm(Size::DW, FP, fresh + 8, 1));
+            }
+        }
+        self.update(map, key, fresh);
+        self.asm.bind(end);
+        self.free(v);
+        Ok(())
+    }
+
+    /// `*(u64 *)(base + off) += v`
+    fn add_at(&mut self, base: Reg, off: i16, v: Reg, tmp: Reg) {
+        self.asm.emit(insn::ldx(Size::DW, tmp, base, off));
+        self.asm.emit(insn::alu_reg(Alu::Add, tmp, v));
+        self.asm.emit(insn::stx(Size::DW, base, off, tmp));
+    }
+
+    /// `R1 = hist bucket of R0`: 0 for negatives, 1 for 0, then
+    /// 2 + floor(log2(v)). Clobbers R0 and R2.
+    fn log2_bucket(&mut self) {
+        let done = self.asm.new_label();
+        self.asm.emit(insn::mov_imm(R1, 0));
+        self.asm.jump_imm(Jmp::Jslt, R0, 0, done);
+        self.asm.emit(insn::mov_imm(R1, 1));
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, done);
+        self.asm.emit(insn::mov_imm(R1, 2));
+        for shift in [32, 16, 8, 4, 2, 1] {
+            let skip = self.asm.new_label();
+            self.asm.emit(insn::mov_reg(R2, R0));
+            self.asm.emit(insn::alu_imm(Alu::Rsh, R2, shift));
+            self.asm.jump_imm(Jmp::Jeq, R2, 0, skip);
+            self.asm.emit(insn::mov_reg(R0, R2));
+            self.asm.emit(insn::alu_imm(Alu::Add, R1, shift));
+            self.asm.bind(skip);
+        }
+        self.asm.bind(done);
+    }
+
+    /// `R0 = lhist bucket of R0`: 0 below `min`, `buckets + 1` at or above
+    /// `max`, else `(v - min) / step + 1`.
+    fn linear_bucket(&mut self, min: i64, max: i64, step: i64) {
+        let buckets = (max - min) / step.max(1);
+        let done = self.asm.new_label();
+        let below = self.asm.new_label();
+        let above = self.asm.new_label();
+        self.load_imm(R1, min);
+        self.asm.jump_reg(Jmp::Jslt, R0, R1, below);
+        self.load_imm(R1, max);
+        self.asm.jump_reg(Jmp::Jsge, R0, R1, above);
+        self.load_imm(R1, min);
+        self.asm.emit(insn::alu_reg(Alu::Sub, R0, R1));
+        self.load_imm(R1, step.max(1));
+        self.asm.emit(insn::alu_reg(Alu::Div, R0, R1));
+        self.asm.emit(insn::alu_imm(Alu::Add, R0, 1));
+        self.asm.jump(done);
+        self.asm.bind(below);
+        self.asm.emit(insn::mov_imm(R0, 0));
+        self.asm.jump(done);
+        self.asm.bind(above);
+        self.load_imm(R0, buckets + 1);
+        self.asm.bind(done);
+    }
+
+    /// `delete(@m, k)` / `delete(@m[k])`: 1 if the key was there.
+    pub(super) fn map_delete(&mut self, name: &str, keys: Option<&[Expr]>, span: bpfscope_lang::Span) -> GResult<Val> {
+        let (_, map, key_ty, kind) = self.user_map(name, span)?;
+        if kind.has_bucket() {
+            return Err(self.unsupported(span, "delete() on a histogram's map"));
+        }
+        let key = self.build_key(key_ty.as_ref(), keys, 0)?;
+        self.asm.load_map(R1, map);
+        self.addr(R2, key);
+        self.asm.emit(insn::call(Helper::MapDeleteElem));
+        self.zero_is_true()
+    }
+
+    /// `has_key(@m, k)`
+    pub(super) fn map_has_key(&mut self, name: &str, keys: Option<&[Expr]>, span: bpfscope_lang::Span) -> GResult<Val> {
+        let (_, map, key_ty, kind) = self.user_map(name, span)?;
+        if kind.has_bucket() {
+            return Err(self.unsupported(span, "has_key() on a histogram's map"));
+        }
+        let key = self.build_key(key_ty.as_ref(), keys, 0)?;
+        self.lookup(map, key);
+        let yes = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, yes);
+        self.asm.emit(insn::mov_imm(R0, 1));
+        self.asm.bind(yes);
+        self.keep(R0)
+    }
+
+    /// `R0 == 0` as a 0/1 value.
+    fn zero_is_true(&mut self) -> GResult<Val> {
+        let t = self.asm.new_label();
+        let end = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, t);
+        self.asm.emit(insn::mov_imm(R0, 0));
+        self.asm.jump(end);
+        self.asm.bind(t);
+        self.asm.emit(insn::mov_imm(R0, 1));
+        self.asm.bind(end);
+        self.keep(R0)
+    }
+
+    /// The index of a user map, for events that name it.
+    pub(super) fn user_map_index(&self, name: &str, span: bpfscope_lang::Span) -> GResult<usize> {
+        Ok(self.user_map(name, span)?.0)
+    }
+}

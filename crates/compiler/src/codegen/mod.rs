@@ -1,0 +1,509 @@
+//! Code generation: one BPF program per attach point, straight from the
+//! checked syntax tree (no intermediate representation, as in ply).
+
+mod calls;
+mod expr;
+mod frame;
+mod maps;
+mod stmt;
+
+pub use maps::{GLOBAL_LOST, GLOBAL_START};
+
+use std::collections::HashMap;
+
+use bpfscope_lang::ast::{CItem, Expr, ExprKind, Probe, StmtKind};
+use bpfscope_lang::attach::{AttachPoint, Provider, Target, TimeUnit};
+use bpfscope_lang::check::{AggKind, CheckedProgram, Type};
+use bpfscope_lang::{Diagnostic, Diagnostics, Span};
+
+use crate::asm::{Asm, Label};
+use crate::insn::{self, FP, R0, R1, R9, Reg, Size};
+use crate::layout::{self, is_aggregate, size_of};
+use crate::program::*;
+pub use frame::{Frame, Loc, RegPool, Val};
+
+/// Settings that shape the generated code.
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    /// Print every map at exit.
+    pub print_maps_on_exit: bool,
+    /// Positional parameters (`$1` is `params[0]`).
+    pub params: Vec<String>,
+    /// How many entries a map holds unless declared otherwise.
+    pub max_map_keys: u32,
+    /// Bytes in the event ring buffer (a power of two, a multiple of pages).
+    pub ringbuf_size: u32,
+    /// The number of possible CPUs (`ncpus`).
+    pub ncpus: u64,
+}
+
+impl Default for CompileOptions {
+    fn default() -> CompileOptions {
+        CompileOptions {
+            print_maps_on_exit: true,
+            params: Vec::new(),
+            max_map_keys: 4096,
+            ringbuf_size: 1 << 20,
+            ncpus: 1,
+        }
+    }
+}
+
+type GResult<T> = Result<T, Diagnostic>;
+
+/// Compiles a checked program.
+pub fn compile(checked: &CheckedProgram, options: &CompileOptions) -> Result<Compiled, Diagnostics> {
+    let options = &with_config(checked, options);
+    let mut b = Builder::new(checked, options);
+    let mut diags = Vec::new();
+    for (index, probe) in checked.program.probes.iter().enumerate() {
+        for ap in &probe.attach_points {
+            if let Err(d) = b.probe(index, probe, ap) {
+                diags.push(d);
+            }
+        }
+    }
+    if !diags.is_empty() {
+        return Err(Diagnostics(diags));
+    }
+    Ok(b.out)
+}
+
+/// The options with the program's `config = { ... }` block applied.
+fn with_config(checked: &CheckedProgram, options: &CompileOptions) -> CompileOptions {
+    use bpfscope_lang::ast::ConfigValue;
+    let mut o = options.clone();
+    let Some(config) = &checked.program.config else { return o };
+    for e in &config.entries {
+        let key = e.key.to_ascii_lowercase();
+        let key = key.strip_prefix("bpftrace_").unwrap_or(&key);
+        match (key, &e.value) {
+            ("print_maps_on_exit", v) => {
+                o.print_maps_on_exit = matches!(v, ConfigValue::Bool(true) | ConfigValue::Int(1))
+            }
+            ("max_map_keys", ConfigValue::Int(n)) => o.max_map_keys = u32::try_from(*n).unwrap_or(u32::MAX).max(1),
+            ("perf_rb_pages", ConfigValue::Int(n)) => {
+                // The ring buffer's size must be a power of two number of pages.
+                let pages = u32::try_from(*n).unwrap_or(1).max(1).next_power_of_two();
+                o.ringbuf_size = pages.saturating_mul(4096);
+            }
+            _ => {}
+        }
+    }
+    o
+}
+
+/// Program-wide state: the maps and tables shared by all probes.
+struct Builder<'a> {
+    checked: &'a CheckedProgram,
+    options: &'a CompileOptions,
+    out: Compiled,
+    /// User map name to its index in `out.user_maps`.
+    user_maps: HashMap<String, usize>,
+    enums: HashMap<String, i64>,
+    globals: Option<MapId>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(checked: &'a CheckedProgram, options: &'a CompileOptions) -> Builder<'a> {
+        let mut out = Compiled { print_maps_on_exit: options.print_maps_on_exit, ..Compiled::default() };
+        out.ringbuf = Some(push_map(
+            &mut out,
+            MapSpec {
+                name: "AT_events".into(),
+                kind: MapKind::RingBuf,
+                key_size: 0,
+                value_size: 0,
+                max_entries: options.ringbuf_size,
+            },
+        ));
+        let mut enums = HashMap::new();
+        for item in &checked.program.c_items {
+            if let CItem::Enum(e) = item {
+                for v in &e.variants {
+                    enums.insert(v.name.clone(), v.value);
+                }
+            }
+        }
+        let mut b = Builder { checked, options, out, user_maps: HashMap::new(), enums, globals: None };
+        b.declare_user_maps();
+        b
+    }
+
+    /// Creates a kernel map for every map the program uses.
+    fn declare_user_maps(&mut self) {
+        let lhists = lhist_params(self.checked);
+        let sizes: HashMap<&str, u64> =
+            self.checked.program.map_decls.iter().map(|d| (d.name.as_str(), d.max_entries)).collect();
+        for (name, info) in &self.checked.maps {
+            let value = match &info.value {
+                Type::Agg(AggKind::Count) => ValueKind::Count,
+                Type::Agg(AggKind::Sum) => ValueKind::Sum,
+                Type::Agg(AggKind::Min) => ValueKind::Min,
+                Type::Agg(AggKind::Max) => ValueKind::Max,
+                Type::Agg(AggKind::Avg) => ValueKind::Avg,
+                Type::Agg(AggKind::Stats) => ValueKind::Stats,
+                Type::Agg(AggKind::Hist) => ValueKind::Hist,
+                Type::Agg(AggKind::Lhist) => {
+                    let (min, max, step) = lhists.get(name.as_str()).copied().unwrap_or((0, 1, 1));
+                    ValueKind::Lhist { min, max, step }
+                }
+                other => ValueKind::Plain(other.clone()),
+            };
+            let key_size = info.key.as_ref().map_or(8, size_of).max(1) + if value.has_bucket() { 8 } else { 0 };
+            let value_size = match &value {
+                ValueKind::Plain(t) => layout::align8(size_of(t)).max(8),
+                ValueKind::Min | ValueKind::Max | ValueKind::Avg | ValueKind::Stats => 16,
+                _ => 8,
+            };
+            let max_entries =
+                sizes.get(name.as_str()).map_or(self.options.max_map_keys, |n| u32::try_from(*n).unwrap_or(u32::MAX));
+            let kind = if value.is_per_cpu() { MapKind::PercpuHash } else { MapKind::Hash };
+            let kname: String = format!("AT_{name}").chars().take(15).collect();
+            let map = push_map(&mut self.out, MapSpec { name: kname, kind, key_size, value_size, max_entries });
+            self.user_maps.insert(name.clone(), self.out.user_maps.len());
+            self.out.user_maps.push(UserMap { name: name.clone(), map, key: info.key.clone(), value });
+        }
+    }
+
+    /// The internal array of counters and settings (lost events, start
+    /// time), made on first use.
+    fn globals_map(&mut self) -> MapId {
+        if let Some(m) = self.globals {
+            return m;
+        }
+        let m = push_map(
+            &mut self.out,
+            MapSpec { name: "AT_globals".into(), kind: MapKind::Array, key_size: 4, value_size: 8, max_entries: 2 },
+        );
+        self.out.globals = Some(m);
+        self.globals = Some(m);
+        m
+    }
+
+    fn probe(&mut self, index: usize, probe: &'a Probe, ap: &AttachPoint) -> GResult<()> {
+        let kind = prog_kind(ap)?;
+        let probe_id = self.out.probe_names.len() as i64;
+        self.out.probe_names.push(ap.canonical());
+        let mut g = Gen::new(self, index, ap.provider, probe_id, probe.span);
+        g.prologue();
+        g.declare_vars(index)?;
+        if let Some(pred) = &probe.predicate {
+            g.asm.set_span(pred.span);
+            let skip = g.exit;
+            g.cond_jump_false(pred, skip)?;
+        }
+        g.block_stmts(&probe.body)?;
+        g.epilogue();
+        let code = g.asm.finish().map_err(|e| Diagnostic::error(probe.span, e.to_string()))?;
+        let name = program_name(&ap.canonical(), self.out.programs.len());
+        self.out.programs.push(ProgSpec { name, kind, attach: ap.clone(), code });
+        Ok(())
+    }
+}
+
+fn push_map(out: &mut Compiled, spec: MapSpec) -> MapId {
+    out.maps.push(spec);
+    MapId(out.maps.len() - 1)
+}
+
+/// An ELF symbol name for a probe: its name with other characters as `_`.
+fn program_name(probe: &str, index: usize) -> String {
+    let clean: String = probe.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(40).collect();
+    format!("{clean}_{index}")
+}
+
+fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
+    let period = |unit: TimeUnit, value: u64| -> u64 {
+        match unit {
+            TimeUnit::Nanos => value,
+            TimeUnit::Micros => value.saturating_mul(1_000),
+            TimeUnit::Millis => value.saturating_mul(1_000_000),
+            TimeUnit::Secs => value.saturating_mul(1_000_000_000),
+            TimeUnit::Hz => 1_000_000_000 / value.max(1),
+        }
+    };
+    Ok(match (&ap.provider, &ap.target) {
+        (Provider::Begin, _) => ProgKind::Begin,
+        (Provider::End, _) => ProgKind::End,
+        (Provider::Interval, Target::Timer { unit, value }) => ProgKind::Interval { period_ns: period(*unit, *value) },
+        (Provider::Profile, Target::Timer { unit, value }) => {
+            ProgKind::Profile { hz: (*unit == TimeUnit::Hz).then_some(*value), period_ns: period(*unit, *value) }
+        }
+        (p, _) => {
+            return Err(Diagnostic::error(
+                ap.span,
+                format!("{p} probes are not supported by this version of bpfscope yet"),
+            )
+            .with_hint("BEGIN, END, interval and profile probes run today"));
+        }
+    })
+}
+
+/// `lhist(v, min, max, step)` parameters of each map, from its first use.
+fn lhist_params(checked: &CheckedProgram) -> HashMap<&str, (i64, i64, i64)> {
+    let mut out = HashMap::new();
+    let mut visit = |e: &Expr, target: &'_ str| {
+        if let ExprKind::Call(c) = &e.kind
+            && c.name == "lhist"
+            && let [_, a, b, s] = &c.args[..]
+        {
+            let lit = |e: &Expr| match &e.kind {
+                ExprKind::Int(n) => i64::try_from(*n).ok(),
+                _ => None,
+            };
+            if let (Some(a), Some(b), Some(s)) = (lit(a), lit(b), lit(s)) {
+                out.entry(target.to_string()).or_insert((a, b, s));
+            }
+        }
+    };
+    for_each_map_assignment(&checked.program.probes, &mut visit);
+    checked.maps.keys().filter_map(|k| out.get(k).map(|v| (k.as_str(), *v))).collect()
+}
+
+fn for_each_map_assignment<'p>(probes: &'p [Probe], f: &mut impl FnMut(&'p Expr, &'p str)) {
+    fn block<'p>(b: &'p bpfscope_lang::ast::Block, f: &mut impl FnMut(&'p Expr, &'p str)) {
+        for s in &b.stmts {
+            match &s.kind {
+                StmtKind::Assign { target: Expr { kind: ExprKind::Map(m), .. }, value, .. } => f(value, &m.name),
+                StmtKind::While { body, .. } | StmtKind::Unroll { body, .. } | StmtKind::For { body, .. } => {
+                    block(body, f)
+                }
+                StmtKind::Expr(e) => expr(e, f),
+                _ => {}
+            }
+        }
+        if let Some(t) = &b.tail {
+            expr(t, f);
+        }
+    }
+    fn expr<'p>(e: &'p Expr, f: &mut impl FnMut(&'p Expr, &'p str)) {
+        match &e.kind {
+            ExprKind::Block(b) => block(b, f),
+            ExprKind::If(i) => {
+                block(&i.then, f);
+                if let Some(o) = &i.otherwise {
+                    expr(o, f);
+                }
+            }
+            _ => {}
+        }
+    }
+    for p in probes {
+        block(&p.body, f);
+    }
+}
+
+/// Loop targets for `break` and `continue`.
+#[derive(Clone, Copy)]
+struct LoopLabels {
+    next: Label,
+    end: Label,
+}
+
+/// The code generator for one attach point's program.
+struct Gen<'a, 'b> {
+    b: &'b mut Builder<'a>,
+    asm: Asm,
+    frame: Frame,
+    regs: RegPool,
+    /// Scratch variables: frame offset and type.
+    vars: HashMap<String, (i16, Type)>,
+    loops: Vec<LoopLabels>,
+    /// Where `return` (and a false predicate) goes.
+    exit: Label,
+    probe_id: i64,
+    #[allow(dead_code)]
+    provider: Provider,
+    probe_span: Span,
+}
+
+impl<'a, 'b> Gen<'a, 'b> {
+    fn new(b: &'b mut Builder<'a>, _index: usize, provider: Provider, probe_id: i64, probe_span: Span) -> Gen<'a, 'b> {
+        let mut asm = Asm::default();
+        let exit = asm.new_label();
+        Gen {
+            b,
+            asm,
+            frame: Frame::default(),
+            regs: RegPool::default(),
+            vars: HashMap::new(),
+            loops: Vec::new(),
+            exit,
+            probe_id,
+            provider,
+            probe_span,
+        }
+    }
+
+    fn prologue(&mut self) {
+        self.asm.set_span(self.probe_span);
+        self.asm.emit(insn::mov_reg(R9, R1));
+    }
+
+    fn epilogue(&mut self) {
+        self.asm.bind(self.exit);
+        self.asm.set_span(self.probe_span);
+        self.asm.emit(insn::mov_imm(R0, 0));
+        self.asm.emit(insn::exit());
+    }
+
+    /// Gives every scratch variable of the probe its stack slot, zeroed.
+    fn declare_vars(&mut self, index: usize) -> GResult<()> {
+        let vars: Vec<(String, Type)> =
+            self.b.checked.probe_vars(index).map(|(n, t)| (n.to_string(), t.clone())).collect();
+        for (name, ty) in vars {
+            let size = if is_aggregate(&ty) { size_of(&ty) } else { 8 };
+            let off = self.alloc(size)?;
+            self.zero(off, size);
+            self.vars.insert(name, (off, ty));
+        }
+        Ok(())
+    }
+
+    fn ty(&self, e: &Expr) -> Type {
+        self.b.checked.type_of(e).clone()
+    }
+
+    /// Stack space for the current statement (or for good, before any).
+    fn alloc(&mut self, size: u32) -> GResult<i16> {
+        self.frame.alloc(size).ok_or_else(|| {
+            Diagnostic::error(
+                self.asm.span(),
+                format!("this needs more than the {} bytes of stack a BPF program has", frame::STACK_LIMIT),
+            )
+            .with_hint(
+                "use fewer or shorter strings at once (a smaller max_strlen), or split the work over several probes",
+            )
+        })
+    }
+
+    fn unsupported(&self, span: Span, what: &str) -> Diagnostic {
+        Diagnostic::error(span, format!("{what} is not supported by the compiler yet"))
+    }
+
+    // ---- scalar temporaries ------------------------------------------------
+
+    /// A new place for a scalar: a free register, else a stack slot.
+    fn temp(&mut self) -> GResult<Loc> {
+        match self.regs.take() {
+            Some(r) => Ok(Loc::Reg(r)),
+            None => Ok(Loc::Stack(self.alloc(8)?)),
+        }
+    }
+
+    /// Moves `r` into a new scalar temporary.
+    fn keep(&mut self, r: Reg) -> GResult<Val> {
+        let loc = self.temp()?;
+        self.store_loc(loc, r);
+        Ok(Val::Scalar(loc))
+    }
+
+    fn store_loc(&mut self, loc: Loc, r: Reg) {
+        match loc {
+            Loc::Reg(t) => {
+                if t != r {
+                    self.asm.emit(insn::mov_reg(t, r));
+                }
+            }
+            Loc::Stack(off) => self.asm.emit(insn::stx(Size::DW, FP, off, r)),
+        }
+    }
+
+    /// Loads a scalar value into `r` (the address, for bytes in memory).
+    fn load(&mut self, v: Val, r: Reg) {
+        match v {
+            Val::Imm(n) => self.load_imm(r, n),
+            Val::Scalar(Loc::Reg(t)) => {
+                if t != r {
+                    self.asm.emit(insn::mov_reg(r, t));
+                }
+            }
+            Val::Scalar(Loc::Stack(off)) => self.asm.emit(insn::ldx(Size::DW, r, FP, off)),
+            Val::Mem(off) => self.addr(r, off),
+            Val::Nothing => self.asm.emit(insn::mov_imm(r, 0)),
+        }
+    }
+
+    fn load_imm(&mut self, r: Reg, n: i64) {
+        match i32::try_from(n) {
+            Ok(small) => self.asm.emit(insn::mov_imm(r, small)),
+            Err(_) => self.asm.emit_all(insn::ld_imm64(r, n)),
+        }
+    }
+
+    /// `r = fp + off`
+    fn addr(&mut self, r: Reg, off: i16) {
+        self.asm.emit(insn::mov_reg(r, FP));
+        self.asm.emit(insn::alu_imm(insn::Alu::Add, r, i32::from(off)));
+    }
+
+    /// Lets go of a value's register.
+    fn free(&mut self, v: Val) {
+        if let Val::Scalar(Loc::Reg(r)) = v {
+            self.regs.give(r);
+        }
+    }
+
+    // ---- memory -----------------------------------------------------------
+
+    /// Zeroes `size` bytes at `fp + off`.
+    fn zero(&mut self, off: i16, size: u32) {
+        let mut done = 0u32;
+        while done < size {
+            let step = if size - done >= 8 { Size::DW } else { Size::B };
+            let width = if step == Size::DW { 8 } else { 1 };
+            self.asm.emit(insn::st_imm(step, FP, off + done as i16, 0));
+            done += width;
+        }
+    }
+
+    /// Copies `size` bytes from `src + src_off` to `fp + dst_off` through
+    /// `R1` (any register may be the source, r1 excepted).
+    fn copy_from(&mut self, src: Reg, src_off: i16, dst_off: i16, size: u32) {
+        let mut done = 0u32;
+        while done < size {
+            let (sz, width) = if size - done >= 8 { (Size::DW, 8) } else { (Size::B, 1) };
+            self.asm.emit(insn::ldx(sz, R1, src, src_off + done as i16));
+            self.asm.emit(insn::stx(sz, FP, dst_off + done as i16, R1));
+            done += width;
+        }
+    }
+
+    /// Stores a value of type `t` at `fp + off`, using `size` bytes there
+    /// (strings shorter than the slot are zero-padded).
+    fn store_val(&mut self, v: Val, t: &Type, off: i16, size: u32) {
+        match v {
+            Val::Mem(src) => {
+                let n = size_of(t).min(size);
+                self.copy_from(FP, src, off, n);
+                if n < size {
+                    self.zero(off + n as i16, size - n);
+                }
+            }
+            other => {
+                self.load(other, R0);
+                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
+            }
+        }
+    }
+
+    /// Writes bytes known at compile time to `fp + off`.
+    fn store_bytes(&mut self, off: i16, bytes: &[u8], size: u32) {
+        let mut padded = bytes.to_vec();
+        padded.resize(layout::align8(size.max(bytes.len() as u32)) as usize, 0);
+        for (i, chunk) in padded.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            let v = i64::from_le_bytes(w);
+            let at = off + (i * 8) as i16;
+            match i32::try_from(v) {
+                Ok(small) => self.asm.emit(insn::st_imm(Size::DW, FP, at, small)),
+                Err(_) => {
+                    self.asm.emit_all(insn::ld_imm64(R0, v));
+                    self.asm.emit(insn::stx(Size::DW, FP, at, R0));
+                }
+            }
+        }
+    }
+}

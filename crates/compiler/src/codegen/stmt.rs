@@ -1,0 +1,173 @@
+//! Statements and blocks. Temporaries live until the end of the statement
+//! that made them.
+
+use bpfscope_lang::ast::*;
+use bpfscope_lang::check::Type;
+
+use super::{GResult, Gen, LoopLabels, Val};
+use crate::insn::{self, Alu, FP, Jmp, R0, R1, Size};
+use crate::layout::{is_aggregate, size_of};
+
+impl Gen<'_, '_> {
+    /// A block's statements (its tail, if any, is the caller's business).
+    pub(super) fn block_stmts(&mut self, b: &Block) -> GResult<()> {
+        for s in &b.stmts {
+            self.stmt(s)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn stmt(&mut self, s: &Stmt) -> GResult<()> {
+        self.asm.set_span(s.span);
+        let mark = self.frame.mark();
+        let result = self.stmt_inner(s);
+        self.frame.release_to(mark);
+        result
+    }
+
+    fn stmt_inner(&mut self, s: &Stmt) -> GResult<()> {
+        match &s.kind {
+            StmtKind::Expr(e) | StmtKind::Discard(e) => {
+                let v = self.expr(e)?;
+                self.free(v);
+            }
+            StmtKind::Assign { target, op, value } => self.assign(target, *op, value)?,
+            StmtKind::Let { name, value, .. } => {
+                if let Some(v) = value {
+                    self.assign_var(name, None, v)?;
+                }
+            }
+            StmtKind::While { cond, body } => {
+                let labels = LoopLabels { next: self.asm.new_label(), end: self.asm.new_label() };
+                self.asm.bind(labels.next);
+                self.cond_jump_false(cond, labels.end)?;
+                self.loop_body(body, labels)?;
+                self.asm.jump(labels.next);
+                self.asm.bind(labels.end);
+            }
+            StmtKind::Unroll { count, body } => {
+                let n = match count.kind {
+                    ExprKind::Int(n) => n,
+                    _ => return Err(self.unsupported(count.span, "unroll with a count that is not a literal")),
+                };
+                for _ in 0..n {
+                    let labels = LoopLabels { next: self.asm.new_label(), end: self.asm.new_label() };
+                    self.loop_body(body, labels)?;
+                    self.asm.bind(labels.next);
+                    self.asm.bind(labels.end);
+                }
+            }
+            StmtKind::For { var, iter: ForIter::Range { start, end }, body, .. } => {
+                self.for_range(var, start, end, body)?
+            }
+            StmtKind::For { iter: ForIter::Map(m), .. } => return Err(self.unsupported(m.span, "iterating over a map")),
+            StmtKind::Break | StmtKind::Continue => {
+                let Some(l) = self.loops.last().copied() else { return Err(self.unsupported(s.span, "this jump")) };
+                self.asm.jump(if matches!(s.kind, StmtKind::Break) { l.end } else { l.next });
+            }
+            StmtKind::Return(v) => {
+                if let Some(v) = v {
+                    let val = self.expr(v)?;
+                    self.free(val);
+                }
+                let exit = self.exit;
+                self.asm.jump(exit);
+            }
+            StmtKind::Import(i) => return Err(self.unsupported(i.span, "import")),
+        }
+        Ok(())
+    }
+
+    fn loop_body(&mut self, body: &Block, labels: LoopLabels) -> GResult<()> {
+        self.loops.push(labels);
+        let r = self.block_stmts(body);
+        self.loops.pop();
+        r
+    }
+
+    /// `for ($i : start..end)`: the bounds are evaluated once.
+    fn for_range(&mut self, var: &str, start: &Expr, end: &Expr, body: &Block) -> GResult<()> {
+        let Some((slot, _)) = self.vars.get(var).cloned() else {
+            return Err(self.unsupported(start.span, "this loop"));
+        };
+        let limit = self.alloc(8)?;
+        let v = self.expr(end)?;
+        self.load(v, R0);
+        self.free(v);
+        self.asm.emit(insn::stx(Size::DW, FP, limit, R0));
+        let v = self.expr(start)?;
+        self.load(v, R0);
+        self.free(v);
+        self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
+        let top = self.asm.new_label();
+        let labels = LoopLabels { next: self.asm.new_label(), end: self.asm.new_label() };
+        self.asm.bind(top);
+        self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+        self.asm.emit(insn::ldx(Size::DW, R1, FP, limit));
+        self.asm.jump_reg(Jmp::Jsge, R0, R1, labels.end);
+        self.loop_body(body, labels)?;
+        self.asm.bind(labels.next);
+        self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+        self.asm.emit(insn::alu_imm(Alu::Add, R0, 1));
+        self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
+        self.asm.jump(top);
+        self.asm.bind(labels.end);
+        Ok(())
+    }
+
+    fn assign(&mut self, target: &Expr, op: Option<BinOp>, value: &Expr) -> GResult<()> {
+        match &target.kind {
+            ExprKind::Var(name) => self.assign_var(name, op, value),
+            ExprKind::Map(m) => self.assign_map(m, target, op, value),
+            _ => Err(self.unsupported(target.span, "assigning to this")),
+        }
+    }
+
+    /// `$x = v` or `$x op= v`.
+    fn assign_var(&mut self, name: &str, op: Option<BinOp>, value: &Expr) -> GResult<()> {
+        let Some((slot, ty)) = self.vars.get(name).cloned() else {
+            return Err(self.unsupported(value.span, "this variable"));
+        };
+        let v = match op {
+            Some(op) => self.compound(op, Val::Scalar(super::Loc::Stack(slot)), &ty, value)?,
+            None => self.expr(value)?,
+        };
+        let vt = self.ty(value);
+        if is_aggregate(&ty) {
+            self.store_val(v, &vt, slot, size_of(&ty));
+        } else {
+            self.load(v, R0);
+            self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
+        }
+        self.free(v);
+        Ok(())
+    }
+
+    /// `cur op value`, as the value a compound assignment stores.
+    pub(super) fn compound(&mut self, op: BinOp, cur: Val, cur_ty: &Type, value: &Expr) -> GResult<Val> {
+        let signed = crate::layout::is_signed(cur_ty) || crate::layout::is_signed(&self.ty(value));
+        let r = self.expr(value)?;
+        self.load(cur, R0);
+        self.load(r, R1);
+        self.free(r);
+        if signed && matches!(op, BinOp::Div | BinOp::Mod) {
+            self.signed_divmod(op == BinOp::Div);
+            return self.keep(R0);
+        }
+        let alu = match op {
+            BinOp::Add => Alu::Add,
+            BinOp::Sub => Alu::Sub,
+            BinOp::Mul => Alu::Mul,
+            BinOp::Div => Alu::Div,
+            BinOp::Mod => Alu::Mod,
+            BinOp::BitAnd => Alu::And,
+            BinOp::BitOr => Alu::Or,
+            BinOp::BitXor => Alu::Xor,
+            BinOp::Shl => Alu::Lsh,
+            BinOp::Shr if signed => Alu::Arsh,
+            _ => Alu::Rsh,
+        };
+        self.asm.emit(insn::alu_reg(alu, R0, R1));
+        self.keep(R0)
+    }
+}

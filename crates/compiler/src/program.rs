@@ -1,0 +1,177 @@
+//! What the compiler produces: maps to create, programs to load and attach,
+//! and the tables user space needs to decode events and print maps.
+
+use bpfscope_lang::Span;
+use bpfscope_lang::attach::AttachPoint;
+use bpfscope_lang::check::Type;
+use bpfscope_lang::format::Piece;
+
+use crate::asm::Code;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MapId(pub usize);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    Hash,
+    PercpuHash,
+    RingBuf,
+    /// Internal counters and settings, indexed by a `u32`.
+    Array,
+}
+
+/// A kernel map to create before loading.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapSpec {
+    /// The kernel's name for it (at most 15 bytes).
+    pub name: String,
+    pub kind: MapKind,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+}
+
+/// How a user map's values are kept and printed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ValueKind {
+    /// Assigned values of this type.
+    Plain(Type),
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+    Stats,
+    /// Keys carry an extra 8-byte bucket index after the user's key.
+    Hist,
+    Lhist {
+        min: i64,
+        max: i64,
+        step: i64,
+    },
+}
+
+impl ValueKind {
+    /// Maps whose kernel key has a bucket index appended.
+    pub fn has_bucket(&self) -> bool {
+        matches!(self, ValueKind::Hist | ValueKind::Lhist { .. })
+    }
+
+    /// Per-CPU maps: user space sums the CPUs' values.
+    pub fn is_per_cpu(&self) -> bool {
+        !matches!(self, ValueKind::Plain(_))
+    }
+}
+
+/// A map the program names (`@x`), as user space reads and prints it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserMap {
+    /// Without the `@`; empty for `@`.
+    pub name: String,
+    pub map: MapId,
+    /// `None` for a map without keys (stored under an 8-byte zero key).
+    pub key: Option<Type>,
+    pub value: ValueKind,
+}
+
+/// What kind of program, and so how it is loaded and attached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProgKind {
+    /// Run once by the tracer (BEGIN, END) with `BPF_PROG_TEST_RUN`.
+    Begin,
+    End,
+    /// A software clock event on one CPU every `period_ns`.
+    Interval {
+        period_ns: u64,
+    },
+    /// A software clock event on every CPU, at `hz` or every `period_ns`.
+    Profile {
+        hz: Option<u64>,
+        period_ns: u64,
+    },
+}
+
+impl ProgKind {
+    /// The ELF section name that tells libbpf the program type.
+    pub fn section(&self) -> &'static str {
+        match self {
+            ProgKind::Begin | ProgKind::End => "raw_tp",
+            ProgKind::Interval { .. } | ProgKind::Profile { .. } => "perf_event",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgSpec {
+    /// The program's (symbol) name.
+    pub name: String,
+    pub kind: ProgKind,
+    pub attach: AttachPoint,
+    pub code: Code,
+}
+
+/// One `printf` (or `errorf`...) call: its format and argument layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrintfSpec {
+    pub pieces: Vec<Piece>,
+    /// Each argument's type and offset in the event's payload.
+    pub args: Vec<(Type, u32)>,
+    pub span: Span,
+}
+
+/// The first 8 bytes of every ring buffer record: what it asks user space
+/// to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum EventKind {
+    /// `[kind][printf id][args...]`
+    Printf = 1,
+    /// `[kind][code]`
+    Exit = 2,
+    /// `[kind][user map index][top][div]`
+    PrintMap = 3,
+    /// `[kind][user map index]`
+    ClearMap = 4,
+    /// `[kind][user map index]`
+    ZeroMap = 5,
+    /// `[kind][time format id]`
+    Time = 6,
+    /// `[kind][print id][value]`
+    PrintValue = 7,
+}
+
+impl EventKind {
+    pub fn from_u64(v: u64) -> Option<EventKind> {
+        Some(match v {
+            1 => EventKind::Printf,
+            2 => EventKind::Exit,
+            3 => EventKind::PrintMap,
+            4 => EventKind::ClearMap,
+            5 => EventKind::ZeroMap,
+            6 => EventKind::Time,
+            7 => EventKind::PrintValue,
+            _ => return None,
+        })
+    }
+}
+
+/// A compiled program: everything the runtime needs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Compiled {
+    pub maps: Vec<MapSpec>,
+    pub user_maps: Vec<UserMap>,
+    pub programs: Vec<ProgSpec>,
+    pub printfs: Vec<PrintfSpec>,
+    pub time_formats: Vec<String>,
+    /// The type of each `print(value)`.
+    pub print_values: Vec<Type>,
+    /// `probe` values: index to the probe's name.
+    pub probe_names: Vec<String>,
+    /// The ring buffer all events go through.
+    pub ringbuf: Option<MapId>,
+    /// The internal array: slot `GLOBAL_LOST` counts events the ring buffer
+    /// had no room for; user space writes its start time to `GLOBAL_START`.
+    pub globals: Option<MapId>,
+    /// Print every map with content at exit (the `print_maps_on_exit` config).
+    pub print_maps_on_exit: bool,
+}

@@ -1,0 +1,154 @@
+//! Creating maps, filling their descriptors into the code, and loading the
+//! programs through libbpf, with the verifier's log kept for errors.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::Mutex;
+
+use bpfscope_compiler::{Compiled, MapKind, MapSpec};
+use bpfscope_lang::Diagnostic;
+use libbpf_rs::{MapHandle, MapType, Object, ObjectBuilder, PrintLevel};
+
+use crate::RunError;
+use crate::elf::{self, ElfProgram};
+
+/// Maps and loaded programs.
+pub struct Loaded {
+    pub object: Object,
+    pub maps: Vec<MapHandle>,
+}
+
+pub fn load(compiled: &Compiled) -> Result<Loaded, RunError> {
+    let maps = compiled.maps.iter().map(create_map).collect::<Result<Vec<_>, _>>()?;
+    let mut code = Vec::new();
+    for p in &compiled.programs {
+        let mut insns = p.code.insns.clone();
+        for (at, map) in &p.code.map_refs {
+            insns[*at].imm = maps[map.0].as_fd().as_raw_fd();
+        }
+        code.push(insns);
+    }
+    let elf_programs: Vec<ElfProgram<'_>> = compiled
+        .programs
+        .iter()
+        .zip(&code)
+        .map(|(p, insns)| ElfProgram { name: &p.name, section: p.kind.section(), insns })
+        .collect();
+    let bytes = elf::build(&elf_programs).map_err(|e| RunError::Load(format!("cannot build the BPF object: {e}")))?;
+    let open = ObjectBuilder::default()
+        .open_memory(&bytes)
+        .map_err(|e| RunError::Load(format!("libbpf cannot open the BPF object: {e}")))?;
+    let result = with_libbpf_log(|| open.load());
+    match result {
+        (Ok(object), _) => Ok(Loaded { object, maps }),
+        (Err(e), log) => Err(verifier_error(compiled, &log, &e)),
+    }
+}
+
+fn create_map(spec: &MapSpec) -> Result<MapHandle, RunError> {
+    let ty = match spec.kind {
+        MapKind::Hash => MapType::Hash,
+        MapKind::PercpuHash => MapType::PercpuHash,
+        MapKind::RingBuf => MapType::RingBuf,
+        MapKind::Array => MapType::Array,
+    };
+    let opts = libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+        ..Default::default()
+    };
+    MapHandle::create(ty, Some(&spec.name), spec.key_size, spec.value_size, spec.max_entries, &opts).map_err(|e| {
+        if e.kind() == libbpf_rs::ErrorKind::PermissionDenied {
+            RunError::Privileges
+        } else {
+            RunError::Map { name: spec.name.clone(), message: e.to_string() }
+        }
+    })
+}
+
+/// What libbpf printed while `f` ran.
+static LIBBPF_LOG: Mutex<String> = Mutex::new(String::new());
+
+fn capture(_level: PrintLevel, msg: String) {
+    if let Ok(mut log) = LIBBPF_LOG.lock() {
+        log.push_str(&msg);
+    }
+}
+
+fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
+    if let Ok(mut log) = LIBBPF_LOG.lock() {
+        log.clear();
+    }
+    let previous = libbpf_rs::set_print(Some((PrintLevel::Warn, capture)));
+    let out = f();
+    libbpf_rs::set_print(previous);
+    let log = LIBBPF_LOG.lock().map(|l| l.clone()).unwrap_or_default();
+    (out, log)
+}
+
+/// Turns a failed load into an error that names the probe and points at the
+/// statement whose instruction the verifier rejected.
+fn verifier_error(compiled: &Compiled, log: &str, err: &libbpf_rs::Error) -> RunError {
+    let program = compiled.programs.iter().find(|p| log.contains(&format!("prog '{}'", p.name)));
+    let Some(program) = program else {
+        return RunError::Load(format!("the kernel refused the BPF programs: {err}\n{log}"));
+    };
+    let verifier_log = extract_prog_log(log).unwrap_or(log);
+    let (insn, reason) = rejected_instruction(verifier_log);
+    let span = insn.and_then(|i| program.code.spans.get(i)).copied().unwrap_or(program.attach.span);
+    let reason = reason.unwrap_or_else(|| err.to_string());
+    let probe = program.attach.canonical();
+    let diagnostic = Diagnostic::error(span, format!("the BPF verifier rejected probe {probe}: {reason}"))
+        .with_hint("run with -v to see the verifier's full log");
+    RunError::Verifier { diagnostic: Box::new(diagnostic), log: verifier_log.to_string() }
+}
+
+fn extract_prog_log(log: &str) -> Option<&str> {
+    let start = log.find("-- BEGIN PROG LOAD LOG --")? + "-- BEGIN PROG LOAD LOG --".len();
+    let end = log[start..].find("-- END PROG LOAD LOG --").map_or(log.len(), |e| start + e);
+    Some(log[start..end].trim_matches('\n'))
+}
+
+/// The index of the instruction the verifier stopped at, and its reason.
+pub fn rejected_instruction(log: &str) -> (Option<usize>, Option<String>) {
+    let mut insn = None;
+    let mut reason = None;
+    for line in log.lines() {
+        let t = line.trim();
+        if t.is_empty()
+            || t.starts_with("processed ")
+            || t.starts_with("verification time")
+            || t.starts_with("stack depth")
+        {
+            continue;
+        }
+        match t.split_once(": ") {
+            Some((n, rest)) if n.bytes().all(|c| c.is_ascii_digit()) && !n.is_empty() => {
+                if rest.starts_with('(') {
+                    insn = n.parse().ok();
+                }
+            }
+            _ => {
+                if !t.starts_with(';')
+                    && !t.starts_with("from ")
+                    && !t.starts_with("func#")
+                    && !t.starts_with("last_idx")
+                {
+                    reason = Some(t.to_string());
+                }
+            }
+        }
+    }
+    (insn, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_rejected_instruction_in_a_verifier_log() {
+        let log = "0: R1=ctx() R10=fp0\n0: (bf) r9 = r1                       ; R1=ctx() R9_w=ctx()\n\
+                   4: (85) call bpf_map_lookup_elem#1\n5: (79) r0 = *(u64 *)(r0 +0)\n\
+                   R0 invalid mem access 'map_value_or_null'\nprocessed 6 insns (limit 1000000) max_states_per_insn 0\n";
+        assert_eq!(rejected_instruction(log), (Some(5), Some("R0 invalid mem access 'map_value_or_null'".to_string())));
+    }
+}

@@ -1,0 +1,313 @@
+//! Reading maps from the kernel and printing them as bpftrace 0.17 does:
+//! `@name[key]: value` lines sorted by value, `stats` and `avg` lines, and
+//! the hist/lhist bar charts.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use bpfscope_compiler::layout::{field_offsets, size_of};
+use bpfscope_compiler::{UserMap, ValueKind};
+use bpfscope_lang::check::Type;
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+
+use super::value::{Resolver, c_string, int_value, read_u64, slice, to_text};
+
+/// One key's value, summed over CPUs where the map is per CPU.
+enum Entry {
+    Plain(Vec<u8>),
+    /// count, sum, min, max, and plain integers.
+    Number(i128),
+    /// (count, total)
+    Average(i64, i64),
+    /// Bucket counts.
+    Buckets(Vec<u64>),
+}
+
+/// Reads every entry of a user map, grouped by the user's key.
+fn read(map: &UserMap, handle: &MapHandle) -> Vec<(Vec<u8>, Entry)> {
+    let user_key_size = map.key.as_ref().map_or(8, size_of) as usize;
+    let mut grouped: BTreeMap<Vec<u8>, Entry> = BTreeMap::new();
+    for key in handle.keys() {
+        let values: Vec<Vec<u8>> = if map.value.is_per_cpu() {
+            match handle.lookup_percpu(&key, MapFlags::ANY) {
+                Ok(Some(v)) => v,
+                _ => continue,
+            }
+        } else {
+            match handle.lookup(&key, MapFlags::ANY) {
+                Ok(Some(v)) => vec![v],
+                _ => continue,
+            }
+        };
+        let user_key = key[..user_key_size.min(key.len())].to_vec();
+        match &map.value {
+            ValueKind::Plain(t) if t.is_int() || *t == Type::Bool => {
+                grouped.insert(user_key, Entry::Number(int_value(t, &values[0])));
+            }
+            ValueKind::Plain(_) => {
+                grouped.insert(user_key, Entry::Plain(values[0].clone()));
+            }
+            ValueKind::Count | ValueKind::Sum => {
+                let total: i64 = values.iter().map(|v| read_u64(v) as i64).fold(0, i64::wrapping_add);
+                let n =
+                    if matches!(map.value, ValueKind::Count) { i128::from(total as u64) } else { i128::from(total) };
+                grouped.insert(user_key, Entry::Number(n));
+            }
+            ValueKind::Min | ValueKind::Max => {
+                let set = values.iter().filter(|v| read_u64(&v[8..]) != 0).map(|v| read_u64(v) as i64);
+                let v = if matches!(map.value, ValueKind::Min) { set.min() } else { set.max() };
+                grouped.insert(user_key, Entry::Number(i128::from(v.unwrap_or(0))));
+            }
+            ValueKind::Avg | ValueKind::Stats => {
+                let total: i64 = values.iter().map(|v| read_u64(v) as i64).fold(0, i64::wrapping_add);
+                let count: i64 = values.iter().map(|v| read_u64(&v[8..]) as i64).sum();
+                grouped.insert(user_key, Entry::Average(count, total));
+            }
+            ValueKind::Hist | ValueKind::Lhist { .. } => {
+                let bucket = read_u64(&key[user_key_size.min(key.len())..]) as usize;
+                let count: u64 = values.iter().map(|v| read_u64(v)).sum();
+                let entry =
+                    grouped.entry(user_key).or_insert_with(|| Entry::Buckets(vec![0; bucket_count(&map.value)]));
+                if let Entry::Buckets(b) = entry
+                    && let Some(slot) = b.get_mut(bucket)
+                {
+                    *slot += count;
+                }
+            }
+        }
+    }
+    grouped.into_iter().collect()
+}
+
+fn bucket_count(kind: &ValueKind) -> usize {
+    match kind {
+        ValueKind::Lhist { min, max, step } => ((max - min) / (*step).max(1)) as usize + 2,
+        _ => 65,
+    }
+}
+
+/// The key's part of a line: `[1, str]`, or nothing for a map without keys.
+fn key_text(map: &UserMap, key: &[u8], r: &Resolver<'_>) -> String {
+    match &map.key {
+        None => String::new(),
+        Some(Type::Tuple(items)) => {
+            let parts: Vec<String> = items
+                .iter()
+                .zip(field_offsets(items))
+                .map(|(t, off)| to_text(t, slice(key, off, size_of(t)), r))
+                .collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Some(t) => format!("[{}]", to_text(t, key, r)),
+    }
+}
+
+/// Orders keys as bpftrace's sort_by_key does: numbers numerically,
+/// strings bytewise, tuples element by element.
+fn compare_keys(t: Option<&Type>, a: &[u8], b: &[u8]) -> Ordering {
+    match t {
+        None => Ordering::Equal,
+        Some(Type::Str(_)) => c_string(a).cmp(c_string(b)),
+        Some(Type::Tuple(items)) => {
+            for (it, off) in items.iter().zip(field_offsets(items)) {
+                let o = compare_keys(Some(it), slice(a, off, size_of(it)), slice(b, off, size_of(it)));
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            Ordering::Equal
+        }
+        Some(t) if t.is_int() => int_value(t, a).cmp(&int_value(t, b)),
+        Some(_) => a.cmp(b),
+    }
+}
+
+fn average(count: i64, total: i64) -> i64 {
+    if count == 0 { 0 } else { total / count }
+}
+
+/// The text `print(@map, top, div)` and the exit-time listing print.
+pub fn map_text(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resolver<'_>) -> String {
+    let div = div.max(1);
+    let mut entries = read(map, handle);
+    // Ties keep key order, so output is deterministic.
+    entries.sort_by(|a, b| compare_keys(map.key.as_ref(), &a.0, &b.0));
+    let sort_value = |e: &Entry| -> i128 {
+        match e {
+            Entry::Number(n) => *n,
+            Entry::Average(c, t) => i128::from(average(*c, *t)),
+            Entry::Buckets(b) => b.iter().map(|&x| i128::from(x)).sum(),
+            Entry::Plain(_) => 0,
+        }
+    };
+    if !matches!(map.value, ValueKind::Plain(ref t) if !t.is_int() && *t != Type::Bool) {
+        entries.sort_by_key(|e| sort_value(&e.1));
+    }
+    if top > 0 && entries.len() as u64 > top {
+        entries.drain(..entries.len() - top as usize);
+    }
+    let name = format!("@{}", map.name);
+    let lines: Vec<String> = entries
+        .iter()
+        .map(|(key, entry)| {
+            let k = format!("{name}{}", key_text(map, key, r));
+            match entry {
+                Entry::Number(n) => format!("{k}: {}", n / i128::from(div)),
+                Entry::Plain(v) => {
+                    let t = match &map.value {
+                        ValueKind::Plain(t) => t.clone(),
+                        _ => Type::Unknown,
+                    };
+                    format!("{k}: {}", to_text(&t, v, r))
+                }
+                Entry::Average(count, total) => match map.value {
+                    ValueKind::Stats => {
+                        format!("{k}: count {count}, average {}, total {total}", average(*count, *total))
+                    }
+                    _ => format!("{k}: {}", average(*count, *total) / div as i64),
+                },
+                Entry::Buckets(b) => {
+                    let rows = match map.value {
+                        ValueKind::Lhist { min, max, step } => lhist_rows(b, min, max, step),
+                        _ => hist_rows(b, div),
+                    };
+                    format!("{k}: \n{rows}")
+                }
+            }
+        })
+        .collect();
+    let end = if matches!(map.value, ValueKind::Avg | ValueKind::Stats) { "\n\n" } else { "\n" };
+    format!("{}{end}", lines.join("\n"))
+}
+
+fn hist_label(power: u32) -> String {
+    let (p, suffix) = match power {
+        p if p >= 40 => (p - 40, "T"),
+        p if p >= 30 => (p - 30, "G"),
+        p if p >= 20 => (p - 20, "M"),
+        p if p >= 10 => (p - 10, "K"),
+        p => (p, ""),
+    };
+    format!("{}{suffix}", 1u64 << p)
+}
+
+fn lhist_label(n: i64) -> String {
+    if n == 0 {
+        "0".into()
+    } else if n % 1_048_576 == 0 {
+        format!("{}M", n / 1_048_576)
+    } else if n % 1024 == 0 {
+        format!("{}K", n / 1024)
+    } else {
+        n.to_string()
+    }
+}
+
+fn bar_row(label: &str, count: u64, shown: u64, max: u64) -> String {
+    let width = if max == 0 { 0 } else { (count as f32 / max as f32 * 52.0) as usize };
+    format!("{label:<16}{shown:>8} |{:<52}|\n", "@".repeat(width))
+}
+
+fn hist_rows(values: &[u64], div: u64) -> String {
+    let Some(first) = values.iter().position(|&v| v > 0) else { return String::new() };
+    let last = values.iter().rposition(|&v| v > 0).unwrap_or(first);
+    let max = values.iter().copied().max().unwrap_or(0);
+    (first..=last)
+        .map(|i| {
+            let label = match i {
+                0 => "(..., 0)".to_string(),
+                1 => "[0]".to_string(),
+                2 => "[1]".to_string(),
+                _ => format!("[{}, {})", hist_label(i as u32 - 2), hist_label(i as u32 - 1)),
+            };
+            bar_row(&label, values[i], values[i] / div, max)
+        })
+        .collect()
+}
+
+fn lhist_rows(values: &[u64], min: i64, max: i64, step: i64) -> String {
+    let Some(first) = values.iter().position(|&v| v > 0) else { return String::new() };
+    let last = values.iter().rposition(|&v| v > 0).unwrap_or(first);
+    let top = values.iter().copied().max().unwrap_or(0);
+    let buckets = ((max - min) / step.max(1)) as usize;
+    (first..=last)
+        .map(|i| {
+            let label = if i == 0 {
+                format!("(..., {})", lhist_label(min))
+            } else if i == buckets + 1 {
+                format!("[{}, ...)", lhist_label(max))
+            } else {
+                format!("[{}, {})", lhist_label((i as i64 - 1) * step + min), lhist_label(i as i64 * step + min))
+            };
+            bar_row(&label, values[i], values[i], top)
+        })
+        .collect()
+}
+
+/// Deletes every entry (`clear()`), or sets every value to zero (`zero()`).
+pub fn clear(map: &UserMap, handle: &MapHandle, zero: bool) {
+    let keys: Vec<Vec<u8>> = handle.keys().collect();
+    let value_size = handle.value_size() as usize;
+    let ncpus = if map.value.is_per_cpu() { libbpf_rs::num_possible_cpus().unwrap_or(1) } else { 1 };
+    for key in keys {
+        if zero {
+            if map.value.is_per_cpu() {
+                let _ = handle.update_percpu(&key, &vec![vec![0u8; value_size]; ncpus], MapFlags::EXIST);
+            } else {
+                let _ = handle.update(&key, &vec![0u8; value_size], MapFlags::EXIST);
+            }
+        } else {
+            let _ = handle.delete(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows as bpftrace 0.17 printed them for hist(-1), hist(0), hist(1),
+    /// hist(5), hist(1500) on this machine.
+    #[test]
+    fn hist_rows_match_bpftrace() {
+        let mut v = vec![0u64; 65];
+        v[0] = 1;
+        v[1] = 1;
+        v[2] = 1;
+        v[4] = 1;
+        v[12] = 1;
+        let rows = hist_rows(&v, 1);
+        let bar = "@".repeat(52);
+        let empty = " ".repeat(52);
+        let expected = format!(
+            "(..., 0)               1 |{bar}|\n[0]                    1 |{bar}|\n[1]                    1 |{bar}|\n\
+             [2, 4)                 0 |{empty}|\n[4, 8)                 1 |{bar}|\n[8, 16)                0 |{empty}|\n\
+             [16, 32)               0 |{empty}|\n[32, 64)               0 |{empty}|\n[64, 128)              0 |{empty}|\n\
+             [128, 256)             0 |{empty}|\n[256, 512)             0 |{empty}|\n[512, 1K)              0 |{empty}|\n\
+             [1K, 2K)               1 |{bar}|\n"
+        );
+        assert_eq!(rows, expected);
+    }
+
+    /// lhist(5), lhist(-3), lhist(100) with lhist(v, 0, 10, 2), as bpftrace 0.17 printed them.
+    #[test]
+    fn lhist_rows_match_bpftrace() {
+        let mut v = vec![0u64; 7];
+        v[0] = 1;
+        v[3] = 1;
+        v[6] = 1;
+        let bar = "@".repeat(52);
+        let empty = " ".repeat(52);
+        assert_eq!(
+            lhist_rows(&v, 0, 10, 2),
+            format!(
+                "(..., 0)               1 |{bar}|\n[0, 2)                 0 |{empty}|\n[2, 4)                 0 |{empty}|\n\
+                 [4, 6)                 1 |{bar}|\n[6, 8)                 0 |{empty}|\n[8, 10)                0 |{empty}|\n\
+                 [10, ...)              1 |{bar}|\n"
+            )
+        );
+        assert_eq!(lhist_label(2048), "2K");
+        assert_eq!(lhist_label(3 * 1_048_576), "3M");
+        assert_eq!(hist_label(21), "2M");
+    }
+}

@@ -1,0 +1,5 @@
+//! Text output in bpftrace's format.
+
+pub mod maps;
+pub mod printf;
+pub mod value;

@@ -1,0 +1,119 @@
+//! Values as bpftrace prints them in text mode.
+
+use bpfscope_compiler::layout::{field_offsets, size_of};
+use bpfscope_lang::check::Type;
+
+/// What turning values into text needs from the session.
+pub struct Resolver<'a> {
+    pub probe_names: &'a [String],
+}
+
+/// The 8-byte scalar at the start of `bytes` (missing bytes read as 0).
+pub fn read_u64(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = bytes.len().min(8);
+    w[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(w)
+}
+
+/// A scalar as the signed or unsigned integer its type says.
+pub fn int_value(t: &Type, bytes: &[u8]) -> i128 {
+    let raw = read_u64(bytes);
+    match t {
+        Type::Int { bits, signed: true } => {
+            let shift = 64 - u32::from(*bits);
+            i128::from(((raw as i64) << shift) >> shift)
+        }
+        Type::Int { bits, signed: false } => {
+            let shift = 64 - u32::from(*bits);
+            i128::from((raw << shift) >> shift)
+        }
+        _ => i128::from(raw as i64),
+    }
+}
+
+/// Bytes up to the first NUL.
+pub fn c_string(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    &bytes[..end]
+}
+
+pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
+    match t {
+        Type::Str(_) => String::from_utf8_lossy(c_string(bytes)).into_owned(),
+        Type::Bool => (read_u64(bytes) != 0).to_string(),
+        Type::Probe => r.probe_names.get(read_u64(bytes) as usize).cloned().unwrap_or_default(),
+        Type::Username => username(read_u64(bytes) as u32),
+        Type::Tuple(items) => {
+            let parts: Vec<String> = items
+                .iter()
+                .zip(field_offsets(items))
+                .map(|(it, off)| to_text(it, slice(bytes, off, size_of(it)), r))
+                .collect();
+            format!("({})", parts.join(", "))
+        }
+        Type::Record(fields) => {
+            let types: Vec<Type> = fields.iter().map(|(_, t)| t.clone()).collect();
+            let parts: Vec<String> = fields
+                .iter()
+                .zip(field_offsets(&types))
+                .map(|((name, ft), off)| format!(".{name} = {}", to_text(ft, slice(bytes, off, size_of(ft)), r)))
+                .collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        Type::Array(elem, n) => {
+            let es = size_of(elem);
+            let parts: Vec<String> = (0..*n as u32).map(|i| to_text(elem, slice(bytes, i * es, es), r)).collect();
+            format!("[{}]", parts.join(","))
+        }
+        Type::Pointer(_) => format!("0x{:x}", read_u64(bytes)),
+        _ => int_value(t, bytes).to_string(),
+    }
+}
+
+/// `len` bytes at `off`, or fewer if the buffer is short.
+pub fn slice(bytes: &[u8], off: u32, len: u32) -> &[u8] {
+    let start = (off as usize).min(bytes.len());
+    let end = (off as usize + len as usize).min(bytes.len());
+    &bytes[start..end]
+}
+
+/// The user name of a uid, from the password database.
+fn username(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let id = f.nth(1)?;
+                (id.parse::<u32>().ok()? == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_by_width_and_sign() {
+        let b = (-1i64).to_le_bytes();
+        assert_eq!(int_value(&Type::INT64, &b), -1);
+        assert_eq!(int_value(&Type::Int { bits: 32, signed: false }, &b), 4294967295);
+        assert_eq!(int_value(&Type::Int { bits: 8, signed: true }, &255u64.to_le_bytes()), -1);
+    }
+
+    #[test]
+    fn tuples_and_records() {
+        let r = Resolver { probe_names: &[] };
+        let mut bytes = 7u64.to_le_bytes().to_vec();
+        bytes.extend(b"ab\0\0\0\0\0\0");
+        let t = Type::Tuple(vec![Type::INT64, Type::Str(3)]);
+        assert_eq!(to_text(&t, &bytes, &r), "(7, ab)");
+        let rec = Type::Record(vec![("n".into(), Type::INT64), ("s".into(), Type::Str(3))]);
+        assert_eq!(to_text(&rec, &bytes, &r), "{ .n = 7, .s = ab }");
+        assert_eq!(username(0), "root");
+    }
+}

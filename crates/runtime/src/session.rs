@@ -1,0 +1,239 @@
+//! One run of a program: load, BEGIN, attach, print events until `exit()`
+//! or a signal, detach, END, then print the maps.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::Write;
+use std::os::fd::IntoRawFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bpfscope_compiler::layout::{align8, size_of};
+use bpfscope_compiler::{Compiled, EventKind, GLOBAL_LOST, GLOBAL_START, ProgKind};
+use libbpf_rs::{Link, MapCore, MapFlags, ProgramInput, RingBufferBuilder};
+
+use crate::load::{self, Loaded};
+use crate::output::value::{Resolver, read_u64, to_text};
+use crate::output::{maps, printf};
+use crate::{RunError, perf, signals};
+
+/// How a run behaves.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Do not print `Attaching N probes...`.
+    pub quiet: bool,
+}
+
+/// Runs a compiled program to its end; returns the exit code (`exit(n)`).
+pub fn run(compiled: &Compiled, options: &RunOptions, out: &mut dyn Write) -> Result<i32, RunError> {
+    let Loaded { mut object, maps } = load::load(compiled)?;
+    let mut session =
+        Session { compiled, object: &mut object, maps: &maps, out, finalizing: false, exit_code: 0, lost: 0 };
+    session.set_start_time();
+    let queue: Rc<RefCell<VecDeque<Vec<u8>>>> = Rc::default();
+    let ringbuf = {
+        let q = Rc::clone(&queue);
+        let rb = compiled.ringbuf.map(|m| &maps[m.0]).ok_or_else(|| RunError::Load("no event buffer".into()))?;
+        let mut b = RingBufferBuilder::new();
+        b.add(rb, move |data: &[u8]| {
+            q.borrow_mut().push_back(data.to_vec());
+            0
+        })
+        .map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?;
+        b.build().map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?
+    };
+    signals::install();
+    if !options.quiet {
+        let n = compiled.programs.len();
+        writeln!(session.out, "Attaching {n} probe{}...", if n == 1 { "" } else { "s" })?;
+        session.out.flush()?;
+    }
+    session.run_special(&ProgKind::Begin)?;
+    let links = session.attach()?;
+    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
+        eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+    }
+    while !session.finalizing && !signals::stop_requested() {
+        let _ = ringbuf.poll(Duration::from_millis(100));
+        session.drain(&queue)?;
+        session.report_lost()?;
+    }
+    drop(links);
+    session.finalizing = false;
+    session.run_special(&ProgKind::End)?;
+    let _ = ringbuf.consume();
+    session.drain(&queue)?;
+    session.report_lost()?;
+    session.print_all_maps()?;
+    session.out.flush()?;
+    Ok(session.exit_code)
+}
+
+struct Session<'a> {
+    compiled: &'a Compiled,
+    object: &'a mut libbpf_rs::Object,
+    maps: &'a [libbpf_rs::MapHandle],
+    out: &'a mut dyn Write,
+    /// `exit()` was called: later events are dropped until END.
+    finalizing: bool,
+    exit_code: i32,
+    lost: u64,
+}
+
+impl Session<'_> {
+    /// `elapsed` counts from here (CLOCK_BOOTTIME, as the kernel side reads).
+    fn set_start_time(&self) {
+        let Some(g) = self.compiled.globals else { return };
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: ts is a valid timespec to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+        let ns = (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64);
+        let _ = self.maps[g.0].update(&(GLOBAL_START as u32).to_le_bytes(), &ns.to_le_bytes(), MapFlags::ANY);
+    }
+
+    fn program(&mut self, name: &str) -> Option<libbpf_rs::ProgramMut<'_>> {
+        self.object.progs_mut().find(|p| p.name().to_str() == Some(name))
+    }
+
+    /// Runs every BEGIN (or END) program once, in order.
+    fn run_special(&mut self, which: &ProgKind) -> Result<(), RunError> {
+        for spec in self.compiled.programs.iter().filter(|p| &p.kind == which) {
+            let Some(prog) = self.program(&spec.name) else { continue };
+            let mut ctx = [0u8; 64];
+            prog.test_run(ProgramInput { context_in: Some(&mut ctx), ..Default::default() })
+                .map_err(|e| RunError::Attach { probe: spec.attach.canonical(), message: e.to_string() })?;
+        }
+        Ok(())
+    }
+
+    fn attach(&mut self) -> Result<Vec<Link>, RunError> {
+        let mut links = Vec::new();
+        let compiled = self.compiled;
+        for spec in &compiled.programs {
+            let err = |message: String| RunError::Attach { probe: spec.attach.canonical(), message };
+            let cpus = match spec.kind {
+                ProgKind::Interval { .. } => {
+                    perf::online_cpus().map_err(|e| err(e.to_string()))?.into_iter().take(1).collect()
+                }
+                ProgKind::Profile { .. } => perf::online_cpus().map_err(|e| err(e.to_string()))?,
+                _ => Vec::new(),
+            };
+            let Some(prog) = self.program(&spec.name) else { continue };
+            for cpu in cpus {
+                let (period, hz) = match spec.kind {
+                    ProgKind::Interval { period_ns } => (period_ns, None),
+                    ProgKind::Profile { hz, period_ns } => (period_ns, hz),
+                    _ => continue,
+                };
+                let fd = perf::cpu_clock(cpu, period, hz).map_err(|e| err(format!("perf_event_open: {e}")))?;
+                let link = prog.attach_perf_event(fd.into_raw_fd()).map_err(|e| err(e.to_string()))?;
+                links.push(link);
+            }
+        }
+        Ok(links)
+    }
+
+    fn drain(&mut self, queue: &Rc<RefCell<VecDeque<Vec<u8>>>>) -> Result<(), RunError> {
+        loop {
+            let Some(ev) = queue.borrow_mut().pop_front() else { break };
+            if !self.finalizing {
+                self.event(&ev)?;
+            }
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    fn event(&mut self, data: &[u8]) -> Result<(), RunError> {
+        let word = |i: usize| read_u64(data.get(i * 8..).unwrap_or(&[]));
+        let r = Resolver { probe_names: &self.compiled.probe_names };
+        match EventKind::from_u64(word(0)) {
+            Some(EventKind::Printf) => {
+                let Some(spec) = self.compiled.printfs.get(word(1) as usize) else { return Ok(()) };
+                let args: Vec<(&bpfscope_lang::check::Type, &[u8])> = spec
+                    .args
+                    .iter()
+                    .map(|(t, off)| {
+                        let start = (*off as usize).min(data.len());
+                        let end = (start + align8(size_of(t)).max(8) as usize).min(data.len());
+                        (t, &data[start..end])
+                    })
+                    .collect();
+                self.out.write_all(&printf::format(&spec.pieces, &args, &r))?;
+            }
+            Some(EventKind::Exit) => {
+                self.exit_code = word(1) as i32;
+                self.finalizing = true;
+            }
+            Some(EventKind::PrintMap) => {
+                if let Some(um) = self.compiled.user_maps.get(word(1) as usize) {
+                    let text = maps::map_text(um, &self.maps[um.map.0], word(2), word(3), &r);
+                    self.out.write_all(text.as_bytes())?;
+                }
+            }
+            Some(kind @ (EventKind::ClearMap | EventKind::ZeroMap)) => {
+                if let Some(um) = self.compiled.user_maps.get(word(1) as usize) {
+                    maps::clear(um, &self.maps[um.map.0], kind == EventKind::ZeroMap);
+                }
+            }
+            Some(EventKind::Time) => {
+                let fmt = self.compiled.time_formats.get(word(1) as usize).map_or("%H:%M:%S\n", String::as_str);
+                self.out.write_all(strftime_now(fmt).as_bytes())?;
+            }
+            Some(EventKind::PrintValue) => {
+                if let Some(t) = self.compiled.print_values.get(word(1) as usize) {
+                    let text = to_text(t, data.get(16..).unwrap_or(&[]), &r);
+                    writeln!(self.out, "{text}")?;
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Prints `Lost N events` when the kernel counted drops since last time.
+    fn report_lost(&mut self) -> Result<(), RunError> {
+        let Some(g) = self.compiled.globals else { return Ok(()) };
+        let Ok(Some(v)) = self.maps[g.0].lookup(&(GLOBAL_LOST as u32).to_le_bytes(), MapFlags::ANY) else {
+            return Ok(());
+        };
+        let total = read_u64(&v);
+        if total > self.lost {
+            writeln!(self.out, "Lost {} events", total - self.lost)?;
+            self.lost = total;
+        }
+        Ok(())
+    }
+
+    /// At exit: two blank lines, then every map by name.
+    fn print_all_maps(&mut self) -> Result<(), RunError> {
+        write!(self.out, "\n\n")?;
+        if !self.compiled.print_maps_on_exit {
+            return Ok(());
+        }
+        let r = Resolver { probe_names: &self.compiled.probe_names };
+        let mut order: Vec<&bpfscope_compiler::UserMap> = self.compiled.user_maps.iter().collect();
+        order.sort_by(|a, b| a.name.cmp(&b.name));
+        for um in order {
+            let text = maps::map_text(um, &self.maps[um.map.0], 0, 0, &r);
+            self.out.write_all(text.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// The current local time formatted by C's strftime.
+fn strftime_now(fmt: &str) -> String {
+    let Ok(cfmt) = std::ffi::CString::new(fmt) else { return String::new() };
+    // SAFETY: time/localtime_r/strftime get valid pointers; the buffer size
+    // is passed along.
+    unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        let mut buf = vec![0u8; 512];
+        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), cfmt.as_ptr(), &tm);
+        buf.truncate(n);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
