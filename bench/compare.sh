@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Compares bpfscope with bpftrace on the same programs, in one run: each
+# measurement is taken N times (default 10) for both tools; the table shows
+# the medians and the ratio bpftrace / bpfscope (higher is better for us).
+#
+#   bench/compare.sh            # builds bpfscope (release) first
+#   N=20 bench/compare.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-10}
+
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+missing=()
+command -v bpftrace >/dev/null 2>&1 || missing+=(bpftrace)
+[ -x /usr/bin/time ] || missing+=(time)
+if [ ${#missing[@]} -gt 0 ]; then
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+./scripts/setup.sh
+cargo build --release --locked -q
+BPFSCOPE=$PWD/target/release/bpfscope
+BPFTRACE=$(command -v bpftrace)
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Microseconds from start to exit.
+wall_us() {
+  local s e
+  s=$(date +%s%N)
+  $sudo_cmd "$@" >/dev/null 2>&1 || true
+  e=$(date +%s%N)
+  echo $(((e - s) / 1000))
+}
+
+# Peak resident memory in KB.
+rss_kb() {
+  $sudo_cmd /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n 1
+}
+
+# Microseconds from start to the "Attaching N probes..." line.
+attach_us() {
+  local s
+  s=$(date +%s%N)
+  $sudo_cmd "$@" 2>/dev/null | {
+    read -r _ || true
+    echo $((($(date +%s%N) - s) / 1000))
+    cat >/dev/null
+  }
+}
+
+row() { # name unit measure program
+  local name=$1 unit=$2 measure=$3 program=$4 bt bs
+  bt=$(for _ in $(seq "$N"); do $measure "$BPFTRACE" -e "$program"; done | median)
+  bs=$(for _ in $(seq "$N"); do $measure "$BPFSCOPE" -e "$program"; done | median)
+  awk -v n="$name" -v u="$unit" -v a="$bt" -v b="$bs" 'BEGIN {
+    f = (u == "us") ? 1000 : 1024; s = (u == "us") ? "ms" : "MB";
+    printf "%-46s %12.2f %-2s %12.2f %-2s %8.1fx\n", n, a / f, s, b / f, s, (b > 0 ? a / b : 0) }'
+}
+
+echo "median of $N runs each; $(uname -r); $($BPFTRACE --version); bpfscope $($BPFSCOPE -V | awk '{print $2}')"
+printf "%-46s %15s %15s %9s\n" "measurement" "bpftrace" "bpfscope" "ratio"
+row "wall time: BEGIN { exit(); }" us wall_us 'BEGIN { exit(); }'
+row "peak RSS: BEGIN { exit(); }" kb rss_kb 'BEGIN { exit(); }'
+row "peak RSS: interval one-liner, 3 ticks" kb rss_kb 'interval:ms:10 { @[comm] = count(); @n++; if (@n == 3) { exit(); } }'
+row "start to Attaching: interval program" us attach_us 'interval:ms:100 { exit(); }'
