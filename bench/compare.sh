@@ -50,6 +50,26 @@ attach_us() {
   }
 }
 
+# A 300-line program: 30 interval probes that never fire before BEGIN exits.
+# Running it measures parsing, checking, compiling and loading 31 programs.
+large_program() {
+  echo 'BEGIN { exit(); }'
+  local i
+  for i in $(seq 1 30); do
+    printf '%s\n' \
+      'interval:s:1000 {' \
+      "  \$a = pid + $i; \$b = \$a * 2;" \
+      "  @count$i[comm] = count(); @sum$i = sum(\$a);" \
+      "  @hist$i = hist(\$b); @lhist$i = lhist(\$a % 100, 0, 100, 10);" \
+      "  if (\$a > 100) { @big$i[\$a, comm] = \$b; } else { @small$i = \$b; }" \
+      '  printf("%d %s %d\n", $a, comm, $b);' \
+      "  @min$i = min(\$a); @max$i = max(\$b); @avg$i = avg(\$a);" \
+      '  @last[comm] = nsecs;' \
+      '  @pids[pid] = count();' \
+      '}'
+  done
+}
+
 row() { # name unit measure program
   local name=$1 unit=$2 measure=$3 program=$4 bt bs
   bt=$(for _ in $(seq "$N"); do $measure "$BPFTRACE" -e "$program"; done | median)
@@ -65,3 +85,5 @@ row "wall time: BEGIN { exit(); }" us wall_us 'BEGIN { exit(); }'
 row "peak RSS: BEGIN { exit(); }" kb rss_kb 'BEGIN { exit(); }'
 row "peak RSS: interval one-liner, 3 ticks" kb rss_kb 'interval:ms:10 { @[comm] = count(); @n++; if (@n == 3) { exit(); } }'
 row "start to Attaching: interval program" us attach_us 'interval:ms:100 { exit(); }'
+large=$(large_program)
+row "wall time: $(echo "$large" | wc -l)-line program, compile+load+run" us wall_us "$large"

@@ -9,7 +9,7 @@ mod perf;
 mod session;
 pub mod signals;
 
-pub use load::rejected_instruction;
+pub use load::{Loaded, load, rejected_instruction};
 pub use session::{RunOptions, run};
 
 use bpfscope_lang::Diagnostic;

@@ -51,8 +51,16 @@ fn create_map(spec: &MapSpec) -> Result<MapHandle, RunError> {
         MapKind::RingBuf => MapType::RingBuf,
         MapKind::Array => MapType::Array,
     };
+    // Hash maps allocate entries as they are used rather than all up front:
+    // creating hundreds of preallocated maps takes the better part of a
+    // second, and kernels since 6.1 allow such maps in every tracing program.
+    let map_flags = match spec.kind {
+        MapKind::Hash | MapKind::PercpuHash => libbpf_sys::BPF_F_NO_PREALLOC,
+        _ => 0,
+    };
     let opts = libbpf_sys::bpf_map_create_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+        map_flags,
         ..Default::default()
     };
     MapHandle::create(ty, Some(&spec.name), spec.key_size, spec.value_size, spec.max_entries, &opts).map_err(|e| {

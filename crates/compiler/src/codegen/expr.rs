@@ -219,6 +219,9 @@ impl Gen<'_, '_> {
         }
         self.load(l, R0);
         let imm = match r {
+            // Shift counts wrap at 64, as BPF does for counts in registers
+            // (the verifier refuses larger constant counts).
+            Val::Imm(n) if matches!(op, BinOp::Shl | BinOp::Shr) => Some((n & 63) as i32),
             Val::Imm(n) => i32::try_from(n).ok().filter(|_| !(signed && matches!(op, BinOp::Div | BinOp::Mod))),
             _ => None,
         };
