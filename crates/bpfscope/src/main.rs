@@ -50,6 +50,8 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(Error::Exit(code)) => ExitCode::from(code as u8),
+        // The reader went away (`| head`): stop quietly, as a C tool would.
+        Err(Error::Run(RunError::Io(e))) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bpfscope: error: {e}");
             ExitCode::from(1)

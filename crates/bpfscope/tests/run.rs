@@ -364,3 +364,54 @@ fn verifier_rejections_name_the_probe_and_the_statement() {
     assert!(err.contains("\n  while ($i < 100000000) { $i++; }\n  ~~~~~"), "{err}");
     assert!(!err.contains("errno") && !err.contains("os error"), "{err}");
 }
+
+#[test]
+fn loops_over_maps_and_len() {
+    assert_prints(
+        r#"BEGIN { @m[1] = 10; @m[2] = 20; @m[3] = 30; $sum = 0; for ($kv : @m) { if ($kv.0 == 2) { continue; } $sum += $kv.1; } printf("sum %d len %d\n", $sum, len(@m)); exit(); }"#,
+        "Attaching 1 probe...\nsum 40 len 3\n\n\n@m[1]: 10\n@m[2]: 20\n@m[3]: 30\n",
+    );
+    // break stops the loop; nested loops see both elements.
+    assert_prints(
+        r#"BEGIN { @m["a"] = 1; @m["b"] = 2; @m["c"] = 3; $n = 0; for ($kv : @m) { $n++; if ($n == 2) { break; } } printf("n=%d\n", $n); clear(@m); @o[1] = 1; @o[2] = 2; for ($x : @o) { for ($y : @o) { @p[$x.0, $y.0] = $x.1 * $y.1; } } exit(); }"#,
+        "Attaching 1 probe...\nn=2\n\n\n\n@o[1]: 1\n@o[2]: 2\n@p[1, 1]: 1\n@p[1, 2]: 2\n@p[2, 1]: 2\n@p[2, 2]: 4\n",
+    );
+    // return inside the loop ends the probe.
+    assert_prints(
+        r#"BEGIN { @m[1] = 1; for ($kv : @m) { printf("in\n"); return; } printf("not here\n"); } BEGIN { exit(); }"#,
+        "Attaching 2 probes...\nin\n\n\n@m[1]: 1\n",
+    );
+}
+
+#[test]
+fn aggregations_read_as_numbers_inside_probes() {
+    assert_prints(
+        r#"BEGIN { @c = count(); @c = count(); @s = sum(3); @s = sum(9); @a = avg(10); @a = avg(20); @mn = min(7); @mn = min(-2); @mx = max(4); if (@s == 12) { printf("%d %d %d %d %d\n", (int64)@c, (int64)@s, (int64)@a, (int64)@mn, (int64)@mx); } clear(@c); clear(@s); clear(@a); clear(@mn); clear(@mx); exit(); }"#,
+        "Attaching 1 probe...\n2 12 15 -2 4\n\n\n\n\n\n\n\n\n",
+    );
+    // The counts of every CPU add up: profile fires on both.
+    let Some(o) = run(
+        "profile:hz:99 { @n = count(); if (@n >= 20) { exit(); } } END { printf(\"%d\\n\", (int64)@n >= 20); clear(@n); }",
+        &[],
+    ) else {
+        return;
+    };
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "Attaching 2 probes...\n1\n\n\n\n");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    if !is_root() {
+        eprintln!("skipped: loading BPF programs needs root");
+        return;
+    }
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            &format!("{} -e 'interval:ms:10 {{ printf(\"tick\\n\"); }}' | head -n 3", env!("CARGO_BIN_EXE_bpfscope")),
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\ntick\ntick\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

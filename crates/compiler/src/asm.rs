@@ -5,7 +5,7 @@
 use bpfscope_lang::Span;
 
 use crate::insn::{self, Insn, Jmp, Reg};
-use crate::program::MapId;
+use crate::program::{MapId, SubprogId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Label(usize);
@@ -17,6 +17,7 @@ pub struct Asm {
     labels: Vec<Option<usize>>,
     fixups: Vec<(usize, Label)>,
     map_refs: Vec<(usize, MapId)>,
+    func_refs: Vec<(usize, SubprogId)>,
     span: Span,
 }
 
@@ -28,6 +29,9 @@ pub struct Code {
     pub spans: Vec<Span>,
     /// Instructions that load a map's fd: (instruction index, map).
     pub map_refs: Vec<(usize, MapId)>,
+    /// Instructions that load a callback's address: (instruction index,
+    /// subprogram), linked by libbpf through a relocation.
+    pub func_refs: Vec<(usize, SubprogId)>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -59,6 +63,14 @@ impl Asm {
     pub fn load_map(&mut self, dst: Reg, map: MapId) {
         self.map_refs.push((self.insns.len(), map));
         self.emit_all(insn::ld_map_fd(dst, -1));
+    }
+
+    /// `dst = &callback` (a `BPF_PSEUDO_FUNC` load).
+    pub fn load_func(&mut self, dst: Reg, f: SubprogId) {
+        self.func_refs.push((self.insns.len(), f));
+        let [mut lo, hi] = insn::ld_imm64(dst, 0);
+        lo.src = insn::PSEUDO_FUNC;
+        self.emit_all([lo, hi]);
     }
 
     pub fn new_label(&mut self) -> Label {
@@ -124,7 +136,9 @@ impl Asm {
         }
         let map_refs =
             self.map_refs.iter().filter(|(at, _)| reachable[*at]).map(|(at, m)| (new_index[*at], *m)).collect();
-        Ok(Code { insns, spans, map_refs })
+        let func_refs =
+            self.func_refs.iter().filter(|(at, _)| reachable[*at]).map(|(at, f)| (new_index[*at], *f)).collect();
+        Ok(Code { insns, spans, map_refs, func_refs })
     }
 }
 

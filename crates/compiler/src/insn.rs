@@ -150,6 +150,8 @@ pub enum Helper {
     Jiffies64 = 118,
     RingbufOutput = 130,
     KtimeGetBootNs = 125,
+    ForEachMapElem = 164,
+    MapLookupPercpuElem = 195,
 }
 
 pub fn alu_imm(op: Alu, dst: Reg, imm: i32) -> Insn {
@@ -182,6 +184,9 @@ pub fn ld_imm64(dst: Reg, imm: i64) -> [Insn; 2] {
 
 /// The source register value that marks a map file descriptor load.
 pub const PSEUDO_MAP_FD: u8 = 1;
+
+/// The source register value that marks a subprogram address load.
+pub const PSEUDO_FUNC: u8 = 4;
 
 /// `dst = map` (the fd is filled in when the map exists).
 pub fn ld_map_fd(dst: Reg, fd: i32) -> [Insn; 2] {

@@ -11,6 +11,17 @@ use crate::asm::Code;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MapId(pub usize);
 
+/// A BPF subprogram (a callback), by index in [`Compiled::subprogs`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubprogId(pub usize);
+
+/// A callback that helpers such as `bpf_for_each_map_elem` call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubprogSpec {
+    pub name: String,
+    pub code: Code,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapKind {
     Hash,
@@ -18,6 +29,8 @@ pub enum MapKind {
     RingBuf,
     /// Internal counters and settings, indexed by a `u32`.
     Array,
+    /// Per-CPU scratch space, indexed by a `u32`.
+    PercpuArray,
 }
 
 /// A kernel map to create before loading.
@@ -161,6 +174,8 @@ pub struct Compiled {
     pub maps: Vec<MapSpec>,
     pub user_maps: Vec<UserMap>,
     pub programs: Vec<ProgSpec>,
+    /// Callbacks, placed in `.text` and linked into the programs using them.
+    pub subprogs: Vec<SubprogSpec>,
     pub printfs: Vec<PrintfSpec>,
     pub time_formats: Vec<String>,
     /// The type of each `print(value)`.

@@ -2,6 +2,7 @@
 //! the probes, prints events and maps the way bpftrace does, and on
 //! `exit()`, Ctrl-C or SIGTERM detaches, runs END and prints the maps.
 
+mod btf;
 pub mod elf;
 mod load;
 pub mod output;

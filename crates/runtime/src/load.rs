@@ -19,21 +19,29 @@ pub struct Loaded {
 
 pub fn load(compiled: &Compiled) -> Result<Loaded, RunError> {
     let maps = compiled.maps.iter().map(create_map).collect::<Result<Vec<_>, _>>()?;
-    let mut code = Vec::new();
-    for p in &compiled.programs {
-        let mut insns = p.code.insns.clone();
-        for (at, map) in &p.code.map_refs {
+    let patch = |code: &bpfscope_compiler::asm::Code| {
+        let mut insns = code.insns.clone();
+        for (at, map) in &code.map_refs {
             insns[*at].imm = maps[map.0].as_fd().as_raw_fd();
         }
-        code.push(insns);
-    }
+        insns
+    };
+    let programs: Vec<_> = compiled.programs.iter().map(|p| patch(&p.code)).collect();
+    let callbacks: Vec<_> = compiled.subprogs.iter().map(|s| patch(&s.code)).collect();
     let elf_programs: Vec<ElfProgram<'_>> = compiled
         .programs
         .iter()
-        .zip(&code)
-        .map(|(p, insns)| ElfProgram { name: &p.name, section: p.kind.section(), insns })
+        .zip(&programs)
+        .map(|(p, insns)| ElfProgram { name: &p.name, section: p.kind.section(), insns, func_refs: &p.code.func_refs })
         .collect();
-    let bytes = elf::build(&elf_programs).map_err(|e| RunError::Load(format!("cannot build the BPF object: {e}")))?;
+    let elf_callbacks: Vec<ElfProgram<'_>> = compiled
+        .subprogs
+        .iter()
+        .zip(&callbacks)
+        .map(|(s, insns)| ElfProgram { name: &s.name, section: ".text", insns, func_refs: &s.code.func_refs })
+        .collect();
+    let bytes = elf::build(&elf_programs, &elf_callbacks)
+        .map_err(|e| RunError::Load(format!("cannot build the BPF object: {e}")))?;
     let open = ObjectBuilder::default()
         .open_memory(&bytes)
         .map_err(|e| RunError::Load(format!("libbpf cannot open the BPF object: {e}")))?;
@@ -50,6 +58,7 @@ fn create_map(spec: &MapSpec) -> Result<MapHandle, RunError> {
         MapKind::PercpuHash => MapType::PercpuHash,
         MapKind::RingBuf => MapType::RingBuf,
         MapKind::Array => MapType::Array,
+        MapKind::PercpuArray => MapType::PercpuArray,
     };
     // Hash maps allocate entries as they are used rather than all up front:
     // creating hundreds of preallocated maps takes the better part of a

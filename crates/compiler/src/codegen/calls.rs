@@ -60,6 +60,10 @@ impl Gen<'_, '_> {
                 _ => Err(self.unsupported(e.span, "this form of has_key()")),
             },
             "str" => self.str_call(c, e),
+            "len" => match c.args.first() {
+                Some(Expr { kind: ExprKind::Map(m), span, .. }) => self.map_len(m, *span),
+                _ => Err(self.unsupported(e.span, "len() of this")),
+            },
             name if bpfscope_lang::builtins::BUILTIN_VARIABLES.contains(&name) && c.args.is_empty() => {
                 let ident = Expr::new(ExprKind::Ident(name.to_string()), e.span);
                 self.expr(&Expr { id: e.id, ..ident })

@@ -123,7 +123,7 @@ impl Gen<'_, '_> {
             }
             "elapsed" => {
                 let start = self.global(super::GLOBAL_START)?;
-                call(self, Helper::KtimeGetNs);
+                call(self, Helper::KtimeGetBootNs);
                 self.load(start, R1);
                 self.free(start);
                 self.asm.emit(insn::alu_reg(Alu::Sub, R0, R1));

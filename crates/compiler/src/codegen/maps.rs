@@ -13,7 +13,11 @@ pub const GLOBAL_LOST: i32 = 0;
 pub const GLOBAL_START: i32 = 1;
 
 impl Gen<'_, '_> {
-    fn user_map(&self, name: &str, span: bpfscope_lang::Span) -> GResult<(usize, MapId, Option<Type>, ValueKind)> {
+    pub(super) fn user_map(
+        &self,
+        name: &str,
+        span: bpfscope_lang::Span,
+    ) -> GResult<(usize, MapId, Option<Type>, ValueKind)> {
         let i = *self.b.user_maps.get(name).ok_or_else(|| self.unsupported(span, &format!("the map @{name}")))?;
         let m = &self.b.out.user_maps[i];
         Ok((i, m.map, m.key.clone(), m.value.clone()))
@@ -102,7 +106,7 @@ impl Gen<'_, '_> {
     pub(super) fn map_read(&mut self, m: &MapRef, e: &Expr) -> GResult<Val> {
         let (_, map, key_ty, value) = self.user_map(&m.name, e.span)?;
         let ValueKind::Plain(vt) = value else {
-            return Err(self.unsupported(e.span, "reading an aggregation inside a probe"));
+            return self.aggregation_read(map, key_ty.as_ref(), m.keys.as_deref(), &value, e);
         };
         let key = self.build_key(key_ty.as_ref(), m.keys.as_deref(), 0)?;
         self.lookup(map, key);
@@ -125,6 +129,79 @@ impl Gen<'_, '_> {
         self.asm.bind(missing);
         self.asm.emit(insn::mov_imm(R0, 0));
         self.asm.bind(end);
+        self.keep(R0)
+    }
+
+    /// An aggregation read as one integer: every CPU's value combined, as
+    /// user space prints it (count and sum add up, avg divides the totals,
+    /// min and max compare the CPUs that have a value).
+    fn aggregation_read(
+        &mut self,
+        map: MapId,
+        key_ty: Option<&Type>,
+        keys: Option<&[Expr]>,
+        kind: &ValueKind,
+        e: &Expr,
+    ) -> GResult<Val> {
+        if !matches!(kind, ValueKind::Count | ValueKind::Sum | ValueKind::Avg | ValueKind::Min | ValueKind::Max) {
+            return Err(self.unsupported(e.span, "reading a histogram or stats map as a number"));
+        }
+        let key = self.build_key(key_ty, keys, 0)?;
+        // acc: the sum, total, minimum or maximum; aux: the avg count, or
+        // whether min/max has found a value.
+        let acc = self.alloc(8)?;
+        let aux = self.alloc(8)?;
+        self.asm.emit(insn::st_imm(Size::DW, FP, acc, 0));
+        self.asm.emit(insn::st_imm(Size::DW, FP, aux, 0));
+        for cpu in 0..self.b.options.ncpus.min(i32::MAX as u64) as i32 {
+            let skip = self.asm.new_label();
+            self.asm.load_map(R1, map);
+            self.addr(R2, key);
+            self.asm.emit(insn::mov_imm(R3, cpu));
+            self.asm.emit(insn::call(Helper::MapLookupPercpuElem));
+            self.asm.jump_imm(Jmp::Jeq, R0, 0, skip);
+            match kind {
+                ValueKind::Min | ValueKind::Max => {
+                    let take = self.asm.new_label();
+                    self.asm.emit(insn::ldx(Size::DW, R1, R0, 8));
+                    self.asm.jump_imm(Jmp::Jeq, R1, 0, skip);
+                    self.asm.emit(insn::ldx(Size::DW, R1, R0, 0));
+                    self.asm.emit(insn::ldx(Size::DW, R2, FP, aux));
+                    self.asm.jump_imm(Jmp::Jeq, R2, 0, take);
+                    self.asm.emit(insn::ldx(Size::DW, R2, FP, acc));
+                    let keep_old = if matches!(kind, ValueKind::Min) { Jmp::Jsle } else { Jmp::Jsge };
+                    self.asm.jump_reg(keep_old, R2, R1, skip);
+                    self.asm.bind(take);
+                    self.asm.emit(insn::stx(Size::DW, FP, acc, R1));
+                    self.asm.emit(insn::st_imm(Size::DW, FP, aux, 1));
+                }
+                _ => {
+                    self.asm.emit(insn::ldx(Size::DW, R1, R0, 0));
+                    self.asm.emit(insn::ldx(Size::DW, R2, FP, acc));
+                    self.asm.emit(insn::alu_reg(Alu::Add, R2, R1));
+                    self.asm.emit(insn::stx(Size::DW, FP, acc, R2));
+                    if matches!(kind, ValueKind::Avg) {
+                        self.asm.emit(insn::ldx(Size::DW, R1, R0, 8));
+                        self.asm.emit(insn::ldx(Size::DW, R2, FP, aux));
+                        self.asm.emit(insn::alu_reg(Alu::Add, R2, R1));
+                        self.asm.emit(insn::stx(Size::DW, FP, aux, R2));
+                    }
+                }
+            }
+            self.asm.bind(skip);
+        }
+        self.asm.emit(insn::ldx(Size::DW, R0, FP, acc));
+        if matches!(kind, ValueKind::Avg) {
+            let none = self.asm.new_label();
+            let done = self.asm.new_label();
+            self.asm.emit(insn::ldx(Size::DW, R1, FP, aux));
+            self.asm.jump_imm(Jmp::Jeq, R1, 0, none);
+            self.signed_divmod(true);
+            self.asm.jump(done);
+            self.asm.bind(none);
+            self.asm.emit(insn::mov_imm(R0, 0));
+            self.asm.bind(done);
+        }
         self.keep(R0)
     }
 

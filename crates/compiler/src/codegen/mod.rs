@@ -1,6 +1,7 @@
 //! Code generation: one BPF program per attach point, straight from the
 //! checked syntax tree (no intermediate representation, as in ply).
 
+mod callbacks;
 mod calls;
 mod expr;
 mod frame;
@@ -102,6 +103,10 @@ struct Builder<'a> {
     user_maps: HashMap<String, usize>,
     enums: HashMap<String, i64>,
     globals: Option<MapId>,
+    /// The callback `len()` counts with, made on first use.
+    counting_callback: Option<SubprogId>,
+    /// Where loops over maps hand the variables to their callbacks.
+    loop_scratch: Option<MapId>,
 }
 
 impl<'a> Builder<'a> {
@@ -125,7 +130,16 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        let mut b = Builder { checked, options, out, user_maps: HashMap::new(), enums, globals: None };
+        let mut b = Builder {
+            checked,
+            options,
+            out,
+            user_maps: HashMap::new(),
+            enums,
+            globals: None,
+            counting_callback: None,
+            loop_scratch: None,
+        };
         b.declare_user_maps();
         b
     }
@@ -178,6 +192,26 @@ impl<'a> Builder<'a> {
         );
         self.out.globals = Some(m);
         self.globals = Some(m);
+        m
+    }
+
+    /// The per-CPU scratch array that carries variables into loop bodies,
+    /// one entry per nesting level.
+    fn loop_scratch_map(&mut self) -> MapId {
+        if let Some(m) = self.loop_scratch {
+            return m;
+        }
+        let m = push_map(
+            &mut self.out,
+            MapSpec {
+                name: "AT_loopvars".into(),
+                kind: MapKind::PercpuArray,
+                key_size: 4,
+                value_size: frame::STACK_LIMIT,
+                max_entries: MAX_LOOP_NESTING,
+            },
+        );
+        self.loop_scratch = Some(m);
         m
     }
 
@@ -316,7 +350,17 @@ struct Gen<'a, 'b> {
     #[allow(dead_code)]
     provider: Provider,
     probe_span: Span,
+    /// Bytes of the variables' region at the top of the frame (callbacks
+    /// copy it in from their caller and back out).
+    var_bytes: u32,
+    /// A hidden variable a callback sets when the body ran `return`.
+    return_flag: i16,
+    /// How many loops over maps enclose the code being generated.
+    loop_level: u32,
 }
+
+/// How deeply loops over maps may nest.
+const MAX_LOOP_NESTING: u32 = 8;
 
 impl<'a, 'b> Gen<'a, 'b> {
     fn new(b: &'b mut Builder<'a>, _index: usize, provider: Provider, probe_id: i64, probe_span: Span) -> Gen<'a, 'b> {
@@ -333,6 +377,9 @@ impl<'a, 'b> Gen<'a, 'b> {
             probe_id,
             provider,
             probe_span,
+            var_bytes: 0,
+            return_flag: 0,
+            loop_level: 0,
         }
     }
 
@@ -350,6 +397,8 @@ impl<'a, 'b> Gen<'a, 'b> {
 
     /// Gives every scratch variable of the probe its stack slot, zeroed.
     fn declare_vars(&mut self, index: usize) -> GResult<()> {
+        self.return_flag = self.alloc(8)?;
+        self.zero(self.return_flag, 8);
         let vars: Vec<(String, Type)> =
             self.b.checked.probe_vars(index).map(|(n, t)| (n.to_string(), t.clone())).collect();
         for (name, ty) in vars {
@@ -358,6 +407,7 @@ impl<'a, 'b> Gen<'a, 'b> {
             self.zero(off, size);
             self.vars.insert(name, (off, ty));
         }
+        self.var_bytes = self.frame.mark();
         Ok(())
     }
 

@@ -60,7 +60,10 @@ impl Gen<'_, '_> {
             StmtKind::For { var, iter: ForIter::Range { start, end }, body, .. } => {
                 self.for_range(var, start, end, body)?
             }
-            StmtKind::For { iter: ForIter::Map(m), .. } => return Err(self.unsupported(m.span, "iterating over a map")),
+            StmtKind::For { var, iter: ForIter::Map(m), body, .. } => match &m.kind {
+                ExprKind::Map(map) => self.for_map(var, m, map, body)?,
+                _ => return Err(self.unsupported(m.span, "iterating over this")),
+            },
             StmtKind::Break | StmtKind::Continue => {
                 let Some(l) = self.loops.last().copied() else { return Err(self.unsupported(s.span, "this jump")) };
                 self.asm.jump(if matches!(s.kind, StmtKind::Break) { l.end } else { l.next });

@@ -1,0 +1,189 @@
+//! Callbacks for `bpf_for_each_map_elem`: the body of `for ($kv : @map)`,
+//! and the counter behind `len(@map)`.
+//!
+//! A callback has its own stack frame. The variables travel to and from it
+//! through a per-CPU scratch map (one entry per nesting level): the caller
+//! stores its variables there before the call and loads them back after;
+//! the callback loads them on entry and stores them on every way out. The
+//! body thus compiles to the same frame-relative code as any statement, and
+//! because map contents are unknown to the verifier, each iteration starts
+//! from the same state and the verifier converges quickly.
+
+use bpfscope_lang::ast::{Block, Expr, MapRef};
+use bpfscope_lang::{Diagnostic, Span};
+
+use super::{Frame, GResult, Gen, LoopLabels, MAX_LOOP_NESTING, RegPool, Val};
+use crate::asm::Asm;
+use crate::insn::{self, FP, Helper, Jmp, R0, R1, R2, R3, R4, Reg, Size};
+use crate::layout::{align8, size_of};
+use crate::program::{SubprogId, SubprogSpec, ValueKind};
+
+impl Gen<'_, '_> {
+    /// `for ($var : @map) { body }`
+    pub(super) fn for_map(&mut self, var: &str, map_expr: &Expr, m: &MapRef, body: &Block) -> GResult<()> {
+        let (_, map, key_ty, kind) = self.user_map(&m.name, map_expr.span)?;
+        let ValueKind::Plain(value_ty) = kind else {
+            return Err(self.unsupported(map_expr.span, "iterating over an aggregation's map"));
+        };
+        let Some(key_ty) = key_ty else {
+            return Err(self.unsupported(map_expr.span, "iterating over a map without keys"));
+        };
+        let Some((kv_off, _)) = self.vars.get(var).cloned() else {
+            return Err(self.unsupported(map_expr.span, "this loop"));
+        };
+        let id = self.callback(map_expr.span, |g| {
+            // r2: key, r3: value, saved across loading the variables.
+            g.asm.emit(insn::mov_reg(crate::insn::R6, R2));
+            g.asm.emit(insn::mov_reg(crate::insn::R7, R3));
+            g.load_vars()?;
+            g.copy_from(crate::insn::R6, 0, kv_off, size_of(&key_ty));
+            g.copy_from(crate::insn::R7, 0, kv_off + align8(size_of(&key_ty)) as i16, size_of(&value_ty));
+            let labels = LoopLabels { next: g.asm.new_label(), end: g.asm.new_label() };
+            g.loops.push(labels);
+            let r = g.block_stmts(body);
+            g.loops.pop();
+            r?;
+            Ok(labels)
+        })?;
+        self.asm.emit(insn::st_imm(Size::DW, FP, self.return_flag, 0));
+        self.store_vars(self.loop_level + 1)?;
+        self.for_each(map, id);
+        self.load_vars_from(self.loop_level + 1)?;
+        self.asm.emit(insn::ldx(Size::DW, R0, FP, self.return_flag));
+        let exit = self.exit;
+        self.asm.jump_imm(Jmp::Jne, R0, 0, exit);
+        Ok(())
+    }
+
+    /// `len(@map)`: the number of elements `bpf_for_each_map_elem` visits.
+    pub(super) fn map_len(&mut self, m: &MapRef, span: Span) -> GResult<Val> {
+        let (_, map, _, kind) = self.user_map(&m.name, span)?;
+        if kind.has_bucket() {
+            return Err(self.unsupported(span, "len() of a histogram's map"));
+        }
+        let id = match self.b.counting_callback {
+            Some(id) => id,
+            None => {
+                let mut asm = Asm::default();
+                asm.emit(insn::mov_imm(R0, 0));
+                asm.emit(insn::exit());
+                let code = asm.finish().map_err(|e| Diagnostic::error(span, e.to_string()))?;
+                let id = SubprogId(self.b.out.subprogs.len());
+                self.b.out.subprogs.push(SubprogSpec { name: format!("bpfscope_cb_{}", id.0), code });
+                self.b.counting_callback = Some(id);
+                id
+            }
+        };
+        self.for_each(map, id);
+        self.keep(R0)
+    }
+
+    /// `bpf_for_each_map_elem(map, callback, fp, 0)`
+    fn for_each(&mut self, map: crate::program::MapId, id: SubprogId) {
+        self.asm.load_map(R1, map);
+        self.asm.load_func(R2, id);
+        self.asm.emit(insn::mov_reg(R3, FP));
+        self.asm.emit(insn::mov_imm(R4, 0));
+        self.asm.emit(insn::call(Helper::ForEachMapElem));
+    }
+
+    /// Generates a loop body's callback; `f` emits the body and returns the
+    /// labels `continue` and `break` jump to.
+    fn callback(&mut self, span: Span, f: impl FnOnce(&mut Gen<'_, '_>) -> GResult<LoopLabels>) -> GResult<SubprogId> {
+        if self.loop_level + 1 >= MAX_LOOP_NESTING {
+            return Err(Diagnostic::error(span, format!("loops over maps nest at most {} deep", MAX_LOOP_NESTING - 1)));
+        }
+        let mut frame = Frame::default();
+        // The variables keep their offsets: reserve the same region.
+        let _ = frame.alloc(self.var_bytes);
+        let mut asm = Asm::default();
+        asm.set_span(self.asm.span());
+        let exit = asm.new_label();
+        let mut g = Gen {
+            b: &mut *self.b,
+            asm,
+            frame,
+            // r6 and r7 hold the key and value pointers at first.
+            regs: RegPool::default(),
+            vars: self.vars.clone(),
+            loops: Vec::new(),
+            exit,
+            probe_id: self.probe_id,
+            provider: self.provider,
+            probe_span: self.probe_span,
+            var_bytes: self.var_bytes,
+            return_flag: self.return_flag,
+            loop_level: self.loop_level + 1,
+        };
+        let labels = f(&mut g)?;
+        // Falling off the end of the body is `continue`.
+        g.asm.bind(labels.next);
+        g.leave(0)?;
+        g.asm.bind(labels.end);
+        g.leave(1)?;
+        g.asm.bind(g.exit);
+        g.asm.emit(insn::st_imm(Size::DW, FP, g.return_flag, 1));
+        g.leave(1)?;
+        let code = g.asm.finish().map_err(|e| Diagnostic::error(span, e.to_string()))?;
+        let id = SubprogId(self.b.out.subprogs.len());
+        self.b.out.subprogs.push(SubprogSpec { name: format!("bpfscope_cb_{}", id.0), code });
+        Ok(id)
+    }
+
+    /// Hands the variables back to the caller and returns `ret`.
+    fn leave(&mut self, ret: i32) -> GResult<()> {
+        self.store_vars(self.loop_level)?;
+        self.asm.emit(insn::mov_imm(R0, ret));
+        self.asm.emit(insn::exit());
+        Ok(())
+    }
+
+    /// Loads the variables from this level's scratch entry.
+    fn load_vars(&mut self) -> GResult<()> {
+        self.load_vars_from(self.loop_level)
+    }
+
+    fn load_vars_from(&mut self, level: u32) -> GResult<()> {
+        self.scratch_entry(level)?;
+        self.copy_region(R0, FP);
+        Ok(())
+    }
+
+    /// Stores the variables in the scratch entry of `level`.
+    fn store_vars(&mut self, level: u32) -> GResult<()> {
+        self.scratch_entry(level)?;
+        self.copy_region(FP, R0);
+        Ok(())
+    }
+
+    /// `R0 = &scratch[level]` (the lookup cannot fail for an array, but the
+    /// verifier wants the check).
+    fn scratch_entry(&mut self, level: u32) -> GResult<()> {
+        let map = self.b.loop_scratch_map();
+        let key = self.alloc(8)?;
+        self.asm.emit(insn::st_imm(Size::DW, FP, key, level as i32));
+        self.asm.load_map(R1, map);
+        self.addr(R2, key);
+        self.asm.emit(insn::call(Helper::MapLookupElem));
+        let ok = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jne, R0, 0, ok);
+        self.asm.emit(insn::mov_imm(R0, 1));
+        self.asm.emit(insn::exit());
+        self.asm.bind(ok);
+        Ok(())
+    }
+
+    /// Copies the variables' region between the frame and a scratch entry
+    /// (`from`/`to` are the frame pointer or the entry's address; the entry
+    /// mirrors the frame's negative offsets at positive ones).
+    fn copy_region(&mut self, from: Reg, to: Reg) {
+        let n = self.var_bytes as i32;
+        let mut off = -n;
+        while off < 0 {
+            let (src, dst) = if from == FP { (off, off + n) } else { (off + n, off) };
+            self.asm.emit(insn::ldx(Size::DW, R1, from, src as i16));
+            self.asm.emit(insn::stx(Size::DW, to, dst as i16, R1));
+            off += 8;
+        }
+    }
+}
