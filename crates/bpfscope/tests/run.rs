@@ -415,3 +415,14 @@ fn a_closed_pipe_ends_the_run_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Attaching 1 probe...\ntick\ntick\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn cat_prints_a_file_named_by_a_format() {
+    let dir = std::env::temp_dir().join(format!("bpfscope-cat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("f7.txt"), "seven\n").expect("write");
+    let program = format!(r#"BEGIN {{ cat("{}/f%d.txt", 7); exit(); }}"#, dir.display());
+    let Some(o) = run(&program, &[]) else { return };
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "Attaching 1 probe...\nseven\n\n\n");
+    std::fs::remove_dir_all(&dir).ok();
+}

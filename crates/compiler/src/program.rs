@@ -151,6 +151,8 @@ pub enum EventKind {
     Time = 6,
     /// `[kind][print id][value]`
     PrintValue = 7,
+    /// `[kind][cat id][args...]`: print a file whose name is formatted.
+    Cat = 8,
 }
 
 impl EventKind {
@@ -163,6 +165,7 @@ impl EventKind {
             5 => EventKind::ZeroMap,
             6 => EventKind::Time,
             7 => EventKind::PrintValue,
+            8 => EventKind::Cat,
             _ => return None,
         })
     }
@@ -177,6 +180,8 @@ pub struct Compiled {
     /// Callbacks, placed in `.text` and linked into the programs using them.
     pub subprogs: Vec<SubprogSpec>,
     pub printfs: Vec<PrintfSpec>,
+    /// `cat()` calls: the file name's format and arguments.
+    pub cats: Vec<PrintfSpec>,
     pub time_formats: Vec<String>,
     /// The type of each `print(value)`.
     pub print_values: Vec<Type>,

@@ -148,8 +148,9 @@ impl Session<'_> {
         let word = |i: usize| read_u64(data.get(i * 8..).unwrap_or(&[]));
         let r = Resolver { probe_names: &self.compiled.probe_names };
         match EventKind::from_u64(word(0)) {
-            Some(EventKind::Printf) => {
-                let Some(spec) = self.compiled.printfs.get(word(1) as usize) else { return Ok(()) };
+            Some(kind @ (EventKind::Printf | EventKind::Cat)) => {
+                let table = if kind == EventKind::Cat { &self.compiled.cats } else { &self.compiled.printfs };
+                let Some(spec) = table.get(word(1) as usize) else { return Ok(()) };
                 let args: Vec<(&bpfscope_lang::check::Type, &[u8])> = spec
                     .args
                     .iter()
@@ -159,7 +160,12 @@ impl Session<'_> {
                         (t, &data[start..end])
                     })
                     .collect();
-                self.out.write_all(&printf::format(&spec.pieces, &args, &r))?;
+                let text = printf::format(&spec.pieces, &args, &r);
+                if kind == EventKind::Printf {
+                    self.out.write_all(&text)?;
+                } else {
+                    self.cat(&String::from_utf8_lossy(&text))?;
+                }
             }
             Some(EventKind::Exit) => {
                 self.exit_code = word(1) as i32;
@@ -187,6 +193,22 @@ impl Session<'_> {
                 }
             }
             None => {}
+        }
+        Ok(())
+    }
+
+    /// `cat()`: the file's first `MAX_CAT_BYTES` bytes, or why it cannot
+    /// be read.
+    fn cat(&mut self, path: &str) -> Result<(), RunError> {
+        const MAX_CAT_BYTES: u64 = 10240;
+        let read = std::fs::File::open(path).and_then(|f| {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_CAT_BYTES), &mut buf)?;
+            Ok(buf)
+        });
+        match read {
+            Ok(bytes) => self.out.write_all(&bytes)?,
+            Err(e) => eprintln!("cat: cannot read '{path}': {e}"),
         }
         Ok(())
     }

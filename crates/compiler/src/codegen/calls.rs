@@ -13,7 +13,11 @@ impl Gen<'_, '_> {
     pub(super) fn call(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
         match c.name.as_str() {
             "printf" => {
-                self.printf(c, e)?;
+                self.formatted(EventKind::Printf, c, e)?;
+                Ok(Val::Nothing)
+            }
+            "cat" => {
+                self.formatted(EventKind::Cat, c, e)?;
                 Ok(Val::Nothing)
             }
             "exit" => {
@@ -111,7 +115,8 @@ impl Gen<'_, '_> {
         Ok(())
     }
 
-    fn printf(&mut self, c: &Call, e: &Expr) -> GResult<()> {
+    /// printf and cat: a format and its arguments, sent to user space.
+    fn formatted(&mut self, kind: EventKind, c: &Call, e: &Expr) -> GResult<()> {
         let Some(ExprKind::Str(fmt)) = c.args.first().map(|a| &a.kind) else {
             return Err(self.unsupported(e.span, "a printf() format that is not a literal"));
         };
@@ -122,13 +127,19 @@ impl Gen<'_, '_> {
             let t = self.ty(a);
             payload.push((v, t));
         }
-        let id = self.b.out.printfs.len() as i64;
-        let offsets = self.event(EventKind::Printf, &[Val::Imm(id)], &payload)?;
+        let table = if kind == EventKind::Cat { &self.b.out.cats } else { &self.b.out.printfs };
+        let id = table.len() as i64;
+        let offsets = self.event(kind, &[Val::Imm(id)], &payload)?;
         for (v, _) in &payload {
             self.free(*v);
         }
         let args = payload.into_iter().map(|(_, t)| t).zip(offsets).collect();
-        self.b.out.printfs.push(PrintfSpec { pieces, args, span: e.span });
+        let spec = PrintfSpec { pieces, args, span: e.span };
+        if kind == EventKind::Cat {
+            self.b.out.cats.push(spec);
+        } else {
+            self.b.out.printfs.push(spec);
+        }
         Ok(())
     }
 
