@@ -99,11 +99,14 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 .into(),
         ));
     }
+    let resolved = bpfscope_probes::resolve(&program).map_err(|d| Error::Program(source.clone(), Diagnostics(d)))?;
+    let defaults = CheckOptions::default();
     let options = CheckOptions {
         params,
         has_child: cli.command.is_some(),
         allow_unsafe: cli.allow_unsafe,
-        ..CheckOptions::default()
+        probe_args: resolved.args_types(defaults.max_strlen),
+        ..defaults
     };
     let checked = check(program, &source, &options).map_err(|d| Error::Program(source.clone(), d))?;
     if !cli.no_warnings && !checked.warnings.is_empty() {
@@ -111,7 +114,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
     }
     let compile_options =
         CompileOptions { params: options.params.clone(), ncpus: possible_cpus(), ..CompileOptions::default() };
-    let compiled = compile(&checked, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;
+    let compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;
     if cli.dry_run {
         return Ok(());
     }

@@ -2,24 +2,20 @@
 //! counted and delivered. Expected outputs marked "bpftrace 0.17" are what
 //! bpftrace 0.17 printed for the same program on this machine.
 
+mod support;
+
 use std::process::{Command, Output};
 use std::time::Duration;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
-        .unwrap_or(false)
-}
+use support::{is_root, wait_with_timeout};
 
 /// Runs a program; `None` (with the reason printed) where loading BPF
 /// programs is not allowed.
 fn run(program: &str, args: &[&str]) -> Option<Output> {
-    if !is_root() {
-        eprintln!("skipped: loading BPF programs needs root, and this test runs as another user");
+    if !support::can_trace() {
         return None;
     }
-    let child = Command::new(env!("CARGO_BIN_EXE_bpfscope"))
+    let child = support::bpfscope()
         .arg("-e")
         .arg(program)
         .args(args)
@@ -28,20 +24,6 @@ fn run(program: &str, args: &[&str]) -> Option<Output> {
         .spawn()
         .expect("spawns");
     Some(wait_with_timeout(child, Duration::from_secs(30), program))
-}
-
-/// Waits for a run, killing it (and failing) if it does not end in time.
-fn wait_with_timeout(mut child: std::process::Child, limit: Duration, what: &str) -> Output {
-    let start = std::time::Instant::now();
-    while child.try_wait().expect("waits").is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let o = child.wait_with_output().expect("reaps");
-            panic!("{what} did not exit within {limit:?}; stdout so far:\n{}", String::from_utf8_lossy(&o.stdout));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("collects")
 }
 
 #[track_caller]

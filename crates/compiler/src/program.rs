@@ -102,6 +102,10 @@ pub enum ProgKind {
         hz: Option<u64>,
         period_ns: u64,
     },
+    Tracepoint {
+        category: String,
+        event: String,
+    },
 }
 
 impl ProgKind {
@@ -110,6 +114,7 @@ impl ProgKind {
         match self {
             ProgKind::Begin | ProgKind::End => "raw_tp",
             ProgKind::Interval { .. } | ProgKind::Profile { .. } => "perf_event",
+            ProgKind::Tracepoint { .. } => "tracepoint",
         }
     }
 }

@@ -119,6 +119,11 @@ impl Session<'_> {
                 _ => Vec::new(),
             };
             let Some(prog) = self.program(&spec.name) else { continue };
+            if let ProgKind::Tracepoint { category, event } = &spec.kind {
+                let category = libbpf_rs::TracepointCategory::Custom(category.clone());
+                links.push(prog.attach_tracepoint(category, event).map_err(|e| err(e.to_string()))?);
+                continue;
+            }
             for cpu in cpus {
                 let (period, hz) = match spec.kind {
                     ProgKind::Interval { period_ns } => (period_ns, None),

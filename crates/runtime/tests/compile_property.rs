@@ -99,7 +99,8 @@ proptest! {
         let params = vec!["7".to_string()];
         let Ok(parsed) = parse(&src, &ParseOptions::with_btf(params.clone())) else { return Ok(()) };
         let Ok(checked) = check(parsed, &src, &CheckOptions { params: params.clone(), ..CheckOptions::default() }) else { return Ok(()) };
-        let compiled = match compile(&checked, &CompileOptions { params, ..CompileOptions::default() }) {
+        let Ok(resolved) = bpfscope_probes::resolve(&checked.program) else { return Ok(()) };
+        let compiled = match compile(&checked, &resolved, &CompileOptions { params, ..CompileOptions::default() }) {
             Ok(c) => c,
             Err(d) => {
                 // Refusals must point into the program.

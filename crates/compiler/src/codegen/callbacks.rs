@@ -114,6 +114,7 @@ impl Gen<'_, '_> {
             var_bytes: self.var_bytes,
             return_flag: self.return_flag,
             loop_level: self.loop_level + 1,
+            detail: self.detail.clone(),
         };
         let labels = f(&mut g)?;
         // Falling off the end of the body is `continue`.

@@ -189,7 +189,8 @@ impl Gen<'_, '_> {
         self.free(v);
         self.addr(R1, off);
         self.asm.emit(insn::mov_imm(R2, cap as i32));
-        self.asm.emit(insn::call(Helper::ProbeReadKernelStr));
+        let helper = if self.user_pointers() { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
+        self.asm.emit(insn::call(helper));
         Ok(Val::Mem(off))
     }
 }

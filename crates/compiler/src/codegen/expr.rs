@@ -32,6 +32,9 @@ impl Gen<'_, '_> {
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e),
             ExprKind::Ternary { cond, then, otherwise } => self.ternary(cond, then.as_deref(), otherwise, e),
             ExprKind::IncDec { target, inc, prefix } => self.incdec(target, *inc, *prefix),
+            ExprKind::Field { base, field, field_span, .. } if matches!(&base.kind, ExprKind::Ident(n) if n == "args") => {
+                self.args_field(field, *field_span, e)
+            }
             ExprKind::Field { base, field, .. } => {
                 let bt = self.ty(base);
                 match &bt {
@@ -664,4 +667,53 @@ fn sizeof_spec(t: &TypeSpec) -> Option<i64> {
         };
     }
     Some(size)
+}
+
+impl Gen<'_, '_> {
+    /// `args.field` of a tracepoint: read from the record the context
+    /// points at.
+    fn args_field(&mut self, field: &str, span: bpfscope_lang::Span, e: &Expr) -> GResult<Val> {
+        let bpfscope_probes::Detail::Tracepoint { format, category, event } = &self.detail else {
+            return Err(self.unsupported(span, "args in this probe"));
+        };
+        let Some(f) = format.fields.iter().find(|f| f.name == field).cloned() else {
+            return Err(bpfscope_lang::Diagnostic::error(
+                span,
+                format!("tracepoint {category}:{event} has no field '{field}'"),
+            ));
+        };
+        let t = self.ty(e);
+        let off = i16::try_from(f.offset).map_err(|_| self.unsupported(span, "a field this far into the record"))?;
+        if f.is_data_loc() {
+            // The low half of the u32 is the string's offset in the record.
+            let cap = size_of(&t);
+            let dst = self.alloc(cap)?;
+            self.zero(dst, cap);
+            self.asm.emit(insn::ldx(Size::W, R2, crate::insn::R9, off));
+            self.asm.emit(insn::alu_imm(Alu::And, R2, 0xffff));
+            self.asm.emit(insn::mov_reg(crate::insn::R3, crate::insn::R9));
+            self.asm.emit(insn::alu_reg(Alu::Add, crate::insn::R3, R2));
+            self.addr(R1, dst);
+            self.asm.emit(insn::mov_imm(R2, cap as i32));
+            self.asm.emit(insn::call(Helper::ProbeReadKernelStr));
+            return Ok(Val::Mem(dst));
+        }
+        if is_aggregate(&t) {
+            let size = size_of(&t).min(f.size);
+            let dst = self.alloc(size_of(&t))?;
+            self.zero(dst, size_of(&t));
+            self.copy_from(crate::insn::R9, off, dst, size);
+            if matches!(t, Type::Str(_)) {
+                self.asm.emit(insn::st_imm(Size::B, FP, dst + size_of(&t) as i16 - 1, 0));
+            }
+            return Ok(Val::Mem(dst));
+        }
+        self.asm.emit(insn::ldx(Size::of(f.size), R0, crate::insn::R9, off));
+        if f.signed && f.size < 8 {
+            let shift = 64 - 8 * f.size as i32;
+            self.asm.emit(insn::alu_imm(Alu::Lsh, R0, shift));
+            self.asm.emit(insn::alu_imm(Alu::Arsh, R0, shift));
+        }
+        self.keep(R0)
+    }
 }

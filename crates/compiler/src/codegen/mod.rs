@@ -16,6 +16,7 @@ use bpfscope_lang::ast::{CItem, Expr, ExprKind, Probe, StmtKind};
 use bpfscope_lang::attach::{AttachPoint, Provider, Target, TimeUnit};
 use bpfscope_lang::check::{AggKind, CheckedProgram, Type};
 use bpfscope_lang::{Diagnostic, Diagnostics, Span};
+use bpfscope_probes::{Concrete, Detail, Resolved};
 
 use crate::asm::{Asm, Label};
 use crate::insn::{self, FP, R0, R1, R9, Reg, Size};
@@ -52,14 +53,20 @@ impl Default for CompileOptions {
 
 type GResult<T> = Result<T, Diagnostic>;
 
-/// Compiles a checked program.
-pub fn compile(checked: &CheckedProgram, options: &CompileOptions) -> Result<Compiled, Diagnostics> {
+/// Compiles a checked program for its resolved attach points (one program
+/// per concrete attach point).
+pub fn compile(
+    checked: &CheckedProgram,
+    resolved: &Resolved,
+    options: &CompileOptions,
+) -> Result<Compiled, Diagnostics> {
     let options = &with_config(checked, options);
     let mut b = Builder::new(checked, options);
     let mut diags = Vec::new();
     for (index, probe) in checked.program.probes.iter().enumerate() {
-        for ap in &probe.attach_points {
-            if let Err(d) = b.probe(index, probe, ap) {
+        let targets = resolved.probes.get(index).map(Vec::as_slice).unwrap_or_default();
+        for target in targets {
+            if let Err(d) = b.probe(index, probe, target) {
                 diags.push(d);
             }
         }
@@ -215,11 +222,13 @@ impl<'a> Builder<'a> {
         m
     }
 
-    fn probe(&mut self, index: usize, probe: &'a Probe, ap: &AttachPoint) -> GResult<()> {
+    fn probe(&mut self, index: usize, probe: &'a Probe, target: &Concrete) -> GResult<()> {
+        let ap = &target.attach;
         let kind = prog_kind(ap)?;
         let probe_id = self.out.probe_names.len() as i64;
         self.out.probe_names.push(ap.canonical());
         let mut g = Gen::new(self, index, ap.provider, probe_id, probe.span);
+        g.detail = target.detail.clone();
         g.prologue();
         g.declare_vars(index)?;
         if let Some(pred) = &probe.predicate {
@@ -264,12 +273,15 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
         (Provider::Profile, Target::Timer { unit, value }) => {
             ProgKind::Profile { hz: (*unit == TimeUnit::Hz).then_some(*value), period_ns: period(*unit, *value) }
         }
+        (Provider::Tracepoint, Target::Tracepoint { category, event }) => {
+            ProgKind::Tracepoint { category: category.clone(), event: event.clone() }
+        }
         (p, _) => {
             return Err(Diagnostic::error(
                 ap.span,
                 format!("{p} probes are not supported by this version of bpfscope yet"),
             )
-            .with_hint("BEGIN, END, interval and profile probes run today"));
+            .with_hint("BEGIN, END, interval, profile and tracepoint probes run today"));
         }
     })
 }
@@ -357,6 +369,8 @@ struct Gen<'a, 'b> {
     return_flag: i16,
     /// How many loops over maps enclose the code being generated.
     loop_level: u32,
+    /// What the attach point offers (a tracepoint's record layout).
+    detail: Detail,
 }
 
 /// How deeply loops over maps may nest.
@@ -380,7 +394,14 @@ impl<'a, 'b> Gen<'a, 'b> {
             var_bytes: 0,
             return_flag: 0,
             loop_level: 0,
+            detail: Detail::None,
         }
+    }
+
+    /// Whether pointers in this probe's context point into user memory:
+    /// user probes, and the arguments of system call tracepoints.
+    fn user_pointers(&self) -> bool {
+        self.provider.is_user() || matches!(&self.detail, Detail::Tracepoint { category, .. } if category == "syscalls")
     }
 
     fn prologue(&mut self) {

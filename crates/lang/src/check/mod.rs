@@ -34,6 +34,9 @@ pub struct CheckOptions {
     pub allow_unsafe: bool,
     /// The default string capacity (`max_strlen`).
     pub max_strlen: u64,
+    /// The type of `args` in each probe (by index) whose attach points give
+    /// it one (tracepoint formats, BTF): a record of the fields.
+    pub probe_args: Vec<Option<Type>>,
 }
 
 /// The default `max_strlen`: bpftrace 0.17's. (bpftrace 0.26 raised it to
@@ -43,7 +46,13 @@ pub const DEFAULT_MAX_STRLEN: u64 = 64;
 
 impl Default for CheckOptions {
     fn default() -> CheckOptions {
-        CheckOptions { params: Vec::new(), has_child: false, allow_unsafe: false, max_strlen: DEFAULT_MAX_STRLEN }
+        CheckOptions {
+            params: Vec::new(),
+            has_child: false,
+            allow_unsafe: false,
+            max_strlen: DEFAULT_MAX_STRLEN,
+            probe_args: Vec::new(),
+        }
     }
 }
 
@@ -811,7 +820,7 @@ impl<'a> Checker<'a> {
             }
             "args" => {
                 self.require(span, "args", Provider::has_args, "tracepoint, rawtracepoint, fentry, fexit and uprobe");
-                Type::Unknown
+                self.options.probe_args.get(self.probe_index).cloned().flatten().unwrap_or(Type::Unknown)
             }
             "func" => {
                 self.require(
@@ -994,7 +1003,14 @@ impl<'a> Checker<'a> {
             Type::Record(fields) => match fields.iter().find(|(n, _)| n == field) {
                 Some((_, t)) => t.clone(),
                 None => {
-                    self.error(Diagnostic::error(field_span, format!("record has no field named '{field}'")));
+                    let mut d = Diagnostic::error(field_span, format!("no field named '{field}' here"));
+                    if let Some(s) = closest(field, fields.iter().map(|(n, _)| n.as_str())) {
+                        d = d.with_hint(format!("did you mean '{s}'?"));
+                    } else {
+                        let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+                        d = d.with_hint(format!("the fields are: {}", names.join(", ")));
+                    }
+                    self.error(d);
                     Type::Unknown
                 }
             },

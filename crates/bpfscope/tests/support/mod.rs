@@ -1,0 +1,140 @@
+//! Shared by the tests that run programs in the kernel: root checks,
+//! running bpfscope with a timeout, and building the C target programs in
+//! `tests/targets/`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// Whether the test can load BPF programs; says why not when it cannot.
+pub fn can_trace() -> bool {
+    if is_root() {
+        return true;
+    }
+    eprintln!("skipped: loading BPF programs needs root, and this test runs as another user");
+    false
+}
+
+pub fn bpfscope() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bpfscope"))
+}
+
+/// Waits for a run, killing it (and failing) if it does not end in time.
+pub fn wait_with_timeout(mut child: Child, limit: Duration, what: &str) -> Output {
+    let start = Instant::now();
+    while child.try_wait().expect("waits").is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let o = child.wait_with_output().expect("reaps");
+            panic!("{what} did not exit within {limit:?}; stdout so far:\n{}", String::from_utf8_lossy(&o.stdout));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("collects")
+}
+
+/// A bpfscope run in the background, ready once its probes are attached.
+pub struct Tracer {
+    child: Option<Child>,
+}
+
+impl Tracer {
+    /// Starts `bpfscope args...` and waits until it says its probes are
+    /// attached (`__BPFTRACE_NOTIFY_PROBES_ATTACHED` on stderr).
+    pub fn start(args: &[&str]) -> Tracer {
+        use std::io::Read;
+        let mut child = bpfscope()
+            .args(args)
+            .env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !String::from_utf8_lossy(&seen).contains("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n") {
+            assert!(Instant::now() < deadline, "bpfscope did not attach: {}", String::from_utf8_lossy(&seen));
+            match stderr.read(&mut byte) {
+                Ok(1) => seen.push(byte[0]),
+                _ => {
+                    let o = child.wait_with_output().expect("exits");
+                    panic!(
+                        "bpfscope exited before attaching: {}{}",
+                        String::from_utf8_lossy(&seen),
+                        String::from_utf8_lossy(&o.stdout)
+                    );
+                }
+            }
+        }
+        // Keep draining stderr so the tracer never blocks on it.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Tracer { child: Some(child) }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Sends SIGINT and returns what the run printed.
+    pub fn interrupt(mut self) -> Output {
+        let child = self.child.take().expect("running");
+        Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+        wait_with_timeout(child, Duration::from_secs(30), "the interrupted run")
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Builds `tests/targets/<name>.c` (once per test binary) and returns the
+/// executable's path. Extra compiler flags go after the source.
+pub fn build_target(name: &str, flags: &[&str]) -> PathBuf {
+    build_target_as(name, name, flags)
+}
+
+/// Builds `tests/targets/<source>.c` as an executable called `name`: tests
+/// running at the same time use different names, so that each sees only
+/// its own process.
+pub fn build_target_as(source: &str, name: &str, flags: &[&str]) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/targets").join(format!("{source}.c"));
+    let dir = std::env::temp_dir().join(format!("bpfscope-targets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("target dir");
+    let exe = dir.join(name);
+    if !exe.exists() {
+        // Tests run in parallel: build under a private name, then rename
+        // into place, so no test ever runs a half-written binary.
+        let tmp = dir.join(format!("{name}.{:?}", std::thread::current().id()).replace(['(', ')'], ""));
+        let status = Command::new("cc")
+            .arg("-O1")
+            .arg("-g")
+            .arg("-o")
+            .arg(&tmp)
+            .arg(&src)
+            .args(flags)
+            .status()
+            .expect("cc runs");
+        assert!(status.success(), "cannot build {}", src.display());
+        std::fs::rename(&tmp, &exe).expect("rename");
+    }
+    exe
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

@@ -1,0 +1,92 @@
+//! Tracepoints, in the kernel: counts and arguments of a workload this test
+//! controls.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+#[test]
+fn openat_counted_by_comm_with_filenames() {
+    if !can_trace() {
+        return;
+    }
+    let opener = build_target("opener", &[]);
+    let file = std::env::temp_dir().join(format!("bpfscope-opened-{}", std::process::id()));
+    std::fs::write(&file, "x").expect("write");
+    let file = file.to_str().expect("utf-8").to_string();
+    let program = format!(
+        r#"tracepoint:syscalls:sys_enter_openat /comm == "opener"/ {{ @calls[comm] = count(); @files[str(args.filename)] = count(); }}
+           tracepoint:syscalls:sys_exit_openat /comm == "opener"/ {{ @ret[args.ret >= 0] = count(); }}"#
+    );
+    let tracer = Tracer::start(&["-e", &program]);
+    let status = Command::new(&opener).args([&file, "7"]).status().expect("runs");
+    assert!(status.success());
+    let out = stdout(&tracer.interrupt());
+    // The loader opens libraries under the same name: count our file exactly.
+    assert!(out.contains(&format!("@files[{file}]: 7\n")), "{out}");
+    let calls: u64 =
+        out.lines().find_map(|l| l.strip_prefix("@calls[opener]: ")).and_then(|n| n.parse().ok()).expect("calls");
+    assert!(calls >= 7, "{out}");
+    assert!(out.contains("@ret[true]: "), "{out}");
+    std::fs::remove_file(&file).ok();
+}
+
+#[test]
+fn wildcards_make_one_program_per_tracepoint() {
+    if !can_trace() {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_bpfscope"))
+        .args([
+            "-e",
+            "tracepoint:syscalls:sys_enter_{openat,close} { @[probe] = count(); } interval:ms:200 { exit(); }",
+        ])
+        .output()
+        .expect("runs");
+    let text = stdout(&out);
+    assert!(text.starts_with("Attaching 3 probes...\n"), "{text}");
+    // bpfscope itself opens and closes files while starting.
+    assert!(text.contains("@[tracepoint:syscalls:sys_enter_openat]: "), "{text}");
+}
+
+#[test]
+fn data_loc_strings_and_char_arrays() {
+    if !can_trace() {
+        return;
+    }
+    let opener = build_target_as("opener", "execd", &[]);
+    let tracer = Tracer::start(&[
+        "-e",
+        r#"tracepoint:sched:sched_process_exec /str(args.filename) == "OPENER"/ { @exec[str(args.filename)] = count(); }
+           tracepoint:sched:sched_process_exec { @execs = count(); }
+           tracepoint:sched:sched_switch /args.prev_comm == "execd"/ { @switched[args.prev_comm] = 1; }"#
+            .replace("OPENER", opener.to_str().expect("utf-8"))
+            .as_str(),
+    ]);
+    Command::new(&opener).args(["/nonexistent", "1"]).status().expect("runs");
+    let out = stdout(&tracer.interrupt());
+    assert!(out.contains(&format!("@exec[{}]: 1\n", opener.display())), "{out}");
+}
+
+#[test]
+fn unknown_tracepoints_and_fields_are_clear_errors() {
+    let o = Command::new(env!("CARGO_BIN_EXE_bpfscope"))
+        .args(["--dry-run", "-e", "t:sched:nope { }"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "stdin:1:1: error: no such tracepoint: sched:nope\nt:sched:nope { }\n~~~~~~~~~~~~\nhint: list them with: ls /sys/kernel/tracing/events/<category>\n"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_bpfscope"))
+        .args(["--dry-run", "-e", "t:syscalls:sys_enter_openat { print(args.nope); }"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "stdin:1:42: error: no field named 'nope' here\nt:syscalls:sys_enter_openat { print(args.nope); }\n                                         ~~~~\nhint: the fields are: __syscall_nr, dfd, filename, flags, mode\n"
+    );
+}
