@@ -16,11 +16,9 @@ fn openat_counted_by_comm_with_filenames() {
     let file = std::env::temp_dir().join(format!("bpfscope-opened-{}", std::process::id()));
     std::fs::write(&file, "x").expect("write");
     let file = file.to_str().expect("utf-8").to_string();
-    let program = format!(
-        r#"tracepoint:syscalls:sys_enter_openat /comm == "opener"/ {{ @calls[comm] = count(); @files[str(args.filename)] = count(); }}
-           tracepoint:syscalls:sys_exit_openat /comm == "opener"/ {{ @ret[args.ret >= 0] = count(); }}"#
-    );
-    let tracer = Tracer::start(&["-e", &program]);
+    let program = r#"tracepoint:syscalls:sys_enter_openat /comm == "opener"/ { @calls[comm] = count(); @files[str(args.filename)] = count(); }
+           tracepoint:syscalls:sys_exit_openat /comm == "opener"/ { @ret[args.ret >= 0] = count(); }"#;
+    let tracer = Tracer::start(&["-e", program]);
     let status = Command::new(&opener).args([&file, "7"]).status().expect("runs");
     assert!(status.success());
     let out = stdout(&tracer.interrupt());
