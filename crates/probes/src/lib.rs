@@ -4,6 +4,7 @@
 pub mod glob;
 pub mod resolve;
 pub mod tracefs;
+pub mod user;
 
 pub use resolve::{Concrete, Detail, Resolved, resolve};
 
@@ -20,6 +21,16 @@ pub enum ProbeError {
     BadFormat(String),
     #[error("cannot read {0}: {1}")]
     Io(String, std::io::Error),
+    #[error("{0}: no such file")]
+    NoFile(String),
+    #[error("{0} is not an ELF binary")]
+    NotElf(String),
+    #[error("{0} is not a valid ELF file: {1}")]
+    BadElf(String, String),
+    #[error("cannot find '{0}': not a path, a library in /etc/ld.so.cache, or a program on $PATH")]
+    NoBinary(String),
+    #[error("process {0} does not exist")]
+    NoProcess(u32),
 }
 
 impl ProbeError {

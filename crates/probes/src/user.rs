@@ -1,0 +1,213 @@
+//! User binaries: finding the file a uprobe names, and its functions with
+//! the file offsets the kernel wants.
+
+use std::path::{Path, PathBuf};
+
+use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+
+use crate::ProbeError;
+
+/// A function symbol of a binary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Function {
+    /// The name without a symbol version (`gethostname`, not
+    /// `gethostname@@GLIBC_2.2.5`).
+    pub name: String,
+    pub address: u64,
+    pub size: u64,
+    /// Where the function's code is in the file: what uprobes attach to.
+    pub offset: u64,
+}
+
+/// A user binary's functions.
+#[derive(Clone, Debug)]
+pub struct Binary {
+    pub path: PathBuf,
+    /// Sorted by name; one entry per name.
+    pub functions: Vec<Function>,
+    /// The binary has no `.symtab`: only exported functions are known.
+    pub stripped: bool,
+    /// Loadable segments: (address, size, file offset).
+    segments: Vec<(u64, u64, u64)>,
+}
+
+impl Binary {
+    pub fn open(path: &Path) -> Result<Binary, ProbeError> {
+        let data = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ProbeError::NoFile(path.display().to_string()),
+            _ => ProbeError::Io(path.display().to_string(), e),
+        })?;
+        if !data.starts_with(b"\x7fELF") {
+            return Err(ProbeError::NotElf(path.display().to_string()));
+        }
+        let file =
+            object::File::parse(&*data).map_err(|e| ProbeError::BadElf(path.display().to_string(), e.to_string()))?;
+        let segments: Vec<(u64, u64, u64)> = file
+            .segments()
+            .map(|s| (s.address(), s.size(), s.file_range().0))
+            .filter(|(_, size, _)| *size > 0)
+            .collect();
+        let mut functions: Vec<Function> = Vec::new();
+        let stripped = file.symbol_table().is_none();
+        for sym in file.symbols().chain(file.dynamic_symbols()) {
+            if sym.kind() != SymbolKind::Text || sym.address() == 0 || sym.is_undefined() {
+                continue;
+            }
+            let Ok(raw) = sym.name() else { continue };
+            let name = raw.split('@').next().unwrap_or(raw);
+            if name.is_empty() {
+                continue;
+            }
+            let Some(offset) = file_offset(&segments, sym.address()) else { continue };
+            functions.push(Function { name: name.to_string(), address: sym.address(), size: sym.size(), offset });
+        }
+        functions.sort_by(|a, b| a.name.cmp(&b.name).then(b.size.cmp(&a.size)));
+        functions.dedup_by(|a, b| a.name == b.name);
+        Ok(Binary { path: path.to_path_buf(), functions, stripped, segments })
+    }
+
+    /// The function named `name` (a trailing `@VERSION` is ignored).
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        let name = name.split('@').next().unwrap_or(name);
+        self.functions.binary_search_by(|f| f.name.as_str().cmp(name)).ok().map(|i| &self.functions[i])
+    }
+
+    /// The functions whose names match a wildcard pattern.
+    pub fn matching(&self, pattern: &str) -> Vec<&Function> {
+        self.functions.iter().filter(|f| crate::glob::matches(pattern, &f.name)).collect()
+    }
+
+    /// The file offset of a virtual address.
+    pub fn offset_of(&self, address: u64) -> Option<u64> {
+        file_offset(&self.segments, address)
+    }
+
+    /// The name closest to `name`, for "did you mean".
+    pub fn closest(&self, name: &str) -> Option<&str> {
+        bpfscope_lang::suggest::closest(name, self.functions.iter().map(|f| f.name.as_str()))
+    }
+}
+
+fn file_offset(segments: &[(u64, u64, u64)], address: u64) -> Option<u64> {
+    segments.iter().find(|(a, size, _)| address >= *a && address < a + size).map(|(a, _, off)| address - a + off)
+}
+
+/// Finds the file a uprobe target names: a path, a program on `$PATH`, or a
+/// library (`libc`, `c`, `libssl.so.3`) through `/etc/ld.so.cache` — or,
+/// with a process, through the files it has mapped.
+pub fn resolve_binary(target: &str, pid: Option<u32>) -> Result<PathBuf, ProbeError> {
+    if target.contains('/') {
+        let path = PathBuf::from(target);
+        return match pid {
+            Some(pid) if path.is_absolute() => {
+                Ok(PathBuf::from(format!("/proc/{pid}/root{target}"))).map(|p| if p.exists() { p } else { path })
+            }
+            _ => Ok(path),
+        };
+    }
+    if let Some(pid) = pid
+        && let Some(p) = mapped_library(pid, target)?
+    {
+        return Ok(p);
+    }
+    if let Some(p) = ld_cache_lookup(target) {
+        return Ok(p);
+    }
+    if let Some(p) = path_lookup(target) {
+        return Ok(p);
+    }
+    Err(ProbeError::NoBinary(target.to_string()))
+}
+
+/// The sonames a library name stands for: `libc` and `c` both mean
+/// `libc.so...`; a full soname means itself.
+fn soname_matches(name: &str, soname: &str) -> bool {
+    if name.contains(".so") {
+        return soname == name;
+    }
+    let base = if name.starts_with("lib") { name.to_string() } else { format!("lib{name}") };
+    soname.strip_prefix(&base).is_some_and(|rest| rest.starts_with(".so"))
+}
+
+/// Looks a library up in `/etc/ld.so.cache`, preferring 64-bit entries.
+pub fn ld_cache_lookup(name: &str) -> Option<PathBuf> {
+    let data = std::fs::read("/etc/ld.so.cache").ok()?;
+    let entries = parse_ld_cache(&data)?;
+    const X86_64_LIB64: i32 = 0x0300;
+    entries
+        .iter()
+        .filter(|(flags, soname, _)| {
+            soname_matches(name, soname) && (flags & 0x0f00 == X86_64_LIB64 || !cfg!(target_arch = "x86_64"))
+        })
+        .map(|(_, _, path)| PathBuf::from(path))
+        .find(|p| p.exists())
+}
+
+/// The entries of a `glibc-ld.so.cache1.1` file: (flags, soname, path).
+fn parse_ld_cache(data: &[u8]) -> Option<Vec<(i32, String, String)>> {
+    const MAGIC: &[u8] = b"glibc-ld.so.cache1.1";
+    let base = data.windows(MAGIC.len()).position(|w| w == MAGIC)?;
+    let u32_at = |at: usize| data.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let nlibs = u32_at(base + 20)? as usize;
+    let string = |off: u32| -> Option<String> {
+        let start = base + off as usize;
+        let end = start + data.get(start..)?.iter().position(|&b| b == 0)?;
+        Some(String::from_utf8_lossy(&data[start..end]).into_owned())
+    };
+    let mut out = Vec::with_capacity(nlibs);
+    for i in 0..nlibs {
+        let at = base + 48 + 24 * i;
+        let flags = u32_at(at)? as i32;
+        out.push((flags, string(u32_at(at + 4)?)?, string(u32_at(at + 8)?)?));
+    }
+    Some(out)
+}
+
+fn path_lookup(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+}
+
+/// A library the process has mapped whose file name matches `name`, seen
+/// through `/proc/PID/root` (the process may be in another mount namespace).
+fn mapped_library(pid: u32, name: &str) -> Result<Option<PathBuf>, ProbeError> {
+    let maps_path = format!("/proc/{pid}/maps");
+    let maps = std::fs::read_to_string(&maps_path).map_err(|_| ProbeError::NoProcess(pid))?;
+    for line in maps.lines() {
+        let Some(path) = line.split_whitespace().nth(5) else { continue };
+        let file = path.rsplit('/').next().unwrap_or(path);
+        if path.starts_with('/') && (soname_matches(name, file) || file == name) {
+            return Ok(Some(PathBuf::from(format!("/proc/{pid}/root{path}"))));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_names() {
+        assert!(soname_matches("libc", "libc.so.6"));
+        assert!(soname_matches("c", "libc.so.6"));
+        assert!(!soname_matches("libc", "libcrypt.so.1"));
+        assert!(soname_matches("libssl.so.3", "libssl.so.3"));
+        assert!(!soname_matches("libssl.so.3", "libssl.so.1.1"));
+    }
+
+    #[test]
+    fn this_machines_libc_is_in_the_cache() {
+        let p = ld_cache_lookup("libc").expect("libc in ld.so.cache");
+        assert!(p.to_string_lossy().ends_with("libc.so.6"), "{}", p.display());
+        let bin = Binary::open(&p).expect("reads libc");
+        let f = bin.function("gethostname@@GLIBC_2.2.5").expect("gethostname");
+        assert_eq!(bin.offset_of(f.address), Some(f.offset));
+        assert!(!bin.matching("gethost*").is_empty());
+    }
+
+    #[test]
+    fn errors_for_missing_and_non_elf_files() {
+        assert!(matches!(Binary::open(Path::new("/nonexistent/x")), Err(ProbeError::NoFile(_))));
+        assert!(matches!(Binary::open(Path::new("/etc/hostname")), Err(ProbeError::NotElf(_))));
+    }
+}
