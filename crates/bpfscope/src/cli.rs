@@ -69,7 +69,8 @@ pub struct Cli {
     #[arg(long = "unsafe")]
     pub allow_unsafe: bool,
 
-    /// Do not use these kernel features (uprobe_multi, kprobe_multi, ...).
+    /// Do not use these kernel features, as if the kernel lacked them:
+    /// uprobe_multi, uprobe_pmu, kprobe_multi, kprobe_pmu.
     #[arg(long, value_name = "FEATURE,...", value_delimiter = ',')]
     pub no_feature: Vec<String>,
 
@@ -121,12 +122,10 @@ impl Cli {
     /// Flags that are accepted for compatibility but do nothing yet.
     pub fn unbuilt_flags(&self) -> Vec<&'static str> {
         let used = [
-            (self.pid.is_some(), "-p"),
             (self.format.is_some(), "-f"),
             (self.output.is_some(), "-o"),
             (self.buffering.is_some(), "-B"),
             (self.runtime_warnings, "-k"),
-            (!self.no_feature.is_empty(), "--no-feature"),
             (!self.includes.is_empty(), "--include"),
             (!self.include_dirs.is_empty(), "-I"),
             (self.usdt_file_activation, "--usdt-file-activation"),

@@ -99,7 +99,20 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 .into(),
         ));
     }
-    let resolved = bpfscope_probes::resolve(&program).map_err(|d| Error::Program(source.clone(), Diagnostics(d)))?;
+    let features = cli
+        .no_feature
+        .iter()
+        .map(|f| f.parse::<bpfscope_runtime::Feature>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::Usage)?;
+    if let Some(pid) = cli.pid
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    {
+        return Err(Error::Usage(format!("-p {pid}: no such process")));
+    }
+    let resolve_options = bpfscope_probes::ResolveOptions { pid: cli.pid };
+    let resolved = bpfscope_probes::resolve(&program, &resolve_options)
+        .map_err(|d| Error::Program(source.clone(), Diagnostics(d)))?;
     let defaults = CheckOptions::default();
     let options = CheckOptions {
         params,
@@ -119,7 +132,13 @@ fn run(cli: &Cli) -> Result<(), Error> {
         return Ok(());
     }
     let mut stdout = std::io::stdout().lock();
-    let code = match bpfscope_runtime::run(&compiled, &RunOptions { quiet: cli.quiet }, &mut stdout) {
+    let run_options = RunOptions {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        pid: cli.pid,
+        features: bpfscope_runtime::Features::without(features),
+    };
+    let code = match bpfscope_runtime::run(&compiled, &run_options, &mut stdout) {
         Ok(code) => code,
         Err(RunError::Verifier { diagnostic, log }) => {
             if cli.verbose {

@@ -129,12 +129,17 @@ fn features_not_built_yet_say_so() {
     let o = bpfscope(&["--dry-run", "-e", "kprobe:vfs_read { @ = count(); }"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("kprobe probes are not supported by this version of bpfscope yet"), "{}", stderr(&o));
-    let o = bpfscope(&["--dry-run", "-p", "1", "-f", "json", "-e", "BEGIN { exit(); }"]);
+    let o = bpfscope(&["--dry-run", "-f", "json", "-e", "BEGIN { exit(); }"]);
     assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stderr(&o), "bpfscope: warning: -f is not available yet in this version of bpfscope and is ignored\n");
+    let o = bpfscope(&["--dry-run", "--no-feature", "uprobe_mult", "-e", "BEGIN { exit(); }"]);
     assert_eq!(
-        stderr(&o),
-        "bpfscope: warning: -p is not available yet in this version of bpfscope and is ignored\n\
-         bpfscope: warning: -f is not available yet in this version of bpfscope and is ignored\n"
+        (o.status.code(), stderr(&o)),
+        (
+            Some(1),
+            "bpfscope: error: unknown feature 'uprobe_mult' (known: uprobe_multi, uprobe_pmu, kprobe_multi, kprobe_pmu)\n"
+                .to_string()
+        )
     );
 }
 

@@ -150,6 +150,7 @@ pub enum Helper {
     Jiffies64 = 118,
     RingbufOutput = 130,
     KtimeGetBootNs = 125,
+    GetAttachCookie = 174,
     ForEachMapElem = 164,
     MapLookupPercpuElem = 195,
 }

@@ -1,6 +1,8 @@
 //! What the compiler produces: maps to create, programs to load and attach,
 //! and the tables user space needs to decode events and print maps.
 
+use std::path::PathBuf;
+
 use bpfscope_lang::Span;
 use bpfscope_lang::attach::AttachPoint;
 use bpfscope_lang::check::Type;
@@ -106,6 +108,28 @@ pub enum ProgKind {
         category: String,
         event: String,
     },
+    /// Uprobes (or uretprobes) on one binary: one program for all of its
+    /// sites, told apart at run time by each site's attach cookie.
+    Uprobe {
+        binary: PathBuf,
+        ret: bool,
+        sites: Vec<UprobeTarget>,
+    },
+}
+
+/// One place a uprobe program is attached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UprobeTarget {
+    /// The file offset.
+    pub offset: u64,
+    /// What `bpf_get_attach_cookie` returns there (see [`site_cookie`]).
+    pub cookie: u64,
+}
+
+/// The attach cookie of a site: its `probe` index in the low half, its
+/// `func` index in the high half.
+pub fn site_cookie(probe: u32, func: u32) -> u64 {
+    u64::from(probe) | (u64::from(func) << 32)
 }
 
 impl ProgKind {
@@ -115,6 +139,7 @@ impl ProgKind {
             ProgKind::Begin | ProgKind::End => "raw_tp",
             ProgKind::Interval { .. } | ProgKind::Profile { .. } => "perf_event",
             ProgKind::Tracepoint { .. } => "tracepoint",
+            ProgKind::Uprobe { .. } => "uprobe",
         }
     }
 }
@@ -192,6 +217,8 @@ pub struct Compiled {
     pub print_values: Vec<Type>,
     /// `probe` values: index to the probe's name.
     pub probe_names: Vec<String>,
+    /// `func` values in user probes: index to the function's name.
+    pub func_names: Vec<String>,
     /// The ring buffer all events go through.
     pub ringbuf: Option<MapId>,
     /// The internal array: slot `GLOBAL_LOST` counts events the ring buffer

@@ -6,7 +6,7 @@ pub mod resolve;
 pub mod tracefs;
 pub mod user;
 
-pub use resolve::{Concrete, Detail, Resolved, resolve};
+pub use resolve::{Concrete, Detail, ResolveOptions, Resolved, UprobeSite, resolve};
 
 use bpfscope_lang::Diagnostic;
 use bpfscope_lang::attach::AttachPoint;

@@ -1,15 +1,19 @@
 //! Turns a program's attach points into concrete ones: wildcards expanded,
 //! and each tracepoint's record layout read.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bpfscope_lang::Diagnostic;
 use bpfscope_lang::ast::Program;
-use bpfscope_lang::attach::{AttachPoint, Provider, Target};
+use bpfscope_lang::attach::{AttachPoint, Provider, Target, UserLocation};
 use bpfscope_lang::check::Type;
 
+use crate::ProbeError;
 use crate::glob;
 use crate::tracefs::{self, Field, Format};
+use crate::user::{self, Binary};
 
 /// An attach point with what the compiler and runtime need to know of it.
 #[derive(Clone, Debug)]
@@ -28,6 +32,29 @@ pub enum Detail {
         event: String,
         format: Arc<Format>,
     },
+    /// One location in a user binary.
+    Uprobe(UprobeSite),
+}
+
+/// Where a uprobe goes: a file and an offset in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UprobeSite {
+    /// The file to attach to (through `/proc/PID/root` for a process's
+    /// own view of its files).
+    pub binary: Arc<PathBuf>,
+    /// The function the site is in, when known (`func`).
+    pub function: Option<String>,
+    /// The file offset the kernel places the breakpoint at.
+    pub offset: u64,
+    pub ret: bool,
+}
+
+/// What resolving needs beyond the program.
+#[derive(Clone, Debug, Default)]
+pub struct ResolveOptions {
+    /// `-p PID`: libraries are looked up among its mappings, and a uprobe
+    /// may omit the binary (its executable is meant).
+    pub pid: Option<u32>,
 }
 
 /// Every probe's concrete attach points, in program order.
@@ -47,7 +74,7 @@ impl Resolved {
                     Detail::Tracepoint { format, .. } => Some(Type::Record(
                         format.fields.iter().map(|f| (f.name.clone(), field_type(f, max_strlen))).collect(),
                     )),
-                    Detail::None => None,
+                    Detail::None | Detail::Uprobe(_) => None,
                 })
             })
             .collect()
@@ -81,13 +108,20 @@ pub fn field_type(f: &Field, max_strlen: u64) -> Type {
     }
 }
 
-pub fn resolve(program: &Program) -> Result<Resolved, Vec<Diagnostic>> {
+pub fn resolve(program: &Program, options: &ResolveOptions) -> Result<Resolved, Vec<Diagnostic>> {
     let mut probes = Vec::new();
     let mut errors = Vec::new();
+    let mut binaries = Binaries::default();
     for probe in &program.probes {
         let mut targets = Vec::new();
         for ap in &probe.attach_points {
-            match concrete(ap) {
+            let found = match (&ap.provider, &ap.target) {
+                (Provider::Uprobe | Provider::Uretprobe, Target::User { binary, location, lang }) => {
+                    binaries.uprobes(ap, binary.as_deref(), location, lang.as_deref(), options)
+                }
+                _ => concrete(ap),
+            };
+            match found {
                 Ok(mut c) => targets.append(&mut c),
                 Err(d) => errors.push(d),
             }
@@ -123,4 +157,135 @@ fn concrete(ap: &AttachPoint) -> Result<Vec<Concrete>, Diagnostic> {
         }
         _ => Ok(vec![Concrete { attach: ap.clone(), detail: Detail::None }]),
     }
+}
+
+/// The binaries uprobes name, each read once.
+#[derive(Default)]
+struct Binaries {
+    by_path: HashMap<PathBuf, Arc<Binary>>,
+}
+
+impl Binaries {
+    fn open(&mut self, path: &Path) -> Result<Arc<Binary>, ProbeError> {
+        if let Some(b) = self.by_path.get(path) {
+            return Ok(Arc::clone(b));
+        }
+        let b = Arc::new(Binary::open(path)?);
+        self.by_path.insert(path.to_path_buf(), Arc::clone(&b));
+        Ok(b)
+    }
+
+    /// The sites a `uprobe`/`uretprobe` attach point stands for: one per
+    /// function its name or wildcard matches, or the one address it gives.
+    fn uprobes(
+        &mut self,
+        ap: &AttachPoint,
+        target: Option<&str>,
+        location: &UserLocation,
+        lang: Option<&str>,
+        options: &ResolveOptions,
+    ) -> Result<Vec<Concrete>, Diagnostic> {
+        if lang.is_some() {
+            return Err(Diagnostic::error(ap.span, "C++ names (the cpp qualifier) are not supported yet")
+                .with_hint("give the mangled name, as in uprobe:/bin/x:_ZN3foo3barEv"));
+        }
+        let path = match (target, options.pid) {
+            (Some(t), pid) => user::resolve_binary(t, pid).map_err(|e| e.at(ap))?,
+            (None, Some(pid)) => user::process_executable(pid).map_err(|e| e.at(ap))?,
+            (None, None) => {
+                return Err(Diagnostic::error(ap.span, format!("{} needs a binary or library", ap.canonical()))
+                    .with_hint("name one, as in uprobe:/bin/bash:readline, or give a process with -p PID"));
+            }
+        };
+        let binary = self.open(&path).map_err(|e| e.at(ap))?;
+        let display = display_path(&binary.path);
+        let ret = ap.provider == Provider::Uretprobe;
+        let site = |function: Option<&str>, offset: u64, location: UserLocation| Concrete {
+            attach: AttachPoint {
+                target: Target::User { binary: Some(display.clone()), location, lang: None },
+                ..ap.clone()
+            },
+            detail: Detail::Uprobe(UprobeSite {
+                binary: Arc::new(binary.path.clone()),
+                function: function.map(str::to_string),
+                offset,
+                ret,
+            }),
+        };
+        match location {
+            UserLocation::Address(address) => {
+                let offset = binary.offset_of(*address).ok_or_else(|| {
+                    Diagnostic::error(
+                        ap.span,
+                        format!("address 0x{address:x} is not in any loadable segment of {display}"),
+                    )
+                    .with_hint("give a virtual address from the binary's symbol table (nm, objdump -d)")
+                })?;
+                let function = binary.function_at(*address).map(|f| f.name.as_str());
+                Ok(vec![site(function, offset, location.clone())])
+            }
+            UserLocation::Symbol { name, offset } if crate::glob::is_pattern(name) => {
+                let matches = binary.matching(name);
+                if matches.is_empty() {
+                    return Err(Diagnostic::error(ap.span, format!("no function in {display} matches '{name}'"))
+                        .with_hint(stripped_hint(&binary).unwrap_or("list them with: bpfscope -l 'uprobe:BINARY:*'")));
+                }
+                Ok(matches
+                    .into_iter()
+                    .map(|f| {
+                        let loc = UserLocation::Symbol { name: f.name.clone(), offset: *offset };
+                        site(Some(&f.name), f.offset + offset.unwrap_or(0), loc)
+                    })
+                    .collect())
+            }
+            UserLocation::Symbol { name, offset } => {
+                let Some(f) = binary.function(name) else {
+                    let mut d = Diagnostic::error(ap.span, format!("no function '{name}' in {display}"));
+                    if let Some(c) = binary.closest(name) {
+                        d = d.with_hint(format!("did you mean '{c}'?"));
+                    }
+                    if let Some(h) = stripped_hint(&binary) {
+                        d = d.with_hint(h);
+                    }
+                    return Err(d);
+                };
+                if let Some(o) = offset
+                    && f.size > 0
+                    && *o >= f.size
+                {
+                    return Err(Diagnostic::error(
+                        ap.span,
+                        format!("offset {o} is outside '{}', which is {} bytes long", f.name, f.size),
+                    ));
+                }
+                let loc = UserLocation::Symbol { name: f.name.clone(), offset: *offset };
+                Ok(vec![site(Some(&f.name), f.offset + offset.unwrap_or(0), loc)])
+            }
+            UserLocation::SourceLine { .. } => {
+                Err(Diagnostic::error(ap.span, "source-line uprobes (binary@file:line) are not supported yet")
+                    .with_hint("probe the function, or its address from objdump -dl"))
+            }
+        }
+    }
+}
+
+fn stripped_hint(binary: &Binary) -> Option<&'static str> {
+    binary.stripped.then_some(
+        "the binary is stripped: only its exported functions are known; probe an address instead (uprobe:BINARY:0x1234)",
+    )
+}
+
+/// A path as the user knows it: without the `/proc/PID/root` prefix used to
+/// reach another mount namespace's files.
+fn display_path(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    if let Some(rest) = s.strip_prefix("/proc/")
+        && let Some((pid, tail)) = rest.split_once('/')
+        && pid.bytes().all(|c| c.is_ascii_digit())
+        && let Some(inner) = tail.strip_prefix("root")
+        && inner.starts_with('/')
+    {
+        return inner.to_string();
+    }
+    s.into_owned()
 }

@@ -48,19 +48,15 @@ impl Binary {
             .filter(|(_, size, _)| *size > 0)
             .collect();
         let mut functions: Vec<Function> = Vec::new();
-        let stripped = file.symbol_table().is_none();
-        for sym in file.symbols().chain(file.dynamic_symbols()) {
-            if sym.kind() != SymbolKind::Text || sym.address() == 0 || sym.is_undefined() {
-                continue;
-            }
-            let Ok(raw) = sym.name() else { continue };
-            let name = raw.split('@').next().unwrap_or(raw);
-            if name.is_empty() {
-                continue;
-            }
-            let Some(offset) = file_offset(&segments, sym.address()) else { continue };
-            functions.push(Function { name: name.to_string(), address: sym.address(), size: sym.size(), offset });
+        add_functions(&mut functions, &segments, file.symbols().chain(file.dynamic_symbols()));
+        // Distributions ship the full symbol table apart (libc6-dbg):
+        // static functions are only known from there.
+        let debug = debug_file(&file).and_then(|p| std::fs::read(p).ok());
+        let debug_file = debug.as_deref().and_then(|d| object::File::parse(d).ok());
+        if let Some(d) = &debug_file {
+            add_functions(&mut functions, &segments, d.symbols());
         }
+        let stripped = file.symbol_table().is_none() && debug_file.as_ref().is_none_or(|d| d.symbol_table().is_none());
         functions.sort_by(|a, b| a.name.cmp(&b.name).then(b.size.cmp(&a.size)));
         functions.dedup_by(|a, b| a.name == b.name);
         Ok(Binary { path: path.to_path_buf(), functions, stripped, segments })
@@ -77,6 +73,11 @@ impl Binary {
         self.functions.iter().filter(|f| crate::glob::matches(pattern, &f.name)).collect()
     }
 
+    /// The function that contains a virtual address.
+    pub fn function_at(&self, address: u64) -> Option<&Function> {
+        self.functions.iter().find(|f| address >= f.address && address < f.address + f.size.max(1))
+    }
+
     /// The file offset of a virtual address.
     pub fn offset_of(&self, address: u64) -> Option<u64> {
         file_offset(&self.segments, address)
@@ -86,6 +87,46 @@ impl Binary {
     pub fn closest(&self, name: &str) -> Option<&str> {
         bpfscope_lang::suggest::closest(name, self.functions.iter().map(|f| f.name.as_str()))
     }
+}
+
+/// Adds the defined functions among `symbols`, named without versions.
+fn add_functions<'d, S: ObjectSymbol<'d>>(
+    out: &mut Vec<Function>,
+    segments: &[(u64, u64, u64)],
+    symbols: impl Iterator<Item = S>,
+) {
+    for sym in symbols {
+        if sym.kind() != SymbolKind::Text || sym.address() == 0 || sym.is_undefined() {
+            continue;
+        }
+        let Ok(raw) = sym.name() else { continue };
+        let name = raw.split('@').next().unwrap_or(raw);
+        if name.is_empty() {
+            continue;
+        }
+        let Some(offset) = file_offset(segments, sym.address()) else { continue };
+        out.push(Function { name: name.to_string(), address: sym.address(), size: sym.size(), offset });
+    }
+}
+
+/// The separate debug file of a binary, found as gdb does: by build id
+/// under `/usr/lib/debug/.build-id`, else by its `.gnu_debuglink` name.
+fn debug_file(file: &object::File<'_>) -> Option<PathBuf> {
+    const ROOT: &str = "/usr/lib/debug";
+    if let Ok(Some(id)) = file.build_id()
+        && id.len() > 1
+    {
+        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let p = PathBuf::from(format!("{ROOT}/.build-id/{}/{}.debug", &hex[..2], &hex[2..]));
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    let (name, _crc) = file.gnu_debuglink().ok()??;
+    let name = std::str::from_utf8(name).ok()?;
+    [PathBuf::from(ROOT).join(name), PathBuf::from(ROOT).join("usr/lib/x86_64-linux-gnu").join(name)]
+        .into_iter()
+        .find(|p| p.is_file())
 }
 
 fn file_offset(segments: &[(u64, u64, u64)], address: u64) -> Option<u64> {
@@ -117,6 +158,12 @@ pub fn resolve_binary(target: &str, pid: Option<u32>) -> Result<PathBuf, ProbeEr
         return Ok(p);
     }
     Err(ProbeError::NoBinary(target.to_string()))
+}
+
+/// A process's executable, seen through its root.
+pub fn process_executable(pid: u32) -> Result<PathBuf, ProbeError> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).map_err(|_| ProbeError::NoProcess(pid))?;
+    Ok(PathBuf::from(format!("/proc/{pid}/root{}", exe.display())))
 }
 
 /// The sonames a library name stands for: `libc` and `c` both mean

@@ -2,6 +2,7 @@
 //! the probes, prints events and maps the way bpftrace does, and on
 //! `exit()`, Ctrl-C or SIGTERM detaches, runs END and prints the maps.
 
+pub mod attach;
 mod btf;
 pub mod elf;
 mod load;
@@ -10,6 +11,7 @@ mod perf;
 mod session;
 pub mod signals;
 
+pub use attach::{Feature, Features};
 pub use load::{Loaded, load, rejected_instruction};
 pub use session::{RunOptions, run};
 

@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Mutex;
 
-use bpfscope_compiler::{Compiled, MapKind, MapSpec};
+use bpfscope_compiler::{Compiled, MapKind, MapSpec, ProgSpec};
 use bpfscope_lang::Diagnostic;
 use libbpf_rs::{MapHandle, MapType, Object, ObjectBuilder, PrintLevel};
 
@@ -17,7 +17,9 @@ pub struct Loaded {
     pub maps: Vec<MapHandle>,
 }
 
-pub fn load(compiled: &Compiled) -> Result<Loaded, RunError> {
+/// Loads every program; `section` names each one's ELF section, which
+/// tells libbpf its program type.
+pub fn load(compiled: &Compiled, section: impl Fn(&ProgSpec) -> &'static str) -> Result<Loaded, RunError> {
     let maps = compiled.maps.iter().map(create_map).collect::<Result<Vec<_>, _>>()?;
     let patch = |code: &bpfscope_compiler::asm::Code| {
         let mut insns = code.insns.clone();
@@ -32,7 +34,7 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RunError> {
         .programs
         .iter()
         .zip(&programs)
-        .map(|(p, insns)| ElfProgram { name: &p.name, section: p.kind.section(), insns, func_refs: &p.code.func_refs })
+        .map(|(p, insns)| ElfProgram { name: &p.name, section: section(p), insns, func_refs: &p.code.func_refs })
         .collect();
     let elf_callbacks: Vec<ElfProgram<'_>> = compiled
         .subprogs

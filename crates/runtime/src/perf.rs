@@ -1,5 +1,7 @@
-//! Software clock events that drive `interval` and `profile` probes.
+//! Perf events: the software clocks that drive `interval` and `profile`
+//! probes, and the uprobe and tracepoint events programs attach to.
 
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -9,11 +11,7 @@ const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 /// Opens a CPU-clock event on `cpu` for every process, firing every
 /// `period_ns` nanoseconds, or `hz` times a second.
 pub fn cpu_clock(cpu: i32, period_ns: u64, hz: Option<u64>) -> io::Result<OwnedFd> {
-    // SAFETY: an all-zero perf_event_attr is the documented starting point.
-    let mut attr: libbpf_sys::perf_event_attr = unsafe { std::mem::zeroed() };
-    attr.type_ = libbpf_sys::PERF_TYPE_SOFTWARE;
-    attr.config = u64::from(libbpf_sys::PERF_COUNT_SW_CPU_CLOCK);
-    attr.size = std::mem::size_of::<libbpf_sys::perf_event_attr>() as u32;
+    let mut attr = attr_of(libbpf_sys::PERF_TYPE_SOFTWARE, u64::from(libbpf_sys::PERF_COUNT_SW_CPU_CLOCK));
     match hz {
         Some(hz) => {
             attr.__bindgen_anon_1.sample_freq = hz;
@@ -21,12 +19,28 @@ pub fn cpu_clock(cpu: i32, period_ns: u64, hz: Option<u64>) -> io::Result<OwnedF
         }
         None => attr.__bindgen_anon_1.sample_period = period_ns.max(1),
     }
+    open(&attr, None, cpu)
+}
+
+/// A zeroed attribute of a type, sized for this build.
+fn attr_of(type_: u32, config: u64) -> libbpf_sys::perf_event_attr {
+    // SAFETY: an all-zero perf_event_attr is the documented starting point.
+    let mut attr: libbpf_sys::perf_event_attr = unsafe { std::mem::zeroed() };
+    attr.type_ = type_;
+    attr.config = config;
+    attr.size = std::mem::size_of::<libbpf_sys::perf_event_attr>() as u32;
+    attr
+}
+
+/// `perf_event_open` for one process (`pid`) or every process on `cpu`.
+fn open(attr: &libbpf_sys::perf_event_attr, pid: Option<u32>, cpu: i32) -> io::Result<OwnedFd> {
+    let pid = pid.map_or(-1, |p| p as libc::pid_t);
     // SAFETY: the attribute lives across the call; the kernel copies it.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_perf_event_open,
-            &attr as *const libbpf_sys::perf_event_attr,
-            -1 as libc::pid_t,
+            attr as *const libbpf_sys::perf_event_attr,
+            pid,
             cpu,
             -1 as libc::c_int,
             PERF_FLAG_FD_CLOEXEC,
@@ -37,6 +51,42 @@ pub fn cpu_clock(cpu: i32, period_ns: u64, hz: Option<u64>) -> io::Result<OwnedF
     }
     // SAFETY: the kernel just gave us this descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The uprobe PMU: its perf type and the `config` bit that asks for a
+/// return probe, from sysfs; `None` on kernels without it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UprobePmu {
+    type_: u32,
+    retprobe_bit: u32,
+}
+
+impl UprobePmu {
+    pub fn find() -> Option<UprobePmu> {
+        let dir = std::path::Path::new("/sys/bus/event_source/devices/uprobe");
+        let type_ = std::fs::read_to_string(dir.join("type")).ok()?.trim().parse().ok()?;
+        let bit = std::fs::read_to_string(dir.join("format/retprobe")).ok()?;
+        let retprobe_bit = bit.trim().strip_prefix("config:")?.parse().ok()?;
+        Some(UprobePmu { type_, retprobe_bit })
+    }
+
+    /// A uprobe at `offset` in the file `path`, for `pid` or everyone.
+    pub fn open(&self, path: &CStr, offset: u64, ret: bool, pid: Option<u32>) -> io::Result<OwnedFd> {
+        let mut attr = attr_of(self.type_, if ret { 1 << self.retprobe_bit } else { 0 });
+        attr.__bindgen_anon_3.uprobe_path = path.as_ptr() as u64;
+        attr.__bindgen_anon_4.probe_offset = offset;
+        // A process-wide event has a CPU, a per-process one has none; the
+        // probe fires on every CPU either way.
+        open(&attr, pid, if pid.is_some() { -1 } else { 0 })
+    }
+}
+
+/// A tracefs event (a tracepoint, or a probe made in `uprobe_events`) by id.
+pub fn tracefs_event(id: u64, pid: Option<u32>) -> io::Result<OwnedFd> {
+    let mut attr = attr_of(libbpf_sys::PERF_TYPE_TRACEPOINT, id);
+    attr.__bindgen_anon_1.sample_period = 1;
+    attr.__bindgen_anon_2.wakeup_events = 1;
+    open(&attr, pid, if pid.is_some() { -1 } else { 0 })
 }
 
 /// The CPUs that are online now (from `/sys/devices/system/cpu/online`).

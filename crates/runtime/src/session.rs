@@ -4,29 +4,36 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::Write;
-use std::os::fd::IntoRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
 use bpfscope_compiler::layout::{align8, size_of};
 use bpfscope_compiler::{Compiled, EventKind, GLOBAL_LOST, GLOBAL_START, ProgKind};
-use libbpf_rs::{Link, MapCore, MapFlags, ProgramInput, RingBufferBuilder};
+use libbpf_rs::{MapCore, MapFlags, ProgramInput, RingBufferBuilder};
 
+use crate::attach::{self, Attached, Features, Plan};
 use crate::load::{self, Loaded};
 use crate::output::value::{Resolver, read_u64, to_text};
 use crate::output::{maps, printf};
-use crate::{RunError, perf, signals};
+use crate::{RunError, signals};
 
 /// How a run behaves.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     /// Do not print `Attaching N probes...`.
     pub quiet: bool,
+    /// Say which kernel mechanisms are used.
+    pub verbose: bool,
+    /// Trace only this process (uprobes), and end when it does.
+    pub pid: Option<u32>,
+    /// The mechanisms the run may use.
+    pub features: Features,
 }
 
 /// Runs a compiled program to its end; returns the exit code (`exit(n)`).
 pub fn run(compiled: &Compiled, options: &RunOptions, out: &mut dyn Write) -> Result<i32, RunError> {
-    let Loaded { mut object, maps } = load::load(compiled)?;
+    let plan = Plan::new(compiled, &options.features, options.pid, options.verbose);
+    let Loaded { mut object, maps } = load::load(compiled, |spec| plan.section(spec))?;
     let mut session =
         Session { compiled, object: &mut object, maps: &maps, out, finalizing: false, exit_code: 0, lost: 0 };
     session.set_start_time();
@@ -44,12 +51,12 @@ pub fn run(compiled: &Compiled, options: &RunOptions, out: &mut dyn Write) -> Re
     };
     signals::install();
     if !options.quiet {
-        let n = compiled.programs.len();
+        let n = compiled.probe_names.len();
         writeln!(session.out, "Attaching {n} probe{}...", if n == 1 { "" } else { "s" })?;
         session.out.flush()?;
     }
     session.run_special(&ProgKind::Begin)?;
-    let links = session.attach()?;
+    let attached = session.attach(&plan)?;
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
@@ -57,8 +64,11 @@ pub fn run(compiled: &Compiled, options: &RunOptions, out: &mut dyn Write) -> Re
         let _ = ringbuf.poll(Duration::from_millis(100));
         session.drain(&queue)?;
         session.report_lost()?;
+        if options.pid.is_some_and(|pid| !process_alive(pid)) {
+            break;
+        }
     }
-    drop(links);
+    drop(attached);
     session.finalizing = false;
     session.run_special(&ProgKind::End)?;
     let _ = ringbuf.consume();
@@ -106,36 +116,19 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn attach(&mut self) -> Result<Vec<Link>, RunError> {
-        let mut links = Vec::new();
+    /// Attaches every program; on failure, what was attached is detached
+    /// (and its tracefs events removed) as the error returns.
+    fn attach(&mut self, plan: &Plan) -> Result<Attached, RunError> {
+        let mut attached = Attached::default();
         let compiled = self.compiled;
         for spec in &compiled.programs {
-            let err = |message: String| RunError::Attach { probe: spec.attach.canonical(), message };
-            let cpus = match spec.kind {
-                ProgKind::Interval { .. } => {
-                    perf::online_cpus().map_err(|e| err(e.to_string()))?.into_iter().take(1).collect()
-                }
-                ProgKind::Profile { .. } => perf::online_cpus().map_err(|e| err(e.to_string()))?,
-                _ => Vec::new(),
-            };
             let Some(prog) = self.program(&spec.name) else { continue };
-            if let ProgKind::Tracepoint { category, event } = &spec.kind {
-                let category = libbpf_rs::TracepointCategory::Custom(category.clone());
-                links.push(prog.attach_tracepoint(category, event).map_err(|e| err(e.to_string()))?);
-                continue;
-            }
-            for cpu in cpus {
-                let (period, hz) = match spec.kind {
-                    ProgKind::Interval { period_ns } => (period_ns, None),
-                    ProgKind::Profile { hz, period_ns } => (period_ns, hz),
-                    _ => continue,
-                };
-                let fd = perf::cpu_clock(cpu, period, hz).map_err(|e| err(format!("perf_event_open: {e}")))?;
-                let link = prog.attach_perf_event(fd.into_raw_fd()).map_err(|e| err(e.to_string()))?;
-                links.push(link);
+            attach::attach(&prog, spec, plan, &mut attached)?;
+            if signals::stop_requested() {
+                break;
             }
         }
-        Ok(links)
+        Ok(attached)
     }
 
     fn drain(&mut self, queue: &Rc<RefCell<VecDeque<Vec<u8>>>>) -> Result<(), RunError> {
@@ -151,7 +144,7 @@ impl Session<'_> {
 
     fn event(&mut self, data: &[u8]) -> Result<(), RunError> {
         let word = |i: usize| read_u64(data.get(i * 8..).unwrap_or(&[]));
-        let r = Resolver { probe_names: &self.compiled.probe_names };
+        let r = Resolver::of(self.compiled);
         match EventKind::from_u64(word(0)) {
             Some(kind @ (EventKind::Printf | EventKind::Cat)) => {
                 let table = if kind == EventKind::Cat { &self.compiled.cats } else { &self.compiled.printfs };
@@ -238,7 +231,7 @@ impl Session<'_> {
         if !self.compiled.print_maps_on_exit {
             return Ok(());
         }
-        let r = Resolver { probe_names: &self.compiled.probe_names };
+        let r = Resolver::of(self.compiled);
         let mut order: Vec<&bpfscope_compiler::UserMap> = self.compiled.user_maps.iter().collect();
         order.sort_by(|a, b| a.name.cmp(&b.name));
         for um in order {
@@ -246,6 +239,14 @@ impl Session<'_> {
             self.out.write_all(text.as_bytes())?;
         }
         Ok(())
+    }
+}
+
+/// Whether a process still runs (a zombie counts as gone).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
     }
 }
 

@@ -99,7 +99,7 @@ proptest! {
         let params = vec!["7".to_string()];
         let Ok(parsed) = parse(&src, &ParseOptions::with_btf(params.clone())) else { return Ok(()) };
         let Ok(checked) = check(parsed, &src, &CheckOptions { params: params.clone(), ..CheckOptions::default() }) else { return Ok(()) };
-        let Ok(resolved) = bpfscope_probes::resolve(&checked.program) else { return Ok(()) };
+        let Ok(resolved) = bpfscope_probes::resolve(&checked.program, &Default::default()) else { return Ok(()) };
         let compiled = match compile(&checked, &resolved, &CompileOptions { params, ..CompileOptions::default() }) {
             Ok(c) => c,
             Err(d) => {
@@ -113,7 +113,7 @@ proptest! {
         if !is_root() {
             return Ok(());
         }
-        match bpfscope_runtime::load(&compiled) {
+        match bpfscope_runtime::load(&compiled, |p| p.kind.section()) {
             Ok(_) => {}
             Err(RunError::Verifier { diagnostic, log }) => {
                 prop_assert!(false, "the verifier rejected generated code:\n{}\n{}\n{log}", text, diagnostic.render(&src));

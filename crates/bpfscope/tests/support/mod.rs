@@ -86,10 +86,21 @@ impl Tracer {
     }
 
     /// Sends SIGINT and returns what the run printed.
-    pub fn interrupt(mut self) -> Output {
+    pub fn interrupt(self) -> Output {
+        self.signal("INT")
+    }
+
+    /// Sends a signal (`INT`, `TERM`) and returns what the run printed.
+    pub fn signal(mut self, signal: &str) -> Output {
         let child = self.child.take().expect("running");
-        Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
-        wait_with_timeout(child, Duration::from_secs(30), "the interrupted run")
+        Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill");
+        wait_with_timeout(child, Duration::from_secs(30), "the signalled run")
+    }
+
+    /// Waits for the run to end by itself.
+    pub fn wait(mut self, limit: Duration) -> Output {
+        let child = self.child.take().expect("running");
+        wait_with_timeout(child, limit, "the run")
     }
 }
 

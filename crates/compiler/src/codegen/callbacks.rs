@@ -108,7 +108,7 @@ impl Gen<'_, '_> {
             vars: self.vars.clone(),
             loops: Vec::new(),
             exit,
-            probe_id: self.probe_id,
+            site: self.site,
             provider: self.provider,
             probe_span: self.probe_span,
             var_bytes: self.var_bytes,

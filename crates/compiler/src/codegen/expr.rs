@@ -161,13 +161,19 @@ impl Gen<'_, '_> {
                 call(self, Helper::GetCurrentComm);
                 Ok(Val::Mem(off))
             }
-            "probe" => Ok(Val::Imm(self.probe_id)),
-            _ => Err(self.unsupported(e.span, &format!("the {name} builtin"))),
+            "probe" => self.probe_id(),
+            "func" if self.provider.is_user() => self.func_id(),
+            "retval" => self.retval(e.span),
+            _ => match bpfscope_lang::builtins::numbered_arg(name) {
+                Some((false, n)) if self.has_registers() => self.arg(n, e.span),
+                Some((true, n)) if self.has_registers() => self.stack_arg(n, e.span),
+                _ => Err(self.unsupported(e.span, &format!("the {name} builtin"))),
+            },
         }
     }
 
     /// Keeps the low 32 bits of `r`.
-    fn mask32(&mut self, r: crate::insn::Reg) {
+    pub(super) fn mask32(&mut self, r: crate::insn::Reg) {
         self.asm.emit(insn::alu_imm(Alu::Lsh, r, 32));
         self.asm.emit(insn::alu_imm(Alu::Rsh, r, 32));
     }

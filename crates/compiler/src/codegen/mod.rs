@@ -3,6 +3,7 @@
 
 mod callbacks;
 mod calls;
+mod context;
 mod expr;
 mod frame;
 mod maps;
@@ -65,8 +66,8 @@ pub fn compile(
     let mut diags = Vec::new();
     for (index, probe) in checked.program.probes.iter().enumerate() {
         let targets = resolved.probes.get(index).map(Vec::as_slice).unwrap_or_default();
-        for target in targets {
-            if let Err(d) = b.probe(index, probe, target) {
+        for group in program_groups(targets) {
+            if let Err(d) = b.probe(index, probe, &group) {
                 diags.push(d);
             }
         }
@@ -222,14 +223,63 @@ impl<'a> Builder<'a> {
         m
     }
 
-    fn probe(&mut self, index: usize, probe: &'a Probe, target: &Concrete) -> GResult<()> {
-        let ap = &target.attach;
-        let kind = prog_kind(ap)?;
-        let probe_id = self.out.probe_names.len() as i64;
-        self.out.probe_names.push(ap.canonical());
-        let mut g = Gen::new(self, index, ap.provider, probe_id, probe.span);
-        g.detail = target.detail.clone();
+    /// Generates the program for a group of attach points (see
+    /// [`program_groups`]).
+    /// The index of a `probe` name.
+    fn name_id(&mut self, name: String) -> u32 {
+        self.out.probe_names.push(name);
+        (self.out.probe_names.len() - 1) as u32
+    }
+
+    /// The index of a `func` name (one per distinct name).
+    fn func_id(&mut self, name: &str) -> u32 {
+        let names = &mut self.out.func_names;
+        match names.iter().position(|n| n == name) {
+            Some(i) => i as u32,
+            None => {
+                names.push(name.to_string());
+                (names.len() - 1) as u32
+            }
+        }
+    }
+
+    fn probe(&mut self, index: usize, probe: &'a Probe, group: &[&Concrete]) -> GResult<()> {
+        let Some(first) = group.first() else { return Ok(()) };
+        let ap = &first.attach;
+        let mut cookies = Vec::with_capacity(group.len());
+        for c in group {
+            let probe_id = self.name_id(c.attach.canonical());
+            let func_id = match &c.detail {
+                Detail::Uprobe(site) => site.function.as_deref().map_or(0, |f| self.func_id(f)),
+                _ => 0,
+            };
+            cookies.push((probe_id, func_id));
+        }
+        let kind = match &first.detail {
+            Detail::Uprobe(site) => ProgKind::Uprobe {
+                binary: (*site.binary).clone(),
+                ret: site.ret,
+                sites: group
+                    .iter()
+                    .zip(&cookies)
+                    .filter_map(|(c, &(p, f))| match &c.detail {
+                        Detail::Uprobe(s) => Some(UprobeTarget { offset: s.offset, cookie: site_cookie(p, f) }),
+                        _ => None,
+                    })
+                    .collect(),
+            },
+            _ => prog_kind(ap)?,
+        };
+        let site = match cookies[..] {
+            [(probe, func)] => Site::Fixed { probe: i64::from(probe), func: i64::from(func) },
+            _ => Site::Cookie { slot: 0 },
+        };
+        let mut g = Gen::new(self, index, ap.provider, site, probe.span);
+        g.detail = first.detail.clone();
         g.prologue();
+        if let Site::Cookie { .. } = g.site {
+            g.read_cookie()?;
+        }
         g.declare_vars(index)?;
         if let Some(pred) = &probe.predicate {
             g.asm.set_span(pred.span);
@@ -248,6 +298,25 @@ impl<'a> Builder<'a> {
 fn push_map(out: &mut Compiled, spec: MapSpec) -> MapId {
     out.maps.push(spec);
     MapId(out.maps.len() - 1)
+}
+
+/// Splits a probe's attach points into programs: uprobes of one kind on
+/// one binary share a program (attached at each site with its own
+/// cookie); every other attach point has its own.
+fn program_groups(targets: &[Concrete]) -> Vec<Vec<&Concrete>> {
+    let mut groups: Vec<Vec<&Concrete>> = Vec::new();
+    for t in targets {
+        if let Detail::Uprobe(site) = &t.detail
+            && let Some(g) = groups
+                .iter_mut()
+                .find(|g| matches!(&g[0].detail, Detail::Uprobe(s) if s.binary == site.binary && s.ret == site.ret))
+        {
+            g.push(t);
+            continue;
+        }
+        groups.push(vec![t]);
+    }
+    groups
 }
 
 /// An ELF symbol name for a probe: its name with other characters as `_`.
@@ -358,8 +427,8 @@ struct Gen<'a, 'b> {
     loops: Vec<LoopLabels>,
     /// Where `return` (and a false predicate) goes.
     exit: Label,
-    probe_id: i64,
-    #[allow(dead_code)]
+    /// Where `probe` and `func` come from.
+    site: Site,
     provider: Provider,
     probe_span: Span,
     /// Bytes of the variables' region at the top of the frame (callbacks
@@ -373,11 +442,21 @@ struct Gen<'a, 'b> {
     detail: Detail,
 }
 
+/// The `probe` and `func` indexes of a program.
+#[derive(Clone, Copy, Debug)]
+enum Site {
+    /// One attach point: constants.
+    Fixed { probe: i64, func: i64 },
+    /// Several: the attach cookie (see [`site_cookie`]), read once at entry
+    /// into this stack slot, which loop callbacks receive with the variables.
+    Cookie { slot: i16 },
+}
+
 /// How deeply loops over maps may nest.
 const MAX_LOOP_NESTING: u32 = 8;
 
 impl<'a, 'b> Gen<'a, 'b> {
-    fn new(b: &'b mut Builder<'a>, _index: usize, provider: Provider, probe_id: i64, probe_span: Span) -> Gen<'a, 'b> {
+    fn new(b: &'b mut Builder<'a>, _index: usize, provider: Provider, site: Site, probe_span: Span) -> Gen<'a, 'b> {
         let mut asm = Asm::default();
         let exit = asm.new_label();
         Gen {
@@ -388,7 +467,7 @@ impl<'a, 'b> Gen<'a, 'b> {
             vars: HashMap::new(),
             loops: Vec::new(),
             exit,
-            probe_id,
+            site,
             provider,
             probe_span,
             var_bytes: 0,
@@ -404,9 +483,24 @@ impl<'a, 'b> Gen<'a, 'b> {
         self.provider.is_user() || matches!(&self.detail, Detail::Tracepoint { category, .. } if category == "syscalls")
     }
 
+    /// The context is the traced function's saved registers.
+    fn has_registers(&self) -> bool {
+        matches!(self.provider, Provider::Kprobe | Provider::Kretprobe | Provider::Uprobe | Provider::Uretprobe)
+    }
+
     fn prologue(&mut self) {
         self.asm.set_span(self.probe_span);
         self.asm.emit(insn::mov_reg(R9, R1));
+    }
+
+    /// Saves the attach cookie for `probe` and `func`.
+    fn read_cookie(&mut self) -> GResult<()> {
+        let slot = self.alloc(8)?;
+        self.asm.emit(insn::mov_reg(R1, R9));
+        self.asm.emit(insn::call(insn::Helper::GetAttachCookie));
+        self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
+        self.site = Site::Cookie { slot };
+        Ok(())
     }
 
     fn epilogue(&mut self) {

@@ -143,7 +143,7 @@ mod tests {
     fn fmt(f: &str, args: &[(Type, Vec<u8>)]) -> String {
         let pieces = parse_format(f.as_bytes()).expect("format");
         let refs: Vec<(&Type, &[u8])> = args.iter().map(|(t, b)| (t, b.as_slice())).collect();
-        String::from_utf8(format(&pieces, &refs, &Resolver { probe_names: &[] })).expect("utf-8")
+        String::from_utf8(format(&pieces, &refs, &Resolver::default())).expect("utf-8")
     }
 
     fn int(v: i64) -> (Type, Vec<u8>) {

@@ -4,8 +4,17 @@ use bpfscope_compiler::layout::{field_offsets, size_of};
 use bpfscope_lang::check::Type;
 
 /// What turning values into text needs from the session.
+#[derive(Default)]
 pub struct Resolver<'a> {
     pub probe_names: &'a [String],
+    /// `func` in user probes.
+    pub func_names: &'a [String],
+}
+
+impl<'a> Resolver<'a> {
+    pub fn of(compiled: &'a bpfscope_compiler::Compiled) -> Resolver<'a> {
+        Resolver { probe_names: &compiled.probe_names, func_names: &compiled.func_names }
+    }
 }
 
 /// The 8-byte scalar at the start of `bytes` (missing bytes read as 0).
@@ -43,6 +52,7 @@ pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
         Type::Str(_) => String::from_utf8_lossy(c_string(bytes)).into_owned(),
         Type::Bool => (read_u64(bytes) != 0).to_string(),
         Type::Probe => r.probe_names.get(read_u64(bytes) as usize).cloned().unwrap_or_default(),
+        Type::Usym => r.func_names.get(read_u64(bytes) as usize).cloned().unwrap_or_default(),
         Type::Username => username(read_u64(bytes) as u32),
         Type::Tuple(items) => {
             let parts: Vec<String> = items
@@ -107,7 +117,7 @@ mod tests {
 
     #[test]
     fn tuples_and_records() {
-        let r = Resolver { probe_names: &[] };
+        let r = Resolver::default();
         let mut bytes = 7u64.to_le_bytes().to_vec();
         bytes.extend(b"ab\0\0\0\0\0\0");
         let t = Type::Tuple(vec![Type::INT64, Type::Str(3)]);

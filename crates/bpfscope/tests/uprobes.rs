@@ -1,0 +1,231 @@
+//! Uprobes in the kernel: a C target with known functions, called a known
+//! number of times, traced through every attach path.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use support::*;
+
+/// Runs that make tracefs events hold this, so that one test's clean-up of
+/// dead runs' events never races another's check of them.
+static TRACEFS_EVENTS: Mutex<()> = Mutex::new(());
+
+fn lock_events() -> std::sync::MutexGuard<'static, ()> {
+    TRACEFS_EVENTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The events of bpfscope process `pid` in `uprobe_events`.
+fn legacy_events_of(pid: u32) -> Vec<String> {
+    let text = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events").unwrap_or_default();
+    text.lines().filter(|l| l.contains(&format!(":bpfscope_{pid}/"))).map(str::to_string).collect()
+}
+
+/// The program every attach path must run the same way.
+fn probes_program(target: &str) -> String {
+    format!(
+        r#"uprobe:{t}:add {{ @add_args[arg0, arg1] = count(); }}
+uretprobe:{t}:add {{ @add_ret = sum(retval); }}
+uprobe:{t}:eight {{ @eight[arg5, arg6, arg7, sarg0, sarg1] = count(); }}
+uretprobe:{t}:eight {{ @eight_ret[retval] = count(); }}
+uprobe:{t}:greet {{ @greet[str(arg0)] = count(); @greet3[str(arg0, 3)] = count(); }}
+uprobe:{t}:step_* {{ @steps[func] = count(); @probes[probe] = count(); }}
+uretprobe:{t}:step_* {{ @step_ret[func, retval] = count(); }}
+uprobe:{t}:hidden {{ @hidden = count(); }}
+"#,
+        t = target
+    )
+}
+
+/// What the program prints for `uprobed 5` (checked against bpftrace
+/// 0.17, which prints `func` as an address once the process is gone and
+/// has no arg6).
+fn expected_output(target: &str) -> String {
+    format!(
+        "Attaching 12 probes...\n\n\n\
+@add_args[0, 100]: 1\n@add_args[1, 100]: 1\n@add_args[2, 100]: 1\n@add_args[3, 100]: 1\n@add_args[4, 100]: 1\n\
+@add_ret: 510\n\
+@eight[6, 7, 8, 7, 8]: 5\n\
+@eight_ret[36]: 5\n\
+@greet[world]: 5\n\
+@greet3[wor]: 5\n\
+@hidden: 5\n\
+@probes[uprobe:{target}:step_one]: 5\n@probes[uprobe:{target}:step_three]: 5\n@probes[uprobe:{target}:step_two]: 5\n\
+@step_ret[step_one, 1]: 5\n@step_ret[step_three, 3]: 5\n@step_ret[step_two, 2]: 5\n\
+@steps[step_one]: 5\n@steps[step_three]: 5\n@steps[step_two]: 5\n"
+    )
+}
+
+/// Attaches (with extra flags), then starts the target: the probes are on
+/// the file, so they cover a process that did not exist at attach time.
+fn run_probes(name: &str, flags: &[&str]) -> (String, u32) {
+    let target = build_target_as("uprobed", name, &[]);
+    let t = target.to_str().expect("utf-8");
+    let program = probes_program(t);
+    let mut args: Vec<&str> = flags.to_vec();
+    args.extend(["-e", &program]);
+    let tracer = Tracer::start(&args);
+    let pid = tracer.pid();
+    let status = Command::new(&target).arg("5").status().expect("runs");
+    assert!(status.success());
+    let out = stdout(&tracer.interrupt());
+    assert_eq!(out, expected_output(t), "flags {flags:?}");
+    (out, pid)
+}
+
+#[test]
+fn arguments_return_values_and_strings_through_the_pmu() {
+    if !can_trace() {
+        return;
+    }
+    run_probes("uprobed_pmu", &[]);
+}
+
+#[test]
+fn one_link_per_site_without_uprobe_multi() {
+    if !can_trace() {
+        return;
+    }
+    run_probes("uprobed_single", &["--no-feature", "uprobe_multi"]);
+}
+
+#[test]
+fn legacy_uprobe_events_are_removed_at_exit() {
+    if !can_trace() {
+        return;
+    }
+    let _events = lock_events();
+    for (name, features) in [("uprobed_legacy", "uprobe_pmu"), ("uprobed_legacy1", "uprobe_pmu,uprobe_multi")] {
+        let (_, pid) = run_probes(name, &["--no-feature", features]);
+        assert_eq!(legacy_events_of(pid), Vec::<String>::new(), "{features}");
+    }
+}
+
+#[test]
+fn verbose_says_which_interface_attached() {
+    if !can_trace() {
+        return;
+    }
+    let _events = lock_events();
+    let target = build_target_as("uprobed", "uprobed_verbose", &[]);
+    let program = format!("uprobe:{}:step_* {{ }} interval:ms:1 {{ exit(); }}", target.display());
+    for (flags, says) in [
+        (vec![], "the uprobe PMU (perf_event_open); one uprobe_multi link per binary"),
+        (vec!["--no-feature", "uprobe_pmu,uprobe_multi"], "tracefs uprobe_events; one link per site"),
+    ] {
+        let out = bpfscope().arg("-v").args(&flags).args(["-e", &program]).output().expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains(says), "{flags:?}: {err}");
+    }
+}
+
+#[test]
+fn sigterm_and_sigkill_leave_nothing_behind() {
+    if !can_trace() {
+        return;
+    }
+    let _events = lock_events();
+    let target = build_target_as("uprobed", "uprobed_kill", &[]);
+    let program = format!("uprobe:{}:step_* {{ @ = count(); }}", target.display());
+    let legacy = ["--no-feature", "uprobe_pmu,uprobe_multi", "-e", &program];
+
+    let tracer = Tracer::start(&legacy);
+    let pid = tracer.pid();
+    assert_eq!(legacy_events_of(pid).len(), 3, "three events while attached");
+    let out = tracer.signal("TERM");
+    assert!(out.status.success(), "SIGTERM ends a run cleanly");
+    assert_eq!(legacy_events_of(pid), Vec::<String>::new(), "SIGTERM");
+
+    let tracer = Tracer::start(&legacy);
+    let killed = tracer.pid();
+    Command::new("kill").args(["-KILL", &killed.to_string()]).status().expect("kill");
+    drop(tracer);
+    assert_eq!(legacy_events_of(killed).len(), 3, "a killed run cannot clean up");
+    let quick = format!("uprobe:{}:add {{ }} interval:ms:1 {{ exit(); }}", target.display());
+    let out = bpfscope().args(&legacy[..2]).args(["-e", &quick]).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(legacy_events_of(killed), Vec::<String>::new(), "the next run removes a killed run's events");
+}
+
+/// `-p` on both attach paths: only that process is traced, and the run
+/// ends when it does, leaving no events behind.
+#[test]
+fn pid_excludes_other_processes_and_ends_with_the_process() {
+    if !can_trace() {
+        return;
+    }
+    let _events = lock_events();
+    for features in ["", "uprobe_pmu"] {
+        trace_one_pid(features);
+    }
+}
+
+fn trace_one_pid(no_features: &str) {
+    let target = build_target_as("uprobed", "uprobed_pid", &[]);
+    let spawn = || Command::new(&target).args(["3", "wait"]).stdin(Stdio::piped()).spawn().expect("spawns");
+    let (mut traced, mut other) = (spawn(), spawn());
+    let program =
+        format!("uprobe:{}:add {{ @[pid] = count(); }} uprobe:add {{ @omitted = count(); }}", target.display());
+    let pid = traced.id().to_string();
+    let mut args = vec!["-p", &pid, "-e", &program];
+    if !no_features.is_empty() {
+        args.extend(["--no-feature", no_features]);
+    }
+    let tracer = Tracer::start(&args);
+    let tracer_pid = tracer.pid();
+    for child in [&mut traced, &mut other] {
+        child.stdin.take().expect("stdin").write_all(b"go\n").expect("writes");
+    }
+    assert!(traced.wait().expect("waits").success());
+    assert!(other.wait().expect("waits").success());
+    // The run ends by itself once the traced process has.
+    let out = stdout(&tracer.wait(Duration::from_secs(10)));
+    assert_eq!(out, format!("Attaching 2 probes...\n\n\n@[{}]: 3\n@omitted: 3\n", traced.id()));
+    assert_eq!(legacy_events_of(tracer_pid), Vec::<String>::new());
+}
+
+/// Errors in attach points are found before anything loads, point at the
+/// attach point, and say what to do.
+#[test]
+fn attach_point_errors_name_the_problem_and_the_fix() {
+    let target = build_target_as("uprobed", "uprobed_errors", &[]);
+    let stripped = build_target_as("uprobed", "uprobed_stripped", &["-s"]);
+    let t = target.display().to_string();
+    let cases = [
+        ("uprobe:/nonexistent/x:f {}".to_string(), "error: /nonexistent/x: no such file\n".to_string()),
+        ("uprobe:/etc/hostname:f {}".into(), "error: /etc/hostname is not an ELF binary\n".into()),
+        (format!("uprobe:{t}:ad {{}}"), format!("error: no function 'ad' in {t}\n")),
+        (format!("uprobe:{t}:zz* {{}}"), format!("error: no function in {t} matches 'zz*'\n")),
+        (format!("uprobe:{t}:add+4000 {{}}"), "error: offset 4000 is outside 'add', which is ".into()),
+        (format!("uprobe:{t}:0x999999 {{}}"), "error: address 0x999999 is not in any loadable segment".into()),
+        ("uprobe:libnosuch:f {}".into(), "error: cannot find 'libnosuch': not a path, a library".into()),
+        (
+            "uprobe:add {}".into(),
+            "hint: name one, as in uprobe:/bin/bash:readline, or give a process with -p PID".into(),
+        ),
+        (
+            format!("uprobe:{}:hidden {{}}", stripped.display()),
+            "hint: the binary is stripped: only its exported functions are known".into(),
+        ),
+    ];
+    for (program, says) in cases {
+        let out = bpfscope().args(["--dry-run", "-e", &program]).output().expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{program}: {err}");
+        assert!(err.starts_with("stdin:1:1: "), "{program}: {err}");
+        assert!(err.contains(&says), "{program}: {err}");
+    }
+    let out =
+        bpfscope().args(["--dry-run", "-e", &format!("BEGIN {{}}\n  uprobe:{t}:ad {{}}")]).output().expect("runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "stdin:2:3: error: no function 'ad' in {t}\n  uprobe:{t}:ad {{}}\n  {}\nhint: did you mean 'add'?\n",
+            "~".repeat(format!("uprobe:{t}:ad").len())
+        )
+    );
+}

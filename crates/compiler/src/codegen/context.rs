@@ -1,0 +1,90 @@
+//! What a probe's context holds: the saved registers of a kprobe or uprobe
+//! (`argN`, `sargN`, `retval`) and the attach point's identity (`probe`,
+//! `func`).
+
+use bpfscope_lang::Span;
+
+use super::{GResult, Gen, Site, Val};
+use crate::insn::{self, Alu, FP, Helper, R0, R1, R2, R3, R9, Size};
+
+/// Offsets in x86-64's `struct pt_regs`.
+mod pt_regs {
+    /// `di, si, dx, cx, r8, r9`: the System V argument registers.
+    pub const ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
+    pub const AX: i16 = 80;
+    pub const SP: i16 = 152;
+}
+
+impl Gen<'_, '_> {
+    /// The context pointer: only the program itself has it, not the
+    /// callbacks of loops over maps.
+    fn ctx(&self, span: Span, what: &str) -> GResult<()> {
+        if self.loop_level > 0 {
+            return Err(bpfscope_lang::Diagnostic::error(
+                span,
+                format!("{what} cannot be read inside a loop over a map"),
+            )
+            .with_hint("copy it into a variable before the loop"));
+        }
+        Ok(())
+    }
+
+    /// `argN`: a register, or past the sixth, the caller's stack.
+    pub(super) fn arg(&mut self, n: u32, span: Span) -> GResult<Val> {
+        self.ctx(span, &format!("arg{n}"))?;
+        match pt_regs::ARGS.get(n as usize) {
+            Some(&off) => {
+                self.asm.emit(insn::ldx(Size::DW, R0, R9, off));
+                self.keep(R0)
+            }
+            None => self.stack_arg(n - pt_regs::ARGS.len() as u32, span),
+        }
+    }
+
+    /// `sargN`: the Nth 8-byte slot above the return address.
+    pub(super) fn stack_arg(&mut self, n: u32, span: Span) -> GResult<Val> {
+        self.ctx(span, &format!("sarg{n}"))?;
+        let slot = self.alloc(8)?;
+        self.asm.emit(insn::st_imm(Size::DW, FP, slot, 0));
+        self.asm.emit(insn::ldx(Size::DW, R3, R9, pt_regs::SP));
+        let at = i32::try_from((u64::from(n) + 1) * 8).unwrap_or(i32::MAX);
+        self.asm.emit(insn::alu_imm(Alu::Add, R3, at));
+        self.addr(R1, slot);
+        self.asm.emit(insn::mov_imm(R2, 8));
+        let read = if self.user_pointers() { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+        self.asm.emit(insn::call(read));
+        self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+        self.keep(R0)
+    }
+
+    /// `retval`: the return value register.
+    pub(super) fn retval(&mut self, span: Span) -> GResult<Val> {
+        self.ctx(span, "retval")?;
+        self.asm.emit(insn::ldx(Size::DW, R0, R9, pt_regs::AX));
+        self.keep(R0)
+    }
+
+    /// `probe`: an index into the probe names.
+    pub(super) fn probe_id(&mut self) -> GResult<Val> {
+        match self.site {
+            Site::Fixed { probe, .. } => Ok(Val::Imm(probe)),
+            Site::Cookie { slot } => {
+                self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+                self.mask32(R0);
+                self.keep(R0)
+            }
+        }
+    }
+
+    /// `func` in a user probe: an index into the function names.
+    pub(super) fn func_id(&mut self) -> GResult<Val> {
+        match self.site {
+            Site::Fixed { func, .. } => Ok(Val::Imm(func)),
+            Site::Cookie { slot } => {
+                self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+                self.asm.emit(insn::alu_imm(Alu::Rsh, R0, 32));
+                self.keep(R0)
+            }
+        }
+    }
+}

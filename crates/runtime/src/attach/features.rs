@@ -1,0 +1,100 @@
+//! Kernel features with fallbacks, and the `--no-feature` switch that
+//! pretends a kernel lacks one (so both paths can be tested anywhere).
+
+use std::str::FromStr;
+
+/// A mechanism bpfscope uses when the kernel has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feature {
+    /// Many uprobes in one link (Linux 6.6); else one link per site.
+    UprobeMulti,
+    /// Uprobes through `perf_event_open` (Linux 4.17); else through
+    /// tracefs's `uprobe_events`.
+    UprobePmu,
+    /// Many kprobes in one link; else one link per function.
+    KprobeMulti,
+    /// Kprobes through `perf_event_open`; else through `kprobe_events`.
+    KprobePmu,
+}
+
+const NAMES: &[(Feature, &str)] = &[
+    (Feature::UprobeMulti, "uprobe_multi"),
+    (Feature::UprobePmu, "uprobe_pmu"),
+    (Feature::KprobeMulti, "kprobe_multi"),
+    (Feature::KprobePmu, "kprobe_pmu"),
+];
+
+impl Feature {
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        NAMES.iter().map(|(_, n)| *n)
+    }
+}
+
+impl FromStr for Feature {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Feature, String> {
+        NAMES.iter().find(|(_, n)| *n == s).map(|(f, _)| *f).ok_or_else(|| {
+            format!("unknown feature '{s}' (known: {})", Feature::names().collect::<Vec<_>>().join(", "))
+        })
+    }
+}
+
+/// The features a run may use: all, less the disabled ones.
+#[derive(Clone, Debug, Default)]
+pub struct Features {
+    disabled: Vec<Feature>,
+}
+
+impl Features {
+    pub fn without(disabled: Vec<Feature>) -> Features {
+        Features { disabled }
+    }
+
+    pub fn enabled(&self, f: Feature) -> bool {
+        !self.disabled.contains(&f)
+    }
+}
+
+/// Whether the kernel can make uprobe_multi links: a program loaded for
+/// them is refused a link to "/" with EBADF (a bad path, not an unknown
+/// link type), as libbpf probes it.
+pub fn kernel_has_uprobe_multi() -> bool {
+    let insns = [
+        libbpf_sys::bpf_insn { code: 0xb7, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
+        libbpf_sys::bpf_insn { code: 0x95, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
+    ];
+    let mut load_opts = libbpf_sys::bpf_prog_load_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _,
+        expected_attach_type: libbpf_sys::BPF_TRACE_UPROBE_MULTI,
+        ..Default::default()
+    };
+    // SAFETY: valid instructions and options that outlive the calls; the
+    // descriptors are closed here.
+    unsafe {
+        let prog = libbpf_sys::bpf_prog_load(
+            libbpf_sys::BPF_PROG_TYPE_KPROBE,
+            std::ptr::null(),
+            c"GPL".as_ptr(),
+            insns.as_ptr(),
+            insns.len() as _,
+            &mut load_opts,
+        );
+        if prog < 0 {
+            return false;
+        }
+        let offset: libc::c_ulong = 0;
+        let mut link_opts: libbpf_sys::bpf_link_create_opts = std::mem::zeroed();
+        link_opts.sz = std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _;
+        link_opts.__bindgen_anon_1.uprobe_multi.path = c"/".as_ptr();
+        link_opts.__bindgen_anon_1.uprobe_multi.offsets = &offset;
+        link_opts.__bindgen_anon_1.uprobe_multi.cnt = 1;
+        let link = libbpf_sys::bpf_link_create(prog, -1, libbpf_sys::BPF_TRACE_UPROBE_MULTI, &link_opts);
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        if link >= 0 {
+            libc::close(link);
+        }
+        libc::close(prog);
+        link < 0 && errno == Some(libc::EBADF)
+    }
+}

@@ -1,0 +1,92 @@
+//! Uprobes made through ftrace's text interface (`uprobe_events`), for
+//! kernels without the uprobe PMU. Each event is named after this process
+//! so that runs never collide; all are removed when [`Events`] is dropped,
+//! and a run removes what a killed run left behind.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The events group of process `pid`.
+fn group_of(pid: u32) -> String {
+    format!("bpfscope_{pid}")
+}
+
+/// The events this run created.
+pub struct Events {
+    root: PathBuf,
+    group: String,
+    names: Vec<String>,
+}
+
+impl Events {
+    /// Starts a set of events, first removing those of runs that are gone.
+    pub fn new(root: PathBuf) -> Events {
+        remove_stale(&root);
+        Events { root, group: group_of(std::process::id()), names: Vec::new() }
+    }
+
+    /// Adds a `p:` (or `r:`) event at a file offset; returns its id.
+    pub fn add(&mut self, path: &Path, offset: u64, ret: bool) -> io::Result<u64> {
+        let path_text = path.to_str().filter(|p| !p.contains(char::is_whitespace)).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "uprobe_events cannot name a path with spaces")
+        })?;
+        let kind = if ret { 'r' } else { 'p' };
+        let name = format!("{kind}{}", self.names.len());
+        let line = format!("{kind}:{}/{name} {path_text}:0x{offset:x}", self.group);
+        append(&self.root.join("uprobe_events"), &line)?;
+        self.names.push(name.clone());
+        let id_file = self.root.join("events").join(&self.group).join(&name).join("id");
+        let id = std::fs::read_to_string(&id_file)?;
+        id.trim()
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad id in {}", id_file.display())))
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let file = self.root.join("uprobe_events");
+        for name in self.names.drain(..).rev() {
+            let _ = append(&file, &format!("-:{}/{name}", self.group));
+        }
+    }
+}
+
+fn append(file: &Path, line: &str) -> io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().append(true).open(file)?;
+    f.write_all(format!("{line}\n").as_bytes())
+}
+
+/// Removes the events of bpfscope processes that no longer run.
+fn remove_stale(root: &Path) {
+    let file = root.join("uprobe_events");
+    let Ok(text) = std::fs::read_to_string(&file) else { return };
+    for event in stale_events(&text, |pid| Path::new(&format!("/proc/{pid}")).exists()) {
+        let _ = append(&file, &format!("-:{event}"));
+    }
+}
+
+/// The `group/name` of each listed event whose bpfscope process is dead.
+fn stale_events(listing: &str, alive: impl Fn(u32) -> bool) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|line| {
+            let event = line.split_whitespace().next()?.split_once(':')?.1;
+            let pid: u32 = event.split_once('/')?.0.strip_prefix("bpfscope_")?.parse().ok()?;
+            (!alive(pid)).then(|| event.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_events_of_dead_runs() {
+        let listing = "p:bpfscope_100/p0 /bin/true:0x0000000000001139\n\
+                       r:bpfscope_200/r1 /bin/true:0x0000000000001139\n\
+                       p:uprobes/other /bin/true:0x0000000000001139\n";
+        assert_eq!(stale_events(listing, |pid| pid == 200), vec!["bpfscope_100/p0".to_string()]);
+    }
+}
