@@ -50,6 +50,27 @@ attach_us() {
   }
 }
 
+# Runs a tracer until it reports its probes attached (the environment
+# variable bpftrace's own tests use), then interrupts it. Prints the
+# microseconds from start to attached, or with "detach", from SIGINT to exit.
+attached_or_detach_us() { # attach|detach command...
+  local which=$1 s a e
+  shift
+  s=$(date +%s%N)
+  coproc TRACER { exec $sudo_cmd env __BPFTRACE_NOTIFY_PROBES_ATTACHED=1 "$@" 2>&1 >/dev/null; }
+  local pid=$TRACER_PID
+  while read -r line <&"${TRACER[0]}"; do
+    [[ $line == __BPFTRACE_NOTIFY_PROBES_ATTACHED ]] && break
+  done
+  a=$(date +%s%N)
+  $sudo_cmd kill -INT "$pid"
+  wait "$pid" 2>/dev/null || true
+  e=$(date +%s%N)
+  if [ "$which" = attach ]; then echo $(((a - s) / 1000)); else echo $(((e - a) / 1000)); fi
+}
+attached_us() { attached_or_detach_us attach "$@"; }
+detach_us() { attached_or_detach_us detach "$@"; }
+
 # A 300-line program: 30 interval probes that never fire before BEGIN exits.
 # Running it measures parsing, checking, compiling and loading 31 programs.
 large_program() {
@@ -85,5 +106,8 @@ row "wall time: BEGIN { exit(); }" us wall_us 'BEGIN { exit(); }'
 row "peak RSS: BEGIN { exit(); }" kb rss_kb 'BEGIN { exit(); }'
 row "peak RSS: interval one-liner, 3 ticks" kb rss_kb 'interval:ms:10 { @[comm] = count(); @n++; if (@n == 3) { exit(); } }'
 row "start to Attaching: interval program" us attach_us 'interval:ms:100 { exit(); }'
+libc_wildcard='uprobe:/lib/x86_64-linux-gnu/libc.so.6:gethost* { @[probe] = count(); }'
+row "start to attached: uprobe libc:gethost*" us attached_us "$libc_wildcard"
+row "SIGINT to exit: uprobe libc:gethost*" us detach_us "$libc_wildcard"
 large=$(large_program)
 row "wall time: $(echo "$large" | wc -l)-line program, compile+load+run" us wall_us "$large"

@@ -16,7 +16,26 @@ pub fn expand_braces(pattern: &str) -> Vec<String> {
 
 /// Whether `text` matches `pattern` (`*` wildcards and `{a,b}` groups).
 pub fn matches(pattern: &str, text: &str) -> bool {
-    expand_braces(pattern).iter().any(|p| star_match(p.as_bytes(), text.as_bytes()))
+    Glob::new(pattern).matches(text)
+}
+
+/// A pattern with its braces expanded once, for matching many names.
+pub struct Glob {
+    alternatives: Vec<String>,
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Glob {
+        Glob { alternatives: expand_braces(pattern) }
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        self.matches_bytes(text.as_bytes())
+    }
+
+    pub fn matches_bytes(&self, text: &[u8]) -> bool {
+        self.alternatives.iter().any(|p| star_match(p.as_bytes(), text))
+    }
 }
 
 fn star_match(p: &[u8], t: &[u8]) -> bool {

@@ -221,8 +221,8 @@ impl Binaries {
                     )
                     .with_hint("give a virtual address from the binary's symbol table (nm, objdump -d)")
                 })?;
-                let function = binary.function_at(*address).map(|f| f.name.as_str());
-                Ok(vec![site(function, offset, location.clone())])
+                let function = binary.function_at(*address).map(|f| f.name);
+                Ok(vec![site(function.as_deref(), offset, location.clone())])
             }
             UserLocation::Symbol { name, offset } if crate::glob::is_pattern(name) => {
                 let matches = binary.matching(name);

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use memmap2::Mmap;
 use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
 
 use crate::ProbeError;
@@ -19,63 +20,121 @@ pub struct Function {
     pub offset: u64,
 }
 
-/// A user binary's functions.
-#[derive(Clone, Debug)]
+/// A user binary, mapped into memory; its symbols are read per query, so
+/// that a probe on a few functions of a large library costs little.
 pub struct Binary {
     pub path: PathBuf,
-    /// Sorted by name; one entry per name.
-    pub functions: Vec<Function>,
-    /// The binary has no `.symtab`: only exported functions are known.
-    pub stripped: bool,
+    data: Mmap,
+    /// The separate debug file with the full symbol table, if installed.
+    debug: Option<Mmap>,
     /// Loadable segments: (address, size, file offset).
     segments: Vec<(u64, u64, u64)>,
+    /// Neither the binary nor a debug file has `.symtab`: only exported
+    /// functions are known.
+    pub stripped: bool,
+}
+
+impl std::fmt::Debug for Binary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Binary").field("path", &self.path).field("stripped", &self.stripped).finish()
+    }
 }
 
 impl Binary {
     pub fn open(path: &Path) -> Result<Binary, ProbeError> {
-        let data = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ProbeError::NoFile(path.display().to_string()),
-            _ => ProbeError::Io(path.display().to_string(), e),
+        let shown = || path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ProbeError::NoFile(shown()),
+            _ => ProbeError::Io(shown(), e),
         })?;
+        // SAFETY: the mapping is read-only; a binary changing underneath a
+        // running tracer is as undefined for it as for the loader.
+        let data = unsafe { Mmap::map(&file) }.map_err(|e| ProbeError::Io(shown(), e))?;
         if !data.starts_with(b"\x7fELF") {
-            return Err(ProbeError::NotElf(path.display().to_string()));
+            return Err(ProbeError::NotElf(shown()));
         }
-        let file =
-            object::File::parse(&*data).map_err(|e| ProbeError::BadElf(path.display().to_string(), e.to_string()))?;
-        let segments: Vec<(u64, u64, u64)> = file
+        let elf = object::File::parse(&*data).map_err(|e| ProbeError::BadElf(shown(), e.to_string()))?;
+        let segments: Vec<(u64, u64, u64)> = elf
             .segments()
             .map(|s| (s.address(), s.size(), s.file_range().0))
             .filter(|(_, size, _)| *size > 0)
             .collect();
-        let mut functions: Vec<Function> = Vec::new();
-        add_functions(&mut functions, &segments, file.symbols().chain(file.dynamic_symbols()));
-        // Distributions ship the full symbol table apart (libc6-dbg):
-        // static functions are only known from there.
-        let debug = debug_file(&file).and_then(|p| std::fs::read(p).ok());
-        let debug_file = debug.as_deref().and_then(|d| object::File::parse(d).ok());
-        if let Some(d) = &debug_file {
-            add_functions(&mut functions, &segments, d.symbols());
+        let debug = debug_file(&elf).and_then(|p| std::fs::File::open(p).ok()).and_then(|f| {
+            // SAFETY: as above.
+            unsafe { Mmap::map(&f) }.ok().filter(|m| object::File::parse(&**m).is_ok())
+        });
+        let has_symtab = |d: &[u8]| object::File::parse(d).is_ok_and(|f| f.symbol_table().is_some());
+        let stripped = !has_symtab(&data) && !debug.as_deref().is_some_and(has_symtab);
+        Ok(Binary { path: path.to_path_buf(), data, debug, segments, stripped })
+    }
+
+    /// Calls `f` with every defined function symbol's unversioned name,
+    /// address and size (a name may come more than once). Names stay bytes
+    /// until one is kept: libraries have tens of thousands.
+    fn each_function(&self, mut f: impl FnMut(&[u8], u64, u64)) {
+        let mut visit = |file: &object::File<'_>, dynamic: bool| {
+            let symbols = if dynamic { file.dynamic_symbols() } else { file.symbols() };
+            for sym in symbols {
+                if sym.kind() != SymbolKind::Text || sym.address() == 0 || sym.is_undefined() {
+                    continue;
+                }
+                let Ok(raw) = sym.name_bytes() else { continue };
+                let name = raw.split(|&c| c == b'@').next().unwrap_or(raw);
+                if !name.is_empty() {
+                    f(name, sym.address(), sym.size());
+                }
+            }
+        };
+        if let Ok(file) = object::File::parse(&*self.data) {
+            visit(&file, false);
+            visit(&file, true);
         }
-        let stripped = file.symbol_table().is_none() && debug_file.as_ref().is_none_or(|d| d.symbol_table().is_none());
-        functions.sort_by(|a, b| a.name.cmp(&b.name).then(b.size.cmp(&a.size)));
-        functions.dedup_by(|a, b| a.name == b.name);
-        Ok(Binary { path: path.to_path_buf(), functions, stripped, segments })
+        if let Some(file) = self.debug.as_deref().and_then(|d| object::File::parse(d).ok()) {
+            visit(&file, false);
+        }
+    }
+
+    /// The functions whose names pass `keep`, one per name, sorted.
+    fn functions_where(&self, mut keep: impl FnMut(&[u8]) -> bool) -> Vec<Function> {
+        let mut out = Vec::new();
+        self.each_function(|name, address, size| {
+            if keep(name)
+                && let Some(offset) = self.offset_of(address)
+            {
+                out.push(Function { name: String::from_utf8_lossy(name).into_owned(), address, size, offset });
+            }
+        });
+        out.sort_by(|a, b| a.name.cmp(&b.name).then(b.size.cmp(&a.size)));
+        out.dedup_by(|a, b| a.name == b.name);
+        out
     }
 
     /// The function named `name` (a trailing `@VERSION` is ignored).
-    pub fn function(&self, name: &str) -> Option<&Function> {
+    pub fn function(&self, name: &str) -> Option<Function> {
         let name = name.split('@').next().unwrap_or(name);
-        self.functions.binary_search_by(|f| f.name.as_str().cmp(name)).ok().map(|i| &self.functions[i])
+        self.functions_where(|n| n == name.as_bytes()).into_iter().next()
     }
 
     /// The functions whose names match a wildcard pattern.
-    pub fn matching(&self, pattern: &str) -> Vec<&Function> {
-        self.functions.iter().filter(|f| crate::glob::matches(pattern, &f.name)).collect()
+    pub fn matching(&self, pattern: &str) -> Vec<Function> {
+        let glob = crate::glob::Glob::new(pattern);
+        self.functions_where(|n| glob.matches_bytes(n))
     }
 
     /// The function that contains a virtual address.
-    pub fn function_at(&self, address: u64) -> Option<&Function> {
-        self.functions.iter().find(|f| address >= f.address && address < f.address + f.size.max(1))
+    pub fn function_at(&self, address: u64) -> Option<Function> {
+        let mut found = None;
+        self.each_function(|name, start, size| {
+            if found.is_none() && address >= start && address < start + size.max(1) {
+                found = Some(Function {
+                    name: String::from_utf8_lossy(name).into_owned(),
+                    address: start,
+                    size,
+                    offset: 0,
+                });
+            }
+        });
+        found.map(|f| Function { offset: self.offset_of(f.address).unwrap_or(0), ..f })
     }
 
     /// The file offset of a virtual address.
@@ -84,28 +143,9 @@ impl Binary {
     }
 
     /// The name closest to `name`, for "did you mean".
-    pub fn closest(&self, name: &str) -> Option<&str> {
-        bpfscope_lang::suggest::closest(name, self.functions.iter().map(|f| f.name.as_str()))
-    }
-}
-
-/// Adds the defined functions among `symbols`, named without versions.
-fn add_functions<'d, S: ObjectSymbol<'d>>(
-    out: &mut Vec<Function>,
-    segments: &[(u64, u64, u64)],
-    symbols: impl Iterator<Item = S>,
-) {
-    for sym in symbols {
-        if sym.kind() != SymbolKind::Text || sym.address() == 0 || sym.is_undefined() {
-            continue;
-        }
-        let Ok(raw) = sym.name() else { continue };
-        let name = raw.split('@').next().unwrap_or(raw);
-        if name.is_empty() {
-            continue;
-        }
-        let Some(offset) = file_offset(segments, sym.address()) else { continue };
-        out.push(Function { name: name.to_string(), address: sym.address(), size: sym.size(), offset });
+    pub fn closest(&self, name: &str) -> Option<String> {
+        let all = self.functions_where(|_| true);
+        bpfscope_lang::suggest::closest(name, all.iter().map(|f| f.name.as_str())).map(str::to_string)
     }
 }
 
