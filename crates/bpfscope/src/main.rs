@@ -30,6 +30,8 @@ enum Error {
     NotYet(&'static str),
     #[error(transparent)]
     Run(#[from] RunError),
+    #[error(transparent)]
+    Child(#[from] bpfscope_runtime::child::ChildError),
     /// The program asked to exit with this code.
     #[error("exit code {0}")]
     Exit(i32),
@@ -110,7 +112,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
     {
         return Err(Error::Usage(format!("-p {pid}: no such process")));
     }
-    let resolve_options = bpfscope_probes::ResolveOptions { pid: cli.pid };
+    let mut child = cli.command.as_deref().map(bpfscope_runtime::Child::spawn).transpose()?;
+    let resolve_options =
+        bpfscope_probes::ResolveOptions { pid: cli.pid, executable: child.as_ref().map(|c| c.program().to_path_buf()) };
     let resolved = bpfscope_probes::resolve(&program, &resolve_options)
         .map_err(|d| Error::Program(source.clone(), Diagnostics(d)))?;
     let defaults = CheckOptions::default();
@@ -125,8 +129,12 @@ fn run(cli: &Cli) -> Result<(), Error> {
     if !cli.no_warnings && !checked.warnings.is_empty() {
         eprint!("{}", Diagnostics(checked.warnings.clone()).render(&source));
     }
-    let compile_options =
-        CompileOptions { params: options.params.clone(), ncpus: possible_cpus(), ..CompileOptions::default() };
+    let compile_options = CompileOptions {
+        params: options.params.clone(),
+        ncpus: possible_cpus(),
+        cpid: child.as_ref().map(|c| c.pid()),
+        ..CompileOptions::default()
+    };
     let compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;
     if cli.dry_run {
         return Ok(());
@@ -138,7 +146,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         pid: cli.pid,
         features: bpfscope_runtime::Features::without(features),
     };
-    let code = match bpfscope_runtime::run(&compiled, &run_options, &mut stdout) {
+    let code = match bpfscope_runtime::run(&compiled, &run_options, child.as_mut(), &mut stdout) {
         Ok(code) => code,
         Err(RunError::Verifier { diagnostic, log }) => {
             if cli.verbose {

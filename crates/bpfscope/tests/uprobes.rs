@@ -279,3 +279,65 @@ fn getaddrinfo_latency_histogram() {
     assert_eq!(total, 2, "{out}");
     assert!(out.ends_with("|\n\n"), "{out}");
 }
+
+/// `-c`: the command starts once the probes are attached, `cpid` is its
+/// pid, uprobes see only it, and the run ends when it does.
+#[test]
+fn command_struct_fields_buffers_and_uptr() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("uprobed", "uprobed_cmd", &[]);
+    let t = target.display();
+    let program = format!(
+        r#"struct point {{ int x; char name[8]; long y; }}
+uprobe:add {{ @cpid[pid == cpid] = count(); }}
+uprobe:{t}:point_sum {{ $p = (struct point *)arg0; @point[$p->x, $p->name, $p->y] = count(); }}
+uprobe:{t}:fill {{ @buf_at[tid] = arg0; }}
+uretprobe:{t}:fill {{ @buf[buf(uptr(@buf_at[tid]), retval)] = count(); printf("%rh\n", buf(@buf_at[tid], 3)); delete(@buf_at[tid]); }}
+uprobe:{t}:greet {{ @greet = buf(arg0, 5); }}
+"#
+    );
+    // Another instance runs meanwhile: -c limits the probes to the command.
+    let mut other = Command::new(&target).args(["2", "wait"]).stdin(Stdio::piped()).spawn().expect("spawns");
+    let run = bpfscope().args(["-c", &format!("{t} 3"), "-e", &program]).stdout(Stdio::piped()).spawn().expect("runs");
+    other.stdin.take().expect("stdin").write_all(b"go\n").expect("writes");
+    assert!(other.wait().expect("waits").success());
+    let out = wait_with_timeout(run, Duration::from_secs(30), "the -c run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        stdout(&out),
+        "Attaching 5 probes...\n00 11 22\n00 11 22\n00 11 22\n\n\n\
+         @buf[\\x00\\x11\"3]: 3\n\
+         \n\
+         @cpid[true]: 3\n\
+         @greet: world\n\
+         @point[7, pointy, 35]: 3\n"
+    );
+}
+
+/// `ustack` records the user stack (addresses for now): the probed
+/// function first, then its callers (the target keeps frame pointers).
+#[test]
+fn ustack_starts_at_the_probed_function() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("uprobed", "uprobed_stack", &["-fno-omit-frame-pointer"]);
+    let program = format!("uprobe:{}:step_two {{ @[ustack] = count(); printf(\"%s\", ustack(1)); }}", target.display());
+    let out = bpfscope()
+        .args(["-c", &format!("{} 2", target.display()), "-e", &program])
+        .env("UPROBED_PRINT_STEP_TWO", "1")
+        .output()
+        .expect("runs");
+    let text = stdout(&out);
+    let addr = text.lines().find_map(|l| l.strip_prefix("step_two=")).expect("the target prints its address");
+    // printf: 8-space frames, and ustack(1) keeps one.
+    assert!(text.contains(&format!("\n        {addr}\n\n        {addr}\n")), "{text}");
+    // In a map key: 4-space frames, the probed function's first.
+    let key = text.split("@[\n").nth(1).expect("the map").split("]: 2\n").next().expect("count 2");
+    let frames: Vec<&str> = key.lines().map(str::trim).collect();
+    assert_eq!(frames.first(), Some(&addr), "{text}");
+    assert!(frames.len() >= 2, "the callers are there too: {text}");
+    assert!(key.lines().all(|l| l.starts_with("    0x")), "{text}");
+}

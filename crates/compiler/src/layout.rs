@@ -1,7 +1,7 @@
 //! How values are laid out in maps, events and on the BPF stack.
 //!
-//! Scalars (integers of any width, booleans, pointers, symbols, probe ids)
-//! take 8 bytes; strings and arrays their size. Tuple and record fields are
+//! Scalars (integers of any width, booleans, pointers, symbols, probe ids,
+//! `func` of user probes as an index into its names) take 8 bytes; strings and arrays their size. Tuple and record fields are
 //! 8-byte aligned. Keys, values and events share this layout, so user space
 //! decodes what the kernel wrote with the same rules.
 
@@ -11,12 +11,13 @@ use bpfscope_lang::check::{AggKind, Type};
 pub fn size_of(t: &Type) -> u32 {
     match t {
         Type::None => 0,
-        Type::Str(n) | Type::Buffer(n) => u32::try_from(*n).unwrap_or(u32::MAX),
+        Type::Str(n) => u32::try_from(*n).unwrap_or(u32::MAX),
+        // The number of bytes read, then room for the most.
+        Type::Buffer(n) => u32::try_from(*n).unwrap_or(u32::MAX).saturating_add(8),
         Type::Array(elem, n) => size_of(elem).saturating_mul(u32::try_from(*n).unwrap_or(u32::MAX)),
         Type::Tuple(items) => items.iter().map(|t| align8(size_of(t))).sum(),
         Type::Record(fields) => fields.iter().map(|(_, t)| align8(size_of(t))).sum(),
         Type::Inet => 24,
-        Type::Usym => 16,
         Type::Macaddr => 8,
         Type::Agg(k) => agg_value_size(*k),
         _ => 8,
@@ -43,10 +44,7 @@ pub fn align8(n: u32) -> u32 {
 /// Whether values of this type are passed around as bytes in memory rather
 /// than in a register.
 pub fn is_aggregate(t: &Type) -> bool {
-    matches!(
-        t,
-        Type::Str(_) | Type::Buffer(_) | Type::Array(..) | Type::Tuple(_) | Type::Record(_) | Type::Inet | Type::Usym
-    )
+    matches!(t, Type::Str(_) | Type::Buffer(_) | Type::Array(..) | Type::Tuple(_) | Type::Record(_) | Type::Inet)
 }
 
 /// The per-CPU value an aggregation keeps for each key.

@@ -7,6 +7,7 @@
 
 pub mod asm;
 mod codegen;
+pub mod ctypes;
 pub mod insn;
 pub mod layout;
 pub mod program;

@@ -33,6 +33,23 @@ pub enum MapKind {
     Array,
     /// Per-CPU scratch space, indexed by a `u32`.
     PercpuArray,
+    /// Call stacks by id, from `bpf_get_stackid`.
+    StackTrace,
+}
+
+/// A stack trace map: `ustack`/`kstack` values name one by index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackMap {
+    pub map: MapId,
+    /// Frames kept per stack.
+    pub limit: u32,
+    pub user: bool,
+}
+
+/// A `ustack`/`kstack` value: the stack id in the low 32 bits, the index
+/// of its [`StackMap`] in the next 8, the process id above.
+pub fn stack_value_parts(v: u64) -> (u32, usize, u32) {
+    (v as u32, ((v >> 32) & 0xff) as usize, (v >> 40) as u32)
 }
 
 /// A kernel map to create before loading.
@@ -219,6 +236,8 @@ pub struct Compiled {
     pub probe_names: Vec<String>,
     /// `func` values in user probes: index to the function's name.
     pub func_names: Vec<String>,
+    /// Where `ustack` and `kstack` values are kept.
+    pub stack_maps: Vec<StackMap>,
     /// The ring buffer all events go through.
     pub ringbuf: Option<MapId>,
     /// The internal array: slot `GLOBAL_LOST` counts events the ring buffer

@@ -55,6 +55,8 @@ pub struct ResolveOptions {
     /// `-p PID`: libraries are looked up among its mappings, and a uprobe
     /// may omit the binary (its executable is meant).
     pub pid: Option<u32>,
+    /// `-c CMD`'s executable: what a uprobe without a binary means.
+    pub executable: Option<PathBuf>,
 }
 
 /// Every probe's concrete attach points, in program order.
@@ -192,9 +194,10 @@ impl Binaries {
         let path = match (target, options.pid) {
             (Some(t), pid) => user::resolve_binary(t, pid).map_err(|e| e.at(ap))?,
             (None, Some(pid)) => user::process_executable(pid).map_err(|e| e.at(ap))?,
+            (None, None) if options.executable.is_some() => options.executable.clone().unwrap_or_default(),
             (None, None) => {
                 return Err(Diagnostic::error(ap.span, format!("{} needs a binary or library", ap.canonical()))
-                    .with_hint("name one, as in uprobe:/bin/bash:readline, or give a process with -p PID"));
+                    .with_hint("name one, as in uprobe:/bin/bash:readline, or give a process with -p PID or -c CMD"));
             }
         };
         let binary = self.open(&path).map_err(|e| e.at(ap))?;

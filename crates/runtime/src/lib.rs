@@ -4,6 +4,7 @@
 
 pub mod attach;
 mod btf;
+pub mod child;
 pub mod elf;
 mod load;
 pub mod output;
@@ -12,6 +13,7 @@ mod session;
 pub mod signals;
 
 pub use attach::{Feature, Features};
+pub use child::Child;
 pub use load::{Loaded, load, rejected_instruction};
 pub use session::{RunOptions, run};
 

@@ -61,6 +61,7 @@ fn create_map(spec: &MapSpec) -> Result<MapHandle, RunError> {
         MapKind::RingBuf => MapType::RingBuf,
         MapKind::Array => MapType::Array,
         MapKind::PercpuArray => MapType::PercpuArray,
+        MapKind::StackTrace => MapType::StackTrace,
     };
     // Hash maps allocate entries as they are used rather than all up front:
     // creating hundreds of preallocated maps takes the better part of a

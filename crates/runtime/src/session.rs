@@ -12,6 +12,7 @@ use bpfscope_compiler::{Compiled, EventKind, GLOBAL_LOST, GLOBAL_START, ProgKind
 use libbpf_rs::{MapCore, MapFlags, ProgramInput, RingBufferBuilder};
 
 use crate::attach::{self, Attached, Features, Plan};
+use crate::child::Child;
 use crate::load::{self, Loaded};
 use crate::output::value::{Resolver, read_u64, to_text};
 use crate::output::{maps, printf};
@@ -31,8 +32,16 @@ pub struct RunOptions {
 }
 
 /// Runs a compiled program to its end; returns the exit code (`exit(n)`).
-pub fn run(compiled: &Compiled, options: &RunOptions, out: &mut dyn Write) -> Result<i32, RunError> {
-    let plan = Plan::new(compiled, &options.features, options.pid, options.verbose);
+/// With `child`, uprobes see only that process, which starts once the
+/// probes are attached; the run ends when it exits.
+pub fn run(
+    compiled: &Compiled,
+    options: &RunOptions,
+    mut child: Option<&mut Child>,
+    out: &mut dyn Write,
+) -> Result<i32, RunError> {
+    let only = options.pid.or(child.as_ref().map(|c| c.pid()));
+    let plan = Plan::new(compiled, &options.features, only, options.verbose);
     let Loaded { mut object, maps } = load::load(compiled, |spec| plan.section(spec))?;
     let mut session =
         Session { compiled, object: &mut object, maps: &maps, out, finalizing: false, exit_code: 0, lost: 0 };
@@ -60,11 +69,14 @@ pub fn run(compiled: &Compiled, options: &RunOptions, out: &mut dyn Write) -> Re
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
+    if let Some(c) = child.as_deref_mut() {
+        c.start();
+    }
     while !session.finalizing && !signals::stop_requested() {
         let _ = ringbuf.poll(Duration::from_millis(100));
         session.drain(&queue)?;
         session.report_lost()?;
-        if options.pid.is_some_and(|pid| !process_alive(pid)) {
+        if options.pid.is_some_and(|pid| !process_alive(pid)) || child.as_deref_mut().is_some_and(Child::exited) {
             break;
         }
     }
@@ -144,7 +156,7 @@ impl Session<'_> {
 
     fn event(&mut self, data: &[u8]) -> Result<(), RunError> {
         let word = |i: usize| read_u64(data.get(i * 8..).unwrap_or(&[]));
-        let r = Resolver::of(self.compiled);
+        let r = Resolver::of(self.compiled, self.maps);
         match EventKind::from_u64(word(0)) {
             Some(kind @ (EventKind::Printf | EventKind::Cat)) => {
                 let table = if kind == EventKind::Cat { &self.compiled.cats } else { &self.compiled.printfs };
@@ -231,7 +243,7 @@ impl Session<'_> {
         if !self.compiled.print_maps_on_exit {
             return Ok(());
         }
-        let r = Resolver::of(self.compiled);
+        let r = Resolver::of(self.compiled, self.maps);
         let mut order: Vec<&bpfscope_compiler::UserMap> = self.compiled.user_maps.iter().collect();
         order.sort_by(|a, b| a.name.cmp(&b.name));
         for um in order {

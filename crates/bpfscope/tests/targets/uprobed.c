@@ -1,12 +1,14 @@
 /* Functions with known arguments and return values, each called COUNT
  * times, for uprobe tests. With "wait", reads a line from stdin before the
- * calls, so a tracer can attach to this very process in between.
+ * calls, so a tracer can attach to this very process in between; with
+ * "sleep", sleeps half a second first.
  *
- *   uprobed COUNT [wait]
+ *   uprobed COUNT [wait|sleep]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Keep every function a real, separately callable symbol with its
  * arguments in the ABI's registers (no inlining, cloning or constant
@@ -49,6 +51,11 @@ int main(int argc, char **argv) {
         if (!fgets(line, sizeof line, stdin))
             return 3;
     }
+    if (argc > 2 && strcmp(argv[2], "sleep") == 0)
+        usleep(500 * 1000);
+    if (getenv("UPROBED_PRINT_STEP_TWO"))
+        printf("step_two=%p\n", (void *)step_two);
+    fflush(stdout);
     volatile long sink = 0;
     struct point p = {7, "pointy", 35};
     /* On the stack, so always paged in: a uprobe cannot fault a page in,

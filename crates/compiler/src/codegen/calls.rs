@@ -64,6 +64,20 @@ impl Gen<'_, '_> {
                 _ => Err(self.unsupported(e.span, "this form of has_key()")),
             },
             "str" => self.str_call(c, e),
+            "buf" => self.buf_call(c, e),
+            "ustack" | "kstack" => {
+                // The mode (an identifier) only changes how stacks print.
+                let limit = c.args.iter().find_map(|a| match a.kind {
+                    ExprKind::Int(n) => u32::try_from(n).ok(),
+                    _ => None,
+                });
+                self.stack(c.name == "ustack", limit, e.span)
+            }
+            // Only the checker cares which address space a pointer is in.
+            "uptr" | "kptr" => match c.args.first() {
+                Some(a) => self.expr(a),
+                None => Err(self.unsupported(e.span, "this call")),
+            },
             "len" => match c.args.first() {
                 Some(Expr { kind: ExprKind::Map(m), span, .. }) => self.map_len(m, *span),
                 _ => Err(self.unsupported(e.span, "len() of this")),
@@ -168,6 +182,44 @@ impl Gen<'_, '_> {
             None => return Err(self.unsupported(e.span, "print() without an argument")),
         }
         Ok(Val::Nothing)
+    }
+
+    /// `buf(ptr, n)`, `buf(array)`: `[length: u64][bytes...]`.
+    fn buf_call(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let Type::Buffer(cap) = self.ty(e) else { return Err(self.unsupported(e.span, "buf() here")) };
+        let cap = u32::try_from(cap).unwrap_or(u32::MAX);
+        let Some(src) = c.args.first() else { return Err(self.unsupported(e.span, "buf()")) };
+        let st = self.ty(src);
+        let dst = self.alloc(8 + cap)?;
+        self.zero(dst, 8 + cap);
+        if is_aggregate(&st) {
+            let v = self.expr(src)?;
+            let n = size_of(&st).min(cap);
+            self.store_val(v, &st, dst + 8, n);
+            self.asm.emit(insn::st_imm(Size::DW, FP, dst, n as i32));
+            return Ok(Val::Mem(dst));
+        }
+        let Some(len) = c.args.get(1) else {
+            return Err(bpfscope_lang::Diagnostic::error(e.span, "buf() of a pointer needs a length")
+                .with_hint("give the number of bytes to read, as in buf(arg0, 16)"));
+        };
+        let ptr = self.expr(src)?;
+        let len = self.expr(len)?;
+        self.load(len, R2);
+        self.free(len);
+        // At most `cap` bytes (compared unsigned, so a negative length reads
+        // `cap`): the bound the verifier needs to see.
+        let ok = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jle, R2, cap as i32, ok);
+        self.asm.emit(insn::mov_imm(R2, cap as i32));
+        self.asm.bind(ok);
+        self.asm.emit(insn::stx(Size::DW, FP, dst, R2));
+        self.load(ptr, R3);
+        self.free(ptr);
+        self.addr(R1, dst + 8);
+        let read = if self.user_pointers() { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+        self.asm.emit(insn::call(read));
+        Ok(Val::Mem(dst))
     }
 
     /// `str(s)`, `str(ptr[, n])`.

@@ -88,3 +88,35 @@ impl Gen<'_, '_> {
         }
     }
 }
+
+/// The deepest stack the kernel records (`kernel.perf_event_max_stack`).
+const MAX_STACK_FRAMES: u32 = 127;
+
+impl Gen<'_, '_> {
+    /// `ustack`, `kstack` (with an optional frame limit): an id into a
+    /// stack trace map, tagged with the map and the process (see
+    /// [`crate::program::stack_value_parts`]).
+    pub(super) fn stack(&mut self, user: bool, limit: Option<u32>, span: Span) -> GResult<Val> {
+        self.ctx(span, if user { "ustack" } else { "kstack" })?;
+        let limit = limit.unwrap_or(MAX_STACK_FRAMES).clamp(1, MAX_STACK_FRAMES);
+        let (index, map) = self.b.stack_map(user, limit);
+        self.asm.emit(insn::call(Helper::GetCurrentPidTgid));
+        self.asm.emit(insn::alu_imm(Alu::Rsh, R0, 32));
+        self.asm.emit(insn::alu_imm(Alu::Lsh, R0, 40));
+        let tagged = self.keep(R0)?;
+        self.asm.emit(insn::mov_reg(R1, R9));
+        self.asm.load_map(R2, map);
+        const BPF_F_USER_STACK: i32 = 1 << 8;
+        self.asm.emit(insn::mov_imm(R3, if user { BPF_F_USER_STACK } else { 0 }));
+        self.asm.emit(insn::call(Helper::GetStackid));
+        // A failed capture keeps its negative errno as the id, which no
+        // stack has: it prints as an empty stack.
+        self.mask32(R0);
+        self.load(tagged, R1);
+        self.free(tagged);
+        self.asm.emit(insn::alu_reg(Alu::Or, R0, R1));
+        self.load_imm(R1, (index as i64) << 32);
+        self.asm.emit(insn::alu_reg(Alu::Or, R0, R1));
+        self.keep(R0)
+    }
+}

@@ -44,7 +44,8 @@ impl Gen<'_, '_> {
                         let v = self.expr(base)?;
                         self.member(v, &types, i)
                     }
-                    _ => Err(self.unsupported(e.span, "reading struct fields")),
+                    Type::Struct(_) | Type::Pointer(_) => self.struct_field(base, field, e),
+                    _ => Err(self.unsupported(e.span, "reading fields of this value")),
                 }
             }
             ExprKind::TupleIndex { base, index } => {
@@ -137,6 +138,8 @@ impl Gen<'_, '_> {
                 self.keep(R0)
             }
             "ncpus" => Ok(Val::Imm(self.b.options.ncpus as i64)),
+            "cpid" => Ok(Val::Imm(self.b.options.cpid.map_or(0, i64::from))),
+            "has_cpid" => Ok(Val::Imm(i64::from(self.b.options.cpid.is_some()))),
             "rand" => {
                 call(self, Helper::GetPrandomU32);
                 self.keep(R0)
@@ -162,6 +165,7 @@ impl Gen<'_, '_> {
                 Ok(Val::Mem(off))
             }
             "probe" => self.probe_id(),
+            "ustack" | "kstack" => self.stack(name == "ustack", None, e.span),
             "func" if self.provider.is_user() => self.func_id(),
             "retval" => self.retval(e.span),
             _ => match bpfscope_lang::builtins::numbered_arg(name) {

@@ -8,6 +8,7 @@ mod expr;
 mod frame;
 mod maps;
 mod stmt;
+mod structs;
 
 pub use maps::{GLOBAL_LOST, GLOBAL_START};
 
@@ -38,6 +39,8 @@ pub struct CompileOptions {
     pub ringbuf_size: u32,
     /// The number of possible CPUs (`ncpus`).
     pub ncpus: u64,
+    /// The pid of `-c CMD` (`cpid`).
+    pub cpid: Option<u32>,
 }
 
 impl Default for CompileOptions {
@@ -48,6 +51,7 @@ impl Default for CompileOptions {
             max_map_keys: 4096,
             ringbuf_size: 1 << 20,
             ncpus: 1,
+            cpid: None,
         }
     }
 }
@@ -110,6 +114,8 @@ struct Builder<'a> {
     /// User map name to its index in `out.user_maps`.
     user_maps: HashMap<String, usize>,
     enums: HashMap<String, i64>,
+    /// The program's C struct definitions.
+    ctypes: crate::ctypes::CTypes<'a>,
     globals: Option<MapId>,
     /// The callback `len()` counts with, made on first use.
     counting_callback: Option<SubprogId>,
@@ -144,6 +150,7 @@ impl<'a> Builder<'a> {
             out,
             user_maps: HashMap::new(),
             enums,
+            ctypes: crate::ctypes::CTypes::new(&checked.program.c_items),
             globals: None,
             counting_callback: None,
             loop_scratch: None,
@@ -201,6 +208,21 @@ impl<'a> Builder<'a> {
         self.out.globals = Some(m);
         self.globals = Some(m);
         m
+    }
+
+    /// The stack trace map for stacks of this kind and depth, made on first
+    /// use: its index among the stack maps, and its id.
+    fn stack_map(&mut self, user: bool, limit: u32) -> (usize, MapId) {
+        if let Some(i) = self.out.stack_maps.iter().position(|s| s.user == user && s.limit == limit) {
+            return (i, self.out.stack_maps[i].map);
+        }
+        let name = format!("AT_{}stack{limit}", if user { 'u' } else { 'k' });
+        let map = push_map(
+            &mut self.out,
+            MapSpec { name, kind: MapKind::StackTrace, key_size: 4, value_size: 8 * limit, max_entries: 4096 },
+        );
+        self.out.stack_maps.push(StackMap { map, limit, user });
+        (self.out.stack_maps.len() - 1, map)
     }
 
     /// The per-CPU scratch array that carries variables into loop bodies,

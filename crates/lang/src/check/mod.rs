@@ -1030,7 +1030,11 @@ impl<'a> Checker<'a> {
         for f in &def.fields {
             if f.name == field {
                 return Some(match &f.ty {
-                    CFieldType::Type(t) => self.resolve_type(t),
+                    // bpftrace reads char arrays in structs as strings.
+                    CFieldType::Type(t) => match self.resolve_type(t) {
+                        Type::Array(elem, n) if *elem == (Type::Int { bits: 8, signed: true }) => Type::Str(n),
+                        other => other,
+                    },
                     CFieldType::Anonymous(..) => Type::Unknown,
                 });
             }

@@ -94,11 +94,19 @@ fn key_text(map: &UserMap, key: &[u8], r: &Resolver<'_>) -> String {
             let parts: Vec<String> = items
                 .iter()
                 .zip(field_offsets(items))
-                .map(|(t, off)| to_text(t, slice(key, off, size_of(t)), r))
+                .map(|(t, off)| key_part(t, slice(key, off, size_of(t)), r))
                 .collect();
             format!("[{}]", parts.join(", "))
         }
-        Some(t) => format!("[{}]", to_text(t, key, r)),
+        Some(t) => format!("[{}]", key_part(t, key, r)),
+    }
+}
+
+/// One key value; stacks in keys are indented less than elsewhere.
+fn key_part(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
+    match t {
+        Type::Ustack | Type::Kstack => r.stack_text(read_u64(bytes), 4),
+        _ => to_text(t, bytes, r),
     }
 }
 

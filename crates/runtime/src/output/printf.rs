@@ -4,7 +4,7 @@
 use bpfscope_lang::check::Type;
 use bpfscope_lang::format::{Conversion, Piece, Spec};
 
-use super::value::{Resolver, c_string, int_value, read_u64, to_text};
+use super::value::{Resolver, buffer_bytes, c_string, hex_escaped, int_value, read_u64, to_text};
 
 /// Formats one printf event's arguments.
 pub fn format(pieces: &[Piece], args: &[(&Type, &[u8])], r: &Resolver<'_>) -> Vec<u8> {
@@ -116,23 +116,14 @@ fn pad(spec: &Spec, s: Vec<u8>, _numeric: bool) -> Vec<u8> {
 fn buffer(conv: Conversion, t: &Type, bytes: &[u8]) -> Vec<u8> {
     let data = match t {
         Type::Str(_) => c_string(bytes),
+        Type::Buffer(_) => buffer_bytes(bytes),
         _ => bytes,
     };
-    let mut out = String::new();
-    for (i, &b) in data.iter().enumerate() {
-        match conv {
-            Conversion::BufferHex => {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(&format!("{b:02x}"));
-            }
-            Conversion::BufferEscaped => out.push_str(&format!("\\x{b:02x}")),
-            _ if b.is_ascii_graphic() || b == b' ' => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
+    match conv {
+        Conversion::BufferHex => data.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ").into_bytes(),
+        Conversion::BufferEscaped => data.iter().map(|b| format!("\\x{b:02x}")).collect::<String>().into_bytes(),
+        _ => hex_escaped(data).into_bytes(),
     }
-    out.into_bytes()
 }
 
 #[cfg(test)]

@@ -9,11 +9,32 @@ pub struct Resolver<'a> {
     pub probe_names: &'a [String],
     /// `func` in user probes.
     pub func_names: &'a [String],
+    /// The stack trace maps `ustack`/`kstack` values point into, with the
+    /// frames each keeps.
+    pub stacks: Vec<(&'a libbpf_rs::MapHandle, u32)>,
 }
 
 impl<'a> Resolver<'a> {
-    pub fn of(compiled: &'a bpfscope_compiler::Compiled) -> Resolver<'a> {
-        Resolver { probe_names: &compiled.probe_names, func_names: &compiled.func_names }
+    pub fn of(compiled: &'a bpfscope_compiler::Compiled, maps: &'a [libbpf_rs::MapHandle]) -> Resolver<'a> {
+        Resolver {
+            probe_names: &compiled.probe_names,
+            func_names: &compiled.func_names,
+            stacks: compiled.stack_maps.iter().filter_map(|s| Some((maps.get(s.map.0)?, s.limit))).collect(),
+        }
+    }
+
+    /// A stack as bpftrace prints it: a newline, then one indented line
+    /// per frame (by 4 in map keys, 8 elsewhere). Frames are addresses for now (no symbols yet).
+    pub fn stack_text(&self, value: u64, indent: usize) -> String {
+        use libbpf_rs::MapCore;
+        let (id, map, _pid) = bpfscope_compiler::stack_value_parts(value);
+        let mut out = String::from("\n");
+        let Some((handle, limit)) = self.stacks.get(map) else { return out };
+        let Ok(Some(frames)) = handle.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY) else { return out };
+        for addr in frames.chunks_exact(8).map(read_u64).take(*limit as usize).take_while(|&a| a != 0) {
+            out.push_str(&format!("{:indent$}0x{addr:x}\n", ""));
+        }
+        out
     }
 }
 
@@ -47,11 +68,33 @@ pub fn c_string(bytes: &[u8]) -> &[u8] {
     &bytes[..end]
 }
 
+/// The bytes a `buf()` value holds (after its 8-byte length).
+pub fn buffer_bytes(bytes: &[u8]) -> &[u8] {
+    let data = bytes.get(8..).unwrap_or(&[]);
+    let len = (read_u64(bytes) as usize).min(data.len());
+    &data[..len]
+}
+
+/// Printable ASCII as is, other bytes as `\xNN`: how bpftrace shows buffers.
+pub fn hex_escaped(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len());
+    for &b in data {
+        if b.is_ascii_graphic() || b == b' ' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
     match t {
         Type::Str(_) => String::from_utf8_lossy(c_string(bytes)).into_owned(),
+        Type::Buffer(_) => hex_escaped(buffer_bytes(bytes)),
         Type::Bool => (read_u64(bytes) != 0).to_string(),
         Type::Probe => r.probe_names.get(read_u64(bytes) as usize).cloned().unwrap_or_default(),
+        Type::Ustack | Type::Kstack => r.stack_text(read_u64(bytes), 8),
         Type::Usym => r.func_names.get(read_u64(bytes) as usize).cloned().unwrap_or_default(),
         Type::Username => username(read_u64(bytes) as u32),
         Type::Tuple(items) => {

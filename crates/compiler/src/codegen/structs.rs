@@ -1,0 +1,88 @@
+//! Fields of C structs in the traced process's (or the kernel's) memory:
+//! `((struct point *)arg0)->x`, `$p->inner.name`.
+
+use bpfscope_lang::ast::{Expr, ExprKind, UnaryOp};
+use bpfscope_lang::check::Type;
+use bpfscope_lang::{Diagnostic, Span};
+
+use super::{GResult, Gen, Val};
+use crate::insn::{self, Alu, FP, Helper, R0, R1, R2, R3, Size};
+use crate::layout::{align8, is_aggregate, size_of};
+
+impl Gen<'_, '_> {
+    /// A field's value, read from memory.
+    pub(super) fn struct_field(&mut self, base: &Expr, field: &str, e: &Expr) -> GResult<Val> {
+        let t = self.ty(e);
+        if matches!(t, Type::Struct(_)) {
+            return Err(self.unsupported(e.span, "a whole struct as a value (read its fields)"));
+        }
+        let addr = self.field_address(base, field, e.span)?;
+        self.read_memory(addr, &t)
+    }
+
+    /// Where a field is: the struct's address plus the field's offset.
+    fn field_address(&mut self, base: &Expr, field: &str, span: Span) -> GResult<Val> {
+        let name = match self.ty(base) {
+            Type::Struct(n) => n,
+            Type::Pointer(inner) => match *inner {
+                Type::Struct(n) => n,
+                _ => return Err(self.unsupported(span, "a field of a pointer to a non-struct")),
+            },
+            _ => return Err(self.unsupported(span, "a field of this value")),
+        };
+        let offset = self.b.ctypes.offset_of(&name, field).map_err(|e| Diagnostic::error(span, e.to_string()))?;
+        let addr = self.struct_address(base)?;
+        if offset == 0 {
+            return Ok(addr);
+        }
+        if let Val::Imm(a) = addr {
+            return Ok(Val::Imm(a.wrapping_add(offset as i64)));
+        }
+        self.load(addr, R0);
+        self.free(addr);
+        self.asm.emit(insn::alu_imm(Alu::Add, R0, i32::try_from(offset).unwrap_or(i32::MAX)));
+        self.keep(R0)
+    }
+
+    /// The address of a struct: a pointer's value, or where a struct
+    /// field or `*ptr` is.
+    fn struct_address(&mut self, e: &Expr) -> GResult<Val> {
+        match (&e.kind, self.ty(e)) {
+            (_, Type::Pointer(_)) => self.expr(e),
+            (ExprKind::Field { base, field, .. }, Type::Struct(_)) => self.field_address(base, field, e.span),
+            (ExprKind::Unary { op: UnaryOp::Deref, expr }, Type::Struct(_)) => self.expr(expr),
+            _ => Err(self.unsupported(e.span, "taking the address of this struct")),
+        }
+    }
+
+    /// Copies a value of type `t` out of traced memory at `addr`: user
+    /// memory in user probes, kernel memory elsewhere. A failed read
+    /// yields zeros, as in bpftrace.
+    pub(super) fn read_memory(&mut self, addr: Val, t: &Type) -> GResult<Val> {
+        let size = match t {
+            Type::Int { bits, .. } => u32::from(*bits / 8).max(1),
+            Type::Bool => 1,
+            other => size_of(other),
+        };
+        let dst = self.alloc(align8(size).max(8))?;
+        self.zero(dst, align8(size).max(8));
+        self.load(addr, R3);
+        self.free(addr);
+        self.addr(R1, dst);
+        self.asm.emit(insn::mov_imm(R2, size as i32));
+        let read = if self.user_pointers() { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+        self.asm.emit(insn::call(read));
+        if is_aggregate(t) {
+            return Ok(Val::Mem(dst));
+        }
+        self.asm.emit(insn::ldx(Size::of(size.min(8)), R0, FP, dst));
+        if let Type::Int { bits, signed: true } = t
+            && *bits < 64
+        {
+            let shift = 64 - i32::from(*bits);
+            self.asm.emit(insn::alu_imm(Alu::Lsh, R0, shift));
+            self.asm.emit(insn::alu_imm(Alu::Arsh, R0, shift));
+        }
+        self.keep(R0)
+    }
+}

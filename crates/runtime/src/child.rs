@@ -1,0 +1,145 @@
+//! `-c CMD`: the command is forked at once, so its pid is known while the
+//! program compiles (`cpid`) and probes can be limited to it, but it only
+//! execs once every probe is attached, so nothing it does is missed.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Why a command cannot be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ChildError {
+    #[error("-c: the command is empty")]
+    Empty,
+    #[error("-c: command not found: {0}")]
+    NotFound(String),
+    #[error("-c: the command has a NUL byte")]
+    Nul,
+    #[error("-c: cannot start the command: {0}")]
+    Os(std::io::Error),
+}
+
+/// A forked command waiting for the word to exec.
+pub struct Child {
+    pid: libc::pid_t,
+    program: PathBuf,
+    /// Writing a byte here lets the child exec; closing it unstarted makes
+    /// the child exit.
+    go: Option<OwnedFd>,
+    reaped: Option<i32>,
+}
+
+impl Child {
+    /// Forks `command` (split on whitespace, as bpftrace does; the program
+    /// is looked up in `$PATH`), stopped before its exec.
+    pub fn spawn(command: &str) -> Result<Child, ChildError> {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let program = words.first().ok_or(ChildError::Empty)?;
+        let path = find_program(program).ok_or_else(|| ChildError::NotFound(program.to_string()))?;
+        // Everything the child needs is built before the fork: after it,
+        // only async-signal-safe calls are allowed.
+        let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| ChildError::Nul)?;
+        let args: Vec<CString> =
+            words.iter().map(|w| CString::new(*w)).collect::<Result<_, _>>().map_err(|_| ChildError::Nul)?;
+        let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let env: Vec<CString> = std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                CString::new(kv).ok()
+            })
+            .collect();
+        let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for the two descriptors.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(ChildError::Os(std::io::Error::last_os_error()));
+        }
+        // SAFETY: the kernel just made these descriptors.
+        let (wait_end, go) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: the child only calls read, execve and _exit, which are
+        // async-signal-safe, on memory prepared before the fork.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(ChildError::Os(std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            // SAFETY: see above.
+            unsafe {
+                let mut byte = 0u8;
+                if libc::read(wait_end.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) == 1 {
+                    libc::execve(cpath.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                }
+                libc::_exit(127);
+            }
+        }
+        drop(wait_end);
+        Ok(Child { pid, program: path, go: Some(go), reaped: None })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// The executable the command runs.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// Lets the command exec and run.
+    pub fn start(&mut self) {
+        if let Some(go) = self.go.take() {
+            // SAFETY: writes one byte from a valid buffer to our pipe.
+            unsafe { libc::write(go.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+        }
+    }
+
+    /// Whether the command has ended (reaping it if so).
+    pub fn exited(&mut self) -> bool {
+        if self.reaped.is_some() {
+            return true;
+        }
+        let mut status = 0;
+        // SAFETY: waits without blocking for our own child.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        if r == self.pid || r < 0 {
+            self.reaped = Some(status);
+            return true;
+        }
+        false
+    }
+}
+
+impl Drop for Child {
+    /// A command still running when the run ends is killed, as bpftrace
+    /// does; one never started just exits.
+    fn drop(&mut self) {
+        self.go.take();
+        if !self.exited() {
+            // SAFETY: signals and reaps our own child.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+}
+
+/// A program name as `execvp` would find it.
+fn find_program(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return is_executable(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
