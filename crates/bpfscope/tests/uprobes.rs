@@ -341,3 +341,37 @@ fn ustack_starts_at_the_probed_function() {
     assert!(frames.len() >= 2, "the callers are there too: {text}");
     assert!(key.lines().all(|l| l.starts_with("    0x")), "{text}");
 }
+
+/// `func+offset` and raw addresses land where asked: the target's
+/// `marked` is four nops, `mov $42, %eax`, `ret`.
+#[test]
+fn offsets_and_addresses() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("uprobed", "uprobed_offsets", &[]);
+    let t = target.display().to_string();
+    let nm = Command::new("nm").arg(&target).output().expect("nm runs");
+    let marked = String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .find_map(|l| l.strip_suffix(" T marked").and_then(|a| u64::from_str_radix(a, 16).ok()))
+        .expect("marked in the symbol table");
+    let at_nop = marked + 2;
+    let program = format!(
+        r#"uprobe:{t}:marked+9 {{ @mov[probe, func, reg("ax")] = count(); }}
+uprobe:{t}:0x{at_nop:x} {{ @nop[probe, func] = count(); }}
+uretprobe:{t}:marked {{ @ret[reg("ax"), retval] = count(); }}"#
+    );
+    let out = bpfscope().args(["-c", &format!("{t} 3"), "-e", &program]).output().expect("runs");
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "Attaching 3 probes...\n\n\n\
+             @mov[uprobe:{t}:marked+9, marked, 42]: 3\n\
+             @nop[uprobe:{t}:{at_nop}, marked]: 3\n\
+             @ret[42, 42]: 3\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -120,3 +120,34 @@ pub const KEYWORDS: &[&str] = &[
     "if", "else", "while", "for", "unroll", "break", "continue", "return", "let", "config", "import", "macro",
     "sizeof", "offsetof", "typeof", "typeinfo", "comptime", "true", "false",
 ];
+
+/// x86-64's saved registers (`struct pt_regs`) by the names `reg()`
+/// takes, with their byte offsets.
+pub const PT_REGS: &[(&str, i16)] = &[
+    ("r15", 0),
+    ("r14", 8),
+    ("r13", 16),
+    ("r12", 24),
+    ("bp", 32),
+    ("bx", 40),
+    ("r11", 48),
+    ("r10", 56),
+    ("r9", 64),
+    ("r8", 72),
+    ("ax", 80),
+    ("cx", 88),
+    ("dx", 96),
+    ("si", 104),
+    ("di", 112),
+    ("orig_ax", 120),
+    ("ip", 128),
+    ("cs", 136),
+    ("flags", 144),
+    ("sp", 152),
+    ("ss", 160),
+];
+
+/// The offset of a register in `struct pt_regs`.
+pub fn pt_regs_offset(name: &str) -> Option<i16> {
+    PT_REGS.iter().find(|(n, _)| *n == name).map(|&(_, off)| off)
+}

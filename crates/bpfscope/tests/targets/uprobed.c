@@ -41,6 +41,11 @@ PROBED int step_one(void) { return 1; }
 PROBED int step_two(void) { return 2; }
 PROBED int step_three(void) { return 3; }
 
+/* Known bytes: probes at marked+2 and marked+4 land on instructions. */
+__asm__(".text\n.globl marked\n.type marked, @function\nmarked:\n"
+        "  nop\n  nop\n  nop\n  nop\n  mov $42, %eax\n  ret\n.size marked, .-marked\n");
+int marked(void);
+
 /* Only in .symtab: a local function. */
 static PROBED int hidden(int x) { return x * 2; }
 
@@ -72,6 +77,7 @@ int main(int argc, char **argv) {
         sink += step_two();
         sink += step_three();
         sink += hidden(i);
+        sink += marked();
     }
     return 0;
 }

@@ -65,6 +65,10 @@ impl Gen<'_, '_> {
             },
             "str" => self.str_call(c, e),
             "buf" => self.buf_call(c, e),
+            "reg" => match c.args.first().map(|a| &a.kind) {
+                Some(ExprKind::Str(r)) => self.register(&String::from_utf8_lossy(r), e.span),
+                _ => Err(self.unsupported(e.span, "reg() of this")),
+            },
             "ustack" | "kstack" => {
                 // The mode (an identifier) only changes how stacks print.
                 let limit = c.args.iter().find_map(|a| match a.kind {

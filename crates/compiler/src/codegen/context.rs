@@ -15,6 +15,20 @@ mod pt_regs {
     pub const SP: i16 = 152;
 }
 
+#[cfg(test)]
+mod tests {
+    use bpfscope_lang::builtins::pt_regs_offset;
+
+    #[test]
+    fn argument_registers_agree_with_the_register_table() {
+        let names = ["di", "si", "dx", "cx", "r8", "r9"];
+        let table: Vec<i16> = names.iter().filter_map(|n| pt_regs_offset(n)).collect();
+        assert_eq!(table, super::pt_regs::ARGS);
+        assert_eq!(pt_regs_offset("ax"), Some(super::pt_regs::AX));
+        assert_eq!(pt_regs_offset("sp"), Some(super::pt_regs::SP));
+    }
+}
+
 impl Gen<'_, '_> {
     /// The context pointer: only the program itself has it, not the
     /// callbacks of loops over maps.
@@ -54,6 +68,15 @@ impl Gen<'_, '_> {
         let read = if self.user_pointers() { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
         self.asm.emit(insn::call(read));
         self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+        self.keep(R0)
+    }
+
+    /// `reg("name")`: a saved register.
+    pub(super) fn register(&mut self, name: &str, span: Span) -> GResult<Val> {
+        self.ctx(span, "reg()")?;
+        let off = bpfscope_lang::builtins::pt_regs_offset(name)
+            .ok_or_else(|| bpfscope_lang::Diagnostic::error(span, format!("'{name}' is not a register")))?;
+        self.asm.emit(insn::ldx(Size::DW, R0, R9, off));
         self.keep(R0)
     }
 

@@ -4,6 +4,7 @@
 use super::{Checker, Type, types::AggKind};
 use crate::ast::*;
 use crate::attach::Provider;
+use crate::builtins;
 use crate::diagnostic::Diagnostic;
 use crate::format::{self, Conversion};
 use crate::source::Span;
@@ -427,6 +428,19 @@ impl Checker<'_> {
                 &[Provider::Kprobe, Provider::Uprobe, Provider::Kretprobe, Provider::Uretprobe],
                 "kprobe and uprobe",
             );
+            if let Some(Expr { kind: ExprKind::Str(r), span, .. }) = c.args.first() {
+                let r = String::from_utf8_lossy(r);
+                if builtins::pt_regs_offset(&r).is_none() {
+                    let names = builtins::PT_REGS.iter().map(|(n, _)| *n);
+                    let mut d = Diagnostic::error(*span, format!("'{r}' is not a register"));
+                    if let Some(s) = closest(&r, names.clone()) {
+                        d = d.with_hint(format!("did you mean '{s}'?"));
+                    } else {
+                        d = d.with_hint(format!("the registers are: {}", names.collect::<Vec<_>>().join(", ")));
+                    }
+                    self.error(d);
+                }
+            }
         }
         match ret {
             Ret::None => Type::None,
