@@ -15,19 +15,6 @@ mod pt_regs {
     pub const SP: i16 = 152;
 }
 
-#[cfg(test)]
-mod tests {
-    use bpfscope_lang::builtins::pt_regs_offset;
-
-    #[test]
-    fn argument_registers_agree_with_the_register_table() {
-        let names = ["di", "si", "dx", "cx", "r8", "r9"];
-        let table: Vec<i16> = names.iter().filter_map(|n| pt_regs_offset(n)).collect();
-        assert_eq!(table, super::pt_regs::ARGS);
-        assert_eq!(pt_regs_offset("ax"), Some(super::pt_regs::AX));
-        assert_eq!(pt_regs_offset("sp"), Some(super::pt_regs::SP));
-    }
-}
 
 impl Gen<'_, '_> {
     /// The context pointer: only the program itself has it, not the
@@ -141,5 +128,19 @@ impl Gen<'_, '_> {
         self.load_imm(R1, (index as i64) << 32);
         self.asm.emit(insn::alu_reg(Alu::Or, R0, R1));
         self.keep(R0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bpfscope_lang::builtins::pt_regs_offset;
+
+    #[test]
+    fn argument_registers_agree_with_the_register_table() {
+        let names = ["di", "si", "dx", "cx", "r8", "r9"];
+        let table: Vec<i16> = names.iter().filter_map(|n| pt_regs_offset(n)).collect();
+        assert_eq!(table, super::pt_regs::ARGS);
+        assert_eq!(pt_regs_offset("ax"), Some(super::pt_regs::AX));
+        assert_eq!(pt_regs_offset("sp"), Some(super::pt_regs::SP));
     }
 }
