@@ -88,3 +88,45 @@ fn unknown_tracepoints_and_fields_are_clear_errors() {
         "stdin:1:42: error: no field named 'nope' here\nt:syscalls:sys_enter_openat { print(args.nope); }\n                                         ~~~~\nhint: the fields are: __syscall_nr, dfd, filename, flags, mode\n"
     );
 }
+
+/// Raw tracepoints see the same events as the tracepoints built on them:
+/// `sys_enter` with the call number in arg1 counts each openat that
+/// `syscalls:sys_enter_openat` counts.
+#[test]
+fn raw_tracepoint_arguments() {
+    if !can_trace() {
+        return;
+    }
+    let opener = build_target_as("opener", "rawopener", &[]);
+    let program = r#"rawtracepoint:sys_enter /comm == "rawopener" && arg1 == 257/ { @raw = count(); }
+        tracepoint:syscalls:sys_enter_openat /comm == "rawopener"/ { @tp = count(); }
+        rawtracepoint:sched_process_exe* /comm == "rawopener"/ { @exec[probe] = count(); }"#;
+    let tracer = Tracer::start(&["-e", program]);
+    let status = Command::new(&opener).args(["/etc/hostname", "9"]).status().expect("runs");
+    assert!(status.success());
+    let out = stdout(&tracer.interrupt());
+    let count = |name: &str| -> u64 {
+        out.lines().find_map(|l| l.strip_prefix(&format!("@{name}: "))).and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    assert!(count("raw") >= 9, "{out}");
+    assert_eq!(count("raw"), count("tp"), "{out}");
+    assert!(out.contains("@exec[rawtracepoint:sched_process_exec]: 1\n"), "{out}");
+    assert!(out.starts_with("Attaching 3 probes...\n"), "{out}");
+}
+
+#[test]
+fn unknown_raw_tracepoint_suggests_the_closest() {
+    if !can_trace() {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_bpfscope"))
+        .args(["--dry-run", "-e", "rawtracepoint:sched_swich { }"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "stdin:1:1: error: no tracepoint matches 'sched_swich'\nrawtracepoint:sched_swich { }\n\
+         ~~~~~~~~~~~~~~~~~~~~~~~~~\nhint: did you mean 'sched_switch'?\n"
+    );
+}

@@ -125,6 +125,10 @@ pub enum ProgKind {
         category: String,
         event: String,
     },
+    /// A kernel tracepoint with its raw arguments (`BPF_PROG_TYPE_RAW_TRACEPOINT`).
+    RawTracepoint {
+        name: String,
+    },
     /// Uprobes (or uretprobes) on one binary: one program for all of its
     /// sites, told apart at run time by each site's attach cookie.
     Uprobe {
@@ -157,6 +161,7 @@ impl ProgKind {
             ProgKind::Interval { .. } | ProgKind::Profile { .. } => "perf_event",
             ProgKind::Tracepoint { .. } => "tracepoint",
             ProgKind::Uprobe { .. } => "uprobe",
+            ProgKind::RawTracepoint { .. } => "raw_tp",
         }
     }
 }

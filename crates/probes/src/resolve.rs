@@ -157,6 +157,27 @@ fn concrete(ap: &AttachPoint) -> Result<Vec<Concrete>, Diagnostic> {
                 })
                 .collect()
         }
+        (Provider::RawTracepoint, Target::Kernel { module, func, offset: None }) => {
+            let names = tracefs::matching_raw_tracepoints(func).map_err(|e| e.at(ap))?;
+            if names.is_empty() {
+                let mut d = Diagnostic::error(ap.span, format!("no tracepoint matches '{func}'"));
+                let all = tracefs::matching_raw_tracepoints("*").unwrap_or_default();
+                if let Some(c) = bpfscope_lang::suggest::closest(func, all.iter().map(String::as_str)) {
+                    d = d.with_hint(format!("did you mean '{c}'?"));
+                }
+                return Err(d);
+            }
+            Ok(names
+                .into_iter()
+                .map(|name| Concrete {
+                    attach: AttachPoint {
+                        target: Target::Kernel { module: module.clone(), func: name, offset: None },
+                        ..ap.clone()
+                    },
+                    detail: Detail::None,
+                })
+                .collect())
+        }
         _ => Ok(vec![Concrete { attach: ap.clone(), detail: Detail::None }]),
     }
 }

@@ -120,6 +120,25 @@ pub fn matching_events(category: &str, event: &str) -> Result<Vec<(String, Strin
     Ok(out)
 }
 
+/// The kernel tracepoints (what raw tracepoints attach to) whose names
+/// match a pattern, sorted. tracefs lists them under their categories;
+/// `syscalls` holds per-call events made on `raw_syscalls`, and probe
+/// groups hold kprobe and uprobe events, none of them tracepoints.
+pub fn matching_raw_tracepoints(pattern: &str) -> Result<Vec<String>, ProbeError> {
+    let glob = crate::glob::Glob::new(pattern);
+    let events = root()?.join("events");
+    let mut out = Vec::new();
+    for c in list_dirs(&events)? {
+        if c == "syscalls" || c == "ftrace" || c.starts_with("bpfscope_") || c.ends_with("probes") {
+            continue;
+        }
+        out.extend(list_dirs(&events.join(&c))?.into_iter().filter(|e| glob.matches(e)));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 fn list_dirs(dir: &Path) -> Result<Vec<String>, ProbeError> {
     let entries = std::fs::read_dir(dir).map_err(|e| ProbeError::Io(dir.display().to_string(), e))?;
     Ok(entries

@@ -15,7 +15,6 @@ mod pt_regs {
     pub const SP: i16 = 152;
 }
 
-
 impl Gen<'_, '_> {
     /// The context pointer: only the program itself has it, not the
     /// callbacks of loops over maps.
@@ -40,6 +39,14 @@ impl Gen<'_, '_> {
             }
             None => self.stack_arg(n - pt_regs::ARGS.len() as u32, span),
         }
+    }
+
+    /// `argN` of a raw tracepoint: the Nth 8-byte argument in the context.
+    pub(super) fn raw_arg(&mut self, n: u32, span: Span) -> GResult<Val> {
+        self.ctx(span, &format!("arg{n}"))?;
+        let off = i16::try_from(n * 8).map_err(|_| self.unsupported(span, "an argument this far"))?;
+        self.asm.emit(insn::ldx(Size::DW, R0, R9, off));
+        self.keep(R0)
     }
 
     /// `sargN`: the Nth 8-byte slot above the return address.

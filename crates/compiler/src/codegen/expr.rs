@@ -169,6 +169,9 @@ impl Gen<'_, '_> {
             "func" if self.provider.is_user() => self.func_id(),
             "retval" => self.retval(e.span),
             _ => match bpfscope_lang::builtins::numbered_arg(name) {
+                Some((false, n)) if self.provider == bpfscope_lang::attach::Provider::RawTracepoint => {
+                    self.raw_arg(n, e.span)
+                }
                 Some((false, n)) if self.has_registers() => self.arg(n, e.span),
                 Some((true, n)) if self.has_registers() => self.stack_arg(n, e.span),
                 _ => Err(self.unsupported(e.span, &format!("the {name} builtin"))),

@@ -364,6 +364,7 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
         (Provider::Profile, Target::Timer { unit, value }) => {
             ProgKind::Profile { hz: (*unit == TimeUnit::Hz).then_some(*value), period_ns: period(*unit, *value) }
         }
+        (Provider::RawTracepoint, Target::Kernel { func, .. }) => ProgKind::RawTracepoint { name: func.clone() },
         (Provider::Tracepoint, Target::Tracepoint { category, event }) => {
             ProgKind::Tracepoint { category: category.clone(), event: event.clone() }
         }
@@ -372,7 +373,9 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
                 ap.span,
                 format!("{p} probes are not supported by this version of bpfscope yet"),
             )
-            .with_hint("BEGIN, END, interval, profile and tracepoint probes run today"));
+            .with_hint(
+                "BEGIN, END, interval, profile, tracepoint, rawtracepoint, uprobe and uretprobe probes run today",
+            ));
         }
     })
 }

@@ -136,6 +136,12 @@ pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mu
             let category = libbpf_rs::TracepointCategory::Custom(category.clone());
             attached.links.push(prog.attach_tracepoint(category, event).map_err(|e| err(e.to_string()))?);
         }
+        ProgKind::RawTracepoint { name } => {
+            let link = prog.attach_raw_tracepoint(name).map_err(|e| {
+                err(format!("{e} (an argN past the tracepoint's last argument makes the kernel refuse it)"))
+            })?;
+            attached.links.push(link);
+        }
         ProgKind::Interval { period_ns } => {
             let cpu = perf::online_cpus().map_err(|e| err(e.to_string()))?.first().copied().unwrap_or(0);
             let fd = perf::cpu_clock(cpu, *period_ns, None).map_err(|e| err(format!("perf_event_open: {e}")))?;
