@@ -90,8 +90,8 @@ fn unknown_tracepoints_and_fields_are_clear_errors() {
 }
 
 /// Raw tracepoints see the same events as the tracepoints built on them:
-/// `sys_enter` with the call number in arg1 counts each openat that
-/// `syscalls:sys_enter_openat` counts.
+/// `sys_enter` with the call number in arg1 (or, named from BTF, `args.id`)
+/// counts each openat that `syscalls:sys_enter_openat` counts.
 #[test]
 fn raw_tracepoint_arguments() {
     if !can_trace() {
@@ -99,6 +99,7 @@ fn raw_tracepoint_arguments() {
     }
     let opener = build_target_as("opener", "rawopener", &[]);
     let program = r#"rawtracepoint:sys_enter /comm == "rawopener" && arg1 == 257/ { @raw = count(); }
+        rawtracepoint:sys_enter /comm == "rawopener" && args.id == 257/ { @btf = count(); }
         tracepoint:syscalls:sys_enter_openat /comm == "rawopener"/ { @tp = count(); }
         rawtracepoint:sched_process_exe* /comm == "rawopener"/ { @exec[probe] = count(); }"#;
     let tracer = Tracer::start(&["-e", program]);
@@ -110,8 +111,9 @@ fn raw_tracepoint_arguments() {
     };
     assert!(count("raw") >= 9, "{out}");
     assert_eq!(count("raw"), count("tp"), "{out}");
+    assert_eq!(count("btf"), count("tp"), "{out}");
     assert!(out.contains("@exec[rawtracepoint:sched_process_exec]: 1\n"), "{out}");
-    assert!(out.starts_with("Attaching 3 probes...\n"), "{out}");
+    assert!(out.starts_with("Attaching 4 probes...\n"), "{out}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The attach-point catalog: what the kernel and user binaries offer, and
 //! the concrete attach points a program's wildcards stand for.
 
+pub mod btf;
 pub mod glob;
 pub mod resolve;
 pub mod tracefs;
@@ -29,6 +30,8 @@ pub enum ProbeError {
     BadElf(String, String),
     #[error("cannot find '{0}': not a path, a library in /etc/ld.so.cache, or a program on $PATH")]
     NoBinary(String),
+    #[error("{0}")]
+    Btf(String),
     #[error("process {0} does not exist")]
     NoProcess(u32),
 }

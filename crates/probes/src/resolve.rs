@@ -11,6 +11,7 @@ use bpfscope_lang::attach::{AttachPoint, Provider, Target, UserLocation};
 use bpfscope_lang::check::Type;
 
 use crate::ProbeError;
+use crate::btf::KernelBtf;
 use crate::glob;
 use crate::tracefs::{self, Field, Format};
 use crate::user::{self, Binary};
@@ -34,6 +35,11 @@ pub enum Detail {
     },
     /// One location in a user binary.
     Uprobe(UprobeSite),
+    /// A raw tracepoint; its named arguments from BTF when the probe reads
+    /// `args`.
+    RawTracepoint {
+        args: Option<Arc<Vec<(String, Type)>>>,
+    },
 }
 
 /// Where a uprobe goes: a file and an offset in it.
@@ -76,7 +82,8 @@ impl Resolved {
                     Detail::Tracepoint { format, .. } => Some(Type::Record(
                         format.fields.iter().map(|f| (f.name.clone(), field_type(f, max_strlen))).collect(),
                     )),
-                    Detail::None | Detail::Uprobe(_) => None,
+                    Detail::RawTracepoint { args: Some(args) } => Some(Type::Record(args.to_vec())),
+                    Detail::None | Detail::Uprobe(_) | Detail::RawTracepoint { args: None } => None,
                 })
             })
             .collect()
@@ -114,6 +121,7 @@ pub fn resolve(program: &Program, options: &ResolveOptions) -> Result<Resolved, 
     let mut probes = Vec::new();
     let mut errors = Vec::new();
     let mut binaries = Binaries::default();
+    let mut btf = None;
     for probe in &program.probes {
         let mut targets = Vec::new();
         for ap in &probe.attach_points {
@@ -121,6 +129,7 @@ pub fn resolve(program: &Program, options: &ResolveOptions) -> Result<Resolved, 
                 (Provider::Uprobe | Provider::Uretprobe, Target::User { binary, location, lang }) => {
                     binaries.uprobes(ap, binary.as_deref(), location, lang.as_deref(), options)
                 }
+                (Provider::RawTracepoint, _) if uses_args(probe) => raw_tracepoints_with_args(ap, &mut btf),
                 _ => concrete(ap),
             };
             match found {
@@ -180,6 +189,45 @@ fn concrete(ap: &AttachPoint) -> Result<Vec<Concrete>, Diagnostic> {
         }
         _ => Ok(vec![Concrete { attach: ap.clone(), detail: Detail::None }]),
     }
+}
+
+/// Whether a probe reads `args` (raw tracepoints only load BTF then).
+fn uses_args(probe: &bpfscope_lang::ast::Probe) -> bool {
+    use bpfscope_lang::ast::{Expr, ExprKind};
+    use bpfscope_lang::visit::{VisitMut, walk_block, walk_expr};
+    struct Finder(bool);
+    impl VisitMut for Finder {
+        fn expr(&mut self, e: &mut Expr) {
+            self.0 |= matches!(&e.kind, ExprKind::Ident(n) if n == "args");
+            walk_expr(self, e);
+        }
+    }
+    let mut f = Finder(false);
+    let mut body = probe.body.clone();
+    walk_block(&mut f, &mut body);
+    if let Some(p) = &probe.predicate {
+        f.expr(&mut p.clone());
+    }
+    f.0
+}
+
+/// Raw tracepoints with their named arguments from the kernel's BTF
+/// (loaded on first need).
+fn raw_tracepoints_with_args(ap: &AttachPoint, btf: &mut Option<KernelBtf>) -> Result<Vec<Concrete>, Diagnostic> {
+    let btf = match btf {
+        Some(b) => b,
+        None => btf.insert(KernelBtf::load().map_err(|e| e.at(ap))?),
+    };
+    let mut out = concrete(ap)?;
+    for c in &mut out {
+        let Target::Kernel { func, .. } = &c.attach.target else { continue };
+        let args = btf.raw_tracepoint_args(func).ok_or_else(|| {
+            Diagnostic::error(ap.span, format!("the kernel's BTF does not describe the arguments of {func}"))
+                .with_hint("read them as arg0, arg1, ...")
+        })?;
+        c.detail = Detail::RawTracepoint { args: Some(Arc::new(args)) };
+    }
+    Ok(out)
 }
 
 /// The binaries uprobes name, each read once.

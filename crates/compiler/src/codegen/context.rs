@@ -3,6 +3,7 @@
 //! `func`).
 
 use bpfscope_lang::Span;
+use bpfscope_lang::check::Type;
 
 use super::{GResult, Gen, Site, Val};
 use crate::insn::{self, Alu, FP, Helper, R0, R1, R2, R3, R9, Size};
@@ -46,6 +47,31 @@ impl Gen<'_, '_> {
         self.ctx(span, &format!("arg{n}"))?;
         let off = i16::try_from(n * 8).map_err(|_| self.unsupported(span, "an argument this far"))?;
         self.asm.emit(insn::ldx(Size::DW, R0, R9, off));
+        self.keep(R0)
+    }
+
+    /// `args.name` of a raw tracepoint: the named argument's 8-byte slot,
+    /// narrowed to its type.
+    pub(super) fn raw_args_field(&mut self, args: &[(String, Type)], field: &str, span: Span) -> GResult<Val> {
+        self.ctx(span, "args")?;
+        let Some(i) = args.iter().position(|(n, _)| n == field) else {
+            let names: Vec<&str> = args.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(bpfscope_lang::Diagnostic::error(span, format!("this tracepoint has no argument '{field}'"))
+                .with_hint(format!("its arguments are: {}", names.join(", "))));
+        };
+        let off = i16::try_from(i * 8).map_err(|_| self.unsupported(span, "an argument this far"))?;
+        self.asm.emit(insn::ldx(Size::DW, R0, R9, off));
+        match &args[i].1 {
+            Type::Int { bits, signed } if *bits < 64 => {
+                let shift = 64 - i32::from(*bits);
+                self.asm.emit(insn::alu_imm(Alu::Lsh, R0, shift));
+                self.asm.emit(insn::alu_imm(if *signed { Alu::Arsh } else { Alu::Rsh }, R0, shift));
+            }
+            Type::Bool => {
+                self.asm.emit(insn::alu_imm(Alu::And, R0, 0xff));
+            }
+            _ => {}
+        }
         self.keep(R0)
     }
 

@@ -686,6 +686,10 @@ impl Gen<'_, '_> {
     /// `args.field` of a tracepoint: read from the record the context
     /// points at.
     fn args_field(&mut self, field: &str, span: bpfscope_lang::Span, e: &Expr) -> GResult<Val> {
+        if let bpfscope_probes::Detail::RawTracepoint { args: Some(args) } = &self.detail {
+            let args = std::sync::Arc::clone(args);
+            return self.raw_args_field(&args, field, span);
+        }
         let bpfscope_probes::Detail::Tracepoint { format, category, event } = &self.detail else {
             return Err(self.unsupported(span, "args in this probe"));
         };
