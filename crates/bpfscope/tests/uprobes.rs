@@ -168,9 +168,26 @@ fn trace_one_pid(no_features: &str) {
     let target = build_target_as("uprobed", "uprobed_pid", &[]);
     let spawn = || Command::new(&target).args(["3", "wait"]).stdin(Stdio::piped()).spawn().expect("spawns");
     let (mut traced, mut other) = (spawn(), spawn());
-    let program =
-        format!("uprobe:{}:add {{ @[pid] = count(); }} uprobe:add {{ @omitted = count(); }}", target.display());
+    // `uprobe:add` is the process's executable; `libc` is found among the
+    // files it has mapped.
+    let program = format!(
+        "uprobe:{}:add {{ @[pid] = count(); }} uprobe:add {{ @omitted = count(); }} uprobe:libc:exit {{ @exit[probe] = count(); }}",
+        target.display()
+    );
     let pid = traced.id().to_string();
+    // The process waits on stdin once started; by then it maps libc.
+    let mapped_libc = || {
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        maps.lines().find_map(|l| l.split_whitespace().nth(5).filter(|p| p.contains("/libc.so")).map(str::to_string))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let libc = loop {
+        match mapped_libc() {
+            Some(l) => break l,
+            None if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            None => panic!("the target never mapped libc"),
+        }
+    };
     let mut args = vec!["-p", &pid, "-e", &program];
     if !no_features.is_empty() {
         args.extend(["--no-feature", no_features]);
@@ -184,7 +201,7 @@ fn trace_one_pid(no_features: &str) {
     assert!(other.wait().expect("waits").success());
     // The run ends by itself once the traced process has.
     let out = stdout(&tracer.wait(Duration::from_secs(10)));
-    assert_eq!(out, format!("Attaching 2 probes...\n\n\n@[{}]: 3\n@omitted: 3\n", traced.id()));
+    assert_eq!(out, format!("Attaching 3 probes...\n\n\n@[{pid}]: 3\n@exit[uprobe:{}:exit]: 1\n@omitted: 3\n", libc),);
     assert_eq!(legacy_events_of(tracer_pid), Vec::<String>::new());
 }
 
