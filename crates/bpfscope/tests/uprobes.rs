@@ -136,14 +136,19 @@ fn sigterm_and_sigkill_leave_nothing_behind() {
     let tracer = Tracer::start(&legacy);
     let pid = tracer.pid();
     assert_eq!(legacy_events_of(pid).len(), 3, "three events while attached");
+    let links = links_of(pid);
+    assert_eq!(links.len(), 3, "a link per event");
     let out = tracer.signal("TERM");
     assert!(out.status.success(), "SIGTERM ends a run cleanly");
     assert_eq!(legacy_events_of(pid), Vec::<String>::new(), "SIGTERM");
+    assert_links_released(&links, "SIGTERM");
 
     let tracer = Tracer::start(&legacy);
     let killed = tracer.pid();
+    let links = links_of(killed);
     Command::new("kill").args(["-KILL", &killed.to_string()]).status().expect("kill");
     drop(tracer);
+    assert_links_released(&links, "SIGKILL");
     assert_eq!(legacy_events_of(killed).len(), 3, "a killed run cannot clean up");
     let quick = format!("uprobe:{}:add {{ }} interval:ms:1 {{ exit(); }}", target.display());
     let out = bpfscope().args(&legacy[..2]).args(["-e", &quick]).output().expect("runs");
@@ -194,6 +199,8 @@ fn trace_one_pid(no_features: &str) {
     }
     let tracer = Tracer::start(&args);
     let tracer_pid = tracer.pid();
+    let links = links_of(tracer_pid);
+    assert!(!links.is_empty());
     for child in [&mut traced, &mut other] {
         child.stdin.take().expect("stdin").write_all(b"go\n").expect("writes");
     }
@@ -203,6 +210,7 @@ fn trace_one_pid(no_features: &str) {
     let out = stdout(&tracer.wait(Duration::from_secs(10)));
     assert_eq!(out, format!("Attaching 3 probes...\n\n\n@[{pid}]: 3\n@exit[uprobe:{}:exit]: 1\n@omitted: 3\n", libc),);
     assert_eq!(legacy_events_of(tracer_pid), Vec::<String>::new());
+    assert_links_released(&links, "the traced process exited");
 }
 
 /// Errors in attach points are found before anything loads, point at the
@@ -391,4 +399,41 @@ uretprobe:{t}:marked {{ @ret[reg("ax"), retval] = count(); }}"#
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Links go with the run however it ends, on the uprobe_multi and PMU
+/// paths (the legacy path is covered with its tracefs events above).
+#[test]
+fn links_are_released_however_the_run_ends() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("uprobed", "uprobed_links", &[]);
+    let program = format!("uprobe:{t}:step_* {{ @ = count(); }} uretprobe:{t}:add {{ }}", t = target.display());
+    for features in ["", "uprobe_multi"] {
+        for signal in ["INT", "TERM", "KILL"] {
+            let mut args = vec!["-e", program.as_str()];
+            if !features.is_empty() {
+                args.extend(["--no-feature", features]);
+            }
+            let tracer = Tracer::start(&args);
+            let links = links_of(tracer.pid());
+            // uprobe_multi: one link for the three steps, one for add.
+            let expected = if features.is_empty() { 2 } else { 4 };
+            assert_eq!(links.len(), expected, "--no-feature {features:?}");
+            let out = tracer.signal(signal);
+            if signal != "KILL" {
+                assert!(out.status.success(), "SIG{signal}");
+            }
+            assert_links_released(&links, &format!("SIG{signal} with --no-feature {features:?}"));
+        }
+    }
+    // exit() from the program.
+    let quick = format!("uprobe:{}:step_* {{ }} interval:ms:500 {{ exit(); }}", target.display());
+    let tracer = Tracer::start(&["-e", &quick]);
+    let links = links_of(tracer.pid());
+    assert_eq!(links.len(), 2, "the multi link and the timer's");
+    let out = tracer.wait(Duration::from_secs(10));
+    assert!(out.status.success());
+    assert_links_released(&links, "exit()");
 }

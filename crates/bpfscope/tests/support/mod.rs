@@ -149,3 +149,50 @@ pub fn build_target_as(source: &str, name: &str, flags: &[&str]) -> PathBuf {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// The ids of the BPF links a process holds, from its descriptors.
+pub fn links_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            text.lines().find_map(|l| l.strip_prefix("link_id:")).and_then(|v| v.trim().parse().ok())
+        })
+        .collect()
+}
+
+/// Whether the kernel still has a BPF link with this id.
+pub fn link_exists(id: u32) -> bool {
+    /// `union bpf_attr` as `BPF_LINK_GET_FD_BY_ID` reads it.
+    #[repr(C)]
+    struct Attr {
+        link_id: u32,
+        next_id: u32,
+        open_flags: u32,
+    }
+    const BPF_LINK_GET_FD_BY_ID: libc::c_long = 30;
+    let attr = Attr { link_id: id, next_id: 0, open_flags: 0 };
+    // SAFETY: the attribute is valid for the call's duration; a returned
+    // descriptor is closed at once.
+    unsafe {
+        let fd = libc::syscall(libc::SYS_bpf, BPF_LINK_GET_FD_BY_ID, &attr as *const Attr, std::mem::size_of::<Attr>());
+        if fd >= 0 {
+            libc::close(fd as i32);
+        }
+        fd >= 0
+    }
+}
+
+/// Waits (a little: the kernel frees links as their last reference goes)
+/// until none of these links exists; fails naming those that remain.
+pub fn assert_links_released(ids: &[u32], what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: Vec<u32> = ids.iter().copied().filter(|&id| link_exists(id)).collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: links {left:?} are still there");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
