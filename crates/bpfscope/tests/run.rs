@@ -89,14 +89,27 @@ fn hist_with_negative_zero_and_large_values() {
         "BEGIN { @h = hist(5); @h = hist(0); @h = hist(-1); @h = hist(1); @h = hist(1500); exit(); }",
         &format!("Attaching 1 probe...\n\n\n@h: \n{body}\n"),
     );
-    // Large values: 2^40 and 2^62 land in the T buckets. (bpftrace 0.17
-    // puts both in [2G, 4G); see the README.)
+    // Large values: 2^40 and 2^62 land in the T and E buckets, labelled as
+    // bpftrace 0.26 labels them. (bpftrace 0.17 puts both in [2G, 4G); see
+    // the README.)
     let Some(o) = run("BEGIN { @h = hist(1099511627776); @h = hist(4611686018427387904); exit(); }", &[]) else {
         return;
     };
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains(&format!("[1T, 2T)               1 {}", bar(52))), "{out}");
-    assert!(out.contains(&format!("[4194304T, 8388608T)       1 {}", bar(52))), "{out}");
+    assert!(out.contains(&format!("[4E, 8E)               1 {}", bar(52))), "{out}");
+}
+
+/// `hist(v, k)` splits each power of two into 2^k buckets, numbered and
+/// labelled as bpftrace 0.26 does.
+#[test]
+fn hist_with_sub_buckets() {
+    let rows = [("[0]", 1), ("[1]", 1), ("[2]", 1), ("[3]", 1), ("[4, 6)", 2), ("[6, 8)", 2), ("[8, 12)", 2)];
+    let body: String = rows.iter().map(|(l, n)| format!("{l:<16}{n:>8} {}\n", bar(26 * n))).collect();
+    assert_prints(
+        "BEGIN { $i = 0; while ($i < 10) { @h = hist($i, 1); $i++; } @m = hist(1000000, 3); exit(); }",
+        &format!("Attaching 1 probe...\n\n\n@h: \n{body}\n@m: \n[960K, 1024K)          1 {}\n\n", bar(52)),
+    );
 }
 
 #[test]

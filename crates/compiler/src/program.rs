@@ -75,7 +75,10 @@ pub enum ValueKind {
     Avg,
     Stats,
     /// Keys carry an extra 8-byte bucket index after the user's key.
-    Hist,
+    /// Each power of two is split into `2^k` buckets.
+    Hist {
+        k: u8,
+    },
     Lhist {
         min: i64,
         max: i64,
@@ -86,7 +89,7 @@ pub enum ValueKind {
 impl ValueKind {
     /// Maps whose kernel key has a bucket index appended.
     pub fn has_bucket(&self) -> bool {
-        matches!(self, ValueKind::Hist | ValueKind::Lhist { .. })
+        matches!(self, ValueKind::Hist { .. } | ValueKind::Lhist { .. })
     }
 
     /// Per-CPU maps: user space sums the CPUs' values.

@@ -285,12 +285,9 @@ impl Gen<'_, '_> {
             _ => Val::Imm(1),
         };
         let bucket = match kind {
-            ValueKind::Hist => {
-                if args.len() > 1 && !matches!(args[1].kind, ExprKind::Int(0)) {
-                    return Err(self.unsupported(args[1].span, "hist() with sub-buckets"));
-                }
+            ValueKind::Hist { k } => {
                 self.load(v, R0);
-                self.log2_bucket();
+                self.log2_bucket(*k);
                 Some(self.keep(R1)?)
             }
             ValueKind::Lhist { min, max, step } => {
@@ -371,15 +368,26 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::stx(Size::DW, base, off, tmp));
     }
 
-    /// `R1 = hist bucket of R0`: 0 for negatives, 1 for 0, then
-    /// 2 + floor(log2(v)). Clobbers R0 and R2.
-    fn log2_bucket(&mut self) {
+    /// `R1 = hist bucket of R0` with `2^k` buckets per power of two, as
+    /// bpftrace numbers them: 0 for negatives; `v + 1` for `v < 2^k`;
+    /// else, with `l = floor(log2(v)) - k`, `((l + 1) << k) + x + 1` where
+    /// `x` is the `k` bits after the leading one. With `k = 0` that is 1
+    /// for 0 and `2 + floor(log2(v))` above. Clobbers R0, R2 and R3.
+    fn log2_bucket(&mut self, k: u8) {
+        let k = i32::from(k);
+        let mask = (1 << k) - 1;
         let done = self.asm.new_label();
+        let large = self.asm.new_label();
         self.asm.emit(insn::mov_imm(R1, 0));
         self.asm.jump_imm(Jmp::Jslt, R0, 0, done);
-        self.asm.emit(insn::mov_imm(R1, 1));
-        self.asm.jump_imm(Jmp::Jeq, R0, 0, done);
-        self.asm.emit(insn::mov_imm(R1, 2));
+        self.asm.jump_imm(Jmp::Jgt, R0, mask, large);
+        self.asm.emit(insn::mov_reg(R1, R0));
+        self.asm.emit(insn::alu_imm(Alu::Add, R1, 1));
+        self.asm.jump(done);
+        self.asm.bind(large);
+        // R1 = floor(log2(v)), keeping v in R3.
+        self.asm.emit(insn::mov_reg(R3, R0));
+        self.asm.emit(insn::mov_imm(R1, 0));
         for shift in [32, 16, 8, 4, 2, 1] {
             let skip = self.asm.new_label();
             self.asm.emit(insn::mov_reg(R2, R0));
@@ -389,6 +397,18 @@ impl Gen<'_, '_> {
             self.asm.emit(insn::alu_imm(Alu::Add, R1, shift));
             self.asm.bind(skip);
         }
+        if k > 0 {
+            // x = (v >> (log2 - k)) & mask
+            self.asm.emit(insn::alu_imm(Alu::Sub, R1, k));
+            self.asm.emit(insn::alu_reg(Alu::Rsh, R3, R1));
+            self.asm.emit(insn::alu_imm(Alu::And, R3, mask));
+        } else {
+            self.asm.emit(insn::mov_imm(R3, 0));
+        }
+        self.asm.emit(insn::alu_imm(Alu::Add, R1, 1));
+        self.asm.emit(insn::alu_imm(Alu::Lsh, R1, k));
+        self.asm.emit(insn::alu_reg(Alu::Add, R1, R3));
+        self.asm.emit(insn::alu_imm(Alu::Add, R1, 1));
         self.asm.bind(done);
     }
 

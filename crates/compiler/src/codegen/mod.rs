@@ -162,6 +162,7 @@ impl<'a> Builder<'a> {
     /// Creates a kernel map for every map the program uses.
     fn declare_user_maps(&mut self) {
         let lhists = lhist_params(self.checked);
+        let hist_bits = hist_params(self.checked);
         let sizes: HashMap<&str, u64> =
             self.checked.program.map_decls.iter().map(|d| (d.name.as_str(), d.max_entries)).collect();
         for (name, info) in &self.checked.maps {
@@ -172,7 +173,7 @@ impl<'a> Builder<'a> {
                 Type::Agg(AggKind::Max) => ValueKind::Max,
                 Type::Agg(AggKind::Avg) => ValueKind::Avg,
                 Type::Agg(AggKind::Stats) => ValueKind::Stats,
-                Type::Agg(AggKind::Hist) => ValueKind::Hist,
+                Type::Agg(AggKind::Hist) => ValueKind::Hist { k: hist_bits.get(name.as_str()).copied().unwrap_or(0) },
                 Type::Agg(AggKind::Lhist) => {
                     let (min, max, step) = lhists.get(name.as_str()).copied().unwrap_or((0, 1, 1));
                     ValueKind::Lhist { min, max, step }
@@ -378,6 +379,21 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
             ));
         }
     })
+}
+
+/// `hist(v, k)`'s `k` of each map, from its first use.
+fn hist_params(checked: &CheckedProgram) -> HashMap<&str, u8> {
+    let mut out = HashMap::new();
+    let mut visit = |e: &Expr, target: &'_ str| {
+        if let ExprKind::Call(c) = &e.kind
+            && c.name == "hist"
+            && let [_, Expr { kind: ExprKind::Int(k), .. }] = &c.args[..]
+        {
+            out.entry(target.to_string()).or_insert(u8::try_from(*k).unwrap_or(0).min(5));
+        }
+    };
+    for_each_map_assignment(&checked.program.probes, &mut visit);
+    checked.maps.keys().filter_map(|k| out.get(k).map(|v| (k.as_str(), *v))).collect()
 }
 
 /// `lhist(v, min, max, step)` parameters of each map, from its first use.

@@ -63,7 +63,7 @@ fn read(map: &UserMap, handle: &MapHandle) -> Vec<(Vec<u8>, Entry)> {
                 let count: i64 = values.iter().map(|v| read_u64(&v[8..]) as i64).sum();
                 grouped.insert(user_key, Entry::Average(count, total));
             }
-            ValueKind::Hist | ValueKind::Lhist { .. } => {
+            ValueKind::Hist { .. } | ValueKind::Lhist { .. } => {
                 let bucket = read_u64(&key[user_key_size.min(key.len())..]) as usize;
                 let count: u64 = values.iter().map(|v| read_u64(v)).sum();
                 let entry =
@@ -82,7 +82,8 @@ fn read(map: &UserMap, handle: &MapHandle) -> Vec<(Vec<u8>, Entry)> {
 fn bucket_count(kind: &ValueKind) -> usize {
     match kind {
         ValueKind::Lhist { min, max, step } => ((max - min) / (*step).max(1)) as usize + 2,
-        _ => 65,
+        ValueKind::Hist { k } => ((64 - usize::from(*k)) << k) + 1,
+        _ => 0,
     }
 }
 
@@ -177,7 +178,8 @@ pub fn map_text(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resol
                 Entry::Buckets(b) => {
                     let rows = match map.value {
                         ValueKind::Lhist { min, max, step } => lhist_rows(b, min, max, step),
-                        _ => hist_rows(b, div),
+                        ValueKind::Hist { k } => hist_rows(b, div, k),
+                        _ => String::new(),
                     };
                     format!("{k}: \n{rows}")
                 }
@@ -188,15 +190,21 @@ pub fn map_text(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resol
     format!("{}{end}", lines.join("\n"))
 }
 
-fn hist_label(power: u32) -> String {
-    let (p, suffix) = match power {
-        p if p >= 40 => (p - 40, "T"),
-        p if p >= 30 => (p - 30, "G"),
-        p if p >= 20 => (p - 20, "M"),
-        p if p >= 10 => (p - 10, "K"),
-        p => (p, ""),
-    };
-    format!("{}{suffix}", 1u64 << p)
+/// Where hist bucket `index` ends (exclusive), as a number and as bpftrace
+/// writes it. The first `2 << k` buckets hold one value each (`index - 1`);
+/// after them, each power of two `2^p` is split into `2^k` parts and the
+/// label takes a K/M/G/... suffix for each factor of 2^10.
+fn hist_bound(index: usize, k: u8) -> (u64, String) {
+    let n = 1u64 << k;
+    if index as u64 <= n << 1 {
+        return (index as u64, index.to_string());
+    }
+    let part = index as u64 & (n - 1);
+    let power = (index as u32 >> k) - 1;
+    let value = (1u64 << power).saturating_mul(n + part);
+    let decade = power / 10;
+    let suffix = ["", "K", "M", "G", "T", "P", "E"].get(decade as usize).copied().unwrap_or("");
+    (value, format!("{}{suffix}", (1u64 << (power - 10 * decade)) * (n + part)))
 }
 
 fn lhist_label(n: i64) -> String {
@@ -216,17 +224,19 @@ fn bar_row(label: &str, count: u64, shown: u64, max: u64) -> String {
     format!("{label:<16}{shown:>8} |{:<52}|\n", "@".repeat(width))
 }
 
-fn hist_rows(values: &[u64], div: u64) -> String {
+fn hist_rows(values: &[u64], div: u64, k: u8) -> String {
     let Some(first) = values.iter().position(|&v| v > 0) else { return String::new() };
     let last = values.iter().rposition(|&v| v > 0).unwrap_or(first);
     let max = values.iter().copied().max().unwrap_or(0);
     (first..=last)
         .map(|i| {
-            let label = match i {
-                0 => "(..., 0)".to_string(),
-                1 => "[0]".to_string(),
-                2 => "[1]".to_string(),
-                _ => format!("[{}, {})", hist_label(i as u32 - 2), hist_label(i as u32 - 1)),
+            let label = if i == 0 {
+                "(..., 0)".to_string()
+            } else {
+                // Bucket i holds [end of i-1, end of i); bucket 1 starts at 0.
+                let (low, low_text) = if i == 1 { (0, "0".to_string()) } else { hist_bound(i - 1, k) };
+                let (high, high_text) = hist_bound(i, k);
+                if high == low + 1 { format!("[{low_text}]") } else { format!("[{low_text}, {high_text})") }
             };
             bar_row(&label, values[i], values[i] / div, max)
         })
@@ -284,7 +294,7 @@ mod tests {
         v[2] = 1;
         v[4] = 1;
         v[12] = 1;
-        let rows = hist_rows(&v, 1);
+        let rows = hist_rows(&v, 1, 0);
         let bar = "@".repeat(52);
         let empty = " ".repeat(52);
         let expected = format!(
@@ -316,6 +326,21 @@ mod tests {
         );
         assert_eq!(lhist_label(2048), "2K");
         assert_eq!(lhist_label(3 * 1_048_576), "3M");
-        assert_eq!(hist_label(21), "2M");
+        assert_eq!(hist_bound(22, 0), (1 << 21, "2M".to_string()));
+    }
+
+    /// bpftrace's worked example: with k = 2, index 27 ends at 224.
+    #[test]
+    fn hist_sub_buckets() {
+        assert_eq!(hist_bound(27, 2), (224, "224".to_string()));
+        // hist(v, 1) of 0..=9, one each: buckets as bpftrace's log2 numbers them.
+        let mut v = vec![0u64; bucket_count(&ValueKind::Hist { k: 1 })];
+        for (i, n) in [(1, 1), (2, 1), (3, 1), (4, 1), (5, 2), (6, 2), (7, 2)] {
+            v[i] = n;
+        }
+        let labels: Vec<String> =
+            hist_rows(&v, 1, 1).lines().map(|l| l.split_whitespace().next().unwrap_or("").to_string()).collect();
+        assert_eq!(labels, ["[0]", "[1]", "[2]", "[3]", "[4,", "[6,", "[8,"]);
+        assert!(hist_rows(&v, 1, 1).contains("[8, 12)                2 |"));
     }
 }
