@@ -132,3 +132,22 @@ fn unknown_raw_tracepoint_suggests_the_closest() {
          ~~~~~~~~~~~~~~~~~~~~~~~~~\nhint: did you mean 'sched_switch'?\n"
     );
 }
+
+/// `join()` prints the strings of a NULL-terminated array (here execve's
+/// argv), separated by a space or the given separator, as bpftrace does.
+#[test]
+fn join_prints_execve_arguments() {
+    if !can_trace() {
+        return;
+    }
+    let opener = build_target_as("opener", "joined", &[]);
+    let path = opener.to_str().expect("utf-8").to_string();
+    let program = format!(
+        r#"tracepoint:syscalls:sys_enter_execve /str(args.filename) == "{path}"/ {{ join(args.argv); join(args.argv, "--"); }}"#
+    );
+    let tracer = Tracer::start(&["-e", &program]);
+    let status = Command::new(&opener).args(["/nonexistent file", "0"]).status().expect("runs");
+    assert!(status.success());
+    let out = stdout(&tracer.interrupt());
+    assert_eq!(out, format!("Attaching 1 probe...\n{path} /nonexistent file 0\n{path}--/nonexistent file--0\n\n\n"));
+}

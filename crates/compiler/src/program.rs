@@ -208,7 +208,14 @@ pub enum EventKind {
     PrintValue = 7,
     /// `[kind][cat id][args...]`: print a file whose name is formatted.
     Cat = 8,
+    /// `[kind][join id][count][JOIN_ARGS strings of JOIN_ARG_SIZE bytes]`
+    Join = 9,
 }
+
+/// How many strings `join()` reads, and how long each may be (bpftrace's
+/// `join_argnum` and `join_argsize`).
+pub const JOIN_ARGS: u32 = 16;
+pub const JOIN_ARG_SIZE: u32 = 1024;
 
 impl EventKind {
     pub fn from_u64(v: u64) -> Option<EventKind> {
@@ -221,6 +228,7 @@ impl EventKind {
             6 => EventKind::Time,
             7 => EventKind::PrintValue,
             8 => EventKind::Cat,
+            9 => EventKind::Join,
             _ => return None,
         })
     }
@@ -238,6 +246,8 @@ pub struct Compiled {
     /// `cat()` calls: the file name's format and arguments.
     pub cats: Vec<PrintfSpec>,
     pub time_formats: Vec<String>,
+    /// The separator of each `join()`.
+    pub join_separators: Vec<String>,
     /// The type of each `print(value)`.
     pub print_values: Vec<Type>,
     /// `probe` values: index to the probe's name.

@@ -177,6 +177,7 @@ impl Session<'_> {
                     self.cat(&String::from_utf8_lossy(&text))?;
                 }
             }
+            Some(EventKind::Join) => self.join(data, word(1) as usize, word(2) as usize)?,
             Some(EventKind::Exit) => {
                 self.exit_code = word(1) as i32;
                 self.finalizing = true;
@@ -204,6 +205,22 @@ impl Session<'_> {
             }
             None => {}
         }
+        Ok(())
+    }
+
+    /// `join()`: the strings up to the first empty one, separated, on a
+    /// line (as bpftrace prints them).
+    fn join(&mut self, data: &[u8], id: usize, count: usize) -> Result<(), RunError> {
+        use bpfscope_compiler::JOIN_ARG_SIZE;
+        let sep = self.compiled.join_separators.get(id).map_or(" ", String::as_str);
+        let strings: Vec<String> = (0..count)
+            .map_while(|i| {
+                let start = 24 + i * JOIN_ARG_SIZE as usize;
+                let s = crate::output::value::c_string(data.get(start..start + JOIN_ARG_SIZE as usize)?);
+                (!s.is_empty()).then(|| String::from_utf8_lossy(s).into_owned())
+            })
+            .collect();
+        writeln!(self.out, "{}", strings.join(sep))?;
         Ok(())
     }
 

@@ -5,7 +5,7 @@ use bpfscope_lang::check::Type;
 use bpfscope_lang::format;
 
 use super::{GResult, Gen, Val};
-use crate::insn::{self, FP, Helper, Jmp, R0, R1, R2, R3, R4, Size};
+use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R4, Size};
 use crate::layout::{self, is_aggregate, size_of};
 use crate::program::{EventKind, PrintfSpec};
 
@@ -65,6 +65,7 @@ impl Gen<'_, '_> {
             },
             "str" => self.str_call(c, e),
             "buf" => self.buf_call(c, e),
+            "join" => self.join(c, e),
             "reg" => match c.args.first().map(|a| &a.kind) {
                 Some(ExprKind::Str(r)) => self.register(&String::from_utf8_lossy(r), e.span),
                 _ => Err(self.unsupported(e.span, "reg() of this")),
@@ -116,6 +117,70 @@ impl Gen<'_, '_> {
         }
         self.output(off, size)?;
         Ok(offsets)
+    }
+
+    /// `join(argv[, sep])`: the strings of a NULL-terminated array of
+    /// pointers, gathered in a per-CPU buffer (too big for the stack) and
+    /// sent as one event.
+    fn join(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        use crate::program::{JOIN_ARG_SIZE, JOIN_ARGS};
+        let Some(array) = c.args.first() else { return Err(self.unsupported(e.span, "join()")) };
+        let sep = match c.args.get(1).map(|a| &a.kind) {
+            Some(ExprKind::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+            _ => " ".to_string(),
+        };
+        let id = self.b.out.join_separators.len() as i32;
+        self.b.out.join_separators.push(sep);
+        let read_ptr = if self.user_pointers() { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+        let read_str = if self.user_pointers() { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
+        let argv = self.expr(array)?;
+        let argv_slot = self.alloc(8)?;
+        self.load(argv, R0);
+        self.free(argv);
+        self.asm.emit(insn::stx(Size::DW, FP, argv_slot, R0));
+        // The buffer: [kind][id][count][strings...].
+        let map = self.b.join_buffer();
+        let key = self.alloc(8)?;
+        self.asm.emit(insn::st_imm(Size::DW, FP, key, 0));
+        self.lookup(map, key);
+        let done = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, done);
+        let buf_slot = self.alloc(8)?;
+        self.asm.emit(insn::stx(Size::DW, FP, buf_slot, R0));
+        self.asm.emit(insn::st_imm(Size::DW, R0, 0, EventKind::Join as i32));
+        self.asm.emit(insn::st_imm(Size::DW, R0, 8, id));
+        self.asm.emit(insn::st_imm(Size::DW, R0, 16, 0));
+        let ptr_slot = self.alloc(8)?;
+        let send = self.asm.new_label();
+        for i in 0..JOIN_ARGS {
+            // ptr = argv[i]; stop at NULL.
+            self.addr(R1, ptr_slot);
+            self.asm.emit(insn::mov_imm(R2, 8));
+            self.asm.emit(insn::ldx(Size::DW, R3, FP, argv_slot));
+            self.asm.emit(insn::alu_imm(Alu::Add, R3, (8 * i) as i32));
+            self.asm.emit(insn::call(read_ptr));
+            self.asm.jump_imm(Jmp::Jne, R0, 0, send);
+            self.asm.emit(insn::ldx(Size::DW, R3, FP, ptr_slot));
+            self.asm.jump_imm(Jmp::Jeq, R3, 0, send);
+            self.asm.emit(insn::ldx(Size::DW, R1, FP, buf_slot));
+            self.asm.emit(insn::st_imm(Size::DW, R1, 16, i as i32 + 1));
+            self.asm.emit(insn::alu_imm(Alu::Add, R1, (24 + i * JOIN_ARG_SIZE) as i32));
+            self.asm.emit(insn::mov_imm(R2, JOIN_ARG_SIZE as i32));
+            self.asm.emit(insn::call(read_str));
+        }
+        self.asm.bind(send);
+        let rb = self.b.out.ringbuf.ok_or_else(|| self.unsupported(e.span, "output"))?;
+        self.asm.load_map(R1, rb);
+        self.asm.emit(insn::ldx(Size::DW, R2, FP, buf_slot));
+        self.asm.emit(insn::mov_imm(R3, (24 + JOIN_ARGS * JOIN_ARG_SIZE) as i32));
+        self.asm.emit(insn::mov_imm(R4, 0));
+        self.asm.emit(insn::call(Helper::RingbufOutput));
+        let ok = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, ok);
+        self.count_lost()?;
+        self.asm.bind(ok);
+        self.asm.bind(done);
+        Ok(Val::Nothing)
     }
 
     /// `bpf_ringbuf_output(events, fp + off, size, 0)`, counting a loss.

@@ -56,7 +56,7 @@ impl Gen<'_, '_> {
     }
 
     /// `R0 = bpf_map_lookup_elem(map, fp + key)`
-    fn lookup(&mut self, map: MapId, key: i16) {
+    pub(super) fn lookup(&mut self, map: MapId, key: i16) {
         self.asm.load_map(R1, map);
         self.addr(R2, key);
         self.asm.emit(insn::call(Helper::MapLookupElem));

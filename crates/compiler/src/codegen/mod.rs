@@ -226,6 +226,18 @@ impl<'a> Builder<'a> {
         (self.out.stack_maps.len() - 1, map)
     }
 
+    /// The per-CPU buffer `join()` gathers its strings in, made on first use.
+    fn join_buffer(&mut self) -> MapId {
+        if let Some(i) = self.out.maps.iter().position(|m| m.name == "AT_join") {
+            return MapId(i);
+        }
+        let value_size = 24 + crate::program::JOIN_ARGS * crate::program::JOIN_ARG_SIZE;
+        push_map(
+            &mut self.out,
+            MapSpec { name: "AT_join".into(), kind: MapKind::PercpuArray, key_size: 4, value_size, max_entries: 1 },
+        )
+    }
+
     /// The per-CPU scratch array that carries variables into loop bodies,
     /// one entry per nesting level.
     fn loop_scratch_map(&mut self) -> MapId {
