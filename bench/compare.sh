@@ -104,7 +104,7 @@ echo "median of $N runs each; $(uname -r); $($BPFTRACE --version); bpfscope $($B
 printf "%-46s %15s %15s %9s\n" "measurement" "bpftrace" "bpfscope" "ratio"
 row "wall time: BEGIN { exit(); }" us wall_us 'BEGIN { exit(); }'
 row "peak RSS: BEGIN { exit(); }" kb rss_kb 'BEGIN { exit(); }'
-row "peak RSS: interval one-liner, 3 ticks" kb rss_kb 'interval:ms:10 { @[comm] = count(); @n++; if (@n == 3) { exit(); } }'
+row "peak RSS: tracepoint one-liner, 300 ms" kb rss_kb 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); } interval:ms:300 { exit(); }'
 row "start to Attaching: interval program" us attach_us 'interval:ms:100 { exit(); }'
 libc_wildcard='uprobe:/lib/x86_64-linux-gnu/libc.so.6:gethost* { @[probe] = count(); }'
 row "start to attached: uprobe libc:gethost*" us attached_us "$libc_wildcard"
