@@ -34,6 +34,12 @@ wall_us() {
   echo $(((e - s) / 1000))
 }
 
+# Microseconds for -l PATTERN (the measure gets "-e PATTERN"; drop the -e).
+wall_list_us() {
+  local tool=$1 pattern=$3
+  wall_us "$tool" -l "$pattern"
+}
+
 # Peak resident memory in KB.
 rss_kb() {
   $sudo_cmd /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n 1
@@ -109,5 +115,7 @@ row "start to Attaching: interval program" us attach_us 'interval:ms:100 { exit(
 libc_wildcard='uprobe:/lib/x86_64-linux-gnu/libc.so.6:gethost* { @[probe] = count(); }'
 row "start to attached: uprobe libc:gethost*" us attached_us "$libc_wildcard"
 row "SIGINT to exit: uprobe libc:gethost*" us detach_us "$libc_wildcard"
+row "listing: -l 'uprobe:...libc.so.6:*'" us wall_list_us 'uprobe:/lib/x86_64-linux-gnu/libc.so.6:*'
+row "listing: -l 'tracepoint:*'" us wall_list_us 'tracepoint:*'
 large=$(large_program)
 row "wall time: $(echo "$large" | wc -l)-line program, compile+load+run" us wall_us "$large"

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use bpfscope_compiler::{CompileOptions, compile};
+use bpfscope_lang::attach::Provider;
 use bpfscope_lang::check::{CheckOptions, check};
 use bpfscope_lang::{Diagnostic, Diagnostics, ParseOptions, Source, parse};
 use bpfscope_runtime::{RunError, RunOptions};
@@ -70,7 +71,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         return Err(Error::NotYet("--info (kernel feature detection)"));
     }
     if cli.list {
-        return Err(Error::NotYet("-l (listing probes)"));
+        return list(cli);
     }
     for stage in &cli.debug {
         if stage != "ast" && stage != "all" {
@@ -160,6 +161,49 @@ fn run(cli: &Cli) -> Result<(), Error> {
         return Err(Error::Exit(code));
     }
     Ok(())
+}
+
+/// `-l`: the probes a pattern matches, or (`-l -e PROGRAM`, `-l FILE`)
+/// those a program attaches to.
+fn list(cli: &Cli) -> Result<(), Error> {
+    let program_file = cli.args.first().filter(|a| cli.program.is_none() && std::path::Path::new(a).is_file());
+    let lines = match (&cli.program, program_file) {
+        (Some(p), _) => program_probes(&load(ProgramSource::Inline(p.clone()))?, cli)?,
+        (None, Some(f)) => program_probes(&load(ProgramSource::File(f.clone()))?, cli)?,
+        (None, None) => {
+            let pattern = cli.args.first().map_or("*", String::as_str);
+            let options = bpfscope_probes::list::ListOptions { pid: cli.pid, verbose: cli.verbose };
+            let lines = bpfscope_probes::list::list(pattern, &options).map_err(|e| Error::Usage(e.to_string()))?;
+            if lines.is_empty() {
+                // As bpftrace: no match is not an error.
+                eprintln!("bpfscope: no probes match '{pattern}'");
+            }
+            lines
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The concrete attach points of a program, as `probe` names them.
+fn program_probes(source: &Source, cli: &Cli) -> Result<Vec<String>, Error> {
+    let program =
+        parse(source, &ParseOptions::with_btf(Vec::new())).map_err(|d| Error::Program(source.clone(), d.into()))?;
+    let options = bpfscope_probes::ResolveOptions { pid: cli.pid, executable: None };
+    let resolved =
+        bpfscope_probes::resolve(&program, &options).map_err(|d| Error::Program(source.clone(), Diagnostics(d)))?;
+    Ok(resolved
+        .probes
+        .iter()
+        .flatten()
+        .filter(|c| !matches!(c.attach.provider, Provider::Begin | Provider::End))
+        .map(|c| c.attach.canonical())
+        .collect())
 }
 
 /// The number of CPUs the kernel may bring online (`ncpus`).

@@ -3,6 +3,7 @@
 
 pub mod btf;
 pub mod glob;
+pub mod list;
 pub mod resolve;
 pub mod tracefs;
 pub mod user;

@@ -349,7 +349,7 @@ fn stripped_hint(binary: &Binary) -> Option<&'static str> {
 
 /// A path as the user knows it: without the `/proc/PID/root` prefix used to
 /// reach another mount namespace's files.
-fn display_path(path: &Path) -> String {
+pub(crate) fn display_path(path: &Path) -> String {
     let s = path.to_string_lossy();
     if let Some(rest) = s.strip_prefix("/proc/")
         && let Some((pid, tail)) = rest.split_once('/')

@@ -20,6 +20,9 @@ pub fn root() -> Result<PathBuf, ProbeError> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Field {
     pub name: String,
+    /// The whole C declaration as the format file writes it
+    /// (`const char * filename`, `char comm[16]`).
+    pub declaration: String,
     /// The C type as the format file writes it (`const char *`).
     pub c_type: String,
     pub offset: u32,
@@ -99,7 +102,8 @@ pub fn parse_format(text: &str) -> Option<Format> {
         if name.starts_with("common_") {
             continue;
         }
-        fields.push(Field { name, c_type, offset: offset?, size: size?, signed, array_len });
+        let declaration = decl.to_string();
+        fields.push(Field { name, c_type, declaration, offset: offset?, size: size?, signed, array_len });
     }
     Some(Format { id: id?, fields })
 }

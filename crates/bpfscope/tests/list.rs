@@ -1,0 +1,140 @@
+//! `-l`: listings checked against what the kernel and the binaries hold,
+//! and against bpftrace's own listing where bpftrace is installed.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use support::*;
+
+fn list(args: &[&str]) -> (String, String, Option<i32>) {
+    let out = bpfscope().arg("-l").args(args).output().expect("runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+/// Reading tracefs needs root.
+fn can_read_tracefs() -> bool {
+    if std::path::Path::new("/sys/kernel/tracing/events/syscalls").is_dir() {
+        return true;
+    }
+    eprintln!("skipped: /sys/kernel/tracing/events/syscalls is not readable (needs root and tracefs)");
+    false
+}
+
+#[test]
+fn syscall_tracepoints_are_the_tracefs_directory() {
+    if !can_read_tracefs() {
+        return;
+    }
+    let (out, _, code) = list(&["tracepoint:syscalls:*"]);
+    assert_eq!(code, Some(0));
+    let listed: BTreeSet<String> = out.lines().map(str::to_string).collect();
+    let dir: BTreeSet<String> = std::fs::read_dir("/sys/kernel/tracing/events/syscalls")
+        .expect("reads")
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| format!("tracepoint:syscalls:{}", e.file_name().to_string_lossy()))
+        .collect();
+    assert!(dir.len() > 100);
+    assert_eq!(listed, dir);
+}
+
+#[test]
+fn uprobes_of_a_binary_are_its_functions() {
+    let target = build_target_as("uprobed", "uprobed_list", &[]);
+    let t = target.display().to_string();
+    let (out, _, code) = list(&[&format!("uprobe:{t}:*")]);
+    assert_eq!(code, Some(0));
+    let listed: BTreeSet<String> = out.lines().map(str::to_string).collect();
+    // nm: defined symbols in the text section (T global, t local).
+    let nm = Command::new("nm").arg("--defined-only").arg(&target).output().expect("nm runs");
+    let functions: BTreeSet<String> = String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (_, kind, name) = (w.next()?, w.next()?, w.next()?);
+            matches!(kind, "T" | "t").then(|| format!("uprobe:{t}:{name}"))
+        })
+        .collect();
+    assert!(functions.contains(&format!("uprobe:{t}:hidden")), "{functions:?}");
+    assert_eq!(listed, functions);
+    // A pattern narrows it; a library name is found in ld.so.cache.
+    assert_eq!(list(&[&format!("uprobe:{t}:step_*")]).0.lines().count(), 3);
+    let (libc, _, _) = list(&["uprobe:libc:gethostname"]);
+    assert!(libc.starts_with("uprobe:/") && libc.trim_end().ends_with("libc.so.6:gethostname"), "{libc}");
+}
+
+#[test]
+fn verbose_listing_shows_tracepoint_fields() {
+    if !can_read_tracefs() {
+        return;
+    }
+    let (out, _, _) = list(&["-v", "tracepoint:syscalls:sys_enter_openat"]);
+    assert_eq!(
+        out,
+        "tracepoint:syscalls:sys_enter_openat\n    int __syscall_nr\n    int dfd\n    const char * filename\n    int flags\n    umode_t mode\n"
+    );
+}
+
+#[test]
+fn a_program_lists_what_it_attaches_to() {
+    if !can_read_tracefs() {
+        return;
+    }
+    let (out, _, code) = list(&["-e", "BEGIN { } tracepoint:syscalls:sys_enter_open{,at} { } interval:s:1 { }"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out, "tracepoint:syscalls:sys_enter_open\ntracepoint:syscalls:sys_enter_openat\ninterval:s:1\n");
+}
+
+#[test]
+fn kernel_providers_and_comma_lists() {
+    if !can_read_tracefs() {
+        return;
+    }
+    let (out, _, _) = list(&["software:cpu*,t:sched:sched_switch,rawtracepoint:sched_switch"]);
+    assert_eq!(
+        out,
+        "software:cpu-clock:\nsoftware:cpu-migrations:\nsoftware:cpu:\ntracepoint:sched:sched_switch\nrawtracepoint:vmlinux:sched_switch\n"
+    );
+    let (out, _, _) = list(&["kprobe:vfs_read"]);
+    assert_eq!(out, "kprobe:vfs_read\n", "from available_filter_functions or /proc/kallsyms");
+}
+
+#[test]
+fn no_match_and_missing_files() {
+    if !can_read_tracefs() {
+        return;
+    }
+    // As bpftrace: no match is not an error, but bpfscope says so.
+    let (out, err, code) = list(&["tracepoint:nosuchcategory:*"]);
+    assert_eq!((out.as_str(), code), ("", Some(0)));
+    assert_eq!(err, "bpfscope: no probes match 'tracepoint:nosuchcategory:*'\n");
+    let (out, err, code) = list(&["uprobe:/nonexistent/binary:*"]);
+    assert_eq!((out.as_str(), code), ("", Some(1)));
+    assert_eq!(err, "bpfscope: error: /nonexistent/binary: no such file\n");
+}
+
+/// Line for line with bpftrace 0.17's own `-l`, for the patterns it
+/// supports, when it is installed (the test script installs it).
+#[test]
+fn same_listing_as_bpftrace() {
+    if !can_read_tracefs() {
+        return;
+    }
+    if Command::new("bpftrace").arg("--version").output().is_err() {
+        eprintln!("skipped: bpftrace is not installed (scripts/test.sh installs it as the oracle)");
+        return;
+    }
+    let target = build_target_as("uprobed", "uprobed_oracle", &[]);
+    let target_pattern = format!("uprobe:{}:*", target.display());
+    for pattern in ["tracepoint:*", "t:syscalls:*open*", "tracepoint:sched:sched_wak*", &target_pattern] {
+        let ours = list(&[pattern]).0;
+        let theirs = Command::new("bpftrace").args(["-l", pattern]).output().expect("bpftrace runs");
+        assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout), "{pattern}");
+    }
+}

@@ -1,0 +1,325 @@
+//! `-l`: the probes a pattern matches, in bpftrace's listing format, each
+//! provider read only when the pattern can match it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use bpfscope_lang::attach::Provider;
+
+use crate::glob::Glob;
+use crate::{ProbeError, tracefs, user};
+
+/// How to list.
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions {
+    /// `-p`: user probes in every object this process maps.
+    pub pid: Option<u32>,
+    /// `-lv`: arguments under each probe.
+    pub verbose: bool,
+}
+
+/// The lines `-l PATTERN` prints: for each comma-separated part, every
+/// matching probe (sorted, per provider), with its arguments under it in
+/// verbose mode.
+pub fn list(pattern: &str, options: &ListOptions) -> Result<Vec<String>, ProbeError> {
+    let mut out = Vec::new();
+    for part in split_top_level_commas(if pattern.is_empty() { "*" } else { pattern }) {
+        list_one(part, options, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Splits `a,b{c,d},e` at the commas outside braces.
+fn split_top_level_commas(pattern: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in pattern.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&pattern[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&pattern[start..]);
+    parts.into_iter().filter(|p| !p.is_empty()).collect()
+}
+
+/// Providers listed when the provider part is a wildcard: no return
+/// probes (they mirror the entry ones) and no user probes, which need a
+/// file.
+const KERNEL_LISTED: &[Provider] = &[
+    Provider::Begin,
+    Provider::End,
+    Provider::Hardware,
+    Provider::Interval,
+    Provider::Kprobe,
+    Provider::Profile,
+    Provider::RawTracepoint,
+    Provider::Software,
+    Provider::Tracepoint,
+];
+
+fn list_one(part: &str, options: &ListOptions, out: &mut Vec<String>) -> Result<(), ProbeError> {
+    let (provider_pattern, rest) = part.split_once(':').unwrap_or((part, "*"));
+    let providers: Vec<Provider> = match Provider::from_name(provider_pattern) {
+        Some(p) => vec![p],
+        None => {
+            let glob = Glob::new(provider_pattern);
+            let user_too = options.pid.is_some();
+            Provider::all()
+                .filter(|p| KERNEL_LISTED.contains(p) || (user_too && matches!(p, Provider::Uprobe)))
+                .filter(|p| glob.matches(p.name()))
+                .collect()
+        }
+    };
+    let mut sorted: Vec<Provider> = providers;
+    sorted.sort_by_key(|p| p.name());
+    for p in sorted {
+        let glob = Glob::new(&format!("{}:{rest}", p.name()));
+        let mut lines = Vec::new();
+        let mut found = candidates(p, rest, options)?;
+        found.sort();
+        found.dedup();
+        // User probes are matched by function: the target named the file.
+        let by_function = matches!(p, Provider::Uprobe | Provider::Uretprobe);
+        for (probe, args) in found {
+            if by_function || glob.matches(&probe) || (!rest.contains(':') && short_form_matches(&probe, rest)) {
+                lines.push(probe);
+                if options.verbose {
+                    lines.extend(args.into_iter().map(|a| format!("    {a}")));
+                }
+            }
+        }
+        out.extend(lines);
+    }
+    Ok(())
+}
+
+/// `kprobe:vfs_*` and `tracepoint:*open*` also match on the last part
+/// alone, as bpftrace's listing does.
+fn short_form_matches(probe: &str, rest: &str) -> bool {
+    let last = probe.rsplit(':').next().unwrap_or(probe);
+    Glob::new(rest).matches(last)
+}
+
+/// A probe's name and, for `-lv`, its arguments.
+type Listed = (String, Vec<String>);
+
+/// Every probe of a provider that could match `rest` (narrowed where that
+/// saves reading: tracepoint categories, user binaries).
+fn candidates(p: Provider, rest: &str, options: &ListOptions) -> Result<Vec<Listed>, ProbeError> {
+    let name = p.name();
+    let plain = |items: Vec<String>| items.into_iter().map(|i| (format!("{name}:{i}"), Vec::new())).collect();
+    Ok(match p {
+        Provider::Begin | Provider::End => vec![(name.to_string(), Vec::new())],
+        Provider::Software => plain(
+            SOFTWARE.iter().flat_map(|(n, a)| [*n, *a]).filter(|n| !n.is_empty()).map(|n| format!("{n}:")).collect(),
+        ),
+        Provider::Hardware => plain(
+            HARDWARE.iter().flat_map(|(n, a)| [*n, *a]).filter(|n| !n.is_empty()).map(|n| format!("{n}:")).collect(),
+        ),
+        Provider::Interval | Provider::Profile => {
+            plain(["hz", "s", "ms", "us"].iter().map(|u| format!("{u}:")).collect())
+        }
+        Provider::Tracepoint => tracepoints(rest, options.verbose)?,
+        Provider::RawTracepoint => {
+            plain(tracefs::matching_raw_tracepoints("*")?.into_iter().map(|t| format!("vmlinux:{t}")).collect())
+        }
+        Provider::Kprobe | Provider::Kretprobe => plain(kernel_functions()?),
+        Provider::Uprobe | Provider::Uretprobe => user_functions(name, rest, options)?,
+        _ => Vec::new(),
+    })
+}
+
+/// bpftrace's software events and their aliases.
+pub const SOFTWARE: &[(&str, &str)] = &[
+    ("alignment-faults", ""),
+    ("bpf-output", ""),
+    ("context-switches", "cs"),
+    ("cpu-clock", "cpu"),
+    ("cpu-migrations", ""),
+    ("dummy", ""),
+    ("emulation-faults", ""),
+    ("major-faults", ""),
+    ("minor-faults", ""),
+    ("page-faults", "faults"),
+    ("task-clock", ""),
+];
+
+/// bpftrace's hardware events and their aliases.
+pub const HARDWARE: &[(&str, &str)] = &[
+    ("backend-stalls", ""),
+    ("branch-instructions", "branches"),
+    ("branch-misses", ""),
+    ("bus-cycles", ""),
+    ("cache-misses", ""),
+    ("cache-references", ""),
+    ("cpu-cycles", "cycles"),
+    ("frontend-stalls", ""),
+    ("instructions", ""),
+    ("ref-cycles", ""),
+];
+
+/// Tracepoints of the categories `rest` can match, with their fields
+/// (without the `common_` ones) as C declarations.
+fn tracepoints(rest: &str, verbose: bool) -> Result<Vec<Listed>, ProbeError> {
+    let category = rest.split(':').next().filter(|_| rest.contains(':')).unwrap_or("*");
+    let mut out = Vec::new();
+    // ftrace's own events record the tracer's output; nothing attaches there.
+    for (c, e) in tracefs::matching_events(category, "*")?.into_iter().filter(|(c, _)| c != "ftrace") {
+        let args = if verbose {
+            tracefs::read_format(&c, &e)
+                .map(|f| f.fields.iter().map(|f| f.declaration.clone()).collect())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        out.push((format!("tracepoint:{c}:{e}"), args));
+    }
+    Ok(out)
+}
+
+/// Kernel functions that kprobes can attach to: `available_filter_functions`
+/// when it can be read, else the text symbols of `/proc/kallsyms`; minus
+/// the kprobe blacklist and functions known to hang the kernel when traced
+/// (bpftrace's list). Module functions are `module:function`.
+pub fn kernel_functions() -> Result<Vec<String>, ProbeError> {
+    let filter = tracefs::root().ok().and_then(|r| std::fs::read_to_string(r.join("available_filter_functions")).ok());
+    let mut names = BTreeSet::new();
+    match filter {
+        Some(text) => {
+            for line in text.lines() {
+                let mut words = line.split_whitespace();
+                let Some(func) = words.next() else { continue };
+                let module = words.next().map(|m| m.trim_matches(|c| c == '[' || c == ']'));
+                names.insert(qualified(func, module));
+            }
+        }
+        None => {
+            let text =
+                std::fs::read_to_string("/proc/kallsyms").map_err(|e| ProbeError::Io("/proc/kallsyms".into(), e))?;
+            for line in text.lines() {
+                let mut words = line.split_whitespace();
+                let (Some(_addr), Some(kind), Some(func)) = (words.next(), words.next(), words.next()) else {
+                    continue;
+                };
+                if kind != "t" && kind != "T" {
+                    continue;
+                }
+                let module = words.next().map(|m| m.trim_matches(|c| c == '[' || c == ']'));
+                names.insert(qualified(func, module));
+            }
+        }
+    }
+    let blacklist = kprobe_blacklist();
+    Ok(names.into_iter().filter(|n| !is_bad_function(n) && !blacklist.contains(n)).collect())
+}
+
+fn qualified(func: &str, module: Option<&str>) -> String {
+    match module {
+        Some(m) if m != "vmlinux" => format!("{m}:{func}"),
+        _ => func.to_string(),
+    }
+}
+
+/// Functions the kernel refuses kprobes on.
+fn kprobe_blacklist() -> BTreeSet<String> {
+    let text = std::fs::read_to_string("/sys/kernel/debug/kprobes/blacklist").unwrap_or_default();
+    text.lines().filter_map(|l| l.split_whitespace().nth(1)).map(str::to_string).collect()
+}
+
+/// Functions that can hang the machine when traced though not marked
+/// notrace (the list bpftrace takes from the kernel's selftests).
+fn is_bad_function(name: &str) -> bool {
+    let func = name.rsplit(':').next().unwrap_or(name);
+    ["arch_cpu_idle", "default_idle", "bpf_dispatcher_xdp_func"].contains(&func)
+        || func.starts_with("__ftrace_invalid_address__")
+        || func.starts_with("rcu_")
+}
+
+/// Functions of the binaries `rest` names: `TARGET:FUNC` where TARGET is a
+/// path, a glob of paths, a library or a program; with `-p`, the objects
+/// the process maps.
+fn user_functions(provider: &str, rest: &str, options: &ListOptions) -> Result<Vec<Listed>, ProbeError> {
+    let (target, function) = rest.split_once(':').unwrap_or(("", rest));
+    let binaries: Vec<PathBuf> = if target.is_empty() || target == "*" {
+        match options.pid {
+            Some(pid) => mapped_objects(pid)?,
+            None => return Ok(Vec::new()),
+        }
+    } else if crate::glob::is_pattern(target) {
+        glob_paths(target)
+    } else {
+        vec![user::resolve_binary(target, options.pid)?]
+    };
+    let named_one = binaries.len() == 1 && !crate::glob::is_pattern(target);
+    let mut out = Vec::new();
+    for path in binaries {
+        // A file named outright must be there; one of many may not be ELF.
+        let binary = match user::Binary::open(&path) {
+            Ok(b) => b,
+            Err(e) if named_one => return Err(e),
+            Err(_) => continue,
+        };
+        let shown = display(&path);
+        for f in binary.matching(function) {
+            out.push((format!("{provider}:{shown}:{}", f.name), Vec::new()));
+        }
+    }
+    Ok(out)
+}
+
+/// The ELF files a process maps (executable and libraries).
+fn mapped_objects(pid: u32) -> Result<Vec<PathBuf>, ProbeError> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|_| ProbeError::NoProcess(pid))?;
+    let paths: BTreeSet<String> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| p.starts_with('/'))
+        .map(str::to_string)
+        .collect();
+    Ok(paths.into_iter().map(|p| PathBuf::from(format!("/proc/{pid}/root{p}"))).collect())
+}
+
+/// Paths matching a glob, one directory level at a time.
+fn glob_paths(pattern: &str) -> Vec<PathBuf> {
+    let mut current = vec![PathBuf::from("/")];
+    for part in pattern.trim_start_matches('/').split('/') {
+        let glob = Glob::new(part);
+        let mut next = Vec::new();
+        for dir in current {
+            if !crate::glob::is_pattern(part) {
+                let p = dir.join(part);
+                if p.exists() {
+                    next.push(p);
+                }
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let mut names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+            names.sort();
+            next.extend(names.into_iter().filter(|n| glob.matches(n)).map(|n| dir.join(n)));
+        }
+        current = next;
+    }
+    current.into_iter().filter(|p| p.is_file()).collect()
+}
+
+/// A path without the `/proc/PID/root` prefix used to reach it.
+fn display(path: &Path) -> String {
+    crate::resolve::display_path(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commas_split_outside_braces() {
+        assert_eq!(split_top_level_commas("k:a*,t:x:{a,b}"), vec!["k:a*", "t:x:{a,b}"]);
+    }
+}
