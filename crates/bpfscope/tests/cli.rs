@@ -118,12 +118,13 @@ fn debug_ast_prints_the_tree() {
 
 #[test]
 fn features_not_built_yet_say_so() {
-    let o = bpfscope(&["-l", "kprobe:*"]);
+    let o = bpfscope(&["--info"]);
     assert_eq!(
         (o.status.code(), stderr(&o)),
         (
             Some(1),
-            "bpfscope: error: -l (listing probes) is not available yet in this version of bpfscope\n".to_string()
+            "bpfscope: error: --info (kernel feature detection) is not available yet in this version of bpfscope\n"
+                .to_string()
         )
     );
     let o = bpfscope(&["--dry-run", "-e", "kprobe:vfs_read { @ = count(); }"]);
