@@ -80,6 +80,7 @@ fn list_one(part: &str, options: &ListOptions, out: &mut Vec<String>) -> Result<
     sorted.sort_by_key(|p| p.name());
     for p in sorted {
         let glob = Glob::new(&format!("{}:{rest}", p.name()));
+        let single = Glob::new(rest);
         let mut lines = Vec::new();
         let mut found = candidates(p, rest, options)?;
         found.sort();
@@ -87,7 +88,8 @@ fn list_one(part: &str, options: &ListOptions, out: &mut Vec<String>) -> Result<
         // User probes are matched by function: the target named the file.
         let by_function = matches!(p, Provider::Uprobe | Provider::Uretprobe);
         for (probe, args) in found {
-            if by_function || glob.matches(&probe) || (!rest.contains(':') && short_form_matches(&probe, rest)) {
+            let matched = if rest.contains(':') { glob.matches(&probe) } else { short_form_matches(&probe, &single) };
+            if by_function || matched {
                 lines.push(probe);
                 if options.verbose {
                     lines.extend(args.into_iter().map(|a| format!("    {a}")));
@@ -99,11 +101,13 @@ fn list_one(part: &str, options: &ListOptions, out: &mut Vec<String>) -> Result<
     Ok(())
 }
 
-/// `kprobe:vfs_*` and `tracepoint:*open*` also match on the last part
-/// alone, as bpftrace's listing does.
-fn short_form_matches(probe: &str, rest: &str) -> bool {
-    let last = probe.rsplit(':').next().unwrap_or(probe);
-    Glob::new(rest).matches(last)
+/// A pattern part without a colon (`kprobe:vfs_*`, `tracepoint:*open*`,
+/// `software:cpu*`) matches the probe's last name alone, as bpftrace's
+/// listing does: `tracepoint:s*` is the events whose names start with s.
+fn short_form_matches(probe: &str, pattern: &Glob) -> bool {
+    let name = probe.trim_end_matches(':');
+    let last = name.rsplit(':').next().unwrap_or(name);
+    pattern.matches(last)
 }
 
 /// A probe's name and, for `-lv`, its arguments.
