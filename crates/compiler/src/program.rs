@@ -128,6 +128,13 @@ pub enum ProgKind {
         category: String,
         event: String,
     },
+    /// A `software:`/`hardware:` perf event on every CPU, firing every
+    /// `period` events.
+    PerfEvent {
+        hardware: bool,
+        config: u64,
+        period: u64,
+    },
     /// A kernel tracepoint with its raw arguments (`BPF_PROG_TYPE_RAW_TRACEPOINT`).
     RawTracepoint {
         name: String,
@@ -161,7 +168,7 @@ impl ProgKind {
     pub fn section(&self) -> &'static str {
         match self {
             ProgKind::Begin | ProgKind::End => "raw_tp",
-            ProgKind::Interval { .. } | ProgKind::Profile { .. } => "perf_event",
+            ProgKind::Interval { .. } | ProgKind::Profile { .. } | ProgKind::PerfEvent { .. } => "perf_event",
             ProgKind::Tracepoint { .. } => "tracepoint",
             ProgKind::Uprobe { .. } => "uprobe",
             ProgKind::RawTracepoint { .. } => "raw_tp",

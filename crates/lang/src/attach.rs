@@ -321,35 +321,55 @@ impl AttachPoint {
         }
     }
 }
+/// A perf event `software:` or `hardware:` probes name: its names (the
+/// first is canonical), the kernel's `config` number for it, and how many
+/// events fire the probe when the attach point gives no count (bpftrace's
+/// defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PerfEventKind {
+    pub names: &'static [&'static str],
+    pub config: u64,
+    pub default_count: u64,
+}
 
-/// The software events bpftrace knows, with their aliases.
-pub const SOFTWARE_EVENTS: &[&[&str]] = &[
-    &["cpu-clock", "cpu"],
-    &["task-clock"],
-    &["page-faults", "faults"],
-    &["context-switches", "cs"],
-    &["cpu-migrations"],
-    &["minor-faults"],
-    &["major-faults"],
-    &["alignment-faults"],
-    &["emulation-faults"],
-    &["dummy"],
-    &["bpf-output"],
+const fn perf(names: &'static [&'static str], config: u64, default_count: u64) -> PerfEventKind {
+    PerfEventKind { names, config, default_count }
+}
+
+/// The software events bpftrace knows (`PERF_COUNT_SW_*`).
+pub const SOFTWARE_EVENTS: &[PerfEventKind] = &[
+    perf(&["alignment-faults"], 7, 1),
+    perf(&["bpf-output"], 10, 1),
+    perf(&["context-switches", "cs"], 3, 1000),
+    perf(&["cpu-clock", "cpu"], 0, 1_000_000),
+    perf(&["cpu-migrations"], 4, 1),
+    perf(&["dummy"], 9, 1),
+    perf(&["emulation-faults"], 8, 1),
+    perf(&["major-faults"], 6, 1),
+    perf(&["minor-faults"], 5, 100),
+    perf(&["page-faults", "faults"], 2, 100),
+    perf(&["task-clock"], 1, 1),
 ];
 
-/// The hardware events bpftrace knows, with their aliases.
-pub const HARDWARE_EVENTS: &[&[&str]] = &[
-    &["cpu-cycles", "cycles"],
-    &["instructions"],
-    &["cache-references"],
-    &["cache-misses"],
-    &["branch-instructions", "branches"],
-    &["branch-misses"],
-    &["bus-cycles"],
-    &["frontend-stalls"],
-    &["backend-stalls"],
-    &["ref-cycles"],
+/// The hardware events bpftrace knows (`PERF_COUNT_HW_*`).
+pub const HARDWARE_EVENTS: &[PerfEventKind] = &[
+    perf(&["backend-stalls"], 8, 1_000_000),
+    perf(&["branch-instructions", "branches"], 4, 100_000),
+    perf(&["branch-misses"], 5, 100_000),
+    perf(&["bus-cycles"], 6, 100_000),
+    perf(&["cache-misses"], 3, 1_000_000),
+    perf(&["cache-references"], 2, 1_000_000),
+    perf(&["cpu-cycles", "cycles"], 0, 1_000_000),
+    perf(&["frontend-stalls"], 7, 1_000_000),
+    perf(&["instructions"], 1, 1_000_000),
+    perf(&["ref-cycles"], 9, 1_000_000),
 ];
+
+/// The event a `software:`/`hardware:` name (or alias) stands for.
+pub fn perf_event_kind(provider: Provider, name: &str) -> Option<&'static PerfEventKind> {
+    let table = if provider == Provider::Hardware { HARDWARE_EVENTS } else { SOFTWARE_EVENTS };
+    table.iter().find(|k| k.names.contains(&name))
+}
 
 /// One `:`-separated part of the raw text, unquoted, with its span.
 struct Part {
@@ -709,9 +729,9 @@ fn parse_perf_event(provider: Provider, args: &[Part], span: Span) -> Result<Tar
         _ => return Err(arity_error(provider, span, "1 or 2", args.len())),
     };
     let table = if provider == Provider::Software { SOFTWARE_EVENTS } else { HARDWARE_EVENTS };
-    if !event.text.contains('*') && !table.iter().any(|names| names.contains(&event.text.as_str())) {
+    if !event.text.contains('*') && perf_event_kind(provider, &event.text).is_none() {
         let mut d = Diagnostic::error(event.span, format!("Unknown {provider} event '{}'", event.text));
-        if let Some(s) = closest(&event.text, table.iter().flat_map(|n| n.iter().copied())) {
+        if let Some(s) = closest(&event.text, table.iter().flat_map(|k| k.names.iter().copied())) {
             d = d.with_hint(format!("did you mean '{s}'?"));
         }
         return Err(d);

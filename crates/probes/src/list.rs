@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use bpfscope_lang::attach::Provider;
+use bpfscope_lang::attach::{HARDWARE_EVENTS, PerfEventKind, Provider, SOFTWARE_EVENTS};
 
 use crate::glob::Glob;
 use crate::{ProbeError, tracefs, user};
@@ -120,12 +120,8 @@ fn candidates(p: Provider, rest: &str, options: &ListOptions) -> Result<Vec<List
     let plain = |items: Vec<String>| items.into_iter().map(|i| (format!("{name}:{i}"), Vec::new())).collect();
     Ok(match p {
         Provider::Begin | Provider::End => vec![(name.to_string(), Vec::new())],
-        Provider::Software => plain(
-            SOFTWARE.iter().flat_map(|(n, a)| [*n, *a]).filter(|n| !n.is_empty()).map(|n| format!("{n}:")).collect(),
-        ),
-        Provider::Hardware => plain(
-            HARDWARE.iter().flat_map(|(n, a)| [*n, *a]).filter(|n| !n.is_empty()).map(|n| format!("{n}:")).collect(),
-        ),
+        Provider::Software => plain(perf_event_names(SOFTWARE_EVENTS)),
+        Provider::Hardware => plain(perf_event_names(HARDWARE_EVENTS)),
         Provider::Interval | Provider::Profile => {
             plain(["hz", "s", "ms", "us"].iter().map(|u| format!("{u}:")).collect())
         }
@@ -139,34 +135,11 @@ fn candidates(p: Provider, rest: &str, options: &ListOptions) -> Result<Vec<List
     })
 }
 
-/// bpftrace's software events and their aliases.
-pub const SOFTWARE: &[(&str, &str)] = &[
-    ("alignment-faults", ""),
-    ("bpf-output", ""),
-    ("context-switches", "cs"),
-    ("cpu-clock", "cpu"),
-    ("cpu-migrations", ""),
-    ("dummy", ""),
-    ("emulation-faults", ""),
-    ("major-faults", ""),
-    ("minor-faults", ""),
-    ("page-faults", "faults"),
-    ("task-clock", ""),
-];
-
-/// bpftrace's hardware events and their aliases.
-pub const HARDWARE: &[(&str, &str)] = &[
-    ("backend-stalls", ""),
-    ("branch-instructions", "branches"),
-    ("branch-misses", ""),
-    ("bus-cycles", ""),
-    ("cache-misses", ""),
-    ("cache-references", ""),
-    ("cpu-cycles", "cycles"),
-    ("frontend-stalls", ""),
-    ("instructions", ""),
-    ("ref-cycles", ""),
-];
+/// Every name and alias of a perf event table, as bpftrace lists them
+/// (`cpu-clock:`, `cpu:`).
+fn perf_event_names(table: &[PerfEventKind]) -> Vec<String> {
+    table.iter().flat_map(|k| k.names.iter()).map(|n| format!("{n}:")).collect()
+}
 
 /// Tracepoints of the categories `rest` can match, with their fields
 /// (without the `common_` ones) as C declarations.

@@ -81,6 +81,14 @@ impl UprobePmu {
     }
 }
 
+/// A software or hardware event on `cpu`, every `period` occurrences.
+pub fn counter(hardware: bool, config: u64, period: u64, cpu: i32) -> io::Result<OwnedFd> {
+    let type_ = if hardware { libbpf_sys::PERF_TYPE_HARDWARE } else { libbpf_sys::PERF_TYPE_SOFTWARE };
+    let mut attr = attr_of(type_, config);
+    attr.__bindgen_anon_1.sample_period = period;
+    open(&attr, None, cpu)
+}
+
 /// A tracefs event (a tracepoint, or a probe made in `uprobe_events`) by id.
 pub fn tracefs_event(id: u64, pid: Option<u32>) -> io::Result<OwnedFd> {
     let mut attr = attr_of(libbpf_sys::PERF_TYPE_TRACEPOINT, id);

@@ -378,6 +378,15 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
             ProgKind::Profile { hz: (*unit == TimeUnit::Hz).then_some(*value), period_ns: period(*unit, *value) }
         }
         (Provider::RawTracepoint, Target::Kernel { func, .. }) => ProgKind::RawTracepoint { name: func.clone() },
+        (p @ (Provider::Software | Provider::Hardware), Target::PerfEvent { event, count }) => {
+            let kind = bpfscope_lang::attach::perf_event_kind(*p, event)
+                .ok_or_else(|| Diagnostic::error(ap.span, format!("Unknown {p} event '{event}'")))?;
+            ProgKind::PerfEvent {
+                hardware: *p == Provider::Hardware,
+                config: kind.config,
+                period: count.unwrap_or(kind.default_count).max(1),
+            }
+        }
         (Provider::Tracepoint, Target::Tracepoint { category, event }) => {
             ProgKind::Tracepoint { category: category.clone(), event: event.clone() }
         }
@@ -387,7 +396,7 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
                 format!("{p} probes are not supported by this version of bpfscope yet"),
             )
             .with_hint(
-                "BEGIN, END, interval, profile, tracepoint, rawtracepoint, uprobe and uretprobe probes run today",
+                "BEGIN, END, interval, profile, software, hardware, tracepoint, rawtracepoint, uprobe and uretprobe probes run today",
             ));
         }
     })

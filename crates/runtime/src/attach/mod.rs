@@ -136,6 +136,19 @@ pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mu
             let category = libbpf_rs::TracepointCategory::Custom(category.clone());
             attached.links.push(prog.attach_tracepoint(category, event).map_err(|e| err(e.to_string()))?);
         }
+        ProgKind::PerfEvent { hardware, config, period } => {
+            for cpu in perf::online_cpus().map_err(|e| err(e.to_string()))? {
+                let fd = perf::counter(*hardware, *config, *period, cpu).map_err(|e| {
+                    let no_pmu = *hardware && matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EOPNOTSUPP));
+                    if no_pmu {
+                        err("this machine has no hardware performance counters (usual in virtual machines); software events work".into())
+                    } else {
+                        err(format!("perf_event_open: {e}"))
+                    }
+                })?;
+                attached.links.push(link_perf_event(prog, fd, 0).map_err(err)?);
+            }
+        }
         ProgKind::RawTracepoint { name } => {
             let link = prog.attach_raw_tracepoint(name).map_err(|e| {
                 err(format!("{e} (an argN past the tracepoint's last argument makes the kernel refuse it)"))

@@ -1,0 +1,56 @@
+//! `software:` and `hardware:` probes: perf events on every CPU.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+#[test]
+fn page_faults_fire_a_software_probe() {
+    if !can_trace() {
+        return;
+    }
+    let faulter = build_target("faulter", &[]);
+    let tracer = Tracer::start(&["-e", r#"software:page-faults:1 /comm == "faulter"/ { @[probe] = count(); }"#]);
+    assert!(Command::new(&faulter).arg("200").status().expect("runs").success());
+    let out = stdout(&tracer.interrupt());
+    let n: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("@[software:page-faults:1]: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    // 200 pages touched, plus the loader's own faults.
+    assert!(n >= 200, "{out}");
+}
+
+#[test]
+fn hardware_events_work_or_say_why_not() {
+    if !can_trace() {
+        return;
+    }
+    let out = bpfscope().args(["-e", "hardware:cycles:100000 { @ = count(); } interval:ms:200 { exit(); }"]).output();
+    let out = out.expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if std::path::Path::new("/sys/bus/event_source/devices/cpu/events").is_dir() {
+        assert!(out.status.success(), "{err}");
+        assert!(stdout(&out).contains("@: "), "{}", stdout(&out));
+    } else {
+        // This VM: no hardware PMU.
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            err,
+            "bpfscope: error: cannot attach hardware:cycles:100000: this machine has no hardware performance \
+             counters (usual in virtual machines); software events work\n"
+        );
+    }
+}
+
+#[test]
+fn unknown_events_suggest_the_closest() {
+    let out = bpfscope().args(["--dry-run", "-e", "software:page-fault { }"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error: Unknown software event 'page-fault'"), "{err}");
+    assert!(err.contains("hint: did you mean 'page-faults'?"), "{err}");
+}
