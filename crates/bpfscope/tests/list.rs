@@ -142,3 +142,26 @@ fn same_listing_as_bpftrace() {
         assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout), "{pattern}");
     }
 }
+
+/// fentry/fexit come from the kernel's BTF, with their parameters (and
+/// fexit's retval) under `-lv`; raw tracepoints too.
+#[test]
+fn verbose_listing_of_btf_providers() {
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("skipped: this kernel has no BTF (/sys/kernel/btf/vmlinux)");
+        return;
+    }
+    if !can_read_tracefs() {
+        return;
+    }
+    let (out, _, code) = list(&["-v", "fentry:vfs_read,fexit:vfs_read,rawtracepoint:sched_switch"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        out,
+        "fentry:vmlinux:vfs_read\n    struct file * file\n    char * buf\n    size_t count\n    loff_t * pos\n\
+         fexit:vmlinux:vfs_read\n    struct file * file\n    char * buf\n    size_t count\n    loff_t * pos\n    ssize_t retval\n\
+         rawtracepoint:vmlinux:sched_switch\n    bool preempt\n    struct task_struct * prev\n    struct task_struct * next\n    unsigned int prev_state\n"
+    );
+    let (out, _, _) = list(&["fentry:vfs_*"]);
+    assert!(out.lines().all(|l| l.starts_with("fentry:vmlinux:vfs_")) && out.lines().count() > 10, "{out}");
+}

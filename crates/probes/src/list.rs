@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use bpfscope_lang::attach::{HARDWARE_EVENTS, PerfEventKind, Provider, SOFTWARE_EVENTS};
 
+use crate::btf::KernelBtf;
 use crate::glob::Glob;
 use crate::{ProbeError, tracefs, user};
 
@@ -54,6 +55,7 @@ fn split_top_level_commas(pattern: &str) -> Vec<&str> {
 const KERNEL_LISTED: &[Provider] = &[
     Provider::Begin,
     Provider::End,
+    Provider::Fentry,
     Provider::Hardware,
     Provider::Interval,
     Provider::Kprobe,
@@ -78,25 +80,30 @@ fn list_one(part: &str, options: &ListOptions, out: &mut Vec<String>) -> Result<
     };
     let mut sorted: Vec<Provider> = providers;
     sorted.sort_by_key(|p| p.name());
+    let mut btf = None;
     for p in sorted {
         let glob = Glob::new(&format!("{}:{rest}", p.name()));
         let single = Glob::new(rest);
-        let mut lines = Vec::new();
-        let mut found = candidates(p, rest, options)?;
+        if matches!(p, Provider::Fentry | Provider::Fexit) || (options.verbose && p == Provider::RawTracepoint) {
+            btf.get_or_insert(KernelBtf::load()?);
+        }
+        let mut found = candidates(p, rest, options, btf.as_ref())?;
         found.sort();
         found.dedup();
         // User probes are matched by function: the target named the file.
         let by_function = matches!(p, Provider::Uprobe | Provider::Uretprobe);
-        for (probe, args) in found {
+        for probe in found {
             let matched = if rest.contains(':') { glob.matches(&probe) } else { short_form_matches(&probe, &single) };
             if by_function || matched {
-                lines.push(probe);
                 if options.verbose {
-                    lines.extend(args.into_iter().map(|a| format!("    {a}")));
+                    let args = arguments(p, &probe, btf.as_ref());
+                    out.push(probe);
+                    out.extend(args.into_iter().map(|a| format!("    {a}")));
+                } else {
+                    out.push(probe);
                 }
             }
         }
-        out.extend(lines);
     }
     Ok(())
 }
@@ -110,25 +117,29 @@ fn short_form_matches(probe: &str, pattern: &Glob) -> bool {
     pattern.matches(last)
 }
 
-/// A probe's name and, for `-lv`, its arguments.
-type Listed = (String, Vec<String>);
-
 /// Every probe of a provider that could match `rest` (narrowed where that
 /// saves reading: tracepoint categories, user binaries).
-fn candidates(p: Provider, rest: &str, options: &ListOptions) -> Result<Vec<Listed>, ProbeError> {
+fn candidates(
+    p: Provider,
+    rest: &str,
+    options: &ListOptions,
+    btf: Option<&KernelBtf>,
+) -> Result<Vec<String>, ProbeError> {
     let name = p.name();
-    let plain = |items: Vec<String>| items.into_iter().map(|i| (format!("{name}:{i}"), Vec::new())).collect();
+    let plain = |items: Vec<String>| items.into_iter().map(|i| format!("{name}:{i}")).collect();
     Ok(match p {
-        Provider::Begin | Provider::End => vec![(name.to_string(), Vec::new())],
+        Provider::Begin | Provider::End => vec![name.to_string()],
         Provider::Software => plain(perf_event_names(SOFTWARE_EVENTS)),
         Provider::Hardware => plain(perf_event_names(HARDWARE_EVENTS)),
         Provider::Interval | Provider::Profile => {
             plain(["hz", "s", "ms", "us"].iter().map(|u| format!("{u}:")).collect())
         }
-        Provider::Tracepoint => tracepoints(rest, options.verbose)?,
-        Provider::RawTracepoint => {
-            plain(tracefs::matching_raw_tracepoints("*")?.into_iter().map(|t| format!("vmlinux:{t}")).collect())
-        }
+        Provider::Tracepoint => tracepoints(rest)?,
+        Provider::RawTracepoint => raw_tracepoints()?,
+        Provider::Fentry | Provider::Fexit => match btf {
+            Some(btf) => traceable_functions(name, btf)?,
+            None => Vec::new(),
+        },
         Provider::Kprobe | Provider::Kretprobe => plain(kernel_functions()?),
         Provider::Uprobe | Provider::Uretprobe => user_functions(name, rest, options)?,
         _ => Vec::new(),
@@ -141,23 +152,54 @@ fn perf_event_names(table: &[PerfEventKind]) -> Vec<String> {
     table.iter().flat_map(|k| k.names.iter()).map(|n| format!("{n}:")).collect()
 }
 
-/// Tracepoints of the categories `rest` can match, with their fields
-/// (without the `common_` ones) as C declarations.
-fn tracepoints(rest: &str, verbose: bool) -> Result<Vec<Listed>, ProbeError> {
-    let category = rest.split(':').next().filter(|_| rest.contains(':')).unwrap_or("*");
-    let mut out = Vec::new();
-    // ftrace's own events record the tracer's output; nothing attaches there.
-    for (c, e) in tracefs::matching_events(category, "*")?.into_iter().filter(|(c, _)| c != "ftrace") {
-        let args = if verbose {
-            tracefs::read_format(&c, &e)
-                .map(|f| f.fields.iter().map(|f| f.declaration.clone()).collect())
+/// Raw tracepoints.
+fn raw_tracepoints() -> Result<Vec<String>, ProbeError> {
+    Ok(tracefs::matching_raw_tracepoints("*")?.into_iter().map(|t| format!("rawtracepoint:vmlinux:{t}")).collect())
+}
+
+/// Kernel functions BTF describes: what fentry/fexit attach to.
+fn traceable_functions(provider: &str, btf: &KernelBtf) -> Result<Vec<String>, ProbeError> {
+    let kernel: BTreeSet<String> = kernel_functions()?.into_iter().collect();
+    let mut names = btf.function_names();
+    names.retain(|n| kernel.contains(n));
+    Ok(names.into_iter().map(|n| format!("{provider}:vmlinux:{n}")).collect())
+}
+
+/// `-lv`'s lines under a probe: tracepoint fields, BTF arguments (and
+/// fexit's `retval`).
+fn arguments(p: Provider, probe: &str, btf: Option<&KernelBtf>) -> Vec<String> {
+    let last = probe.rsplit(':').next().unwrap_or(probe);
+    match p {
+        Provider::Tracepoint => {
+            let mut parts = probe.splitn(3, ':').skip(1);
+            let (Some(c), Some(e)) = (parts.next(), parts.next()) else { return Vec::new() };
+            tracefs::read_format(c, e)
+                .map(|f| f.fields.into_iter().map(|f| f.declaration).collect())
                 .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        out.push((format!("tracepoint:{c}:{e}"), args));
+        }
+        Provider::RawTracepoint => btf.and_then(|b| b.raw_tracepoint_declarations(last)).unwrap_or_default(),
+        Provider::Fentry | Provider::Fexit => match btf.and_then(|b| b.function_declarations(last)) {
+            Some((mut params, retval)) => {
+                if p == Provider::Fexit {
+                    params.push(retval);
+                }
+                params
+            }
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
     }
-    Ok(out)
+}
+
+/// Tracepoints of the categories `rest` can match.
+fn tracepoints(rest: &str) -> Result<Vec<String>, ProbeError> {
+    let category = rest.split(':').next().filter(|_| rest.contains(':')).unwrap_or("*");
+    // ftrace's own events record the tracer's output; nothing attaches there.
+    Ok(tracefs::matching_events(category, "*")?
+        .into_iter()
+        .filter(|(c, _)| c != "ftrace")
+        .map(|(c, e)| format!("tracepoint:{c}:{e}"))
+        .collect())
 }
 
 /// Kernel functions that kprobes can attach to: `available_filter_functions`
@@ -221,7 +263,7 @@ fn is_bad_function(name: &str) -> bool {
 /// Functions of the binaries `rest` names: `TARGET:FUNC` where TARGET is a
 /// path, a glob of paths, a library or a program; with `-p`, the objects
 /// the process maps.
-fn user_functions(provider: &str, rest: &str, options: &ListOptions) -> Result<Vec<Listed>, ProbeError> {
+fn user_functions(provider: &str, rest: &str, options: &ListOptions) -> Result<Vec<String>, ProbeError> {
     let (target, function) = rest.split_once(':').unwrap_or(("", rest));
     let binaries: Vec<PathBuf> = if target.is_empty() || target == "*" {
         match options.pid {
@@ -244,7 +286,7 @@ fn user_functions(provider: &str, rest: &str, options: &ListOptions) -> Result<V
         };
         let shown = display(&path);
         for f in binary.matching(function) {
-            out.push((format!("{provider}:{shown}:{}", f.name), Vec::new()));
+            out.push(format!("{provider}:{shown}:{}", f.name));
         }
     }
     Ok(out)
