@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
-# The oracle some tests compare with (bpftrace's own output), and nm.
+# The oracle some tests compare with (bpftrace's own output), nm, and
+# sys/sdt.h for the USDT target.
 missing=()
 command -v bpftrace >/dev/null 2>&1 || missing+=(bpftrace)
 command -v nm >/dev/null 2>&1 || missing+=(binutils)
+[ -f /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -f /usr/include/sys/sdt.h ] || missing+=(systemtap-sdt-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test: installing ${missing[*]}" >&2
   sudo_cmd=""

@@ -155,6 +155,9 @@ pub struct UprobeTarget {
     pub offset: u64,
     /// What `bpf_get_attach_cookie` returns there (see [`site_cookie`]).
     pub cookie: u64,
+    /// A USDT semaphore's file offset: the kernel counts the attached
+    /// probes in it, so guarded probes fire.
+    pub semaphore: Option<u64>,
 }
 
 /// The attach cookie of a site: its `probe` index in the low half, its

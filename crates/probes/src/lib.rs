@@ -6,9 +6,10 @@ pub mod glob;
 pub mod list;
 pub mod resolve;
 pub mod tracefs;
+pub mod usdt;
 pub mod user;
 
-pub use resolve::{Concrete, Detail, ResolveOptions, Resolved, UprobeSite, resolve};
+pub use resolve::{Concrete, Detail, ResolveOptions, Resolved, UprobeSite, UsdtSite, resolve};
 
 use bpfscope_lang::Diagnostic;
 use bpfscope_lang::attach::AttachPoint;

@@ -73,7 +73,7 @@ fn list_one(part: &str, options: &ListOptions, out: &mut Vec<String>) -> Result<
             let glob = Glob::new(provider_pattern);
             let user_too = options.pid.is_some();
             Provider::all()
-                .filter(|p| KERNEL_LISTED.contains(p) || (user_too && matches!(p, Provider::Uprobe)))
+                .filter(|p| KERNEL_LISTED.contains(p) || (user_too && matches!(p, Provider::Uprobe | Provider::Usdt)))
                 .filter(|p| glob.matches(p.name()))
                 .collect()
         }
@@ -91,7 +91,7 @@ fn list_one(part: &str, options: &ListOptions, out: &mut Vec<String>) -> Result<
         found.sort();
         found.dedup();
         // User probes are matched by function: the target named the file.
-        let by_function = matches!(p, Provider::Uprobe | Provider::Uretprobe);
+        let by_function = matches!(p, Provider::Uprobe | Provider::Uretprobe | Provider::Usdt);
         for probe in found {
             let matched = if rest.contains(':') { glob.matches(&probe) } else { short_form_matches(&probe, &single) };
             if by_function || matched {
@@ -142,6 +142,7 @@ fn candidates(
         },
         Provider::Kprobe | Provider::Kretprobe => plain(kernel_functions()?),
         Provider::Uprobe | Provider::Uretprobe => user_functions(name, rest, options)?,
+        Provider::Usdt => usdt_probes(rest, options)?,
         _ => Vec::new(),
     })
 }
@@ -265,7 +266,37 @@ fn is_bad_function(name: &str) -> bool {
 /// the process maps.
 fn user_functions(provider: &str, rest: &str, options: &ListOptions) -> Result<Vec<String>, ProbeError> {
     let (target, function) = rest.split_once(':').unwrap_or(("", rest));
-    let binaries: Vec<PathBuf> = if target.is_empty() || target == "*" {
+    let mut out = Vec::new();
+    for (binary, shown) in user_binaries(target, options)? {
+        for f in binary.matching(function) {
+            out.push(format!("{provider}:{shown}:{}", f.name));
+        }
+    }
+    Ok(out)
+}
+
+/// USDT probes of the binaries `rest` names: `TARGET:PROVIDER:NAME` or
+/// `TARGET:NAME`.
+fn usdt_probes(rest: &str, options: &ListOptions) -> Result<Vec<String>, ProbeError> {
+    let (target, probe) = rest.split_once(':').unwrap_or(("", rest));
+    let (provider, name) = probe.split_once(':').unwrap_or(("*", probe));
+    let (provider, name) = (Glob::new(provider), Glob::new(name));
+    let mut out = Vec::new();
+    for (binary, shown) in user_binaries(target, options)? {
+        for p in crate::usdt::probes(&binary) {
+            if provider.matches(&p.provider) && name.matches(&p.name) {
+                out.push(format!("usdt:{shown}:{}:{}", p.provider, p.name));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The binaries a user-probe target names, with the path to show: a path,
+/// a glob of paths, a library or a program; with `-p` and no target, the
+/// objects the process maps.
+fn user_binaries(target: &str, options: &ListOptions) -> Result<Vec<(user::Binary, String)>, ProbeError> {
+    let paths: Vec<PathBuf> = if target.is_empty() || target == "*" {
         match options.pid {
             Some(pid) => mapped_objects(pid)?,
             None => return Ok(Vec::new()),
@@ -275,18 +306,14 @@ fn user_functions(provider: &str, rest: &str, options: &ListOptions) -> Result<V
     } else {
         vec![user::resolve_binary(target, options.pid)?]
     };
-    let named_one = binaries.len() == 1 && !crate::glob::is_pattern(target);
+    let named_one = paths.len() == 1 && !crate::glob::is_pattern(target);
     let mut out = Vec::new();
-    for path in binaries {
+    for path in paths {
         // A file named outright must be there; one of many may not be ELF.
-        let binary = match user::Binary::open(&path) {
-            Ok(b) => b,
+        match user::Binary::open(&path) {
+            Ok(b) => out.push((b, display(&path))),
             Err(e) if named_one => return Err(e),
-            Err(_) => continue,
-        };
-        let shown = display(&path);
-        for f in binary.matching(function) {
-            out.push(format!("{provider}:{shown}:{}", f.name));
+            Err(_) => {}
         }
     }
     Ok(out)

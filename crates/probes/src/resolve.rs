@@ -14,6 +14,7 @@ use crate::ProbeError;
 use crate::btf::KernelBtf;
 use crate::glob;
 use crate::tracefs::{self, Field, Format};
+use crate::usdt::{self, UsdtProbe};
 use crate::user::{self, Binary};
 
 /// An attach point with what the compiler and runtime need to know of it.
@@ -35,6 +36,8 @@ pub enum Detail {
     },
     /// One location in a user binary.
     Uprobe(UprobeSite),
+    /// One USDT probe site.
+    Usdt(UsdtSite),
     /// A raw tracepoint; its named arguments from BTF when the probe reads
     /// `args`.
     RawTracepoint {
@@ -53,6 +56,13 @@ pub struct UprobeSite {
     /// The file offset the kernel places the breakpoint at.
     pub offset: u64,
     pub ret: bool,
+}
+
+/// Where a USDT probe goes, and how to read its arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsdtSite {
+    pub binary: Arc<PathBuf>,
+    pub probe: UsdtProbe,
 }
 
 /// What resolving needs beyond the program.
@@ -83,7 +93,7 @@ impl Resolved {
                         format.fields.iter().map(|f| (f.name.clone(), field_type(f, max_strlen))).collect(),
                     )),
                     Detail::RawTracepoint { args: Some(args) } => Some(Type::Record(args.to_vec())),
-                    Detail::None | Detail::Uprobe(_) | Detail::RawTracepoint { args: None } => None,
+                    Detail::None | Detail::Uprobe(_) | Detail::Usdt(_) | Detail::RawTracepoint { args: None } => None,
                 })
             })
             .collect()
@@ -128,6 +138,9 @@ pub fn resolve(program: &Program, options: &ResolveOptions) -> Result<Resolved, 
             let found = match (&ap.provider, &ap.target) {
                 (Provider::Uprobe | Provider::Uretprobe, Target::User { binary, location, lang }) => {
                     binaries.uprobes(ap, binary.as_deref(), location, lang.as_deref(), options)
+                }
+                (Provider::Usdt, Target::Usdt { binary, namespace, name }) => {
+                    binaries.usdt(ap, binary.as_deref(), namespace.as_deref(), name, options)
                 }
                 (Provider::RawTracepoint, _) if uses_args(probe) => raw_tracepoints_with_args(ap, &mut btf),
                 _ => concrete(ap),
@@ -246,6 +259,68 @@ impl Binaries {
         Ok(b)
     }
 
+    /// The USDT probes an attach point names (wildcards allowed in the
+    /// provider and name).
+    fn usdt(
+        &mut self,
+        ap: &AttachPoint,
+        target: Option<&str>,
+        provider: Option<&str>,
+        name: &str,
+        options: &ResolveOptions,
+    ) -> Result<Vec<Concrete>, Diagnostic> {
+        let path = self.target_path(ap, target, options)?;
+        let binary = self.open(&path).map_err(|e| e.at(ap))?;
+        let display = display_path(&binary.path);
+        let (provider_glob, name_glob) =
+            (crate::glob::Glob::new(provider.unwrap_or("*")), crate::glob::Glob::new(name));
+        let mut found: Vec<UsdtProbe> = usdt::probes(&binary)
+            .into_iter()
+            .filter(|p| provider_glob.matches(&p.provider) && name_glob.matches(&p.name))
+            .collect();
+        if found.is_empty() {
+            let what = provider.map_or(name.to_string(), |p| format!("{p}:{name}"));
+            return Err(Diagnostic::error(ap.span, format!("no USDT probe in {display} matches '{what}'"))
+                .with_hint(format!("list them with: bpfscope -l 'usdt:{display}:*'")));
+        }
+        found.sort_by(|a, b| (&a.provider, &a.name, a.address).cmp(&(&b.provider, &b.name, b.address)));
+        let binary_path = Arc::new(binary.path.clone());
+        Ok(found
+            .into_iter()
+            .map(|p| Concrete {
+                attach: AttachPoint {
+                    target: Target::Usdt {
+                        binary: Some(display.clone()),
+                        namespace: Some(p.provider.clone()),
+                        name: p.name.clone(),
+                    },
+                    ..ap.clone()
+                },
+                detail: Detail::Usdt(UsdtSite { binary: Arc::clone(&binary_path), probe: p }),
+            })
+            .collect())
+    }
+
+    /// The file a user probe names: a path, library or program; with `-p`
+    /// or `-c` and no target, the process's executable.
+    fn target_path(
+        &self,
+        ap: &AttachPoint,
+        target: Option<&str>,
+        options: &ResolveOptions,
+    ) -> Result<PathBuf, Diagnostic> {
+        match (target, options.pid) {
+            (Some(t), pid) => user::resolve_binary(t, pid).map_err(|e| e.at(ap)),
+            (None, Some(pid)) => user::process_executable(pid).map_err(|e| e.at(ap)),
+            (None, None) if options.executable.is_some() => Ok(options.executable.clone().unwrap_or_default()),
+            (None, None) => Err(Diagnostic::error(ap.span, format!("{} needs a binary or library", ap.canonical()))
+                .with_hint(format!(
+                    "name one, as in {}:/bin/bash:readline, or give a process with -p PID or -c CMD",
+                    ap.provider.name()
+                ))),
+        }
+    }
+
     /// The sites a `uprobe`/`uretprobe` attach point stands for: one per
     /// function its name or wildcard matches, or the one address it gives.
     fn uprobes(
@@ -260,15 +335,7 @@ impl Binaries {
             return Err(Diagnostic::error(ap.span, "C++ names (the cpp qualifier) are not supported yet")
                 .with_hint("give the mangled name, as in uprobe:/bin/x:_ZN3foo3barEv"));
         }
-        let path = match (target, options.pid) {
-            (Some(t), pid) => user::resolve_binary(t, pid).map_err(|e| e.at(ap))?,
-            (None, Some(pid)) => user::process_executable(pid).map_err(|e| e.at(ap))?,
-            (None, None) if options.executable.is_some() => options.executable.clone().unwrap_or_default(),
-            (None, None) => {
-                return Err(Diagnostic::error(ap.span, format!("{} needs a binary or library", ap.canonical()))
-                    .with_hint("name one, as in uprobe:/bin/bash:readline, or give a process with -p PID or -c CMD"));
-            }
-        };
+        let path = self.target_path(ap, target, options)?;
         let binary = self.open(&path).map_err(|e| e.at(ap))?;
         let display = display_path(&binary.path);
         let ret = ap.provider == Provider::Uretprobe;

@@ -137,6 +137,11 @@ impl Binary {
         found.map(|f| Function { offset: self.offset_of(f.address).unwrap_or(0), ..f })
     }
 
+    /// The file's bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
     /// The file offset of a virtual address.
     pub fn offset_of(&self, address: u64) -> Option<u64> {
         file_offset(&self.segments, address)

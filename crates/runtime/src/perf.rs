@@ -70,9 +70,20 @@ impl UprobePmu {
         Some(UprobePmu { type_, retprobe_bit })
     }
 
-    /// A uprobe at `offset` in the file `path`, for `pid` or everyone.
-    pub fn open(&self, path: &CStr, offset: u64, ret: bool, pid: Option<u32>) -> io::Result<OwnedFd> {
-        let mut attr = attr_of(self.type_, if ret { 1 << self.retprobe_bit } else { 0 });
+    /// A uprobe at `offset` in the file `path`, for `pid` or everyone;
+    /// with a USDT semaphore's file offset, the kernel counts in it.
+    pub fn open(
+        &self,
+        path: &CStr,
+        offset: u64,
+        ret: bool,
+        semaphore: Option<u64>,
+        pid: Option<u32>,
+    ) -> io::Result<OwnedFd> {
+        /// `PERF_UPROBE_REF_CTR_OFFSET_SHIFT`: where `config` holds it.
+        const REF_CTR_SHIFT: u32 = 32;
+        let config = if ret { 1 << self.retprobe_bit } else { 0 } | semaphore.map_or(0, |s| s << REF_CTR_SHIFT);
+        let mut attr = attr_of(self.type_, config);
         attr.__bindgen_anon_3.uprobe_path = path.as_ptr() as u64;
         attr.__bindgen_anon_4.probe_offset = offset;
         // A process-wide event has a CPU, a per-process one has none; the

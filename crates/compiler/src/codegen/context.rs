@@ -75,6 +75,74 @@ impl Gen<'_, '_> {
         self.keep(R0)
     }
 
+    /// `argN` of a USDT probe, where its note says it is, sign- or
+    /// zero-extended from its size.
+    pub(super) fn usdt_arg(&mut self, n: u32, span: Span) -> GResult<Val> {
+        use bpfscope_probes::usdt::UsdtLocation;
+        self.ctx(span, &format!("arg{n}"))?;
+        let bpfscope_probes::Detail::Usdt(site) = &self.detail else {
+            return Err(self.unsupported(span, "argN here"));
+        };
+        let probe = &site.probe;
+        let Some(arg) = probe.args.get(n as usize).cloned() else {
+            return Err(bpfscope_lang::Diagnostic::error(
+                span,
+                format!(
+                    "usdt:{}:{} has {} arguments (arg0 to arg{})",
+                    probe.provider,
+                    probe.name,
+                    probe.args.len(),
+                    probe.args.len().max(1) - 1
+                ),
+            ));
+        };
+        let address = |g: &mut Self, base: i16, add: i64| -> GResult<()> {
+            g.asm.emit(insn::ldx(Size::DW, R3, R9, base));
+            g.load_imm(R1, add);
+            g.asm.emit(insn::alu_reg(Alu::Add, R3, R1));
+            Ok(())
+        };
+        match arg.location {
+            UsdtLocation::Constant(v) => return Ok(Val::Imm(v)),
+            UsdtLocation::Register(off) => self.asm.emit(insn::ldx(Size::DW, R0, R9, off)),
+            UsdtLocation::Memory { base, displacement } => {
+                address(self, base, displacement)?;
+                self.read_user_scalar(arg.size)?;
+            }
+            UsdtLocation::IpRelative { delta } => {
+                let ip = bpfscope_lang::builtins::pt_regs_offset("ip").unwrap_or(128);
+                address(self, ip, delta)?;
+                self.read_user_scalar(arg.size)?;
+            }
+            UsdtLocation::Unsupported(spec) => {
+                return Err(bpfscope_lang::Diagnostic::error(
+                    span,
+                    format!(
+                        "arg{n} of usdt:{}:{} is '{spec}', an operand form not supported yet",
+                        probe.provider, probe.name
+                    ),
+                ));
+            }
+        }
+        if arg.size < 8 {
+            let shift = 64 - 8 * i32::from(arg.size);
+            self.asm.emit(insn::alu_imm(Alu::Lsh, R0, shift));
+            self.asm.emit(insn::alu_imm(if arg.signed { Alu::Arsh } else { Alu::Rsh }, R0, shift));
+        }
+        self.keep(R0)
+    }
+
+    /// `R0 = *(R3)`, `size` bytes of user memory (0 if unreadable).
+    fn read_user_scalar(&mut self, size: u8) -> GResult<()> {
+        let slot = self.alloc(8)?;
+        self.asm.emit(insn::st_imm(Size::DW, FP, slot, 0));
+        self.addr(R1, slot);
+        self.asm.emit(insn::mov_imm(R2, i32::from(size)));
+        self.asm.emit(insn::call(Helper::ProbeReadUser));
+        self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+        Ok(())
+    }
+
     /// `sargN`: the Nth 8-byte slot above the return address.
     pub(super) fn stack_arg(&mut self, n: u32, span: Span) -> GResult<Val> {
         self.ctx(span, &format!("sarg{n}"))?;

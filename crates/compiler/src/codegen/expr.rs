@@ -172,6 +172,7 @@ impl Gen<'_, '_> {
                 Some((false, n)) if self.provider == bpfscope_lang::attach::Provider::RawTracepoint => {
                     self.raw_arg(n, e.span)
                 }
+                Some((false, n)) if self.provider == bpfscope_lang::attach::Provider::Usdt => self.usdt_arg(n, e.span),
                 Some((false, n)) if self.has_registers() => self.arg(n, e.span),
                 Some((true, n)) if self.has_registers() => self.stack_arg(n, e.span),
                 _ => Err(self.unsupported(e.span, &format!("the {name} builtin"))),

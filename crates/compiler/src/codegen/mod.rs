@@ -298,10 +298,21 @@ impl<'a> Builder<'a> {
                     .iter()
                     .zip(&cookies)
                     .filter_map(|(c, &(p, f))| match &c.detail {
-                        Detail::Uprobe(s) => Some(UprobeTarget { offset: s.offset, cookie: site_cookie(p, f) }),
+                        Detail::Uprobe(s) => {
+                            Some(UprobeTarget { offset: s.offset, cookie: site_cookie(p, f), semaphore: None })
+                        }
                         _ => None,
                     })
                     .collect(),
+            },
+            Detail::Usdt(usdt) => ProgKind::Uprobe {
+                binary: (*usdt.binary).clone(),
+                ret: false,
+                sites: vec![UprobeTarget {
+                    offset: usdt.probe.offset,
+                    cookie: site_cookie(cookies[0].0, cookies[0].1),
+                    semaphore: usdt.probe.semaphore,
+                }],
             },
             _ => prog_kind(ap)?,
         };
@@ -547,7 +558,10 @@ impl<'a, 'b> Gen<'a, 'b> {
 
     /// The context is the traced function's saved registers.
     fn has_registers(&self) -> bool {
-        matches!(self.provider, Provider::Kprobe | Provider::Kretprobe | Provider::Uprobe | Provider::Uretprobe)
+        matches!(
+            self.provider,
+            Provider::Kprobe | Provider::Kretprobe | Provider::Uprobe | Provider::Uretprobe | Provider::Usdt
+        )
     }
 
     fn prologue(&mut self) {

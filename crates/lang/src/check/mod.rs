@@ -838,7 +838,13 @@ impl<'a> Checker<'a> {
             _ => match builtins::numbered_arg(name) {
                 Some((false, _)) => {
                     self.require(span, name, Provider::has_argn, "kprobe, uprobe, usdt and rawtracepoint");
-                    uint(64)
+                    // USDT arguments carry their signedness (and print as
+                    // bpftrace prints them, -5 not 18446744073709551611).
+                    if !self.providers.is_empty() && self.providers.iter().all(|p| *p == Provider::Usdt) {
+                        Type::INT64
+                    } else {
+                        uint(64)
+                    }
                 }
                 Some((true, _)) => {
                     self.require(span, name, |p| matches!(p, Provider::Kprobe | Provider::Uprobe), "kprobe and uprobe");

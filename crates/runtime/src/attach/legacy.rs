@@ -25,14 +25,16 @@ impl Events {
         Events { root, group: group_of(std::process::id()), names: Vec::new() }
     }
 
-    /// Adds a `p:` (or `r:`) event at a file offset; returns its id.
-    pub fn add(&mut self, path: &Path, offset: u64, ret: bool) -> io::Result<u64> {
+    /// Adds a `p:` (or `r:`) event at a file offset (with a USDT
+    /// semaphore's offset, as `(0x...)`); returns its id.
+    pub fn add(&mut self, path: &Path, offset: u64, semaphore: Option<u64>, ret: bool) -> io::Result<u64> {
         let path_text = path.to_str().filter(|p| !p.contains(char::is_whitespace)).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "uprobe_events cannot name a path with spaces")
         })?;
         let kind = if ret { 'r' } else { 'p' };
         let name = format!("{kind}{}", self.names.len());
-        let line = format!("{kind}:{}/{name} {path_text}:0x{offset:x}", self.group);
+        let counter = semaphore.map_or(String::new(), |s| format!("(0x{s:x})"));
+        let line = format!("{kind}:{}/{name} {path_text}:0x{offset:x}{counter}", self.group);
         append(&self.root.join("uprobe_events"), &line)?;
         self.names.push(name.clone());
         let id_file = self.root.join("events").join(&self.group).join(&name).join("id");

@@ -113,7 +113,7 @@ fn legacy_event(
             attached.legacy.insert(legacy::Events::new(root))
         }
     };
-    let id = events.add(binary, site.offset, ret).map_err(|e| format!("uprobe_events: {e}"))?;
+    let id = events.add(binary, site.offset, site.semaphore, ret).map_err(|e| format!("uprobe_events: {e}"))?;
     perf::tracefs_event(id, pid).map_err(|e| format!("perf_event_open: {e}"))
 }
 
@@ -171,6 +171,11 @@ pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mu
             if plan.uprobe_multi && sites.len() > 1 {
                 let opts = UprobeMultiOpts {
                     offsets: sites.iter().map(|s| s.offset as usize).collect(),
+                    ref_ctr_offsets: if sites.iter().any(|s| s.semaphore.is_some()) {
+                        sites.iter().map(|s| s.semaphore.unwrap_or(0) as usize).collect()
+                    } else {
+                        Vec::new()
+                    },
                     cookies: sites.iter().map(|s| s.cookie).collect(),
                     retprobe: *ret,
                     ..Default::default()
@@ -184,7 +189,7 @@ pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mu
             for site in sites {
                 let fd = match plan.uprobe {
                     UprobeMode::Pmu(pmu) => pmu
-                        .open(&path, site.offset, *ret, plan.pid)
+                        .open(&path, site.offset, *ret, site.semaphore, plan.pid)
                         .map_err(|e| err(format!("perf_event_open: {e}")))?,
                     UprobeMode::Legacy => legacy_event(attached, binary, site, *ret, plan.pid).map_err(err)?,
                 };
