@@ -18,6 +18,8 @@ use bpfscope_lang::attach::AttachPoint;
 pub enum ProbeError {
     #[error("tracefs is not mounted (mount it with: mount -t tracefs nodev /sys/kernel/tracing)")]
     NoTracefs,
+    #[error("cannot read tracefs at {0}: permission denied (reading it needs root: run bpfscope with sudo)")]
+    TracefsUnreadable(String),
     #[error("no such tracepoint: {0}")]
     NoTracepoint(String),
     #[error("cannot parse the tracepoint format {0}")]

@@ -9,8 +9,12 @@ use crate::ProbeError;
 /// place).
 pub fn root() -> Result<PathBuf, ProbeError> {
     for candidate in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
-        if Path::new(candidate).join("events").is_dir() {
-            return Ok(PathBuf::from(candidate));
+        match std::fs::metadata(Path::new(candidate).join("events")) {
+            Ok(m) if m.is_dir() => return Ok(PathBuf::from(candidate)),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(ProbeError::TracefsUnreadable(candidate.to_string()));
+            }
+            _ => {}
         }
     }
     Err(ProbeError::NoTracefs)
