@@ -296,11 +296,7 @@ fn getaddrinfo_latency_histogram() {
     let out = stdout(&tracer.interrupt());
     // @start is empty at the end (printed as a blank line, as bpftrace does).
     assert!(out.starts_with("Attaching 2 probes...\n\n\n\n@us: \n"), "{out}");
-    let total: u64 = out
-        .lines()
-        .filter(|l| l.starts_with('['))
-        .filter_map(|l| l.split_whitespace().rev().nth(1)?.parse::<u64>().ok())
-        .sum();
+    let total = hist_total(&out);
     assert_eq!(total, 2, "{out}");
     assert!(out.ends_with("|\n\n"), "{out}");
 }

@@ -146,6 +146,12 @@ pub enum ProgKind {
         ret: bool,
         sites: Vec<UprobeTarget>,
     },
+    /// Kprobes (or kretprobes): one program for all the functions a probe
+    /// names, told apart by each site's attach cookie.
+    Kprobe {
+        ret: bool,
+        sites: Vec<KprobeTarget>,
+    },
 }
 
 /// One place a uprobe program is attached.
@@ -158,6 +164,15 @@ pub struct UprobeTarget {
     /// A USDT semaphore's file offset: the kernel counts the attached
     /// probes in it, so guarded probes fire.
     pub semaphore: Option<u64>,
+}
+
+/// One kernel function a kprobe program is attached to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KprobeTarget {
+    /// `function` or `module:function`.
+    pub function: String,
+    pub offset: u64,
+    pub cookie: u64,
 }
 
 /// The attach cookie of a site: its `probe` index in the low half, its
@@ -174,6 +189,7 @@ impl ProgKind {
             ProgKind::Interval { .. } | ProgKind::Profile { .. } | ProgKind::PerfEvent { .. } => "perf_event",
             ProgKind::Tracepoint { .. } => "tracepoint",
             ProgKind::Uprobe { .. } => "uprobe",
+            ProgKind::Kprobe { .. } => "kprobe",
             ProgKind::RawTracepoint { .. } => "raw_tp",
         }
     }

@@ -3,13 +3,14 @@
 
 pub mod btf;
 pub mod glob;
+pub mod kernel;
 pub mod list;
 pub mod resolve;
 pub mod tracefs;
 pub mod usdt;
 pub mod user;
 
-pub use resolve::{Concrete, Detail, ResolveOptions, Resolved, UprobeSite, UsdtSite, resolve};
+pub use resolve::{Concrete, Detail, KprobeSite, ResolveOptions, Resolved, UprobeSite, UsdtSite, resolve};
 
 use bpfscope_lang::Diagnostic;
 use bpfscope_lang::attach::AttachPoint;

@@ -8,7 +8,7 @@ use bpfscope_lang::attach::{HARDWARE_EVENTS, PerfEventKind, Provider, SOFTWARE_E
 
 use crate::btf::KernelBtf;
 use crate::glob::Glob;
-use crate::{ProbeError, tracefs, user};
+use crate::{ProbeError, kernel, tracefs, user};
 
 /// How to list.
 #[derive(Clone, Debug, Default)]
@@ -140,7 +140,9 @@ fn candidates(
             Some(btf) => traceable_functions(name, btf)?,
             None => Vec::new(),
         },
-        Provider::Kprobe | Provider::Kretprobe => plain(kernel_functions()?),
+        Provider::Kprobe | Provider::Kretprobe => {
+            plain(kernel::functions()?.traceable.into_iter().filter(|f| !kernel::is_clone(f)).collect())
+        }
         Provider::Uprobe | Provider::Uretprobe => user_functions(name, rest, options)?,
         Provider::Usdt => usdt_probes(rest, options)?,
         _ => Vec::new(),
@@ -160,7 +162,7 @@ fn raw_tracepoints() -> Result<Vec<String>, ProbeError> {
 
 /// Kernel functions BTF describes: what fentry/fexit attach to.
 fn traceable_functions(provider: &str, btf: &KernelBtf) -> Result<Vec<String>, ProbeError> {
-    let kernel: BTreeSet<String> = kernel_functions()?.into_iter().collect();
+    let kernel = kernel::functions()?.traceable;
     let mut names = btf.function_names();
     names.retain(|n| kernel.contains(n));
     Ok(names.into_iter().map(|n| format!("{provider}:vmlinux:{n}")).collect())
@@ -201,64 +203,6 @@ fn tracepoints(rest: &str) -> Result<Vec<String>, ProbeError> {
         .filter(|(c, _)| c != "ftrace")
         .map(|(c, e)| format!("tracepoint:{c}:{e}"))
         .collect())
-}
-
-/// Kernel functions that kprobes can attach to: `available_filter_functions`
-/// when it can be read, else the text symbols of `/proc/kallsyms`; minus
-/// the kprobe blacklist and functions known to hang the kernel when traced
-/// (bpftrace's list). Module functions are `module:function`.
-pub fn kernel_functions() -> Result<Vec<String>, ProbeError> {
-    let filter = tracefs::root().ok().and_then(|r| std::fs::read_to_string(r.join("available_filter_functions")).ok());
-    let mut names = BTreeSet::new();
-    match filter {
-        Some(text) => {
-            for line in text.lines() {
-                let mut words = line.split_whitespace();
-                let Some(func) = words.next() else { continue };
-                let module = words.next().map(|m| m.trim_matches(|c| c == '[' || c == ']'));
-                names.insert(qualified(func, module));
-            }
-        }
-        None => {
-            let text =
-                std::fs::read_to_string("/proc/kallsyms").map_err(|e| ProbeError::Io("/proc/kallsyms".into(), e))?;
-            for line in text.lines() {
-                let mut words = line.split_whitespace();
-                let (Some(_addr), Some(kind), Some(func)) = (words.next(), words.next(), words.next()) else {
-                    continue;
-                };
-                if kind != "t" && kind != "T" {
-                    continue;
-                }
-                let module = words.next().map(|m| m.trim_matches(|c| c == '[' || c == ']'));
-                names.insert(qualified(func, module));
-            }
-        }
-    }
-    let blacklist = kprobe_blacklist();
-    Ok(names.into_iter().filter(|n| !is_bad_function(n) && !blacklist.contains(n)).collect())
-}
-
-fn qualified(func: &str, module: Option<&str>) -> String {
-    match module {
-        Some(m) if m != "vmlinux" => format!("{m}:{func}"),
-        _ => func.to_string(),
-    }
-}
-
-/// Functions the kernel refuses kprobes on.
-fn kprobe_blacklist() -> BTreeSet<String> {
-    let text = std::fs::read_to_string("/sys/kernel/debug/kprobes/blacklist").unwrap_or_default();
-    text.lines().filter_map(|l| l.split_whitespace().nth(1)).map(str::to_string).collect()
-}
-
-/// Functions that can hang the machine when traced though not marked
-/// notrace (the list bpftrace takes from the kernel's selftests).
-fn is_bad_function(name: &str) -> bool {
-    let func = name.rsplit(':').next().unwrap_or(name);
-    ["arch_cpu_idle", "default_idle", "bpf_dispatcher_xdp_func"].contains(&func)
-        || func.starts_with("__ftrace_invalid_address__")
-        || func.starts_with("rcu_")
 }
 
 /// Functions of the binaries `rest` names: `TARGET:FUNC` where TARGET is a

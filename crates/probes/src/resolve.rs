@@ -13,6 +13,7 @@ use bpfscope_lang::check::Type;
 use crate::ProbeError;
 use crate::btf::KernelBtf;
 use crate::glob;
+use crate::kernel::KernelFunctions;
 use crate::tracefs::{self, Field, Format};
 use crate::usdt::{self, UsdtProbe};
 use crate::user::{self, Binary};
@@ -38,6 +39,8 @@ pub enum Detail {
     Uprobe(UprobeSite),
     /// One USDT probe site.
     Usdt(UsdtSite),
+    /// A kernel function (and offset) for a kprobe or kretprobe.
+    Kprobe(KprobeSite),
     /// A raw tracepoint; its named arguments from BTF when the probe reads
     /// `args`.
     RawTracepoint {
@@ -54,6 +57,16 @@ pub struct UprobeSite {
     /// The function the site is in, when known (`func`).
     pub function: Option<String>,
     /// The file offset the kernel places the breakpoint at.
+    pub offset: u64,
+    pub ret: bool,
+}
+
+/// Where a kprobe goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KprobeSite {
+    /// The function's name, without its module.
+    pub function: String,
+    pub module: Option<String>,
     pub offset: u64,
     pub ret: bool,
 }
@@ -79,6 +92,9 @@ pub struct ResolveOptions {
 #[derive(Clone, Debug, Default)]
 pub struct Resolved {
     pub probes: Vec<Vec<Concrete>>,
+    /// Things worth saying that are not errors (functions a wildcard
+    /// matched but the kernel cannot trace).
+    pub notes: Vec<String>,
 }
 
 impl Resolved {
@@ -93,7 +109,11 @@ impl Resolved {
                         format.fields.iter().map(|f| (f.name.clone(), field_type(f, max_strlen))).collect(),
                     )),
                     Detail::RawTracepoint { args: Some(args) } => Some(Type::Record(args.to_vec())),
-                    Detail::None | Detail::Uprobe(_) | Detail::Usdt(_) | Detail::RawTracepoint { args: None } => None,
+                    Detail::None
+                    | Detail::Uprobe(_)
+                    | Detail::Usdt(_)
+                    | Detail::Kprobe(_)
+                    | Detail::RawTracepoint { args: None } => None,
                 })
             })
             .collect()
@@ -132,12 +152,17 @@ pub fn resolve(program: &Program, options: &ResolveOptions) -> Result<Resolved, 
     let mut errors = Vec::new();
     let mut binaries = Binaries::default();
     let mut btf = None;
+    let mut kernel = None;
+    let mut notes = Vec::new();
     for probe in &program.probes {
         let mut targets = Vec::new();
         for ap in &probe.attach_points {
             let found = match (&ap.provider, &ap.target) {
                 (Provider::Uprobe | Provider::Uretprobe, Target::User { binary, location, lang }) => {
                     binaries.uprobes(ap, binary.as_deref(), location, lang.as_deref(), options)
+                }
+                (Provider::Kprobe | Provider::Kretprobe, Target::Kernel { module, func, offset }) => {
+                    kprobes(ap, module.as_deref(), func, offset.unwrap_or(0), &mut kernel, &mut notes)
                 }
                 (Provider::Usdt, Target::Usdt { binary, namespace, name }) => {
                     binaries.usdt(ap, binary.as_deref(), namespace.as_deref(), name, options)
@@ -152,7 +177,7 @@ pub fn resolve(program: &Program, options: &ResolveOptions) -> Result<Resolved, 
         }
         probes.push(targets);
     }
-    if errors.is_empty() { Ok(Resolved { probes }) } else { Err(errors) }
+    if errors.is_empty() { Ok(Resolved { probes, notes }) } else { Err(errors) }
 }
 
 fn concrete(ap: &AttachPoint) -> Result<Vec<Concrete>, Diagnostic> {
@@ -202,6 +227,79 @@ fn concrete(ap: &AttachPoint) -> Result<Vec<Concrete>, Diagnostic> {
         }
         _ => Ok(vec![Concrete { attach: ap.clone(), detail: Detail::None }]),
     }
+}
+
+/// The kernel functions a kprobe attach point names: each traceable
+/// function a wildcard matches (saying how many it had to skip), or the
+/// one it names.
+fn kprobes(
+    ap: &AttachPoint,
+    module: Option<&str>,
+    func: &str,
+    offset: u64,
+    kernel: &mut Option<KernelFunctions>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Concrete>, Diagnostic> {
+    let functions = match kernel {
+        Some(k) => k,
+        None => kernel.insert(crate::kernel::functions().map_err(|e| e.at(ap))?),
+    };
+    let ret = ap.provider == Provider::Kretprobe;
+    let site = |qualified: &str| {
+        let (module, function) = match qualified.split_once(':') {
+            Some((m, f)) => (Some(m.to_string()), f.to_string()),
+            None => (None, qualified.to_string()),
+        };
+        let attach = AttachPoint {
+            target: Target::Kernel {
+                module: module.clone(),
+                func: function.clone(),
+                offset: (offset > 0).then_some(offset),
+            },
+            ..ap.clone()
+        };
+        Concrete { attach, detail: Detail::Kprobe(KprobeSite { function, module, offset, ret }) }
+    };
+    let glob = crate::glob::Glob::new(func);
+    // `kprobe:vfs_*` matches functions by name, in the kernel or a module;
+    // `kprobe:mod:f*` only that module's.
+    let matches = |name: &str| match (module, name.split_once(':')) {
+        (Some(m), Some((nm, f))) => crate::glob::Glob::new(m).matches(nm) && glob.matches(f),
+        (Some(_), None) => false,
+        (None, Some((_, f))) => glob.matches(f),
+        (None, None) => glob.matches(name),
+    };
+    let shown = module.map_or(func.to_string(), |m| format!("{m}:{func}"));
+    if crate::glob::is_pattern(func) || module.is_some_and(crate::glob::is_pattern) {
+        let wanted = |n: &&String| matches(n) && !crate::kernel::is_clone(n);
+        let traceable: Vec<&String> = functions.traceable.iter().filter(wanted).collect();
+        let skipped = functions.all.iter().filter(wanted).filter(|n| !functions.traceable.contains(*n)).count();
+        if skipped > 0 {
+            notes.push(format!(
+                "{}: skipped {skipped} matching function{} the kernel cannot trace (not in available_filter_functions, or blacklisted)",
+                ap.canonical(),
+                if skipped == 1 { "" } else { "s" }
+            ));
+        }
+        if traceable.is_empty() {
+            return Err(Diagnostic::error(ap.span, format!("no traceable kernel function matches '{shown}'"))
+                .with_hint("list them with: bpfscope -l 'kprobe:*'"));
+        }
+        return Ok(traceable.into_iter().map(|n| site(n)).collect());
+    }
+    if functions.traceable.contains(&shown) {
+        return Ok(vec![site(&shown)]);
+    }
+    if functions.all.contains(&shown) {
+        return Err(Diagnostic::error(ap.span, format!("the kernel cannot trace '{shown}'")).with_hint(
+            "it is not in available_filter_functions (notrace or inlined), or kprobes are blacklisted on it",
+        ));
+    }
+    let mut d = Diagnostic::error(ap.span, format!("no kernel function named '{shown}'"));
+    if let Some(c) = bpfscope_lang::suggest::closest(&shown, functions.traceable.iter().map(String::as_str)) {
+        d = d.with_hint(format!("did you mean '{c}'?"));
+    }
+    Err(d)
 }
 
 /// Whether a probe reads `args` (raw tracepoints only load BTF then).

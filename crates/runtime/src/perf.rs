@@ -53,26 +53,35 @@ fn open(attr: &libbpf_sys::perf_event_attr, pid: Option<u32>, cpu: i32) -> io::R
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// The uprobe PMU: its perf type and the `config` bit that asks for a
-/// return probe, from sysfs; `None` on kernels without it.
+/// The uprobe or kprobe PMU: its perf type and the `config` bit that asks
+/// for a return probe, from sysfs; `None` on kernels without it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UprobePmu {
+pub struct ProbePmu {
     type_: u32,
     retprobe_bit: u32,
 }
 
-impl UprobePmu {
-    pub fn find() -> Option<UprobePmu> {
-        let dir = std::path::Path::new("/sys/bus/event_source/devices/uprobe");
+impl ProbePmu {
+    /// `name` is `uprobe` or `kprobe`.
+    pub fn find(name: &str) -> Option<ProbePmu> {
+        let dir = std::path::Path::new("/sys/bus/event_source/devices").join(name);
         let type_ = std::fs::read_to_string(dir.join("type")).ok()?.trim().parse().ok()?;
         let bit = std::fs::read_to_string(dir.join("format/retprobe")).ok()?;
         let retprobe_bit = bit.trim().strip_prefix("config:")?.parse().ok()?;
-        Some(UprobePmu { type_, retprobe_bit })
+        Some(ProbePmu { type_, retprobe_bit })
+    }
+
+    /// A kprobe at `function+offset`, on every CPU.
+    pub fn open_kprobe(&self, function: &CStr, offset: u64, ret: bool) -> io::Result<OwnedFd> {
+        let mut attr = attr_of(self.type_, if ret { 1 << self.retprobe_bit } else { 0 });
+        attr.__bindgen_anon_3.kprobe_func = function.as_ptr() as u64;
+        attr.__bindgen_anon_4.probe_offset = offset;
+        open(&attr, None, 0)
     }
 
     /// A uprobe at `offset` in the file `path`, for `pid` or everyone;
     /// with a USDT semaphore's file offset, the kernel counts in it.
-    pub fn open(
+    pub fn open_uprobe(
         &self,
         path: &CStr,
         offset: u64,

@@ -42,6 +42,7 @@ pub fn run(
 ) -> Result<i32, RunError> {
     let only = options.pid.or(child.as_ref().map(|c| c.pid()));
     let plan = Plan::new(compiled, &options.features, only, options.verbose);
+    plan.check(compiled)?;
     let Loaded { mut object, maps } = load::load(compiled, |spec| plan.section(spec))?;
     let mut session =
         Session { compiled, object: &mut object, maps: &maps, out, finalizing: false, exit_code: 0, lost: 0 };

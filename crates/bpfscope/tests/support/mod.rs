@@ -196,3 +196,11 @@ pub fn assert_links_released(ids: &[u32], what: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The total count in the histogram rows of a run's output.
+pub fn hist_total(out: &str) -> u64 {
+    out.lines()
+        .filter(|l| l.starts_with('[') || l.starts_with("(..."))
+        .filter_map(|l| l.split('|').next()?.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}

@@ -2,6 +2,7 @@
 //! bytes on the stack.
 
 use bpfscope_lang::ast::*;
+use bpfscope_lang::attach::Provider;
 use bpfscope_lang::check::Type;
 
 use super::{GResult, Gen, Loc, Val};
@@ -166,13 +167,13 @@ impl Gen<'_, '_> {
             }
             "probe" => self.probe_id(),
             "ustack" | "kstack" => self.stack(name == "ustack", None, e.span),
-            "func" if self.provider.is_user() => self.func_id(),
+            "func" if self.provider.is_user() || matches!(self.provider, Provider::Kprobe | Provider::Kretprobe) => {
+                self.func_id()
+            }
             "retval" => self.retval(e.span),
             _ => match bpfscope_lang::builtins::numbered_arg(name) {
-                Some((false, n)) if self.provider == bpfscope_lang::attach::Provider::RawTracepoint => {
-                    self.raw_arg(n, e.span)
-                }
-                Some((false, n)) if self.provider == bpfscope_lang::attach::Provider::Usdt => self.usdt_arg(n, e.span),
+                Some((false, n)) if self.provider == Provider::RawTracepoint => self.raw_arg(n, e.span),
+                Some((false, n)) if self.provider == Provider::Usdt => self.usdt_arg(n, e.span),
                 Some((false, n)) if self.has_registers() => self.arg(n, e.span),
                 Some((true, n)) if self.has_registers() => self.stack_arg(n, e.span),
                 _ => Err(self.unsupported(e.span, &format!("the {name} builtin"))),

@@ -286,6 +286,7 @@ impl<'a> Builder<'a> {
             let probe_id = self.name_id(c.attach.canonical());
             let func_id = match &c.detail {
                 Detail::Uprobe(site) => site.function.as_deref().map_or(0, |f| self.func_id(f)),
+                Detail::Kprobe(site) => self.func_id(&site.function),
                 _ => 0,
             };
             cookies.push((probe_id, func_id));
@@ -301,6 +302,21 @@ impl<'a> Builder<'a> {
                         Detail::Uprobe(s) => {
                             Some(UprobeTarget { offset: s.offset, cookie: site_cookie(p, f), semaphore: None })
                         }
+                        _ => None,
+                    })
+                    .collect(),
+            },
+            Detail::Kprobe(first_site) => ProgKind::Kprobe {
+                ret: first_site.ret,
+                sites: group
+                    .iter()
+                    .zip(&cookies)
+                    .filter_map(|(c, &(p, f))| match &c.detail {
+                        Detail::Kprobe(s) => Some(KprobeTarget {
+                            function: s.module.as_ref().map_or(s.function.clone(), |m| format!("{m}:{}", s.function)),
+                            offset: s.offset,
+                            cookie: site_cookie(p, f),
+                        }),
                         _ => None,
                     })
                     .collect(),
@@ -347,16 +363,17 @@ fn push_map(out: &mut Compiled, spec: MapSpec) -> MapId {
 }
 
 /// Splits a probe's attach points into programs: uprobes of one kind on
-/// one binary share a program (attached at each site with its own
-/// cookie); every other attach point has its own.
+/// one binary, and kprobes of one kind, share a program (attached at each
+/// site with its own cookie); every other attach point has its own.
 fn program_groups(targets: &[Concrete]) -> Vec<Vec<&Concrete>> {
     let mut groups: Vec<Vec<&Concrete>> = Vec::new();
     for t in targets {
-        if let Detail::Uprobe(site) = &t.detail
-            && let Some(g) = groups
-                .iter_mut()
-                .find(|g| matches!(&g[0].detail, Detail::Uprobe(s) if s.binary == site.binary && s.ret == site.ret))
-        {
+        let same = |g: &&mut Vec<&Concrete>| match (&g[0].detail, &t.detail) {
+            (Detail::Uprobe(a), Detail::Uprobe(b)) => a.binary == b.binary && a.ret == b.ret,
+            (Detail::Kprobe(a), Detail::Kprobe(b)) => a.ret == b.ret,
+            _ => false,
+        };
+        if let Some(g) = groups.iter_mut().find(same) {
             g.push(t);
             continue;
         }

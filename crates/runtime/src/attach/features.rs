@@ -56,17 +56,52 @@ impl Features {
     }
 }
 
+/// Whether the kernel can make kprobe_multi links: a program loaded for
+/// them is refused a link to a function that does not exist because the
+/// function does not exist (not because the link type is unknown, or
+/// fprobe is compiled out).
+pub fn kernel_has_kprobe_multi() -> bool {
+    let mut syms = [c"bpfscope_no_such_function".as_ptr()];
+    probe_multi_link(
+        libbpf_sys::BPF_TRACE_KPROBE_MULTI,
+        |opts| {
+            opts.__bindgen_anon_1.kprobe_multi.syms = syms.as_mut_ptr();
+            opts.__bindgen_anon_1.kprobe_multi.cnt = 1;
+        },
+        |errno| matches!(errno, Some(libc::ESRCH | libc::ENOENT)),
+    )
+}
+
 /// Whether the kernel can make uprobe_multi links: a program loaded for
 /// them is refused a link to "/" with EBADF (a bad path, not an unknown
 /// link type), as libbpf probes it.
 pub fn kernel_has_uprobe_multi() -> bool {
+    let offset: libc::c_ulong = 0;
+    probe_multi_link(
+        libbpf_sys::BPF_TRACE_UPROBE_MULTI,
+        |opts| {
+            opts.__bindgen_anon_1.uprobe_multi.path = c"/".as_ptr();
+            opts.__bindgen_anon_1.uprobe_multi.offsets = &offset;
+            opts.__bindgen_anon_1.uprobe_multi.cnt = 1;
+        },
+        |errno| errno == Some(libc::EBADF),
+    )
+}
+
+/// Loads an empty kprobe-type program for a multi-link attach type, asks
+/// for a link that must fail, and judges the kernel by the failure.
+fn probe_multi_link(
+    attach_type: libbpf_sys::bpf_attach_type,
+    fill: impl FnOnce(&mut libbpf_sys::bpf_link_create_opts),
+    supported: impl FnOnce(Option<i32>) -> bool,
+) -> bool {
     let insns = [
         libbpf_sys::bpf_insn { code: 0xb7, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
         libbpf_sys::bpf_insn { code: 0x95, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
     ];
     let mut load_opts = libbpf_sys::bpf_prog_load_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _,
-        expected_attach_type: libbpf_sys::BPF_TRACE_UPROBE_MULTI,
+        expected_attach_type: attach_type,
         ..Default::default()
     };
     // SAFETY: valid instructions and options that outlive the calls; the
@@ -83,18 +118,15 @@ pub fn kernel_has_uprobe_multi() -> bool {
         if prog < 0 {
             return false;
         }
-        let offset: libc::c_ulong = 0;
         let mut link_opts: libbpf_sys::bpf_link_create_opts = std::mem::zeroed();
         link_opts.sz = std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _;
-        link_opts.__bindgen_anon_1.uprobe_multi.path = c"/".as_ptr();
-        link_opts.__bindgen_anon_1.uprobe_multi.offsets = &offset;
-        link_opts.__bindgen_anon_1.uprobe_multi.cnt = 1;
-        let link = libbpf_sys::bpf_link_create(prog, -1, libbpf_sys::BPF_TRACE_UPROBE_MULTI, &link_opts);
+        fill(&mut link_opts);
+        let link = libbpf_sys::bpf_link_create(prog, -1, attach_type, &link_opts);
         let errno = std::io::Error::last_os_error().raw_os_error();
         if link >= 0 {
             libc::close(link);
         }
         libc::close(prog);
-        link < 0 && errno == Some(libc::EBADF)
+        link < 0 && supported(errno)
     }
 }

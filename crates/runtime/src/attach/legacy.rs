@@ -1,7 +1,8 @@
-//! Uprobes made through ftrace's text interface (`uprobe_events`), for
-//! kernels without the uprobe PMU. Each event is named after this process
-//! so that runs never collide; all are removed when [`Events`] is dropped,
-//! and a run removes what a killed run left behind.
+//! Uprobes and kprobes made through ftrace's text interface
+//! (`uprobe_events`, `kprobe_events`), for kernels without the PMUs. Each
+//! event is named after this process so that runs never collide; all are
+//! removed when [`Events`] is dropped, and a run removes what a killed run
+//! left behind.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -11,31 +12,60 @@ fn group_of(pid: u32) -> String {
     format!("bpfscope_{pid}")
 }
 
-/// The events this run created.
+/// Which text interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interface {
+    Uprobe,
+    Kprobe,
+}
+
+impl Interface {
+    fn file(self) -> &'static str {
+        match self {
+            Interface::Uprobe => "uprobe_events",
+            Interface::Kprobe => "kprobe_events",
+        }
+    }
+}
+
+/// The events this run created in one interface.
 pub struct Events {
     root: PathBuf,
+    interface: Interface,
     group: String,
     names: Vec<String>,
 }
 
 impl Events {
     /// Starts a set of events, first removing those of runs that are gone.
-    pub fn new(root: PathBuf) -> Events {
-        remove_stale(&root);
-        Events { root, group: group_of(std::process::id()), names: Vec::new() }
+    pub fn new(root: PathBuf, interface: Interface) -> Events {
+        remove_stale(&root.join(interface.file()));
+        Events { root, interface, group: group_of(std::process::id()), names: Vec::new() }
     }
 
-    /// Adds a `p:` (or `r:`) event at a file offset (with a USDT
-    /// semaphore's offset, as `(0x...)`); returns its id.
-    pub fn add(&mut self, path: &Path, offset: u64, semaphore: Option<u64>, ret: bool) -> io::Result<u64> {
+    /// Adds a uprobe (`p:`, or `r:`) at a file offset, with a USDT
+    /// semaphore's offset as `(0x...)`; returns its id.
+    pub fn add_uprobe(&mut self, path: &Path, offset: u64, semaphore: Option<u64>, ret: bool) -> io::Result<u64> {
         let path_text = path.to_str().filter(|p| !p.contains(char::is_whitespace)).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "uprobe_events cannot name a path with spaces")
         })?;
-        let kind = if ret { 'r' } else { 'p' };
-        let name = format!("{kind}{}", self.names.len());
         let counter = semaphore.map_or(String::new(), |s| format!("(0x{s:x})"));
-        let line = format!("{kind}:{}/{name} {path_text}:0x{offset:x}{counter}", self.group);
-        append(&self.root.join("uprobe_events"), &line)?;
+        self.add(ret, &format!("{path_text}:0x{offset:x}{counter}"))
+    }
+
+    /// Adds a kprobe (`p:`, or `r:`) at `function+offset`; returns its id.
+    pub fn add_kprobe(&mut self, function: &str, offset: u64, ret: bool) -> io::Result<u64> {
+        let at = if offset > 0 { format!("{function}+{offset}") } else { function.to_string() };
+        self.add(ret, &at)
+    }
+
+    fn add(&mut self, ret: bool, location: &str) -> io::Result<u64> {
+        let kind = if ret { 'r' } else { 'p' };
+        // Both interfaces share the group: a letter keeps names apart.
+        let prefix = if self.interface == Interface::Kprobe { "k" } else { "" };
+        let name = format!("{prefix}{kind}{}", self.names.len());
+        let line = format!("{kind}:{}/{name} {location}", self.group);
+        append(&self.root.join(self.interface.file()), &line)?;
         self.names.push(name.clone());
         let id_file = self.root.join("events").join(&self.group).join(&name).join("id");
         let id = std::fs::read_to_string(&id_file)?;
@@ -47,7 +77,7 @@ impl Events {
 
 impl Drop for Events {
     fn drop(&mut self) {
-        let file = self.root.join("uprobe_events");
+        let file = self.root.join(self.interface.file());
         for name in self.names.drain(..).rev() {
             let _ = append(&file, &format!("-:{}/{name}", self.group));
         }
@@ -60,11 +90,10 @@ fn append(file: &Path, line: &str) -> io::Result<()> {
 }
 
 /// Removes the events of bpfscope processes that no longer run.
-fn remove_stale(root: &Path) {
-    let file = root.join("uprobe_events");
-    let Ok(text) = std::fs::read_to_string(&file) else { return };
+fn remove_stale(file: &Path) {
+    let Ok(text) = std::fs::read_to_string(file) else { return };
     for event in stale_events(&text, |pid| Path::new(&format!("/proc/{pid}")).exists()) {
-        let _ = append(&file, &format!("-:{event}"));
+        let _ = append(file, &format!("-:{event}"));
     }
 }
 

@@ -2,73 +2,119 @@
 //! with the fallbacks for kernels that lack a mechanism.
 
 mod features;
+mod kprobes;
 mod legacy;
+mod uprobes;
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 
-use bpfscope_compiler::{Compiled, ProgKind, ProgSpec, UprobeTarget};
-use libbpf_rs::{Link, PerfEventOpts, ProgramMut, UprobeMultiOpts};
+use bpfscope_compiler::{Compiled, ProgKind, ProgSpec};
+use libbpf_rs::{Link, PerfEventOpts, ProgramMut};
 
 pub use features::{Feature, Features};
 
 use crate::RunError;
-use crate::perf::{self, UprobePmu};
+use crate::perf::{self, ProbePmu};
 
-/// How uprobe sites become kernel events.
+/// How uprobe or kprobe sites become kernel events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UprobeMode {
-    /// `perf_event_open` on the uprobe PMU.
-    Pmu(UprobePmu),
-    /// Lines written to tracefs's `uprobe_events`.
+pub enum ProbeMode {
+    /// `perf_event_open` on the PMU.
+    Pmu(ProbePmu),
+    /// Lines written to tracefs's `uprobe_events` or `kprobe_events`.
     Legacy,
+    /// Neither: the kernel has no support (kprobes on this kind of kernel).
+    Missing,
 }
 
-/// The mechanisms this run uses, decided before loading (a uprobe_multi
-/// program is loaded differently).
+impl ProbeMode {
+    /// The best mechanism the kernel has (the PMU unless disabled, else
+    /// the text interface if tracefs has it).
+    fn detect(pmu: &str, pmu_feature: Feature, events_file: &str, features: &Features) -> ProbeMode {
+        if let Some(p) = features.enabled(pmu_feature).then(|| ProbePmu::find(pmu)).flatten() {
+            return ProbeMode::Pmu(p);
+        }
+        let has_events = bpfscope_probes::tracefs::root().is_ok_and(|r| r.join(events_file).exists());
+        if has_events { ProbeMode::Legacy } else { ProbeMode::Missing }
+    }
+
+    fn describe(self, kind: &str, events_file: &str) -> String {
+        match self {
+            ProbeMode::Pmu(_) => format!("the {kind} PMU (perf_event_open)"),
+            ProbeMode::Legacy => format!("tracefs {events_file}"),
+            ProbeMode::Missing => "nothing: the kernel has no support".into(),
+        }
+    }
+}
+
+/// The mechanisms this run uses, decided before loading (multi-attach
+/// programs are loaded differently).
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
-    pub uprobe: UprobeMode,
-    /// One uprobe_multi link per multi-site program.
+    pub uprobe: ProbeMode,
+    pub kprobe: ProbeMode,
+    /// One uprobe_multi link per multi-site uprobe program.
     pub uprobe_multi: bool,
+    /// One kprobe_multi link per multi-site kprobe program.
+    pub kprobe_multi: bool,
     /// Only this process (`-p`, `-c`).
     pub pid: Option<u32>,
-    pub verbose: bool,
 }
 
 impl Plan {
     pub fn new(compiled: &Compiled, features: &Features, pid: Option<u32>, verbose: bool) -> Plan {
-        let has_uprobes = compiled.programs.iter().any(|p| matches!(p.kind, ProgKind::Uprobe { .. }));
-        let has_multi = compiled.programs.iter().any(|p| multi_sites(p).is_some());
-        let uprobe = match features.enabled(Feature::UprobePmu).then(UprobePmu::find).flatten() {
-            Some(pmu) => UprobeMode::Pmu(pmu),
-            None => UprobeMode::Legacy,
-        };
-        let uprobe_multi = has_multi && features.enabled(Feature::UprobeMulti) && features::kernel_has_uprobe_multi();
-        if verbose && has_uprobes {
-            let how = match uprobe {
-                UprobeMode::Pmu(_) => "the uprobe PMU (perf_event_open)",
-                UprobeMode::Legacy => "tracefs uprobe_events",
+        let has = |f: fn(&ProgKind) -> bool| compiled.programs.iter().any(|p| f(&p.kind));
+        let uprobe = ProbeMode::detect("uprobe", Feature::UprobePmu, "uprobe_events", features);
+        let kprobe = ProbeMode::detect("kprobe", Feature::KprobePmu, "kprobe_events", features);
+        let uprobe_multi = has(|k| matches!(k, ProgKind::Uprobe { sites, .. } if sites.len() > 1))
+            && features.enabled(Feature::UprobeMulti)
+            && features::kernel_has_uprobe_multi();
+        let kprobe_multi = has(|k| matches!(k, ProgKind::Kprobe { sites, .. } if sites.len() > 1))
+            && features.enabled(Feature::KprobeMulti)
+            && features::kernel_has_kprobe_multi();
+        if verbose {
+            let links = |multi: bool, what: &str, per: &str| {
+                if multi {
+                    format!("one {what}_multi link per {per} for wildcards")
+                } else {
+                    "one link per site".into()
+                }
             };
-            let multi =
-                if uprobe_multi { "one uprobe_multi link per binary for wildcards" } else { "one link per site" };
-            eprintln!("uprobes: attached through {how}; {multi}");
+            if has(|k| matches!(k, ProgKind::Uprobe { .. })) {
+                let how = uprobe.describe("uprobe", "uprobe_events");
+                eprintln!("uprobes: attached through {how}; {}", links(uprobe_multi, "uprobe", "binary"));
+            }
+            if has(|k| matches!(k, ProgKind::Kprobe { .. })) {
+                let how = kprobe.describe("kprobe", "kprobe_events");
+                eprintln!("kprobes: attached through {how}; {}", links(kprobe_multi, "kprobe", "probe"));
+            }
         }
-        Plan { uprobe, uprobe_multi, pid, verbose }
+        Plan { uprobe, kprobe, uprobe_multi, kprobe_multi, pid }
+    }
+
+    /// Refuses, before anything loads, programs the kernel cannot attach.
+    pub fn check(&self, compiled: &Compiled) -> Result<(), RunError> {
+        for spec in &compiled.programs {
+            if let ProgKind::Kprobe { sites, .. } = &spec.kind
+                && self.kprobe == ProbeMode::Missing
+            {
+                let function = sites.first().map_or("", |s| s.function.as_str());
+                return Err(RunError::Attach {
+                    probe: spec.attach.canonical(),
+                    message: kprobes::missing_kprobes_message(function),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The ELF section that sets how libbpf loads a program.
     pub fn section(&self, spec: &ProgSpec) -> &'static str {
-        if self.uprobe_multi && multi_sites(spec).is_some() { "uprobe.multi" } else { spec.kind.section() }
-    }
-}
-
-/// A uprobe program's sites, when it has more than one.
-fn multi_sites(spec: &ProgSpec) -> Option<&[UprobeTarget]> {
-    match &spec.kind {
-        ProgKind::Uprobe { sites, .. } if sites.len() > 1 => Some(sites),
-        _ => None,
+        match &spec.kind {
+            ProgKind::Uprobe { sites, .. } if self.uprobe_multi && sites.len() > 1 => "uprobe.multi",
+            ProgKind::Kprobe { sites, .. } if self.kprobe_multi && sites.len() > 1 => "kprobe.multi",
+            kind => kind.section(),
+        }
     }
 }
 
@@ -77,7 +123,8 @@ fn multi_sites(spec: &ProgSpec) -> Option<&[UprobeTarget]> {
 #[derive(Default)]
 pub struct Attached {
     links: Vec<Link>,
-    legacy: Option<legacy::Events>,
+    legacy_uprobes: Option<legacy::Events>,
+    legacy_kprobes: Option<legacy::Events>,
 }
 
 impl Attached {
@@ -89,32 +136,29 @@ impl Attached {
     pub fn is_empty(&self) -> bool {
         self.links.is_empty()
     }
+
+    /// The tracefs events of one interface, made on first use.
+    fn legacy(&mut self, interface: legacy::Interface) -> Result<&mut legacy::Events, String> {
+        let slot = match interface {
+            legacy::Interface::Uprobe => &mut self.legacy_uprobes,
+            legacy::Interface::Kprobe => &mut self.legacy_kprobes,
+        };
+        match slot {
+            Some(e) => Ok(e),
+            None => {
+                let root = bpfscope_probes::tracefs::root().map_err(|e| e.to_string())?;
+                Ok(slot.insert(legacy::Events::new(root, interface)))
+            }
+        }
+    }
 }
 
 impl Drop for Attached {
     fn drop(&mut self) {
         self.links.clear();
-        self.legacy.take();
+        self.legacy_uprobes.take();
+        self.legacy_kprobes.take();
     }
-}
-
-/// A uprobe made in `uprobe_events`, opened as a perf event.
-fn legacy_event(
-    attached: &mut Attached,
-    binary: &std::path::Path,
-    site: &UprobeTarget,
-    ret: bool,
-    pid: Option<u32>,
-) -> Result<OwnedFd, String> {
-    let events = match &mut attached.legacy {
-        Some(e) => e,
-        None => {
-            let root = bpfscope_probes::tracefs::root().map_err(|e| e.to_string())?;
-            attached.legacy.insert(legacy::Events::new(root))
-        }
-    };
-    let id = events.add(binary, site.offset, site.semaphore, ret).map_err(|e| format!("uprobe_events: {e}"))?;
-    perf::tracefs_event(id, pid).map_err(|e| format!("perf_event_open: {e}"))
 }
 
 /// Links a program to a perf event; the link owns the event from then on.
@@ -167,35 +211,9 @@ pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mu
             }
         }
         ProgKind::Uprobe { binary, ret, sites } => {
-            let pid = plan.pid.map_or(-1, |p| p as i32);
-            if plan.uprobe_multi && sites.len() > 1 {
-                let opts = UprobeMultiOpts {
-                    offsets: sites.iter().map(|s| s.offset as usize).collect(),
-                    ref_ctr_offsets: if sites.iter().any(|s| s.semaphore.is_some()) {
-                        sites.iter().map(|s| s.semaphore.unwrap_or(0) as usize).collect()
-                    } else {
-                        Vec::new()
-                    },
-                    cookies: sites.iter().map(|s| s.cookie).collect(),
-                    retprobe: *ret,
-                    ..Default::default()
-                };
-                let link = prog.attach_uprobe_multi_with_opts(pid, binary, "", opts).map_err(|e| err(e.to_string()))?;
-                attached.links.push(link);
-                return Ok(());
-            }
-            let path =
-                CString::new(binary.as_os_str().as_bytes()).map_err(|_| err("the path has a NUL byte".into()))?;
-            for site in sites {
-                let fd = match plan.uprobe {
-                    UprobeMode::Pmu(pmu) => pmu
-                        .open(&path, site.offset, *ret, site.semaphore, plan.pid)
-                        .map_err(|e| err(format!("perf_event_open: {e}")))?,
-                    UprobeMode::Legacy => legacy_event(attached, binary, site, *ret, plan.pid).map_err(err)?,
-                };
-                attached.links.push(link_perf_event(prog, fd, site.cookie).map_err(err)?);
-            }
+            uprobes::attach(prog, binary, *ret, sites, plan, attached).map_err(err)?
         }
+        ProgKind::Kprobe { ret, sites } => kprobes::attach(prog, *ret, sites, plan, attached).map_err(err)?,
     }
     Ok(())
 }

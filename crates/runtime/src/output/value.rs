@@ -95,7 +95,7 @@ pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
         Type::Bool => (read_u64(bytes) != 0).to_string(),
         Type::Probe => r.probe_names.get(read_u64(bytes) as usize).cloned().unwrap_or_default(),
         Type::Ustack | Type::Kstack => r.stack_text(read_u64(bytes), 8),
-        Type::Usym => r.func_names.get(read_u64(bytes) as usize).cloned().unwrap_or_default(),
+        Type::Usym | Type::Ksym => r.func_names.get(read_u64(bytes) as usize).cloned().unwrap_or_default(),
         Type::Username => username(read_u64(bytes) as u32),
         Type::Tuple(items) => {
             let parts: Vec<String> = items

@@ -1,0 +1,201 @@
+//! Kernel probes: kprobe and kretprobe on every attach path. They need a
+//! kernel with kprobes. Where the host has none (the development machines
+//! do not), `run_where_the_kernel_has_kprobes` boots the VM harness
+//! (scripts/vm/run-in-vm.sh) and runs this file's other tests inside it,
+//! all in one boot; they are marked ignored so that a plain `cargo test`
+//! on such a host runs them only that way.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+const IN_VM: &str = "BPFSCOPE_IN_VM";
+
+fn kernel_has_kprobes() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        || Path::new("/sys/kernel/tracing/kprobe_events").exists()
+}
+
+#[test]
+fn run_where_the_kernel_has_kprobes() {
+    if std::env::var_os(IN_VM).is_some() || !can_trace() {
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut cmd = if kernel_has_kprobes() {
+        Command::new(&exe)
+    } else {
+        let mut c = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/vm/run-in-vm.sh"));
+        c.arg(&exe);
+        c
+    };
+    // Inside, the tests run one at a time: they count events system-wide.
+    cmd.args(["--ignored", "--test-threads=1"]).env(IN_VM, "1");
+    let out = cmd.output().expect("runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(out.status.success(), "the kernel probe tests failed (exit {:?})", out.status.code());
+    assert!(stdout.contains("test result: ok"), "no test ran:\n{stdout}");
+}
+
+/// A file with enough bytes for the reader's 137-byte reads.
+fn data_file() -> PathBuf {
+    let p = std::env::temp_dir().join(format!("bpfscope-kprobe-data-{}", std::process::id()));
+    std::fs::write(&p, vec![b'x'; 4096]).expect("writes");
+    p
+}
+
+/// Runs `program` with `flags` while `reader FILE n` runs, and returns
+/// what it printed.
+fn trace_reader(flags: &[&str], program: &str, n: u32) -> String {
+    let reader = build_target("reader", &[]);
+    let file = data_file();
+    let mut args = flags.to_vec();
+    args.extend(["-e", program]);
+    let tracer = Tracer::start(&args);
+    let status = Command::new(&reader).arg(&file).arg(n.to_string()).status().expect("reader runs");
+    assert!(status.success());
+    let out = tracer.interrupt();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    stdout(&out)
+}
+
+/// Every way kprobes reach the kernel: one kprobe_multi link (where the
+/// kernel has it), one perf event per function from the PMU, and
+/// kprobe_events.
+const PATHS: [&[&str]; 3] = [&[], &["--no-feature", "kprobe_multi"], &["--no-feature", "kprobe_pmu,kprobe_multi"]];
+
+#[test]
+#[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn vfs_read_counts_arguments_and_return_values() {
+    let program = r#"kprobe:vfs_read /comm == "reader" && arg2 == 137/ { @reads = count(); @[func, probe] = count(); }
+        kretprobe:vfs_read /comm == "reader" && retval == 137/ { @ret[retval] = count(); }"#;
+    for flags in PATHS {
+        let out = trace_reader(flags, program, 7);
+        assert_eq!(
+            out, "Attaching 2 probes...\n\n\n@[vfs_read, kprobe:vfs_read]: 7\n@reads: 7\n@ret[137]: 7\n",
+            "{flags:?}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn duration_histogram_from_entry_and_return() {
+    let program = r#"kprobe:vfs_read /comm == "reader"/ { @start[tid] = nsecs; @calls = count(); }
+        kretprobe:vfs_read /@start[tid]/ { @ns = hist(nsecs - @start[tid]); delete(@start[tid]); }"#;
+    let out = trace_reader(&[], program, 5);
+    let calls: u64 = out.lines().find_map(|l| l.strip_prefix("@calls: ")).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let in_hist = hist_total(&out);
+    assert!(calls >= 5, "{out}");
+    assert_eq!(in_hist, calls, "{out}");
+}
+
+#[test]
+#[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn wildcard_counts_every_vfs_function() {
+    let listed = bpfscope().args(["-l", "kprobe:vfs_*"]).output().expect("lists");
+    let listed = stdout(&listed);
+    for f in ["vfs_read", "vfs_write", "vfs_open"] {
+        assert!(listed.lines().any(|l| l == format!("kprobe:{f}")), "{f} in:\n{listed}");
+    }
+    let n = listed.lines().count();
+    for flags in &PATHS[..2] {
+        let out = trace_reader(flags, r#"kprobe:vfs_* /comm == "reader"/ { @[probe] = count(); }"#, 6);
+        assert!(out.starts_with(&format!("Attaching {n} probes...\n")), "{flags:?}: {out}");
+        let count = |f: &str| -> u64 {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("@[kprobe:{f}]: ")))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0)
+        };
+        assert!(count("vfs_read") >= 6 && count("vfs_write") >= 6 && count("vfs_open") >= 6, "{flags:?}: {out}");
+        // bpftrace's order: ascending counts.
+        let counts: Vec<u64> =
+            out.lines().filter_map(|l| l.rsplit_once("]: ").and_then(|(_, c)| c.parse().ok())).collect();
+        assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{out}");
+    }
+}
+
+#[test]
+#[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn kernel_stacks_are_kernel_addresses() {
+    let out = trace_reader(&[], r#"kprobe:vfs_read /comm == "reader"/ { @[kstack(3)] = count(); }"#, 3);
+    let frames: Vec<&str> = out.lines().filter(|l| l.starts_with("    0x")).map(str::trim).collect();
+    assert!(!frames.is_empty(), "{out}");
+    assert!(frames.iter().all(|f| f.starts_with("0xffff")), "{out}");
+}
+
+#[test]
+#[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn legacy_kprobe_events_never_outlive_the_run() {
+    let events_of = |pid: u32| -> usize {
+        let text = std::fs::read_to_string("/sys/kernel/tracing/kprobe_events").unwrap_or_default();
+        text.lines().filter(|l| l.contains(&format!(":bpfscope_{pid}/"))).count()
+    };
+    let legacy =
+        ["--no-feature", "kprobe_pmu,kprobe_multi", "-e", "kprobe:vfs_read,kretprobe:vfs_write { @ = count(); }"];
+    let tracer = Tracer::start(&legacy);
+    let pid = tracer.pid();
+    assert_eq!(events_of(pid), 2, "two events while attached");
+    assert!(tracer.signal("TERM").status.success());
+    assert_eq!(events_of(pid), 0, "SIGTERM");
+    let tracer = Tracer::start(&legacy);
+    let killed = tracer.pid();
+    Command::new("kill").args(["-KILL", &killed.to_string()]).status().expect("kill");
+    drop(tracer);
+    assert_eq!(events_of(killed), 2, "a killed run cannot clean up");
+    let quick = ["--no-feature", "kprobe_pmu", "-e", "kprobe:vfs_read { } interval:ms:1 { exit(); }"];
+    let out = bpfscope().args(quick).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(events_of(killed), 0, "the next run removes what the killed one left");
+}
+
+#[test]
+#[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn same_number_of_probes_as_bpftrace() {
+    if Command::new("bpftrace").arg("--version").output().is_err() {
+        eprintln!("skipped: bpftrace is not installed (scripts/test.sh installs it as the oracle)");
+        return;
+    }
+    let attaching = |mut cmd: Command| -> String {
+        let child = cmd
+            .args(["-e", "kprobe:vfs_* { @[probe] = count(); } interval:s:1 { exit(); }"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawns");
+        let out = wait_with_timeout(child, Duration::from_secs(120), "vfs_* run");
+        stdout(&out).lines().next().unwrap_or_default().to_string()
+    };
+    let ours = attaching(bpfscope());
+    let theirs = attaching(Command::new("bpftrace"));
+    assert_eq!(ours, theirs);
+}
+
+/// On a kernel without kprobes (the development machines): one line that
+/// says so and what would work instead, before anything is attached.
+#[test]
+fn no_kprobes_says_what_works_instead() {
+    if std::env::var_os(IN_VM).is_some() || !can_trace() {
+        return;
+    }
+    if kernel_has_kprobes() {
+        eprintln!("skipped: this kernel has kprobes; the message is for kernels without them");
+        return;
+    }
+    let out = bpfscope().args(["-e", "kprobe:vfs_read { @ = count(); }"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "", "nothing attached, nothing printed");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "bpfscope: error: cannot attach kprobe:vfs_read: this kernel has no kprobe support (no kprobe PMU and no \
+         kprobe_events); try fentry:vfs_read (where fentry loads; --fallback uses it automatically) or a tracepoint \
+         covering the same event (e.g. tracepoint:syscalls:sys_enter_read for reads)\n"
+    );
+}

@@ -1,0 +1,58 @@
+//! Kprobes: one kprobe_multi link, or a perf event per function from the
+//! PMU or from `kprobe_events`; on kernels with neither, an honest answer.
+
+use std::ffi::CString;
+
+use bpfscope_compiler::KprobeTarget;
+use libbpf_rs::{KprobeMultiOpts, ProgramMut};
+
+use super::{Attached, Plan, ProbeMode, legacy, link_perf_event};
+use crate::perf;
+
+/// What to say on a kernel without kprobes, naming what would work.
+pub fn missing_kprobes_message(function: &str) -> String {
+    let name = function.rsplit(':').next().unwrap_or(function);
+    format!(
+        "this kernel has no kprobe support (no kprobe PMU and no kprobe_events); \
+         try fentry:{name} (where fentry loads; --fallback uses it automatically) or a tracepoint covering \
+         the same event (e.g. tracepoint:syscalls:sys_enter_read for reads)"
+    )
+}
+
+pub(super) fn attach(
+    prog: &ProgramMut<'_>,
+    ret: bool,
+    sites: &[KprobeTarget],
+    plan: &Plan,
+    attached: &mut Attached,
+) -> Result<(), String> {
+    if plan.kprobe == ProbeMode::Missing {
+        return Err(missing_kprobes_message(sites.first().map_or("", |s| s.function.as_str())));
+    }
+    if plan.kprobe_multi && sites.len() > 1 {
+        let opts = KprobeMultiOpts {
+            symbols: sites.iter().map(|s| s.function.clone()).collect(),
+            cookies: sites.iter().map(|s| s.cookie).collect(),
+            retprobe: ret,
+            ..Default::default()
+        };
+        attached.links.push(prog.attach_kprobe_multi_with_opts(opts).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    for site in sites {
+        let fd = match plan.kprobe {
+            ProbeMode::Pmu(pmu) => {
+                let function = CString::new(site.function.as_str()).map_err(|_| "a NUL byte in a name".to_string())?;
+                pmu.open_kprobe(&function, site.offset, ret).map_err(|e| format!("perf_event_open: {e}"))?
+            }
+            ProbeMode::Legacy | ProbeMode::Missing => {
+                let events = attached.legacy(legacy::Interface::Kprobe)?;
+                let id =
+                    events.add_kprobe(&site.function, site.offset, ret).map_err(|e| format!("kprobe_events: {e}"))?;
+                perf::tracefs_event(id, None).map_err(|e| format!("perf_event_open: {e}"))?
+            }
+        };
+        attached.links.push(link_perf_event(prog, fd, site.cookie)?);
+    }
+    Ok(())
+}
