@@ -199,3 +199,15 @@ fn no_kprobes_says_what_works_instead() {
          covering the same event (e.g. tracepoint:syscalls:sys_enter_read for reads)\n"
     );
 }
+
+#[test]
+#[ignore = "needs fentry: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn fentry_and_fexit_read_typed_arguments() {
+    let program = r#"fentry:vfs_read /comm == "reader" && args.count == 137/ { @count[args.count] = count(); @n[func, probe] = count(); }
+        kretfunc:vfs_read /comm == "reader" && retval == 137/ { @ret[retval] = count(); }"#;
+    let out = trace_reader(&[], program, 5);
+    assert_eq!(
+        out,
+        "Attaching 2 probes...\n\n\n@count[137]: 5\n@n[vfs_read, fentry:vmlinux:vfs_read]: 5\n@ret[137]: 5\n"
+    );
+}

@@ -146,6 +146,12 @@ pub enum ProgKind {
         ret: bool,
         sites: Vec<UprobeTarget>,
     },
+    /// fentry (or fexit) on one kernel function, typed by its BTF.
+    Fentry {
+        /// `function` or `module:function`.
+        function: String,
+        ret: bool,
+    },
     /// Kprobes (or kretprobes): one program for all the functions a probe
     /// names, told apart by each site's attach cookie.
     Kprobe {
@@ -183,7 +189,15 @@ pub fn site_cookie(probe: u32, func: u32) -> u64 {
 
 impl ProgKind {
     /// The ELF section name that tells libbpf the program type.
-    pub fn section(&self) -> &'static str {
+    pub fn section(&self) -> String {
+        match self {
+            // libbpf finds the function's BTF id from the section name.
+            ProgKind::Fentry { function, ret } => format!("{}/{function}", if *ret { "fexit" } else { "fentry" }),
+            other => other.fixed_section().to_string(),
+        }
+    }
+
+    fn fixed_section(&self) -> &'static str {
         match self {
             ProgKind::Begin | ProgKind::End => "raw_tp",
             ProgKind::Interval { .. } | ProgKind::Profile { .. } | ProgKind::PerfEvent { .. } => "perf_event",
@@ -191,6 +205,7 @@ impl ProgKind {
             ProgKind::Uprobe { .. } => "uprobe",
             ProgKind::Kprobe { .. } => "kprobe",
             ProgKind::RawTracepoint { .. } => "raw_tp",
+            ProgKind::Fentry { .. } => "fentry",
         }
     }
 }

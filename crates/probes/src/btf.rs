@@ -54,6 +54,21 @@ impl KernelBtf {
         )
     }
 
+    /// A kernel function's parameters by name and its return type, as
+    /// fentry and fexit read them.
+    pub fn function_signature(&self, name: &str) -> Option<(Vec<(String, Type)>, Type)> {
+        let func = self.function(name)?;
+        let proto: FuncProto<'_> = self.btf.type_by_id(func.referenced_type_id())?;
+        let params = proto
+            .iter()
+            .map(|p| {
+                let name = p.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                (name, self.type_of(p.ty, 0))
+            })
+            .collect();
+        Some((params, self.type_of(proto.referenced_type_id(), 0)))
+    }
+
     /// A raw tracepoint's arguments as C declarations (`struct task_struct
     /// * prev`), for `-lv`.
     pub fn raw_tracepoint_declarations(&self, name: &str) -> Option<Vec<String>> {

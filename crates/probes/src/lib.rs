@@ -10,7 +10,7 @@ pub mod tracefs;
 pub mod usdt;
 pub mod user;
 
-pub use resolve::{Concrete, Detail, KprobeSite, ResolveOptions, Resolved, UprobeSite, UsdtSite, resolve};
+pub use resolve::{Concrete, Detail, FentrySite, KprobeSite, ResolveOptions, Resolved, UprobeSite, UsdtSite, resolve};
 
 use bpfscope_lang::Diagnostic;
 use bpfscope_lang::attach::AttachPoint;

@@ -41,6 +41,8 @@ pub enum Detail {
     Usdt(UsdtSite),
     /// A kernel function (and offset) for a kprobe or kretprobe.
     Kprobe(KprobeSite),
+    /// A kernel function for fentry or fexit, with its signature.
+    Fentry(FentrySite),
     /// A raw tracepoint; its named arguments from BTF when the probe reads
     /// `args`.
     RawTracepoint {
@@ -58,6 +60,18 @@ pub struct UprobeSite {
     pub function: Option<String>,
     /// The file offset the kernel places the breakpoint at.
     pub offset: u64,
+    pub ret: bool,
+}
+
+/// Where an fentry or fexit program goes, and what its context holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FentrySite {
+    /// `function` or `module:function`.
+    pub function: String,
+    /// The parameters (BTF's names and types); empty when BTF does not
+    /// describe the function (module functions, for now).
+    pub params: Arc<Vec<(String, Type)>>,
+    pub return_type: Type,
     pub ret: bool,
 }
 
@@ -109,6 +123,7 @@ impl Resolved {
                         format.fields.iter().map(|f| (f.name.clone(), field_type(f, max_strlen))).collect(),
                     )),
                     Detail::RawTracepoint { args: Some(args) } => Some(Type::Record(args.to_vec())),
+                    Detail::Fentry(site) => Some(Type::Record(site.params.to_vec())),
                     Detail::None
                     | Detail::Uprobe(_)
                     | Detail::Usdt(_)
@@ -160,6 +175,9 @@ pub fn resolve(program: &Program, options: &ResolveOptions) -> Result<Resolved, 
             let found = match (&ap.provider, &ap.target) {
                 (Provider::Uprobe | Provider::Uretprobe, Target::User { binary, location, lang }) => {
                     binaries.uprobes(ap, binary.as_deref(), location, lang.as_deref(), options)
+                }
+                (Provider::Fentry | Provider::Fexit, Target::Kernel { module, func, offset: None }) => {
+                    fentries(ap, module.as_deref(), func, &mut btf, &mut kernel)
                 }
                 (Provider::Kprobe | Provider::Kretprobe, Target::Kernel { module, func, offset }) => {
                     kprobes(ap, module.as_deref(), func, offset.unwrap_or(0), &mut kernel, &mut notes)
@@ -300,6 +318,71 @@ fn kprobes(
         d = d.with_hint(format!("did you mean '{c}'?"));
     }
     Err(d)
+}
+
+/// The kernel functions an fentry/fexit attach point names, with their
+/// signatures from BTF: one for a name, each traceable one BTF describes
+/// for a wildcard.
+fn fentries(
+    ap: &AttachPoint,
+    module: Option<&str>,
+    func: &str,
+    btf: &mut Option<KernelBtf>,
+    kernel: &mut Option<KernelFunctions>,
+) -> Result<Vec<Concrete>, Diagnostic> {
+    let btf = match btf {
+        Some(b) => b,
+        None => btf.insert(KernelBtf::load().map_err(|e| e.at(ap))?),
+    };
+    let ret = ap.provider == Provider::Fexit;
+    let module = module.filter(|m| *m != "vmlinux");
+    let site = |name: &str| {
+        let (params, return_type) = match module {
+            None => btf.function_signature(name).unwrap_or((Vec::new(), Type::Unknown)),
+            Some(_) => (Vec::new(), Type::Unknown),
+        };
+        let function = module.map_or(name.to_string(), |m| format!("{m}:{name}"));
+        Concrete {
+            attach: AttachPoint {
+                target: Target::Kernel {
+                    module: Some(module.unwrap_or("vmlinux").to_string()),
+                    func: name.to_string(),
+                    offset: None,
+                },
+                ..ap.clone()
+            },
+            detail: Detail::Fentry(FentrySite { function, params: Arc::new(params), return_type, ret }),
+        }
+    };
+    if !crate::glob::is_pattern(func) {
+        if module.is_none() && btf.function_signature(func).is_none() {
+            let names = btf.function_names();
+            let mut d = Diagnostic::error(ap.span, format!("the kernel's BTF has no function '{func}'"));
+            if let Some(c) = bpfscope_lang::suggest::closest(func, names.iter().map(String::as_str)) {
+                d = d.with_hint(format!("did you mean '{c}'?"));
+            }
+            return Err(d);
+        }
+        return Ok(vec![site(func)]);
+    }
+    if module.is_some() {
+        return Err(Diagnostic::error(ap.span, "wildcards over a module's functions are not supported yet for fentry"));
+    }
+    let functions = match kernel {
+        Some(k) => k,
+        None => kernel.insert(crate::kernel::functions().map_err(|e| e.at(ap))?),
+    };
+    let glob = crate::glob::Glob::new(func);
+    let mut names: Vec<String> = btf
+        .function_names()
+        .into_iter()
+        .filter(|n| glob.matches(n) && functions.traceable.contains(n) && !crate::kernel::is_clone(n))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(Diagnostic::error(ap.span, format!("no traceable kernel function in BTF matches '{func}'")));
+    }
+    Ok(names.iter().map(|n| site(n)).collect())
 }
 
 /// Whether a probe reads `args` (raw tracepoints only load BTF then).

@@ -19,7 +19,7 @@ pub struct Loaded {
 
 /// Loads every program; `section` names each one's ELF section, which
 /// tells libbpf its program type.
-pub fn load(compiled: &Compiled, section: impl Fn(&ProgSpec) -> &'static str) -> Result<Loaded, RunError> {
+pub fn load(compiled: &Compiled, section: impl Fn(&ProgSpec) -> String) -> Result<Loaded, RunError> {
     let maps = compiled.maps.iter().map(create_map).collect::<Result<Vec<_>, _>>()?;
     let patch = |code: &bpfscope_compiler::asm::Code| {
         let mut insns = code.insns.clone();
@@ -29,12 +29,14 @@ pub fn load(compiled: &Compiled, section: impl Fn(&ProgSpec) -> &'static str) ->
         insns
     };
     let programs: Vec<_> = compiled.programs.iter().map(|p| patch(&p.code)).collect();
+    let sections: Vec<String> = compiled.programs.iter().map(section).collect();
     let callbacks: Vec<_> = compiled.subprogs.iter().map(|s| patch(&s.code)).collect();
     let elf_programs: Vec<ElfProgram<'_>> = compiled
         .programs
         .iter()
         .zip(&programs)
-        .map(|(p, insns)| ElfProgram { name: &p.name, section: section(p), insns, func_refs: &p.code.func_refs })
+        .zip(&sections)
+        .map(|((p, insns), section)| ElfProgram { name: &p.name, section, insns, func_refs: &p.code.func_refs })
         .collect();
     let elf_callbacks: Vec<ElfProgram<'_>> = compiled
         .subprogs
@@ -111,6 +113,18 @@ fn verifier_error(compiled: &Compiled, log: &str, err: &libbpf_rs::Error) -> Run
     let Some(program) = program else {
         return RunError::Load(format!("the kernel refused the BPF programs: {err}\n{log}"));
     };
+    // Refused outright, not by the verifier: say why in the kernel's terms.
+    if log.contains(&format!("prog '{}': failed to load: -EPERM", program.name)) && extract_prog_log(log).is_none() {
+        let probe = program.attach.canonical();
+        let why = match program.kind {
+            bpfscope_compiler::ProgKind::Fentry { .. } => {
+                "this kernel does not allow fentry/fexit programs (its ftrace hooks are blocked, e.g. by lockdown); \
+                 a kprobe or a tracepoint may work instead"
+            }
+            _ => "operation not permitted (loading BPF programs needs root: CAP_BPF and CAP_PERFMON)",
+        };
+        return RunError::Load(format!("the kernel refused to load {probe}: {why}"));
+    }
     let verifier_log = extract_prog_log(log).unwrap_or(log);
     let (insn, reason) = rejected_instruction(verifier_log);
     let span = insn.and_then(|i| program.code.spans.get(i)).copied().unwrap_or(program.attach.span);

@@ -50,18 +50,33 @@ impl Gen<'_, '_> {
         self.keep(R0)
     }
 
-    /// `args.name` of a raw tracepoint: the named argument's 8-byte slot,
-    /// narrowed to its type.
+    /// `args.name` of a raw tracepoint or fentry/fexit: the named
+    /// argument's 8-byte slot, narrowed to its type.
     pub(super) fn raw_args_field(&mut self, args: &[(String, Type)], field: &str, span: Span) -> GResult<Val> {
         self.ctx(span, "args")?;
         let Some(i) = args.iter().position(|(n, _)| n == field) else {
             let names: Vec<&str> = args.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(bpfscope_lang::Diagnostic::error(span, format!("this tracepoint has no argument '{field}'"))
+            return Err(bpfscope_lang::Diagnostic::error(span, format!("this probe has no argument '{field}'"))
                 .with_hint(format!("its arguments are: {}", names.join(", "))));
         };
+        self.context_slot(i, &args[i].1, span)
+    }
+
+    /// fexit's `retval`: the slot after the arguments.
+    pub(super) fn fexit_retval(&mut self, span: Span) -> GResult<Val> {
+        self.ctx(span, "retval")?;
+        let bpfscope_probes::Detail::Fentry(site) = &self.detail else {
+            return Err(self.unsupported(span, "retval here"));
+        };
+        let (n, t) = (site.params.len(), site.return_type.clone());
+        self.context_slot(n, &t, span)
+    }
+
+    /// The `i`th 8-byte slot of a `u64` array context, narrowed to `t`.
+    fn context_slot(&mut self, i: usize, t: &Type, span: Span) -> GResult<Val> {
         let off = i16::try_from(i * 8).map_err(|_| self.unsupported(span, "an argument this far"))?;
         self.asm.emit(insn::ldx(Size::DW, R0, R9, off));
-        match &args[i].1 {
+        match t {
             Type::Int { bits, signed } if *bits < 64 => {
                 let shift = 64 - i32::from(*bits);
                 self.asm.emit(insn::alu_imm(Alu::Lsh, R0, shift));

@@ -167,12 +167,23 @@ impl Gen<'_, '_> {
             }
             "probe" => self.probe_id(),
             "ustack" | "kstack" => self.stack(name == "ustack", None, e.span),
-            "func" if self.provider.is_user() || matches!(self.provider, Provider::Kprobe | Provider::Kretprobe) => {
+            "func"
+                if self.provider.is_user()
+                    || matches!(
+                        self.provider,
+                        Provider::Kprobe | Provider::Kretprobe | Provider::Fentry | Provider::Fexit
+                    ) =>
+            {
                 self.func_id()
             }
+            "retval" if matches!(self.detail, bpfscope_probes::Detail::Fentry(_)) => self.fexit_retval(e.span),
             "retval" => self.retval(e.span),
             _ => match bpfscope_lang::builtins::numbered_arg(name) {
-                Some((false, n)) if self.provider == Provider::RawTracepoint => self.raw_arg(n, e.span),
+                Some((false, n))
+                    if matches!(self.provider, Provider::RawTracepoint | Provider::Fentry | Provider::Fexit) =>
+                {
+                    self.raw_arg(n, e.span)
+                }
                 Some((false, n)) if self.provider == Provider::Usdt => self.usdt_arg(n, e.span),
                 Some((false, n)) if self.has_registers() => self.arg(n, e.span),
                 Some((true, n)) if self.has_registers() => self.stack_arg(n, e.span),
@@ -691,6 +702,10 @@ impl Gen<'_, '_> {
         if let bpfscope_probes::Detail::RawTracepoint { args: Some(args) } = &self.detail {
             let args = std::sync::Arc::clone(args);
             return self.raw_args_field(&args, field, span);
+        }
+        if let bpfscope_probes::Detail::Fentry(site) = &self.detail {
+            let params = std::sync::Arc::clone(&site.params);
+            return self.raw_args_field(&params, field, span);
         }
         let bpfscope_probes::Detail::Tracepoint { format, category, event } = &self.detail else {
             return Err(self.unsupported(span, "args in this probe"));

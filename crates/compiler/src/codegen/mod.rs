@@ -287,6 +287,10 @@ impl<'a> Builder<'a> {
             let func_id = match &c.detail {
                 Detail::Uprobe(site) => site.function.as_deref().map_or(0, |f| self.func_id(f)),
                 Detail::Kprobe(site) => self.func_id(&site.function),
+                Detail::Fentry(site) => {
+                    let name = site.function.rsplit(':').next().unwrap_or(&site.function).to_string();
+                    self.func_id(&name)
+                }
                 _ => 0,
             };
             cookies.push((probe_id, func_id));
@@ -306,6 +310,7 @@ impl<'a> Builder<'a> {
                     })
                     .collect(),
             },
+            Detail::Fentry(site) => ProgKind::Fentry { function: site.function.clone(), ret: site.ret },
             Detail::Kprobe(first_site) => ProgKind::Kprobe {
                 ret: first_site.ret,
                 sites: group

@@ -109,10 +109,10 @@ impl Plan {
     }
 
     /// The ELF section that sets how libbpf loads a program.
-    pub fn section(&self, spec: &ProgSpec) -> &'static str {
+    pub fn section(&self, spec: &ProgSpec) -> String {
         match &spec.kind {
-            ProgKind::Uprobe { sites, .. } if self.uprobe_multi && sites.len() > 1 => "uprobe.multi",
-            ProgKind::Kprobe { sites, .. } if self.kprobe_multi && sites.len() > 1 => "kprobe.multi",
+            ProgKind::Uprobe { sites, .. } if self.uprobe_multi && sites.len() > 1 => "uprobe.multi".into(),
+            ProgKind::Kprobe { sites, .. } if self.kprobe_multi && sites.len() > 1 => "kprobe.multi".into(),
             kind => kind.section(),
         }
     }
@@ -214,6 +214,7 @@ pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mu
             uprobes::attach(prog, binary, *ret, sites, plan, attached).map_err(err)?
         }
         ProgKind::Kprobe { ret, sites } => kprobes::attach(prog, *ret, sites, plan, attached).map_err(err)?,
+        ProgKind::Fentry { .. } => attached.links.push(prog.attach_trace().map_err(|e| err(e.to_string()))?),
     }
     Ok(())
 }
