@@ -74,6 +74,11 @@ pub struct Cli {
     #[arg(long, value_name = "FEATURE,...", value_delimiter = ',')]
     pub no_feature: Vec<String>,
 
+    /// Where the kernel has no kprobes, use fentry/fexit for kprobe and
+    /// kretprobe probes (when the kernel allows fentry).
+    #[arg(long)]
+    pub fallback: bool,
+
     /// Suppress warnings.
     #[arg(long)]
     pub no_warnings: bool,

@@ -113,6 +113,12 @@ fn run(cli: &Cli) -> Result<(), Error> {
     {
         return Err(Error::Usage(format!("-p {pid}: no such process")));
     }
+    let features = bpfscope_runtime::Features::without(features);
+    let program = if cli.fallback && !bpfscope_runtime::attach::kernel_has_kprobes(&features) {
+        kprobes_to_fentry(program, &source)?
+    } else {
+        program
+    };
     let mut child = cli.command.as_deref().map(bpfscope_runtime::Child::spawn).transpose()?;
     let resolve_options =
         bpfscope_probes::ResolveOptions { pid: cli.pid, executable: child.as_ref().map(|c| c.program().to_path_buf()) };
@@ -141,12 +147,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         return Ok(());
     }
     let mut stdout = std::io::stdout().lock();
-    let run_options = RunOptions {
-        quiet: cli.quiet,
-        verbose: cli.verbose,
-        pid: cli.pid,
-        features: bpfscope_runtime::Features::without(features),
-    };
+    let run_options = RunOptions { quiet: cli.quiet, verbose: cli.verbose, pid: cli.pid, features };
     let code = match bpfscope_runtime::run(&compiled, &run_options, child.as_mut(), &mut stdout) {
         Ok(code) => code,
         Err(RunError::Verifier { diagnostic, log }) => {
@@ -161,6 +162,37 @@ fn run(cli: &Cli) -> Result<(), Error> {
         return Err(Error::Exit(code));
     }
     Ok(())
+}
+
+/// `--fallback` on a kernel without kprobes: kprobes become fentry and
+/// kretprobes fexit (the program still fails to load, saying why, where
+/// the kernel refuses fentry too).
+fn kprobes_to_fentry(
+    mut program: bpfscope_lang::ast::Program,
+    source: &Source,
+) -> Result<bpfscope_lang::ast::Program, Error> {
+    use bpfscope_lang::attach::Target;
+    let mut moved = Vec::new();
+    for ap in program.probes.iter_mut().flat_map(|p| p.attach_points.iter_mut()) {
+        let to = match ap.provider {
+            Provider::Kprobe => Provider::Fentry,
+            Provider::Kretprobe => Provider::Fexit,
+            _ => continue,
+        };
+        if let Target::Kernel { offset: Some(_), .. } = ap.target {
+            return Err(Error::Program(
+                source.clone(),
+                Diagnostic::error(ap.span, "this kernel has no kprobes, and fentry cannot probe at an offset").into(),
+            ));
+        }
+        let from = ap.canonical();
+        ap.provider = to;
+        moved.push(format!("{from} as {}", ap.canonical()));
+    }
+    if !moved.is_empty() {
+        eprintln!("bpfscope: this kernel has no kprobes; --fallback traces {}", moved.join(", "));
+    }
+    Ok(program)
 }
 
 /// `-l`: the probes a pattern matches, or (`-l -e PROGRAM`, `-l FILE`)

@@ -211,3 +211,53 @@ fn fentry_and_fexit_read_typed_arguments() {
         "Attaching 2 probes...\n\n\n@count[137]: 5\n@n[vfs_read, fentry:vmlinux:vfs_read]: 5\n@ret[137]: 5\n"
     );
 }
+
+/// `--fallback` where the kernel has no kprobes (pretended here by
+/// disabling both interfaces): kprobes become fentry, kretprobes fexit.
+#[test]
+#[ignore = "needs fentry: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn fallback_uses_fentry_without_kprobes() {
+    let program = r#"kprobe:vfs_read /comm == "reader" && arg2 == 137/ { @calls = count(); }
+        kretprobe:vfs_read /comm == "reader" && retval == 137/ { @ret[retval] = count(); }"#;
+    let out = trace_reader(&["--fallback", "--no-feature", "kprobe_pmu,kprobe_events"], program, 4);
+    assert_eq!(out, "Attaching 2 probes...\n\n\n@calls: 4\n@ret[137]: 4\n");
+}
+
+/// On this kind of host, `--fallback` tries fentry and says why it cannot.
+#[test]
+fn fallback_says_when_fentry_is_refused_too() {
+    if std::env::var_os(IN_VM).is_some() || !can_trace() {
+        return;
+    }
+    if kernel_has_kprobes() {
+        eprintln!("skipped: this kernel has kprobes; --fallback changes nothing here");
+        return;
+    }
+    let out = bpfscope().args(["--fallback", "-e", "kprobe:vfs_read { @ = count(); }"]).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("bpfscope: this kernel has no kprobes; --fallback traces kprobe:vfs_read as fentry:vfs_read\n"),
+        "{err}"
+    );
+    if out.status.success() {
+        return; // fentry works on this kernel
+    }
+    assert!(err.contains("bpfscope: error: the kernel refused to load fentry:vmlinux:vfs_read: this kernel does not allow fentry/fexit programs"), "{err}");
+}
+
+/// `func+offset` (past the 4-byte endbr64 every function starts with on
+/// this kernel) and a module's function (overlayfs, which the VM's root
+/// is); an offset inside an instruction is refused with the reason.
+#[test]
+#[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn offsets_and_module_functions() {
+    let program = r#"kprobe:vfs_read+4 /comm == "reader" && arg2 == 137/ { @at[probe] = count(); }
+        kprobe:overlay:ovl_read_iter /comm == "reader"/ { @ovl[probe, func] = count(); }"#;
+    let out = trace_reader(&[], program, 3);
+    assert!(out.contains("@at[kprobe:vfs_read+4]: 3\n"), "{out}");
+    assert!(out.contains("@ovl[kprobe:overlay:ovl_read_iter, ovl_read_iter]: "), "{out}");
+    let bad = bpfscope().args(["-e", "kprobe:vfs_read+5 { }"]).output().expect("runs");
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("offset 5 is not at an instruction boundary in vfs_read"), "{err}");
+}

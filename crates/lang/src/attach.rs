@@ -90,7 +90,15 @@ impl Provider {
 
     /// `arg0`..`argN` read the traced function's registers.
     pub fn has_argn(self) -> bool {
-        matches!(self, Provider::Kprobe | Provider::Uprobe | Provider::Usdt | Provider::RawTracepoint)
+        matches!(
+            self,
+            Provider::Kprobe
+                | Provider::Uprobe
+                | Provider::Usdt
+                | Provider::RawTracepoint
+                | Provider::Fentry
+                | Provider::Fexit
+        )
     }
 
     /// `func` names the traced function.

@@ -119,7 +119,7 @@ fn verifier_error(compiled: &Compiled, log: &str, err: &libbpf_rs::Error) -> Run
         let why = match program.kind {
             bpfscope_compiler::ProgKind::Fentry { .. } => {
                 "this kernel does not allow fentry/fexit programs (its ftrace hooks are blocked, e.g. by lockdown); \
-                 a kprobe or a tracepoint may work instead"
+                 a tracepoint covering the event may work instead (e.g. tracepoint:syscalls:sys_enter_read for reads)"
             }
             _ => "operation not permitted (loading BPF programs needs root: CAP_BPF and CAP_PERFMON)",
         };

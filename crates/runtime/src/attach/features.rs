@@ -15,6 +15,9 @@ pub enum Feature {
     KprobeMulti,
     /// Kprobes through `perf_event_open`; else through `kprobe_events`.
     KprobePmu,
+    /// Kprobes through tracefs's `kprobe_events` where the PMU is missing
+    /// (disabling both pretends the kernel has no kprobes).
+    KprobeEvents,
 }
 
 const NAMES: &[(Feature, &str)] = &[
@@ -22,6 +25,7 @@ const NAMES: &[(Feature, &str)] = &[
     (Feature::UprobePmu, "uprobe_pmu"),
     (Feature::KprobeMulti, "kprobe_multi"),
     (Feature::KprobePmu, "kprobe_pmu"),
+    (Feature::KprobeEvents, "kprobe_events"),
 ];
 
 impl Feature {

@@ -19,6 +19,20 @@ pub fn missing_kprobes_message(function: &str) -> String {
     )
 }
 
+/// Why the kernel refused a kprobe, in its terms where they are known.
+fn open_error(site: &KprobeTarget, e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EILSEQ) => format!(
+            "offset {} is not at an instruction boundary in {} (the kernel checks; try the offset of an instruction from objdump -d)",
+            site.offset, site.function
+        ),
+        Some(libc::ENOENT) | Some(libc::EINVAL) if site.offset == 0 => {
+            format!("the kernel cannot probe {} ({e})", site.function)
+        }
+        _ => format!("{e}"),
+    }
+}
+
 pub(super) fn attach(
     prog: &ProgramMut<'_>,
     ret: bool,
@@ -43,13 +57,12 @@ pub(super) fn attach(
         let fd = match plan.kprobe {
             ProbeMode::Pmu(pmu) => {
                 let function = CString::new(site.function.as_str()).map_err(|_| "a NUL byte in a name".to_string())?;
-                pmu.open_kprobe(&function, site.offset, ret).map_err(|e| format!("perf_event_open: {e}"))?
+                pmu.open_kprobe(&function, site.offset, ret).map_err(|e| open_error(site, &e))?
             }
             ProbeMode::Legacy | ProbeMode::Missing => {
                 let events = attached.legacy(legacy::Interface::Kprobe)?;
-                let id =
-                    events.add_kprobe(&site.function, site.offset, ret).map_err(|e| format!("kprobe_events: {e}"))?;
-                perf::tracefs_event(id, None).map_err(|e| format!("perf_event_open: {e}"))?
+                let id = events.add_kprobe(&site.function, site.offset, ret).map_err(|e| open_error(site, &e))?;
+                perf::tracefs_event(id, None).map_err(|e| open_error(site, &e))?
             }
         };
         attached.links.push(link_perf_event(prog, fd, site.cookie)?);

@@ -34,7 +34,8 @@ impl ProbeMode {
         if let Some(p) = features.enabled(pmu_feature).then(|| ProbePmu::find(pmu)).flatten() {
             return ProbeMode::Pmu(p);
         }
-        let has_events = bpfscope_probes::tracefs::root().is_ok_and(|r| r.join(events_file).exists());
+        let events_allowed = events_file != "kprobe_events" || features.enabled(Feature::KprobeEvents);
+        let has_events = events_allowed && bpfscope_probes::tracefs::root().is_ok_and(|r| r.join(events_file).exists());
         if has_events { ProbeMode::Legacy } else { ProbeMode::Missing }
     }
 
@@ -45,6 +46,12 @@ impl ProbeMode {
             ProbeMode::Missing => "nothing: the kernel has no support".into(),
         }
     }
+}
+
+/// Whether this kernel has kprobes at all (the PMU or `kprobe_events`),
+/// with the disabled features taken as missing.
+pub fn kernel_has_kprobes(features: &Features) -> bool {
+    ProbeMode::detect("kprobe", Feature::KprobePmu, "kprobe_events", features) != ProbeMode::Missing
 }
 
 /// The mechanisms this run uses, decided before loading (multi-attach
