@@ -127,9 +127,9 @@ fn features_not_built_yet_say_so() {
                 .to_string()
         )
     );
-    let o = bpfscope(&["--dry-run", "-e", "kprobe:vfs_read { @ = count(); }"]);
+    let o = bpfscope(&["--dry-run", "-e", "iter:task { }"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("kprobe probes are not supported by this version of bpfscope yet"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("iter probes are not supported by this version of bpfscope yet"), "{}", stderr(&o));
     let o = bpfscope(&["--dry-run", "-f", "json", "-e", "BEGIN { exit(); }"]);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stderr(&o), "bpfscope: warning: -f is not available yet in this version of bpfscope and is ignored\n");

@@ -429,7 +429,7 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
                 format!("{p} probes are not supported by this version of bpfscope yet"),
             )
             .with_hint(
-                "BEGIN, END, interval, profile, software, hardware, tracepoint, rawtracepoint, uprobe and uretprobe probes run today",
+                "BEGIN, END, interval, profile, software, hardware, tracepoint, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe and usdt probes run today",
             ));
         }
     })
