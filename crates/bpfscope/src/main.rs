@@ -124,6 +124,11 @@ fn run(cli: &Cli) -> Result<(), Error> {
         bpfscope_probes::ResolveOptions { pid: cli.pid, executable: child.as_ref().map(|c| c.program().to_path_buf()) };
     let resolved = bpfscope_probes::resolve(&program, &resolve_options)
         .map_err(|d| Error::Program(source.clone(), Diagnostics(d)))?;
+    if !cli.no_warnings {
+        for note in &resolved.notes {
+            eprintln!("bpfscope: warning: {note}");
+        }
+    }
     let defaults = CheckOptions::default();
     let options = CheckOptions {
         params,
