@@ -99,6 +99,11 @@ pub struct Cli {
     #[arg(long)]
     pub usdt_file_activation: bool,
 
+    /// Make a link named after each tool in DIR (calling the link runs
+    /// the tool), then exit.
+    #[arg(long, value_name = "DIR")]
+    pub install_tools: Option<std::path::PathBuf>,
+
     /// Print the version.
     #[arg(short = 'V', long)]
     pub version: bool,

@@ -284,3 +284,12 @@ fn offsets_and_module_functions() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("offset 5 is not at an instruction boundary in vfs_read"), "{err}");
 }
+
+/// vfsstat on a kernel with fentry: no notice, the same layout and totals
+/// as on the host (which counts at tracepoints).
+#[test]
+#[ignore = "needs fentry: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn vfsstat_through_fentry() {
+    let notice = vfsstat_counts_reader_calls();
+    assert_eq!(notice, "", "fentry needs no notice");
+}

@@ -30,6 +30,10 @@ pub enum RunError {
     /// The verifier refused a program; the diagnostic points at the source.
     #[error("{}", diagnostic.message)]
     Verifier { diagnostic: Box<Diagnostic>, log: String },
+    /// The kernel does not allow fentry/fexit programs (callers may fall
+    /// back to kprobes or tracepoints).
+    #[error("{0}")]
+    FentryRefused(String),
     #[error("cannot attach {probe}: {message}")]
     Attach { probe: String, message: String },
     #[error("cannot write the output: {0}")]

@@ -109,21 +109,34 @@ fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
 /// Turns a failed load into an error that names the probe and points at the
 /// statement whose instruction the verifier rejected.
 fn verifier_error(compiled: &Compiled, log: &str, err: &libbpf_rs::Error) -> RunError {
-    let program = compiled.programs.iter().find(|p| log.contains(&format!("prog '{}'", p.name)));
+    // The program libbpf says failed (other programs are named in its
+    // log too, in passing).
+    let failed = |p: &&bpfscope_compiler::ProgSpec| {
+        log.contains(&format!("prog '{}': BPF program load failed", p.name))
+            || log.contains(&format!("prog '{}': failed to load", p.name))
+    };
+    let program = compiled
+        .programs
+        .iter()
+        .find(failed)
+        .or_else(|| compiled.programs.iter().find(|p| log.contains(&format!("prog '{}'", p.name))));
     let Some(program) = program else {
         return RunError::Load(format!("the kernel refused the BPF programs: {err}\n{log}"));
     };
     // Refused outright, not by the verifier: say why in the kernel's terms.
     if log.contains(&format!("prog '{}': failed to load: -EPERM", program.name)) && extract_prog_log(log).is_none() {
         let probe = program.attach.canonical();
-        let why = match program.kind {
-            bpfscope_compiler::ProgKind::Fentry { .. } => {
-                "this kernel does not allow fentry/fexit programs (its ftrace hooks are blocked, e.g. by lockdown); \
-                 a tracepoint covering the event may work instead (e.g. tracepoint:syscalls:sys_enter_read for reads)"
-            }
-            _ => "operation not permitted (loading BPF programs needs root: CAP_BPF and CAP_PERFMON)",
-        };
-        return RunError::Load(format!("the kernel refused to load {probe}: {why}"));
+        if let bpfscope_compiler::ProgKind::Fentry { .. } = program.kind {
+            return RunError::FentryRefused(format!(
+                "the kernel refused to load {probe}: this kernel does not allow fentry/fexit programs (its ftrace \
+                 hooks are blocked, e.g. by lockdown); a tracepoint covering the event may work instead (e.g. \
+                 tracepoint:syscalls:sys_enter_read for reads)"
+            ));
+        }
+        return RunError::Load(format!(
+            "the kernel refused to load {probe}: operation not permitted (loading BPF programs needs root: \
+             CAP_BPF and CAP_PERFMON)"
+        ));
     }
     let verifier_log = extract_prog_log(log).unwrap_or(log);
     let (insn, reason) = rejected_instruction(verifier_log);

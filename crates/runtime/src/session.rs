@@ -82,6 +82,10 @@ pub fn run(
         }
     }
     drop(attached);
+    // What arrived before the probes went is printed, unless exit() came
+    // first: then nothing after it is.
+    let _ = ringbuf.consume();
+    session.drain(&queue)?;
     session.finalizing = false;
     session.run_special(&ProgKind::End)?;
     let _ = ringbuf.consume();

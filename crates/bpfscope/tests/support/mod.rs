@@ -44,6 +44,9 @@ pub fn wait_with_timeout(mut child: Child, limit: Duration, what: &str) -> Outpu
 /// A bpfscope run in the background, ready once its probes are attached.
 pub struct Tracer {
     child: Option<Child>,
+    /// What the run printed on stderr before its probes were attached
+    /// (warnings, notices), without the notification line.
+    pub early_stderr: String,
 }
 
 impl Tracer {
@@ -78,7 +81,8 @@ impl Tracer {
         }
         // Keep draining stderr so the tracer never blocks on it.
         std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        Tracer { child: Some(child) }
+        let early_stderr = String::from_utf8_lossy(&seen).replace("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n", "");
+        Tracer { child: Some(child), early_stderr }
     }
 
     pub fn pid(&self) -> u32 {
@@ -203,4 +207,43 @@ pub fn hist_total(out: &str) -> u64 {
         .filter(|l| l.starts_with('[') || l.starts_with("(..."))
         .filter_map(|l| l.split('|').next()?.split_whitespace().last()?.parse::<u64>().ok())
         .sum()
+}
+
+/// One `HH:MM:SS:` row of vfsstat: its eight counts.
+fn vfsstat_row(line: &str) -> Option<[u64; 8]> {
+    let (time, rest) = line.split_at_checked(10)?;
+    let b = time.as_bytes();
+    let ok_time = b[2] == b':' && b[5] == b':' && time.ends_with(": ");
+    let fields: Vec<u64> = rest.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    // Each column is " %8d": nine characters.
+    (ok_time && rest.len() == 72 && fields.len() == 8).then(|| fields.try_into().ok()).flatten()
+}
+
+pub const VFSSTAT_HEADER: &str = "TIME         READ/s  WRITE/s  FSYNC/s   OPEN/s CREATE/s UNLINK/s  MKDIR/s  RMDIR/s\n";
+
+/// Runs `vfsstat -p PID 1 3` on a reader that opens, reads and writes 300
+/// times; checks BCC's header, three rows and the totals. Returns what the
+/// tool said on stderr.
+pub fn vfsstat_counts_reader_calls() -> String {
+    use std::io::Write;
+    let reader = build_target("reader", &[]);
+    let file = std::env::temp_dir().join(format!("bpfscope-vfsstat-{}", std::process::id()));
+    std::fs::write(&file, vec![b'x'; 4096]).expect("writes");
+    let mut workload =
+        Command::new(&reader).arg(&file).args(["300", "wait"]).stdin(Stdio::piped()).spawn().expect("spawns");
+    let pid = workload.id().to_string();
+    let tracer = Tracer::start(&["tool", "vfsstat", "-p", &pid, "1", "3"]);
+    let notice = tracer.early_stderr.clone();
+    workload.stdin.take().expect("stdin").write_all(b"go\n").expect("writes");
+    assert!(workload.wait().expect("waits").success());
+    let out = tracer.wait(Duration::from_secs(60));
+    std::fs::remove_file(&file).ok();
+    let text = stdout(&out);
+    assert!(text.starts_with(VFSSTAT_HEADER), "{text}");
+    let rows: Vec<[u64; 8]> = text.lines().skip(1).filter_map(vfsstat_row).collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    let total = |col: usize| rows.iter().map(|r| r[col]).sum::<u64>();
+    // 300 reads and writes; 300 opens of the file and one of /dev/null.
+    assert_eq!((total(0), total(1), total(3)), (300, 300, 301), "reads, writes, opens:\n{text}");
+    notice
 }

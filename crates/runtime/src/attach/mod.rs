@@ -162,7 +162,22 @@ impl Attached {
 
 impl Drop for Attached {
     fn drop(&mut self) {
-        self.links.clear();
+        // A detach can wait for an RCU grace period (tracepoints, perf
+        // events); detaching from several threads lets them share one.
+        const THREADS: usize = 16;
+        let links = std::mem::take(&mut self.links);
+        if links.len() > 1 {
+            let mut buckets: Vec<Vec<Link>> = (0..THREADS.min(links.len())).map(|_| Vec::new()).collect();
+            let n = buckets.len();
+            for (i, link) in links.into_iter().enumerate() {
+                buckets[i % n].push(link);
+            }
+            std::thread::scope(|s| {
+                for bucket in buckets {
+                    s.spawn(move || drop(bucket));
+                }
+            });
+        }
         self.legacy_uprobes.take();
         self.legacy_kprobes.take();
     }

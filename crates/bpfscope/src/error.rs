@@ -1,0 +1,26 @@
+//! Everything that can stop a run, reported in one place (`main`).
+
+use bpfscope_lang::{Diagnostics, Source};
+use bpfscope_runtime::RunError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Problems in the program, to be shown against its text.
+    #[error("the program has errors")]
+    Program(Source, Diagnostics),
+    #[error("cannot read program file '{path}': {source}")]
+    ReadFile { path: String, source: std::io::Error },
+    #[error("{0} is not a text file: {1}")]
+    NotText(String, std::str::Utf8Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0} is not available yet in this version of bpfscope")]
+    NotYet(&'static str),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Child(#[from] bpfscope_runtime::child::ChildError),
+    /// The program asked to exit with this code.
+    #[error("exit code {0}")]
+    Exit(i32),
+}

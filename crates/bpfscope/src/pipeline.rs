@@ -1,0 +1,154 @@
+//! From program text to a finished run: parse, resolve the attach points,
+//! check, compile, then load and run. The command line and the tools both
+//! come through here.
+
+use std::io::Write;
+
+use bpfscope_compiler::{CompileOptions, compile};
+use bpfscope_lang::attach::Provider;
+use bpfscope_lang::check::{CheckOptions, check};
+use bpfscope_lang::{Diagnostic, Diagnostics, ParseOptions, Source, parse};
+use bpfscope_runtime::{Features, RunError, RunOptions};
+
+use crate::error::Error;
+
+/// How to run a program, besides its text.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Positional parameters (`$1` is the first).
+    pub params: Vec<String>,
+    /// `-p`: only this process.
+    pub pid: Option<u32>,
+    /// `-c`: a command to start once attached.
+    pub command: Option<String>,
+    pub features: Features,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub no_warnings: bool,
+    pub allow_unsafe: bool,
+    /// Kprobes become fentry where the kernel has no kprobes.
+    pub fallback: bool,
+    /// Stop after compiling.
+    pub dry_run: bool,
+    /// Print the syntax tree (`-d ast`).
+    pub print_ast: bool,
+}
+
+/// Runs a program to its end; returns the exit code it asked for.
+pub fn run_program(source: &Source, settings: &Settings) -> Result<i32, Error> {
+    let params = settings.params.clone();
+    let program =
+        parse(source, &ParseOptions::with_btf(params.clone())).map_err(|d| Error::Program(source.clone(), d.into()))?;
+    if settings.print_ast {
+        print!("{}", bpfscope_lang::printer::print_program(&program));
+        let _ = std::io::stdout().flush();
+    }
+    if program.probes.is_empty() {
+        return Err(Error::Program(
+            source.clone(),
+            Diagnostic::global("the program has no probes")
+                .with_hint("a probe looks like: BEGIN { printf(\"hello\\n\"); }")
+                .into(),
+        ));
+    }
+    if let Some(pid) = settings.pid
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    {
+        return Err(Error::Usage(format!("-p {pid}: no such process")));
+    }
+    let program = if settings.fallback && !bpfscope_runtime::attach::kernel_has_kprobes(&settings.features) {
+        kprobes_to_fentry(program, source)?
+    } else {
+        program
+    };
+    let mut child = settings.command.as_deref().map(bpfscope_runtime::Child::spawn).transpose()?;
+    let resolve_options = bpfscope_probes::ResolveOptions {
+        pid: settings.pid,
+        executable: child.as_ref().map(|c| c.program().to_path_buf()),
+    };
+    let resolved = bpfscope_probes::resolve(&program, &resolve_options)
+        .map_err(|d| Error::Program(source.clone(), Diagnostics(d)))?;
+    if !settings.no_warnings {
+        for note in &resolved.notes {
+            eprintln!("bpfscope: warning: {note}");
+        }
+    }
+    let defaults = CheckOptions::default();
+    let options = CheckOptions {
+        params,
+        has_child: settings.command.is_some(),
+        allow_unsafe: settings.allow_unsafe,
+        probe_args: resolved.args_types(defaults.max_strlen),
+        ..defaults
+    };
+    let checked = check(program, source, &options).map_err(|d| Error::Program(source.clone(), d))?;
+    if !settings.no_warnings && !checked.warnings.is_empty() {
+        eprint!("{}", Diagnostics(checked.warnings.clone()).render(source));
+    }
+    let compile_options = CompileOptions {
+        params: options.params.clone(),
+        ncpus: possible_cpus(),
+        cpid: child.as_ref().map(|c| c.pid()),
+        ..CompileOptions::default()
+    };
+    let compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;
+    if settings.dry_run {
+        return Ok(0);
+    }
+    let mut stdout = std::io::stdout().lock();
+    let run_options = RunOptions {
+        quiet: settings.quiet,
+        verbose: settings.verbose,
+        pid: settings.pid,
+        features: settings.features.clone(),
+    };
+    match bpfscope_runtime::run(&compiled, &run_options, child.as_mut(), &mut stdout) {
+        Ok(code) => Ok(code),
+        Err(RunError::Verifier { diagnostic, log }) => {
+            if settings.verbose {
+                eprintln!("{log}");
+            }
+            Err(Error::Program(source.clone(), (*diagnostic).into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `--fallback` on a kernel without kprobes: kprobes become fentry and
+/// kretprobes fexit (the program still fails to load, saying why, where
+/// the kernel refuses fentry too).
+fn kprobes_to_fentry(
+    mut program: bpfscope_lang::ast::Program,
+    source: &Source,
+) -> Result<bpfscope_lang::ast::Program, Error> {
+    use bpfscope_lang::attach::Target;
+    let mut moved = Vec::new();
+    for ap in program.probes.iter_mut().flat_map(|p| p.attach_points.iter_mut()) {
+        let to = match ap.provider {
+            Provider::Kprobe => Provider::Fentry,
+            Provider::Kretprobe => Provider::Fexit,
+            _ => continue,
+        };
+        if let Target::Kernel { offset: Some(_), .. } = ap.target {
+            return Err(Error::Program(
+                source.clone(),
+                Diagnostic::error(ap.span, "this kernel has no kprobes, and fentry cannot probe at an offset").into(),
+            ));
+        }
+        let from = ap.canonical();
+        ap.provider = to;
+        moved.push(format!("{from} as {}", ap.canonical()));
+    }
+    if !moved.is_empty() {
+        eprintln!("bpfscope: this kernel has no kprobes; --fallback traces {}", moved.join(", "));
+    }
+    Ok(program)
+}
+
+/// The number of CPUs the kernel may bring online (`ncpus`).
+fn possible_cpus() -> u64 {
+    std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|s| s.trim().rsplit(['-', ',']).next().and_then(|n| n.parse::<u64>().ok()))
+        .map_or(1, |max| max + 1)
+}

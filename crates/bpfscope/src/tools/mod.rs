@@ -1,0 +1,102 @@
+//! Ready-made tools in the BCC tradition. Each is a program in our
+//! language under `tools/` (embedded here), with BCC's options turned into
+//! its parameters: `bpfscope tool NAME ARGS`, or `NAME ARGS` through a link
+//! that `bpfscope --install-tools DIR` makes.
+
+mod gethostlatency;
+mod vfsstat;
+
+use std::path::Path;
+
+use bpfscope_lang::Source;
+
+use crate::error::Error;
+use crate::pipeline::{self, Settings};
+
+/// A tool: its name, a line about it, and its entry point (given the
+/// arguments after its name).
+pub struct Tool {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub main: fn(&[String]) -> Result<(), Error>,
+}
+
+pub const TOOLS: &[Tool] = &[gethostlatency::TOOL, vfsstat::TOOL];
+
+/// Runs a tool when the command line asks for one: `bpfscope tool NAME
+/// ...`, `bpfscope tools`, or this binary called through a link named
+/// after a tool. `None` when it does not.
+pub fn dispatch() -> Option<Result<(), Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let called = args.first().map(|a| Path::new(a).file_name().map_or(a.as_str(), |n| n.to_str().unwrap_or("")));
+    if let Some(tool) = called.and_then(find) {
+        return Some((tool.main)(&args[1..]));
+    }
+    match args.get(1).map(String::as_str) {
+        Some("tools") => Some(list()),
+        Some("tool") => Some(match args.get(2) {
+            Some(name) => match find(name) {
+                Some(tool) => (tool.main)(&args[3..]),
+                None => Err(unknown(name)),
+            },
+            None => Err(Error::Usage("usage: bpfscope tool NAME [ARGS]; `bpfscope tools` lists them".into())),
+        }),
+        _ => None,
+    }
+}
+
+fn find(name: &str) -> Option<&'static Tool> {
+    TOOLS.iter().find(|t| t.name == name)
+}
+
+fn unknown(name: &str) -> Error {
+    let mut message = format!("no tool named '{name}'");
+    if let Some(c) = bpfscope_lang::suggest::closest(name, TOOLS.iter().map(|t| t.name)) {
+        message.push_str(&format!(" (did you mean '{c}'?)"));
+    }
+    Error::Usage(format!("{message}; `bpfscope tools` lists them"))
+}
+
+/// `bpfscope tools`: one line each.
+fn list() -> Result<(), Error> {
+    for t in TOOLS {
+        println!("{:<16} {}", t.name, t.summary);
+    }
+    Ok(())
+}
+
+/// `--install-tools DIR`: a link per tool to this binary.
+pub fn install(dir: &Path) -> Result<(), Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::Usage(format!("cannot find this program: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::Usage(format!("cannot create {}: {e}", dir.display())))?;
+    for t in TOOLS {
+        let link = dir.join(t.name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&exe, &link)
+            .map_err(|e| Error::Usage(format!("cannot create {}: {e}", link.display())))?;
+    }
+    println!("installed {} tools in {}", TOOLS.len(), dir.display());
+    Ok(())
+}
+
+/// Parses a tool's arguments as BCC's argparse would; `--help` prints the
+/// usage and ends the run successfully.
+fn parse_args<T: clap::Parser>(name: &str, args: &[String]) -> Result<T, Error> {
+    T::try_parse_from(std::iter::once(name.to_string()).chain(args.iter().cloned())).map_err(|e| {
+        if e.use_stderr() {
+            Error::Usage(e.to_string().trim_end().to_string())
+        } else {
+            let _ = e.print();
+            Error::Exit(0)
+        }
+    })
+}
+
+/// Runs a tool's program text, quietly (no `Attaching` line).
+fn run(name: &str, text: String, settings: Settings) -> Result<(), Error> {
+    let source = Source::new(format!("{name}.bt"), text);
+    match pipeline::run_program(&source, &Settings { quiet: true, ..settings })? {
+        0 => Ok(()),
+        code => Err(Error::Exit(code)),
+    }
+}
