@@ -62,7 +62,9 @@ prepare() {
     [ -n "$kpkg" ] || die "cannot resolve the kernel package behind linux-image-amd64"
   fi
   ASSETS=$CACHE/$kpkg
-  [ -f "$ASSETS/ready" ] && return 0
+  # The assets are rebuilt when this script (which writes the init) changes.
+  stamp=$(sha1sum "$0" | cut -c1-16)
+  [ "$(cat "$ASSETS/ready" 2>/dev/null)" = "$stamp" ] && return 0
   log "preparing $ASSETS (one-off)"
   rm -rf "$ASSETS"; mkdir -p "$ASSETS"
   dl=$(mktemp -d "$CACHE/dl.XXXXXX"); chmod 755 "$dl"
@@ -117,7 +119,7 @@ if ! mount -t overlay -o lowerdir=/lower,upperdir=/ovl/u,workdir=/ovl/w overlay 
 fi
 R=/newroot
 mount --move /proc $R/proc; mount --move /sys $R/sys; mount --move /dev $R/dev
-mount -t tmpfs tmpfs $R/run; mount -t tmpfs tmpfs $R/dev/shm 2>/dev/null
+mount -t tmpfs tmpfs $R/run; mkdir -p $R/dev/shm; mount -t tmpfs tmpfs $R/dev/shm
 mkdir -p $R/dev/pts; mount -t devpts devpts $R/dev/pts
 mount -t tracefs nodev $R/sys/kernel/tracing; mount -t debugfs nodev $R/sys/kernel/debug
 mount -t bpf bpf $R/sys/fs/bpf; mount -t cgroup2 none $R/sys/fs/cgroup
@@ -133,7 +135,7 @@ EOF
   chmod 755 "$ir/init"
   ( cd "$ir" && find . | "$ir/bin/busybox" cpio -o -H newc 2>/dev/null | gzip -1 ) > "$ASSETS/initramfs.gz"
   rm -rf "$dl"
-  touch "$ASSETS/ready"
+  echo "$stamp" > "$ASSETS/ready"
 }
 prepare
 KERNEL=$ASSETS/vmlinuz; [ -f "$ASSETS/vmlinux" ] && KERNEL=$ASSETS/vmlinux

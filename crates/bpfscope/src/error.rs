@@ -1,12 +1,13 @@
-//! Everything that can stop a run, reported in one place (`main`).
+//! Everything that can stop a run: reported in one place by the command
+//! (`main`), returned as values by the library.
 
 use bpfscope_lang::{Diagnostics, Source};
 use bpfscope_runtime::RunError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Problems in the program, to be shown against its text.
-    #[error("the program has errors")]
+    /// Problems in the program, shown against its text.
+    #[error("{}", .1.render(.0).trim_end())]
     Program(Source, Diagnostics),
     #[error("cannot read program file '{path}': {source}")]
     ReadFile { path: String, source: std::io::Error },

@@ -6,8 +6,8 @@ use bpfscope_lang::attach::Provider;
 use bpfscope_lang::{Diagnostics, ParseOptions, Source, parse};
 
 use crate::cli::{Cli, ProgramSource};
-use crate::error::Error;
 use crate::load;
+use bpfscope::error::Error;
 
 /// `-l`: the probes a pattern matches, or (`-l -e PROGRAM`, `-l FILE`)
 /// those a program attaches to.

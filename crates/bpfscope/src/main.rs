@@ -2,9 +2,7 @@
 //! reports every error in one place.
 
 mod cli;
-mod error;
 mod list;
-mod pipeline;
 mod tools;
 
 use std::io::Read;
@@ -15,8 +13,8 @@ use bpfscope_runtime::RunError;
 use clap::Parser;
 
 use crate::cli::{Cli, ProgramSource, split_program_args};
-use crate::error::Error;
-use crate::pipeline::Settings;
+use bpfscope::error::Error;
+use bpfscope::pipeline::{self, Settings};
 
 fn main() -> ExitCode {
     // `bpfscope tool NAME ...`, or called as `vfsstat` through a link.

@@ -34,8 +34,47 @@ pub struct Settings {
     pub print_ast: bool,
 }
 
-/// Runs a program to its end; returns the exit code it asked for.
+/// Runs a program to its end, printing what it prints as bpftrace does;
+/// returns the exit code it asked for.
 pub fn run_program(source: &Source, settings: &Settings) -> Result<i32, Error> {
+    let Prepared { compiled, mut child } = prepare(source, settings)?;
+    if settings.dry_run {
+        return Ok(0);
+    }
+    let mut stdout = std::io::stdout().lock();
+    bpfscope_runtime::run(compiled, &settings.run_options(), child.as_mut(), &mut stdout)
+        .map_err(|e| load_error(e, source, settings.verbose))
+}
+
+/// A compiled program, and the command (`-c`) it traces, not yet started.
+pub struct Prepared {
+    pub compiled: bpfscope_runtime::Compiled,
+    pub child: Option<bpfscope_runtime::Child>,
+}
+
+impl Settings {
+    /// The runtime's part of the settings.
+    pub fn run_options(&self) -> RunOptions {
+        RunOptions { quiet: self.quiet, verbose: self.verbose, pid: self.pid, features: self.features.clone() }
+    }
+}
+
+/// A verifier rejection points into the program; `-v` adds the log.
+pub fn load_error(e: RunError, source: &Source, verbose: bool) -> Error {
+    match e {
+        RunError::Verifier { diagnostic, log } => {
+            if verbose {
+                eprintln!("{log}");
+            }
+            Error::Program(source.clone(), (*diagnostic).into())
+        }
+        e => e.into(),
+    }
+}
+
+/// Parses, resolves, checks and compiles a program (and spawns `-c`'s
+/// command, stopped until the probes are attached).
+pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> {
     let params = settings.params.clone();
     let program =
         parse(source, &ParseOptions::with_btf(params.clone())).map_err(|d| Error::Program(source.clone(), d.into()))?;
@@ -61,7 +100,7 @@ pub fn run_program(source: &Source, settings: &Settings) -> Result<i32, Error> {
     } else {
         program
     };
-    let mut child = settings.command.as_deref().map(bpfscope_runtime::Child::spawn).transpose()?;
+    let child = settings.command.as_deref().map(bpfscope_runtime::Child::spawn).transpose()?;
     let resolve_options = bpfscope_probes::ResolveOptions {
         pid: settings.pid,
         executable: child.as_ref().map(|c| c.program().to_path_buf()),
@@ -92,26 +131,7 @@ pub fn run_program(source: &Source, settings: &Settings) -> Result<i32, Error> {
         ..CompileOptions::default()
     };
     let compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;
-    if settings.dry_run {
-        return Ok(0);
-    }
-    let mut stdout = std::io::stdout().lock();
-    let run_options = RunOptions {
-        quiet: settings.quiet,
-        verbose: settings.verbose,
-        pid: settings.pid,
-        features: settings.features.clone(),
-    };
-    match bpfscope_runtime::run(&compiled, &run_options, child.as_mut(), &mut stdout) {
-        Ok(code) => Ok(code),
-        Err(RunError::Verifier { diagnostic, log }) => {
-            if settings.verbose {
-                eprintln!("{log}");
-            }
-            Err(Error::Program(source.clone(), (*diagnostic).into()))
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(Prepared { compiled, child })
 }
 
 /// `--fallback` on a kernel without kprobes: kprobes become fentry and

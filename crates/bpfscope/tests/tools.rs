@@ -92,3 +92,99 @@ fn gethostlatency_shows_each_lookup() {
         assert_eq!(&row[46..], "localhost", "{row}");
     }
 }
+
+/// `opensnoop -p PID -U -e`: BCC's columns, and exactly the workload's
+/// opens: /dev/null for writing, then the file five times, read-only.
+#[test]
+fn opensnoop_shows_each_open() {
+    if !can_trace() {
+        return;
+    }
+    let reader = build_target("reader", &[]);
+    let file = std::env::temp_dir().join(format!("bpfscope-opensnoop-{}", std::process::id()));
+    std::fs::write(&file, vec![b'x'; 4096]).expect("writes");
+    let mut workload = waiting(&reader, &[file.to_str().expect("utf-8"), "5"]);
+    let pid = workload.id().to_string();
+    let tracer = Tracer::start(&["tool", "opensnoop", "-p", &pid, "-U", "-e"]);
+    go(&mut workload);
+    assert!(workload.wait().expect("waits").success());
+    let text = stdout(&tracer.interrupt());
+    std::fs::remove_file(&file).ok();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("UID   PID    COMM               FD ERR FLAGS    MODE PATH"), "{text}");
+    let rows: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+    let expect_row =
+        |fd: i32, flags: &str, path: &str| format!("0     {pid:<6} reader           {fd:>4}   0 {flags} n/a  {path}");
+    let mut expected = vec![expect_row(3, "00000001", "/dev/null")];
+    expected.extend((0..5).map(|_| expect_row(4, "00000000", file.to_str().unwrap_or(""))));
+    assert_eq!(rows, expected, "{text}");
+}
+
+/// `opensnoop -x -T -n NAME`: only failed opens, with BCC's timestamp
+/// column, of processes whose name contains NAME.
+#[test]
+fn opensnoop_shows_failures_with_timestamps() {
+    if !can_trace() {
+        return;
+    }
+    let reader = build_target_as("reader", "rdr-missing", &[]);
+    let missing = "/nonexistent/bpfscope-opensnoop";
+    let mut workload = waiting(&reader, &[missing, "3"]);
+    let tracer = Tracer::start(&["tool", "opensnoop", "-x", "-T", "-n", "missing"]);
+    go(&mut workload);
+    assert_eq!(workload.wait().expect("waits").code(), Some(1), "the open fails, and the reader stops");
+    let text = stdout(&tracer.interrupt());
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("TIME(s)       PID    COMM               FD ERR PATH"), "{text}");
+    let rows: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    let (time, rest) = rows[0].split_at(14);
+    assert!(time.trim_end().split_once('.').is_some_and(|(_, ns)| ns.len() == 9), "{text}");
+    assert!(rest.ends_with(&format!(" rdr-missing        -1   2 {missing}")), "{text}");
+}
+
+/// `killsnoop -T PID`: a row for a kill sent to that process, with BCC's
+/// columns (pid columns as wide as pid_max plus one).
+#[test]
+fn killsnoop_shows_signals_sent() {
+    if !can_trace() {
+        return;
+    }
+    let mut victim = Command::new("sleep").arg("30").spawn().expect("spawns");
+    let target = victim.id().to_string();
+    let tracer = Tracer::start(&["tool", "killsnoop", "-T", &target]);
+    let mut sender = Command::new("kill").args(["-USR1", &target]).spawn().expect("kill");
+    let sender_pid = sender.id();
+    assert!(sender.wait().expect("waits").success());
+    assert!(victim.wait().is_ok());
+    let text = stdout(&tracer.interrupt());
+    let width = std::fs::read_to_string("/proc/sys/kernel/pid_max").expect("pid_max").trim().len() + 1;
+    let mut lines = text.lines();
+    let header = format!("{:<9} {:<width$} {:<16} {:<4} {:<width$} RESULT", "TIME", "PID", "COMM", "SIG", "TPID");
+    assert_eq!(lines.next(), Some(header.as_str()), "{text}");
+    let rows: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert_eq!(&rows[0][2..3], ":", "{text}");
+    assert_eq!(&rows[0][10..], format!("{sender_pid:<width$} {:<16} {:<4} {target:<width$} 0", "kill", 10), "{text}");
+}
+
+/// `killsnoop -x -s 0`: only the failed kill(pid, 0), with its error.
+#[test]
+fn killsnoop_shows_failed_kills() {
+    if !can_trace() {
+        return;
+    }
+    let mut gone = Command::new("true").spawn().expect("spawns");
+    let gone_pid = gone.id().to_string();
+    assert!(gone.wait().expect("waits").success());
+    let alive = std::process::id().to_string();
+    let tracer = Tracer::start(&["tool", "killsnoop", "-x", "-s", "0"]);
+    assert!(Command::new("kill").args(["-0", &alive]).status().expect("kill").success());
+    assert!(!Command::new("kill").args(["-0", &gone_pid]).stderr(Stdio::null()).status().expect("kill").success());
+    let text = stdout(&tracer.interrupt());
+    let rows: Vec<Vec<&str>> =
+        text.lines().skip(1).map(|l| l.split_whitespace().collect()).filter(|r: &Vec<&str>| !r.is_empty()).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    // ESRCH
+    assert_eq!(rows[0][2..], ["kill", "0", gone_pid.as_str(), "-3"], "{text}");
+}

@@ -5,6 +5,7 @@
 pub mod attach;
 mod btf;
 pub mod child;
+pub mod data;
 pub mod elf;
 mod load;
 pub mod output;
@@ -13,9 +14,11 @@ mod session;
 pub mod signals;
 
 pub use attach::{Feature, Features};
+pub use bpfscope_compiler::Compiled;
 pub use child::Child;
+pub use data::{Bucket, FromValue, MapValue, Value};
 pub use load::{Loaded, load, rejected_instruction};
-pub use session::{RunOptions, run};
+pub use session::{Event, MapRef, RunOptions, Session, run};
 
 use bpfscope_lang::Diagnostic;
 

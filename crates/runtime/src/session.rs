@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use bpfscope_compiler::layout::{align8, size_of};
 use bpfscope_compiler::{Compiled, EventKind, GLOBAL_LOST, GLOBAL_START, ProgKind};
+
+use crate::data::{FromValue, MapValue, Value};
 use libbpf_rs::{MapCore, MapFlags, ProgramInput, RingBufferBuilder};
 
 use crate::attach::{self, Attached, Features, Plan};
@@ -35,79 +37,188 @@ pub struct RunOptions {
 /// With `child`, uprobes see only that process, which starts once the
 /// probes are attached; the run ends when it exits.
 pub fn run(
-    compiled: &Compiled,
+    compiled: Compiled,
     options: &RunOptions,
     mut child: Option<&mut Child>,
     out: &mut dyn Write,
 ) -> Result<i32, RunError> {
     let only = options.pid.or(child.as_ref().map(|c| c.pid()));
-    let plan = Plan::new(compiled, &options.features, only, options.verbose);
-    plan.check(compiled)?;
-    let Loaded { mut object, maps } = load::load(compiled, |spec| plan.section(spec))?;
-    let mut session =
-        Session { compiled, object: &mut object, maps: &maps, out, finalizing: false, exit_code: 0, lost: 0 };
-    session.set_start_time();
-    let queue: Rc<RefCell<VecDeque<Vec<u8>>>> = Rc::default();
-    let ringbuf = {
-        let q = Rc::clone(&queue);
-        let rb = compiled.ringbuf.map(|m| &maps[m.0]).ok_or_else(|| RunError::Load("no event buffer".into()))?;
-        let mut b = RingBufferBuilder::new();
-        b.add(rb, move |data: &[u8]| {
-            q.borrow_mut().push_back(data.to_vec());
-            0
-        })
-        .map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?;
-        b.build().map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?
-    };
+    let mut session = Session::load(compiled, &RunOptions { pid: only, ..options.clone() })?;
+    // A child ends the run by exiting, not by being gone from the start.
+    session.end_with_process = options.pid.is_some();
     signals::install();
     if !options.quiet {
-        let n = compiled.probe_names.len();
-        writeln!(session.out, "Attaching {n} probe{}...", if n == 1 { "" } else { "s" })?;
-        session.out.flush()?;
+        let n = session.compiled.probe_names.len();
+        writeln!(out, "Attaching {n} probe{}...", if n == 1 { "" } else { "s" })?;
+        out.flush()?;
     }
-    session.run_special(&ProgKind::Begin)?;
-    let attached = session.attach(&plan)?;
+    session.start()?;
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
     if let Some(c) = child.as_deref_mut() {
         c.start();
     }
-    while !session.finalizing && !signals::stop_requested() {
-        let _ = ringbuf.poll(Duration::from_millis(100));
-        session.drain(&queue)?;
-        session.report_lost()?;
-        if options.pid.is_some_and(|pid| !process_alive(pid)) || child.as_deref_mut().is_some_and(Child::exited) {
+    let mut print = |e: Event| -> std::io::Result<()> {
+        out.write_all(&e.text())?;
+        out.flush()
+    };
+    while session.poll(Duration::from_millis(100), &mut print)? {
+        if child.as_deref_mut().is_some_and(Child::exited) {
             break;
         }
     }
-    drop(attached);
-    // What arrived before the probes went is printed, unless exit() came
-    // first: then nothing after it is.
-    let _ = ringbuf.consume();
-    session.drain(&queue)?;
-    session.finalizing = false;
-    session.run_special(&ProgKind::End)?;
-    let _ = ringbuf.consume();
-    session.drain(&queue)?;
-    session.report_lost()?;
-    session.print_all_maps()?;
-    session.out.flush()?;
-    Ok(session.exit_code)
+    let code = session.finish(&mut print)?;
+    session.print_all_maps(out)?;
+    out.flush()?;
+    Ok(code)
 }
 
-struct Session<'a> {
-    compiled: &'a Compiled,
-    object: &'a mut libbpf_rs::Object,
-    maps: &'a [libbpf_rs::MapHandle],
-    out: &'a mut dyn Write,
+/// What a running program sends to user space.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A `printf()`: which call it came from (0 for the program's first
+    /// `printf`, in source order), the formatted text, and the arguments.
+    Printf { format: usize, text: Vec<u8>, args: Vec<Value> },
+    /// Text from `time()`, `join()`, `print()` or `cat()`.
+    Text(Vec<u8>),
+    /// The kernel dropped this many events since the last report.
+    Lost(u64),
+}
+
+impl Event {
+    /// A `printf` event's arguments as Rust types: `(u32, String)` for
+    /// `printf("%d %s", pid, comm)`. `None` for other events, or if the
+    /// types do not fit.
+    pub fn args_as<T: FromValue>(&self) -> Option<T> {
+        match self {
+            Event::Printf { args, .. } => T::from_value(&Value::Tuple(args.clone())),
+            _ => None,
+        }
+    }
+
+    /// The event as bpftrace prints it.
+    pub fn text(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Event::Printf { text, .. } | Event::Text(text) => text.into(),
+            Event::Lost(n) => format!("Lost {n} events\n").into_bytes().into(),
+        }
+    }
+}
+
+/// A program loaded into the kernel, then running: polled for events,
+/// its maps readable at any time, finished by `finish` (or by dropping it,
+/// which detaches without running END).
+pub struct Session {
+    compiled: Compiled,
+    plan: Plan,
+    object: libbpf_rs::Object,
+    maps: Vec<libbpf_rs::MapHandle>,
+    ringbuf: libbpf_rs::RingBuffer<'static>,
+    queue: Rc<RefCell<VecDeque<Vec<u8>>>>,
+    attached: Option<Attached>,
+    /// The run ends when this process does.
+    end_with_process: bool,
+    pid: Option<u32>,
     /// `exit()` was called: later events are dropped until END.
     finalizing: bool,
     exit_code: i32,
     lost: u64,
 }
 
-impl Session<'_> {
+impl Session {
+    /// Loads the programs and maps into the kernel; nothing runs yet.
+    pub fn load(compiled: Compiled, options: &RunOptions) -> Result<Session, RunError> {
+        let plan = Plan::new(&compiled, &options.features, options.pid, options.verbose);
+        plan.check(&compiled)?;
+        let Loaded { object, maps } = load::load(&compiled, |spec| plan.section(spec))?;
+        let queue: Rc<RefCell<VecDeque<Vec<u8>>>> = Rc::default();
+        let ringbuf = {
+            let q = Rc::clone(&queue);
+            let rb = compiled.ringbuf.map(|m| &maps[m.0]).ok_or_else(|| RunError::Load("no event buffer".into()))?;
+            let mut b = RingBufferBuilder::new();
+            b.add(rb, move |data: &[u8]| {
+                q.borrow_mut().push_back(data.to_vec());
+                0
+            })
+            .map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?;
+            b.build().map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?
+        };
+        Ok(Session {
+            compiled,
+            plan,
+            object,
+            maps,
+            ringbuf,
+            queue,
+            attached: None,
+            end_with_process: options.pid.is_some(),
+            pid: options.pid,
+            finalizing: false,
+            exit_code: 0,
+            lost: 0,
+        })
+    }
+
+    /// How many probes the program attaches.
+    pub fn probe_count(&self) -> usize {
+        self.compiled.probe_names.len()
+    }
+
+    /// Runs BEGIN, then attaches every probe.
+    pub fn start(&mut self) -> Result<(), RunError> {
+        self.set_start_time();
+        self.run_special(&ProgKind::Begin)?;
+        self.attached = Some(self.attach()?);
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for events and hands each to `on_event`.
+    /// Returns whether the run goes on: false once the program called
+    /// `exit()`, a SIGINT or SIGTERM arrived (after `signals::install`),
+    /// or the traced process (`pid`) is gone.
+    pub fn poll(
+        &mut self,
+        timeout: Duration,
+        on_event: &mut dyn FnMut(Event) -> std::io::Result<()>,
+    ) -> Result<bool, RunError> {
+        if self.finalizing || signals::stop_requested() {
+            return Ok(false);
+        }
+        let _ = self.ringbuf.poll(timeout);
+        self.drain(on_event)?;
+        self.report_lost(on_event)?;
+        let gone = self.end_with_process && self.pid.is_some_and(|pid| !process_alive(pid));
+        Ok(!self.finalizing && !signals::stop_requested() && !gone)
+    }
+
+    /// Detaches, delivers what arrived before (unless `exit()` came
+    /// first), runs END and delivers its events. Returns the exit code the
+    /// program asked for. The maps stay readable.
+    pub fn finish(&mut self, on_event: &mut dyn FnMut(Event) -> std::io::Result<()>) -> Result<i32, RunError> {
+        drop(self.attached.take());
+        let _ = self.ringbuf.consume();
+        self.drain(on_event)?;
+        self.finalizing = false;
+        self.run_special(&ProgKind::End)?;
+        let _ = self.ringbuf.consume();
+        self.drain(on_event)?;
+        self.report_lost(on_event)?;
+        Ok(self.exit_code)
+    }
+
+    /// A map by name (`"@name"`, `"name"`, or `"@"`), if the program has it.
+    pub fn map(&self, name: &str) -> Option<MapRef<'_>> {
+        let name = name.strip_prefix('@').unwrap_or(name);
+        let map = self.compiled.user_maps.iter().find(|m| m.name == name)?;
+        Some(MapRef { map, handle: &self.maps[map.map.0], resolver: Resolver::of(&self.compiled, &self.maps) })
+    }
+
+    /// The names of the program's maps, with their `@`.
+    pub fn map_names(&self) -> Vec<String> {
+        self.compiled.user_maps.iter().map(|m| format!("@{}", m.name)).collect()
+    }
+
     /// `elapsed` counts from here (CLOCK_BOOTTIME, as the kernel side reads).
     fn set_start_time(&self) {
         let Some(g) = self.compiled.globals else { return };
@@ -124,23 +235,31 @@ impl Session<'_> {
 
     /// Runs every BEGIN (or END) program once, in order.
     fn run_special(&mut self, which: &ProgKind) -> Result<(), RunError> {
-        for spec in self.compiled.programs.iter().filter(|p| &p.kind == which) {
-            let Some(prog) = self.program(&spec.name) else { continue };
+        let names: Vec<(String, String)> = self
+            .compiled
+            .programs
+            .iter()
+            .filter(|p| &p.kind == which)
+            .map(|p| (p.name.clone(), p.attach.canonical()))
+            .collect();
+        for (name, probe) in names {
+            let Some(prog) = self.program(&name) else { continue };
             let mut ctx = [0u8; 64];
             prog.test_run(ProgramInput { context_in: Some(&mut ctx), ..Default::default() })
-                .map_err(|e| RunError::Attach { probe: spec.attach.canonical(), message: e.to_string() })?;
+                .map_err(|e| RunError::Attach { probe, message: e.to_string() })?;
         }
         Ok(())
     }
 
     /// Attaches every program; on failure, what was attached is detached
     /// (and its tracefs events removed) as the error returns.
-    fn attach(&mut self, plan: &Plan) -> Result<Attached, RunError> {
+    fn attach(&mut self) -> Result<Attached, RunError> {
         let mut attached = Attached::default();
-        let compiled = self.compiled;
-        for spec in &compiled.programs {
-            let Some(prog) = self.program(&spec.name) else { continue };
-            attach::attach(&prog, spec, plan, &mut attached)?;
+        for spec in &self.compiled.programs {
+            let Some(prog) = self.object.progs_mut().find(|p| p.name().to_str() == Some(spec.name.as_str())) else {
+                continue;
+            };
+            attach::attach(&prog, spec, &self.plan, &mut attached)?;
             if signals::stop_requested() {
                 break;
             }
@@ -148,24 +267,27 @@ impl Session<'_> {
         Ok(attached)
     }
 
-    fn drain(&mut self, queue: &Rc<RefCell<VecDeque<Vec<u8>>>>) -> Result<(), RunError> {
+    fn drain(&mut self, on_event: &mut dyn FnMut(Event) -> std::io::Result<()>) -> Result<(), RunError> {
         loop {
-            let Some(ev) = queue.borrow_mut().pop_front() else { break };
-            if !self.finalizing {
-                self.event(&ev)?;
+            let Some(ev) = self.queue.borrow_mut().pop_front() else { break };
+            if !self.finalizing
+                && let Some(event) = self.event(&ev)
+            {
+                on_event(event)?;
             }
         }
-        self.out.flush()?;
         Ok(())
     }
 
-    fn event(&mut self, data: &[u8]) -> Result<(), RunError> {
+    /// Decodes one record of the event buffer; acts on those that are
+    /// orders (exit, clear) rather than output.
+    fn event(&mut self, data: &[u8]) -> Option<Event> {
         let word = |i: usize| read_u64(data.get(i * 8..).unwrap_or(&[]));
-        let r = Resolver::of(self.compiled, self.maps);
-        match EventKind::from_u64(word(0)) {
-            Some(kind @ (EventKind::Printf | EventKind::Cat)) => {
+        let r = Resolver::of(&self.compiled, &self.maps);
+        match EventKind::from_u64(word(0))? {
+            kind @ (EventKind::Printf | EventKind::Cat) => {
                 let table = if kind == EventKind::Cat { &self.compiled.cats } else { &self.compiled.printfs };
-                let Some(spec) = table.get(word(1) as usize) else { return Ok(()) };
+                let spec = table.get(word(1) as usize)?;
                 let args: Vec<(&bpfscope_lang::check::Type, &[u8])> = spec
                     .args
                     .iter()
@@ -176,46 +298,41 @@ impl Session<'_> {
                     })
                     .collect();
                 let text = printf::format(&spec.pieces, &args, &r);
-                if kind == EventKind::Printf {
-                    self.out.write_all(&text)?;
-                } else {
-                    self.cat(&String::from_utf8_lossy(&text))?;
+                if kind == EventKind::Cat {
+                    return Some(Event::Text(cat(&String::from_utf8_lossy(&text))));
                 }
+                let values = args.iter().map(|(t, bytes)| Value::decode(t, bytes, &r)).collect();
+                Some(Event::Printf { format: word(1) as usize, text, args: values })
             }
-            Some(EventKind::Join) => self.join(data, word(1) as usize, word(2) as usize)?,
-            Some(EventKind::Exit) => {
+            EventKind::Join => Some(Event::Text(self.join(data, word(1) as usize, word(2) as usize))),
+            EventKind::Exit => {
                 self.exit_code = word(1) as i32;
                 self.finalizing = true;
+                None
             }
-            Some(EventKind::PrintMap) => {
-                if let Some(um) = self.compiled.user_maps.get(word(1) as usize) {
-                    let text = maps::map_text(um, &self.maps[um.map.0], word(2), word(3), &r);
-                    self.out.write_all(text.as_bytes())?;
-                }
+            EventKind::PrintMap => {
+                let um = self.compiled.user_maps.get(word(1) as usize)?;
+                Some(Event::Text(maps::map_text(um, &self.maps[um.map.0], word(2), word(3), &r).into_bytes()))
             }
-            Some(kind @ (EventKind::ClearMap | EventKind::ZeroMap)) => {
-                if let Some(um) = self.compiled.user_maps.get(word(1) as usize) {
-                    maps::clear(um, &self.maps[um.map.0], kind == EventKind::ZeroMap);
-                }
+            kind @ (EventKind::ClearMap | EventKind::ZeroMap) => {
+                let um = self.compiled.user_maps.get(word(1) as usize)?;
+                maps::clear(um, &self.maps[um.map.0], kind == EventKind::ZeroMap);
+                None
             }
-            Some(EventKind::Time) => {
+            EventKind::Time => {
                 let fmt = self.compiled.time_formats.get(word(1) as usize).map_or("%H:%M:%S\n", String::as_str);
-                self.out.write_all(strftime_now(fmt).as_bytes())?;
+                Some(Event::Text(crate::output::local_time(fmt).into_bytes()))
             }
-            Some(EventKind::PrintValue) => {
-                if let Some(t) = self.compiled.print_values.get(word(1) as usize) {
-                    let text = to_text(t, data.get(16..).unwrap_or(&[]), &r);
-                    writeln!(self.out, "{text}")?;
-                }
+            EventKind::PrintValue => {
+                let t = self.compiled.print_values.get(word(1) as usize)?;
+                Some(Event::Text(format!("{}\n", to_text(t, data.get(16..).unwrap_or(&[]), &r)).into_bytes()))
             }
-            None => {}
         }
-        Ok(())
     }
 
     /// `join()`: the strings up to the first empty one, separated, on a
     /// line (as bpftrace prints them).
-    fn join(&mut self, data: &[u8], id: usize, count: usize) -> Result<(), RunError> {
+    fn join(&self, data: &[u8], id: usize, count: usize) -> Vec<u8> {
         use bpfscope_compiler::JOIN_ARG_SIZE;
         let sep = self.compiled.join_separators.get(id).map_or(" ", String::as_str);
         let strings: Vec<String> = (0..count)
@@ -225,55 +342,81 @@ impl Session<'_> {
                 (!s.is_empty()).then(|| String::from_utf8_lossy(s).into_owned())
             })
             .collect();
-        writeln!(self.out, "{}", strings.join(sep))?;
-        Ok(())
+        format!("{}\n", strings.join(sep)).into_bytes()
     }
 
-    /// `cat()`: the file's first `MAX_CAT_BYTES` bytes, or why it cannot
-    /// be read.
-    fn cat(&mut self, path: &str) -> Result<(), RunError> {
-        const MAX_CAT_BYTES: u64 = 10240;
-        let read = std::fs::File::open(path).and_then(|f| {
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_CAT_BYTES), &mut buf)?;
-            Ok(buf)
-        });
-        match read {
-            Ok(bytes) => self.out.write_all(&bytes)?,
-            Err(e) => eprintln!("cat: cannot read '{path}': {e}"),
-        }
-        Ok(())
-    }
-
-    /// Prints `Lost N events` when the kernel counted drops since last time.
-    fn report_lost(&mut self) -> Result<(), RunError> {
+    /// Reports `Lost N events` when the kernel counted drops since last time.
+    fn report_lost(&mut self, on_event: &mut dyn FnMut(Event) -> std::io::Result<()>) -> Result<(), RunError> {
         let Some(g) = self.compiled.globals else { return Ok(()) };
         let Ok(Some(v)) = self.maps[g.0].lookup(&(GLOBAL_LOST as u32).to_le_bytes(), MapFlags::ANY) else {
             return Ok(());
         };
         let total = read_u64(&v);
         if total > self.lost {
-            writeln!(self.out, "Lost {} events", total - self.lost)?;
+            on_event(Event::Lost(total - self.lost))?;
             self.lost = total;
         }
         Ok(())
     }
 
     /// At exit: two blank lines, then every map by name.
-    fn print_all_maps(&mut self) -> Result<(), RunError> {
-        write!(self.out, "\n\n")?;
+    pub fn print_all_maps(&self, out: &mut dyn Write) -> Result<(), RunError> {
+        write!(out, "\n\n")?;
         if !self.compiled.print_maps_on_exit {
             return Ok(());
         }
-        let r = Resolver::of(self.compiled, self.maps);
+        let r = Resolver::of(&self.compiled, &self.maps);
         let mut order: Vec<&bpfscope_compiler::UserMap> = self.compiled.user_maps.iter().collect();
         order.sort_by(|a, b| a.name.cmp(&b.name));
         for um in order {
-            let text = maps::map_text(um, &self.maps[um.map.0], 0, 0, &r);
-            self.out.write_all(text.as_bytes())?;
+            out.write_all(maps::map_text(um, &self.maps[um.map.0], 0, 0, &r).as_bytes())?;
         }
         Ok(())
     }
+}
+
+/// One of a running program's maps.
+pub struct MapRef<'s> {
+    map: &'s bpfscope_compiler::UserMap,
+    handle: &'s libbpf_rs::MapHandle,
+    resolver: Resolver<'s>,
+}
+
+impl MapRef<'_> {
+    /// Every entry, in key order; the key is `None` in a map without keys.
+    pub fn entries(&self) -> Vec<(Option<Value>, MapValue)> {
+        maps::entries(self.map, self.handle, &self.resolver)
+    }
+
+    /// Every entry as Rust types, or `None` if one does not convert.
+    pub fn entries_as<K: FromValue, V: FromValue>(&self) -> Option<Vec<(K, V)>> {
+        self.entries().iter().map(|(k, v)| Some((K::from_value(k.as_ref()?)?, V::from_map_value(v)?))).collect()
+    }
+
+    /// The map as `print(@map)` prints it.
+    pub fn text(&self) -> String {
+        maps::map_text(self.map, self.handle, 0, 0, &self.resolver)
+    }
+
+    /// Deletes every entry, as `clear(@map)`.
+    pub fn clear(&self) {
+        maps::clear(self.map, self.handle, false);
+    }
+}
+
+/// `cat()`: the file's first `MAX_CAT_BYTES` bytes, or (on stderr) why it
+/// cannot be read.
+fn cat(path: &str) -> Vec<u8> {
+    const MAX_CAT_BYTES: u64 = 10240;
+    let read = std::fs::File::open(path).and_then(|f| {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_CAT_BYTES), &mut buf)?;
+        Ok(buf)
+    });
+    read.unwrap_or_else(|e| {
+        eprintln!("cat: cannot read '{path}': {e}");
+        Vec::new()
+    })
 }
 
 /// Whether a process still runs (a zombie counts as gone).
@@ -281,21 +424,5 @@ fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
         Err(_) => false,
-    }
-}
-
-/// The current local time formatted by C's strftime.
-fn strftime_now(fmt: &str) -> String {
-    let Ok(cfmt) = std::ffi::CString::new(fmt) else { return String::new() };
-    // SAFETY: time/localtime_r/strftime get valid pointers; the buffer size
-    // is passed along.
-    unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        let mut buf = vec![0u8; 512];
-        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), cfmt.as_ptr(), &tm);
-        buf.truncate(n);
-        String::from_utf8_lossy(&buf).into_owned()
     }
 }

@@ -4,14 +4,19 @@
 //! that `bpfscope --install-tools DIR` makes.
 
 mod gethostlatency;
+mod killsnoop;
+mod opensnoop;
 mod vfsstat;
 
+use std::io::Write;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use bpfscope_lang::Source;
+use bpfscope_runtime::{Event, RunError, Session, Value};
 
-use crate::error::Error;
-use crate::pipeline::{self, Settings};
+use bpfscope::error::Error;
+use bpfscope::pipeline::{self, Settings};
 
 /// A tool: its name, a line about it, and its entry point (given the
 /// arguments after its name).
@@ -21,7 +26,7 @@ pub struct Tool {
     pub main: fn(&[String]) -> Result<(), Error>,
 }
 
-pub const TOOLS: &[Tool] = &[gethostlatency::TOOL, vfsstat::TOOL];
+pub const TOOLS: &[Tool] = &[gethostlatency::TOOL, killsnoop::TOOL, opensnoop::TOOL, vfsstat::TOOL];
 
 /// Runs a tool when the command line asks for one: `bpfscope tool NAME
 /// ...`, `bpfscope tools`, or this binary called through a link named
@@ -99,4 +104,70 @@ fn run(name: &str, text: String, settings: Settings) -> Result<(), Error> {
         0 => Ok(()),
         code => Err(Error::Exit(code)),
     }
+}
+
+/// Compiles, loads and attaches a tool's program; from then on SIGINT and
+/// SIGTERM end its run.
+fn start(name: &str, text: String, settings: &Settings) -> Result<Session, Error> {
+    let source = Source::new(format!("{name}.bt"), text);
+    let prepared = pipeline::prepare(&source, settings)?;
+    let load_error = |e| pipeline::load_error(e, &source, settings.verbose);
+    let mut session = Session::load(prepared.compiled, &settings.run_options()).map_err(load_error)?;
+    bpfscope_runtime::signals::install();
+    session.start().map_err(load_error)?;
+    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
+        eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+    }
+    Ok(session)
+}
+
+/// Runs a tool whose program sends one `printf` event per row, as BCC's
+/// tools send one perf event: `row` makes each event's arguments into the
+/// tool's line (or skips it, as BCC's user-side filters do). Prints
+/// `header` once the probes are attached; ends at Ctrl-C, SIGTERM,
+/// `exit()`, or after `duration`.
+fn run_rows(
+    name: &str,
+    text: String,
+    settings: &Settings,
+    header: &str,
+    duration: Option<Duration>,
+    mut row: impl FnMut(&[Value]) -> Option<String>,
+) -> Result<(), Error> {
+    let mut session = start(name, text, settings)?;
+    let deadline = duration.map(|d| Instant::now() + d);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{header}").and_then(|()| out.flush()).map_err(RunError::Io)?;
+    let mut print = |e: Event| -> std::io::Result<()> {
+        match &e {
+            Event::Printf { args, .. } => match row(args) {
+                Some(line) => writeln!(out, "{line}")?,
+                None => return Ok(()),
+            },
+            other => out.write_all(&other.text())?,
+        }
+        out.flush()
+    };
+    while session.poll(Duration::from_millis(100), &mut print)? {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+    }
+    session.finish(&mut print)?;
+    Ok(())
+}
+
+/// The integer argument `i` of an event (0 if missing).
+fn int(args: &[Value], i: usize) -> i128 {
+    args.get(i).and_then(Value::as_int).unwrap_or(0)
+}
+
+/// The string argument `i` of an event ("" if missing).
+fn text(args: &[Value], i: usize) -> &str {
+    args.get(i).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The local time as `HH:MM:SS`, as BCC's `strftime("%H:%M:%S")`.
+fn clock() -> String {
+    bpfscope_runtime::output::local_time("%H:%M:%S")
 }

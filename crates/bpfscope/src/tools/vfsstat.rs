@@ -5,8 +5,8 @@
 use clap::Parser;
 
 use super::Tool;
-use crate::error::Error;
-use crate::pipeline::Settings;
+use bpfscope::error::Error;
+use bpfscope::pipeline::Settings;
 
 pub const TOOL: Tool = Tool { name: "vfsstat", summary: "Count some VFS calls, per second.", main };
 

@@ -227,7 +227,9 @@ pub const VFSSTAT_HEADER: &str = "TIME         READ/s  WRITE/s  FSYNC/s   OPEN/s
 pub fn vfsstat_counts_reader_calls() -> String {
     use std::io::Write;
     let reader = build_target("reader", &[]);
-    let file = std::env::temp_dir().join(format!("bpfscope-vfsstat-{}", std::process::id()));
+    // On tmpfs: an overlay file system (the VM's root) opens the file below
+    // too, a second vfs_open per open().
+    let file = std::path::Path::new("/dev/shm").join(format!("bpfscope-vfsstat-{}", std::process::id()));
     std::fs::write(&file, vec![b'x'; 4096]).expect("writes");
     let mut workload =
         Command::new(&reader).arg(&file).args(["300", "wait"]).stdin(Stdio::piped()).spawn().expect("spawns");

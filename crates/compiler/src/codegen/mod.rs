@@ -71,7 +71,11 @@ pub fn compile(
     for (index, probe) in checked.program.probes.iter().enumerate() {
         let targets = resolved.probes.get(index).map(Vec::as_slice).unwrap_or_default();
         for group in program_groups(targets) {
-            if let Err(d) = b.probe(index, probe, &group) {
+            // One probe compiles once per group of attach points: report
+            // each of its errors once.
+            if let Err(d) = b.probe(index, probe, &group)
+                && !diags.contains(&d)
+            {
                 diags.push(d);
             }
         }

@@ -11,6 +11,7 @@ use bpfscope_lang::check::Type;
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
 use super::value::{Resolver, c_string, int_value, read_u64, slice, to_text};
+use crate::data::{Bucket, MapValue, Value};
 
 /// One key's value, summed over CPUs where the map is per CPU.
 enum Entry {
@@ -77,6 +78,27 @@ fn read(map: &UserMap, handle: &MapHandle) -> Vec<(Vec<u8>, Entry)> {
         }
     }
     grouped.into_iter().collect()
+}
+
+/// Every entry of a user map as Rust values, in key order (no key for a
+/// map without keys).
+pub fn entries(map: &UserMap, handle: &MapHandle, r: &Resolver<'_>) -> Vec<(Option<Value>, MapValue)> {
+    let mut raw = read(map, handle);
+    raw.sort_by(|a, b| compare_keys(map.key.as_ref(), &a.0, &b.0));
+    raw.into_iter()
+        .map(|(key, entry)| {
+            let value = match entry {
+                Entry::Number(n) => MapValue::Int(n),
+                Entry::Average(count, total) => MapValue::Average { count, total },
+                Entry::Buckets(b) => MapValue::Histogram(buckets(&map.value, &b)),
+                Entry::Plain(bytes) => match &map.value {
+                    ValueKind::Plain(t) => MapValue::Value(Value::decode(t, &bytes, r)),
+                    _ => MapValue::Value(Value::Bytes(bytes)),
+                },
+            };
+            (map.key.as_ref().map(|t| Value::decode(t, &key, r)), value)
+        })
+        .collect()
 }
 
 fn bucket_count(kind: &ValueKind) -> usize {
@@ -176,12 +198,9 @@ pub fn map_text(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resol
                     _ => format!("{k}: {}", average(*count, *total) / div as i64),
                 },
                 Entry::Buckets(b) => {
-                    let rows = match map.value {
-                        ValueKind::Lhist { min, max, step } => lhist_rows(b, min, max, step),
-                        ValueKind::Hist { k } => hist_rows(b, div, k),
-                        _ => String::new(),
-                    };
-                    format!("{k}: \n{rows}")
+                    // lhist counts are never divided, as in bpftrace.
+                    let div = if matches!(map.value, ValueKind::Hist { .. }) { div } else { 1 };
+                    format!("{k}: \n{}", bar_rows(&buckets(&map.value, b), div))
                 }
             }
         })
@@ -224,11 +243,17 @@ fn bar_row(label: &str, count: u64, shown: u64, max: u64) -> String {
     format!("{label:<16}{shown:>8} |{:<52}|\n", "@".repeat(width))
 }
 
-fn hist_rows(values: &[u64], div: u64, k: u8) -> String {
-    let Some(first) = values.iter().position(|&v| v > 0) else { return String::new() };
-    let last = values.iter().rposition(|&v| v > 0).unwrap_or(first);
-    let max = values.iter().copied().max().unwrap_or(0);
-    (first..=last)
+/// The span of buckets from the first non-empty one to the last.
+fn filled(values: &[u64]) -> std::ops::RangeInclusive<usize> {
+    match values.iter().position(|&v| v > 0) {
+        Some(first) => first..=values.iter().rposition(|&v| v > 0).unwrap_or(first),
+        #[allow(clippy::reversed_empty_ranges)]
+        None => 1..=0,
+    }
+}
+
+fn hist_buckets(values: &[u64], k: u8) -> Vec<Bucket> {
+    filled(values)
         .map(|i| {
             let label = if i == 0 {
                 "(..., 0)".to_string()
@@ -238,17 +263,14 @@ fn hist_rows(values: &[u64], div: u64, k: u8) -> String {
                 let (high, high_text) = hist_bound(i, k);
                 if high == low + 1 { format!("[{low_text}]") } else { format!("[{low_text}, {high_text})") }
             };
-            bar_row(&label, values[i], values[i] / div, max)
+            Bucket { label, count: values[i] }
         })
         .collect()
 }
 
-fn lhist_rows(values: &[u64], min: i64, max: i64, step: i64) -> String {
-    let Some(first) = values.iter().position(|&v| v > 0) else { return String::new() };
-    let last = values.iter().rposition(|&v| v > 0).unwrap_or(first);
-    let top = values.iter().copied().max().unwrap_or(0);
+fn lhist_buckets(values: &[u64], min: i64, max: i64, step: i64) -> Vec<Bucket> {
     let buckets = ((max - min) / step.max(1)) as usize;
-    (first..=last)
+    filled(values)
         .map(|i| {
             let label = if i == 0 {
                 format!("(..., {})", lhist_label(min))
@@ -257,9 +279,25 @@ fn lhist_rows(values: &[u64], min: i64, max: i64, step: i64) -> String {
             } else {
                 format!("[{}, {})", lhist_label((i as i64 - 1) * step + min), lhist_label(i as i64 * step + min))
             };
-            bar_row(&label, values[i], values[i], top)
+            Bucket { label, count: values[i] }
         })
         .collect()
+}
+
+/// The labelled buckets of a hist or lhist map's entry.
+fn buckets(kind: &ValueKind, values: &[u64]) -> Vec<Bucket> {
+    match *kind {
+        ValueKind::Lhist { min, max, step } => lhist_buckets(values, min, max, step),
+        ValueKind::Hist { k } => hist_buckets(values, k),
+        _ => Vec::new(),
+    }
+}
+
+/// The bar chart: counts shown divided by `div`, bars scaled to the
+/// largest count.
+fn bar_rows(buckets: &[Bucket], div: u64) -> String {
+    let max = buckets.iter().map(|b| b.count).max().unwrap_or(0);
+    buckets.iter().map(|b| bar_row(&b.label, b.count, b.count / div.max(1), max)).collect()
 }
 
 /// Deletes every entry (`clear()`), or sets every value to zero (`zero()`).
@@ -294,7 +332,7 @@ mod tests {
         v[2] = 1;
         v[4] = 1;
         v[12] = 1;
-        let rows = hist_rows(&v, 1, 0);
+        let rows = bar_rows(&hist_buckets(&v, 0), 1);
         let bar = "@".repeat(52);
         let empty = " ".repeat(52);
         let expected = format!(
@@ -317,7 +355,7 @@ mod tests {
         let bar = "@".repeat(52);
         let empty = " ".repeat(52);
         assert_eq!(
-            lhist_rows(&v, 0, 10, 2),
+            bar_rows(&lhist_buckets(&v, 0, 10, 2), 1),
             format!(
                 "(..., 0)               1 |{bar}|\n[0, 2)                 0 |{empty}|\n[2, 4)                 0 |{empty}|\n\
                  [4, 6)                 1 |{bar}|\n[6, 8)                 0 |{empty}|\n[8, 10)                0 |{empty}|\n\
@@ -338,9 +376,11 @@ mod tests {
         for (i, n) in [(1, 1), (2, 1), (3, 1), (4, 1), (5, 2), (6, 2), (7, 2)] {
             v[i] = n;
         }
-        let labels: Vec<String> =
-            hist_rows(&v, 1, 1).lines().map(|l| l.split_whitespace().next().unwrap_or("").to_string()).collect();
+        let labels: Vec<String> = bar_rows(&hist_buckets(&v, 1), 1)
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+            .collect();
         assert_eq!(labels, ["[0]", "[1]", "[2]", "[3]", "[4,", "[6,", "[8,"]);
-        assert!(hist_rows(&v, 1, 1).contains("[8, 12)                2 |"));
+        assert!(bar_rows(&hist_buckets(&v, 1), 1).contains("[8, 12)                2 |"));
     }
 }
