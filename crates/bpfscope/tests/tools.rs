@@ -188,3 +188,56 @@ fn killsnoop_shows_failed_kills() {
     // ESRCH
     assert_eq!(rows[0][2..], ["kill", "0", gone_pid.as_str(), "-3"], "{text}");
 }
+
+/// `bashreadline`: the lines an interactive bash of ours read, with its pid.
+#[test]
+fn bashreadline_shows_typed_commands() {
+    if !can_trace() {
+        return;
+    }
+    let tracer = Tracer::start(&["tool", "bashreadline"]);
+    let mut shell = Command::new("bash")
+        .arg("-i")
+        .env("HISTFILE", "/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns bash");
+    let pid = shell.id();
+    shell.stdin.take().expect("stdin").write_all(b"echo bpfscope-marker 1\nexit\n").expect("writes");
+    assert!(shell.wait().expect("waits").success());
+    let text = stdout(&tracer.interrupt());
+    assert_eq!(text.lines().next(), Some("TIME      PID     COMMAND"), "{text}");
+    let ours: Vec<&str> =
+        text.lines().filter(|l| l.get(10..18).is_some_and(|p| p.trim_end() == pid.to_string())).collect();
+    assert_eq!(ours.len(), 2, "{text}");
+    assert_eq!(&ours[0][18..], "echo bpfscope-marker 1", "{text}");
+    assert_eq!(&ours[1][18..], "exit", "{text}");
+    assert_eq!(&ours[0][2..3], ":", "{text}");
+}
+
+/// `execsnoop -q -U`: a row for a program we exec, with its pid, our pid
+/// as the parent, the return value and the quoted arguments; `-x` adds the
+/// failed exec of a missing file.
+#[test]
+fn execsnoop_shows_each_exec() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("opener", "execme", &[]);
+    let path = target.to_str().expect("utf-8");
+    let tracer = Tracer::start(&["tool", "execsnoop", "-q", "-U", "-x"]);
+    let child = Command::new(&target).args(["a \"b\"", "0"]).spawn().expect("runs");
+    let pid = child.id();
+    assert!(child.wait_with_output().expect("waits").status.success());
+    let missing = "/nonexistent/bpfscope-execsnoop";
+    assert!(Command::new(missing).spawn().is_err());
+    let text = stdout(&tracer.interrupt());
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("UID   COMM             PID     PPID    RET ARGS"), "{text}");
+    let expected =
+        format!("0     execme           {pid:<7} {:<7}   0 \"{path}\" \"a \\\"b\\\"\" \"0\"", std::process::id());
+    assert!(text.lines().any(|l| l == expected), "no line\n{expected}\nin\n{text}");
+    assert!(text.lines().any(|l| l.ends_with(&format!(" -2 \"{missing}\""))), "{text}");
+}

@@ -151,3 +151,31 @@ fn join_prints_execve_arguments() {
     let out = stdout(&tracer.interrupt());
     assert_eq!(out, format!("Attaching 1 probe...\n{path} /nonexistent file 0\n{path}--/nonexistent file--0\n\n\n"));
 }
+
+/// Pointers into the traced process: `argv[$i]` with a variable index and
+/// `*argv`, read through execve's `const char *const *argv`.
+#[test]
+fn pointer_index_and_dereference() {
+    if !can_trace() {
+        return;
+    }
+    let opener = build_target_as("opener", "indexed", &[]);
+    let path = opener.to_str().expect("utf-8").to_string();
+    let program = format!(
+        r#"tracepoint:syscalls:sys_enter_execve /str(args.filename) == "{path}"/ {{
+             $i = 0;
+             while ($i < 8) {{
+               $p = args.argv[$i];
+               if ($p == 0) {{ break; }}
+               printf("%d=%s ", $i, str($p));
+               $i++;
+             }}
+             printf("first=%s\n", str(*args.argv) == "{path}" ? "argv[0]" : "wrong");
+           }}"#
+    );
+    let tracer = Tracer::start(&["-e", &program]);
+    let status = Command::new(&opener).args(["/nonexistent", "0"]).status().expect("runs");
+    assert!(status.success());
+    let out = stdout(&tracer.interrupt());
+    assert_eq!(out, format!("Attaching 1 probe...\n0={path} 1=/nonexistent 2=0 first=argv[0]\n\n\n"));
+}

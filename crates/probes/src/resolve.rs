@@ -141,8 +141,14 @@ pub fn field_type(f: &Field, max_strlen: u64) -> Type {
         return Type::Str(max_strlen);
     }
     if f.is_pointer() {
-        let target = if f.c_type.contains("char") { Type::Int { bits: 8, signed: true } } else { Type::Unknown };
-        return Type::Pointer(Box::new(target));
+        // `const char *const *argv`: a pointer per `*`, to char or to a
+        // type not known here.
+        let base = f.c_type.split('*').next().unwrap_or("");
+        let mut t = if base.contains("char") { Type::Int { bits: 8, signed: true } } else { Type::Unknown };
+        for _ in 0..f.c_type.matches('*').count() {
+            t = Type::Pointer(Box::new(t));
+        }
+        return t;
     }
     if let Some(n) = f.array_len {
         if f.is_char() {

@@ -3,6 +3,8 @@
 //! its parameters: `bpfscope tool NAME ARGS`, or `NAME ARGS` through a link
 //! that `bpfscope --install-tools DIR` makes.
 
+mod bashreadline;
+mod execsnoop;
 mod gethostlatency;
 mod killsnoop;
 mod opensnoop;
@@ -26,7 +28,8 @@ pub struct Tool {
     pub main: fn(&[String]) -> Result<(), Error>,
 }
 
-pub const TOOLS: &[Tool] = &[gethostlatency::TOOL, killsnoop::TOOL, opensnoop::TOOL, vfsstat::TOOL];
+pub const TOOLS: &[Tool] =
+    &[bashreadline::TOOL, execsnoop::TOOL, gethostlatency::TOOL, killsnoop::TOOL, opensnoop::TOOL, vfsstat::TOOL];
 
 /// Runs a tool when the command line asks for one: `bpfscope tool NAME
 /// ...`, `bpfscope tools`, or this binary called through a link named

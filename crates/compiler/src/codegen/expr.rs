@@ -215,8 +215,14 @@ impl Gen<'_, '_> {
                 }
                 self.keep(R0)
             }
+            // `*p`: what a pointer points to, read from traced memory.
+            UnaryOp::Deref if matches!(self.ty(inner), Type::Pointer(_)) && !is_aggregate(&self.ty(e)) => {
+                let t = self.ty(e);
+                let addr = self.expr(inner)?;
+                self.read_memory(addr, &t)
+            }
             UnaryOp::Deref | UnaryOp::AddrOf => {
-                Err(self.unsupported(e.span, &format!("the unary '{}' operator", op.symbol())))
+                Err(self.unsupported(e.span, &format!("the unary '{}' operator here", op.symbol())))
             }
         }
     }
@@ -507,6 +513,11 @@ impl Gen<'_, '_> {
 
     fn index(&mut self, base: &Expr, index: &Expr, e: &Expr) -> GResult<Val> {
         let bt = self.ty(base);
+        if let Type::Pointer(elem) = &bt
+            && !is_aggregate(elem)
+        {
+            return self.pointer_index(base, index, elem);
+        }
         let i = match &index.kind {
             ExprKind::Int(n) => *n,
             _ => return Err(self.unsupported(index.span, "an index that is not a constant")),
@@ -533,6 +544,30 @@ impl Gen<'_, '_> {
             }
             _ => Err(self.unsupported(e.span, "this index")),
         }
+    }
+
+    /// `p[i]`: the element `i` places after where `p` points, read from
+    /// traced memory.
+    fn pointer_index(&mut self, base: &Expr, index: &Expr, elem: &Type) -> GResult<Val> {
+        let stride = i64::from(match elem {
+            Type::Int { bits, .. } => u32::from(*bits / 8).max(1),
+            other => size_of(other).max(1),
+        });
+        let p = self.expr(base)?;
+        let i = self.expr(index)?;
+        let addr = match (p, i) {
+            (Val::Imm(a), Val::Imm(n)) => Val::Imm(a.wrapping_add(n.wrapping_mul(stride))),
+            _ => {
+                self.load(i, R0);
+                self.free(i);
+                self.asm.emit(insn::alu_imm(Alu::Mul, R0, stride as i32));
+                self.load(p, R1);
+                self.free(p);
+                self.asm.emit(insn::alu_reg(Alu::Add, R0, R1));
+                self.keep(R0)?
+            }
+        };
+        self.read_memory(addr, elem)
     }
 
     fn cast(&mut self, inner: &Expr, e: &Expr) -> GResult<Val> {
