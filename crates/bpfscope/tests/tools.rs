@@ -241,3 +241,68 @@ fn execsnoop_shows_each_exec() {
     assert!(text.lines().any(|l| l == expected), "no line\n{expected}\nin\n{text}");
     assert!(text.lines().any(|l| l.ends_with(&format!(" -2 \"{missing}\""))), "{text}");
 }
+
+/// The rows of a syscount summary: first column (trimmed) and the numbers.
+fn syscount_rows(text: &str) -> Vec<(String, Vec<String>)> {
+    text.lines()
+        .skip_while(|l| !l.starts_with('['))
+        .skip(2)
+        .take_while(|l| !l.is_empty())
+        .map(|l| (l[..22].trim_end().to_string(), l[22..].split_whitespace().map(str::to_string).collect()))
+        .collect()
+}
+
+/// `syscount -p PID`: BCC's banner, summary and columns, with exactly the
+/// workload's openat, write and close calls counted by name.
+#[test]
+fn syscount_counts_by_system_call() {
+    if !can_trace() {
+        return;
+    }
+    let reader = build_target("reader", &[]);
+    let file = std::env::temp_dir().join(format!("bpfscope-syscount-{}", std::process::id()));
+    std::fs::write(&file, vec![b'x'; 4096]).expect("writes");
+    let mut workload = waiting(&reader, &[file.to_str().expect("utf-8"), "40"]);
+    let pid = workload.id().to_string();
+    let tracer = Tracer::start(&["tool", "syscount", "-p", &pid]);
+    go(&mut workload);
+    assert!(workload.wait().expect("waits").success());
+    let text = stdout(&tracer.interrupt());
+    std::fs::remove_file(&file).ok();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("Tracing syscalls, printing top 10... Ctrl+C to quit."), "{text}");
+    assert!(lines.next().is_some_and(|l| l.len() == 10 && l.starts_with('[') && l.ends_with(']')), "{text}");
+    assert_eq!(lines.next(), Some("SYSCALL                   COUNT"), "{text}");
+    let rows = syscount_rows(&text);
+    let count = |name: &str| rows.iter().find(|r| r.0 == name).map(|r| r.1[0].clone());
+    // /dev/null and 40 times the file; 40 writes; 40 closes.
+    assert_eq!(count("openat").as_deref(), Some("41"), "{text}");
+    assert_eq!(count("write").as_deref(), Some("40"), "{text}");
+    assert_eq!(count("close").as_deref(), Some("40"), "{text}");
+    let counts: Vec<u64> = rows.iter().filter_map(|r| r.1[0].parse().ok()).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "sorted by count, largest first:\n{text}");
+    assert!(text.ends_with("\nDetaching...\n"), "{text}");
+}
+
+/// `syscount -P -L -x -p PID`: failed calls by process, with their time.
+#[test]
+fn syscount_times_failures_by_process() {
+    if !can_trace() {
+        return;
+    }
+    let reader = build_target_as("reader", "syscount-fail", &[]);
+    let mut workload = waiting(&reader, &["/nonexistent/bpfscope-syscount", "3"]);
+    let pid = workload.id().to_string();
+    let tracer = Tracer::start(&["tool", "syscount", "-P", "-L", "-x", "-p", &pid]);
+    go(&mut workload);
+    assert_eq!(workload.wait().expect("waits").code(), Some(1));
+    let text = stdout(&tracer.interrupt());
+    assert!(text.starts_with("Tracing failed syscalls, printing top 10... Ctrl+C to quit.\n"), "{text}");
+    assert!(text.contains("\nPID    COMM               COUNT        TIME (us)\n"), "{text}");
+    let rows = syscount_rows(&text);
+    assert_eq!(rows.len(), 1, "{text}");
+    // The one failed openat; the process is gone, so its name is unknown.
+    assert_eq!(rows[0].0, format!("{pid:<6} [unknown]"), "{text}");
+    assert_eq!(rows[0].1[0], "1", "{text}");
+    assert!(rows[0].1[1].split_once('.').is_some_and(|(_, us)| us.len() == 3), "{text}");
+}

@@ -8,6 +8,7 @@ mod execsnoop;
 mod gethostlatency;
 mod killsnoop;
 mod opensnoop;
+mod syscount;
 mod vfsstat;
 
 use std::io::Write;
@@ -20,6 +21,16 @@ use bpfscope_runtime::{Event, RunError, Session, Value};
 use bpfscope::error::Error;
 use bpfscope::pipeline::{self, Settings};
 
+/// `println!` that returns the write's error (a closed pipe ends a tool
+/// quietly) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err(bpfscope_runtime::RunError::Io)
+    }};
+}
+pub(crate) use outln;
+
 /// A tool: its name, a line about it, and its entry point (given the
 /// arguments after its name).
 pub struct Tool {
@@ -28,8 +39,15 @@ pub struct Tool {
     pub main: fn(&[String]) -> Result<(), Error>,
 }
 
-pub const TOOLS: &[Tool] =
-    &[bashreadline::TOOL, execsnoop::TOOL, gethostlatency::TOOL, killsnoop::TOOL, opensnoop::TOOL, vfsstat::TOOL];
+pub const TOOLS: &[Tool] = &[
+    bashreadline::TOOL,
+    execsnoop::TOOL,
+    gethostlatency::TOOL,
+    killsnoop::TOOL,
+    opensnoop::TOOL,
+    syscount::TOOL,
+    vfsstat::TOOL,
+];
 
 /// Runs a tool when the command line asks for one: `bpfscope tool NAME
 /// ...`, `bpfscope tools`, or this binary called through a link named
@@ -68,7 +86,7 @@ fn unknown(name: &str) -> Error {
 /// `bpfscope tools`: one line each.
 fn list() -> Result<(), Error> {
     for t in TOOLS {
-        println!("{:<16} {}", t.name, t.summary);
+        outln!("{:<16} {}", t.name, t.summary)?;
     }
     Ok(())
 }
@@ -83,7 +101,7 @@ pub fn install(dir: &Path) -> Result<(), Error> {
         std::os::unix::fs::symlink(&exe, &link)
             .map_err(|e| Error::Usage(format!("cannot create {}: {e}", link.display())))?;
     }
-    println!("installed {} tools in {}", TOOLS.len(), dir.display());
+    outln!("installed {} tools in {}", TOOLS.len(), dir.display())?;
     Ok(())
 }
 

@@ -85,7 +85,7 @@ fn main(args: &[String]) -> Result<(), Error> {
     let program = |m: Mechanism| PROGRAM.replace("__PROBES__", &probes(m, &traceable));
     if a.ebpf {
         for m in [Mechanism::Fentry, Mechanism::Kprobe, Mechanism::Syscalls] {
-            println!("{}", program(m));
+            super::outln!("{}", program(m))?;
         }
         return Ok(());
     }
