@@ -293,3 +293,31 @@ fn vfsstat_through_fentry() {
     let notice = vfsstat_counts_reader_calls();
     assert_eq!(notice, "", "fentry needs no notice");
 }
+
+/// `funccount -p PID 'vfs_*'`: kernel functions counted for one process,
+/// exactly the reader's reads and writes.
+#[test]
+#[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn funccount_counts_kernel_functions() {
+    use std::io::Write;
+    let reader = build_target("reader", &[]);
+    let file = data_file();
+    let mut workload = Command::new(&reader)
+        .arg(&file)
+        .args(["300", "wait"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let pid = workload.id().to_string();
+    let tracer = Tracer::start(&["tool", "funccount", "-p", &pid, "vfs_*"]);
+    workload.stdin.take().expect("stdin").write_all(b"go\n").expect("writes");
+    assert!(workload.wait().expect("waits").success());
+    let text = stdout(&tracer.wait(Duration::from_secs(60)));
+    std::fs::remove_file(&file).ok();
+    assert!(text.starts_with("Tracing "), "{text}");
+    let count = |f: &str| {
+        text.lines().find(|l| l.split_whitespace().next() == Some(f)).and_then(|l| l.split_whitespace().nth(1))
+    };
+    assert_eq!(count("vfs_read"), Some("300"), "{text}");
+    assert_eq!(count("vfs_write"), Some("300"), "{text}");
+}

@@ -112,6 +112,18 @@ fn hist_with_sub_buckets() {
     );
 }
 
+/// Keys whose size is not a multiple of 8 (a 3-byte string, a tuple of a
+/// 3-byte string and an int8): the bucket index after them stays aligned.
+#[test]
+fn histograms_keyed_by_odd_sized_keys() {
+    let row = |label: &str| format!("{label:<16}{:>8} {}\n", 1, bar(52));
+    let program = r#"BEGIN { @h["ab"] = hist(5); @l["ab", (int8)1] = lhist(3, 0, 10, 2); exit(); }"#;
+    assert_prints(
+        program,
+        &format!("Attaching 1 probe...\n\n\n@h[ab]: \n{}\n@l[ab, 1]: \n{}\n", row("[4, 8)"), row("[2, 4)")),
+    );
+}
+
 #[test]
 fn lhist_below_inside_and_above() {
     // bpftrace 0.17

@@ -4,6 +4,7 @@
 mod support;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -305,4 +306,141 @@ fn syscount_times_failures_by_process() {
     assert_eq!(rows[0].0, format!("{pid:<6} [unknown]"), "{text}");
     assert_eq!(rows[0].1[0], "1", "{text}");
     assert!(rows[0].1[1].split_once('.').is_some_and(|(_, us)| us.len() == 3), "{text}");
+}
+
+/// The `FUNC COUNT` rows of a funccount summary.
+fn funccount_rows(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("FUNC "))
+        .skip(1)
+        .take_while(|l| *l != "Detaching...")
+        .filter_map(|l| Some((l.get(..36)?.trim_end().to_string(), l.get(37..)?.trim().parse().ok()?)))
+        .collect()
+}
+
+/// `funccount -p PID BINARY:step_*`: BCC's banner and rows, each function
+/// counted as often as the target called it, smallest count first.
+#[test]
+fn funccount_counts_user_functions() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target("uprobed", &[]);
+    let mut workload = waiting(&target, &["25"]);
+    let pid = workload.id().to_string();
+    let pattern = format!("{}:step_*", target.display());
+    let tracer = Tracer::start(&["tool", "funccount", "-p", &pid, &pattern]);
+    go(&mut workload);
+    assert!(workload.wait().expect("waits").success());
+    // -p: the run ends with the process.
+    let text = stdout(&tracer.wait(Duration::from_secs(30)));
+    assert!(text.starts_with(&format!("Tracing 3 functions for \"{pattern}\"... Hit Ctrl-C to end.\n\n")), "{text}");
+    assert!(text.contains(&format!("\n{:<36} {:>8}\n", "FUNC", "COUNT")), "{text}");
+    let mut rows = funccount_rows(&text);
+    rows.sort();
+    let expected: Vec<(String, u64)> =
+        ["step_one", "step_three", "step_two"].iter().map(|f| (f.to_string(), 25)).collect();
+    assert_eq!(rows, expected, "{text}");
+    assert!(text.ends_with("Detaching...\n"), "{text}");
+}
+
+/// `funccount -p PID t:syscalls:sys_enter_openat`: tracepoints by
+/// `category:event`.
+#[test]
+fn funccount_counts_tracepoints() {
+    if !can_trace() {
+        return;
+    }
+    let reader = build_target("reader", &[]);
+    let file = std::env::temp_dir().join(format!("bpfscope-funccount-{}", std::process::id()));
+    std::fs::write(&file, vec![b'x'; 4096]).expect("writes");
+    let mut workload = waiting(&reader, &[file.to_str().expect("utf-8"), "12"]);
+    let pid = workload.id().to_string();
+    let tracer = Tracer::start(&["tool", "funccount", "-p", &pid, "t:syscalls:sys_enter_openat"]);
+    go(&mut workload);
+    assert!(workload.wait().expect("waits").success());
+    let text = stdout(&tracer.wait(Duration::from_secs(30)));
+    std::fs::remove_file(&file).ok();
+    assert_eq!(funccount_rows(&text), [("syscalls:sys_enter_openat".to_string(), 13)], "{text}");
+}
+
+/// The counts of BCC-style log2 histogram rows (`  0 -> 1  : 5  |***|`).
+fn log2_hist_total(text: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.contains(" -> ") && l.contains(" : "))
+        .filter_map(|l| l.split(" : ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// `biolatency -D`: a histogram per disk in BCC's layout, counting at
+/// least the direct writes a workload made to a file on a block device.
+#[test]
+fn biolatency_histograms_block_io() {
+    use std::os::unix::fs::MetadataExt;
+    if !can_trace() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join(format!("bpfscope-biolatency-{}", std::process::id()));
+    std::fs::write(&file, b"").expect("writes");
+    if libc::major(std::fs::metadata(&file).expect("stat").dev()) == 0 {
+        eprintln!("skipped: {} is not on a block device, so no block I/O to see", dir.display());
+        return;
+    }
+    let tracer = Tracer::start(&["tool", "biolatency", "-D"]);
+    let dd = Command::new("dd")
+        .arg("if=/dev/zero")
+        .arg(format!("of={}", file.display()))
+        .args(["bs=4k", "count=64", "oflag=direct", "conv=fsync"])
+        .stderr(Stdio::null())
+        .status()
+        .expect("dd");
+    assert!(dd.success());
+    let text = stdout(&tracer.interrupt());
+    std::fs::remove_file(&file).ok();
+    assert!(text.starts_with("Tracing block device I/O... Hit Ctrl-C to end.\n\n"), "{text}");
+    assert!(text.contains("\ndisk = "), "{text}");
+    assert!(
+        text.contains("\n     usecs               : count     distribution\n         0 -> 1          : "),
+        "{text}"
+    );
+    assert!(log2_hist_total(&text) >= 64, "{text}");
+}
+
+/// `runqlat -p PID`: one histogram in BCC's layout with one entry per time
+/// the workload woke from its 2 ms sleeps.
+#[test]
+fn runqlat_histograms_wakeups() {
+    if !can_trace() {
+        return;
+    }
+    let sleeper = build_target("sleeper", &[]);
+    let mut workload = waiting(&sleeper, &["50"]);
+    let pid = workload.id().to_string();
+    let tracer = Tracer::start(&["tool", "runqlat", "-p", &pid]);
+    go(&mut workload);
+    assert!(workload.wait().expect("waits").success());
+    let text = stdout(&tracer.interrupt());
+    assert!(text.starts_with("Tracing run queue latency... Hit Ctrl-C to end.\n\n"), "{text}");
+    assert!(text.contains("\n     usecs               : count     distribution\n"), "{text}");
+    // 50 sleeps, and the read of "go": each a wakeup (a preemption or two may add to them).
+    let total = log2_hist_total(&text);
+    assert!((51..=60).contains(&total), "{total} wakeups:\n{text}");
+}
+
+/// `runqlat -L -p PID 1 1`: one interval, one section for the thread.
+#[test]
+fn runqlat_by_thread_for_one_interval() {
+    if !can_trace() {
+        return;
+    }
+    let sleeper = build_target("sleeper", &[]);
+    let mut workload = waiting(&sleeper, &["20"]);
+    let pid = workload.id().to_string();
+    let tracer = Tracer::start(&["tool", "runqlat", "-L", "-p", &pid, "1", "1"]);
+    go(&mut workload);
+    assert!(workload.wait().expect("waits").success());
+    let text = stdout(&tracer.wait(Duration::from_secs(30)));
+    assert!(text.contains(&format!("\ntid = {pid}\n     usecs ")), "{text}");
+    assert!(log2_hist_total(&text) >= 21, "{text}");
 }

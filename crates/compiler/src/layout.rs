@@ -37,6 +37,13 @@ pub fn field_offsets(items: &[Type]) -> Vec<u32> {
         .collect()
 }
 
+/// Where a hist/lhist map's 8-byte bucket index sits in its kernel key:
+/// after the user's key, 8-byte aligned (the verifier refuses misaligned
+/// stack stores).
+pub fn bucket_offset(key: Option<&Type>) -> u32 {
+    align8(key.map_or(8, size_of))
+}
+
 pub fn align8(n: u32) -> u32 {
     n.div_ceil(8) * 8
 }

@@ -109,6 +109,9 @@ impl MapValue {
 pub struct Bucket {
     /// `[4, 8)`, `(..., 0)`, `[1K, 2K)`...
     pub label: String,
+    /// The smallest value the bucket holds (`i64::MIN` for the one below
+    /// the range).
+    pub low: i64,
     pub count: u64,
 }
 

@@ -4,10 +4,14 @@
 //! that `bpfscope --install-tools DIR` makes.
 
 mod bashreadline;
+mod bcc;
+mod biolatency;
 mod execsnoop;
+mod funccount;
 mod gethostlatency;
 mod killsnoop;
 mod opensnoop;
+mod runqlat;
 mod syscount;
 mod vfsstat;
 
@@ -41,10 +45,13 @@ pub struct Tool {
 
 pub const TOOLS: &[Tool] = &[
     bashreadline::TOOL,
+    biolatency::TOOL,
     execsnoop::TOOL,
+    funccount::TOOL,
     gethostlatency::TOOL,
     killsnoop::TOOL,
     opensnoop::TOOL,
+    runqlat::TOOL,
     syscount::TOOL,
     vfsstat::TOOL,
 ];
@@ -176,6 +183,24 @@ fn run_rows(
     }
     session.finish(&mut print)?;
     Ok(())
+}
+
+/// Waits up to `limit` for the run to end (events are the program's
+/// business: these tools read maps). Returns whether it goes on.
+fn poll_for(session: &mut Session, limit: Duration) -> Result<bool, Error> {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if !session.poll(Duration::from_millis(100), &mut |_| Ok(()))? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `print!` that returns the write's error.
+fn outtext(text: &str) -> Result<(), RunError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(RunError::Io)
 }
 
 /// The integer argument `i` of an event (0 if missing).

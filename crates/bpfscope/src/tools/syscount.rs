@@ -128,11 +128,7 @@ fn main(args: &[String]) -> Result<(), Error> {
     let interval = Duration::from_secs(a.interval.or(a.duration).unwrap_or(99_999_999));
     let start = Instant::now();
     loop {
-        let until = Instant::now() + interval;
-        let mut running = true;
-        while running && Instant::now() < until {
-            running = session.poll(Duration::from_millis(100), &mut |_| Ok(()))?;
-        }
+        let running = super::poll_for(&mut session, interval)?;
         let done = a.duration.is_some_and(|d| start.elapsed() >= Duration::from_secs(d));
         print_stats(&session, &a)?;
         if !running || done {

@@ -297,8 +297,9 @@ impl Gen<'_, '_> {
             }
             _ => None,
         };
-        let key_size = key_ty.map_or(8, size_of);
-        let key = self.build_key(key_ty, keys, if bucket.is_some() { 8 } else { 0 })?;
+        let key_size = layout::bucket_offset(key_ty);
+        let pad = key_size - key_ty.map_or(8, size_of);
+        let key = self.build_key(key_ty, keys, if bucket.is_some() { pad + 8 } else { 0 })?;
         if let Some(b) = bucket {
             self.load(b, R0);
             self.free(b);

@@ -184,7 +184,11 @@ impl<'a> Builder<'a> {
                 }
                 other => ValueKind::Plain(other.clone()),
             };
-            let key_size = info.key.as_ref().map_or(8, size_of).max(1) + if value.has_bucket() { 8 } else { 0 };
+            let key_size = if value.has_bucket() {
+                crate::layout::bucket_offset(info.key.as_ref()) + 8
+            } else {
+                info.key.as_ref().map_or(8, size_of).max(1)
+            };
             let value_size = match &value {
                 ValueKind::Plain(t) => layout::align8(size_of(t)).max(8),
                 ValueKind::Min | ValueKind::Max | ValueKind::Avg | ValueKind::Stats => 16,
@@ -730,7 +734,13 @@ impl<'a, 'b> Gen<'a, 'b> {
     fn copy_from(&mut self, src: Reg, src_off: i16, dst_off: i16, size: u32) {
         let mut done = 0u32;
         while done < size {
-            let (sz, width) = if size - done >= 8 { (Size::DW, 8) } else { (Size::B, 1) };
+            // Naturally aligned loads and stores: a tracepoint's record and
+            // the stack refuse others.
+            let (from, to) = (i32::from(src_off) + done as i32, i32::from(dst_off) + done as i32);
+            let (sz, width) = [(Size::DW, 8u32), (Size::W, 4), (Size::H, 2), (Size::B, 1)]
+                .into_iter()
+                .find(|&(_, w)| size - done >= w && from.rem_euclid(w as i32) == 0 && to.rem_euclid(w as i32) == 0)
+                .unwrap_or((Size::B, 1));
             self.asm.emit(insn::ldx(sz, R1, src, src_off + done as i16));
             self.asm.emit(insn::stx(sz, FP, dst_off + done as i16, R1));
             done += width;

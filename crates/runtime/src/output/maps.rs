@@ -65,7 +65,8 @@ fn read(map: &UserMap, handle: &MapHandle) -> Vec<(Vec<u8>, Entry)> {
                 grouped.insert(user_key, Entry::Average(count, total));
             }
             ValueKind::Hist { .. } | ValueKind::Lhist { .. } => {
-                let bucket = read_u64(&key[user_key_size.min(key.len())..]) as usize;
+                let at = bpfscope_compiler::layout::bucket_offset(map.key.as_ref()) as usize;
+                let bucket = read_u64(&key[at.min(key.len())..]) as usize;
                 let count: u64 = values.iter().map(|v| read_u64(v)).sum();
                 let entry =
                     grouped.entry(user_key).or_insert_with(|| Entry::Buckets(vec![0; bucket_count(&map.value)]));
@@ -255,15 +256,14 @@ fn filled(values: &[u64]) -> std::ops::RangeInclusive<usize> {
 fn hist_buckets(values: &[u64], k: u8) -> Vec<Bucket> {
     filled(values)
         .map(|i| {
-            let label = if i == 0 {
-                "(..., 0)".to_string()
-            } else {
-                // Bucket i holds [end of i-1, end of i); bucket 1 starts at 0.
-                let (low, low_text) = if i == 1 { (0, "0".to_string()) } else { hist_bound(i - 1, k) };
-                let (high, high_text) = hist_bound(i, k);
-                if high == low + 1 { format!("[{low_text}]") } else { format!("[{low_text}, {high_text})") }
-            };
-            Bucket { label, count: values[i] }
+            if i == 0 {
+                return Bucket { label: "(..., 0)".to_string(), low: i64::MIN, count: values[i] };
+            }
+            // Bucket i holds [end of i-1, end of i); bucket 1 starts at 0.
+            let (low, low_text) = if i == 1 { (0, "0".to_string()) } else { hist_bound(i - 1, k) };
+            let (high, high_text) = hist_bound(i, k);
+            let label = if high == low + 1 { format!("[{low_text}]") } else { format!("[{low_text}, {high_text})") };
+            Bucket { label, low: i64::try_from(low).unwrap_or(i64::MAX), count: values[i] }
         })
         .collect()
 }
@@ -272,14 +272,15 @@ fn lhist_buckets(values: &[u64], min: i64, max: i64, step: i64) -> Vec<Bucket> {
     let buckets = ((max - min) / step.max(1)) as usize;
     filled(values)
         .map(|i| {
-            let label = if i == 0 {
-                format!("(..., {})", lhist_label(min))
+            let low = (i as i64 - 1) * step + min;
+            let (label, low) = if i == 0 {
+                (format!("(..., {})", lhist_label(min)), i64::MIN)
             } else if i == buckets + 1 {
-                format!("[{}, ...)", lhist_label(max))
+                (format!("[{}, ...)", lhist_label(max)), max)
             } else {
-                format!("[{}, {})", lhist_label((i as i64 - 1) * step + min), lhist_label(i as i64 * step + min))
+                (format!("[{}, {})", lhist_label(low), lhist_label(i as i64 * step + min)), low)
             };
-            Bucket { label, count: values[i] }
+            Bucket { label, low, count: values[i] }
         })
         .collect()
 }

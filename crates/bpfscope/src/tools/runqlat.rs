@@ -1,0 +1,107 @@
+//! `runqlat [interval] [count]`: BCC's runqlat. Scheduler run queue
+//! latency histograms from the sched tracepoints, printed as BCC prints
+//! them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bpfscope::{Bucket, MapValue, Value};
+use clap::Parser;
+
+use super::bcc::log2_hist;
+use super::{Tool, clock, outln};
+use bpfscope::error::Error;
+use bpfscope::pipeline::Settings;
+
+pub const TOOL: Tool =
+    Tool { name: "runqlat", summary: "Summarize run queue (scheduler) latency as a histogram.", main };
+
+const PROGRAM: &str = include_str!("../../../../tools/runqlat.bt");
+
+const EXAMPLES: &str = "examples:
+    ./runqlat            # summarize run queue latency as a histogram
+    ./runqlat 1 10       # print 1 second summaries, 10 times
+    ./runqlat -mT 1      # 1s summaries, milliseconds, and timestamps
+    ./runqlat -P         # show each PID separately
+    ./runqlat -p 185     # trace PID 185 only
+    ./runqlat -L         # show each TID separately";
+
+#[derive(Parser)]
+#[command(name = "runqlat", about = "Summarize run queue (scheduler) latency as a histogram", after_help = EXAMPLES)]
+struct Args {
+    /// include timestamp on output
+    #[arg(short = 'T', long)]
+    timestamp: bool,
+    /// millisecond histogram
+    #[arg(short, long)]
+    milliseconds: bool,
+    /// print a histogram per process ID
+    #[arg(short = 'P', long)]
+    pids: bool,
+    /// print a histogram per thread ID
+    #[arg(short = 'L', long, conflicts_with = "pids")]
+    tids: bool,
+    /// trace this PID only
+    #[arg(short, long)]
+    pid: Option<u32>,
+    /// output interval, in seconds
+    #[arg(default_value_t = 99_999_999, value_parser = clap::value_parser!(u64).range(1..))]
+    interval: u64,
+    /// number of outputs
+    #[arg(default_value_t = 99_999_999, value_parser = clap::value_parser!(u64).range(1..))]
+    count: u64,
+}
+
+fn main(args: &[String]) -> Result<(), Error> {
+    let a: Args = super::parse_args("runqlat", args)?;
+    let unit = if a.milliseconds { 1_000_000 } else { 1000 };
+    let settings = Settings { params: vec![a.pid.unwrap_or(0).to_string(), unit.to_string()], ..Settings::default() };
+    let key = if a.pids || a.tids { "[args.next_pid]" } else { "" };
+    let mut session = super::start("runqlat", PROGRAM.replace("__KEY__", key), &settings)?;
+    outln!("Tracing run queue latency... Hit Ctrl-C to end.")?;
+    let label = if a.milliseconds { "msecs" } else { "usecs" };
+    let mut left = a.count;
+    loop {
+        let running = super::poll_for(&mut session, Duration::from_secs(a.interval))?;
+        outln!()?;
+        if a.timestamp {
+            outln!("{:<8}", clock())?;
+        }
+        let entries = session.map("@dist").map(|m| m.entries()).unwrap_or_default();
+        for (section, buckets) in sections(entries, a.pids) {
+            if let Some(id) = section {
+                outln!("\n{} = {id}", if a.pids { "pid" } else { "tid" })?;
+            }
+            super::outtext(&log2_hist(&buckets, label))?;
+        }
+        if let Some(m) = session.map("@dist") {
+            m.clear();
+        }
+        left -= 1;
+        if !running || left == 0 {
+            break;
+        }
+    }
+    session.finish(&mut |_| Ok(()))?;
+    Ok(())
+}
+
+/// The histograms by section: threads as they are, or (with -P) gathered
+/// into their processes.
+fn sections(entries: Vec<(Option<Value>, MapValue)>, by_process: bool) -> BTreeMap<Option<i128>, Vec<Bucket>> {
+    let mut out: BTreeMap<Option<i128>, Vec<Bucket>> = BTreeMap::new();
+    for (key, value) in entries {
+        let MapValue::Histogram(buckets) = value else { continue };
+        let id = key.as_ref().and_then(Value::as_int).map(|tid| if by_process { process_of(tid) } else { tid });
+        out.entry(id).or_default().extend(buckets);
+    }
+    out
+}
+
+/// The process a thread belongs to (itself, once it is gone).
+fn process_of(tid: i128) -> i128 {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|t| t.trim().parse().ok()))
+        .unwrap_or(tid)
+}
