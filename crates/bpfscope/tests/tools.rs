@@ -444,3 +444,34 @@ fn runqlat_by_thread_for_one_interval() {
     assert!(text.contains(&format!("\ntid = {pid}\n     usecs ")), "{text}");
     assert!(log2_hist_total(&text) >= 21, "{text}");
 }
+
+/// `tcpconnect -L -P PORT`: a row for a connect() a shell of ours makes to
+/// a listener of ours, with both ends' addresses and ports; other ports
+/// are left out.
+#[test]
+fn tcpconnect_shows_connects() {
+    if !can_trace() {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listens");
+    let port = listener.local_addr().expect("address").port();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").expect("listens");
+    let tracer = Tracer::start(&["tool", "tcpconnect", "-L", "-P", &port.to_string()]);
+    let connect =
+        |p: u16| Command::new("bash").arg("-c").arg(format!("exec 3<>/dev/tcp/127.0.0.1/{p}")).spawn().expect("bash");
+    let mut shell = connect(port);
+    let pid = shell.id();
+    let (_, peer) = listener.accept().expect("accepts");
+    assert!(shell.wait().expect("waits").success());
+    let mut elsewhere = connect(other.local_addr().expect("address").port());
+    let _ = other.accept().expect("accepts");
+    assert!(elsewhere.wait().expect("waits").success());
+    let text = stdout(&tracer.interrupt());
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("Tracing connect ... Hit Ctrl-C to end"), "{text}");
+    assert_eq!(lines.next(), Some("PID     COMM         IP SADDR            LPORT  DADDR            DPORT "), "{text}");
+    let rows: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+    let expected =
+        format!("{pid:<7} {:<12} 4  {:<16} {:<6} {:<16} {port:<6} ", "bash", "127.0.0.1", peer.port(), "127.0.0.1");
+    assert_eq!(rows, [expected.as_str()], "{text}");
+}

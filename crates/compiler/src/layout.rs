@@ -1,7 +1,8 @@
 //! How values are laid out in maps, events and on the BPF stack.
 //!
 //! Scalars (integers of any width, booleans, pointers, symbols, probe ids,
-//! `func` of user probes as an index into its names) take 8 bytes; strings and arrays their size. Tuple and record fields are
+//! `func` of user probes as an index into its names) take 8 bytes; strings
+//! their size; arrays their elements at C's widths. Tuple and record fields are
 //! 8-byte aligned. Keys, values and events share this layout, so user space
 //! decodes what the kernel wrote with the same rules.
 
@@ -14,13 +15,24 @@ pub fn size_of(t: &Type) -> u32 {
         Type::Str(n) => u32::try_from(*n).unwrap_or(u32::MAX),
         // The number of bytes read, then room for the most.
         Type::Buffer(n) => u32::try_from(*n).unwrap_or(u32::MAX).saturating_add(8),
-        Type::Array(elem, n) => size_of(elem).saturating_mul(u32::try_from(*n).unwrap_or(u32::MAX)),
+        Type::Array(elem, n) => element_size(elem).saturating_mul(u32::try_from(*n).unwrap_or(u32::MAX)),
         Type::Tuple(items) => items.iter().map(|t| align8(size_of(t))).sum(),
         Type::Record(fields) => fields.iter().map(|(_, t)| align8(size_of(t))).sum(),
         Type::Inet => 24,
         Type::Macaddr => 8,
         Type::Agg(k) => agg_value_size(*k),
         _ => 8,
+    }
+}
+
+/// Bytes one array element occupies: arrays come from memory laid out as
+/// C lays them out (`__u8 daddr[4]` is 4 bytes), so integers take their
+/// own width.
+pub fn element_size(t: &Type) -> u32 {
+    match t {
+        Type::Int { bits, .. } => u32::from(*bits / 8).max(1),
+        Type::Bool => 1,
+        other => size_of(other),
     }
 }
 

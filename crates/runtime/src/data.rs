@@ -68,7 +68,7 @@ impl Value {
                 )
             }
             Type::Array(elem, n) => {
-                let es = size_of(elem);
+                let es = bpfscope_compiler::layout::element_size(elem);
                 Value::Array((0..*n as u32).map(|i| Value::decode(elem, slice(bytes, i * es, es), r)).collect())
             }
             t if t.is_int() => Value::Int(int_value(t, bytes)),

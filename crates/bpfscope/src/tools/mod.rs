@@ -13,6 +13,7 @@ mod killsnoop;
 mod opensnoop;
 mod runqlat;
 mod syscount;
+mod tcpconnect;
 mod vfsstat;
 
 use std::io::Write;
@@ -53,6 +54,7 @@ pub const TOOLS: &[Tool] = &[
     opensnoop::TOOL,
     runqlat::TOOL,
     syscount::TOOL,
+    tcpconnect::TOOL,
     vfsstat::TOOL,
 ];
 

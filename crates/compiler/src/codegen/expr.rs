@@ -525,16 +525,17 @@ impl Gen<'_, '_> {
         match bt {
             Type::Str(n) | Type::Array(_, n) if i < n => {
                 let Val::Mem(off) = self.expr(base)? else { return Err(self.unsupported(e.span, "this index")) };
-                let elem = match &bt {
-                    Type::Array(t, _) => size_of(t),
-                    _ => 1,
+                let (elem, signed) = match &bt {
+                    Type::Array(t, _) => (layout::element_size(t), is_signed(t)),
+                    // char is signed.
+                    _ => (1, true),
                 };
                 let at = off + (i as u32 * elem) as i16;
                 self.asm.emit(insn::ldx(Size::of(elem), R0, FP, at));
-                if elem == 1 && matches!(bt, Type::Str(_)) {
-                    // char is signed.
-                    self.asm.emit(insn::alu_imm(Alu::Lsh, R0, 56));
-                    self.asm.emit(insn::alu_imm(Alu::Arsh, R0, 56));
+                if signed && elem < 8 {
+                    let shift = 64 - 8 * elem as i32;
+                    self.asm.emit(insn::alu_imm(Alu::Lsh, R0, shift));
+                    self.asm.emit(insn::alu_imm(Alu::Arsh, R0, shift));
                 }
                 self.keep(R0)
             }

@@ -115,7 +115,7 @@ pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
             format!("{{ {} }}", parts.join(", "))
         }
         Type::Array(elem, n) => {
-            let es = size_of(elem);
+            let es = bpfscope_compiler::layout::element_size(elem);
             let parts: Vec<String> = (0..*n as u32).map(|i| to_text(elem, slice(bytes, i * es, es), r)).collect();
             format!("[{}]", parts.join(","))
         }
