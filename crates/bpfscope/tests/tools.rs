@@ -475,3 +475,72 @@ fn tcpconnect_shows_connects() {
         format!("{pid:<7} {:<12} 4  {:<16} {:<6} {:<16} {port:<6} ", "bash", "127.0.0.1", peer.port(), "127.0.0.1");
     assert_eq!(rows, [expected.as_str()], "{text}");
 }
+
+/// `profile -p PID -f -U -F 199 1`: folded user stacks of a spinning
+/// workload, symbolized: its samples land in spin_here, called by main.
+#[test]
+fn profile_folds_symbolized_user_stacks() {
+    if !can_trace() {
+        return;
+    }
+    let spinner = build_target("spinner", &["-fno-omit-frame-pointer"]);
+    let mut workload = waiting(&spinner, &["3000"]);
+    let pid = workload.id().to_string();
+    let tracer = Tracer::start(&["tool", "profile", "-p", &pid, "-f", "-U", "-F", "199", "1"]);
+    go(&mut workload);
+    let text = stdout(&tracer.wait(Duration::from_secs(30)));
+    assert!(workload.wait().expect("waits").success());
+    let lines: Vec<(&str, u64)> =
+        text.lines().filter_map(|l| l.rsplit_once(' ')).filter_map(|(s, n)| Some((s, n.parse().ok()?))).collect();
+    assert!(!lines.is_empty(), "{text}");
+    assert!(lines.iter().all(|(s, _)| s.starts_with("spinner;")), "only the workload's samples:\n{text}");
+    let in_spin: u64 =
+        lines.iter().filter(|(s, _)| s.contains(";main+0x") && s.contains(";spin_here+0x")).map(|l| l.1).sum();
+    assert!(in_spin > 0, "no sample in main -> spin_here:\n{text}");
+}
+
+/// `profile -p PID 1`: BCC's banner and multi-line layout, ending each
+/// stack with the comm, pid and count.
+#[test]
+fn profile_prints_stacks_as_bcc() {
+    if !can_trace() {
+        return;
+    }
+    let spinner = build_target_as("spinner", "spinner-ml", &["-fno-omit-frame-pointer"]);
+    let mut workload = waiting(&spinner, &["3000"]);
+    let pid = workload.id().to_string();
+    let tracer = Tracer::start(&["tool", "profile", "-p", &pid, "1"]);
+    go(&mut workload);
+    let text = stdout(&tracer.wait(Duration::from_secs(30)));
+    assert!(workload.wait().expect("waits").success());
+    assert!(
+        text.starts_with(&format!("Sampling at 49 Hertz of PID {pid} by user + kernel stack for 1 secs.\n\n")),
+        "{text}"
+    );
+    let ends = format!("    -                spinner-ml ({pid})");
+    assert!(text.lines().any(|l| l == ends), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("    spin_here+0x")), "{text}");
+}
+
+/// `trace -p PID -e PROGRAM ARG`: a program of ours, its parameter, one
+/// process: one line per open of the workload, and the run ends with it.
+#[test]
+fn trace_runs_a_program() {
+    if !can_trace() {
+        return;
+    }
+    let reader = build_target_as("reader", "traced", &[]);
+    let file = std::env::temp_dir().join(format!("bpfscope-trace-{}", std::process::id()));
+    std::fs::write(&file, vec![b'x'; 4096]).expect("writes");
+    let mut workload = waiting(&reader, &[file.to_str().expect("utf-8"), "3"]);
+    let pid = workload.id().to_string();
+    let program =
+        r#"tracepoint:syscalls:sys_enter_openat /pid == $1/ { printf("%s %s\n", comm, str(args.filename)); }"#;
+    let tracer = Tracer::start(&["tool", "trace", "-p", &pid, "-e", program, &pid]);
+    go(&mut workload);
+    assert!(workload.wait().expect("waits").success());
+    let text = stdout(&tracer.wait(Duration::from_secs(30)));
+    std::fs::remove_file(&file).ok();
+    let f = file.display();
+    assert_eq!(text, format!("traced /dev/null\ntraced {f}\ntraced {f}\ntraced {f}\n\n\n"), "{text}");
+}

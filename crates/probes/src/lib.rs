@@ -6,6 +6,7 @@ pub mod glob;
 pub mod kernel;
 pub mod list;
 pub mod resolve;
+pub mod symbols;
 pub mod tracefs;
 pub mod usdt;
 pub mod user;

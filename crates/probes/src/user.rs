@@ -147,6 +147,15 @@ impl Binary {
         file_offset(&self.segments, address)
     }
 
+    /// The virtual address of a file offset (where a mapping of the file
+    /// puts it, before the load bias).
+    pub fn address_of(&self, offset: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|(_, size, file_off)| offset >= *file_off && offset < file_off + size)
+            .map(|(address, _, file_off)| address + (offset - file_off))
+    }
+
     /// The name closest to `name`, for "did you mean".
     pub fn closest(&self, name: &str) -> Option<String> {
         let all = self.functions_where(|_| true);

@@ -21,8 +21,10 @@ pub enum Value {
     /// A struct, field by field.
     Record(Vec<(String, Value)>),
     Array(Vec<Value>),
+    /// A `kstack` or `ustack`: frame addresses, innermost first.
+    Stack(Vec<u64>),
     /// What has no better Rust form, as bpftrace prints it: `probe`,
-    /// `func`, stacks, user names, pointers.
+    /// `func`, user names, pointers.
     Text(String),
 }
 
@@ -71,6 +73,7 @@ impl Value {
                 let es = bpfscope_compiler::layout::element_size(elem);
                 Value::Array((0..*n as u32).map(|i| Value::decode(elem, slice(bytes, i * es, es), r)).collect())
             }
+            Type::Kstack | Type::Ustack => Value::Stack(r.frames(read_u64(bytes))),
             t if t.is_int() => Value::Int(int_value(t, bytes)),
             _ => Value::Text(to_text(t, bytes, r)),
         }

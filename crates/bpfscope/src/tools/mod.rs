@@ -11,9 +11,11 @@ mod funccount;
 mod gethostlatency;
 mod killsnoop;
 mod opensnoop;
+mod profile;
 mod runqlat;
 mod syscount;
 mod tcpconnect;
+mod trace;
 mod vfsstat;
 
 use std::io::Write;
@@ -52,9 +54,11 @@ pub const TOOLS: &[Tool] = &[
     gethostlatency::TOOL,
     killsnoop::TOOL,
     opensnoop::TOOL,
+    profile::TOOL,
     runqlat::TOOL,
     syscount::TOOL,
     tcpconnect::TOOL,
+    trace::TOOL,
     vfsstat::TOOL,
 ];
 
@@ -129,11 +133,7 @@ fn parse_args<T: clap::Parser>(name: &str, args: &[String]) -> Result<T, Error> 
 
 /// Runs a tool's program text, quietly (no `Attaching` line).
 fn run(name: &str, text: String, settings: Settings) -> Result<(), Error> {
-    let source = Source::new(format!("{name}.bt"), text);
-    match pipeline::run_program(&source, &Settings { quiet: true, ..settings })? {
-        0 => Ok(()),
-        code => Err(Error::Exit(code)),
-    }
+    run_events(name, text, &settings, None, None, |e| Some(e.text().into_owned()))
 }
 
 /// Compiles, loads and attaches a tool's program; from then on SIGINT and
@@ -164,27 +164,48 @@ fn run_rows(
     duration: Option<Duration>,
     mut row: impl FnMut(&[Value]) -> Option<String>,
 ) -> Result<(), Error> {
+    run_events(name, text, settings, Some(header), duration, |e| match e {
+        Event::Printf { args, .. } => row(args).map(|line| format!("{line}\n").into_bytes()),
+        other => Some(other.text().into_owned()),
+    })
+}
+
+/// Runs a tool's program, printing what `output` makes of each event,
+/// until Ctrl-C, SIGTERM, `exit()` (whose code it returns as
+/// `Error::Exit`), the traced process's end, or `duration`. Unlike the
+/// command line, it prints no map at the end.
+fn run_events(
+    name: &str,
+    text: String,
+    settings: &Settings,
+    header: Option<&str>,
+    duration: Option<Duration>,
+    mut output: impl FnMut(&Event) -> Option<Vec<u8>>,
+) -> Result<(), Error> {
     let mut session = start(name, text, settings)?;
     let deadline = duration.map(|d| Instant::now() + d);
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{header}").and_then(|()| out.flush()).map_err(RunError::Io)?;
+    if let Some(h) = header {
+        writeln!(out, "{h}").and_then(|()| out.flush()).map_err(RunError::Io)?;
+    }
     let mut print = |e: Event| -> std::io::Result<()> {
-        match &e {
-            Event::Printf { args, .. } => match row(args) {
-                Some(line) => writeln!(out, "{line}")?,
-                None => return Ok(()),
-            },
-            other => out.write_all(&other.text())?,
+        match output(&e) {
+            Some(bytes) => {
+                out.write_all(&bytes)?;
+                out.flush()
+            }
+            None => Ok(()),
         }
-        out.flush()
     };
     while session.poll(Duration::from_millis(100), &mut print)? {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
     }
-    session.finish(&mut print)?;
-    Ok(())
+    match session.finish(&mut print)? {
+        0 => Ok(()),
+        code => Err(Error::Exit(code)),
+    }
 }
 
 /// Waits up to `limit` for the run to end (events are the program's

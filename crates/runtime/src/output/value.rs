@@ -26,15 +26,20 @@ impl<'a> Resolver<'a> {
     /// A stack as bpftrace prints it: a newline, then one indented line
     /// per frame (by 4 in map keys, 8 elsewhere). Frames are addresses for now (no symbols yet).
     pub fn stack_text(&self, value: u64, indent: usize) -> String {
-        use libbpf_rs::MapCore;
-        let (id, map, _pid) = bpfscope_compiler::stack_value_parts(value);
         let mut out = String::from("\n");
-        let Some((handle, limit)) = self.stacks.get(map) else { return out };
-        let Ok(Some(frames)) = handle.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY) else { return out };
-        for addr in frames.chunks_exact(8).map(read_u64).take(*limit as usize).take_while(|&a| a != 0) {
+        for addr in self.frames(value) {
             out.push_str(&format!("{:indent$}0x{addr:x}\n", ""));
         }
         out
+    }
+
+    /// A stack's frame addresses, innermost first.
+    pub fn frames(&self, value: u64) -> Vec<u64> {
+        use libbpf_rs::MapCore;
+        let (id, map, _pid) = bpfscope_compiler::stack_value_parts(value);
+        let Some((handle, limit)) = self.stacks.get(map) else { return Vec::new() };
+        let Ok(Some(frames)) = handle.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY) else { return Vec::new() };
+        frames.chunks_exact(8).map(read_u64).take(*limit as usize).take_while(|&a| a != 0).collect()
     }
 }
 
