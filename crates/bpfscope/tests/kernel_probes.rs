@@ -321,3 +321,27 @@ fn funccount_counts_kernel_functions() {
     assert_eq!(count("vfs_read"), Some("300"), "{text}");
     assert_eq!(count("vfs_write"), Some("300"), "{text}");
 }
+
+/// The library's kernel verbs: `attach_kprobe` and `attach_kretprobe` on
+/// vfs_read, read back as typed maps after a workload of 9 reads.
+#[test]
+#[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn library_attaches_kprobes() {
+    use bpfscope::{Bpf, MapValue};
+    let reader = build_target_as("reader", "libreader", &[]);
+    let file = data_file();
+    let mut bpf = Bpf::new();
+    bpf.attach_kprobe("vfs_read", r#"/comm == "libreader"/ { @sizes[arg2] = count(); }"#)
+        .attach_kretprobe("vfs_read", r#"/comm == "libreader"/ { @bytes = sum(retval); @ret = hist(retval); }"#);
+    let mut tracer = bpf.load().expect("loads and attaches");
+    let status = Command::new(&reader).arg(&file).arg("9").status().expect("reader runs");
+    assert!(status.success());
+    tracer.poll(Duration::from_millis(100), |_| {}).expect("polls");
+    tracer.finish(|_| {}).expect("finishes");
+    std::fs::remove_file(&file).ok();
+    let sizes: Vec<(u64, u64)> = tracer.map("@sizes").and_then(|m| m.entries_as()).expect("typed");
+    assert!(sizes.contains(&(137, 9)), "{sizes:?}");
+    let bytes = tracer.map("@bytes").map(|m| m.entries()).expect("map");
+    // The 9 reads of 137 bytes, and whatever the loader read.
+    assert!(matches!(bytes.as_slice(), [(None, MapValue::Int(n))] if *n >= 9 * 137), "{bytes:?}");
+}

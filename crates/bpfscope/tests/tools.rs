@@ -21,6 +21,14 @@ fn waiting(target: &std::path::Path, args: &[&str]) -> Child {
     Command::new(target).args(args).arg("wait").stdin(Stdio::piped()).spawn().expect("spawns")
 }
 
+/// A reader (`tests/targets/reader.c`) of a fresh 4 KiB file, waiting to
+/// open, read and write `count` times; and the file, to remove.
+fn reading(reader: &Path, name: &str, count: u32) -> (Child, std::path::PathBuf) {
+    let file = std::env::temp_dir().join(format!("bpfscope-{name}-{}", std::process::id()));
+    std::fs::write(&file, vec![b'x'; 4096]).expect("writes");
+    (waiting(reader, &[file.to_str().expect("utf-8"), &count.to_string()]), file)
+}
+
 fn go(child: &mut Child) {
     child.stdin.take().expect("stdin").write_all(b"go\n").expect("writes");
 }
@@ -102,9 +110,7 @@ fn opensnoop_shows_each_open() {
         return;
     }
     let reader = build_target("reader", &[]);
-    let file = std::env::temp_dir().join(format!("bpfscope-opensnoop-{}", std::process::id()));
-    std::fs::write(&file, vec![b'x'; 4096]).expect("writes");
-    let mut workload = waiting(&reader, &[file.to_str().expect("utf-8"), "5"]);
+    let (mut workload, file) = reading(&reader, "opensnoop", 5);
     let pid = workload.id().to_string();
     let tracer = Tracer::start(&["tool", "opensnoop", "-p", &pid, "-U", "-e"]);
     go(&mut workload);
@@ -261,9 +267,7 @@ fn syscount_counts_by_system_call() {
         return;
     }
     let reader = build_target("reader", &[]);
-    let file = std::env::temp_dir().join(format!("bpfscope-syscount-{}", std::process::id()));
-    std::fs::write(&file, vec![b'x'; 4096]).expect("writes");
-    let mut workload = waiting(&reader, &[file.to_str().expect("utf-8"), "40"]);
+    let (mut workload, file) = reading(&reader, "syscount", 40);
     let pid = workload.id().to_string();
     let tracer = Tracer::start(&["tool", "syscount", "-p", &pid]);
     go(&mut workload);
@@ -352,9 +356,7 @@ fn funccount_counts_tracepoints() {
         return;
     }
     let reader = build_target("reader", &[]);
-    let file = std::env::temp_dir().join(format!("bpfscope-funccount-{}", std::process::id()));
-    std::fs::write(&file, vec![b'x'; 4096]).expect("writes");
-    let mut workload = waiting(&reader, &[file.to_str().expect("utf-8"), "12"]);
+    let (mut workload, file) = reading(&reader, "funccount", 12);
     let pid = workload.id().to_string();
     let tracer = Tracer::start(&["tool", "funccount", "-p", &pid, "t:syscalls:sys_enter_openat"]);
     go(&mut workload);
@@ -530,9 +532,7 @@ fn trace_runs_a_program() {
         return;
     }
     let reader = build_target_as("reader", "traced", &[]);
-    let file = std::env::temp_dir().join(format!("bpfscope-trace-{}", std::process::id()));
-    std::fs::write(&file, vec![b'x'; 4096]).expect("writes");
-    let mut workload = waiting(&reader, &[file.to_str().expect("utf-8"), "3"]);
+    let (mut workload, file) = reading(&reader, "trace", 3);
     let pid = workload.id().to_string();
     let program =
         r#"tracepoint:syscalls:sys_enter_openat /pid == $1/ { printf("%s %s\n", comm, str(args.filename)); }"#;

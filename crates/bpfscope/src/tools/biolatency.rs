@@ -1,14 +1,12 @@
 //! `biolatency [interval] [count]`: BCC's biolatency. Block I/O latency
 //! histograms from the block tracepoints, printed as BCC prints them.
 
-use std::time::Duration;
-
 use bpfscope::{MapValue, Value};
 use bpfscope_runtime::Session;
 use clap::Parser;
 
 use super::bcc::log2_hist;
-use super::{Tool, clock, outln};
+use super::{Tool, outln};
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
@@ -83,29 +81,11 @@ fn main(args: &[String]) -> Result<(), Error> {
     };
     let start = if a.queued { "block_rq_insert" } else { "block_rq_issue" };
     let program = PROGRAM.replace("__START__", start).replace("__KEY__", key);
-    let mut session = super::start("biolatency", program, &settings)?;
+    let session = super::start("biolatency", program, &settings)?;
     outln!("Tracing block device I/O... Hit Ctrl-C to end.")?;
     let label = if a.milliseconds { "msecs" } else { "usecs" };
-    let mut left = a.count;
-    loop {
-        let running = super::poll_for(&mut session, Duration::from_secs(a.interval))?;
-        outln!()?;
-        if a.timestamp {
-            outln!("{:<8}", clock())?;
-        }
-        print_dists(&session, &a, label, &disks)?;
-        for map in ["@dist", "@total", "@count"] {
-            if let Some(m) = session.map(map) {
-                m.clear();
-            }
-        }
-        left -= 1;
-        if !running || left == 0 {
-            break;
-        }
-    }
-    session.finish(&mut |_| Ok(()))?;
-    Ok(())
+    let cleared = ["@dist", "@total", "@count"];
+    super::summaries(session, a.interval, a.count, a.timestamp, &cleared, |s| print_dists(s, &a, label, &disks))
 }
 
 /// The histogram (or one per disk or per flags), and with -e the average.

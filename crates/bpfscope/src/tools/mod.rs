@@ -123,7 +123,8 @@ pub fn install(dir: &Path) -> Result<(), Error> {
 fn parse_args<T: clap::Parser>(name: &str, args: &[String]) -> Result<T, Error> {
     T::try_parse_from(std::iter::once(name.to_string()).chain(args.iter().cloned())).map_err(|e| {
         if e.use_stderr() {
-            Error::Usage(e.to_string().trim_end().to_string())
+            let text = e.to_string();
+            Error::Usage(text.strip_prefix("error: ").unwrap_or(&text).trim_end().to_string())
         } else {
             let _ = e.print();
             Error::Exit(0)
@@ -218,6 +219,40 @@ fn poll_for(session: &mut Session, limit: Duration) -> Result<bool, Error> {
         }
     }
     Ok(true)
+}
+
+/// The loop of BCC's summarizing tools: every `interval` seconds (and at
+/// the end of the run), a blank line, the time with `timestamp`, then
+/// `summary`; the `cleared` maps start again; `count` times at most.
+/// Finishes the run.
+fn summaries(
+    mut session: Session,
+    interval: u64,
+    count: u64,
+    timestamp: bool,
+    cleared: &[&str],
+    mut summary: impl FnMut(&Session) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut left = count;
+    loop {
+        let running = poll_for(&mut session, Duration::from_secs(interval))?;
+        outln!()?;
+        if timestamp {
+            outln!("{:<8}", clock())?;
+        }
+        summary(&session)?;
+        for map in cleared {
+            if let Some(m) = session.map(map) {
+                m.clear();
+            }
+        }
+        left -= 1;
+        if !running || left == 0 {
+            break;
+        }
+    }
+    session.finish(&mut |_| Ok(()))?;
+    Ok(())
 }
 
 /// `print!` that returns the write's error.

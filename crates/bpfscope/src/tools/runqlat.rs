@@ -3,13 +3,12 @@
 //! them.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use bpfscope::{Bucket, MapValue, Value};
 use clap::Parser;
 
 use super::bcc::log2_hist;
-use super::{Tool, clock, outln};
+use super::{Tool, outln};
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
@@ -57,16 +56,10 @@ fn main(args: &[String]) -> Result<(), Error> {
     let unit = if a.milliseconds { 1_000_000 } else { 1000 };
     let settings = Settings { params: vec![a.pid.unwrap_or(0).to_string(), unit.to_string()], ..Settings::default() };
     let key = if a.pids || a.tids { "[args.next_pid]" } else { "" };
-    let mut session = super::start("runqlat", PROGRAM.replace("__KEY__", key), &settings)?;
+    let session = super::start("runqlat", PROGRAM.replace("__KEY__", key), &settings)?;
     outln!("Tracing run queue latency... Hit Ctrl-C to end.")?;
     let label = if a.milliseconds { "msecs" } else { "usecs" };
-    let mut left = a.count;
-    loop {
-        let running = super::poll_for(&mut session, Duration::from_secs(a.interval))?;
-        outln!()?;
-        if a.timestamp {
-            outln!("{:<8}", clock())?;
-        }
+    super::summaries(session, a.interval, a.count, a.timestamp, &["@dist"], |session| {
         let entries = session.map("@dist").map(|m| m.entries()).unwrap_or_default();
         for (section, buckets) in sections(entries, a.pids) {
             if let Some(id) = section {
@@ -74,16 +67,8 @@ fn main(args: &[String]) -> Result<(), Error> {
             }
             super::outtext(&log2_hist(&buckets, label))?;
         }
-        if let Some(m) = session.map("@dist") {
-            m.clear();
-        }
-        left -= 1;
-        if !running || left == 0 {
-            break;
-        }
-    }
-    session.finish(&mut |_| Ok(()))?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The histograms by section: threads as they are, or (with -P) gathered
