@@ -6,7 +6,7 @@ use std::io::Write;
 
 use bpfscope_compiler::{CompileOptions, compile};
 use bpfscope_lang::attach::Provider;
-use bpfscope_lang::check::{CheckOptions, check};
+use bpfscope_lang::check::{CheckOptions, KernelTypes, check};
 use bpfscope_lang::{Diagnostic, Diagnostics, ParseOptions, Source, parse};
 use bpfscope_runtime::{Features, RunError, RunOptions};
 
@@ -113,11 +113,13 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         }
     }
     let defaults = CheckOptions::default();
+    let kernel_types = KernelTypes(std::rc::Rc::new(bpfscope_probes::btf::LazyKernelStructs::default()));
     let options = CheckOptions {
         params,
         has_child: settings.command.is_some(),
         allow_unsafe: settings.allow_unsafe,
         probe_args: resolved.args_types(defaults.max_strlen),
+        kernel_types: Some(kernel_types.clone()),
         ..defaults
     };
     let checked = check(program, source, &options).map_err(|d| Error::Program(source.clone(), d))?;
@@ -128,6 +130,7 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         params: options.params.clone(),
         ncpus: possible_cpus(),
         cpid: child.as_ref().map(|c| c.pid()),
+        kernel_types: Some(kernel_types),
         ..CompileOptions::default()
     };
     let compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;

@@ -144,11 +144,22 @@ fn wildcard_counts_every_vfs_function() {
 
 #[test]
 #[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
-fn kernel_stacks_are_kernel_addresses() {
+fn kernel_stacks_are_symbolized() {
     let out = trace_reader(&[], r#"kprobe:vfs_read /comm == "reader"/ { @[kstack(3)] = count(); }"#, 3);
-    let frames: Vec<&str> = out.lines().filter(|l| l.starts_with("    0x")).map(str::trim).collect();
-    assert!(!frames.is_empty(), "{out}");
-    assert!(frames.iter().all(|f| f.starts_with("0xffff")), "{out}");
+    // bpftrace's form: `function+offset`, the offset in decimal; each
+    // stack (read and pread make two) begins in vfs_read, 3 frames at most.
+    let stacks: Vec<Vec<&str>> = out
+        .split("@[\n")
+        .skip(1)
+        .map(|k| k.lines().take_while(|l| l.starts_with("    ")).map(str::trim).collect())
+        .collect();
+    assert!(!stacks.is_empty(), "{out}");
+    let symbol = |f: &&str| f.split_once('+').is_some_and(|(name, off)| !name.is_empty() && off.parse::<u64>().is_ok());
+    for frames in &stacks {
+        assert!((1..=3).contains(&frames.len()), "{out}");
+        assert!(frames[0].starts_with("vfs_read+"), "{out}");
+        assert!(frames.iter().all(symbol), "{out}");
+    }
 }
 
 #[test]
@@ -344,4 +355,15 @@ fn library_attaches_kprobes() {
     let bytes = tracer.map("@bytes").map(|m| m.entries()).expect("map");
     // The 9 reads of 137 bytes, and whatever the loader read.
     assert!(matches!(bytes.as_slice(), [(None, MapValue::Int(n))] if *n >= 9 * 137), "{bytes:?}");
+}
+
+/// Kernel struct fields through fentry's typed arguments, by value and
+/// through pointers: the name of the file each read is from.
+#[test]
+#[ignore = "needs fentry: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn fentry_reads_kernel_struct_fields() {
+    let program = r#"fentry:vfs_read /comm == "reader"/ { @[str(args.file->f_path.dentry->d_name.name)] = count(); }"#;
+    let out = trace_reader(&[], program, 4);
+    let name = format!("bpfscope-kprobe-data-{}", std::process::id());
+    assert!(out.lines().any(|l| l == format!("@[{name}]: 4")), "{out}");
 }

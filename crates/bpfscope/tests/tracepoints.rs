@@ -179,3 +179,42 @@ fn pointer_index_and_dereference() {
     let out = stdout(&tracer.interrupt());
     assert_eq!(out, format!("Attaching 1 probe...\n0={path} 1=/nonexistent 2=0 first=argv[0]\n\n\n"));
 }
+
+/// Fields of the kernel's structs come from BTF: `curtask->pid`, a pointer
+/// chain to the parent, a char array as a string, read from kernel memory
+/// even in a system call tracepoint (where `args` pointers are the user's).
+#[test]
+fn kernel_struct_fields_from_btf() {
+    if !can_trace() {
+        return;
+    }
+    let opener = build_target_as("opener", "btfopener", &[]);
+    let program = r#"tracepoint:syscalls:sys_enter_openat /comm == "btfopener" && str(args.filename) == "/dev/null"/ {
+        printf("%d %d %s %s\n", curtask->pid, curtask->real_parent->tgid, curtask->comm, curtask->real_parent->comm);
+    }"#;
+    let tracer = Tracer::start(&["-e", program]);
+    let child = Command::new(&opener).args(["/dev/null", "2"]).spawn().expect("runs");
+    let pid = child.id();
+    assert!(child.wait_with_output().expect("waits").status.success());
+    let out = stdout(&tracer.interrupt());
+    let me = std::process::id();
+    // The parent is this test's thread, which forked the child.
+    let parent = std::fs::read_to_string("/proc/thread-self/comm").expect("comm").trim_end().to_string();
+    let line = format!("{pid} {me} btfopener {parent}\n");
+    assert_eq!(out, format!("Attaching 1 probe...\n{line}{line}\n\n"));
+}
+
+/// A field the kernel's struct does not have: the closest one as a hint.
+#[test]
+fn unknown_kernel_struct_fields_are_clear_errors() {
+    let out =
+        bpfscope().args(["--dry-run", "-e", "BEGIN { printf(\"%d\\n\", curtask->pidd); }"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    if std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        assert!(err.contains("error: struct task_struct has no field named 'pidd'"), "{err}");
+        assert!(err.contains("hint: did you mean 'pid'?"), "{err}");
+    } else {
+        assert!(err.contains("struct task_struct"), "{err}");
+    }
+}

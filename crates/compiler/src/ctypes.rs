@@ -9,7 +9,7 @@ use bpfscope_lang::ast::{BaseType, CFieldType, CItem, CStruct, CompositeKind, Ty
 /// Why a field's place cannot be known.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LayoutError {
-    #[error("{0} is not defined in the program (kernel types need BTF, not supported yet)")]
+    #[error("{0} is not defined in the program")]
     Unknown(String),
     #[error("{0} has no field named '{1}'")]
     NoField(String, String),

@@ -1,12 +1,13 @@
 //! The kernel's BTF: the typed, named arguments of raw tracepoints.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use libbpf_rs::ReferencesType;
-use libbpf_rs::btf::types::{Func, FuncProto, Int, IntEncoding, Ptr};
+use libbpf_rs::btf::types::{Composite, Func, FuncProto, Int, IntEncoding, MemberAttr, Ptr};
 use libbpf_rs::btf::{Btf, BtfKind, BtfType, TypeId};
 
-use bpfscope_lang::check::Type;
+use bpfscope_lang::check::{KernelField, KernelStructs, Type};
 
 use crate::ProbeError;
 
@@ -15,14 +16,100 @@ pub struct KernelBtf {
     btf: Btf<'static>,
     /// Functions by name, indexed on first use (a name lookup in BTF is a
     /// scan of every type).
-    functions: std::cell::OnceCell<HashMap<String, TypeId>>,
+    functions: OnceCell<HashMap<String, TypeId>>,
+    /// Structs and unions by C name (`struct task_struct`), likewise.
+    composites: OnceCell<HashMap<String, TypeId>>,
 }
 
 impl KernelBtf {
     pub fn load() -> Result<KernelBtf, ProbeError> {
         Btf::from_vmlinux()
-            .map(|btf| KernelBtf { btf, functions: std::cell::OnceCell::new() })
+            .map(|btf| KernelBtf { btf, functions: OnceCell::new(), composites: OnceCell::new() })
             .map_err(|e| ProbeError::Btf(format!("cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): {e}")))
+    }
+
+    /// A field of a kernel struct or union (`struct task_struct`, `pid`):
+    /// its type and byte offset, looking into unnamed members as C does.
+    pub fn struct_field(&self, name: &str, field: &str) -> KernelField {
+        let index = self.composites.get_or_init(|| {
+            let mut all = HashMap::new();
+            for t in self.btf.type_by_kind::<Composite<'_>>() {
+                let Some(n) = t.name().map(|n| n.to_string_lossy().into_owned()).filter(|n| !n.is_empty()) else {
+                    continue;
+                };
+                let keyword = if t.is_struct { "struct" } else { "union" };
+                // Forward declarations have no members; keep the definition.
+                let key = format!("{keyword} {n}");
+                if !t.is_empty() || !all.contains_key(&key) {
+                    all.insert(key, t.type_id());
+                }
+            }
+            all
+        });
+        let Some(&id) = index.get(name) else { return KernelField::NoStruct };
+        self.member(id, field, 0).unwrap_or_else(|| KernelField::NoField(self.member_names(id, 0)))
+    }
+
+    /// `field` in the composite `id`, with its offset from the start.
+    fn member(&self, id: TypeId, field: &str, depth: u32) -> Option<KernelField> {
+        let t = self.btf.type_by_id::<BtfType<'_>>(id)?.skip_mods_and_typedefs();
+        let composite = Composite::try_from(t).ok()?;
+        for m in composite.iter() {
+            let (bits, bitfield) = match m.attr {
+                MemberAttr::Normal { offset } => (offset, false),
+                MemberAttr::BitField { offset, .. } => (offset, true),
+            };
+            match m.name.map(|n| n.to_string_lossy()) {
+                Some(n) if n == field => {
+                    if bitfield || bits % 8 != 0 {
+                        return Some(KernelField::Bitfield);
+                    }
+                    return Some(KernelField::Found(self.member_type(m.ty, 0), u64::from(bits / 8)));
+                }
+                Some(n) if !n.is_empty() => {}
+                _ if depth < 8 => {
+                    if let Some(KernelField::Found(t, off)) = self.member(m.ty, field, depth + 1) {
+                        return Some(KernelField::Found(t, off + u64::from(bits / 8)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The names a composite's fields go by (those of unnamed members too).
+    fn member_names(&self, id: TypeId, depth: u32) -> Vec<String> {
+        let Some(t) = self.btf.type_by_id::<BtfType<'_>>(id) else { return Vec::new() };
+        let Ok(composite) = Composite::try_from(t.skip_mods_and_typedefs()) else { return Vec::new() };
+        composite
+            .iter()
+            .flat_map(|m| match m.name.map(|n| n.to_string_lossy().into_owned()).filter(|n| !n.is_empty()) {
+                Some(n) => vec![n],
+                None if depth < 8 => self.member_names(m.ty, depth + 1),
+                None => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// A field's type: as `type_of`, and char arrays as strings (as
+    /// bpftrace reads them), other arrays, and structs held by value.
+    fn member_type(&self, id: TypeId, depth: u32) -> Type {
+        let Some(t) = self.btf.type_by_id::<BtfType<'_>>(id) else { return Type::Unknown };
+        let t = t.skip_mods_and_typedefs();
+        match t.kind() {
+            BtfKind::Array if depth < 8 => {
+                let Ok(array) = libbpf_rs::btf::types::Array::try_from(t) else { return Type::Unknown };
+                let n = array.capacity() as u64;
+                match self.member_type(array.contained_type().type_id(), depth + 1) {
+                    Type::Int { bits: 8, .. } => Type::Str(n),
+                    Type::Unknown => Type::Unknown,
+                    elem => Type::Array(Box::new(elem), n),
+                }
+            }
+            BtfKind::Struct | BtfKind::Union => self.pointee(t.type_id(), depth),
+            _ => self.type_of(t.type_id(), depth),
+        }
     }
 
     /// The function named `name`.
@@ -169,6 +256,22 @@ impl KernelBtf {
     }
 }
 
+/// The kernel's structs for the checker and the compiler, with BTF read
+/// only when a program first needs a kernel struct's field.
+#[derive(Default)]
+pub struct LazyKernelStructs {
+    btf: OnceCell<Option<KernelBtf>>,
+}
+
+impl KernelStructs for LazyKernelStructs {
+    fn field(&self, name: &str, field: &str) -> KernelField {
+        match self.btf.get_or_init(|| KernelBtf::load().ok()) {
+            Some(btf) => btf.struct_field(name, field),
+            None => KernelField::NoStruct,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +296,28 @@ mod tests {
         let (params, ret) = btf.function_declarations("vfs_read").expect("vfs_read");
         assert_eq!(params, ["struct file * file", "char * buf", "size_t count", "loff_t * pos"]);
         assert_eq!(ret, "ssize_t retval");
+    }
+
+    #[test]
+    fn struct_fields() {
+        let Ok(btf) = KernelBtf::load() else {
+            eprintln!("skipped: this kernel has no BTF");
+            return;
+        };
+        let found = |s: &str, f: &str| match btf.struct_field(s, f) {
+            KernelField::Found(t, off) => Some((t, off)),
+            _ => None,
+        };
+        let (pid, _) = found("struct task_struct", "pid").expect("pid");
+        assert_eq!(pid, Type::Int { bits: 32, signed: true });
+        assert_eq!(found("struct task_struct", "comm").map(|f| f.0), Some(Type::Str(16)));
+        let parent = found("struct task_struct", "real_parent").map(|f| f.0);
+        assert_eq!(parent, Some(Type::Pointer(Box::new(Type::Struct("struct task_struct".into())))));
+        // In an unnamed union of struct file's: f_path is a struct by value.
+        assert_eq!(found("struct file", "f_path").map(|f| f.0), Some(Type::Struct("struct path".into())));
+        assert!(
+            matches!(btf.struct_field("struct task_struct", "pidd"), KernelField::NoField(f) if f.contains(&"pid".to_string()))
+        );
+        assert_eq!(btf.struct_field("struct no_such_thing", "x"), KernelField::NoStruct);
     }
 }

@@ -32,11 +32,16 @@ impl KernelSymbols {
         KernelSymbols { symbols }
     }
 
-    /// `name+0xoffset`, as BCC's `ksym(addr, show_offset=True)` writes it.
-    pub fn name(&self, address: u64) -> Option<String> {
+    /// The function an address is in, and the offset into it.
+    pub fn find(&self, address: u64) -> Option<(&str, u64)> {
         let i = self.symbols.partition_point(|(a, _)| *a <= address).checked_sub(1)?;
         let (start, name) = &self.symbols[i];
-        Some(format!("{name}+0x{:x}", address - start))
+        Some((name, address - start))
+    }
+
+    /// `name+0xoffset`, as BCC's `ksym(addr, show_offset=True)` writes it.
+    pub fn name(&self, address: u64) -> Option<String> {
+        self.find(address).map(|(name, off)| format!("{name}+0x{off:x}"))
     }
 }
 
@@ -66,16 +71,31 @@ impl UserSymbols {
         }
     }
 
-    /// `name+0xoffset` for an address in process `pid`, if its file has
-    /// symbols (and the process lives, or was prepared).
-    pub fn name(&mut self, pid: u32, address: u64) -> Option<String> {
+    /// The function an address of process `pid` is in, and the offset
+    /// into it, if its file has symbols (and the process lives, or was
+    /// prepared).
+    pub fn find(&mut self, pid: u32, address: u64) -> Option<(String, u64)> {
         self.prepare(pid);
-        let m = self.mappings.get(&pid)?.iter().find(|m| address >= m.start && address < m.end)?;
+        if self.mapping(pid, address).is_none() {
+            // Mapped since we looked (dlopen), or a new process with an old pid.
+            self.mappings.remove(&pid);
+            self.prepare(pid);
+        }
+        let m = self.mapping(pid, address)?;
         let file_offset = address - m.start + m.offset;
         let binary = self.binaries.get(&m.path)?.as_ref()?;
         let vaddr = binary.address_of(file_offset)?;
         let f = binary.function_at(vaddr)?;
-        Some(format!("{}+0x{:x}", f.name, vaddr - f.address))
+        Some((f.name, vaddr - f.address))
+    }
+
+    fn mapping(&self, pid: u32, address: u64) -> Option<&Mapping> {
+        self.mappings.get(&pid)?.iter().find(|m| address >= m.start && address < m.end)
+    }
+
+    /// `name+0xoffset`, as BCC's `sym(addr, pid, show_offset=True)`.
+    pub fn name(&mut self, pid: u32, address: u64) -> Option<String> {
+        self.find(pid, address).map(|(name, off)| format!("{name}+0x{off:x}"))
     }
 }
 

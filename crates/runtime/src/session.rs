@@ -16,7 +16,7 @@ use libbpf_rs::{MapCore, MapFlags, ProgramInput, RingBufferBuilder};
 use crate::attach::{self, Attached, Features, Plan};
 use crate::child::Child;
 use crate::load::{self, Loaded};
-use crate::output::value::{Resolver, read_u64, to_text};
+use crate::output::value::{Resolver, Symbolizer, read_u64, to_text};
 use crate::output::{maps, printf};
 use crate::{RunError, signals};
 
@@ -124,6 +124,7 @@ pub struct Session {
     finalizing: bool,
     exit_code: i32,
     lost: u64,
+    symbols: Symbolizer,
 }
 
 impl Session {
@@ -157,6 +158,7 @@ impl Session {
             finalizing: false,
             exit_code: 0,
             lost: 0,
+            symbols: Symbolizer::default(),
         })
     }
 
@@ -211,7 +213,11 @@ impl Session {
     pub fn map(&self, name: &str) -> Option<MapRef<'_>> {
         let name = name.strip_prefix('@').unwrap_or(name);
         let map = self.compiled.user_maps.iter().find(|m| m.name == name)?;
-        Some(MapRef { map, handle: &self.maps[map.map.0], resolver: Resolver::of(&self.compiled, &self.maps) })
+        Some(MapRef {
+            map,
+            handle: &self.maps[map.map.0],
+            resolver: Resolver::of(&self.compiled, &self.maps, &self.symbols),
+        })
     }
 
     /// The names of the program's maps, with their `@`.
@@ -283,7 +289,7 @@ impl Session {
     /// orders (exit, clear) rather than output.
     fn event(&mut self, data: &[u8]) -> Option<Event> {
         let word = |i: usize| read_u64(data.get(i * 8..).unwrap_or(&[]));
-        let r = Resolver::of(&self.compiled, &self.maps);
+        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
         match EventKind::from_u64(word(0))? {
             kind @ (EventKind::Printf | EventKind::Cat) => {
                 let table = if kind == EventKind::Cat { &self.compiled.cats } else { &self.compiled.printfs };
@@ -365,7 +371,7 @@ impl Session {
         if !self.compiled.print_maps_on_exit {
             return Ok(());
         }
-        let r = Resolver::of(&self.compiled, &self.maps);
+        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
         let mut order: Vec<&bpfscope_compiler::UserMap> = self.compiled.user_maps.iter().collect();
         order.sort_by(|a, b| a.name.cmp(&b.name));
         for um in order {

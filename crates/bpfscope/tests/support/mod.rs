@@ -53,9 +53,16 @@ impl Tracer {
     /// Starts `bpfscope args...` and waits until it says its probes are
     /// attached (`__BPFTRACE_NOTIFY_PROBES_ATTACHED` on stderr).
     pub fn start(args: &[&str]) -> Tracer {
+        let mut command = bpfscope();
+        command.args(args);
+        Tracer::start_command(command)
+    }
+
+    /// The same for another tracer (bpftrace, as the oracle), which
+    /// announces attaching the same way.
+    pub fn start_command(mut command: Command) -> Tracer {
         use std::io::Read;
-        let mut child = bpfscope()
-            .args(args)
+        let mut child = command
             .env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

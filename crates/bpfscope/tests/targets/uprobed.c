@@ -1,7 +1,8 @@
 /* Functions with known arguments and return values, each called COUNT
  * times, for uprobe tests. With "wait", reads a line from stdin before the
  * calls, so a tracer can attach to this very process in between; with
- * "sleep", sleeps half a second first.
+ * "sleep", sleeps half a second first. With UPROBED_LINGER set, prints
+ * "done" after the calls and waits for another line before exiting.
  *
  *   uprobed COUNT [wait|sleep]
  */
@@ -78,6 +79,15 @@ int main(int argc, char **argv) {
         sink += step_three();
         sink += hidden(i);
         sink += marked();
+    }
+    if (getenv("UPROBED_LINGER")) {
+        /* Say the calls are done, then stay alive until told to go, so a
+         * tracer can name this process's frames. */
+        char line[8];
+        printf("done\n");
+        fflush(stdout);
+        if (!fgets(line, sizeof line, stdin))
+            return 4;
     }
     return 0;
 }

@@ -226,9 +226,15 @@ impl Gen<'_, '_> {
         self.ctx(span, if user { "ustack" } else { "kstack" })?;
         let limit = limit.unwrap_or(MAX_STACK_FRAMES).clamp(1, MAX_STACK_FRAMES);
         let (index, map) = self.b.stack_map(user, limit);
-        self.asm.emit(insn::call(Helper::GetCurrentPidTgid));
-        self.asm.emit(insn::alu_imm(Alu::Rsh, R0, 32));
-        self.asm.emit(insn::alu_imm(Alu::Lsh, R0, 40));
+        // User frames are addresses in one process; kernel stacks are the
+        // same in every process, and equal ones make one map key.
+        if user {
+            self.asm.emit(insn::call(Helper::GetCurrentPidTgid));
+            self.asm.emit(insn::alu_imm(Alu::Rsh, R0, 32));
+            self.asm.emit(insn::alu_imm(Alu::Lsh, R0, 40));
+        } else {
+            self.asm.emit(insn::mov_imm(R0, 0));
+        }
         let tagged = self.keep(R0)?;
         self.asm.emit(insn::mov_reg(R1, R9));
         self.asm.load_map(R2, map);

@@ -41,6 +41,8 @@ pub struct CompileOptions {
     pub ncpus: u64,
     /// The pid of `-c CMD` (`cpid`).
     pub cpid: Option<u32>,
+    /// Kernel structs' field offsets (from BTF).
+    pub kernel_types: Option<bpfscope_lang::check::KernelTypes>,
 }
 
 impl Default for CompileOptions {
@@ -52,6 +54,7 @@ impl Default for CompileOptions {
             ringbuf_size: 1 << 20,
             ncpus: 1,
             cpid: None,
+            kernel_types: None,
         }
     }
 }

@@ -2,10 +2,11 @@
 //! `((struct point *)arg0)->x`, `$p->inner.name`.
 
 use bpfscope_lang::ast::{Expr, ExprKind, UnaryOp};
-use bpfscope_lang::check::Type;
+use bpfscope_lang::check::{KernelField, Type};
 use bpfscope_lang::{Diagnostic, Span};
 
 use super::{GResult, Gen, Val};
+use crate::ctypes::LayoutError;
 use crate::insn::{self, Alu, FP, Helper, R0, R1, R2, R3, Size};
 use crate::layout::{align8, is_aggregate, size_of};
 
@@ -16,12 +17,13 @@ impl Gen<'_, '_> {
         if matches!(t, Type::Struct(_)) {
             return Err(self.unsupported(e.span, "a whole struct as a value (read its fields)"));
         }
-        let addr = self.field_address(base, field, e.span)?;
-        self.read_memory(addr, &t)
+        let (addr, kernel) = self.field_address(base, field, e.span)?;
+        self.read_memory_from(addr, &t, kernel)
     }
 
-    /// Where a field is: the struct's address plus the field's offset.
-    fn field_address(&mut self, base: &Expr, field: &str, span: Span) -> GResult<Val> {
+    /// Where a field is: the struct's address plus the field's offset; and
+    /// whether the struct is the kernel's (so in kernel memory).
+    fn field_address(&mut self, base: &Expr, field: &str, span: Span) -> GResult<(Val, bool)> {
         let name = match self.ty(base) {
             Type::Struct(n) => n,
             Type::Pointer(inner) => match *inner {
@@ -30,18 +32,30 @@ impl Gen<'_, '_> {
             },
             _ => return Err(self.unsupported(span, "a field of this value")),
         };
-        let offset = self.b.ctypes.offset_of(&name, field).map_err(|e| Diagnostic::error(span, e.to_string()))?;
+        let (offset, kernel) = match self.b.ctypes.offset_of(&name, field) {
+            Ok(offset) => (offset, false),
+            Err(LayoutError::Unknown(_)) => (self.kernel_offset(&name, field, span)?, true),
+            Err(e) => return Err(Diagnostic::error(span, e.to_string())),
+        };
         let addr = self.struct_address(base)?;
         if offset == 0 {
-            return Ok(addr);
+            return Ok((addr, kernel));
         }
         if let Val::Imm(a) = addr {
-            return Ok(Val::Imm(a.wrapping_add(offset as i64)));
+            return Ok((Val::Imm(a.wrapping_add(offset as i64)), kernel));
         }
         self.load(addr, R0);
         self.free(addr);
         self.asm.emit(insn::alu_imm(Alu::Add, R0, i32::try_from(offset).unwrap_or(i32::MAX)));
-        self.keep(R0)
+        Ok((self.keep(R0)?, kernel))
+    }
+
+    /// A kernel struct's field offset, from BTF.
+    fn kernel_offset(&self, name: &str, field: &str, span: Span) -> GResult<u64> {
+        match self.b.options.kernel_types.as_ref().map(|k| k.field(name, field)) {
+            Some(KernelField::Found(_, offset)) => Ok(offset),
+            _ => Err(Diagnostic::error(span, format!("{name} has no field '{field}' that can be read"))),
+        }
     }
 
     /// The address of a struct: a pointer's value, or where a struct
@@ -49,7 +63,7 @@ impl Gen<'_, '_> {
     fn struct_address(&mut self, e: &Expr) -> GResult<Val> {
         match (&e.kind, self.ty(e)) {
             (_, Type::Pointer(_)) => self.expr(e),
-            (ExprKind::Field { base, field, .. }, Type::Struct(_)) => self.field_address(base, field, e.span),
+            (ExprKind::Field { base, field, .. }, Type::Struct(_)) => Ok(self.field_address(base, field, e.span)?.0),
             (ExprKind::Unary { op: UnaryOp::Deref, expr }, Type::Struct(_)) => self.expr(expr),
             _ => Err(self.unsupported(e.span, "taking the address of this struct")),
         }
@@ -59,6 +73,12 @@ impl Gen<'_, '_> {
     /// memory in user probes, kernel memory elsewhere. A failed read
     /// yields zeros, as in bpftrace.
     pub(super) fn read_memory(&mut self, addr: Val, t: &Type) -> GResult<Val> {
+        self.read_memory_from(addr, t, false)
+    }
+
+    /// `read_memory`, from kernel memory whatever the probe when `kernel`
+    /// (fields of the kernel's structs).
+    fn read_memory_from(&mut self, addr: Val, t: &Type, kernel: bool) -> GResult<Val> {
         let size = match t {
             Type::Int { bits, .. } => u32::from(*bits / 8).max(1),
             Type::Bool => 1,
@@ -70,7 +90,7 @@ impl Gen<'_, '_> {
         self.free(addr);
         self.addr(R1, dst);
         self.asm.emit(insn::mov_imm(R2, size as i32));
-        let read = if self.user_pointers() { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
+        let read = if self.user_pointers() && !kernel { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
         self.asm.emit(insn::call(read));
         if is_aggregate(t) {
             return Ok(Val::Mem(dst));

@@ -9,11 +9,13 @@
 mod config;
 mod expand;
 mod functions;
+pub mod kernel;
 pub mod types;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use expand::user_var_name;
+pub use kernel::{KernelField, KernelStructs, KernelTypes};
 pub use types::{AggKind, Type};
 
 use crate::ast::*;
@@ -37,6 +39,8 @@ pub struct CheckOptions {
     /// The type of `args` in each probe (by index) whose attach points give
     /// it one (tracepoint formats, BTF): a record of the fields.
     pub probe_args: Vec<Option<Type>>,
+    /// Kernel structs' fields (from BTF), where the kernel describes them.
+    pub kernel_types: Option<KernelTypes>,
 }
 
 /// The default `max_strlen`: bpftrace 0.17's. (bpftrace 0.26 raised it to
@@ -52,6 +56,7 @@ impl Default for CheckOptions {
             allow_unsafe: false,
             max_strlen: DEFAULT_MAX_STRLEN,
             probe_args: Vec::new(),
+            kernel_types: None,
         }
     }
 }
@@ -992,8 +997,7 @@ impl<'a> Checker<'a> {
             }
             Type::Struct(name) => {
                 let Some(def) = self.structs.get(name).copied() else {
-                    // A kernel type: its fields come from BTF.
-                    return Type::Unknown;
+                    return self.kernel_field(name, field, field_span);
                 };
                 if let Some(t) = self.struct_field(def, field) {
                     return t;
@@ -1027,6 +1031,35 @@ impl<'a> Checker<'a> {
                     d = d.with_hint("cast it to a struct pointer first, as in ((struct task_struct *)arg0).pid");
                 }
                 self.error(d);
+                Type::Unknown
+            }
+        }
+    }
+
+    /// A field of a struct the program does not define: the kernel's.
+    fn kernel_field(&mut self, name: &str, field: &str, span: Span) -> Type {
+        // Without the kernel's types (checking a program on its own), the
+        // field stays unknown; the compiler says so if it is used.
+        let Some(kernel) = &self.options.kernel_types else { return Type::Unknown };
+        match kernel.field(name, field) {
+            KernelField::Found(t, _) => t,
+            KernelField::NoStruct => {
+                self.error(Diagnostic::error(
+                    span,
+                    format!("{name} is neither defined in the program nor described by the kernel's BTF"),
+                ));
+                Type::Unknown
+            }
+            KernelField::NoField(fields) => {
+                let mut d = Diagnostic::error(span, format!("{name} has no field named '{field}'"));
+                if let Some(s) = closest(field, fields.iter().map(String::as_str)) {
+                    d = d.with_hint(format!("did you mean '{s}'?"));
+                }
+                self.error(d);
+                Type::Unknown
+            }
+            KernelField::Bitfield => {
+                self.error(Diagnostic::error(span, format!("{name}.{field} is a bitfield, which cannot be read yet")));
                 Type::Unknown
             }
         }

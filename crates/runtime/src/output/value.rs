@@ -3,6 +3,34 @@
 use bpfscope_compiler::layout::{field_offsets, size_of};
 use bpfscope_lang::check::Type;
 
+/// Stack frames as function names, with the symbol tables read once, when
+/// first needed.
+#[derive(Default)]
+pub struct Symbolizer {
+    kernel: std::cell::OnceCell<bpfscope_probes::symbols::KernelSymbols>,
+    user: std::cell::RefCell<bpfscope_probes::symbols::UserSymbols>,
+}
+
+impl Symbolizer {
+    /// A frame as bpftrace prints it: `vfs_read+5` (offset in decimal), or
+    /// the address in hex where no symbol covers it (as for a process that
+    /// has exited).
+    pub fn frame(&self, address: u64, user_pid: Option<u32>) -> String {
+        let found = match user_pid {
+            None => self
+                .kernel
+                .get_or_init(bpfscope_probes::symbols::KernelSymbols::load)
+                .find(address)
+                .map(|(name, off)| (name.to_string(), off)),
+            Some(pid) => self.user.borrow_mut().find(pid, address),
+        };
+        match found {
+            Some((name, off)) => format!("{name}+{off}"),
+            None => format!("0x{address:x}"),
+        }
+    }
+}
+
 /// What turning values into text needs from the session.
 #[derive(Default)]
 pub struct Resolver<'a> {
@@ -11,24 +39,37 @@ pub struct Resolver<'a> {
     pub func_names: &'a [String],
     /// The stack trace maps `ustack`/`kstack` values point into, with the
     /// frames each keeps.
-    pub stacks: Vec<(&'a libbpf_rs::MapHandle, u32)>,
+    pub stacks: Vec<(&'a libbpf_rs::MapHandle, u32, bool)>,
+    /// Names for frames; without it, frames print as addresses.
+    pub symbols: Option<&'a Symbolizer>,
 }
 
 impl<'a> Resolver<'a> {
-    pub fn of(compiled: &'a bpfscope_compiler::Compiled, maps: &'a [libbpf_rs::MapHandle]) -> Resolver<'a> {
+    pub fn of(
+        compiled: &'a bpfscope_compiler::Compiled,
+        maps: &'a [libbpf_rs::MapHandle],
+        symbols: &'a Symbolizer,
+    ) -> Resolver<'a> {
         Resolver {
             probe_names: &compiled.probe_names,
             func_names: &compiled.func_names,
-            stacks: compiled.stack_maps.iter().filter_map(|s| Some((maps.get(s.map.0)?, s.limit))).collect(),
+            stacks: compiled.stack_maps.iter().filter_map(|s| Some((maps.get(s.map.0)?, s.limit, s.user))).collect(),
+            symbols: Some(symbols),
         }
     }
 
     /// A stack as bpftrace prints it: a newline, then one indented line
-    /// per frame (by 4 in map keys, 8 elsewhere). Frames are addresses for now (no symbols yet).
+    /// per frame (by 4 in map keys, 8 elsewhere), each `function+offset`.
     pub fn stack_text(&self, value: u64, indent: usize) -> String {
+        let (_, map, pid) = bpfscope_compiler::stack_value_parts(value);
+        let user = self.stacks.get(map).is_some_and(|s| s.2);
         let mut out = String::from("\n");
         for addr in self.frames(value) {
-            out.push_str(&format!("{:indent$}0x{addr:x}\n", ""));
+            let frame = match self.symbols {
+                Some(s) => s.frame(addr, user.then_some(pid)),
+                None => format!("0x{addr:x}"),
+            };
+            out.push_str(&format!("{:indent$}{frame}\n", ""));
         }
         out
     }
@@ -37,7 +78,7 @@ impl<'a> Resolver<'a> {
     pub fn frames(&self, value: u64) -> Vec<u64> {
         use libbpf_rs::MapCore;
         let (id, map, _pid) = bpfscope_compiler::stack_value_parts(value);
-        let Some((handle, limit)) = self.stacks.get(map) else { return Vec::new() };
+        let Some((handle, limit, _)) = self.stacks.get(map) else { return Vec::new() };
         let Ok(Some(frames)) = handle.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY) else { return Vec::new() };
         frames.chunks_exact(8).map(read_u64).take(*limit as usize).take_while(|&a| a != 0).collect()
     }
