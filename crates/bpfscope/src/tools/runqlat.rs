@@ -1,8 +1,6 @@
 //! `runqlat [interval] [count]`: BCC's runqlat. Scheduler run queue
-//! latency histograms from the sched tracepoints, printed as BCC prints
-//! them.
-
-use std::collections::BTreeMap;
+//! latency histograms from the sched raw tracepoints, printed as BCC
+//! prints them.
 
 use bpfscope::{Bucket, MapValue, Value};
 use clap::Parser;
@@ -55,13 +53,19 @@ fn main(args: &[String]) -> Result<(), Error> {
     let a: Args = super::parse_args("runqlat", args)?;
     let unit = if a.milliseconds { 1_000_000 } else { 1000 };
     let settings = Settings { params: vec![a.pid.unwrap_or(0).to_string(), unit.to_string()], ..Settings::default() };
-    let key = if a.pids || a.tids { "[args.next_pid]" } else { "" };
+    let key = if a.pids {
+        "[args.next->tgid]"
+    } else if a.tids {
+        "[args.next->pid]"
+    } else {
+        ""
+    };
     let session = super::start("runqlat", PROGRAM.replace("__KEY__", key), &settings)?;
     outln!("Tracing run queue latency... Hit Ctrl-C to end.")?;
     let label = if a.milliseconds { "msecs" } else { "usecs" };
     super::summaries(session, a.interval, a.count, a.timestamp, &["@dist"], |session| {
         let entries = session.map("@dist").map(|m| m.entries()).unwrap_or_default();
-        for (section, buckets) in sections(entries, a.pids) {
+        for (section, buckets) in entries.into_iter().filter_map(section) {
             if let Some(id) = section {
                 outln!("\n{} = {id}", if a.pids { "pid" } else { "tid" })?;
             }
@@ -71,22 +75,10 @@ fn main(args: &[String]) -> Result<(), Error> {
     })
 }
 
-/// The histograms by section: threads as they are, or (with -P) gathered
-/// into their processes.
-fn sections(entries: Vec<(Option<Value>, MapValue)>, by_process: bool) -> BTreeMap<Option<i128>, Vec<Bucket>> {
-    let mut out: BTreeMap<Option<i128>, Vec<Bucket>> = BTreeMap::new();
-    for (key, value) in entries {
-        let MapValue::Histogram(buckets) = value else { continue };
-        let id = key.as_ref().and_then(Value::as_int).map(|tid| if by_process { process_of(tid) } else { tid });
-        out.entry(id).or_default().extend(buckets);
+/// A histogram and its section's id (none without -P or -L).
+fn section((key, value): (Option<Value>, MapValue)) -> Option<(Option<i128>, Vec<Bucket>)> {
+    match value {
+        MapValue::Histogram(buckets) => Some((key.as_ref().and_then(Value::as_int), buckets)),
+        _ => None,
     }
-    out
-}
-
-/// The process a thread belongs to (itself, once it is gone).
-fn process_of(tid: i128) -> i128 {
-    std::fs::read_to_string(format!("/proc/{tid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|t| t.trim().parse().ok()))
-        .unwrap_or(tid)
 }
