@@ -353,9 +353,9 @@ fn ustack_starts_at_the_probed_function() {
         .expect("runs");
     let text = stdout(&out);
     let addr = text.lines().find_map(|l| l.strip_prefix("step_two=")).expect("the target prints its address");
-    // A frame prints as its symbol while the process lives, else (as in
-    // bpftrace) as its address: the process may be gone when events print,
-    // and is when the maps do.
+    // A frame prints as its symbol while the process lives (or was seen
+    // living), else, as in bpftrace, as its address: the process may be
+    // gone when events print, and is when the maps do.
     let first = |frame: &str| frame == addr || frame == "step_two+0";
     // printf: 8-space frames, and ustack(1) keeps one.
     let printed: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("        ")).collect();
@@ -364,9 +364,9 @@ fn ustack_starts_at_the_probed_function() {
     // In a map key: 4-space frames, the probed function's first.
     let key = text.split("@[\n").nth(1).expect("the map").split("]: 2\n").next().expect("count 2");
     let frames: Vec<&str> = key.lines().map(str::trim).collect();
-    assert_eq!(frames.first(), Some(&addr), "the process is gone:\n{text}");
+    assert!(frames.first().is_some_and(|f| first(f)), "{text}");
     assert!(frames.len() >= 2, "the callers are there too: {text}");
-    assert!(key.lines().all(|l| l.starts_with("    0x")), "{text}");
+    assert!(key.lines().all(|l| l.starts_with("    ")), "{text}");
 }
 
 /// Stacks print as bpftrace prints them, `function+offset` per frame: the
