@@ -123,11 +123,19 @@ impl KernelBtf {
         self.btf.type_by_id(*index.get(name)?)
     }
 
-    /// A raw tracepoint's arguments by name, from the function the kernel
-    /// calls BPF programs through (`__bpf_trace_NAME`), without its
-    /// leading context pointer.
+    /// The function whose parameters, after a leading context pointer,
+    /// are a raw tracepoint's arguments with their names, as bpftrace finds
+    /// it: the event's own stub (`__probestub_NAME`, kernels from 6.5),
+    /// else its iterator, else the function of its event class (which
+    /// events defined from a class, as `sched_wakeup`, lack).
+    fn raw_tracepoint_function(&self, name: &str) -> Option<Func<'_>> {
+        ["__probestub_", "__traceiter_", "__bpf_trace_"].iter().find_map(|p| self.function(&format!("{p}{name}")))
+    }
+
+    /// A raw tracepoint's arguments by name, without the leading context
+    /// pointer.
     pub fn raw_tracepoint_args(&self, name: &str) -> Option<Vec<(String, Type)>> {
-        let func = self.function(&format!("__bpf_trace_{name}"))?;
+        let func = self.raw_tracepoint_function(name)?;
         let proto: FuncProto<'_> = self.btf.type_by_id(func.referenced_type_id())?;
         Some(
             proto
@@ -159,7 +167,7 @@ impl KernelBtf {
     /// A raw tracepoint's arguments as C declarations (`struct task_struct
     /// * prev`), for `-lv`.
     pub fn raw_tracepoint_declarations(&self, name: &str) -> Option<Vec<String>> {
-        let func = self.function(&format!("__bpf_trace_{name}"))?;
+        let func = self.raw_tracepoint_function(name)?;
         Some(self.params(func, 1))
     }
 
@@ -289,6 +297,9 @@ mod tests {
         assert_eq!(args[1].1, Type::Pointer(Box::new(Type::Struct("struct task_struct".into()))));
         assert_eq!(args[3].1, Type::Int { bits: 32, signed: false });
         assert!(btf.raw_tracepoint_args("no_such_tracepoint").is_none());
+        // An event of a class (sched_wakeup_template) has its names too.
+        let wakeup = btf.raw_tracepoint_args("sched_wakeup").expect("sched_wakeup");
+        assert_eq!(wakeup, [("p".to_string(), args[1].1.clone())]);
         assert_eq!(
             btf.raw_tracepoint_declarations("sched_switch").expect("sched_switch"),
             ["bool preempt", "struct task_struct * prev", "struct task_struct * next", "unsigned int prev_state"]
