@@ -218,3 +218,45 @@ fn unknown_kernel_struct_fields_are_clear_errors() {
         assert!(err.contains("struct task_struct"), "{err}");
     }
 }
+
+/// `ntop()` prints addresses as bpftrace does: the same program on the same
+/// connects (two to 127.0.0.1, one to ::1 where there is IPv6) gives
+/// bpftrace 0.17's text.
+#[test]
+fn ntop_matches_bpftrace() {
+    use std::net::{TcpListener, TcpStream};
+    if !can_trace() {
+        return;
+    }
+    if Command::new("bpftrace").arg("--version").output().is_err() {
+        eprintln!("skipped: bpftrace (the oracle) is not installed; scripts/test.sh installs it");
+        return;
+    }
+    let v4 = TcpListener::bind("127.0.0.1:0").expect("listens");
+    let v6 = TcpListener::bind("[::1]:0").ok();
+    let me = std::process::id();
+    let run = |mut tracer: Command, args: &str| -> String {
+        let program = format!(
+            r#"tracepoint:sock:inet_sock_set_state /pid == {me} && args{args}newstate == 2/ {{
+                 printf("%s %s\n", ntop(args{args}daddr), ntop(args{args}daddr_v6));
+                 @[ntop(args{args}daddr_v6)] = count();
+                 @v4[ntop(args{args}daddr)] = count();
+               }}"#
+        );
+        tracer.args(["-e", &program]);
+        let tracer = Tracer::start_command(tracer);
+        for _ in 0..2 {
+            TcpStream::connect(v4.local_addr().expect("address")).expect("connects");
+        }
+        if let Some(l) = &v6 {
+            TcpStream::connect(l.local_addr().expect("address")).expect("connects");
+        }
+        stdout(&tracer.interrupt())
+    };
+    // bpftrace 0.17 writes `args->field`.
+    let ours = run(bpfscope(), ".");
+    let theirs = run(Command::new("bpftrace"), "->");
+    assert_eq!(ours, theirs);
+    assert!(ours.contains("\n127.0.0.1 ::ffff:127.0.0.1\n"), "{ours}");
+    assert!(ours.contains("@v4[127.0.0.1]: 2\n"), "{ours}");
+}

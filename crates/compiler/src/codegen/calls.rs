@@ -66,6 +66,7 @@ impl Gen<'_, '_> {
             "str" => self.str_call(c, e),
             "buf" => self.buf_call(c, e),
             "join" => self.join(c, e),
+            "ntop" => self.ntop(c, e),
             "reg" => match c.args.first().map(|a| &a.kind) {
                 Some(ExprKind::Str(r)) => self.register(&String::from_utf8_lossy(r), e.span),
                 _ => Err(self.unsupported(e.span, "reg() of this")),
@@ -93,6 +94,45 @@ impl Gen<'_, '_> {
             }
             name => Err(self.unsupported(c.name_span, &format!("{name}()"))),
         }
+    }
+
+    /// `ntop([family,] address)`: an address to print, kept as bpftrace
+    /// keeps it: the family (8 bytes), then 16 bytes of address. The
+    /// family, when not given, follows the address: 16 bytes are IPv6,
+    /// else IPv4 (an integer in network byte order, or 4 bytes).
+    fn ntop(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        const AF_INET: i32 = 2;
+        const AF_INET6: i32 = 10;
+        let (family, address) = match c.args.as_slice() {
+            [a] => (None, a),
+            [f, a] => (Some(f), a),
+            _ => return Err(self.unsupported(e.span, "ntop() with these arguments")),
+        };
+        let t = self.ty(address);
+        let off = self.alloc(24)?;
+        self.zero(off, 24);
+        match family {
+            Some(f) => {
+                let v = self.expr(f)?;
+                self.load(v, R0);
+                self.free(v);
+                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
+            }
+            None => {
+                let v6 = matches!(&t, Type::Array(_, 16));
+                self.asm.emit(insn::st_imm(Size::DW, FP, off, if v6 { AF_INET6 } else { AF_INET }));
+            }
+        }
+        let v = self.expr(address)?;
+        match v {
+            Val::Mem(src) => self.copy_from(FP, src, off + 8, size_of(&t).min(16)),
+            other => {
+                self.load(other, R0);
+                self.asm.emit(insn::stx(Size::W, FP, off + 8, R0));
+            }
+        }
+        self.free(v);
+        Ok(Val::Mem(off))
     }
 
     /// Sends `[kind][words...][payload...]` through the ring buffer.

@@ -166,7 +166,21 @@ pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
             format!("[{}]", parts.join(","))
         }
         Type::Pointer(_) => format!("0x{:x}", read_u64(bytes)),
+        Type::Inet => inet_text(bytes),
         _ => int_value(t, bytes).to_string(),
+    }
+}
+
+/// An `ntop()` value: the family, then the address; as `inet_ntop` writes
+/// it (nothing for a family that is neither IPv4 nor IPv6).
+fn inet_text(bytes: &[u8]) -> String {
+    let address = slice(bytes, 8, 16);
+    match read_u64(bytes) {
+        2 => <[u8; 4]>::try_from(slice(address, 0, 4))
+            .map(|a| std::net::Ipv4Addr::from(a).to_string())
+            .unwrap_or_default(),
+        10 => <[u8; 16]>::try_from(address).map(|a| std::net::Ipv6Addr::from(a).to_string()).unwrap_or_default(),
+        _ => String::new(),
     }
 }
 
@@ -202,6 +216,18 @@ mod tests {
         assert_eq!(int_value(&Type::INT64, &b), -1);
         assert_eq!(int_value(&Type::Int { bits: 32, signed: false }, &b), 4294967295);
         assert_eq!(int_value(&Type::Int { bits: 8, signed: true }, &255u64.to_le_bytes()), -1);
+    }
+
+    #[test]
+    fn addresses_as_inet_ntop_writes_them() {
+        let mut v4 = 2u64.to_le_bytes().to_vec();
+        v4.extend([127, 0, 0, 1]);
+        v4.resize(24, 0);
+        assert_eq!(inet_text(&v4), "127.0.0.1");
+        let mut v6 = 10u64.to_le_bytes().to_vec();
+        v6.extend([0u8; 15]);
+        v6.push(1);
+        assert_eq!(inet_text(&v6), "::1");
     }
 
     #[test]
