@@ -433,3 +433,17 @@ fn cat_prints_a_file_named_by_a_format() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "Attaching 1 probe...\nseven\n\n\n");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `strncmp()` answers as bpftrace 0.17 does: 0 where the first n bytes
+/// agree (or both strings end first), else 1.
+#[test]
+fn strncmp_matches_bpftrace() {
+    let program = r#"BEGIN { printf("%d %d %d %d %d %d\n", strncmp(comm, "bpf", 3), strncmp(comm, "bpx", 3),
+        strncmp("ab", "abc", 2), strncmp("ab", "abc", 3), strncmp("ab", "ab", 10), strncmp("", "a", 1)); exit(); }"#;
+    let Some(ours) = run(program, &[]) else { return };
+    let expected = "Attaching 1 probe...\n0 1 0 1 0 1\n\n\n";
+    assert_eq!(String::from_utf8_lossy(&ours.stdout), expected);
+    if let Ok(theirs) = Command::new("bpftrace").args(["-e", program]).output() {
+        assert_eq!(String::from_utf8_lossy(&theirs.stdout), expected, "bpftrace 0.17");
+    }
+}

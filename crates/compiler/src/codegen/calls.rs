@@ -67,6 +67,7 @@ impl Gen<'_, '_> {
             "buf" => self.buf_call(c, e),
             "join" => self.join(c, e),
             "ntop" => self.ntop(c, e),
+            "strncmp" => self.strncmp(c, e),
             "reg" => match c.args.first().map(|a| &a.kind) {
                 Some(ExprKind::Str(r)) => self.register(&String::from_utf8_lossy(r), e.span),
                 _ => Err(self.unsupported(e.span, "reg() of this")),
@@ -94,6 +95,44 @@ impl Gen<'_, '_> {
             }
             name => Err(self.unsupported(c.name_span, &format!("{name}()"))),
         }
+    }
+
+    /// `strncmp(a, b, n)`: 0 when the strings agree in their first `n`
+    /// bytes (or up to where both end), else 1. `n` is a constant.
+    fn strncmp(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let [sa, sb, n] = c.args.as_slice() else {
+            return Err(self.unsupported(e.span, "strncmp() with these arguments"));
+        };
+        let ExprKind::Int(n) = n.kind else { return Err(self.unsupported(n.span, "a length that is not a constant")) };
+        let (na, nb) = (size_of(&self.ty(sa)), size_of(&self.ty(sb)));
+        let a = self.expr(sa)?;
+        let b = self.expr(sb)?;
+        let (Val::Mem(a), Val::Mem(b)) = (a, b) else { return Err(self.unsupported(e.span, "strncmp() of these")) };
+        let differ = self.asm.new_label();
+        let same = self.asm.new_label();
+        let end = self.asm.new_label();
+        let limit = u32::try_from(n).unwrap_or(0).min(na.max(nb));
+        for i in 0..limit {
+            // Past its end, a string reads as its terminating NUL.
+            let byte = |g: &mut Self, r, base: i16, len: u32| {
+                if i < len {
+                    g.asm.emit(insn::ldx(Size::B, r, FP, base + i as i16));
+                } else {
+                    g.asm.emit(insn::mov_imm(r, 0));
+                }
+            };
+            byte(self, R1, a, na);
+            byte(self, R2, b, nb);
+            self.asm.jump_reg(Jmp::Jne, R1, R2, differ);
+            self.asm.jump_imm(Jmp::Jeq, R1, 0, same);
+        }
+        self.asm.bind(same);
+        self.asm.emit(insn::mov_imm(R0, 0));
+        self.asm.jump(end);
+        self.asm.bind(differ);
+        self.asm.emit(insn::mov_imm(R0, 1));
+        self.asm.bind(end);
+        self.keep(R0)
     }
 
     /// `ntop([family,] address)`: an address to print, kept as bpftrace
