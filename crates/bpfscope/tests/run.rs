@@ -447,3 +447,30 @@ fn strncmp_matches_bpftrace() {
         assert_eq!(String::from_utf8_lossy(&theirs.stdout), expected, "bpftrace 0.17");
     }
 }
+
+/// `kaddr()` resolves kernel symbols, code and data, as bpftrace 0.17
+/// does; an unknown one is a compile error pointing at the call.
+#[test]
+fn kaddr_matches_bpftrace() {
+    let program = r#"BEGIN { printf("%lx %lx\n", kaddr("vfs_read"), kaddr("__start_rodata")); exit(); }"#;
+    let Some(ours) = run(program, &[]) else { return };
+    let text = String::from_utf8_lossy(&ours.stdout).into_owned();
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").expect("kallsyms");
+    let address = |name: &str| {
+        kallsyms
+            .lines()
+            .find_map(|l| l.strip_suffix(&format!(" {name}")).map(|l| l[..16].trim_start_matches('0').to_string()))
+    };
+    let expected = format!(
+        "Attaching 1 probe...\n{} {}\n\n\n",
+        address("T vfs_read").expect("vfs_read"),
+        address("D __start_rodata").expect("__start_rodata")
+    );
+    assert_eq!(text, expected);
+    if let Ok(theirs) = Command::new("bpftrace").args(["-e", program]).output() {
+        assert_eq!(String::from_utf8_lossy(&theirs.stdout), expected, "bpftrace 0.17");
+    }
+    let bad = run(r#"BEGIN { printf("%lx\n", kaddr("no_such_symbol_here")); }"#, &[]).expect("runs");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("error: no kernel symbol named 'no_such_symbol_here'"));
+}

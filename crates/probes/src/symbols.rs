@@ -45,6 +45,16 @@ impl KernelSymbols {
     }
 }
 
+/// The address of a kernel symbol of any kind, by name (`kaddr("jiffies")`).
+pub fn kernel_address(name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let address = u64::from_str_radix(f.next()?, 16).ok()?;
+        (f.nth(1)? == name && address != 0).then_some(address)
+    })
+}
+
 /// User symbols, per process: its mappings, and each mapped file opened
 /// once.
 #[derive(Default)]

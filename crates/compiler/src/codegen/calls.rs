@@ -68,6 +68,19 @@ impl Gen<'_, '_> {
             "join" => self.join(c, e),
             "ntop" => self.ntop(c, e),
             "strncmp" => self.strncmp(c, e),
+            "kaddr" => match c.args.first().map(|a| &a.kind) {
+                Some(ExprKind::Str(name)) => {
+                    let name = String::from_utf8_lossy(name).into_owned();
+                    match bpfscope_probes::symbols::kernel_address(&name) {
+                        Some(address) => Ok(Val::Imm(address as i64)),
+                        None => Err(bpfscope_lang::Diagnostic::error(
+                            e.span,
+                            format!("no kernel symbol named '{name}' (or /proc/kallsyms is unreadable)"),
+                        )),
+                    }
+                }
+                _ => Err(self.unsupported(e.span, "kaddr() of this")),
+            },
             "reg" => match c.args.first().map(|a| &a.kind) {
                 Some(ExprKind::Str(r)) => self.register(&String::from_utf8_lossy(r), e.span),
                 _ => Err(self.unsupported(e.span, "reg() of this")),
