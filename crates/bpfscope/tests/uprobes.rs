@@ -489,3 +489,25 @@ fn links_are_released_however_the_run_ends() {
     assert!(out.status.success());
     assert_links_released(&links, "exit()");
 }
+
+/// `signal()` (with --unsafe) signals the traced process from the probe:
+/// the target dies of SIGUSR1 at its first call of step_one.
+#[test]
+fn signal_reaches_the_traced_process() {
+    use std::os::unix::process::ExitStatusExt;
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("uprobed", "uprobed_signal", &[]);
+    let mut workload = Command::new(&target).args(["3", "wait"]).stdin(Stdio::piped()).spawn().expect("spawns");
+    let pid = workload.id();
+    let program =
+        format!(r#"uprobe:{}:step_one /pid == {pid}/ {{ signal("SIGUSR1"); @calls = count(); }}"#, target.display());
+    let tracer = Tracer::start(&["--unsafe", "-p", &pid.to_string(), "-e", &program]);
+    workload.stdin.take().expect("stdin").write_all(b"go\n").expect("writes");
+    let status = workload.wait().expect("waits");
+    assert_eq!(status.signal(), Some(libc::SIGUSR1), "{status:?}");
+    // -p: the run ends with the process; the signal came at the first call.
+    let out = stdout(&tracer.wait(Duration::from_secs(30)));
+    assert_eq!(out, "Attaching 1 probe...\n\n\n@calls: 1\n");
+}

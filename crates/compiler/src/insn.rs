@@ -143,6 +143,8 @@ pub enum Helper {
     GetCurrentTask = 35,
     ProbeReadStr = 45,
     GetCurrentCgroupId = 80,
+    SendSignal = 109,
+    SendSignalThread = 117,
     ProbeReadUser = 112,
     ProbeReadKernel = 113,
     ProbeReadUserStr = 114,

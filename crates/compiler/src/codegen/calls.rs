@@ -68,6 +68,24 @@ impl Gen<'_, '_> {
             "join" => self.join(c, e),
             "ntop" => self.ntop(c, e),
             "strncmp" => self.strncmp(c, e),
+            "signal" | "signal_thread" => {
+                let Some(arg) = c.args.first() else { return Err(self.unsupported(e.span, "signal()")) };
+                let sig = match &arg.kind {
+                    ExprKind::Str(name) => {
+                        let name = String::from_utf8_lossy(name);
+                        Val::Imm(i64::from(signal_number(&name).ok_or_else(|| {
+                            bpfscope_lang::Diagnostic::error(arg.span, format!("'{name}' is not a signal"))
+                                .with_hint("use a name such as \"SIGKILL\" or \"KILL\", or a number")
+                        })?))
+                    }
+                    _ => self.expr(arg)?,
+                };
+                self.load(sig, R1);
+                self.free(sig);
+                let helper = if c.name == "signal" { Helper::SendSignal } else { Helper::SendSignalThread };
+                self.asm.emit(insn::call(helper));
+                Ok(Val::Nothing)
+            }
             "kaddr" => match c.args.first().map(|a| &a.kind) {
                 Some(ExprKind::Str(name)) => {
                     let name = String::from_utf8_lossy(name).into_owned();
@@ -406,4 +424,15 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::call(helper));
         Ok(Val::Mem(off))
     }
+}
+
+/// A signal's number from its name, with or without `SIG`.
+fn signal_number(name: &str) -> Option<i32> {
+    const NAMES: [&str; 31] = [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM",
+        "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF",
+        "WINCH", "IO", "PWR", "SYS",
+    ];
+    let bare = name.strip_prefix("SIG").unwrap_or(name);
+    NAMES.iter().position(|n| *n == bare).map(|i| i as i32 + 1)
 }
