@@ -425,9 +425,11 @@ fn runqlat_histograms_wakeups() {
     let text = stdout(&tracer.interrupt());
     assert!(text.starts_with("Tracing run queue latency... Hit Ctrl-C to end.\n\n"), "{text}");
     assert!(text.contains("\n     usecs               : count     distribution\n"), "{text}");
-    // 50 sleeps, and the read of "go": each a wakeup (a preemption or two may add to them).
+    // 50 sleeps and the read of "go": about one run-queue wait each (a
+    // wakeup that finds the task still running makes none; a preemption
+    // adds one).
     let total = log2_hist_total(&text);
-    assert!((51..=80).contains(&total), "{total} wakeups:\n{text}");
+    assert!((45..=80).contains(&total), "{total} wakeups:\n{text}");
 }
 
 /// `runqlat -L -p PID`: one section, for the workload's thread.
@@ -445,7 +447,7 @@ fn runqlat_by_thread() {
     let text = stdout(&tracer.interrupt());
     assert_eq!(text.matches("\ntid = ").count(), 1, "{text}");
     assert!(text.contains(&format!("\ntid = {pid}\n     usecs ")), "{text}");
-    assert!(log2_hist_total(&text) >= 21, "{text}");
+    assert!(log2_hist_total(&text) >= 15, "about one per sleep:\n{text}");
 }
 
 /// `tcpconnect -L -P PORT`: a row for a connect() a shell of ours makes to
