@@ -189,10 +189,17 @@ fn killsnoop_shows_failed_kills() {
     assert!(Command::new("kill").args(["-0", &alive]).status().expect("kill").success());
     assert!(!Command::new("kill").args(["-0", &gone_pid]).stderr(Stdio::null()).status().expect("kill").success());
     let text = stdout(&tracer.interrupt());
-    let rows: Vec<Vec<&str>> =
-        text.lines().skip(1).map(|l| l.split_whitespace().collect()).filter(|r: &Vec<&str>| !r.is_empty()).collect();
+    // Rows of our two kill commands (other processes may probe with
+    // kill(pid, 0) too): only the failed one, with ESRCH.
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .filter(|r: &Vec<&str>| {
+            r.get(2) == Some(&"kill") && (r.get(4) == Some(&alive.as_str()) || r.get(4) == Some(&gone_pid.as_str()))
+        })
+        .collect();
     assert_eq!(rows.len(), 1, "{text}");
-    // ESRCH
     assert_eq!(rows[0][2..], ["kill", "0", gone_pid.as_str(), "-3"], "{text}");
 }
 
