@@ -80,11 +80,7 @@ impl Bpf {
     /// probe. Program errors render against the program's text.
     pub fn load(&self) -> Result<Tracer, Error> {
         let source = Source::new("program.bt", self.text.clone());
-        let prepared = pipeline::prepare(&source, &self.settings)?;
-        let load_error = |e| pipeline::load_error(e, &source, false);
-        let mut session = Session::load(prepared.compiled, &self.settings.run_options()).map_err(load_error)?;
-        session.start().map_err(load_error)?;
-        Ok(Tracer { session })
+        Ok(Tracer { session: pipeline::start(&source, &self.settings)? })
     }
 
     fn probe(&mut self, attach_point: &str, pid: Option<u32>, body: &str) -> &mut Self {

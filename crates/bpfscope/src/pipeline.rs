@@ -46,6 +46,18 @@ pub fn run_program(source: &Source, settings: &Settings) -> Result<i32, Error> {
         .map_err(|e| load_error(e, source, settings.verbose))
 }
 
+/// Compiles a program, loads it, runs BEGIN and attaches its probes: a
+/// session for callers that handle events and maps themselves (the tools,
+/// the library).
+pub fn start(source: &Source, settings: &Settings) -> Result<bpfscope_runtime::Session, Error> {
+    let prepared = prepare(source, settings)?;
+    let load_error = |e| load_error(e, source, settings.verbose);
+    let mut session =
+        bpfscope_runtime::Session::load(prepared.compiled, &settings.run_options()).map_err(load_error)?;
+    session.start().map_err(load_error)?;
+    Ok(session)
+}
+
 /// A compiled program, and the command (`-c`) it traces, not yet started.
 pub struct Prepared {
     pub compiled: bpfscope_runtime::Compiled,

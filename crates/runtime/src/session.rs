@@ -46,6 +46,8 @@ pub fn run(
     let mut session = Session::load(compiled, &RunOptions { pid: only, ..options.clone() })?;
     // A child ends the run by exiting, not by being gone from the start.
     session.end_with_process = options.pid.is_some();
+    // Printing needs the text only: no decoding of arguments per event.
+    session.decode_args = false;
     signals::install();
     if !options.quiet {
         let n = session.compiled.probe_names.len();
@@ -119,6 +121,9 @@ pub struct Session {
     attached: Option<Attached>,
     /// The run ends when this process does.
     end_with_process: bool,
+    /// `printf` events carry their arguments as values (not needed when
+    /// only their text is printed).
+    decode_args: bool,
     pid: Option<u32>,
     /// `exit()` was called: later events are dropped until END.
     finalizing: bool,
@@ -154,6 +159,7 @@ impl Session {
             queue,
             attached: None,
             end_with_process: options.pid.is_some(),
+            decode_args: true,
             pid: options.pid,
             finalizing: false,
             exit_code: 0,
@@ -307,7 +313,11 @@ impl Session {
                 if kind == EventKind::Cat {
                     return Some(Event::Text(cat(&String::from_utf8_lossy(&text))));
                 }
-                let values = args.iter().map(|(t, bytes)| Value::decode(t, bytes, &r)).collect();
+                let values = if self.decode_args {
+                    args.iter().map(|(t, bytes)| Value::decode(t, bytes, &r)).collect()
+                } else {
+                    Vec::new()
+                };
                 Some(Event::Printf { format: word(1) as usize, text, args: values })
             }
             EventKind::Join => Some(Event::Text(self.join(data, word(1) as usize, word(2) as usize))),

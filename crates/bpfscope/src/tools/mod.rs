@@ -140,12 +140,8 @@ fn run(name: &str, text: String, settings: Settings) -> Result<(), Error> {
 /// Compiles, loads and attaches a tool's program; from then on SIGINT and
 /// SIGTERM end its run.
 fn start(name: &str, text: String, settings: &Settings) -> Result<Session, Error> {
-    let source = Source::new(format!("{name}.bt"), text);
-    let prepared = pipeline::prepare(&source, settings)?;
-    let load_error = |e| pipeline::load_error(e, &source, settings.verbose);
-    let mut session = Session::load(prepared.compiled, &settings.run_options()).map_err(load_error)?;
     bpfscope_runtime::signals::install();
-    session.start().map_err(load_error)?;
+    let session = pipeline::start(&Source::new(format!("{name}.bt"), text), settings)?;
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }

@@ -279,25 +279,22 @@ impl Gen<'_, '_> {
             self.asm.emit(insn::call(read_str));
         }
         self.asm.bind(send);
-        let rb = self.b.out.ringbuf.ok_or_else(|| self.unsupported(e.span, "output"))?;
-        self.asm.load_map(R1, rb);
         self.asm.emit(insn::ldx(Size::DW, R2, FP, buf_slot));
-        self.asm.emit(insn::mov_imm(R3, (24 + JOIN_ARGS * JOIN_ARG_SIZE) as i32));
-        self.asm.emit(insn::mov_imm(R4, 0));
-        self.asm.emit(insn::call(Helper::RingbufOutput));
-        let ok = self.asm.new_label();
-        self.asm.jump_imm(Jmp::Jeq, R0, 0, ok);
-        self.count_lost()?;
-        self.asm.bind(ok);
+        self.ringbuf_output(24 + JOIN_ARGS * JOIN_ARG_SIZE)?;
         self.asm.bind(done);
         Ok(Val::Nothing)
     }
 
     /// `bpf_ringbuf_output(events, fp + off, size, 0)`, counting a loss.
     fn output(&mut self, off: i16, size: u32) -> GResult<()> {
+        self.addr(R2, off);
+        self.ringbuf_output(size)
+    }
+
+    /// `bpf_ringbuf_output(events, R2, size, 0)`, counting a loss.
+    fn ringbuf_output(&mut self, size: u32) -> GResult<()> {
         let rb = self.b.out.ringbuf.ok_or_else(|| self.unsupported(self.asm.span(), "output"))?;
         self.asm.load_map(R1, rb);
-        self.addr(R2, off);
         self.asm.emit(insn::mov_imm(R3, size as i32));
         self.asm.emit(insn::mov_imm(R4, 0));
         self.asm.emit(insn::call(Helper::RingbufOutput));
