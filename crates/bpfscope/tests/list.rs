@@ -170,30 +170,7 @@ fn verbose_listing_of_btf_providers() {
 /// is missing) and the exit code is 1.
 #[test]
 fn unreadable_tracefs_is_a_clear_error() {
-    if !is_root() {
-        eprintln!("skipped: needs root to run bpfscope as another user");
-        return;
-    }
-    if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("skipped: setpriv (util-linux) is missing");
-        return;
-    }
-    // A copy anyone can run, outside directories only root may enter.
-    let dir = std::env::temp_dir().join(format!("bpfscope-nobody-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let exe = dir.join("bpfscope");
-    std::fs::copy(env!("CARGO_BIN_EXE_bpfscope"), &exe).expect("copy");
-    use std::os::unix::fs::PermissionsExt;
-    for p in [&dir, &exe] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&exe)
-        .args(["-l", "tracepoint:sched:*"])
-        .output()
-        .expect("runs");
-    std::fs::remove_dir_all(&dir).ok();
+    let Some(out) = run_as_nobody(&["-l", "tracepoint:sched:*"]) else { return };
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     if !std::path::Path::new("/sys/kernel/tracing/events").exists() {

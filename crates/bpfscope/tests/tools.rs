@@ -568,3 +568,18 @@ fn runqlat_prints_count_summaries_then_ends() {
     let text = stdout(&out);
     assert_eq!(text.matches("\n     msecs               : count     distribution\n").count(), 2, "{text}");
 }
+
+/// Without root, a tool says so in one line (not an error per probe of its
+/// program) and exits 1; `--help` still works.
+#[test]
+fn tools_need_root_and_say_so() {
+    let Some(out) = run_as_nobody(&["tool", "opensnoop"]) else { return };
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "bpfscope: error: loading BPF programs needs root (CAP_BPF and CAP_PERFMON): run bpfscope with sudo\n"
+    );
+    let Some(help) = run_as_nobody(&["tool", "opensnoop", "--help"]) else { return };
+    assert!(help.status.success());
+    assert!(stdout(&help).starts_with("Trace open() syscalls"), "{}", stdout(&help));
+}

@@ -140,6 +140,12 @@ fn run(name: &str, text: String, settings: Settings) -> Result<(), Error> {
 /// Compiles, loads and attaches a tool's program; from then on SIGINT and
 /// SIGTERM end its run.
 fn start(name: &str, text: String, settings: &Settings) -> Result<Session, Error> {
+    // As BCC's tools: root first, with one line saying so, rather than an
+    // error per probe of a program the user did not write.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(RunError::Privileges.into());
+    }
     bpfscope_runtime::signals::install();
     let session = pipeline::start(&Source::new(format!("{name}.bt"), text), settings)?;
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {

@@ -256,3 +256,37 @@ pub fn vfsstat_counts_reader_calls() -> String {
     assert_eq!((total(0), total(1), total(3)), (300, 300, 301), "reads, writes, opens:\n{text}");
     notice
 }
+
+/// Runs bpfscope as user nobody (a copy anyone can run, outside
+/// directories only root may enter); `None`, saying why, where that cannot
+/// be done.
+pub fn run_as_nobody(args: &[&str]) -> Option<Output> {
+    use std::os::unix::fs::PermissionsExt;
+    if !is_root() {
+        eprintln!("skipped: needs root to run bpfscope as another user");
+        return None;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipped: setpriv (util-linux) is missing");
+        return None;
+    }
+    let dir = std::env::temp_dir()
+        .join(format!("bpfscope-nobody-{}-{:?}", std::process::id(), std::thread::current().id()))
+        .to_string_lossy()
+        .replace(['(', ')'], "");
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let exe = dir.join("bpfscope");
+    std::fs::copy(env!("CARGO_BIN_EXE_bpfscope"), &exe).expect("copy");
+    for p in [&dir, &exe] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&exe)
+        .args(args)
+        .output()
+        .expect("runs");
+    std::fs::remove_dir_all(&dir).ok();
+    Some(out)
+}
