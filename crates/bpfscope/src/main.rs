@@ -77,7 +77,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             "no program given: use -e 'PROGRAM', a program file, or - for stdin (see --help)".into(),
         ));
     };
-    let (params, _named) = split_program_args(program_args);
+    let (params, named_params) = split_program_args(program_args);
     let source = load(program_source)?;
     let features = cli
         .no_feature
@@ -87,6 +87,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         .map_err(Error::Usage)?;
     let settings = Settings {
         params,
+        named_params,
         pid: cli.pid,
         command: cli.command.clone(),
         features: bpfscope_runtime::Features::without(features),

@@ -17,6 +17,8 @@ use crate::error::Error;
 pub struct Settings {
     /// Positional parameters (`$1` is the first).
     pub params: Vec<String>,
+    /// Named parameters (`-- --name=value`), for `getopt()`.
+    pub named_params: Vec<(String, Option<String>)>,
     /// `-p`: only this process.
     pub pid: Option<u32>,
     /// `-c`: a command to start once attached.
@@ -128,6 +130,7 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
     let kernel_types = KernelTypes(std::rc::Rc::new(bpfscope_probes::btf::LazyKernelStructs::default()));
     let options = CheckOptions {
         params,
+        named_params: settings.named_params.clone(),
         has_child: settings.command.is_some(),
         allow_unsafe: settings.allow_unsafe,
         probe_args: resolved.args_types(defaults.max_strlen),
@@ -140,12 +143,17 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
     }
     let compile_options = CompileOptions {
         params: options.params.clone(),
+        named_params: settings.named_params.clone(),
         ncpus: possible_cpus(),
         cpid: child.as_ref().map(|c| c.pid()),
         kernel_types: Some(kernel_types),
+        bpf_loop: bpfscope_runtime::attach::bpf_loop_usable(&settings.features),
+        tai_offset_ns: tai_offset_ns(),
+        pid_namespace: pid_namespace(),
         ..CompileOptions::default()
     };
-    let compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;
+    let mut compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;
+    compiled.render_warnings(source, settings.no_warnings);
     Ok(Prepared { compiled, child })
 }
 
@@ -178,6 +186,27 @@ fn kprobes_to_fentry(
         eprintln!("bpfscope: this kernel has no kprobes; --fallback traces {}", moved.join(", "));
     }
     Ok(program)
+}
+
+/// CLOCK_TAI less CLOCK_BOOTTIME now (`nsecs(sw_tai)` adds it to boot time).
+fn tai_offset_ns() -> i64 {
+    let now = |clock| {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: ts is a valid timespec to write.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec.wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec)
+    };
+    let before = now(libc::CLOCK_BOOTTIME);
+    let tai = now(libc::CLOCK_TAI);
+    let after = now(libc::CLOCK_BOOTTIME);
+    tai - (before + (after - before) / 2)
+}
+
+/// The device and inode of this process's pid namespace (`pid(curr_ns)`).
+fn pid_namespace() -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/self/ns/pid").ok()?;
+    Some((m.dev(), m.ino()))
 }
 
 /// The number of CPUs the kernel may bring online (`ncpus`).

@@ -46,6 +46,12 @@ impl<'a> CTypes<'a> {
         self.find(def, field, 0)?.ok_or_else(|| LayoutError::NoField(name.to_string(), field.to_string()))
     }
 
+    /// The size in bytes of `struct name` (or a union).
+    pub fn struct_size(&self, name: &str) -> Result<u64, LayoutError> {
+        let def = self.structs.get(name).ok_or_else(|| LayoutError::Unknown(name.to_string()))?;
+        Ok(self.struct_size_align(def, 0)?.0)
+    }
+
     /// Looks for `field` in `def`, and in its unnamed members.
     fn find(&self, def: &CStruct, field: &str, depth: u32) -> Result<Option<u64>, LayoutError> {
         for (f, offset) in def.fields.iter().zip(self.offsets(def, depth)?) {

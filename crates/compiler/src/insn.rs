@@ -140,6 +140,9 @@ pub enum Helper {
     GetCurrentUidGid = 15,
     GetCurrentComm = 16,
     GetStackid = 27,
+    GetNumaNodeId = 42,
+    GetNsCurrentPidTgid = 120,
+    KtimeGetTaiNs = 208,
     GetCurrentTask = 35,
     ProbeReadStr = 45,
     GetCurrentCgroupId = 80,
@@ -154,6 +157,7 @@ pub enum Helper {
     KtimeGetBootNs = 125,
     GetAttachCookie = 174,
     ForEachMapElem = 164,
+    Loop = 181,
     MapLookupPercpuElem = 195,
 }
 
@@ -163,6 +167,13 @@ pub fn alu_imm(op: Alu, dst: Reg, imm: i32) -> Insn {
 
 pub fn alu_reg(op: Alu, dst: Reg, src: Reg) -> Insn {
     Insn { code: ALU64 | X | op as u8, dst: dst.0, src: src.0, off: 0, imm: 0 }
+}
+
+/// `dst = htobe{bits}(dst)`: on a little-endian machine, the low `bits`
+/// bits' bytes reversed, the rest cleared.
+pub fn to_big_endian(dst: Reg, bits: i32) -> Insn {
+    // BPF_ALU | BPF_END | BPF_TO_BE
+    Insn { code: 0x04 | 0xd0 | 0x08, dst: dst.0, src: 0, off: 0, imm: bits }
 }
 
 pub fn mov_imm(dst: Reg, imm: i32) -> Insn {

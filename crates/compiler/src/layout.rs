@@ -20,6 +20,8 @@ pub fn size_of(t: &Type) -> u32 {
         Type::Record(fields) => fields.iter().map(|(_, t)| align8(size_of(t))).sum(),
         Type::Inet => 24,
         Type::Macaddr => 8,
+        // The time, then which strftime() format prints it.
+        Type::Timestamp => 16,
         Type::Agg(k) => agg_value_size(*k),
         _ => 8,
     }
@@ -63,7 +65,16 @@ pub fn align8(n: u32) -> u32 {
 /// Whether values of this type are passed around as bytes in memory rather
 /// than in a register.
 pub fn is_aggregate(t: &Type) -> bool {
-    matches!(t, Type::Str(_) | Type::Buffer(_) | Type::Array(..) | Type::Tuple(_) | Type::Record(_) | Type::Inet)
+    matches!(
+        t,
+        Type::Str(_)
+            | Type::Buffer(_)
+            | Type::Array(..)
+            | Type::Tuple(_)
+            | Type::Record(_)
+            | Type::Inet
+            | Type::Timestamp
+    )
 }
 
 /// The per-CPU value an aggregation keeps for each key.

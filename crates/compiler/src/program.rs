@@ -226,6 +226,33 @@ pub struct PrintfSpec {
     /// Each argument's type and offset in the event's payload.
     pub args: Vec<(Type, u32)>,
     pub span: Span,
+    /// `printf` (standard output), or `warnf`/`errorf` (standard error,
+    /// after the call's place).
+    pub severity: PrintfSeverity,
+    /// The call's place as bpftrace prints it (`stdin:1:9-30`), set by
+    /// [`Compiled::render_warnings`].
+    pub location: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PrintfSeverity {
+    #[default]
+    Output,
+    Warning,
+    Error,
+    /// A `warnf` under `--no-warnings`: prints nothing.
+    Silenced,
+}
+
+impl PrintfSeverity {
+    /// The word bpftrace puts before the message.
+    pub fn label(self) -> Option<&'static str> {
+        match self {
+            PrintfSeverity::Output | PrintfSeverity::Silenced => None,
+            PrintfSeverity::Warning => Some("WARNING"),
+            PrintfSeverity::Error => Some("ERROR"),
+        }
+    }
 }
 
 /// The first 8 bytes of every ring buffer record: what it asks user space
@@ -251,6 +278,46 @@ pub enum EventKind {
     Cat = 8,
     /// `[kind][join id][count][JOIN_ARGS strings of JOIN_ARG_SIZE bytes]`
     Join = 9,
+    /// `[kind][runtime warning id]`
+    RuntimeWarning = 10,
+}
+
+/// A check the program makes as it runs, and what it says when it fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeWarningKind {
+    /// `x / 0` or `x % 0`: the result is 1.
+    DivideByZero,
+    /// A loop ran the most iterations `bpf_loop` allows, and stopped.
+    LoopLimit,
+}
+
+impl RuntimeWarningKind {
+    /// The message, in bpftrace 0.26's words where it has one.
+    pub fn message(self) -> String {
+        match self {
+            RuntimeWarningKind::DivideByZero => {
+                "Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result."
+                    .to_string()
+            }
+            RuntimeWarningKind::LoopLimit => {
+                format!("This loop stopped after {LOOP_LIMIT} iterations, the most the kernel's bpf_loop allows.")
+            }
+        }
+    }
+}
+
+/// The most iterations one `bpf_loop` call runs (the kernel's limit).
+pub const LOOP_LIMIT: u32 = 1 << 23;
+
+/// A place in the program that can warn at run time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuntimeWarning {
+    pub kind: RuntimeWarningKind,
+    pub span: Span,
+    /// The warning as printed: the message, until whoever holds the
+    /// program's source renders it with the place (see
+    /// [`Compiled::render_warnings`]).
+    pub text: String,
 }
 
 /// How many strings `join()` reads, and how long each may be (bpftrace's
@@ -270,6 +337,7 @@ impl EventKind {
             7 => EventKind::PrintValue,
             8 => EventKind::Cat,
             9 => EventKind::Join,
+            10 => EventKind::RuntimeWarning,
             _ => return None,
         })
     }
@@ -287,6 +355,8 @@ pub struct Compiled {
     /// `cat()` calls: the file name's format and arguments.
     pub cats: Vec<PrintfSpec>,
     pub time_formats: Vec<String>,
+    /// The format of each `strftime()`.
+    pub strftime_formats: Vec<String>,
     /// The separator of each `join()`.
     pub join_separators: Vec<String>,
     /// The type of each `print(value)`.
@@ -304,4 +374,26 @@ pub struct Compiled {
     pub globals: Option<MapId>,
     /// Print every map with content at exit (the `print_maps_on_exit` config).
     pub print_maps_on_exit: bool,
+    /// The places that can warn at run time.
+    pub runtime_warnings: Vec<RuntimeWarning>,
+}
+
+impl Compiled {
+    /// Gives each run-time warning its text: the message at its place in
+    /// `source`, as compile-time diagnostics print; or none at all, with
+    /// `silence` (`--no-warnings`). `warnf`/`errorf` learn their place.
+    pub fn render_warnings(&mut self, source: &bpfscope_lang::Source, silence: bool) {
+        for w in &mut self.runtime_warnings {
+            w.text = match silence {
+                true => String::new(),
+                false => bpfscope_lang::Diagnostic::warning(w.span, w.kind.message()).render(source),
+            };
+        }
+        for p in &mut self.printfs {
+            p.location = source.location(p.span);
+            if silence && p.severity == PrintfSeverity::Warning {
+                p.severity = PrintfSeverity::Silenced;
+            }
+        }
+    }
 }

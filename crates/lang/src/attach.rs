@@ -80,6 +80,23 @@ impl Provider {
         matches!(self, Provider::Kretprobe | Provider::Uretprobe | Provider::Fexit)
     }
 
+    /// The context starts with the interrupted code's saved registers
+    /// (`reg()`, `usermode`): probes on functions and perf events.
+    pub fn has_saved_registers(self) -> bool {
+        matches!(
+            self,
+            Provider::Kprobe
+                | Provider::Kretprobe
+                | Provider::Uprobe
+                | Provider::Uretprobe
+                | Provider::Usdt
+                | Provider::Profile
+                | Provider::Interval
+                | Provider::Software
+                | Provider::Hardware
+        )
+    }
+
     /// `args` holds typed arguments (from a tracepoint format, BTF or DWARF).
     pub fn has_args(self) -> bool {
         matches!(

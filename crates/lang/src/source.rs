@@ -95,6 +95,19 @@ impl Source {
         LineCol { line: line + 1, col }
     }
 
+    /// A span as bpftrace names places in its messages: `name:line:col-col`
+    /// (the end column just past the span), or `name:line-line` when the
+    /// span covers several lines.
+    pub fn location(&self, span: Span) -> String {
+        let start = self.line_col(span.start as usize);
+        let end = self.line_col(span.end as usize);
+        if start.line == end.line {
+            format!("{}:{}:{}-{}", self.name, start.line, start.col, end.col)
+        } else {
+            format!("{}:{}-{}", self.name, start.line, end.line)
+        }
+    }
+
     /// The text of 1-based line `line`, without its newline.
     pub fn line_text(&self, line: usize) -> &str {
         let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else {

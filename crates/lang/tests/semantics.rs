@@ -64,8 +64,8 @@ fn wrong_argument_counts() {
         "stdin:1:9: error: exit() takes at most one argument (2 provided)\nBEGIN { exit(1, 2) }\n        ~~~~~~~~~~\n",
     );
     assert_err(
-        "BEGIN { $x = ksym() }",
-        "stdin:1:14: error: ksym() requires one argument (0 provided)\nBEGIN { $x = ksym() }\n             ~~~~~~\n",
+        "BEGIN { $x = bswap() }",
+        "stdin:1:14: error: bswap() requires one argument (0 provided)\nBEGIN { $x = bswap() }\n             ~~~~~~~\n",
     );
     assert_err(
         "BEGIN { $x = pid(1, 2) }",

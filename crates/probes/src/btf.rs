@@ -4,6 +4,7 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use libbpf_rs::ReferencesType;
+use libbpf_rs::btf::HasSize;
 use libbpf_rs::btf::types::{Composite, Func, FuncProto, Int, IntEncoding, MemberAttr, Ptr};
 use libbpf_rs::btf::{Btf, BtfKind, BtfType, TypeId};
 
@@ -31,6 +32,18 @@ impl KernelBtf {
     /// A field of a kernel struct or union (`struct task_struct`, `pid`):
     /// its type and byte offset, looking into unnamed members as C does.
     pub fn struct_field(&self, name: &str, field: &str) -> KernelField {
+        let Some(id) = self.composite(name) else { return KernelField::NoStruct };
+        self.member(id, field, 0).unwrap_or_else(|| KernelField::NoField(self.member_names(id, 0)))
+    }
+
+    /// The size in bytes of a kernel struct or union (`struct file`).
+    pub fn struct_size(&self, name: &str) -> Option<u64> {
+        let t = self.btf.type_by_id::<BtfType<'_>>(self.composite(name)?)?.skip_mods_and_typedefs();
+        Composite::try_from(t).ok().map(|c| c.size() as u64)
+    }
+
+    /// A struct's or union's type id by its C name (`struct task_struct`).
+    fn composite(&self, name: &str) -> Option<TypeId> {
         let index = self.composites.get_or_init(|| {
             let mut all = HashMap::new();
             for t in self.btf.type_by_kind::<Composite<'_>>() {
@@ -46,8 +59,7 @@ impl KernelBtf {
             }
             all
         });
-        let Some(&id) = index.get(name) else { return KernelField::NoStruct };
-        self.member(id, field, 0).unwrap_or_else(|| KernelField::NoField(self.member_names(id, 0)))
+        index.get(name).copied()
     }
 
     /// `field` in the composite `id`, with its offset from the start.
@@ -277,6 +289,15 @@ impl KernelStructs for LazyKernelStructs {
             Some(btf) => btf.struct_field(name, field),
             None => KernelField::NoStruct,
         }
+    }
+
+    fn size(&self, name: &str) -> Option<u64> {
+        self.btf.get_or_init(|| KernelBtf::load().ok()).as_ref()?.struct_size(name)
+    }
+
+    /// As bpftrace's `kfunc_exist()`: the kernel's BTF has a function so named.
+    fn has_function(&self, name: &str) -> bool {
+        self.btf.get_or_init(|| KernelBtf::load().ok()).as_ref().is_some_and(|b| b.function(name).is_some())
     }
 }
 

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bpfscope_compiler::layout::{align8, size_of};
-use bpfscope_compiler::{Compiled, EventKind, GLOBAL_LOST, GLOBAL_START, ProgKind};
+use bpfscope_compiler::{Compiled, EventKind, GLOBAL_LOST, GLOBAL_START, PrintfSeverity, ProgKind};
 
 use crate::data::{FromValue, MapValue, Value};
 use libbpf_rs::{MapCore, MapFlags, ProgramInput, RingBufferBuilder};
@@ -62,6 +62,11 @@ pub fn run(
         c.start();
     }
     let mut print = |e: Event| -> std::io::Result<()> {
+        if let Event::Message(text) = &e {
+            // Warnings and errors go to stderr, as in bpftrace.
+            out.flush()?;
+            return std::io::stderr().write_all(text.as_bytes());
+        }
         out.write_all(&e.text())?;
         out.flush()
     };
@@ -86,6 +91,10 @@ pub enum Event {
     Text(Vec<u8>),
     /// The kernel dropped this many events since the last report.
     Lost(u64),
+    /// Text for stderr: a check the program made at run time failed
+    /// (division by zero), or `errorf()`/`warnf()`; with its place in the
+    /// program.
+    Message(String),
 }
 
 impl Event {
@@ -104,6 +113,7 @@ impl Event {
         match self {
             Event::Printf { text, .. } | Event::Text(text) => text.into(),
             Event::Lost(n) => format!("Lost {n} events\n").into_bytes().into(),
+            Event::Message(text) => text.as_bytes().into(),
         }
     }
 }
@@ -318,6 +328,13 @@ impl Session {
                 } else {
                     Vec::new()
                 };
+                if spec.severity == PrintfSeverity::Silenced {
+                    return None;
+                }
+                if let Some(label) = spec.severity.label() {
+                    let text = String::from_utf8_lossy(&text);
+                    return Some(Event::Message(format!("{}: {label}: {text}\n", spec.location)));
+                }
                 Some(Event::Printf { format: word(1) as usize, text, args: values })
             }
             EventKind::Join => Some(Event::Text(self.join(data, word(1) as usize, word(2) as usize))),
@@ -338,6 +355,10 @@ impl Session {
             EventKind::Time => {
                 let fmt = self.compiled.time_formats.get(word(1) as usize).map_or("%H:%M:%S\n", String::as_str);
                 Some(Event::Text(crate::output::local_time(fmt).into_bytes()))
+            }
+            EventKind::RuntimeWarning => {
+                let text = &self.compiled.runtime_warnings.get(word(1) as usize)?.text;
+                (!text.is_empty()).then(|| Event::Message(text.clone()))
             }
             EventKind::PrintValue => {
                 let t = self.compiled.print_values.get(word(1) as usize)?;

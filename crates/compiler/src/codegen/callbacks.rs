@@ -9,14 +9,14 @@
 //! because map contents are unknown to the verifier, each iteration starts
 //! from the same state and the verifier converges quickly.
 
-use bpfscope_lang::ast::{Block, Expr, MapRef};
+use bpfscope_lang::ast::{Block, Expr, MapRef, Stmt};
 use bpfscope_lang::{Diagnostic, Span};
 
 use super::{Frame, GResult, Gen, LoopLabels, MAX_LOOP_NESTING, RegPool, Val};
 use crate::asm::Asm;
 use crate::insn::{self, FP, Helper, Jmp, R0, R1, R2, R3, R4, Reg, Size};
 use crate::layout::{align8, size_of};
-use crate::program::{SubprogId, SubprogSpec, ValueKind};
+use crate::program::{LOOP_LIMIT, RuntimeWarningKind, SubprogId, SubprogSpec, ValueKind};
 
 impl Gen<'_, '_> {
     /// `for ($var : @map) { body }`
@@ -49,6 +49,114 @@ impl Gen<'_, '_> {
         self.store_vars(self.loop_level + 1)?;
         self.for_each(map, id);
         self.load_vars_from(self.loop_level + 1)?;
+        self.asm.emit(insn::ldx(Size::DW, R0, FP, self.return_flag));
+        let exit = self.exit;
+        self.asm.jump_imm(Jmp::Jne, R0, 0, exit);
+        Ok(())
+    }
+
+    /// `while (cond) { body }` as a `bpf_loop` callback. Returns false,
+    /// having emitted nothing, where the body cannot be a callback (it
+    /// reads the probe's context, which only the program itself has).
+    pub(super) fn callback_loop(&mut self, s: &Stmt, cond: &Expr, body: &Block) -> GResult<bool> {
+        let attempt = self.try_callback(s.span, |g| {
+            g.load_vars()?;
+            let labels = LoopLabels { next: g.asm.new_label(), end: g.asm.new_label() };
+            g.cond_jump_false(cond, labels.end)?;
+            g.loops.push(labels);
+            let r = g.block_stmts(body);
+            g.loops.pop();
+            r?;
+            Ok(labels)
+        });
+        let Some(id) = attempt else { return Ok(false) };
+        self.run_loop(id, Val::Imm(i64::from(LOOP_LIMIT)), s.span)?;
+        Ok(true)
+    }
+
+    /// `for ($i : start..end) { body }` as a `bpf_loop` callback of
+    /// `end - start` iterations, each ending with `$i++`.
+    pub(super) fn callback_range(
+        &mut self,
+        s: &Stmt,
+        var: &str,
+        start: &Expr,
+        end: &Expr,
+        body: &Block,
+    ) -> GResult<bool> {
+        let Some((slot, _)) = self.vars.get(var).cloned() else { return Ok(false) };
+        let attempt = self.try_callback(s.span, |g| {
+            g.load_vars()?;
+            let step = g.asm.new_label();
+            let labels = LoopLabels { next: step, end: g.asm.new_label() };
+            g.loops.push(labels);
+            let r = g.block_stmts(body);
+            g.loops.pop();
+            r?;
+            g.asm.bind(step);
+            g.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+            g.asm.emit(insn::alu_imm(crate::insn::Alu::Add, R0, 1));
+            g.asm.emit(insn::stx(Size::DW, FP, slot, R0));
+            Ok(LoopLabels { next: g.asm.new_label(), end: labels.end })
+        });
+        let Some(id) = attempt else { return Ok(false) };
+        // The trip count: end - start, none if negative; the bounds are
+        // evaluated once.
+        let v = self.expr(end)?;
+        let count = self.alloc(8)?;
+        self.load(v, R0);
+        self.free(v);
+        self.asm.emit(insn::stx(Size::DW, FP, count, R0));
+        let v = self.expr(start)?;
+        self.load(v, R1);
+        self.free(v);
+        self.asm.emit(insn::stx(Size::DW, FP, slot, R1));
+        self.asm.emit(insn::ldx(Size::DW, R0, FP, count));
+        self.asm.emit(insn::alu_reg(crate::insn::Alu::Sub, R0, R1));
+        let skip = self.asm.new_label();
+        let counted = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jsle, R0, 0, skip);
+        self.asm.jump_imm(Jmp::Jle, R0, LOOP_LIMIT as i32, counted);
+        self.runtime_warning(RuntimeWarningKind::LoopLimit, s.span)?;
+        self.load_imm(R0, i64::from(LOOP_LIMIT));
+        self.asm.bind(counted);
+        self.asm.emit(insn::stx(Size::DW, FP, count, R0));
+        self.run_loop(id, Val::Scalar(super::Loc::Stack(count)), s.span)?;
+        self.asm.bind(skip);
+        Ok(true)
+    }
+
+    /// Builds a loop callback, or `None` where its body cannot be one (any
+    /// error: the inline loop then reports it if it is one there too).
+    /// What a failed attempt added to the tables stays unused.
+    fn try_callback(
+        &mut self,
+        span: Span,
+        f: impl FnOnce(&mut Gen<'_, '_>) -> GResult<LoopLabels>,
+    ) -> Option<SubprogId> {
+        self.callback(span, f).ok()
+    }
+
+    /// `bpf_loop(count, callback, NULL, 0)` with the variables handed over
+    /// through the scratch map; warns where a `while` ran into the limit.
+    fn run_loop(&mut self, id: SubprogId, count: Val, span: Span) -> GResult<()> {
+        self.asm.emit(insn::st_imm(Size::DW, FP, self.return_flag, 0));
+        self.store_vars(self.loop_level + 1)?;
+        self.load(count, R1);
+        self.asm.load_func(R2, id);
+        self.asm.emit(insn::mov_imm(R3, 0));
+        self.asm.emit(insn::mov_imm(R4, 0));
+        self.asm.emit(insn::call(Helper::Loop));
+        let ran = self.alloc(8)?;
+        self.asm.emit(insn::stx(Size::DW, FP, ran, R0));
+        self.load_vars_from(self.loop_level + 1)?;
+        if let Val::Imm(_) = count {
+            let within = self.asm.new_label();
+            self.asm.emit(insn::ldx(Size::DW, R0, FP, ran));
+            self.asm.jump_imm(Jmp::Jlt, R0, LOOP_LIMIT as i32, within);
+            self.runtime_warning(RuntimeWarningKind::LoopLimit, span)?;
+            self.asm.bind(within);
+        }
         self.asm.emit(insn::ldx(Size::DW, R0, FP, self.return_flag));
         let exit = self.exit;
         self.asm.jump_imm(Jmp::Jne, R0, 0, exit);

@@ -7,15 +7,16 @@ use bpfscope_lang::format;
 use super::{GResult, Gen, Val};
 use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R4, Size};
 use crate::layout::{self, is_aggregate, size_of};
-use crate::program::{EventKind, PrintfSpec};
+use crate::program::{EventKind, PrintfSeverity, PrintfSpec, RuntimeWarning, RuntimeWarningKind};
 
 impl Gen<'_, '_> {
     pub(super) fn call(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
         match c.name.as_str() {
-            "printf" => {
+            "printf" | "errorf" | "warnf" => {
                 self.formatted(EventKind::Printf, c, e)?;
                 Ok(Val::Nothing)
             }
+            "fail" => Err(self.fail(c, e)),
             "cat" => {
                 self.formatted(EventKind::Cat, c, e)?;
                 Ok(Val::Nothing)
@@ -116,6 +117,131 @@ impl Gen<'_, '_> {
                 Some(a) => self.expr(a),
                 None => Err(self.unsupported(e.span, "this call")),
             },
+            "nsecs" | "pid" | "tid" => {
+                let Some(ExprKind::Ident(mode)) = c.args.first().map(|a| &a.kind) else {
+                    let ident = Expr::new(ExprKind::Ident(c.name.clone()), e.span);
+                    return self.expr(&Expr { id: e.id, ..ident });
+                };
+                match c.name.as_str() {
+                    "nsecs" => self.clock(mode, e.span),
+                    name => self.pid_in(name == "tid", mode, e.span),
+                }
+            }
+            "bswap" => self.bswap(c, e),
+            "getopt" => self.getopt(c, e),
+            "strftime" => {
+                let [fmt, ns] = c.args.as_slice() else { return Err(self.unsupported(e.span, "this call")) };
+                let ExprKind::Str(fmt) = &fmt.kind else {
+                    return Err(self.unsupported(fmt.span, "a format that is not a literal"));
+                };
+                let id = self.b.out.strftime_formats.len() as i32;
+                self.b.out.strftime_formats.push(String::from_utf8_lossy(fmt).into_owned());
+                let v = self.expr(ns)?;
+                let off = self.alloc(16)?;
+                self.load(v, R0);
+                self.free(v);
+                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
+                self.asm.emit(insn::st_imm(Size::DW, FP, off + 8, id));
+                Ok(Val::Mem(off))
+            }
+            "strerror" | "syscall_name" | "signal_name" => {
+                let Some(n) = c.args.first().and_then(|a| self.const_value(a)) else {
+                    return Err(self.unsupported(e.span, "this argument"));
+                };
+                let text = match c.name.as_str() {
+                    "strerror" => errno_text(n),
+                    "syscall_name" => usize::try_from(n)
+                        .ok()
+                        .and_then(syscalls::Sysno::new)
+                        .map_or_else(|| n.to_string(), |s| s.name().to_string()),
+                    _ => signal_name(n).unwrap_or_else(|| n.to_string()),
+                };
+                let size = size_of(&self.ty(e));
+                self.string_literal(text.as_bytes(), size)
+            }
+            "kfunc_exist" => {
+                let Some(ExprKind::Str(name)) = c.args.first().map(|a| &a.kind) else {
+                    return Err(self.unsupported(e.span, "this argument"));
+                };
+                let name = String::from_utf8_lossy(name);
+                Ok(Val::Imm(i64::from(self.b.options.kernel_types.as_ref().is_some_and(|k| k.has_function(&name)))))
+            }
+            // bpftrace 0.26: an error pointer is in -4095..-1.
+            "is_err" => {
+                let Some(a) = c.args.first() else { return Err(self.unsupported(e.span, "this call")) };
+                let v = self.expr(a)?;
+                self.load(v, R0);
+                self.free(v);
+                self.asm.emit(insn::alu_imm(crate::insn::Alu::Add, R0, 4095));
+                let no = self.asm.new_label();
+                let done = self.asm.new_label();
+                self.asm.jump_imm(Jmp::Jge, R0, 4095, no);
+                self.asm.emit(insn::mov_imm(R0, 1));
+                self.asm.jump(done);
+                self.asm.bind(no);
+                self.asm.emit(insn::mov_imm(R0, 0));
+                self.asm.bind(done);
+                self.keep(R0)
+            }
+            "assert" => self.assert(c, e),
+            "static_assert" => {
+                let [cond, msg] = c.args.as_slice() else { return Err(self.unsupported(e.span, "this call")) };
+                match (self.const_value(cond), &msg.kind) {
+                    (Some(0), ExprKind::Str(m)) => {
+                        Err(bpfscope_lang::Diagnostic::error(e.span, String::from_utf8_lossy(m).into_owned()))
+                    }
+                    (Some(_), _) => Ok(Val::Nothing),
+                    (None, _) => Err(bpfscope_lang::Diagnostic::error(
+                        cond.span,
+                        "static_assert() needs a condition known when compiling",
+                    )),
+                }
+            }
+            "is_ptr" | "is_str" | "is_integer" | "is_unsigned_integer" | "is_array" | "is_literal" => {
+                let Some(a) = c.args.first() else { return Err(self.unsupported(e.span, "this call")) };
+                let t = self.ty(a);
+                let yes = match c.name.as_str() {
+                    "is_ptr" => matches!(t, Type::Pointer(_)),
+                    "is_str" => matches!(t, Type::Str(_)),
+                    "is_integer" => t.is_int(),
+                    "is_unsigned_integer" => matches!(t, Type::Int { signed: false, .. }),
+                    "is_array" => matches!(t, Type::Array(..)),
+                    _ => is_literal(a),
+                };
+                Ok(Val::Imm(i64::from(yes)))
+            }
+            "pton" => {
+                let Some(ExprKind::Str(text)) = c.args.first().map(|a| &a.kind) else {
+                    return Err(self.unsupported(e.span, "pton() of this"));
+                };
+                let text = String::from_utf8_lossy(text).into_owned();
+                let bytes = match text.parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V4(a)) => a.octets().to_vec(),
+                    Ok(std::net::IpAddr::V6(a)) => a.octets().to_vec(),
+                    Err(_) => {
+                        return Err(bpfscope_lang::Diagnostic::error(e.span, format!("'{text}' is not an IP address")));
+                    }
+                };
+                let size = size_of(&self.ty(e));
+                let off = self.alloc(size)?;
+                self.store_bytes(off, &bytes, size);
+                Ok(Val::Mem(off))
+            }
+            "cgroupid" => {
+                let Some(ExprKind::Str(path)) = c.args.first().map(|a| &a.kind) else {
+                    return Err(self.unsupported(e.span, "cgroupid() of this"));
+                };
+                let path = String::from_utf8_lossy(path).into_owned();
+                // A cgroup v2 directory's id is its inode number.
+                match std::fs::metadata(&path) {
+                    Ok(m) => Ok(Val::Imm(std::os::unix::fs::MetadataExt::ino(&m) as i64)),
+                    Err(err) => Err(bpfscope_lang::Diagnostic::error(e.span, format!("cgroupid(\"{path}\"): {err}"))),
+                }
+            }
+            "strlen" => self.strlen(c, e),
+            "strstr" | "strcontains" => self.strstr(c, e),
+            "memcmp" => self.memcmp(c, e),
+            "str_concat" => self.str_concat(c, e),
             "len" => match c.args.first() {
                 Some(Expr { kind: ExprKind::Map(m), span, .. }) => self.map_len(m, *span),
                 _ => Err(self.unsupported(e.span, "len() of this")),
@@ -126,6 +252,120 @@ impl Gen<'_, '_> {
             }
             name => Err(self.unsupported(c.name_span, &format!("{name}()"))),
         }
+    }
+
+    /// `assert(cond, msg)`: where `cond` is false, bpftrace 0.26's
+    /// `errorf("assert failed: %s", msg)` and `exit(1)`.
+    fn assert(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let [cond, msg] = c.args.as_slice() else { return Err(self.unsupported(e.span, "this call")) };
+        let ExprKind::Str(msg) = &msg.kind else {
+            return Err(self.unsupported(msg.span, "a message that is not a literal"));
+        };
+        let holds = self.asm.new_label();
+        self.cond_jump(cond, holds, true)?;
+        let id = self.b.out.printfs.len() as i64;
+        self.event(EventKind::Printf, &[Val::Imm(id)], &[])?;
+        let text = format!("assert failed: {}", String::from_utf8_lossy(msg));
+        self.b.out.printfs.push(PrintfSpec {
+            pieces: vec![format::Piece::Literal(text.into_bytes())],
+            args: Vec::new(),
+            span: e.span,
+            severity: PrintfSeverity::Error,
+            location: String::new(),
+        });
+        self.event(EventKind::Exit, &[Val::Imm(1)], &[])?;
+        let exit = self.exit;
+        self.asm.jump(exit);
+        self.asm.bind(holds);
+        Ok(Val::Nothing)
+    }
+
+    /// `fail(fmt, literals...)`: an error when compiling, for code that is
+    /// not left out as never run (`if` on a constant false).
+    fn fail(&mut self, c: &Call, e: &Expr) -> bpfscope_lang::Diagnostic {
+        let Some(ExprKind::Str(fmt)) = c.args.first().map(|a| &a.kind) else {
+            return bpfscope_lang::Diagnostic::error(e.span, "fail() needs a format string");
+        };
+        let text = String::from_utf8_lossy(fmt).into_owned();
+        let mut args = c.args[1..].iter();
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        // Each conversion takes the next literal, as printf would print it.
+        while let Some(at) = rest.find('%') {
+            out.push_str(&rest[..at]);
+            let tail = &rest[at + 1..];
+            if let Some(after) = tail.strip_prefix('%') {
+                out.push('%');
+                rest = after;
+                continue;
+            }
+            let end =
+                tail.find(|ch: char| ch.is_ascii_alphabetic() && !"hlzjt".contains(ch)).map_or(tail.len(), |i| i + 1);
+            match args.next().map(|a| &a.kind) {
+                Some(ExprKind::Str(s)) => out.push_str(&String::from_utf8_lossy(s)),
+                Some(ExprKind::Int(n)) => out.push_str(&n.to_string()),
+                Some(ExprKind::Bool(b)) => out.push_str(&b.to_string()),
+                Some(ExprKind::Param(n)) => {
+                    let value = usize::try_from(*n).ok().and_then(|n| self.b.options.params.get(n.checked_sub(1)?));
+                    out.push_str(value.map_or("", String::as_str));
+                }
+                _ => out.push_str(&tail[..end]),
+            }
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        bpfscope_lang::Diagnostic::error(e.span, out)
+    }
+
+    /// `getopt(name[, default])`: the named parameter's value, of the
+    /// default's type, known when compiling.
+    fn getopt(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let Some(ExprKind::Str(name)) = c.args.first().map(|a| &a.kind) else {
+            return Err(self.unsupported(e.span, "getopt() of this"));
+        };
+        let given = bpfscope_lang::check::named_value(&self.b.options.named_params, name);
+        let shown = String::from_utf8_lossy(name).into_owned();
+        let bad =
+            |what: &str, v: &str| bpfscope_lang::Diagnostic::error(e.span, format!("--{shown}={v}: expected {what}"));
+        match (c.args.get(1).map(|d| &d.kind), given) {
+            (Some(ExprKind::Str(default)), value) => {
+                let text = value.flatten().map_or_else(|| default.clone(), |v| v.as_bytes().to_vec());
+                let size = size_of(&self.ty(e));
+                self.string_literal(&text, size)
+            }
+            (None | Some(ExprKind::Bool(_)), Some(v)) => match v {
+                None | Some("true" | "1") => Ok(Val::Imm(1)),
+                Some("false" | "0") => Ok(Val::Imm(0)),
+                Some(v) => Err(bad("true or false", v)),
+            },
+            (Some(ExprKind::Bool(b)), None) => Ok(Val::Imm(i64::from(*b))),
+            (None, None) => Ok(Val::Imm(0)),
+            (Some(_), Some(Some(v))) => match parse_number(v) {
+                Some(n) => Ok(Val::Imm(n)),
+                None => Err(bad("an integer", v)),
+            },
+            (Some(_), Some(None)) => Err(bad("an integer", "")),
+            (Some(_), None) => {
+                let d = c.args.get(1).and_then(|d| self.const_value(d)).unwrap_or(0);
+                Ok(Val::Imm(d))
+            }
+        }
+    }
+
+    /// `bswap(n)`: the bytes of an integer of n's width, reversed.
+    fn bswap(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let Some(arg) = c.args.first() else { return Err(self.unsupported(e.span, "bswap()")) };
+        let bits = match self.ty(arg) {
+            Type::Int { bits, .. } => bits,
+            _ => 64,
+        };
+        let v = self.expr(arg)?;
+        self.load(v, R0);
+        self.free(v);
+        if bits > 8 {
+            self.asm.emit(insn::to_big_endian(R0, i32::from(bits)));
+        }
+        self.keep(R0)
     }
 
     /// `strncmp(a, b, n)`: 0 when the strings agree in their first `n`
@@ -229,6 +469,24 @@ impl Gen<'_, '_> {
         Ok(offsets)
     }
 
+    /// Sends a run-time warning about the code at `span` (no registers
+    /// survive).
+    pub(super) fn runtime_warning(&mut self, kind: RuntimeWarningKind, span: bpfscope_lang::Span) -> GResult<()> {
+        let warnings = &mut self.b.out.runtime_warnings;
+        let id = match warnings.iter().position(|w| w.kind == kind && w.span == span) {
+            Some(i) => i,
+            None => {
+                warnings.push(RuntimeWarning { kind, span, text: kind.message() });
+                warnings.len() - 1
+            }
+        };
+        // The record's stack space is needed only while it is sent.
+        let mark = self.frame.mark();
+        self.event(EventKind::RuntimeWarning, &[Val::Imm(id as i64)], &[])?;
+        self.frame.release_to(mark);
+        Ok(())
+    }
+
     /// `join(argv[, sep])`: the strings of a NULL-terminated array of
     /// pointers, gathered in a per-CPU buffer (too big for the stack) and
     /// sent as one event.
@@ -324,7 +582,12 @@ impl Gen<'_, '_> {
             self.free(*v);
         }
         let args = payload.into_iter().map(|(_, t)| t).zip(offsets).collect();
-        let spec = PrintfSpec { pieces, args, span: e.span };
+        let severity = match c.name.as_str() {
+            "errorf" => PrintfSeverity::Error,
+            "warnf" => PrintfSeverity::Warning,
+            _ => PrintfSeverity::Output,
+        };
+        let spec = PrintfSpec { pieces, args, span: e.span, severity, location: String::new() };
         if kind == EventKind::Cat {
             self.b.out.cats.push(spec);
         } else {
@@ -424,12 +687,41 @@ impl Gen<'_, '_> {
 }
 
 /// A signal's number from its name, with or without `SIG`.
+/// Linux's signals, from 1.
+const SIGNALS: [&str; 31] = [
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM",
+    "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO",
+    "PWR", "SYS",
+];
+
 fn signal_number(name: &str) -> Option<i32> {
-    const NAMES: [&str; 31] = [
-        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM",
-        "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF",
-        "WINCH", "IO", "PWR", "SYS",
-    ];
     let bare = name.strip_prefix("SIG").unwrap_or(name);
-    NAMES.iter().position(|n| *n == bare).map(|i| i as i32 + 1)
+    SIGNALS.iter().position(|n| *n == bare).map(|i| i as i32 + 1)
+}
+
+/// `SIGKILL` for 9.
+fn signal_name(n: i64) -> Option<String> {
+    let i = usize::try_from(n).ok()?.checked_sub(1)?;
+    SIGNALS.get(i).map(|s| format!("SIG{s}"))
+}
+
+/// The C library's text for an errno value.
+fn errno_text(n: i64) -> String {
+    let text = std::io::Error::from_raw_os_error(i32::try_from(n).unwrap_or(i32::MAX)).to_string();
+    // Rust adds " (os error N)".
+    text.rsplit_once(" (os error").map_or(text.clone(), |(t, _)| t.to_string())
+}
+
+/// A value written in the program: a number, string or boolean.
+fn is_literal(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Int(_) | ExprKind::Str(_) | ExprKind::Bool(_) => true,
+        ExprKind::Unary { op: UnaryOp::Neg, expr } => is_literal(expr),
+        _ => false,
+    }
+}
+
+/// A decimal or `0x` integer.
+fn parse_number(v: &str) -> Option<i64> {
+    v.parse::<i64>().ok().or_else(|| i64::from_str_radix(v.strip_prefix("0x")?, 16).ok())
 }

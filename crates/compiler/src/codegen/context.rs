@@ -19,7 +19,7 @@ mod pt_regs {
 impl Gen<'_, '_> {
     /// The context pointer: only the program itself has it, not the
     /// callbacks of loops over maps.
-    fn ctx(&self, span: Span, what: &str) -> GResult<()> {
+    pub(super) fn ctx(&self, span: Span, what: &str) -> GResult<()> {
         if self.loop_level > 0 {
             return Err(bpfscope_lang::Diagnostic::error(
                 span,

@@ -62,17 +62,32 @@ impl Gen<'_, '_> {
                 self.tuple_of(&items, e)
             }
             ExprKind::Sizeof(t) => match t.as_ref() {
-                TypeOrExpr::Expr(inner) => Ok(Val::Imm(i64::from(size_of(&self.ty(inner))))),
-                TypeOrExpr::Type(ts) => {
-                    sizeof_spec(ts).map(Val::Imm).ok_or_else(|| self.unsupported(e.span, "sizeof of this type"))
-                }
+                TypeOrExpr::Expr(inner) => match self.ty(inner) {
+                    Type::Struct(name) => self.struct_bytes(&name, e.span).map(Val::Imm),
+                    t => Ok(Val::Imm(i64::from(size_of(&t)))),
+                },
+                TypeOrExpr::Type(ts) => match sizeof_spec(ts) {
+                    Some(n) => Ok(Val::Imm(n)),
+                    None => self.spec_bytes(ts, e.span).map(Val::Imm),
+                },
             },
+            ExprKind::Offsetof { target, fields } => {
+                let name = match target.as_ref() {
+                    TypeOrExpr::Type(TypeSpec { base: BaseType::Composite { kind, name }, .. }) => {
+                        format!("{} {name}", kind.keyword())
+                    }
+                    TypeOrExpr::Expr(inner) => match self.ty(inner) {
+                        Type::Struct(name) => name,
+                        _ => return Err(self.unsupported(e.span, "offsetof() of this")),
+                    },
+                    _ => return Err(self.unsupported(e.span, "offsetof() of this")),
+                };
+                self.offset_of_path(&name, fields, e.span).map(|n| Val::Imm(n as i64))
+            }
             ExprKind::Block(b) => self.block_expr(b),
             ExprKind::If(i) => self.if_expr(i, e),
             ExprKind::Comptime(inner) => self.expr(inner),
-            ExprKind::Offsetof { .. } | ExprKind::Typeinfo(_) | ExprKind::TypeArg(_) => {
-                Err(self.unsupported(e.span, "this type expression"))
-            }
+            ExprKind::Typeinfo(_) | ExprKind::TypeArg(_) => Err(self.unsupported(e.span, "this type expression")),
         }
     }
 
@@ -122,10 +137,42 @@ impl Gen<'_, '_> {
                 }
                 self.keep(R0)
             }
-            "nsecs" => {
-                call(self, Helper::KtimeGetNs);
+            // bpftrace 0.26: nsecs is CLOCK_BOOTTIME unless told otherwise.
+            "nsecs" => self.clock("boot", e.span),
+            "numaid" => {
+                call(self, Helper::GetNumaNodeId);
                 self.keep(R0)
             }
+            // The saved code segment's privilege level (x86-64).
+            "usermode" => {
+                self.ctx(e.span, "usermode")?;
+                self.asm.emit(insn::ldx(Size::DW, R0, crate::insn::R9, 136));
+                self.asm.emit(insn::alu_imm(Alu::And, R0, 3));
+                let user = self.asm.new_label();
+                let done = self.asm.new_label();
+                self.asm.jump_imm(Jmp::Jeq, R0, 3, user);
+                self.asm.emit(insn::mov_imm(R0, 0));
+                self.asm.jump(done);
+                self.asm.bind(user);
+                self.asm.emit(insn::mov_imm(R0, 1));
+                self.asm.bind(done);
+                self.keep(R0)
+            }
+            "probetype" => {
+                let name = match self.provider {
+                    Provider::Begin | Provider::End => "special",
+                    Provider::Bench => "benchmark",
+                    p => p.name(),
+                };
+                let size = size_of(&self.ty(e));
+                self.string_literal(name.as_bytes(), size)
+            }
+            // As bpftrace 0.26 defines them: fields of the task's parent and
+            // thread group leader.
+            "ppid" => self.task_field(&["real_parent", "pid"], &self.ty(e), e.span),
+            "pcomm" => self.task_field(&["real_parent", "comm"], &self.ty(e), e.span),
+            "leader_tid" => self.task_field(&["group_leader", "pid"], &self.ty(e), e.span),
+            "leader_comm" => self.task_field(&["group_leader", "comm"], &self.ty(e), e.span),
             "elapsed" => {
                 let start = self.global(super::GLOBAL_START)?;
                 call(self, Helper::KtimeGetBootNs);
@@ -192,6 +239,104 @@ impl Gen<'_, '_> {
         }
     }
 
+    /// The size of a struct of the program's or the kernel's.
+    fn struct_bytes(&self, name: &str, span: bpfscope_lang::Span) -> GResult<i64> {
+        let size = match self.b.ctypes.struct_size(name) {
+            Ok(n) => Some(n),
+            Err(crate::ctypes::LayoutError::Unknown(_)) => {
+                self.b.options.kernel_types.as_ref().and_then(|k| k.size(name))
+            }
+            Err(err) => return Err(bpfscope_lang::Diagnostic::error(span, err.to_string())),
+        };
+        size.and_then(|n| i64::try_from(n).ok())
+            .ok_or_else(|| bpfscope_lang::Diagnostic::error(span, format!("the size of '{name}' is not known")))
+    }
+
+    /// The size of a written type: C's rules, with structs from the
+    /// program or the kernel.
+    fn spec_bytes(&self, ts: &TypeSpec, span: bpfscope_lang::Span) -> GResult<i64> {
+        match self.b.ctypes.size_align(ts, 0) {
+            Ok((n, _)) => Ok(n as i64),
+            Err(crate::ctypes::LayoutError::Unknown(name)) if ts.suffixes.is_empty() => self.struct_bytes(&name, span),
+            Err(err) => Err(bpfscope_lang::Diagnostic::error(span, err.to_string())),
+        }
+    }
+
+    /// `offsetof(struct S, a.b)`: where a field, or a field of a field, is.
+    fn offset_of_path(&self, name: &str, fields: &[String], span: bpfscope_lang::Span) -> GResult<u64> {
+        let [field, rest @ ..] = fields else { return Ok(0) };
+        match self.b.ctypes.offset_of(name, field) {
+            Ok(offset) if rest.is_empty() => return Ok(offset),
+            Ok(_) => {
+                return Err(bpfscope_lang::Diagnostic::error(
+                    span,
+                    "offsetof() into a field of a program's struct is not supported yet",
+                )
+                .with_hint("add the offsets of each level with offsetof() of each struct"));
+            }
+            Err(crate::ctypes::LayoutError::Unknown(_)) => {}
+            Err(err) => return Err(bpfscope_lang::Diagnostic::error(span, err.to_string())),
+        }
+        match self.b.options.kernel_types.as_ref().map(|k| k.field(name, field)) {
+            Some(bpfscope_lang::check::KernelField::Found(t, offset)) => match (rest, t) {
+                ([], _) => Ok(offset),
+                (_, Type::Struct(inner)) => Ok(offset + self.offset_of_path(&inner, rest, span)?),
+                _ => Err(bpfscope_lang::Diagnostic::error(span, format!("'{field}' of {name} is not a struct"))),
+            },
+            _ => Err(bpfscope_lang::Diagnostic::error(span, format!("{name} has no field '{field}'"))),
+        }
+    }
+
+    /// `nsecs(mode)`: a kernel clock's time.
+    pub(super) fn clock(&mut self, mode: &str, span: bpfscope_lang::Span) -> GResult<Val> {
+        let helper = match mode {
+            "monotonic" => Helper::KtimeGetNs,
+            "boot" | "sw_tai" => Helper::KtimeGetBootNs,
+            "tai" => Helper::KtimeGetTaiNs,
+            other => {
+                return Err(bpfscope_lang::Diagnostic::error(span, format!("'{other}' is not a clock"))
+                    .with_hint("nsecs() takes monotonic, boot, tai or sw_tai"));
+            }
+        };
+        self.asm.emit(insn::call(helper));
+        if mode == "sw_tai" {
+            // TAI as boot time plus the offset user space measured.
+            self.load_imm(R1, self.b.options.tai_offset_ns);
+            self.asm.emit(insn::alu_reg(Alu::Add, R0, R1));
+        }
+        self.keep(R0)
+    }
+
+    /// `pid(ns)` / `tid(ns)`: in the root namespace (`init`), or in the
+    /// tracer's own (`curr_ns`).
+    pub(super) fn pid_in(&mut self, tid: bool, ns: &str, span: bpfscope_lang::Span) -> GResult<Val> {
+        if ns == "init" {
+            self.asm.emit(insn::call(Helper::GetCurrentPidTgid));
+            if tid {
+                self.mask32(R0);
+            } else {
+                self.asm.emit(insn::alu_imm(Alu::Rsh, R0, 32));
+            }
+            return self.keep(R0);
+        }
+        let Some((dev, ino)) = self.b.options.pid_namespace else {
+            return Err(bpfscope_lang::Diagnostic::error(
+                span,
+                "cannot read this process's pid namespace (/proc/self/ns/pid)",
+            ));
+        };
+        // struct bpf_pidns_info { u32 pid; u32 tgid; }
+        let info = self.alloc(8)?;
+        self.zero(info, 8);
+        self.load_imm(R1, dev as i64);
+        self.load_imm(R2, ino as i64);
+        self.addr(crate::insn::R3, info);
+        self.asm.emit(insn::mov_imm(crate::insn::R4, 8));
+        self.asm.emit(insn::call(Helper::GetNsCurrentPidTgid));
+        self.asm.emit(insn::ldx(Size::W, R0, FP, info + if tid { 0 } else { 4 }));
+        self.keep(R0)
+    }
+
     /// Keeps the low 32 bits of `r`.
     pub(super) fn mask32(&mut self, r: crate::insn::Reg) {
         self.asm.emit(insn::alu_imm(Alu::Lsh, r, 32));
@@ -221,6 +366,14 @@ impl Gen<'_, '_> {
                 let addr = self.expr(inner)?;
                 self.read_memory(addr, &t)
             }
+            // `&s->field`: the field's address, nothing read.
+            UnaryOp::AddrOf if matches!(&inner.kind, ExprKind::Field { base, .. } if !matches!(&base.kind, ExprKind::Ident(n) if n == "args")) =>
+            {
+                let ExprKind::Field { base, field, .. } = &inner.kind else {
+                    return Err(self.unsupported(e.span, "&"));
+                };
+                Ok(self.field_address(base, field, e.span)?.0)
+            }
             UnaryOp::Deref | UnaryOp::AddrOf => {
                 Err(self.unsupported(e.span, &format!("the unary '{}' operator here", op.symbol())))
             }
@@ -244,50 +397,124 @@ impl Gen<'_, '_> {
         if op.is_logical() || op.is_comparison() {
             return self.bool_of(e);
         }
-        let signed = is_signed(&self.ty(lhs)) || is_signed(&self.ty(rhs));
+        let (lt, rt) = (self.ty(lhs), self.ty(rhs));
+        let signed = is_signed(&lt) || is_signed(&rt);
+        let scale = self.pointer_scale(op, &lt, &rt, e.span)?;
         let l = self.expr(lhs)?;
         let r = self.expr(rhs)?;
         if let (Val::Imm(a), Val::Imm(b)) = (l, r)
-            && let Some(v) = fold(op, a, b, signed)
+            && let Some(v) = fold(op, a.wrapping_mul(scale.lhs), b.wrapping_mul(scale.rhs), signed)
         {
-            return Ok(Val::Imm(v));
+            return Ok(Val::Imm(if scale.quotient > 1 { v / scale.quotient } else { v }));
         }
         self.load(l, R0);
+        self.free(l);
+        if scale.lhs > 1 {
+            self.asm.emit(insn::alu_imm(Alu::Mul, R0, scale.lhs as i32));
+        }
         let imm = match r {
             // Shift counts wrap at 64, as BPF does for counts in registers
             // (the verifier refuses larger constant counts).
             Val::Imm(n) if matches!(op, BinOp::Shl | BinOp::Shr) => Some((n & 63) as i32),
-            Val::Imm(n) => i32::try_from(n).ok().filter(|_| !(signed && matches!(op, BinOp::Div | BinOp::Mod))),
+            // A zero divisor takes the checked path below.
+            Val::Imm(0) if matches!(op, BinOp::Div | BinOp::Mod) => None,
+            Val::Imm(n) => i32::try_from(n.wrapping_mul(scale.rhs))
+                .ok()
+                .filter(|_| !(signed && matches!(op, BinOp::Div | BinOp::Mod))),
             _ => None,
         };
-        if imm.is_none() {
-            self.load(r, R1);
-        }
-        self.free(l);
-        self.free(r);
-        if signed && matches!(op, BinOp::Div | BinOp::Mod) {
-            self.signed_divmod(op == BinOp::Div);
-            return self.keep(R0);
-        }
-        let alu = match op {
-            BinOp::Add => Alu::Add,
-            BinOp::Sub => Alu::Sub,
-            BinOp::Mul => Alu::Mul,
-            BinOp::Div => Alu::Div,
-            BinOp::Mod => Alu::Mod,
-            BinOp::BitAnd => Alu::And,
-            BinOp::BitOr => Alu::Or,
-            BinOp::BitXor => Alu::Xor,
-            BinOp::Shl => Alu::Lsh,
-            BinOp::Shr if signed => Alu::Arsh,
-            BinOp::Shr => Alu::Rsh,
-            _ => return Err(self.unsupported(e.span, "this operator")),
-        };
         match imm {
-            Some(n) => self.asm.emit(insn::alu_imm(alu, R0, n)),
-            None => self.asm.emit(insn::alu_reg(alu, R0, R1)),
+            Some(n) => self.asm.emit(insn::alu_imm(alu_of(op, signed), R0, n)),
+            None => {
+                self.load(r, R1);
+                if scale.rhs > 1 {
+                    self.asm.emit(insn::alu_imm(Alu::Mul, R1, scale.rhs as i32));
+                }
+                let may_be_zero = !matches!(r, Val::Imm(n) if n != 0);
+                self.arith_checked(op, signed, may_be_zero, e.span)?;
+            }
+        }
+        self.free(r);
+        if scale.quotient > 1 {
+            // A pointer difference counts elements, C's way.
+            self.asm.emit(insn::mov_imm(R1, scale.quotient as i32));
+            self.signed_divmod(true);
         }
         self.keep(R0)
+    }
+
+    /// `R0 = R0 op R1`. Division and modulo by zero give 1 and a warning
+    /// at run time, as in bpftrace 0.26.
+    pub(super) fn arith(&mut self, op: BinOp, signed: bool, span: bpfscope_lang::Span) -> GResult<()> {
+        self.arith_checked(op, signed, true, span)
+    }
+
+    /// `arith`, with the check for a zero divisor only where it `may_be_zero`.
+    fn arith_checked(&mut self, op: BinOp, signed: bool, may_be_zero: bool, span: bpfscope_lang::Span) -> GResult<()> {
+        if matches!(op, BinOp::Div | BinOp::Mod) && !may_be_zero {
+            if signed {
+                self.signed_divmod(op == BinOp::Div);
+            } else {
+                self.asm.emit(insn::alu_reg(alu_of(op, false), R0, R1));
+            }
+            return Ok(());
+        }
+        if !matches!(op, BinOp::Div | BinOp::Mod) {
+            self.asm.emit(insn::alu_reg(alu_of(op, signed), R0, R1));
+            return Ok(());
+        }
+        let nonzero = self.asm.new_label();
+        let done = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jne, R1, 0, nonzero);
+        self.runtime_warning(crate::program::RuntimeWarningKind::DivideByZero, span)?;
+        self.asm.emit(insn::mov_imm(R0, 1));
+        self.asm.jump(done);
+        self.asm.bind(nonzero);
+        if signed {
+            self.signed_divmod(op == BinOp::Div);
+        } else {
+            self.asm.emit(insn::alu_reg(alu_of(op, false), R0, R1));
+        }
+        self.asm.bind(done);
+        Ok(())
+    }
+
+    /// How `l op r` scales its operands when pointers take part: `p + n`
+    /// steps over `n` elements of `p`'s type, `p - q` counts them.
+    fn pointer_scale(&self, op: BinOp, lt: &Type, rt: &Type, span: bpfscope_lang::Span) -> GResult<Scale> {
+        let one = Scale { lhs: 1, rhs: 1, quotient: 1 };
+        Ok(match (lt, rt, op) {
+            (Type::Pointer(p), Type::Pointer(_), BinOp::Sub) => Scale { quotient: self.stride(p, span)?, ..one },
+            (Type::Pointer(p), t, BinOp::Add | BinOp::Sub) if t.is_int() => Scale { rhs: self.stride(p, span)?, ..one },
+            (t, Type::Pointer(p), BinOp::Add) if t.is_int() => Scale { lhs: self.stride(p, span)?, ..one },
+            _ => one,
+        })
+    }
+
+    /// The bytes one element of a pointer's target takes (1 for `void *`
+    /// and what is unknown, as GCC does).
+    pub(super) fn stride(&self, target: &Type, span: bpfscope_lang::Span) -> GResult<i64> {
+        let size = match target {
+            Type::Struct(name) => match self.b.ctypes.struct_size(name) {
+                Ok(n) => Some(n),
+                Err(crate::ctypes::LayoutError::Unknown(_)) => {
+                    self.b.options.kernel_types.as_ref().and_then(|k| k.size(name))
+                }
+                Err(err) => return Err(bpfscope_lang::Diagnostic::error(span, err.to_string())),
+            },
+            Type::Unknown | Type::None => Some(1),
+            t => Some(u64::from(layout::element_size(t))),
+        };
+        let size = size.ok_or_else(|| {
+            bpfscope_lang::Diagnostic::error(
+                span,
+                format!("the size of '{target}' is not known, so pointers to it cannot step"),
+            )
+            .with_hint("cast the pointer to an integer type, or to a pointer of a known type")
+        })?;
+        i64::try_from(size).ok().filter(|n| (1..=i64::from(i32::MAX)).contains(n)).ok_or_else(|| {
+            bpfscope_lang::Diagnostic::error(span, format!("pointers to '{target}' ({size} bytes) cannot step"))
+        })
     }
 
     /// `R0 = R0 / R1` (or `%`) with C's signed semantics: truncation toward
@@ -319,7 +546,7 @@ impl Gen<'_, '_> {
     }
 
     /// Jumps to `target` when `e`'s truth equals `when`.
-    fn cond_jump(&mut self, e: &Expr, target: Label, when: bool) -> GResult<()> {
+    pub(super) fn cond_jump(&mut self, e: &Expr, target: Label, when: bool) -> GResult<()> {
         match &e.kind {
             ExprKind::Unary { op: UnaryOp::Not, expr } => return self.cond_jump(expr, target, !when),
             ExprKind::Binary { op: op @ (BinOp::And | BinOp::Or), lhs, rhs } => {
@@ -467,7 +694,7 @@ impl Gen<'_, '_> {
 
     fn store_result(&mut self, dst: Val, v: Val, vt: &Type, t: &Type) {
         match dst {
-            Val::Mem(off) => self.store_val(v, vt, off, size_of(t)),
+            Val::Mem(off) => self.store_typed(v, vt, off, t),
             Val::Scalar(loc) => {
                 self.load(v, R0);
                 self.store_loc(loc, R0);
@@ -478,7 +705,17 @@ impl Gen<'_, '_> {
     }
 
     fn incdec(&mut self, target: &Expr, inc: bool, prefix: bool) -> GResult<Val> {
-        let delta = if inc { 1 } else { -1 };
+        // A pointer steps over one element.
+        let ty = match &target.kind {
+            ExprKind::Var(name) => self.vars.get(name).map(|(_, t)| t.clone()),
+            ExprKind::Map(m) => self.b.checked.maps.get(&m.name).map(|info| info.value.clone()),
+            _ => None,
+        };
+        let step = match ty.unwrap_or_else(|| self.ty(target)) {
+            Type::Pointer(t) => self.stride(&t, target.span)?,
+            _ => 1,
+        };
+        let delta = if inc { step as i32 } else { -(step as i32) };
         match &target.kind {
             ExprKind::Var(name) => {
                 let Some((off, _)) = self.vars.get(name).cloned() else {
@@ -618,7 +855,7 @@ impl Gen<'_, '_> {
         for ((item, ft), fo) in items.iter().zip(&types).zip(field_offsets(&types)) {
             let v = self.expr(item)?;
             let it = self.ty(item);
-            self.store_val(v, &it, off + fo as i16, layout::align8(size_of(ft)));
+            self.store_typed(v, &it, off + fo as i16, ft);
             self.free(v);
         }
         Ok(Val::Mem(off))
@@ -635,6 +872,19 @@ impl Gen<'_, '_> {
     fn if_expr(&mut self, i: &IfExpr, e: &Expr) -> GResult<Val> {
         let t = self.ty(e);
         let dst = self.result_slot(&t)?;
+        // A condition known when compiling leaves the other branch out
+        // (so a `fail()` there is never reached).
+        if let Some(truth) = self.const_value(&i.cond).map(|v| v != 0) {
+            let (v, vt) = match (truth, &i.otherwise) {
+                (true, _) => (self.block_expr(&i.then)?, i.then.tail.as_ref().map(|tail| self.ty(tail))),
+                (false, Some(o)) => (self.expr(o)?, Some(self.ty(o))),
+                (false, None) => return Ok(dst),
+            };
+            if let Some(vt) = vt {
+                self.store_result(dst, v, &vt, &t);
+            }
+            return Ok(dst);
+        }
         let else_l = self.asm.new_label();
         let end = self.asm.new_label();
         self.cond_jump_false(&i.cond, else_l)?;
@@ -653,6 +903,44 @@ impl Gen<'_, '_> {
     }
 }
 
+impl Gen<'_, '_> {
+    /// The value of an expression made of literals and positional
+    /// parameters, known when compiling.
+    pub(super) fn const_value(&self, e: &Expr) -> Option<i64> {
+        match &e.kind {
+            ExprKind::Int(n) => Some(*n as i64),
+            ExprKind::Bool(b) => Some(i64::from(*b)),
+            ExprKind::Param(n) => match self.ty(e) {
+                Type::Str(_) => None,
+                _ => {
+                    let v = usize::try_from(*n).ok().and_then(|n| self.b.options.params.get(n.checked_sub(1)?));
+                    Some(v.and_then(|v| parse_int(v)).unwrap_or(0))
+                }
+            },
+            ExprKind::ParamCount => Some(self.b.options.params.len() as i64),
+            ExprKind::Unary { op: UnaryOp::Not, expr } => Some(i64::from(self.const_value(expr)? == 0)),
+            ExprKind::Unary { op: UnaryOp::Neg, expr } => Some(self.const_value(expr)?.wrapping_neg()),
+            ExprKind::Unary { op: UnaryOp::BitNot, expr } => Some(!self.const_value(expr)?),
+            ExprKind::Binary { op: BinOp::And, lhs, rhs } => {
+                Some(i64::from(self.const_value(lhs)? != 0 && self.const_value(rhs)? != 0))
+            }
+            ExprKind::Binary { op: BinOp::Or, lhs, rhs } => {
+                Some(i64::from(self.const_value(lhs)? != 0 || self.const_value(rhs)? != 0))
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (lt, rt) = (self.ty(lhs), self.ty(rhs));
+                if !lt.is_int() && !matches!(lt, Type::Bool) || !rt.is_int() && !matches!(rt, Type::Bool) {
+                    return None;
+                }
+                let signed = is_signed(&lt) || is_signed(&rt);
+                let (a, b) = (self.const_value(lhs)?, self.const_value(rhs)?);
+                if op.is_comparison() { Some(i64::from(compare(*op, a, b, signed))) } else { fold(*op, a, b, signed) }
+            }
+            _ => None,
+        }
+    }
+}
+
 fn parse_int(v: &str) -> Option<i64> {
     v.parse::<i64>().ok().or_else(|| bpfscope_lang::attach::parse_u64(v).map(|n| n as i64))
 }
@@ -663,8 +951,8 @@ fn fold(op: BinOp, a: i64, b: i64, signed: bool) -> Option<i64> {
         BinOp::Add => a.wrapping_add(b),
         BinOp::Sub => a.wrapping_sub(b),
         BinOp::Mul => a.wrapping_mul(b),
-        BinOp::Div if b == 0 => 0,
-        BinOp::Mod if b == 0 => a,
+        // Left to run time, which warns (as bpftrace does).
+        BinOp::Div | BinOp::Mod if b == 0 => return None,
         BinOp::Div if signed => a.wrapping_div(b),
         BinOp::Mod if signed => a.wrapping_rem(b),
         BinOp::Div => ((a as u64) / (b as u64)) as i64,
@@ -707,6 +995,32 @@ fn jump_for(op: BinOp, signed: bool) -> Jmp {
     }
 }
 
+/// Multipliers of a binary operation's operands, and the divisor of its
+/// result (see [`Gen::pointer_scale`]).
+#[derive(Clone, Copy)]
+struct Scale {
+    lhs: i64,
+    rhs: i64,
+    quotient: i64,
+}
+
+/// The ALU operation of an arithmetic or bitwise operator.
+pub(super) fn alu_of(op: BinOp, signed: bool) -> Alu {
+    match op {
+        BinOp::Add => Alu::Add,
+        BinOp::Sub => Alu::Sub,
+        BinOp::Mul => Alu::Mul,
+        BinOp::Div => Alu::Div,
+        BinOp::Mod => Alu::Mod,
+        BinOp::BitAnd => Alu::And,
+        BinOp::BitOr => Alu::Or,
+        BinOp::BitXor => Alu::Xor,
+        BinOp::Shl => Alu::Lsh,
+        BinOp::Shr if signed => Alu::Arsh,
+        _ => Alu::Rsh,
+    }
+}
+
 fn truncate(n: i64, bits: u8, signed: bool) -> i64 {
     let shift = 64 - u32::from(bits);
     if signed { (n << shift) >> shift } else { ((n as u64) << shift >> shift) as i64 }
@@ -746,6 +1060,7 @@ impl Gen<'_, '_> {
         let bpfscope_probes::Detail::Tracepoint { format, category, event } = &self.detail else {
             return Err(self.unsupported(span, "args in this probe"));
         };
+        self.ctx(span, "args")?;
         let Some(f) = format.fields.iter().find(|f| f.name == field).cloned() else {
             return Err(bpfscope_lang::Diagnostic::error(
                 span,

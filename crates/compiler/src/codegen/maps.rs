@@ -40,14 +40,14 @@ impl Gen<'_, '_> {
                 for ((k, ft), fo) in keys.iter().zip(fields).zip(field_offsets(fields)) {
                     let v = self.expr(k)?;
                     let t = self.ty(k);
-                    self.store_val(v, &t, off + fo as i16, layout::align8(size_of(ft)));
+                    self.store_typed(v, &t, off + fo as i16, ft);
                     self.free(v);
                 }
             }
             (_, [k]) => {
                 let v = self.expr(k)?;
                 let t = self.ty(k);
-                self.store_val(v, &t, off, size);
+                self.store_typed(v, &t, off, kt);
                 self.free(v);
             }
             _ => {}
@@ -228,7 +228,7 @@ impl Gen<'_, '_> {
         let val = self.alloc(size)?;
         let t = self.ty(value);
         if is_aggregate(&vt) {
-            self.store_val(v, &t, val, size);
+            self.store_typed(v, &t, val, &vt);
         } else {
             self.load(v, R0);
             self.asm.emit(insn::stx(Size::DW, FP, val, R0));

@@ -8,6 +8,7 @@ mod expr;
 mod frame;
 mod maps;
 mod stmt;
+mod strings;
 mod structs;
 
 pub use maps::{GLOBAL_LOST, GLOBAL_START};
@@ -33,6 +34,8 @@ pub struct CompileOptions {
     pub print_maps_on_exit: bool,
     /// Positional parameters (`$1` is `params[0]`).
     pub params: Vec<String>,
+    /// Named parameters (`-- --name=value`), for `getopt()`.
+    pub named_params: Vec<(String, Option<String>)>,
     /// How many entries a map holds unless declared otherwise.
     pub max_map_keys: u32,
     /// Bytes in the event ring buffer (a power of two, a multiple of pages).
@@ -43,6 +46,14 @@ pub struct CompileOptions {
     pub cpid: Option<u32>,
     /// Kernel structs' field offsets (from BTF).
     pub kernel_types: Option<bpfscope_lang::check::KernelTypes>,
+    /// Loops run through `bpf_loop` (Linux 5.17), so the verifier checks
+    /// their body once whatever the trip count; else they are inline.
+    pub bpf_loop: bool,
+    /// CLOCK_TAI less CLOCK_BOOTTIME, in nanoseconds (`nsecs(sw_tai)`).
+    pub tai_offset_ns: i64,
+    /// The device and inode of the tracer's pid namespace
+    /// (`pid(curr_ns)`), where it could be read.
+    pub pid_namespace: Option<(u64, u64)>,
 }
 
 impl Default for CompileOptions {
@@ -50,11 +61,15 @@ impl Default for CompileOptions {
         CompileOptions {
             print_maps_on_exit: true,
             params: Vec::new(),
+            named_params: Vec::new(),
             max_map_keys: 4096,
             ringbuf_size: 1 << 20,
             ncpus: 1,
             cpid: None,
             kernel_types: None,
+            bpf_loop: true,
+            tai_offset_ns: 0,
+            pid_namespace: None,
         }
     }
 }
@@ -371,6 +386,15 @@ impl<'a> Builder<'a> {
         self.out.programs.push(ProgSpec { name, kind, attach: ap.clone(), code });
         Ok(())
     }
+}
+
+/// The widest access of at most `left` bytes that is naturally aligned at
+/// offset `at`.
+fn aligned_width(at: i32, left: u32) -> (Size, u32) {
+    [(Size::DW, 8u32), (Size::W, 4), (Size::H, 2)]
+        .into_iter()
+        .find(|&(_, w)| left >= w && at.rem_euclid(w as i32) == 0)
+        .unwrap_or((Size::B, 1))
 }
 
 fn push_map(out: &mut Compiled, spec: MapSpec) -> MapId {
@@ -725,8 +749,8 @@ impl<'a, 'b> Gen<'a, 'b> {
     fn zero(&mut self, off: i16, size: u32) {
         let mut done = 0u32;
         while done < size {
-            let step = if size - done >= 8 { Size::DW } else { Size::B };
-            let width = if step == Size::DW { 8 } else { 1 };
+            // The verifier refuses misaligned stack stores.
+            let (step, width) = aligned_width(i32::from(off) + done as i32, size - done);
             self.asm.emit(insn::st_imm(step, FP, off + done as i16, 0));
             done += width;
         }
@@ -740,10 +764,8 @@ impl<'a, 'b> Gen<'a, 'b> {
             // Naturally aligned loads and stores: a tracepoint's record and
             // the stack refuse others.
             let (from, to) = (i32::from(src_off) + done as i32, i32::from(dst_off) + done as i32);
-            let (sz, width) = [(Size::DW, 8u32), (Size::W, 4), (Size::H, 2), (Size::B, 1)]
-                .into_iter()
-                .find(|&(_, w)| size - done >= w && from.rem_euclid(w as i32) == 0 && to.rem_euclid(w as i32) == 0)
-                .unwrap_or((Size::B, 1));
+            let (a, b) = (aligned_width(from, size - done), aligned_width(to, size - done));
+            let (sz, width) = if a.1 <= b.1 { a } else { b };
             self.asm.emit(insn::ldx(sz, R1, src, src_off + done as i16));
             self.asm.emit(insn::stx(sz, FP, dst_off + done as i16, R1));
             done += width;
@@ -766,6 +788,33 @@ impl<'a, 'b> Gen<'a, 'b> {
                 self.asm.emit(insn::stx(Size::DW, FP, off, R0));
             }
         }
+    }
+
+    /// Stores a value of type `vt` at `fp + off` as a value of type `dst`:
+    /// tuples and records whose fields differ in size (a shorter string
+    /// than the variable held before) are laid out field by field.
+    fn store_typed(&mut self, v: Val, vt: &Type, off: i16, dst: &Type) {
+        fn fields(t: &Type) -> Option<Vec<Type>> {
+            match t {
+                Type::Tuple(items) => Some(items.clone()),
+                Type::Record(fields) => Some(fields.iter().map(|(_, t)| t.clone()).collect()),
+                _ => None,
+            }
+        }
+        if let (Some(from), Some(to), Val::Mem(base)) = (fields(vt), fields(dst), v)
+            && from.len() == to.len()
+            && from != to
+        {
+            let places = layout::field_offsets(&from).into_iter().zip(layout::field_offsets(&to));
+            for ((ft, tt), (fo, to_off)) in from.iter().zip(&to).zip(places) {
+                let at = base + fo as i16;
+                let field = if is_aggregate(ft) { Val::Mem(at) } else { Val::Scalar(Loc::Stack(at)) };
+                self.store_typed(field, ft, off + to_off as i16, tt);
+            }
+            return;
+        }
+        let size = if is_aggregate(dst) { size_of(dst) } else { 8 };
+        self.store_val(v, vt, off, size);
     }
 
     /// Writes bytes known at compile time to `fp + off`.

@@ -6,7 +6,7 @@ use bpfscope_lang::check::Type;
 
 use super::{GResult, Gen, LoopLabels, Val};
 use crate::insn::{self, Alu, FP, Jmp, R0, R1, Size};
-use crate::layout::{is_aggregate, size_of};
+use crate::layout::is_aggregate;
 
 impl Gen<'_, '_> {
     /// A block's statements (its tail, if any, is the caller's business).
@@ -37,6 +37,7 @@ impl Gen<'_, '_> {
                     self.assign_var(name, None, v)?;
                 }
             }
+            StmtKind::While { cond, body } if self.b.options.bpf_loop && self.callback_loop(s, cond, body)? => {}
             StmtKind::While { cond, body } => {
                 let labels = LoopLabels { next: self.asm.new_label(), end: self.asm.new_label() };
                 self.asm.bind(labels.next);
@@ -58,7 +59,9 @@ impl Gen<'_, '_> {
                 }
             }
             StmtKind::For { var, iter: ForIter::Range { start, end }, body, .. } => {
-                self.for_range(var, start, end, body)?
+                if !(self.b.options.bpf_loop && self.callback_range(s, var, start, end, body)?) {
+                    self.for_range(var, start, end, body)?
+                }
             }
             StmtKind::For { var, iter: ForIter::Map(m), body, .. } => match &m.kind {
                 ExprKind::Map(map) => self.for_map(var, m, map, body)?,
@@ -137,7 +140,7 @@ impl Gen<'_, '_> {
         };
         let vt = self.ty(value);
         if is_aggregate(&ty) {
-            self.store_val(v, &vt, slot, size_of(&ty));
+            self.store_typed(v, &vt, slot, &ty);
         } else {
             self.load(v, R0);
             self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
@@ -146,31 +149,23 @@ impl Gen<'_, '_> {
         Ok(())
     }
 
-    /// `cur op value`, as the value a compound assignment stores.
+    /// `cur op value`, as the value a compound assignment stores (a
+    /// pointer steps over whole elements).
     pub(super) fn compound(&mut self, op: BinOp, cur: Val, cur_ty: &Type, value: &Expr) -> GResult<Val> {
         let signed = crate::layout::is_signed(cur_ty) || crate::layout::is_signed(&self.ty(value));
+        let stride = match cur_ty {
+            Type::Pointer(target) if matches!(op, BinOp::Add | BinOp::Sub) => self.stride(target, value.span)?,
+            _ => 1,
+        };
         let r = self.expr(value)?;
         self.load(cur, R0);
         self.load(r, R1);
         self.free(r);
-        if signed && matches!(op, BinOp::Div | BinOp::Mod) {
-            self.signed_divmod(op == BinOp::Div);
-            return self.keep(R0);
+        if stride > 1 {
+            self.asm.emit(insn::alu_imm(Alu::Mul, R1, stride as i32));
         }
-        let alu = match op {
-            BinOp::Add => Alu::Add,
-            BinOp::Sub => Alu::Sub,
-            BinOp::Mul => Alu::Mul,
-            BinOp::Div => Alu::Div,
-            BinOp::Mod => Alu::Mod,
-            BinOp::BitAnd => Alu::And,
-            BinOp::BitOr => Alu::Or,
-            BinOp::BitXor => Alu::Xor,
-            BinOp::Shl => Alu::Lsh,
-            BinOp::Shr if signed => Alu::Arsh,
-            _ => Alu::Rsh,
-        };
-        self.asm.emit(insn::alu_reg(alu, R0, R1));
+        let span = self.asm.span();
+        self.arith(op, signed, span)?;
         self.keep(R0)
     }
 }

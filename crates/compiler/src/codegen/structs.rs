@@ -23,7 +23,7 @@ impl Gen<'_, '_> {
 
     /// Where a field is: the struct's address plus the field's offset; and
     /// whether the struct is the kernel's (so in kernel memory).
-    fn field_address(&mut self, base: &Expr, field: &str, span: Span) -> GResult<(Val, bool)> {
+    pub(super) fn field_address(&mut self, base: &Expr, field: &str, span: Span) -> GResult<(Val, bool)> {
         let name = match self.ty(base) {
             Type::Struct(n) => n,
             Type::Pointer(inner) => match *inner {
@@ -38,16 +38,7 @@ impl Gen<'_, '_> {
             Err(e) => return Err(Diagnostic::error(span, e.to_string())),
         };
         let addr = self.struct_address(base)?;
-        if offset == 0 {
-            return Ok((addr, kernel));
-        }
-        if let Val::Imm(a) = addr {
-            return Ok((Val::Imm(a.wrapping_add(offset as i64)), kernel));
-        }
-        self.load(addr, R0);
-        self.free(addr);
-        self.asm.emit(insn::alu_imm(Alu::Add, R0, i32::try_from(offset).unwrap_or(i32::MAX)));
-        Ok((self.keep(R0)?, kernel))
+        Ok((self.offset_address(addr, offset)?, kernel))
     }
 
     /// A kernel struct's field offset, from BTF.
@@ -103,6 +94,37 @@ impl Gen<'_, '_> {
             self.asm.emit(insn::alu_imm(Alu::Lsh, R0, shift));
             self.asm.emit(insn::alu_imm(Alu::Arsh, R0, shift));
         }
+        self.keep(R0)
+    }
+
+    /// A field of the current task reached through pointer fields, as
+    /// `curtask->real_parent->pid` reads it (from kernel memory).
+    pub(super) fn task_field(&mut self, path: &[&str], t: &Type, span: Span) -> GResult<Val> {
+        const TASK: &str = "struct task_struct";
+        self.asm.emit(insn::call(Helper::GetCurrentTask));
+        let mut addr = self.keep(R0)?;
+        let (last, pointers) = path.split_last().ok_or_else(|| self.unsupported(span, "an empty field path"))?;
+        for field in pointers {
+            let offset = self.kernel_offset(TASK, field, span)?;
+            let at = self.offset_address(addr, offset)?;
+            addr = self.read_memory_from(at, &Type::UINT64, true)?;
+        }
+        let offset = self.kernel_offset(TASK, last, span)?;
+        let at = self.offset_address(addr, offset)?;
+        self.read_memory_from(at, t, true)
+    }
+
+    /// `addr + offset` as a value.
+    fn offset_address(&mut self, addr: Val, offset: u64) -> GResult<Val> {
+        if offset == 0 {
+            return Ok(addr);
+        }
+        if let Val::Imm(a) = addr {
+            return Ok(Val::Imm(a.wrapping_add(offset as i64)));
+        }
+        self.load(addr, R0);
+        self.free(addr);
+        self.asm.emit(insn::alu_imm(Alu::Add, R0, i32::try_from(offset).unwrap_or(i32::MAX)));
         self.keep(R0)
     }
 }

@@ -128,6 +128,29 @@ const SPECIAL: &[&str] = &[
     "container_of",
 ];
 
+/// Functions of bpftrace 0.26 that this version does not compile yet, and
+/// what to do instead: refused here, where the program is checked.
+const NOT_BUILT: &[(&str, &str)] = &[
+    ("debugf", "use printf(), or errorf()/warnf() for messages on stderr"),
+    ("ksym", "kernel symbols of stacks print with kstack; func names the probed function"),
+    ("usym", "user symbols of stacks print with ustack; func names the probed function"),
+    ("macaddr", "print the six bytes with printf(\"%02x:...\")"),
+    ("cgroup_path", "print cgroup (the id) and look it up under /sys/fs/cgroup"),
+    ("percpu_kaddr", "kaddr() gives a symbol's address"),
+    ("kfunc_allowed", "kfuncs are not called by this version"),
+    ("skboutput", "no pcap output yet"),
+    ("socket_cookie", "read the socket's fields instead"),
+    ("uaddr", "use a uprobe on the symbol instead"),
+    ("unwatch", "watchpoints are not supported yet"),
+    ("strcap", "strings are read whole with str()"),
+    ("typeinfo", "use sizeof() or the is_*() predicates"),
+    ("tseries", "use hist() or lhist(), or print() a map per interval"),
+];
+
+/// Functions whose argument must be known when compiling, because their
+/// result is looked up then.
+const COMPILE_TIME_ARGS: &[&str] = &["strerror", "syscall_name", "signal_name", "kfunc_exist"];
+
 /// The names of every function, for suggestions.
 pub fn function_names() -> impl Iterator<Item = &'static str> {
     SIMPLE.iter().map(|s| s.0).chain(SPECIAL.iter().copied()).chain(crate::builtins::BUILTIN_VARIABLES.iter().copied())
@@ -163,8 +186,23 @@ impl Checker<'_> {
             self.aggregation_args(kind, c, span);
             return Type::Unknown;
         }
+        if let Some((_, why)) = NOT_BUILT.iter().find(|(n, _)| *n == c.name) {
+            self.error(
+                Diagnostic::error(
+                    c.name_span,
+                    format!("{}() is not available in this version of bpfscope yet", c.name),
+                )
+                .with_hint(*why),
+            );
+            for a in &c.args {
+                self.expr(a);
+            }
+            return Type::Unknown;
+        }
         if let Some(&(name, min, args, ret)) = SIMPLE.iter().find(|s| s.0 == c.name) {
-            return self.simple_call(name, min, args, ret, c, span);
+            let t = self.simple_call(name, min, args, ret, c, span);
+            self.compile_time_args(c);
+            return t;
         }
         // Builtins may also be called: `uid()` is `uid`.
         if crate::builtins::BUILTIN_VARIABLES.contains(&c.name.as_str()) && !SPECIAL.contains(&c.name.as_str()) {
@@ -335,6 +373,34 @@ impl Checker<'_> {
         }
     }
 
+    /// Arguments that must be constants here, and strings that must be
+    /// read before a string function sees them.
+    fn compile_time_args(&mut self, c: &Call) {
+        if COMPILE_TIME_ARGS.contains(&c.name.as_str())
+            && let Some(a) = c.args.first()
+            && int_literal(a, &self.options.params).is_none()
+            && !matches!(a.kind, ExprKind::Str(_))
+        {
+            self.error(
+                Diagnostic::error(a.span, format!("{}() needs a value known when compiling", c.name)).with_hint(
+                    "pass a number or a named constant; values known only at run time are not supported yet",
+                ),
+            );
+        }
+        if matches!(c.name.as_str(), "strlen" | "strcontains" | "strstr" | "str_concat" | "memcmp") {
+            for a in &c.args[..c.args.len().min(2)] {
+                if let Some(t) = self.types.get(a.id.0 as usize).cloned()
+                    && !matches!(t, Type::Str(_) | Type::Array(..) | Type::Unknown)
+                {
+                    self.error(
+                        Diagnostic::error(a.span, format!("{}() takes strings, found '{t}'", c.name))
+                            .with_hint("read a string from a pointer with str(p) first"),
+                    );
+                }
+            }
+        }
+    }
+
     /// Checks the argument count; says whether it was right.
     fn arity(&mut self, c: &Call, span: Span, min: usize, max: usize) -> bool {
         let n = c.args.len();
@@ -448,7 +514,11 @@ impl Checker<'_> {
             Ret::I64 => Type::INT64,
             Ret::Bool => Type::Bool,
             Ret::Str => Type::Str(self.options.max_strlen),
-            Ret::Bytes => Type::Array(Box::new(Type::Int { bits: 8, signed: false }), 16),
+            // pton(): four bytes for an IPv4 address, sixteen for IPv6.
+            Ret::Bytes => {
+                let v6 = matches!(c.args.first().map(|a| &a.kind), Some(ExprKind::Str(s)) if s.contains(&b':'));
+                Type::Array(Box::new(Type::Int { bits: 8, signed: false }), if v6 { 16 } else { 4 })
+            }
             Ret::Ksym => Type::Ksym,
             Ret::Usym => Type::Usym,
             Ret::Macaddr => Type::Macaddr,
@@ -771,7 +841,14 @@ impl Checker<'_> {
         match c.args.get(1).map(|d| (&d.kind, self.expr(d))) {
             None => Type::Bool,
             Some((ExprKind::Bool(_), _)) => Type::Bool,
-            Some((ExprKind::Str(s), _)) => Type::Str(s.len() as u64 + 1),
+            // Room for the default or the value given, whichever is longer.
+            Some((ExprKind::Str(s), _)) => {
+                let given = match &c.args[0].kind {
+                    ExprKind::Str(name) => named_value(&self.options.named_params, name).flatten().map_or(0, str::len),
+                    _ => 0,
+                };
+                Type::Str(s.len().max(given) as u64 + 1)
+            }
             Some((_, t)) if t.is_int() => Type::INT64,
             Some((_, t)) => {
                 self.error(Diagnostic::error(
@@ -782,4 +859,10 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// The value given for a named parameter: `None` if it was not given,
+/// `Some(None)` for a bare `--flag`.
+pub fn named_value<'a>(named: &'a [(String, Option<String>)], name: &[u8]) -> Option<Option<&'a str>> {
+    named.iter().rev().find(|(n, _)| n.as_bytes() == name).map(|(_, v)| v.as_deref())
 }

@@ -23,6 +23,14 @@ pub enum KernelField {
 /// Answers field lookups in kernel structs (`"struct task_struct"`).
 pub trait KernelStructs {
     fn field(&self, name: &str, field: &str) -> KernelField;
+    /// The struct's size in bytes (for pointer arithmetic), if known.
+    fn size(&self, _name: &str) -> Option<u64> {
+        None
+    }
+    /// Whether the kernel has a function of this name (`kfunc_exist()`).
+    fn has_function(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// A shared handle on the kernel's structs, for options structs.
@@ -32,6 +40,14 @@ pub struct KernelTypes(pub Rc<dyn KernelStructs>);
 impl KernelTypes {
     pub fn field(&self, name: &str, field: &str) -> KernelField {
         self.0.field(name, field)
+    }
+
+    pub fn size(&self, name: &str) -> Option<u64> {
+        self.0.size(name)
+    }
+
+    pub fn has_function(&self, name: &str) -> bool {
+        self.0.has_function(name)
     }
 }
 

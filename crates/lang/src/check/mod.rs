@@ -15,6 +15,7 @@ pub mod types;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use expand::user_var_name;
+pub use functions::named_value;
 pub use kernel::{KernelField, KernelStructs, KernelTypes};
 pub use types::{AggKind, Type};
 
@@ -30,6 +31,8 @@ use crate::suggest::closest;
 pub struct CheckOptions {
     /// Positional parameters (`$1` is `params[0]`).
     pub params: Vec<String>,
+    /// Named parameters (`-- --name=value`, `--flag`), for `getopt()`.
+    pub named_params: Vec<(String, Option<String>)>,
     /// A child command is started (`-c`), so `cpid` has a value.
     pub has_child: bool,
     /// `--unsafe`: allow `system()`, `signal()`, `override()`.
@@ -52,6 +55,7 @@ impl Default for CheckOptions {
     fn default() -> CheckOptions {
         CheckOptions {
             params: Vec::new(),
+            named_params: Vec::new(),
             has_child: false,
             allow_unsafe: false,
             max_strlen: DEFAULT_MAX_STRLEN,
@@ -800,7 +804,15 @@ impl<'a> Checker<'a> {
         let t = match name {
             "pid" | "tid" | "cpu" | "rand" | "numaid" | "ppid" | "leader_tid" => uint(32),
             "uid" | "gid" | "nsecs" | "elapsed" | "ncpus" | "cgroup" | "jiffies" => uint(64),
-            "usermode" => uint(8),
+            "usermode" => {
+                self.require(
+                    span,
+                    "usermode",
+                    Provider::has_saved_registers,
+                    "kprobe, uprobe, usdt, profile, interval, software and hardware",
+                );
+                uint(8)
+            }
             "comm" | "pcomm" | "leader_comm" => Type::Str(16),
             "probetype" => Type::Str(16),
             "username" => Type::Username,

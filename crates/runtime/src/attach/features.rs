@@ -18,6 +18,9 @@ pub enum Feature {
     /// Kprobes through tracefs's `kprobe_events` where the PMU is missing
     /// (disabling both pretends the kernel has no kprobes).
     KprobeEvents,
+    /// Loops as `bpf_loop` callbacks (Linux 5.17); else inline, which the
+    /// verifier walks once per iteration.
+    BpfLoop,
 }
 
 const NAMES: &[(Feature, &str)] = &[
@@ -26,6 +29,7 @@ const NAMES: &[(Feature, &str)] = &[
     (Feature::KprobeMulti, "kprobe_multi"),
     (Feature::KprobePmu, "kprobe_pmu"),
     (Feature::KprobeEvents, "kprobe_events"),
+    (Feature::BpfLoop, "bpf_loop"),
 ];
 
 impl Feature {
@@ -58,6 +62,23 @@ impl Features {
     pub fn enabled(&self, f: Feature) -> bool {
         !self.disabled.contains(&f)
     }
+}
+
+/// Whether loops may run as `bpf_loop` callbacks: enabled, and the kernel
+/// has the helper (libbpf loads a tiny program that calls it).
+pub fn bpf_loop_usable(features: &Features) -> bool {
+    if !features.enabled(Feature::BpfLoop) {
+        return false;
+    }
+    // SAFETY: plain values; a null options pointer is allowed.
+    let found = unsafe {
+        libbpf_sys::libbpf_probe_bpf_helper(
+            libbpf_sys::BPF_PROG_TYPE_TRACEPOINT,
+            libbpf_sys::BPF_FUNC_loop,
+            std::ptr::null(),
+        )
+    };
+    found == 1
 }
 
 /// Whether the kernel can make kprobe_multi links: a program loaded for

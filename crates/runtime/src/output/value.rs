@@ -42,6 +42,8 @@ pub struct Resolver<'a> {
     pub stacks: Vec<(&'a libbpf_rs::MapHandle, u32, bool)>,
     /// Names for frames; without it, frames print as addresses.
     pub symbols: Option<&'a Symbolizer>,
+    /// `strftime()` formats, by index.
+    pub time_formats: &'a [String],
 }
 
 impl<'a> Resolver<'a> {
@@ -55,6 +57,7 @@ impl<'a> Resolver<'a> {
             func_names: &compiled.func_names,
             stacks: compiled.stack_maps.iter().filter_map(|s| Some((maps.get(s.map.0)?, s.limit, s.user))).collect(),
             symbols: Some(symbols),
+            time_formats: &compiled.strftime_formats,
         }
     }
 
@@ -167,6 +170,11 @@ pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
         }
         Type::Pointer(_) => format!("0x{:x}", read_u64(bytes)),
         Type::Inet => inet_text(bytes),
+        // [boot-clock nanoseconds][format index]
+        Type::Timestamp => {
+            let fmt = r.time_formats.get(read_u64(slice(bytes, 8, 8)) as usize).map_or("", String::as_str);
+            super::boot_time_text(fmt, read_u64(bytes))
+        }
         _ => int_value(t, bytes).to_string(),
     }
 }

@@ -1,0 +1,162 @@
+//! Values the language computes, checked against numbers worked out by hand
+//! (C's rules for pointers, bpftrace 0.26's for division by zero): each
+//! program runs in the kernel and the test reads what it printed.
+
+mod support;
+
+use std::process::Output;
+use std::time::Duration;
+
+use support::wait_with_timeout;
+
+/// Runs `bpfscope -q ARGS -e PROGRAM`; `None` (with the reason printed)
+/// where loading BPF programs is not allowed.
+fn run_with(args: &[&str], program: &str) -> Option<Output> {
+    if !support::can_trace() {
+        return None;
+    }
+    let child = support::bpfscope()
+        .arg("-q")
+        .args(args)
+        .arg("-e")
+        .arg(program)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    Some(wait_with_timeout(child, Duration::from_secs(60), program))
+}
+
+/// The program's output, with the maps printed at exit left off, after
+/// checking that it ran without a word on stderr.
+#[track_caller]
+fn output_of(args: &[&str], program: &str) -> Option<String> {
+    let o = run_with(args, program)?;
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "", "stderr of {program}");
+    assert_eq!(o.status.code(), Some(0), "exit code of {program}");
+    Some(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[test]
+fn pointer_arithmetic_steps_over_whole_elements() {
+    // C: p + n adds n * sizeof(*p); p - q counts elements between them.
+    let Some(out) = output_of(
+        &[],
+        r#"BEGIN { $p = (uint32 *)0x1000; printf("%p %p\n", $p + 2, $p - 1);
+           $x = (int16 *)0x10; $x++; printf("%p\n", $x); $x--; --$x; printf("%p\n", $x);
+           $x += 3; printf("%p\n", $x); $x -= 1; printf("%p\n", $x);
+           $q = (int16 *)0x20; printf("%d %d\n", $q - $x, $x - $q);
+           printf("%p\n", 3 + (uint64 *)0x100);
+           @m = (uint64 *)0x100; @m++; @m += 2; printf("%p\n", @m);
+           $b = (uint8 *)0x10; printf("%p\n", $b + 5);
+           exit(); }"#,
+    ) else {
+        return;
+    };
+    assert_eq!(out, "0x1008 0xffc\n0x12\n0xe\n0x14\n0x12\n7 -7\n0x118\n0x118\n0x15\n\n\n@m: 0x118\n");
+}
+
+#[test]
+fn pointers_to_structs_step_over_the_struct() {
+    // struct s is 16 bytes (an int, padding, a long): two of them are 32.
+    let Some(out) = output_of(
+        &[],
+        r#"struct s { int a; long b; }
+           BEGIN { $p = (struct s *)0x1000; printf("%p %p %d\n", $p + 2, $p - 1, ($p + 4) - $p); exit(); }"#,
+    ) else {
+        return;
+    };
+    assert_eq!(out, "0x1020 0xff0 4\n\n\n");
+}
+
+#[test]
+fn reassigned_tuples_keep_every_field() {
+    let Some(out) = output_of(
+        &[],
+        r#"BEGIN { $a = ("x", 10); $a = ("longer string", 20); $a = ("ab", 30); print($a);
+           $n = ("x", (1, "y")); $n = ("abcdefghijk", (2, "zzzzzzzzzzzzzzz")); $n = ("q", (3, "w")); print($n);
+           $r = (a="x", b=5); $r = (a="xxxxxxxxxxxx", b=6); $r = (a="y", b=7); print($r);
+           $t = 1 ? ("a", 1) : ("bbbbbbbbb", 2); print($t);
+           exit(); }"#,
+    ) else {
+        return;
+    };
+    assert_eq!(out, "(ab, 30)\n(q, (3, w))\n{ .a = y, .b = 7 }\n(a, 1)\n\n\n");
+}
+
+#[test]
+fn maps_of_tuples_keep_every_field() {
+    let Some(out) = output_of(
+        &[],
+        r#"BEGIN { @v = ("x", 1); @v = ("a much longer one", 2); @v = ("y", 3);
+           @k[("a", 1)] = 1; @k[("abcdefghij", 2)] = 2; @k[("b", 3)] = 3; exit(); }"#,
+    ) else {
+        return;
+    };
+    assert_eq!(out, "\n\n@k[a, 1]: 1\n@k[abcdefghij, 2]: 2\n@k[b, 3]: 3\n@v: (y, 3)\n");
+}
+
+#[test]
+fn division_by_zero_gives_one_and_a_warning_at_the_operator() {
+    // bpftrace 0.26: "1 is being used as the result", warned at run time.
+    let program = r#"BEGIN { $z = 0; printf("%d %d\n", 10 / $z, 7 % $z); @a = 5; @a /= $z; printf("%d %d\n", 10 / 3, -7 / 2); exit(); }"#;
+    let Some(o) = run_with(&[], program) else { return };
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "1 1\n3 -3\n\n\n@a: 1\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let message =
+        "warning: Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result.";
+    for col in [35, 44, 61] {
+        assert!(err.contains(&format!("stdin:1:{col}: {message}")), "no warning at column {col} in:\n{err}");
+    }
+    assert_eq!(err.matches(message).count(), 3, "{err}");
+}
+
+#[test]
+fn long_loops_run_through_bpf_loop() {
+    // The issue's example: a million iterations load like ten.
+    let program = "BEGIN { $i = 0; while ($i < 1000000) { @s = sum($i); $i++; } print(@s); exit(); }";
+    let Some(out) = output_of(&[], program) else { return };
+    assert_eq!(out, "@s: 499999500000\n\n\n@s: 499999500000\n");
+    let Some(out) =
+        output_of(&[], "BEGIN { $n = 0; for ($i : 0..300000) { $n += $i; } printf(\"%ld\\n\", $n); exit(); }")
+    else {
+        return;
+    };
+    assert_eq!(out, format!("{}\n\n\n", (0..300000u64).sum::<u64>()));
+}
+
+#[test]
+fn a_loop_past_bpf_loops_limit_stops_and_says_so() {
+    let program = r#"BEGIN { $i = 0; while ($i < 10000000) { $i++; } printf("%d\n", $i); exit(); }"#;
+    let Some(o) = run_with(&[], program) else { return };
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "8388608\n\n\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("stdin:1:17: warning: This loop stopped after 8388608 iterations"), "{err}");
+}
+
+#[test]
+fn loops_agree_with_and_without_bpf_loop() {
+    // break, continue, nested loops, ranges and return: both ways of
+    // compiling a loop must print the same, and the right, values.
+    let program = r#"BEGIN {
+        $i = 0; $n = 0;
+        while ($i < 100) {
+            $i++;
+            if ($i % 2 == 0) { continue; }
+            if ($i > 50) { break; }
+            $j = 0;
+            while ($j < 3) { $n += 1; $j++; }
+        }
+        printf("%d %d\n", $i, $n);
+        for ($k : 0..5) { if ($k == 3) { continue; } if ($k == 4) { break; } printf("k=%d\n", $k); }
+        for ($k : 5..2) { printf("never\n"); }
+        $x = 0;
+        while (1) { $x++; if ($x == 7) { printf("return at %d\n", $x); exit(); return; } }
+        printf("not reached\n");
+    }"#;
+    let expected = "51 75\nk=0\nk=1\nk=2\nreturn at 7\n\n\n";
+    let Some(with) = output_of(&[], program) else { return };
+    assert_eq!(with, expected);
+    let Some(without) = output_of(&["--no-feature", "bpf_loop"], program) else { return };
+    assert_eq!(without, expected);
+}
