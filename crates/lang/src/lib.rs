@@ -16,6 +16,7 @@ pub mod attach;
 pub mod builtins;
 pub mod check;
 pub mod diagnostic;
+pub mod eval;
 pub mod format;
 pub mod lexer;
 pub mod parser;

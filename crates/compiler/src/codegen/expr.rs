@@ -398,7 +398,7 @@ impl Gen<'_, '_> {
             return self.bool_of(e);
         }
         let (lt, rt) = (self.ty(lhs), self.ty(rhs));
-        let signed = is_signed(&lt) || is_signed(&rt);
+        let signed = operation_signed(op, &lt, &rt);
         let scale = self.pointer_scale(op, &lt, &rt, e.span)?;
         let l = self.expr(lhs)?;
         let r = self.expr(rhs)?;
@@ -718,7 +718,7 @@ impl Gen<'_, '_> {
         let delta = if inc { step as i32 } else { -(step as i32) };
         match &target.kind {
             ExprKind::Var(name) => {
-                let Some((off, _)) = self.vars.get(name).cloned() else {
+                let Some((off, var_ty)) = self.vars.get(name).cloned() else {
                     return Err(self.unsupported(target.span, "this variable"));
                 };
                 self.asm.emit(insn::ldx(Size::DW, R0, FP, off));
@@ -727,6 +727,8 @@ impl Gen<'_, '_> {
                     self.load(o, R0);
                 }
                 self.asm.emit(insn::alu_imm(Alu::Add, R0, delta));
+                // A uint8 at 255 goes to 0.
+                self.fit(R0, &var_ty);
                 self.asm.emit(insn::stx(Size::DW, FP, off, R0));
                 match old {
                     Some(o) => Ok(o),
@@ -1002,6 +1004,15 @@ struct Scale {
     lhs: i64,
     rhs: i64,
     quotient: i64,
+}
+
+/// Whether `l op r` works on signed numbers: when either operand is, but
+/// for shifts only the left one decides (as in C).
+pub(super) fn operation_signed(op: BinOp, l: &Type, r: &Type) -> bool {
+    match op {
+        BinOp::Shl | BinOp::Shr => is_signed(l),
+        _ => is_signed(l) || is_signed(r),
+    }
 }
 
 /// The ALU operation of an arithmetic or bitwise operator.

@@ -13,6 +13,10 @@ pub const STACK_LIMIT: u32 = 512;
 #[derive(Debug, Default)]
 pub struct Frame {
     used: u32,
+    /// Slots handed out for spilled scalar temporaries, and those of them
+    /// given back, which the next spill reuses.
+    spill_slots: Vec<i16>,
+    free_spills: Vec<i16>,
 }
 
 impl Frame {
@@ -34,6 +38,26 @@ impl Frame {
 
     pub fn release_to(&mut self, mark: u32) {
         self.used = self.used.min(mark);
+        let live = |off: &i16| u32::from(off.unsigned_abs()) <= self.used;
+        self.spill_slots.retain(live);
+        self.free_spills.retain(live);
+    }
+
+    /// An 8-byte slot for a scalar temporary: one given back, else new.
+    pub fn alloc_spill(&mut self) -> Option<i16> {
+        if let Some(off) = self.free_spills.pop() {
+            return Some(off);
+        }
+        let off = self.alloc(8)?;
+        self.spill_slots.push(off);
+        Some(off)
+    }
+
+    /// Gives back a temporary's slot (other stack slots are not taken).
+    pub fn free_spill(&mut self, off: i16) {
+        if self.spill_slots.contains(&off) && !self.free_spills.contains(&off) {
+            self.free_spills.push(off);
+        }
     }
 }
 

@@ -108,6 +108,9 @@ impl Gen<'_, '_> {
         let ValueKind::Plain(vt) = value else {
             return self.aggregation_read(map, key_ty.as_ref(), m.keys.as_deref(), &value, e);
         };
+        // The key is needed only for the lookup: a scalar's read gives its
+        // space back.
+        let mark = self.frame.mark();
         let key = self.build_key(key_ty.as_ref(), m.keys.as_deref(), 0)?;
         self.lookup(map, key);
         let missing = self.asm.new_label();
@@ -129,6 +132,7 @@ impl Gen<'_, '_> {
         self.asm.bind(missing);
         self.asm.emit(insn::mov_imm(R0, 0));
         self.asm.bind(end);
+        self.frame.release_to(mark);
         self.keep(R0)
     }
 

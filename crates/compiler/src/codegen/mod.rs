@@ -686,7 +686,10 @@ impl<'a, 'b> Gen<'a, 'b> {
     fn temp(&mut self) -> GResult<Loc> {
         match self.regs.take() {
             Some(r) => Ok(Loc::Reg(r)),
-            None => Ok(Loc::Stack(self.alloc(8)?)),
+            None => match self.frame.alloc_spill() {
+                Some(off) => Ok(Loc::Stack(off)),
+                None => Ok(Loc::Stack(self.alloc(8)?)),
+            },
         }
     }
 
@@ -738,8 +741,10 @@ impl<'a, 'b> Gen<'a, 'b> {
 
     /// Lets go of a value's register.
     fn free(&mut self, v: Val) {
-        if let Val::Scalar(Loc::Reg(r)) = v {
-            self.regs.give(r);
+        match v {
+            Val::Scalar(Loc::Reg(r)) => self.regs.give(r),
+            Val::Scalar(Loc::Stack(off)) => self.frame.free_spill(off),
+            _ => {}
         }
     }
 

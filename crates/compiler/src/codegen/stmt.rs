@@ -143,16 +143,29 @@ impl Gen<'_, '_> {
             self.store_typed(v, &vt, slot, &ty);
         } else {
             self.load(v, R0);
+            self.fit(R0, &ty);
             self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
         }
         self.free(v);
         Ok(())
     }
 
+    /// Makes `r` a value of type `t`: an integer narrower than 64 bits
+    /// keeps its low bits, extended by its sign (C's conversion).
+    pub(super) fn fit(&mut self, r: crate::insn::Reg, t: &Type) {
+        if let Type::Int { bits, signed } = *t
+            && bits < 64
+        {
+            let shift = 64 - i32::from(bits);
+            self.asm.emit(insn::alu_imm(Alu::Lsh, r, shift));
+            self.asm.emit(insn::alu_imm(if signed { Alu::Arsh } else { Alu::Rsh }, r, shift));
+        }
+    }
+
     /// `cur op value`, as the value a compound assignment stores (a
     /// pointer steps over whole elements).
     pub(super) fn compound(&mut self, op: BinOp, cur: Val, cur_ty: &Type, value: &Expr) -> GResult<Val> {
-        let signed = crate::layout::is_signed(cur_ty) || crate::layout::is_signed(&self.ty(value));
+        let signed = super::expr::operation_signed(op, cur_ty, &self.ty(value));
         let stride = match cur_ty {
             Type::Pointer(target) if matches!(op, BinOp::Add | BinOp::Sub) => self.stride(target, value.span)?,
             _ => 1,

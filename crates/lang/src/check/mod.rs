@@ -132,6 +132,10 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
     diags.extend(config::check_config(&program));
     diags.extend(config::check_map_decls(&program));
     checker.walk_program(&program);
+    // The second walk knows each variable's widest type from the first: an
+    // integer variable has one type throughout its probe, as in bpftrace
+    // 0.26, even where a later assignment (in a loop) widens it.
+    checker.known_vars = checker.vars.clone();
     checker.reporting = true;
     checker.walk_program(&program);
     diags.extend(checker.diags);
@@ -187,6 +191,8 @@ pub(crate) struct Checker<'a> {
     enum_values: HashMap<String, i64>,
     /// Only the second walk reports.
     reporting: bool,
+    /// Each probe's variables' widest types, from the first walk.
+    known_vars: Vec<BTreeMap<String, Type>>,
     diags: Vec<Diagnostic>,
     /// The providers of the probe being checked (one per attach point).
     providers: Vec<Provider>,
@@ -226,6 +232,7 @@ impl<'a> Checker<'a> {
             structs,
             enum_values,
             reporting: false,
+            known_vars: Vec::new(),
             diags: Vec::new(),
             providers: Vec::new(),
             scopes: Vec::new(),
@@ -279,11 +286,21 @@ impl<'a> Checker<'a> {
     }
 
     fn declare_var(&mut self, name: &str, ty: Option<Type>) {
+        let ty = ty.map(|t| self.settled_type(name, t));
         if let Some(t) = &ty {
             self.note_var(name, t);
         }
         if let Some(scope) = self.scopes.last_mut() {
             scope.insert(name.to_string(), Var { ty });
+        }
+    }
+
+    /// An integer variable's type: the widest it takes in the probe, once
+    /// the first walk has found it.
+    fn settled_type(&self, name: &str, t: Type) -> Type {
+        match (self.known_vars.get(self.probe_index).and_then(|v| v.get(name)), &t) {
+            (Some(known @ Type::Int { .. }), Type::Int { .. }) => known.widen(&t),
+            _ => t,
         }
     }
 
@@ -448,7 +465,11 @@ impl<'a> Checker<'a> {
                 };
                 let vt = match op {
                     Some(op) => {
-                        let cur = self.map_value(map, target.span);
+                        // A map entry not yet written reads as an int64 0.
+                        let cur = match self.map_value(map, target.span) {
+                            Type::Unknown => Type::INT64,
+                            t => t,
+                        };
                         self.binary_type(op, &cur, &vt, target.span.to(value.span))
                     }
                     None => vt,
@@ -897,7 +918,12 @@ impl<'a> Checker<'a> {
                     ));
                     return Type::Unknown;
                 }
-                if op == UnaryOp::Neg { Type::INT64 } else { t }
+                // bpftrace 0.26: 64 bits, signed as the operand.
+                match t {
+                    Type::Int { signed: false, .. } => Type::UINT64,
+                    Type::Int { .. } | Type::Bool => Type::INT64,
+                    other => other,
+                }
             }
             UnaryOp::Deref => match t {
                 Type::Pointer(inner) => *inner,
@@ -960,8 +986,16 @@ impl<'a> Checker<'a> {
                 (Pointer(_), Int { .. }) if matches!(op, BinOp::Add | BinOp::Sub) => l.clone(),
                 (Int { .. }, Pointer(_)) if op == BinOp::Add => r.clone(),
                 (Unknown, _) | (_, Unknown) => Unknown,
-                (Int { .. }, Int { .. }) if op == BinOp::Sub => Type::INT64,
-                (Int { .. }, Int { .. }) => l.widen(r),
+                // bpftrace 0.26: 64 bits; signed if either operand is (the
+                // left one alone for shifts), and always for a difference.
+                (Int { signed: a, .. }, Int { signed: b, .. }) => {
+                    let signed = match op {
+                        BinOp::Sub => true,
+                        BinOp::Shl | BinOp::Shr => *a,
+                        _ => *a || *b,
+                    };
+                    if signed { Type::INT64 } else { Type::UINT64 }
+                }
                 _ => Type::INT64,
             };
         }
@@ -976,7 +1010,20 @@ impl<'a> Checker<'a> {
     fn incdec(&mut self, target: &Expr, inc: bool, span: Span) -> Type {
         let op = if inc { "++" } else { "--" };
         let t = match &target.kind {
-            ExprKind::Var(name) => self.var_type(name, target.span),
+            ExprKind::Var(name) => {
+                let cur = self.var_type(name, target.span);
+                // bpftrace 0.26: the result is 64 bits (signed for --, or
+                // as the variable), and the variable takes that type.
+                let t = match cur.clone() {
+                    Type::Int { signed, .. } if signed || !inc => Type::INT64,
+                    Type::Int { .. } => Type::UINT64,
+                    other => other,
+                };
+                if t != cur {
+                    self.var_store(name, t.clone(), target.span);
+                }
+                t
+            }
             ExprKind::Map(map) => {
                 self.map_key(map, target.span);
                 let state = self.map_state(&map.name, target.span);
