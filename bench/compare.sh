@@ -45,11 +45,13 @@ rss_kb() {
   $sudo_cmd /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n 1
 }
 
-# Microseconds from start to the "Attaching N probes..." line.
+# Microseconds from start to the first line: bpftrace 0.17's "Attaching N
+# probes..." (stdout, before attaching) or bpfscope's "Attached N probes"
+# (stderr, after, as bpftrace 0.26).
 attach_us() {
   local s
   s=$(date +%s%N)
-  $sudo_cmd "$@" 2>/dev/null | {
+  $sudo_cmd "$@" 2>&1 | {
     read -r _ || true
     echo $((($(date +%s%N) - s) / 1000))
     cat >/dev/null
@@ -111,7 +113,7 @@ printf "%-46s %15s %15s %9s\n" "measurement" "bpftrace" "bpfscope" "ratio"
 row "wall time: BEGIN { exit(); }" us wall_us 'BEGIN { exit(); }'
 row "peak RSS: BEGIN { exit(); }" kb rss_kb 'BEGIN { exit(); }'
 row "peak RSS: tracepoint one-liner, 300 ms" kb rss_kb 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); } interval:ms:300 { exit(); }'
-row "start to Attaching: interval program" us attach_us 'interval:ms:100 { exit(); }'
+row "start to attached line: interval program" us attach_us 'interval:ms:100 { exit(); }'
 libc_wildcard='uprobe:/lib/x86_64-linux-gnu/libc.so.6:gethost* { @[probe] = count(); }'
 row "start to attached: uprobe libc:gethost*" us attached_us "$libc_wildcard"
 row "SIGINT to exit: uprobe libc:gethost*" us detach_us "$libc_wildcard"
@@ -119,3 +121,12 @@ row "listing: -l 'uprobe:...libc.so.6:*'" us wall_list_us 'uprobe:/lib/x86_64-li
 row "listing: -l 'tracepoint:*'" us wall_list_us 'tracepoint:*'
 large=$(large_program)
 row "wall time: $(echo "$large" | wc -l)-line program, compile+load+run" us wall_us "$large"
+
+# Loops run as bpf_loop callbacks: the verifier checks the body once, so a
+# million iterations load about as fast as ten (bpftrace unrolls loops for
+# the verifier and cannot load the larger one).
+loop() { echo "BEGIN { \$i = 0; while (\$i < $1) { @s = sum(\$i); \$i++; } exit(); }"; }
+small=$(for _ in $(seq "$N"); do wall_us "$BPFSCOPE" -e "$(loop 10)"; done | median)
+big=$(for _ in $(seq "$N"); do wall_us "$BPFSCOPE" -e "$(loop 1000000)"; done | median)
+awk -v a="$small" -v b="$big" 'BEGIN {
+  printf "bpfscope wall time, loop of 10: %.2f ms; of 1,000,000: %.2f ms (%.2fx)\n", a / 1000, b / 1000, (a > 0 ? b / a : 0) }'

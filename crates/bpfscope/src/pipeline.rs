@@ -150,6 +150,8 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         bpf_loop: bpfscope_runtime::attach::bpf_loop_usable(&settings.features),
         tai_offset_ns: tai_offset_ns(),
         pid_namespace: pid_namespace(),
+        // Probed only for programs that may call override().
+        override_return: !source.text().contains("override") || bpfscope_runtime::attach::kernel_has_override_return(),
         ..CompileOptions::default()
     };
     let mut compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;

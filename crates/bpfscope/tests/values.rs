@@ -160,3 +160,45 @@ fn loops_agree_with_and_without_bpf_loop() {
     let Some(without) = output_of(&["--no-feature", "bpf_loop"], program) else { return };
     assert_eq!(without, expected);
 }
+
+#[test]
+fn arrays_indexed_by_variables_check_their_bounds() {
+    let program = r#"BEGIN { $a = pton("1.2.3.4"); $i = 2; print($a[$i]); $j = 9; print($a[$j]); $s = "hello"; $k = 1; printf("%c\n", $s[$k]); exit(); }"#;
+    let Some(o) = run_with(&[], program) else { return };
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "3\n0\ne\n\n\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: Array access out of bounds. This can lead to unexpected results."), "{err}");
+    assert_eq!(err.matches("out of bounds").count(), 1, "{err}");
+}
+
+/// What the checker accepts compiles: each of these is refused where the
+/// program is checked, with its own message, never later as something the
+/// compiler cannot do.
+#[test]
+fn what_is_not_built_is_refused_by_the_checker() {
+    let programs = [
+        "BEGIN { $t = *curtask; }",
+        "BEGIN { print(curtask->se); }",
+        "BEGIN { $x = 1; $p = &$x; }",
+        "BEGIN { @h = hist(5); $x = @h; }",
+        "BEGIN { @h[1] = hist(5); delete(@h, 1); }",
+        "BEGIN { @h[1] = hist(5); print(has_key(@h, 1)); }",
+        "BEGIN { @h[1] = hist(5); print(len(@h)); }",
+        "BEGIN { @c[1] = count(); for ($kv : @c) { print($kv); } }",
+        "BEGIN { print(typeinfo(1)); }",
+        "import \"foo\"; BEGIN { }",
+        "BEGIN { print(len(ustack)); }",
+        "BEGIN { @t = tseries(1, 1s, 5); }",
+        "BEGIN { print(usym(0)); }",
+        "BEGIN { print(dw_ustack); }",
+        "BEGIN { $x = 1; print(strerror($x)); }",
+        "BEGIN { print(strlen((int8 *)0)); }",
+    ];
+    for program in programs {
+        let o = support::bpfscope().args(["--dry-run", "-e", program]).output().expect("runs");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{program}: {err}");
+        assert!(err.starts_with("stdin:1:") && err.contains(": error: "), "{program}: {err}");
+        assert!(!err.contains("not supported by the compiler"), "{program}: {err}");
+    }
+}

@@ -280,6 +280,8 @@ pub enum EventKind {
     Join = 9,
     /// `[kind][runtime warning id]`
     RuntimeWarning = 10,
+    /// `[kind][system id][args...]`: run a formatted shell command.
+    System = 11,
 }
 
 /// A check the program makes as it runs, and what it says when it fails.
@@ -289,6 +291,8 @@ pub enum RuntimeWarningKind {
     DivideByZero,
     /// A loop ran the most iterations `bpf_loop` allows, and stopped.
     LoopLimit,
+    /// `a[$i]` with `$i` past the array's end: the value is 0.
+    ArrayOutOfBounds,
 }
 
 impl RuntimeWarningKind {
@@ -298,6 +302,9 @@ impl RuntimeWarningKind {
             RuntimeWarningKind::DivideByZero => {
                 "Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result."
                     .to_string()
+            }
+            RuntimeWarningKind::ArrayOutOfBounds => {
+                "Array access out of bounds. This can lead to unexpected results.".to_string()
             }
             RuntimeWarningKind::LoopLimit => {
                 format!("This loop stopped after {LOOP_LIMIT} iterations, the most the kernel's bpf_loop allows.")
@@ -338,6 +345,7 @@ impl EventKind {
             8 => EventKind::Cat,
             9 => EventKind::Join,
             10 => EventKind::RuntimeWarning,
+            11 => EventKind::System,
             _ => return None,
         })
     }
@@ -354,6 +362,8 @@ pub struct Compiled {
     pub printfs: Vec<PrintfSpec>,
     /// `cat()` calls: the file name's format and arguments.
     pub cats: Vec<PrintfSpec>,
+    /// `system()` calls: the command's format and arguments.
+    pub systems: Vec<PrintfSpec>,
     pub time_formats: Vec<String>,
     /// The format of each `strftime()`.
     pub strftime_formats: Vec<String>,
@@ -379,6 +389,16 @@ pub struct Compiled {
 }
 
 impl Compiled {
+    /// The formats of the calls that send events of this kind: `cat()`,
+    /// `system()`, else `printf()` and its kin.
+    pub fn format_table(&mut self, kind: EventKind) -> &mut Vec<PrintfSpec> {
+        match kind {
+            EventKind::Cat => &mut self.cats,
+            EventKind::System => &mut self.systems,
+            _ => &mut self.printfs,
+        }
+    }
+
     /// Gives each run-time warning its text: the message at its place in
     /// `source`, as compile-time diagnostics print; or none at all, with
     /// `silence` (`--no-warnings`). `warnf`/`errorf` learn their place.

@@ -23,7 +23,7 @@ use crate::{RunError, signals};
 /// How a run behaves.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// Do not print `Attaching N probes...`.
+    /// Do not print `Attached N probes`.
     pub quiet: bool,
     /// Say which kernel mechanisms are used.
     pub verbose: bool,
@@ -49,12 +49,12 @@ pub fn run(
     // Printing needs the text only: no decoding of arguments per event.
     session.decode_args = false;
     signals::install();
-    if !options.quiet {
-        let n = session.compiled.probe_names.len();
-        writeln!(out, "Attaching {n} probe{}...", if n == 1 { "" } else { "s" })?;
-        out.flush()?;
-    }
     session.start()?;
+    if !options.quiet {
+        // bpftrace 0.26: once attached, on stderr.
+        let n = session.compiled.probe_names.len();
+        eprintln!("Attached {n} probe{}", if n == 1 { "" } else { "s" });
+    }
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
@@ -307,8 +307,12 @@ impl Session {
         let word = |i: usize| read_u64(data.get(i * 8..).unwrap_or(&[]));
         let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
         match EventKind::from_u64(word(0))? {
-            kind @ (EventKind::Printf | EventKind::Cat) => {
-                let table = if kind == EventKind::Cat { &self.compiled.cats } else { &self.compiled.printfs };
+            kind @ (EventKind::Printf | EventKind::Cat | EventKind::System) => {
+                let table = match kind {
+                    EventKind::Cat => &self.compiled.cats,
+                    EventKind::System => &self.compiled.systems,
+                    _ => &self.compiled.printfs,
+                };
                 let spec = table.get(word(1) as usize)?;
                 let args: Vec<(&bpfscope_lang::check::Type, &[u8])> = spec
                     .args
@@ -322,6 +326,9 @@ impl Session {
                 let text = printf::format(&spec.pieces, &args, &r);
                 if kind == EventKind::Cat {
                     return Some(Event::Text(cat(&String::from_utf8_lossy(&text))));
+                }
+                if kind == EventKind::System {
+                    return Some(Event::Text(system(&String::from_utf8_lossy(&text))));
                 }
                 let values = if self.decode_args {
                     args.iter().map(|(t, bytes)| Value::decode(t, bytes, &r)).collect()
@@ -454,6 +461,18 @@ fn cat(path: &str) -> Vec<u8> {
         eprintln!("cat: cannot read '{path}': {e}");
         Vec::new()
     })
+}
+
+/// `system()`: runs the command with `sh -c`, as bpftrace does, and
+/// gives what it wrote on stdout (its stderr goes to ours).
+fn system(command: &str) -> Vec<u8> {
+    match std::process::Command::new("/bin/sh").args(["-c", command]).stderr(std::process::Stdio::inherit()).output() {
+        Ok(o) => o.stdout,
+        Err(e) => {
+            eprintln!("system: cannot run '{command}': {e}");
+            Vec::new()
+        }
+    }
 }
 
 /// Whether a process still runs (a zombie counts as gone).

@@ -132,7 +132,7 @@ fn parse_args<T: clap::Parser>(name: &str, args: &[String]) -> Result<T, Error> 
     })
 }
 
-/// Runs a tool's program text, quietly (no `Attaching` line).
+/// Runs a tool's program text, quietly (no `Attached` line).
 fn run(name: &str, text: String, settings: Settings) -> Result<(), Error> {
     run_events(name, text, &settings, None, None, |e| Some(e.text().into_owned()))
 }

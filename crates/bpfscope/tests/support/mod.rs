@@ -290,3 +290,27 @@ pub fn run_as_nobody(args: &[&str]) -> Option<Output> {
     std::fs::remove_dir_all(&dir).ok();
     Some(out)
 }
+
+/// bpftrace 0.17's output without its first line, `Attaching N probes...`
+/// (bpftrace 0.26 and bpfscope say `Attached N probes` on stderr instead).
+pub fn without_attaching(out: &str) -> String {
+    match out.strip_prefix("Attaching ") {
+        Some(rest) => rest.split_once('\n').map_or(String::new(), |(_, after)| after.to_string()),
+        None => out.to_string(),
+    }
+}
+
+/// The number in the `Attached N probes` line of a run's stderr.
+pub fn attached_count(stderr: &str) -> Option<usize> {
+    stderr.lines().find_map(|l| l.strip_prefix("Attached ")?.split(' ').next()?.parse().ok())
+}
+
+/// Checks that a run said nothing on stderr but its `Attached N probes`.
+#[track_caller]
+pub fn assert_only_attached(stderr: &str, what: &str) {
+    let rest = stderr.strip_prefix("Attached ").and_then(|r| r.split_once(' ')).map(|(n, r)| (n.parse::<u32>(), r));
+    assert!(
+        matches!(rest, Some((Ok(_), "probe\n" | "probes\n"))),
+        "stderr of {what}: {stderr:?} (wanted only `Attached N probes`)"
+    );
+}

@@ -21,6 +21,10 @@ impl Gen<'_, '_> {
                 self.formatted(EventKind::Cat, c, e)?;
                 Ok(Val::Nothing)
             }
+            "system" => {
+                self.formatted(EventKind::System, c, e)?;
+                Ok(Val::Nothing)
+            }
             "exit" => {
                 let code = match c.args.first() {
                     Some(a) => self.expr(a)?,
@@ -58,6 +62,33 @@ impl Gen<'_, '_> {
                 }
                 _ => Err(self.unsupported(e.span, "this form of delete()")),
             },
+            "find" => self.find(c, e),
+            // The probed kernel function returns this instead of running
+            // (bpf_override_return: functions open to error injection).
+            "override" => {
+                let Some(a) = c.args.first() else { return Err(self.unsupported(e.span, "override()")) };
+                if !self.b.options.override_return {
+                    return Err(bpfscope_lang::Diagnostic::error(
+                        e.span,
+                        "override() needs the kernel's bpf_override_return helper, which this kernel does not have",
+                    )
+                    .with_hint(
+                        "the kernel must be built with CONFIG_BPF_KPROBE_OVERRIDE (and function error injection)",
+                    ));
+                }
+                self.ctx(e.span, "override()")?;
+                let v = self.expr(a)?;
+                self.load(v, R2);
+                self.free(v);
+                self.asm.emit(insn::mov_reg(R1, crate::insn::R9));
+                self.asm.emit(insn::call(Helper::OverrideReturn));
+                Ok(Val::Nothing)
+            }
+            "assert_str" => Ok(Val::Nothing),
+            "default_str_length" => {
+                Ok(Val::Imm(bpfscope_lang::check::configured_max_strlen(&self.b.checked.program) as i64))
+            }
+            "debugf" => self.debugf(c, e),
             "has_key" => match c.args.as_slice() {
                 [Expr { kind: ExprKind::Map(m), span, .. }, key] => {
                     self.map_has_key(&m.name, Some(std::slice::from_ref(key)), *span)
@@ -129,6 +160,11 @@ impl Gen<'_, '_> {
             }
             "bswap" => self.bswap(c, e),
             "getopt" => self.getopt(c, e),
+            // The address; user space names it when printing.
+            "ksym" => match c.args.first() {
+                Some(a) => self.expr(a),
+                None => Err(self.unsupported(e.span, "ksym()")),
+            },
             "strftime" => {
                 let [fmt, ns] = c.args.as_slice() else { return Err(self.unsupported(e.span, "this call")) };
                 let ExprKind::Str(fmt) = &fmt.kind else {
@@ -350,6 +386,66 @@ impl Gen<'_, '_> {
                 Ok(Val::Imm(d))
             }
         }
+    }
+
+    /// `find(@map, key, $var)`: 1 and the value in `$var` where the key is
+    /// in the map, else 0 and `$var` as it was.
+    fn find(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let [Expr { kind: ExprKind::Map(m), span, .. }, key, Expr { kind: ExprKind::Var(var), .. }] = c.args.as_slice()
+        else {
+            return Err(self.unsupported(e.span, "this form of find()"));
+        };
+        let (_, map, key_ty, kind) = self.user_map(&m.name, *span)?;
+        let crate::program::ValueKind::Plain(vt) = kind else {
+            return Err(self.unsupported(*span, "find() in an aggregation's map"));
+        };
+        let Some((slot, var_ty)) = self.vars.get(var).cloned() else {
+            return Err(self.unsupported(e.span, "this variable"));
+        };
+        let key = self.build_key(key_ty.as_ref(), Some(std::slice::from_ref(key)), 0)?;
+        self.lookup(map, key);
+        let missing = self.asm.new_label();
+        let done = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, missing);
+        if layout::is_aggregate(&vt) {
+            self.copy_from(R0, 0, slot, size_of(&vt).min(size_of(&var_ty)));
+        } else {
+            self.asm.emit(insn::ldx(Size::DW, R1, R0, 0));
+            self.asm.emit(insn::stx(Size::DW, FP, slot, R1));
+        }
+        self.asm.emit(insn::mov_imm(R0, 1));
+        self.asm.jump(done);
+        self.asm.bind(missing);
+        self.asm.emit(insn::mov_imm(R0, 0));
+        self.asm.bind(done);
+        self.keep(R0)
+    }
+
+    /// `debugf(fmt, a, b, c)`: `bpf_trace_printk()`, which the kernel
+    /// writes to its trace pipe (`/sys/kernel/tracing/trace_pipe`).
+    fn debugf(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let Some(ExprKind::Str(fmt)) = c.args.first().map(|a| &a.kind) else {
+            return Err(self.unsupported(e.span, "a format that is not a literal"));
+        };
+        let mut values = Vec::new();
+        for a in &c.args[1..] {
+            values.push(self.expr(a)?);
+        }
+        let mut text = fmt.clone();
+        text.push(0);
+        let size = text.len() as u32;
+        let off = self.alloc(size)?;
+        self.store_bytes(off, &text, size);
+        for (v, r) in values.iter().zip([R3, R4, crate::insn::R5]) {
+            self.load(*v, r);
+        }
+        for v in values {
+            self.free(v);
+        }
+        self.addr(R1, off);
+        self.asm.emit(insn::mov_imm(R2, size as i32));
+        self.asm.emit(insn::call(Helper::TracePrintk));
+        Ok(Val::Nothing)
     }
 
     /// `bswap(n)`: the bytes of an integer of n's width, reversed.
@@ -575,8 +671,7 @@ impl Gen<'_, '_> {
             let t = self.ty(a);
             payload.push((v, t));
         }
-        let table = if kind == EventKind::Cat { &self.b.out.cats } else { &self.b.out.printfs };
-        let id = table.len() as i64;
+        let id = self.b.out.format_table(kind).len() as i64;
         let offsets = self.event(kind, &[Val::Imm(id)], &payload)?;
         for (v, _) in &payload {
             self.free(*v);
@@ -588,11 +683,7 @@ impl Gen<'_, '_> {
             _ => PrintfSeverity::Output,
         };
         let spec = PrintfSpec { pieces, args, span: e.span, severity, location: String::new() };
-        if kind == EventKind::Cat {
-            self.b.out.cats.push(spec);
-        } else {
-            self.b.out.printfs.push(spec);
-        }
+        self.b.out.format_table(kind).push(spec);
         Ok(())
     }
 

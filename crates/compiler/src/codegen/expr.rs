@@ -759,6 +759,7 @@ impl Gen<'_, '_> {
         }
         let i = match &index.kind {
             ExprKind::Int(n) => *n,
+            _ if matches!(bt, Type::Str(_) | Type::Array(..)) => return self.variable_index(base, index, &bt, e),
             _ => return Err(self.unsupported(index.span, "an index that is not a constant")),
         };
         match bt {
@@ -784,6 +785,40 @@ impl Gen<'_, '_> {
             }
             _ => Err(self.unsupported(e.span, "this index")),
         }
+    }
+
+    /// `a[$i]` of an array or string on the stack: the element, or 0 and a
+    /// warning (as bpftrace 0.26) where `$i` is past the end.
+    fn variable_index(&mut self, base: &Expr, index: &Expr, bt: &Type, e: &Expr) -> GResult<Val> {
+        let (elem, signed, n) = match bt {
+            Type::Array(t, n) if !is_aggregate(t) => (layout::element_size(t), is_signed(t), *n),
+            Type::Str(n) => (1, true, *n),
+            _ => return Err(self.unsupported(e.span, "this index")),
+        };
+        let Val::Mem(off) = self.expr(base)? else { return Err(self.unsupported(e.span, "this index")) };
+        let i = self.expr(index)?;
+        self.load(i, R2);
+        self.free(i);
+        let inside = self.asm.new_label();
+        let done = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jlt, R2, i32::try_from(n).unwrap_or(i32::MAX), inside);
+        self.runtime_warning(crate::program::RuntimeWarningKind::ArrayOutOfBounds, e.span)?;
+        self.asm.emit(insn::mov_imm(R0, 0));
+        self.asm.jump(done);
+        self.asm.bind(inside);
+        if elem > 1 {
+            self.asm.emit(insn::alu_imm(Alu::Mul, R2, elem as i32));
+        }
+        self.addr(R1, off);
+        self.asm.emit(insn::alu_reg(Alu::Add, R1, R2));
+        self.asm.emit(insn::ldx(Size::of(elem), R0, R1, 0));
+        if signed && elem < 8 {
+            let shift = 64 - 8 * elem as i32;
+            self.asm.emit(insn::alu_imm(Alu::Lsh, R0, shift));
+            self.asm.emit(insn::alu_imm(Alu::Arsh, R0, shift));
+        }
+        self.asm.bind(done);
+        self.keep(R0)
     }
 
     /// `p[i]`: the element `i` places after where `p` points, read from

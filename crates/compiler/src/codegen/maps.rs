@@ -25,7 +25,7 @@ impl Gen<'_, '_> {
 
     /// Builds the key for `@map[keys]` on the stack; returns its offset.
     /// `extra` bytes after the key are left for the caller (a bucket).
-    fn build_key(&mut self, key_ty: Option<&Type>, keys: Option<&[Expr]>, extra: u32) -> GResult<i16> {
+    pub(super) fn build_key(&mut self, key_ty: Option<&Type>, keys: Option<&[Expr]>, extra: u32) -> GResult<i16> {
         let Some(kt) = key_ty else {
             let off = self.alloc(8 + extra)?;
             self.zero(off, 8 + extra);

@@ -54,6 +54,8 @@ pub struct CompileOptions {
     /// The device and inode of the tracer's pid namespace
     /// (`pid(curr_ns)`), where it could be read.
     pub pid_namespace: Option<(u64, u64)>,
+    /// The kernel lets kprobes call `bpf_override_return` (`override()`).
+    pub override_return: bool,
 }
 
 impl Default for CompileOptions {
@@ -70,6 +72,7 @@ impl Default for CompileOptions {
             bpf_loop: true,
             tai_offset_ns: 0,
             pid_namespace: None,
+            override_return: true,
         }
     }
 }

@@ -29,6 +29,8 @@ enum Arg {
 /// required), return type.
 const SIMPLE: &[(&str, usize, &[Arg], Ret)] = &[
     ("bswap", 1, &[Arg::Int], Ret::SameAsFirst),
+    ("assert_str", 1, &[Arg::Any], Ret::None),
+    ("default_str_length", 0, &[], Ret::U64),
     ("ksym", 1, &[Arg::Int], Ret::Ksym),
     ("usym", 1, &[Arg::Int], Ret::Usym),
     ("kaddr", 1, &[Arg::StrLit], Ret::U64),
@@ -100,6 +102,7 @@ const SPECIAL: &[&str] = &[
     "exit",
     "delete",
     "has_key",
+    "find",
     "len",
     "str",
     "buf",
@@ -131,8 +134,6 @@ const SPECIAL: &[&str] = &[
 /// Functions of bpftrace 0.26 that this version does not compile yet, and
 /// what to do instead: refused here, where the program is checked.
 const NOT_BUILT: &[(&str, &str)] = &[
-    ("debugf", "use printf(), or errorf()/warnf() for messages on stderr"),
-    ("ksym", "kernel symbols of stacks print with kstack; func names the probed function"),
     ("usym", "user symbols of stacks print with ustack; func names the probed function"),
     ("macaddr", "print the six bytes with printf(\"%02x:...\")"),
     ("cgroup_path", "print cgroup (the id) and look it up under /sys/fs/cgroup"),
@@ -143,8 +144,8 @@ const NOT_BUILT: &[(&str, &str)] = &[
     ("uaddr", "use a uprobe on the symbol instead"),
     ("unwatch", "watchpoints are not supported yet"),
     ("strcap", "strings are read whole with str()"),
-    ("typeinfo", "use sizeof() or the is_*() predicates"),
-    ("tseries", "use hist() or lhist(), or print() a map per interval"),
+    ("path", "print the file's name from its dentry (d_name) instead"),
+    ("write_user", "writing to traced memory is not supported yet"),
 ];
 
 /// Functions whose argument must be known when compiling, because their
@@ -199,6 +200,9 @@ impl Checker<'_> {
             }
             return Type::Unknown;
         }
+        if matches!(c.name.as_str(), "delete" | "has_key" | "len" | "find") {
+            self.refuse_bucket_map(c);
+        }
         if let Some(&(name, min, args, ret)) = SIMPLE.iter().find(|s| s.0 == c.name) {
             let t = self.simple_call(name, min, args, ret, c, span);
             self.compile_time_args(c);
@@ -237,6 +241,29 @@ impl Checker<'_> {
                 }
                 Type::Bool
             }
+            // find(@map, key, $var): whether the key is there; if so, $var
+            // takes its value.
+            "find" => {
+                if self.arity(c, span, 3, 3) {
+                    self.map_with_key(c, &c.args[0], Some(&c.args[1]));
+                    let value = match &c.args[0].kind {
+                        ExprKind::Map(m) => self.maps.get(&m.name).and_then(|s| s.value.clone()),
+                        _ => None,
+                    };
+                    match &c.args[2].kind {
+                        ExprKind::Var(name) => {
+                            let t = value.unwrap_or(Type::INT64);
+                            self.types_note(&c.args[2], &t);
+                            self.var_store(name, t, c.args[2].span);
+                        }
+                        _ => self.error(
+                            Diagnostic::error(c.args[2].span, "find() puts the value in a scratch variable")
+                                .with_hint("pass a variable, as in find(@m, key, $value)"),
+                        ),
+                    }
+                }
+                Type::Bool
+            }
             "len" => {
                 if self.arity(c, span, 1, 1) {
                     match &c.args[0].kind {
@@ -245,7 +272,12 @@ impl Checker<'_> {
                         }
                         _ => {
                             let t = self.expr(&c.args[0]);
-                            if !matches!(t, Type::Kstack | Type::Ustack | Type::Unknown) {
+                            if matches!(t, Type::Kstack | Type::Ustack) {
+                                self.error(
+                                    Diagnostic::error(c.args[0].span, "len() of a stack is not supported yet")
+                                        .with_hint("print the stack, or count its frames in user space"),
+                                );
+                            } else if !t.is_unknown() {
                                 self.error(Diagnostic::error(
                                     c.args[0].span,
                                     format!("len() expects a map or a stack, found '{t}'"),
@@ -385,6 +417,19 @@ impl Checker<'_> {
                 Diagnostic::error(a.span, format!("{}() needs a value known when compiling", c.name)).with_hint(
                     "pass a number or a named constant; values known only at run time are not supported yet",
                 ),
+            );
+        }
+        if c.name == "assert_str"
+            && let Some(a) = c.args.first()
+            && let Some(t) = self.types.get(a.id.0 as usize).cloned()
+            && !matches!(t, Type::Str(_) | Type::Array(..) | Type::Pointer(_) | Type::Unknown)
+        {
+            self.error(Diagnostic::error(a.span, "string-like values must be either strings, arrays or pointers"));
+        }
+        if c.name == "debugf" && c.args.len() > 4 {
+            self.error(
+                Diagnostic::error(c.name_span, "debugf() takes at most three values after its format")
+                    .with_hint("the kernel's bpf_trace_printk() prints three at most; use printf() for more"),
             );
         }
         if matches!(c.name.as_str(), "strlen" | "strcontains" | "strstr" | "str_concat" | "memcmp") {
@@ -654,6 +699,26 @@ impl Checker<'_> {
             }
         }
         Type::Bool
+    }
+
+    /// `delete`, `has_key`, `len` and `find` on a map of histograms, which
+    /// keeps one entry per bucket: not supported yet.
+    fn refuse_bucket_map(&mut self, c: &Call) {
+        let name = match c.args.first().map(|a| &a.kind) {
+            Some(ExprKind::Map(m)) => &m.name,
+            _ => return,
+        };
+        if let Some(Type::Agg(kind @ (AggKind::Hist | AggKind::Lhist))) =
+            self.maps.get(name).and_then(|s| s.value.clone())
+        {
+            self.error(
+                Diagnostic::error(
+                    c.name_span,
+                    format!("{}() of a map of {}() values is not supported yet", c.name, kind.name()),
+                )
+                .with_hint("clear() empties the whole map"),
+            );
+        }
     }
 
     /// `@m` as a whole-map argument; says whether it is one.

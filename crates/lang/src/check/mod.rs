@@ -130,6 +130,9 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
     let options = &with_config(&program, options);
     let mut checker = Checker::new(&program, options);
     diags.extend(config::check_config(&program));
+    for i in &program.imports {
+        diags.push(Diagnostic::error(i.span, "imports are not supported yet"));
+    }
     diags.extend(config::check_map_decls(&program));
     checker.walk_program(&program);
     // The second walk knows each variable's widest type from the first: an
@@ -152,6 +155,12 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
         })
         .collect();
     Ok(CheckedProgram { program, maps, warnings: diags, types, vars })
+}
+
+/// The longest string the program reads (`max_strlen`): its config's, or
+/// the default.
+pub fn configured_max_strlen(program: &Program) -> u64 {
+    with_config(program, &CheckOptions::default()).max_strlen
 }
 
 /// The options with the program's `config` block applied.
@@ -436,6 +445,15 @@ impl<'a> Checker<'a> {
                     .with_hint("no probe assigns this map a value"),
             );
         }
+        if let Type::Agg(k) = &value {
+            self.error(
+                Diagnostic::error(
+                    m.span,
+                    format!("iterating over a map of {}() values is not supported yet", k.name()),
+                )
+                .with_hint("copy the values into a map of plain integers to iterate over it"),
+            );
+        }
         match key {
             Some(Some(key)) => Type::Tuple(vec![key, value]),
             Some(None) => {
@@ -457,6 +475,16 @@ impl<'a> Checker<'a> {
                     _ => None,
                 };
                 let vt = match agg {
+                    Some((AggKind::Tseries, call)) => {
+                        self.error(
+                            Diagnostic::error(
+                                call.name_span,
+                                "tseries() is not available in this version of bpfscope yet",
+                            )
+                            .with_hint("use hist() or lhist(), or print() a map per interval"),
+                        );
+                        Type::Unknown
+                    }
                     Some((kind, call)) => {
                         self.aggregation_args(kind, call, value.span);
                         Type::Agg(kind)
@@ -496,6 +524,7 @@ impl<'a> Checker<'a> {
     /// it must have one.
     fn value_expr(&mut self, e: &Expr) -> Type {
         let t = self.expr(e);
+        self.refuse_unkeepable(&t, e.span);
         if t == Type::None {
             let what = match &e.kind {
                 ExprKind::Call(c) => format!("{}() does not return a value", c.name),
@@ -505,6 +534,22 @@ impl<'a> Checker<'a> {
             return Type::Unknown;
         }
         t
+    }
+
+    /// Values that cannot be kept or printed yet: a whole struct, and the
+    /// value of a histogram or stats map.
+    pub(crate) fn refuse_unkeepable(&mut self, t: &Type, span: Span) {
+        match t {
+            Type::Struct(name) => self.error(
+                Diagnostic::error(span, format!("a whole {name} cannot be kept or printed yet"))
+                    .with_hint("read the fields you need, as in s->field"),
+            ),
+            Type::Agg(k) if !k.reads_as_int() => self.error(
+                Diagnostic::error(span, format!("a map of {}() values cannot be read as one value", k.name()))
+                    .with_hint("print the map with print(@map)"),
+            ),
+            _ => {}
+        }
     }
 
     fn var_type(&mut self, name: &str, span: Span) -> Type {
@@ -648,6 +693,15 @@ impl<'a> Checker<'a> {
 
     // ---- expressions ------------------------------------------------------
 
+    /// Records an expression's type without checking it (an out-parameter).
+    pub(crate) fn types_note(&mut self, e: &Expr, t: &Type) {
+        let i = e.id.0 as usize;
+        if self.types.len() <= i {
+            self.types.resize(i + 1, Type::Unknown);
+        }
+        self.types[i] = t.clone();
+    }
+
     pub(crate) fn expr(&mut self, e: &Expr) -> Type {
         let t = crate::parser::grow(|| self.expr_inner(e));
         let i = e.id.0 as usize;
@@ -739,9 +793,17 @@ impl<'a> Checker<'a> {
                 }
                 Type::Record(out)
             }
-            ExprKind::Sizeof(t) | ExprKind::Typeinfo(t) => {
+            ExprKind::Sizeof(t) => {
                 self.type_or_expr(t);
                 Type::UINT64
+            }
+            ExprKind::Typeinfo(t) => {
+                self.type_or_expr(t);
+                self.error(
+                    Diagnostic::error(e.span, "typeinfo() is not available in this version of bpfscope yet")
+                        .with_hint("use sizeof() or the is_*() predicates"),
+                );
+                Type::Unknown
             }
             ExprKind::Offsetof { target, fields } => {
                 let t = self.type_or_expr(target);
@@ -807,6 +869,16 @@ impl<'a> Checker<'a> {
         }
         let candidates: Vec<&str> =
             builtins::BUILTIN_VARIABLES.iter().copied().chain(self.enum_values.keys().map(String::as_str)).collect();
+        if name == "dw_ustack" {
+            self.error(
+                Diagnostic::error(
+                    span,
+                    "dw_ustack needs DWARF unwinding, which this version of bpfscope does not do yet",
+                )
+                .with_hint("ustack walks frame pointers: build the program with -fno-omit-frame-pointer"),
+            );
+            return Type::Unknown;
+        }
         let mut d = Diagnostic::error(span, format!("Unknown identifier: '{name}'"));
         if let Some(s) = closest(name, candidates) {
             d = d.with_hint(format!("did you mean '{s}'?"));
@@ -934,11 +1006,15 @@ impl<'a> Checker<'a> {
                 }
             },
             UnaryOp::AddrOf => {
-                if !matches!(
-                    operand.kind,
-                    ExprKind::Var(_) | ExprKind::Map(_) | ExprKind::Field { .. } | ExprKind::Index { .. }
-                ) {
-                    self.error(Diagnostic::error(span, "The '&' operator needs a variable, a map or a field"));
+                match &operand.kind {
+                    ExprKind::Field { base, .. } if !matches!(&base.kind, ExprKind::Ident(n) if n == "args") => {}
+                    ExprKind::Var(_) | ExprKind::Map(_) => self.error(
+                        Diagnostic::error(span, "the address of a variable or a map is not supported yet")
+                            .with_hint("'&' takes the address of a struct's field, as in &p->field"),
+                    ),
+                    _ => {
+                        self.error(Diagnostic::error(span, "The '&' operator needs a struct's field, as in &p->field"))
+                    }
                 }
                 Type::Pointer(Box::new(t))
             }

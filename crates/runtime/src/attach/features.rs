@@ -65,20 +65,23 @@ impl Features {
 }
 
 /// Whether loops may run as `bpf_loop` callbacks: enabled, and the kernel
-/// has the helper (libbpf loads a tiny program that calls it).
+/// has the helper.
 pub fn bpf_loop_usable(features: &Features) -> bool {
-    if !features.enabled(Feature::BpfLoop) {
-        return false;
-    }
+    features.enabled(Feature::BpfLoop)
+        && kernel_has_helper(libbpf_sys::BPF_PROG_TYPE_TRACEPOINT, libbpf_sys::BPF_FUNC_loop)
+}
+
+/// Whether kprobe programs may call `bpf_override_return` (`override()`):
+/// kernels built without CONFIG_BPF_KPROBE_OVERRIDE lack it.
+pub fn kernel_has_override_return() -> bool {
+    kernel_has_helper(libbpf_sys::BPF_PROG_TYPE_KPROBE, libbpf_sys::BPF_FUNC_override_return)
+}
+
+/// Whether programs of a type may call a helper (libbpf loads a tiny
+/// program that calls it).
+fn kernel_has_helper(prog_type: libbpf_sys::bpf_prog_type, helper: libbpf_sys::bpf_func_id) -> bool {
     // SAFETY: plain values; a null options pointer is allowed.
-    let found = unsafe {
-        libbpf_sys::libbpf_probe_bpf_helper(
-            libbpf_sys::BPF_PROG_TYPE_TRACEPOINT,
-            libbpf_sys::BPF_FUNC_loop,
-            std::ptr::null(),
-        )
-    };
-    found == 1
+    unsafe { libbpf_sys::libbpf_probe_bpf_helper(prog_type, helper, std::ptr::null()) == 1 }
 }
 
 /// Whether the kernel can make kprobe_multi links: a program loaded for

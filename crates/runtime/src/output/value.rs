@@ -29,7 +29,19 @@ impl Symbolizer {
             None => format!("0x{address:x}"),
         }
     }
+
+    /// The kernel function or object an address is in (`ksym()`): its
+    /// name, or the address in hex.
+    pub fn kernel_name(&self, address: u64) -> String {
+        let symbols = self.kernel.get_or_init(bpfscope_probes::symbols::KernelSymbols::load);
+        symbols.find(address).map_or_else(|| format!("0x{address:x}"), |(name, _)| name.to_string())
+    }
 }
+
+/// Below this, a `ksym_t`/`usym_t` value is an index into the program's
+/// function names (`func`); at or above it, an address (`ksym(addr)`):
+/// no kernel address and no mapped user address is this low.
+pub const SYMBOL_INDEX_LIMIT: u64 = 1 << 16;
 
 /// What turning values into text needs from the session.
 #[derive(Default)]
@@ -144,6 +156,10 @@ pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
         Type::Bool => (read_u64(bytes) != 0).to_string(),
         Type::Probe => r.probe_names.get(read_u64(bytes) as usize).cloned().unwrap_or_default(),
         Type::Ustack | Type::Kstack => r.stack_text(read_u64(bytes), 8),
+        Type::Ksym if read_u64(bytes) >= SYMBOL_INDEX_LIMIT => match r.symbols {
+            Some(s) => s.kernel_name(read_u64(bytes)),
+            None => format!("0x{:x}", read_u64(bytes)),
+        },
         Type::Usym | Type::Ksym => r.func_names.get(read_u64(bytes) as usize).cloned().unwrap_or_default(),
         Type::Username => username(read_u64(bytes) as u32),
         Type::Tuple(items) => {
