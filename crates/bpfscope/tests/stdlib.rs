@@ -179,10 +179,10 @@ const CASES: &[(&[&str], Check)] = &[
     (&["cgroup", "cgroupid"], runs(r#"BEGIN { print(cgroup); exit(); }"#, "{cgroup}\n\n\n")),
     (
         &["cgroup_path"],
-        Refused {
-            program: "BEGIN { print(cgroup_path(cgroup)); }",
-            message: "cgroup_path() is not available in this version of bpfscope yet",
-        },
+        runs(
+            r#"BEGIN { print(cgroup_path(cgroup)); print(cgroup_path(cgroup, "unified")); printf("[%s]\n", cgroup_path(cgroup, "cpuset")); exit(); }"#,
+            "unified:{cgroup_path}\nunified:{cgroup_path}\n[]\n\n\n",
+        ),
     ),
     (
         &["clear", "zero"],
@@ -305,7 +305,13 @@ const CASES: &[(&[&str], Check)] = &[
     ),
     (&["kptr", "uptr"], runs(r#"BEGIN { printf("%d %d\n", kptr(5), uptr(6)); exit(); }"#, "5 6\n\n\n")),
     (&["kstack", "ustack"], Elsewhere("uprobes::stack_symbols_match_bpftrace")),
-    (&["macaddr"], Refused { program: "BEGIN { print(macaddr(0)); }", message: "macaddr() is not available" }),
+    (
+        &["macaddr"],
+        runs(
+            r#"BEGIN { print(macaddr(pton("::a0b:c0d:e0f:ff00"))); printf("%s\n", macaddr(pton("1:203:405:6ff::"))); exit(); }"#,
+            "00:00:00:00:00:00\n00:01:02:03:04:05\n\n\n",
+        ),
+    ),
     (
         &["memcmp", "strcontains", "strlen", "strncmp", "strstr"],
         runs(
@@ -423,11 +429,11 @@ fn every_stdlib_name_has_a_check() {
 
 /// The values a case's expected output names.
 fn fill(text: &str, pid: u32, target: &str) -> String {
-    let cgroup = std::fs::read_to_string("/proc/self/cgroup")
+    let cgroup_path = std::fs::read_to_string("/proc/self/cgroup")
         .ok()
         .and_then(|c| c.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)))
-        .and_then(|path| std::fs::metadata(format!("/sys/fs/cgroup{path}")).ok())
-        .map_or(0, |m| m.ino());
+        .unwrap_or_default();
+    let cgroup = std::fs::metadata(format!("/sys/fs/cgroup{cgroup_path}")).map_or(0, |m| m.ino());
     let ncpus = std::fs::read_to_string("/sys/devices/system/cpu/possible")
         .ok()
         .and_then(|s| s.trim().rsplit(['-', ',']).next()?.parse::<u64>().ok())
@@ -437,6 +443,7 @@ fn fill(text: &str, pid: u32, target: &str) -> String {
         .replace("{ppid}", &unsafe { libc::gettid() }.to_string())
         .replace("{ncpus}", &ncpus.to_string())
         .replace("{cgroup}", &cgroup.to_string())
+        .replace("{cgroup_path}", &cgroup_path)
         .replace("{target}", target)
 }
 

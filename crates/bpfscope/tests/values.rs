@@ -202,3 +202,38 @@ fn what_is_not_built_is_refused_by_the_checker() {
         assert!(!err.contains("not supported by the compiler"), "{program}: {err}");
     }
 }
+
+/// Values of enum types print as their variant's name, as bpftrace 0.26's
+/// runtime tests expect (tests/runtime/call and other): constants,
+/// variables, maps, tuples and casts; a value no variant has, as a number.
+#[test]
+fn enums_print_their_names() {
+    let cases = [
+        (
+            r#"enum Foo { ONE = 1, TWO = 2, OTHER = 99999 }; begin { printf("%d %s %d %s %d %s\n", ONE, ONE, TWO, TWO, OTHER, OTHER); exit() }"#,
+            "1 ONE 2 TWO 99999 OTHER\n\n\n",
+        ),
+        (
+            r#"enum Foo { ONE = 1, TWO = 2 }; begin { $one = ONE; @two = TWO; printf("%d %s %d %s\n", $one, $one, @two, @two); exit() }"#,
+            "1 ONE 2 TWO\n\n\n@two: TWO\n",
+        ),
+        (r#"enum Foo { A, B, C, }; begin { printf("%-5s %5s %s\n", A, B, C); exit() }"#, "A         B C\n\n\n"),
+        ("enum { FOO = 333, BAR }; begin { $t = (FOO, BAR); print($t); exit() }", "(FOO, BAR)\n\n\n"),
+        (
+            "enum BAZ { FOO = 333, BAR }; begin { $x = 444; print((enum BAZ)$x); print((enum BAZ)333); @k[BAR] = 1; exit() }",
+            "444\nFOO\n\n\n@k[BAR]: 1\n",
+        ),
+    ];
+    for (program, expected) in cases {
+        let Some(out) = output_of(&[], program) else { return };
+        assert_eq!(out, expected, "{program}");
+    }
+}
+
+/// `config.NAME` reads the config block, or the default.
+#[test]
+fn the_config_builtin_reads_config_variables() {
+    let program = r#"config = { max_map_keys = 10; stack_mode = perf } BEGIN { printf("%d %d %d %s %s\n", config.max_map_keys, config.max_strlen, config.print_maps_on_exit, config.stack_mode, config.license); exit(); }"#;
+    let Some(out) = output_of(&[], program) else { return };
+    assert_eq!(out, "10 64 1 perf GPL\n\n\n");
+}

@@ -20,6 +20,8 @@ pub fn size_of(t: &Type) -> u32 {
         Type::Record(fields) => fields.iter().map(|(_, t)| align8(size_of(t))).sum(),
         Type::Inet => 24,
         Type::Macaddr => 8,
+        // The cgroup id, then which cgroup_path() filter applies.
+        Type::CgroupPath => 16,
         // The time, then which strftime() format prints it.
         Type::Timestamp => 16,
         Type::Agg(k) => agg_value_size(*k),
@@ -74,6 +76,8 @@ pub fn is_aggregate(t: &Type) -> bool {
             | Type::Record(_)
             | Type::Inet
             | Type::Timestamp
+            | Type::Macaddr
+            | Type::CgroupPath
     )
 }
 

@@ -367,6 +367,8 @@ pub struct Compiled {
     pub time_formats: Vec<String>,
     /// The format of each `strftime()`.
     pub strftime_formats: Vec<String>,
+    /// The hierarchy filter of each `cgroup_path()` (`*` for all).
+    pub cgroup_filters: Vec<String>,
     /// The separator of each `join()`.
     pub join_separators: Vec<String>,
     /// The type of each `print(value)`.
@@ -386,6 +388,9 @@ pub struct Compiled {
     pub print_maps_on_exit: bool,
     /// The places that can warn at run time.
     pub runtime_warnings: Vec<RuntimeWarning>,
+    /// The program's enums (`enum E`) and their variants, to print values
+    /// of enum types by name.
+    pub enums: Vec<(String, Vec<(String, i64)>)>,
 }
 
 impl Compiled {

@@ -160,6 +160,39 @@ impl Gen<'_, '_> {
             }
             "bswap" => self.bswap(c, e),
             "getopt" => self.getopt(c, e),
+            // Six bytes, from an array on the stack or from traced memory.
+            "macaddr" => {
+                let Some(a) = c.args.first() else { return Err(self.unsupported(e.span, "macaddr()")) };
+                let dst = self.alloc(8)?;
+                self.zero(dst, 8);
+                match (self.ty(a), self.expr(a)?) {
+                    (Type::Array(..), Val::Mem(src)) => self.copy_from(FP, src, dst, 6),
+                    (Type::Pointer(_), p) => {
+                        let v = self.read_memory(p, &Type::Array(Box::new(Type::Int { bits: 8, signed: false }), 6))?;
+                        let Val::Mem(src) = v else { return Err(self.unsupported(a.span, "macaddr() of this")) };
+                        self.copy_from(FP, src, dst, 6);
+                    }
+                    _ => return Err(self.unsupported(a.span, "macaddr() of this")),
+                }
+                Ok(Val::Mem(dst))
+            }
+            // The id, and which hierarchies to name; user space finds the path.
+            "cgroup_path" => {
+                let Some(a) = c.args.first() else { return Err(self.unsupported(e.span, "cgroup_path()")) };
+                let filter = match c.args.get(1).map(|f| &f.kind) {
+                    Some(ExprKind::Str(f)) => String::from_utf8_lossy(f).into_owned(),
+                    _ => "*".to_string(),
+                };
+                let id = self.b.out.cgroup_filters.len() as i32;
+                self.b.out.cgroup_filters.push(filter);
+                let v = self.expr(a)?;
+                let off = self.alloc(16)?;
+                self.load(v, R0);
+                self.free(v);
+                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
+                self.asm.emit(insn::st_imm(Size::DW, FP, off + 8, id));
+                Ok(Val::Mem(off))
+            }
             // The address; user space names it when printing.
             "ksym" => match c.args.first() {
                 Some(a) => self.expr(a),

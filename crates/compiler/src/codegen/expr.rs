@@ -33,6 +33,18 @@ impl Gen<'_, '_> {
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e),
             ExprKind::Ternary { cond, then, otherwise } => self.ternary(cond, then.as_deref(), otherwise, e),
             ExprKind::IncDec { target, inc, prefix } => self.incdec(target, *inc, *prefix),
+            ExprKind::Field { base, field, .. } if matches!(&base.kind, ExprKind::Ident(n) if n == "config") => {
+                use bpfscope_lang::ast::ConfigValue;
+                match bpfscope_lang::check::config_value(&self.b.checked.program, field) {
+                    Some(ConfigValue::Int(n)) => Ok(Val::Imm(n as i64)),
+                    Some(ConfigValue::Bool(b)) => Ok(Val::Imm(i64::from(b))),
+                    Some(ConfigValue::Str(s) | ConfigValue::Ident(s)) => {
+                        let size = size_of(&self.ty(e));
+                        self.string_literal(s.as_bytes(), size)
+                    }
+                    None => Err(self.unsupported(e.span, "this config variable")),
+                }
+            }
             ExprKind::Field { base, field, field_span, .. } if matches!(&base.kind, ExprKind::Ident(n) if n == "args") => {
                 self.args_field(field, *field_span, e)
             }

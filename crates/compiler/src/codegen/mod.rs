@@ -167,6 +167,8 @@ impl<'a> Builder<'a> {
                 for v in &e.variants {
                     enums.insert(v.name.clone(), v.value);
                 }
+                let variants = e.variants.iter().map(|v| (v.name.clone(), v.value)).collect();
+                out.enums.push((format!("enum {}", e.name), variants));
             }
         }
         let mut b = Builder {

@@ -43,6 +43,56 @@ const VARIABLES: &[(&str, Kind)] = &[
     ("unstable_typeinfo", FEATURE),
 ];
 
+/// The values the config variables have unless the program sets them
+/// (bpfscope's, where they differ from bpftrace's: `max_strlen`).
+const DEFAULTS: &[(&str, ConfigValueRef)] = &[
+    ("cache_user_symbols", ConfigValueRef::Str("PER_PROGRAM")),
+    ("cpp_demangle", ConfigValueRef::Bool(true)),
+    ("lazy_symbolication", ConfigValueRef::Bool(false)),
+    ("license", ConfigValueRef::Str("GPL")),
+    ("log_size", ConfigValueRef::Int(1_000_000)),
+    ("max_bpf_progs", ConfigValueRef::Int(1024)),
+    ("max_cat_bytes", ConfigValueRef::Int(10_240)),
+    ("max_map_keys", ConfigValueRef::Int(4096)),
+    ("max_probes", ConfigValueRef::Int(1024)),
+    ("max_strlen", ConfigValueRef::Int(super::DEFAULT_MAX_STRLEN)),
+    ("max_type_res_iterations", ConfigValueRef::Int(0)),
+    ("missing_probes", ConfigValueRef::Str("error")),
+    ("on_stack_limit", ConfigValueRef::Int(32)),
+    ("perf_rb_pages", ConfigValueRef::Int(256)),
+    ("print_maps_on_exit", ConfigValueRef::Bool(true)),
+    ("show_debug_info", ConfigValueRef::Bool(false)),
+    ("stack_mode", ConfigValueRef::Str("bpftrace")),
+    ("str_trunc_trailer", ConfigValueRef::Str("..")),
+];
+
+#[derive(Clone, Copy)]
+enum ConfigValueRef {
+    Int(u64),
+    Bool(bool),
+    Str(&'static str),
+}
+
+/// `config.NAME`: the value the program's config block gives the
+/// variable, else its default; `None` for a name that is not one.
+pub fn config_value(program: &Program, name: &str) -> Option<ConfigValue> {
+    let key = normalize_key(name);
+    if let Some(e) = program.config.iter().flat_map(|c| &c.entries).find(|e| normalize_key(&e.key) == key) {
+        return Some(e.value.clone());
+    }
+    let (_, v) = DEFAULTS.iter().find(|(k, _)| *k == key)?;
+    Some(match *v {
+        ConfigValueRef::Int(n) => ConfigValue::Int(n),
+        ConfigValueRef::Bool(b) => ConfigValue::Bool(b),
+        ConfigValueRef::Str(s) => ConfigValue::Str(s.to_string()),
+    })
+}
+
+/// The names `config.NAME` can read.
+pub fn config_names() -> impl Iterator<Item = &'static str> {
+    DEFAULTS.iter().map(|(k, _)| *k)
+}
+
 /// `BPFTRACE_STACK_MODE`, `STACK_MODE` and `stack_mode` name one variable.
 pub fn normalize_key(key: &str) -> String {
     let lower = key.to_ascii_lowercase();

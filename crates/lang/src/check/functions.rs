@@ -135,8 +135,6 @@ const SPECIAL: &[&str] = &[
 /// what to do instead: refused here, where the program is checked.
 const NOT_BUILT: &[(&str, &str)] = &[
     ("usym", "user symbols of stacks print with ustack; func names the probed function"),
-    ("macaddr", "print the six bytes with printf(\"%02x:...\")"),
-    ("cgroup_path", "print cgroup (the id) and look it up under /sys/fs/cgroup"),
     ("percpu_kaddr", "kaddr() gives a symbol's address"),
     ("kfunc_allowed", "kfuncs are not called by this version"),
     ("skboutput", "no pcap output yet"),
@@ -425,6 +423,16 @@ impl Checker<'_> {
             && !matches!(t, Type::Str(_) | Type::Array(..) | Type::Pointer(_) | Type::Unknown)
         {
             self.error(Diagnostic::error(a.span, "string-like values must be either strings, arrays or pointers"));
+        }
+        if c.name == "macaddr"
+            && let Some(a) = c.args.first()
+            && let Some(t) = self.types.get(a.id.0 as usize).cloned()
+            && !matches!(t, Type::Array(_, 6..) | Type::Pointer(_) | Type::Unknown)
+        {
+            self.error(
+                Diagnostic::error(a.span, format!("macaddr() takes six bytes: an array or a pointer, found '{t}'"))
+                    .with_hint("as in macaddr(args.addr) or macaddr((uint8 *)p)"),
+            );
         }
         if c.name == "debugf" && c.args.len() > 4 {
             self.error(

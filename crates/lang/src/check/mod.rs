@@ -14,6 +14,7 @@ pub mod types;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+pub use config::config_value;
 pub use expand::user_var_name;
 pub use functions::named_value;
 pub use kernel::{KernelField, KernelStructs, KernelTypes};
@@ -194,10 +195,13 @@ struct Var {
 
 pub(crate) struct Checker<'a> {
     options: &'a CheckOptions,
+    /// The program being checked (its config block, for `config.NAME`).
+    program: &'a Program,
     maps: HashMap<String, MapState>,
     /// Program-defined structs and unions by `struct name`.
     structs: HashMap<String, &'a CStruct>,
-    enum_values: HashMap<String, i64>,
+    /// Enum constants: their value and their enum (`enum E`).
+    enum_values: HashMap<String, (i64, String)>,
     /// Only the second walk reports.
     reporting: bool,
     /// Each probe's variables' widest types, from the first walk.
@@ -225,7 +229,7 @@ impl<'a> Checker<'a> {
                 }
                 CItem::Enum(e) => {
                     for v in &e.variants {
-                        enum_values.insert(v.name.clone(), v.value);
+                        enum_values.insert(v.name.clone(), (v.value, format!("enum {}", e.name)));
                     }
                 }
                 _ => {}
@@ -237,6 +241,7 @@ impl<'a> Checker<'a> {
         }
         Checker {
             options,
+            program,
             maps,
             structs,
             enum_values,
@@ -759,6 +764,23 @@ impl<'a> Checker<'a> {
                 a.widen(&b)
             }
             ExprKind::IncDec { target, inc, .. } => self.incdec(target, *inc, e.span),
+            ExprKind::Field { base, field, field_span, .. } if matches!(&base.kind, ExprKind::Ident(n) if n == "config") =>
+            {
+                self.types_note(base, &Type::Unknown);
+                match config::config_value(self.program, field) {
+                    Some(ConfigValue::Int(_)) => Type::UINT64,
+                    Some(ConfigValue::Bool(_)) => Type::Bool,
+                    Some(ConfigValue::Str(s) | ConfigValue::Ident(s)) => Type::Str(s.len() as u64 + 1),
+                    None => {
+                        let mut d = Diagnostic::error(*field_span, format!("config has no variable '{field}'"));
+                        if let Some(s) = closest(field, config::config_names()) {
+                            d = d.with_hint(format!("did you mean '{s}'?"));
+                        }
+                        self.error(d);
+                        Type::Unknown
+                    }
+                }
+            }
             ExprKind::Field { base, field, field_span, .. } => {
                 let t = self.expr(base);
                 self.field(&t, field, *field_span, e.span)
@@ -864,8 +886,8 @@ impl<'a> Checker<'a> {
         if let Some(t) = self.builtin(name, span) {
             return t;
         }
-        if self.enum_values.contains_key(name) {
-            return Type::INT64;
+        if let Some((_, enum_name)) = self.enum_values.get(name) {
+            return Type::Enum(enum_name.clone());
         }
         let candidates: Vec<&str> =
             builtins::BUILTIN_VARIABLES.iter().copied().chain(self.enum_values.keys().map(String::as_str)).collect();
@@ -1277,7 +1299,7 @@ impl<'a> Checker<'a> {
     fn cast(&mut self, from: &Type, to: Type, span: Span) -> Type {
         let ok = match (&to, from) {
             (_, Type::Unknown) | (Type::Unknown, _) => true,
-            (Type::Int { .. } | Type::Bool | Type::Pointer(_), t) => {
+            (Type::Int { .. } | Type::Bool | Type::Pointer(_) | Type::Enum(_), t) => {
                 t.is_integral() || matches!(t, Type::Agg(k) if k.reads_as_int()) || matches!(t, Type::Array(..))
             }
             (Type::Array(..), t) => t.is_integral() || matches!(t, Type::Array(..) | Type::Str(_)),
@@ -1309,6 +1331,11 @@ impl<'a> Checker<'a> {
             BaseType::Buffer(n) => Type::Buffer(n.unwrap_or(64)),
             BaseType::Inet(_) => Type::Inet,
             BaseType::Builtin(name) => builtin_type(name),
+            BaseType::Composite { kind: CompositeKind::Enum, name }
+                if self.program.c_items.iter().any(|i| matches!(i, CItem::Enum(e) if e.name == *name)) =>
+            {
+                Type::Enum(format!("enum {name}"))
+            }
             BaseType::Composite { kind, name } => Type::Struct(format!("{} {name}", kind.keyword())),
             BaseType::Named(name) => match builtins::c_fixed_int(name) {
                 Some((bits, signed)) => Type::Int { bits, signed },

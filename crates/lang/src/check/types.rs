@@ -83,6 +83,9 @@ pub enum Type {
     Username,
     Probe,
     Macaddr,
+    /// A value of a C enum the program defines (`enum E`): an integer that
+    /// prints as its variant's name.
+    Enum(String),
     CgroupPath,
     /// Decided by the kernel (BTF, tracepoint formats): not checked here.
     Unknown,
@@ -104,7 +107,7 @@ impl Type {
     /// Usable where a number goes: integers, booleans, pointers, and what
     /// the checker cannot see.
     pub fn is_integral(&self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Bool | Type::Pointer(_) | Type::Unknown)
+        matches!(self, Type::Int { .. } | Type::Bool | Type::Pointer(_) | Type::Enum(_) | Type::Unknown)
     }
 
     pub fn is_stringlike(&self) -> bool {
@@ -196,6 +199,7 @@ impl fmt::Display for Type {
             Type::Username => write!(f, "username_t"),
             Type::Probe => write!(f, "probe_t"),
             Type::Macaddr => write!(f, "macaddr_t"),
+            Type::Enum(name) => write!(f, "{name}"),
             Type::CgroupPath => write!(f, "cgroup_path_t"),
             Type::Unknown => write!(f, "unknown"),
         }

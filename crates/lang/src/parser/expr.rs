@@ -258,6 +258,8 @@ impl Parser<'_> {
                 let e = self.parse_unary()?;
                 return Ok(Expr::new(ExprKind::Comptime(Box::new(e)), self.span_from(start)));
             }
+            // `config.NAME` reads a config variable.
+            "config" if self.peek(1)?.is_punct(Punct::Dot) => {}
             kw if builtins::KEYWORDS.contains(&kw) => {
                 return Err(Diagnostic::error(
                     start,

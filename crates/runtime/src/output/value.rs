@@ -56,6 +56,10 @@ pub struct Resolver<'a> {
     pub symbols: Option<&'a Symbolizer>,
     /// `strftime()` formats, by index.
     pub time_formats: &'a [String],
+    /// The program's enums, to print their values by name.
+    pub enums: &'a [(String, Vec<(String, i64)>)],
+    /// `cgroup_path()` filters, by index.
+    pub cgroup_filters: &'a [String],
 }
 
 impl<'a> Resolver<'a> {
@@ -70,6 +74,8 @@ impl<'a> Resolver<'a> {
             stacks: compiled.stack_maps.iter().filter_map(|s| Some((maps.get(s.map.0)?, s.limit, s.user))).collect(),
             symbols: Some(symbols),
             time_formats: &compiled.strftime_formats,
+            enums: &compiled.enums,
+            cgroup_filters: &compiled.cgroup_filters,
         }
     }
 
@@ -186,6 +192,18 @@ pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
         }
         Type::Pointer(_) => format!("0x{:x}", read_u64(bytes)),
         Type::Inet => inet_text(bytes),
+        Type::Macaddr => slice(bytes, 0, 6).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"),
+        // [cgroup id][filter index]
+        Type::CgroupPath => {
+            let filter = r.cgroup_filters.get(read_u64(slice(bytes, 8, 8)) as usize).map_or("*", String::as_str);
+            cgroup_path(read_u64(bytes), filter)
+        }
+        // The variant's name; a value no variant has prints as a number.
+        Type::Enum(name) => {
+            let v = read_u64(bytes) as i64;
+            let variants = r.enums.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice()).unwrap_or_default();
+            variants.iter().find(|(_, x)| *x == v).map_or_else(|| v.to_string(), |(n, _)| n.clone())
+        }
         // [boot-clock nanoseconds][format index]
         Type::Timestamp => {
             let fmt = r.time_formats.get(read_u64(slice(bytes, 8, 8)) as usize).map_or("", String::as_str);
@@ -193,6 +211,42 @@ pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
         }
         _ => int_value(t, bytes).to_string(),
     }
+}
+
+/// `cgroup_path(id)` as bpftrace prints it: `unified:/path` for the cgroup
+/// v2 directory whose inode is the id (the only hierarchy named `unified`),
+/// where the filter (a glob on hierarchy names) lets it through; empty when
+/// no directory has that id.
+fn cgroup_path(id: u64, filter: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    const ROOT: &str = "/sys/fs/cgroup";
+    if !glob_matches(filter, "unified") {
+        return String::new();
+    }
+    let mut dirs = vec![std::path::PathBuf::from(ROOT)];
+    while let Some(dir) = dirs.pop() {
+        if std::fs::metadata(&dir).is_ok_and(|m| m.ino() == id) {
+            let rel = dir.strip_prefix(ROOT).map(|p| p.display().to_string()).unwrap_or_default();
+            return format!("unified:/{rel}");
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        dirs.extend(entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+    }
+    String::new()
+}
+
+/// A `*`-and-`?` glob against a whole name.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
 }
 
 /// An `ntop()` value: the family, then the address; as `inet_ntop` writes
