@@ -256,7 +256,11 @@ fn ntop_matches_bpftrace() {
     // bpftrace 0.17 writes `args->field`.
     let ours = run(bpfscope(), ".");
     let theirs = support::without_attaching(&run(Command::new("bpftrace"), "->"));
-    assert_eq!(ours, theirs);
-    assert!(ours.contains("\n127.0.0.1 ::ffff:127.0.0.1\n"), "{ours}");
+    // bpftrace 0.17 sometimes loses its printf events when interrupted
+    // right after the connects: compare the maps, which it always prints,
+    // and our printf lines with what they must be.
+    let maps = |s: &str| s.lines().filter(|l| l.starts_with('@')).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(maps(&ours), maps(&theirs), "ours:\n{ours}\ntheirs:\n{theirs}");
+    assert!(ours.starts_with("127.0.0.1 ::ffff:127.0.0.1\n127.0.0.1 ::ffff:127.0.0.1\n"), "{ours}");
     assert!(ours.contains("@v4[127.0.0.1]: 2\n"), "{ours}");
 }

@@ -237,3 +237,16 @@ fn the_config_builtin_reads_config_variables() {
     let Some(out) = output_of(&[], program) else { return };
     assert_eq!(out, "10 64 1 perf GPL\n\n\n");
 }
+
+/// A map with no room for another key keeps what it has and says so at
+/// the update, as bpftrace 0.26 does ("Map full").
+#[test]
+fn a_full_map_says_so() {
+    let program = "config = { max_map_keys = 2 } BEGIN { @a[1] = 1; @a[2] = 2; @a[3] = 3; @c[1] = count(); @c[2] = count(); @c[3] = count(); exit(); }";
+    let Some(o) = run_with(&[], program) else { return };
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "\n\n@a[1]: 1\n@a[2]: 2\n@c[1]: 1\n@c[2]: 1\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("stdin:1:61: warning: Map full; can't update element."), "{err}");
+    assert!(err.contains("stdin:1:106: warning: Map full;"), "{err}");
+    assert_eq!(err.matches("Map full").count(), 2, "{err}");
+}

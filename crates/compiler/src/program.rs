@@ -293,6 +293,8 @@ pub enum RuntimeWarningKind {
     LoopLimit,
     /// `a[$i]` with `$i` past the array's end: the value is 0.
     ArrayOutOfBounds,
+    /// A map has no room for another key: the update is lost.
+    MapFull,
 }
 
 impl RuntimeWarningKind {
@@ -303,6 +305,7 @@ impl RuntimeWarningKind {
                 "Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result."
                     .to_string()
             }
+            RuntimeWarningKind::MapFull => "Map full; can't update element. Try increasing max_map_keys config or manually setting the max entries in a map declaration e.g. `let @a = hash(5000)`".to_string(),
             RuntimeWarningKind::ArrayOutOfBounds => {
                 "Array access out of bounds. This can lead to unexpected results.".to_string()
             }

@@ -63,12 +63,21 @@ impl Gen<'_, '_> {
     }
 
     /// `bpf_map_update_elem(map, fp + key, fp + value, BPF_ANY)`
-    fn update(&mut self, map: MapId, key: i16, value: i16) {
+    /// `bpf_map_update_elem(map, key, value, BPF_ANY)`; a map without room
+    /// for a new key says so at run time, as bpftrace 0.26 does.
+    fn update(&mut self, map: MapId, key: i16, value: i16) -> GResult<()> {
         self.asm.load_map(R1, map);
         self.addr(R2, key);
         self.addr(R3, value);
         self.asm.emit(insn::mov_imm(R4, 0));
         self.asm.emit(insn::call(Helper::MapUpdateElem));
+        let stored = self.asm.new_label();
+        // -E2BIG: the map has max_entries keys already.
+        self.asm.jump_imm(Jmp::Jne, R0, -7, stored);
+        let span = self.asm.span();
+        self.runtime_warning(crate::program::RuntimeWarningKind::MapFull, span)?;
+        self.asm.bind(stored);
+        Ok(())
     }
 
     /// A slot of the internal array map (lost events, start time).
@@ -238,8 +247,7 @@ impl Gen<'_, '_> {
             self.asm.emit(insn::stx(Size::DW, FP, val, R0));
         }
         self.free(v);
-        self.update(map, key, val);
-        Ok(())
+        self.update(map, key, val)
     }
 
     /// `@m[k]++` and friends.
@@ -256,7 +264,7 @@ impl Gen<'_, '_> {
         let val = self.alloc(8)?;
         self.load(new, R0);
         self.asm.emit(insn::stx(Size::DW, FP, val, R0));
-        self.update(map, key, val);
+        self.update(map, key, val)?;
         if prefix {
             self.free(old);
             Ok(new)
@@ -360,7 +368,7 @@ impl Gen<'_, '_> {
                 self.asm.emit(insn::st_imm(Size::DW, FP, fresh + 8, 1));
             }
         }
-        self.update(map, key, fresh);
+        self.update(map, key, fresh)?;
         self.asm.bind(end);
         self.free(v);
         Ok(())
