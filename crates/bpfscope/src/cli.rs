@@ -95,6 +95,11 @@ pub struct Cli {
     #[arg(long)]
     pub info: bool,
 
+    /// List the language's functions and builtins: signature, what each
+    /// does, and which are not built yet.
+    #[arg(long)]
+    pub help_builtins: bool,
+
     /// Activate USDT semaphores by file path.
     #[arg(long)]
     pub usdt_file_activation: bool,

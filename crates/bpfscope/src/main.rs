@@ -58,6 +58,10 @@ fn run(cli: &Cli) -> Result<(), Error> {
     if let Some(dir) = &cli.install_tools {
         return tools::install(dir);
     }
+    if cli.help_builtins {
+        print!("{}", bpfscope_lang::registry::table());
+        return Ok(());
+    }
     if cli.info {
         return Err(Error::NotYet("--info (kernel feature detection)"));
     }

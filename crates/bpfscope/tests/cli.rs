@@ -172,3 +172,15 @@ fn binary_garbage_is_an_error_not_a_crash() {
     assert!(!stderr(&o).contains("panicked"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn help_builtins_lists_the_registry() {
+    let o = bpfscope(&["--help-builtins"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let names: Vec<&str> =
+        text.lines().filter(|l| !l.starts_with(' ')).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names.len(), bpfscope_lang::registry::REGISTRY.len(), "{text}");
+    assert!(text.contains("strlen                uint64 strlen(string s)\n"), "{text}");
+    assert!(text.contains("usym                  usym_t usym(uint64 addr) [not built yet]\n"), "{text}");
+}

@@ -250,3 +250,12 @@ fn a_full_map_says_so() {
     assert!(err.contains("stdin:1:106: warning: Map full;"), "{err}");
     assert_eq!(err.matches("Map full").count(), 2, "{err}");
 }
+
+/// `container_of(ptr, struct S, field)`: back from a field's address to its
+/// struct, for the program's structs and the kernel's.
+#[test]
+fn container_of_finds_the_struct() {
+    let program = "struct S { int a; long b; } BEGIN { $p = (struct S *)0x1000; print(container_of(&$p->b, struct S, b)); print(container_of(&curtask->se, struct task_struct, se) == curtask); exit(); }";
+    let Some(out) = output_of(&[], program) else { return };
+    assert_eq!(out, "0x1000\ntrue\n\n\n");
+}

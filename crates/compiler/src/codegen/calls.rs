@@ -160,6 +160,26 @@ impl Gen<'_, '_> {
             }
             "bswap" => self.bswap(c, e),
             "getopt" => self.getopt(c, e),
+            "container_of" => {
+                let [p, Expr { kind: ExprKind::TypeArg(ts), .. }, Expr { kind: ExprKind::Ident(field), .. }] =
+                    c.args.as_slice()
+                else {
+                    return Err(self.unsupported(e.span, "this container_of()"));
+                };
+                let BaseType::Composite { kind, name } = &ts.base else {
+                    return Err(self.unsupported(e.span, "container_of() of this type"));
+                };
+                let offset =
+                    self.offset_of_path(&format!("{} {name}", kind.keyword()), std::slice::from_ref(field), e.span)?;
+                let v = self.expr(p)?;
+                if let Val::Imm(a) = v {
+                    return Ok(Val::Imm(a.wrapping_sub(offset as i64)));
+                }
+                self.load(v, R0);
+                self.free(v);
+                self.asm.emit(insn::alu_imm(crate::insn::Alu::Sub, R0, i32::try_from(offset).unwrap_or(i32::MAX)));
+                self.keep(R0)
+            }
             // Six bytes, from an array on the stack or from traced memory.
             "macaddr" => {
                 let Some(a) = c.args.first() else { return Err(self.unsupported(e.span, "macaddr()")) };

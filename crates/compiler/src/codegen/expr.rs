@@ -275,7 +275,7 @@ impl Gen<'_, '_> {
     }
 
     /// `offsetof(struct S, a.b)`: where a field, or a field of a field, is.
-    fn offset_of_path(&self, name: &str, fields: &[String], span: bpfscope_lang::Span) -> GResult<u64> {
+    pub(super) fn offset_of_path(&self, name: &str, fields: &[String], span: bpfscope_lang::Span) -> GResult<u64> {
         let [field, rest @ ..] = fields else { return Ok(0) };
         match self.b.ctypes.offset_of(name, field) {
             Ok(offset) if rest.is_empty() => return Ok(offset),

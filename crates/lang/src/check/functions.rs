@@ -131,25 +131,6 @@ const SPECIAL: &[&str] = &[
     "container_of",
 ];
 
-/// Functions of bpftrace 0.26 that this version does not compile yet, and
-/// what to do instead: refused here, where the program is checked.
-const NOT_BUILT: &[(&str, &str)] = &[
-    ("usym", "user symbols of stacks print with ustack; func names the probed function"),
-    ("percpu_kaddr", "kaddr() gives a symbol's address"),
-    ("kfunc_allowed", "kfuncs are not called by this version"),
-    ("skboutput", "no pcap output yet"),
-    ("socket_cookie", "read the socket's fields instead"),
-    ("uaddr", "use a uprobe on the symbol instead"),
-    ("unwatch", "watchpoints are not supported yet"),
-    ("strcap", "strings are read whole with str()"),
-    ("path", "print the file's name from its dentry (d_name) instead"),
-    ("write_user", "writing to traced memory is not supported yet"),
-];
-
-/// Functions whose argument must be known when compiling, because their
-/// result is looked up then.
-const COMPILE_TIME_ARGS: &[&str] = &["strerror", "syscall_name", "signal_name", "kfunc_exist"];
-
 /// The names of every function, for suggestions.
 pub fn function_names() -> impl Iterator<Item = &'static str> {
     SIMPLE.iter().map(|s| s.0).chain(SPECIAL.iter().copied()).chain(crate::builtins::BUILTIN_VARIABLES.iter().copied())
@@ -185,13 +166,13 @@ impl Checker<'_> {
             self.aggregation_args(kind, c, span);
             return Type::Unknown;
         }
-        if let Some((_, why)) = NOT_BUILT.iter().find(|(n, _)| *n == c.name) {
+        if let Some(why) = crate::registry::not_built_hint(&c.name) {
             self.error(
                 Diagnostic::error(
                     c.name_span,
                     format!("{}() is not available in this version of bpfscope yet", c.name),
                 )
-                .with_hint(*why),
+                .with_hint(why),
             );
             for a in &c.args {
                 self.expr(a);
@@ -383,11 +364,33 @@ impl Checker<'_> {
                 Type::None
             }
             "getopt" => self.getopt_call(c, span),
+            // container_of(ptr, struct S, field): the struct a field's
+            // address is in.
             "container_of" => {
-                if self.arity(c, span, 3, 3) {
-                    self.expr(&c.args[0]);
+                if !self.arity(c, span, 3, 3) {
+                    return Type::Unknown;
                 }
-                Type::Unknown
+                let p = self.expr(&c.args[0]);
+                if !p.is_integral() {
+                    self.error(Diagnostic::error(
+                        c.args[0].span,
+                        format!("container_of() needs a pointer, found '{p}'"),
+                    ));
+                }
+                let ExprKind::TypeArg(ty) = &c.args[1].kind else {
+                    self.error(Diagnostic::error(c.args[1].span, "container_of() needs a struct type, as in struct S"));
+                    return Type::Unknown;
+                };
+                let t = self.resolve_type(ty);
+                self.types_note(&c.args[1], &t);
+                match &c.args[2].kind {
+                    ExprKind::Ident(field) => {
+                        let _ = self.field(&t, field, c.args[2].span, c.args[2].span);
+                        self.types_note(&c.args[2], &Type::Unknown);
+                    }
+                    _ => self.error(Diagnostic::error(c.args[2].span, "container_of() needs a field name")),
+                }
+                Type::Pointer(Box::new(t))
             }
             _ => {
                 let mut d = Diagnostic::error(c.name_span, format!("Unknown function: '{}'", c.name));
@@ -406,7 +409,7 @@ impl Checker<'_> {
     /// Arguments that must be constants here, and strings that must be
     /// read before a string function sees them.
     fn compile_time_args(&mut self, c: &Call) {
-        if COMPILE_TIME_ARGS.contains(&c.name.as_str())
+        if crate::registry::lookup(&c.name).is_some_and(|b| b.status == crate::registry::Status::ConstantArgs)
             && let Some(a) = c.args.first()
             && int_literal(a, &self.options.params).is_none()
             && !matches!(a.kind, ExprKind::Str(_))

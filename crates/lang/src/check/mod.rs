@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use config::config_value;
 pub use expand::user_var_name;
-pub use functions::named_value;
+pub use functions::{function_names, named_value};
 pub use kernel::{KernelField, KernelStructs, KernelTypes};
 pub use types::{AggKind, Type};
 
@@ -480,13 +480,13 @@ impl<'a> Checker<'a> {
                     _ => None,
                 };
                 let vt = match agg {
-                    Some((AggKind::Tseries, call)) => {
+                    Some((kind, call)) if let Some(hint) = crate::registry::not_built_hint(kind.name()) => {
                         self.error(
                             Diagnostic::error(
                                 call.name_span,
-                                "tseries() is not available in this version of bpfscope yet",
+                                format!("{}() is not available in this version of bpfscope yet", kind.name()),
                             )
-                            .with_hint("use hist() or lhist(), or print() a map per interval"),
+                            .with_hint(hint),
                         );
                         Type::Unknown
                     }

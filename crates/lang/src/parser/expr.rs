@@ -249,7 +249,9 @@ impl Parser<'_> {
                 return Ok(Expr::new(kind, self.span_from(start)));
             }
             "offsetof" => return self.parse_offsetof(),
-            "typeof" => {
+            // A type where a value goes: `typeof(...)`, and `struct S` as
+            // container_of()'s argument.
+            "typeof" | "struct" | "union" => {
                 let ty = self.parse_type()?;
                 return Ok(Expr::new(ExprKind::TypeArg(ty), self.span_from(start)));
             }

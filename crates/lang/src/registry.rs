@@ -1,0 +1,487 @@
+//! Every function, builtin variable and aggregation of the language, one
+//! entry each: its signature, a one-line doc, whether this version builds it
+//! (and if not, what to do instead), and a statement that uses it, which
+//! the compiler's registry test compiles. The checker refuses what is not
+//! built from here; `bpfscope --help-builtins` prints this table.
+
+/// What kind of name it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Function,
+    /// A builtin read like a variable (`pid`), most also callable (`pid()`).
+    Variable,
+    /// Assigned to a map: `@m = count()`.
+    Aggregation,
+}
+
+/// Whether this version compiles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Built,
+    /// Built, for arguments known when compiling.
+    ConstantArgs,
+    /// Refused where the program is checked, with this hint.
+    NotBuilt(&'static str),
+}
+
+/// One entry of the registry.
+#[derive(Clone, Copy, Debug)]
+pub struct Builtin {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub status: Status,
+    pub signature: &'static str,
+    pub doc: &'static str,
+    /// A program that uses it (compiled by the registry test); empty where
+    /// it needs a probe the test cannot resolve without the kernel (those
+    /// run in the kernel tests).
+    pub sample: &'static str,
+}
+
+const fn f(name: &'static str, signature: &'static str, doc: &'static str, sample: &'static str) -> Builtin {
+    Builtin { name, kind: Kind::Function, status: Status::Built, signature, doc, sample }
+}
+
+const fn v(name: &'static str, signature: &'static str, doc: &'static str, sample: &'static str) -> Builtin {
+    Builtin { name, kind: Kind::Variable, status: Status::Built, signature, doc, sample }
+}
+
+const fn a(name: &'static str, signature: &'static str, doc: &'static str, sample: &'static str) -> Builtin {
+    Builtin { name, kind: Kind::Aggregation, status: Status::Built, signature, doc, sample }
+}
+
+const fn constant(name: &'static str, signature: &'static str, doc: &'static str, sample: &'static str) -> Builtin {
+    Builtin { name, kind: Kind::Function, status: Status::ConstantArgs, signature, doc, sample }
+}
+
+const fn not_built(name: &'static str, signature: &'static str, doc: &'static str, hint: &'static str) -> Builtin {
+    Builtin { name, kind: Kind::Function, status: Status::NotBuilt(hint), signature, doc, sample: "" }
+}
+
+/// The registry, by name.
+pub const REGISTRY: &[Builtin] = &[
+    f(
+        "assert",
+        "void assert(bool cond, string msg)",
+        "Where cond is false: an error with msg, and exit(1).",
+        r#"BEGIN { assert(1 == 1, "ok"); }"#,
+    ),
+    f(
+        "assert_str",
+        "void assert_str(expr)",
+        "Refuses, when compiling, a value that is not string-like.",
+        r#"BEGIN { assert_str("s"); }"#,
+    ),
+    f("bswap", "uintN bswap(intN n)", "The bytes of n reversed, at n's width.", "BEGIN { print(bswap((uint32)1)); }"),
+    f(
+        "buf",
+        "buffer buf(void *data, [int len])",
+        "len bytes read from data, printed with %r.",
+        r#"BEGIN { $s = "ab"; printf("%r\n", buf($s, 2)); }"#,
+    ),
+    f(
+        "cat",
+        "void cat(string fmt, ...)",
+        "Prints the file a formatted name names.",
+        r#"BEGIN { cat("/proc/%d/comm", pid); }"#,
+    ),
+    v("cgroup", "uint64 cgroup", "The cgroup v2 id of the current task.", "BEGIN { print(cgroup); }"),
+    f(
+        "cgroup_path",
+        "cgroup_path_t cgroup_path(int id, [string filter])",
+        "The path of a cgroup id, found when printed.",
+        "BEGIN { print(cgroup_path(cgroup)); }",
+    ),
+    f(
+        "cgroupid",
+        "uint64 cgroupid(string path)",
+        "The id of the cgroup v2 directory at path, when compiling.",
+        r#"BEGIN { print(cgroupid("/sys/fs/cgroup")); }"#,
+    ),
+    f("clear", "void clear(map m)", "Deletes every entry of a map.", "BEGIN { @m[1] = 1; clear(@m); }"),
+    v("comm", "string comm", "The current task's name.", "BEGIN { print(comm); }"),
+    f(
+        "container_of",
+        "T *container_of(ptr, struct T, field)",
+        "The struct whose field ptr points to.",
+        "struct S { int a; long b; } BEGIN { print(container_of(0, struct S, b)); }",
+    ),
+    v("cpid", "uint32 cpid", "The pid of the command given with -c.", ""),
+    v("cpu", "uint32 cpu", "The CPU running the probe.", "BEGIN { print(cpu); }"),
+    v(
+        "curtask",
+        "struct task_struct *curtask",
+        "The current task (fields from the kernel's BTF).",
+        "BEGIN { print(curtask->pid); }",
+    ),
+    f(
+        "default_str_length",
+        "uint64 default_str_length()",
+        "The default string length (max_strlen).",
+        "BEGIN { print(default_str_length()); }",
+    ),
+    f("delete", "bool delete(map m, key)", "Deletes one entry of a map.", "BEGIN { @m[1] = 1; delete(@m, 1); }"),
+    f(
+        "debugf",
+        "void debugf(string fmt, ...)",
+        "printf to the kernel's trace pipe (bpf_trace_printk, three values at most).",
+        r#"BEGIN { debugf("x %d", 1); }"#,
+    ),
+    not_built(
+        "dw_ustack",
+        "ustack_t dw_ustack",
+        "The user stack, unwound with DWARF.",
+        "ustack walks frame pointers: build the program with -fno-omit-frame-pointer",
+    ),
+    v("elapsed", "uint64 elapsed", "Nanoseconds since the program started.", "BEGIN { print(elapsed); }"),
+    f(
+        "errorf",
+        "void errorf(string fmt, ...)",
+        "An error message with the call's place, on stderr.",
+        r#"BEGIN { errorf("bad %d", 1); }"#,
+    ),
+    f("exit", "void exit([int code])", "Ends the run (END probes run, maps print).", "BEGIN { exit(); }"),
+    f(
+        "fail",
+        "void fail(string fmt, literals...)",
+        "A compile error, where the call is not left out as never run.",
+        r#"BEGIN { if (0) { fail("no"); } }"#,
+    ),
+    f(
+        "find",
+        "bool find(map m, key, $var)",
+        "Whether key is in m; if so $var takes its value.",
+        "BEGIN { @m[1] = 2; $v = 0; print(find(@m, 1, $v)); }",
+    ),
+    v("func", "string func", "The probed function's name.", ""),
+    f(
+        "getopt",
+        "T getopt(string name, [T default])",
+        "A named parameter (`-- --name=value`).",
+        r#"BEGIN { print(getopt("n", 5)); }"#,
+    ),
+    v("gid", "uint64 gid", "The current task's group id.", "BEGIN { print(gid); }"),
+    v("has_cpid", "bool has_cpid", "Whether a command was given with -c.", "BEGIN { print(has_cpid); }"),
+    f(
+        "has_key",
+        "bool has_key(map m, key)",
+        "Whether a map has the key.",
+        "BEGIN { @m[1] = 1; print(has_key(@m, 1)); }",
+    ),
+    f(
+        "is_array",
+        "bool is_array(expr)",
+        "Whether the value is an array (when compiling).",
+        "BEGIN { print(is_array(1)); }",
+    ),
+    f("is_err", "bool is_err(ptr)", "Whether a pointer is an error code (-4095..-1).", "BEGIN { print(is_err(-2)); }"),
+    f(
+        "is_integer",
+        "bool is_integer(expr)",
+        "Whether the value is an integer (when compiling).",
+        "BEGIN { print(is_integer(1)); }",
+    ),
+    f(
+        "is_literal",
+        "bool is_literal(expr)",
+        "Whether the argument is written as a literal.",
+        "BEGIN { print(is_literal(1)); }",
+    ),
+    f(
+        "is_ptr",
+        "bool is_ptr(expr)",
+        "Whether the value is a pointer (when compiling).",
+        "BEGIN { print(is_ptr(curtask)); }",
+    ),
+    f(
+        "is_str",
+        "bool is_str(expr)",
+        "Whether the value is a string (when compiling).",
+        r#"BEGIN { print(is_str("a")); }"#,
+    ),
+    f(
+        "is_unsigned_integer",
+        "bool is_unsigned_integer(expr)",
+        "Whether the value is an unsigned integer (when compiling).",
+        "BEGIN { print(is_unsigned_integer((uint8)1)); }",
+    ),
+    v("jiffies", "uint64 jiffies", "The kernel's jiffies.", "BEGIN { print(jiffies); }"),
+    f("join", "void join(char *argv[], [string sep])", "Prints a NULL-terminated array of strings on a line.", ""),
+    f("kaddr", "uint64 kaddr(string symbol)", "A kernel symbol's address, when compiling.", ""),
+    not_built(
+        "kfunc_allowed",
+        "bool kfunc_allowed(string kfunc)",
+        "Whether the probe may call a kfunc.",
+        "kfuncs are not called by this version",
+    ),
+    constant(
+        "kfunc_exist",
+        "bool kfunc_exist(string kfunc)",
+        "Whether the kernel's BTF has the function.",
+        r#"BEGIN { print(kfunc_exist("bpf_task_from_pid")); }"#,
+    ),
+    f("kptr", "T *kptr(T *p)", "Marks a pointer as kernel memory.", "BEGIN { print(kptr(0)); }"),
+    v(
+        "kstack",
+        "kstack_t kstack([mode], [limit])",
+        "The kernel stack, symbolized when printed.",
+        "BEGIN { print(kstack); }",
+    ),
+    f(
+        "ksym",
+        "ksym_t ksym(uint64 addr)",
+        "The kernel symbol an address is in, found when printed.",
+        "BEGIN { print(ksym(0x10000)); }",
+    ),
+    v("leader_comm", "string leader_comm", "The thread group leader's name.", "BEGIN { print(leader_comm); }"),
+    v("leader_tid", "uint32 leader_tid", "The thread group leader's thread id.", "BEGIN { print(leader_tid); }"),
+    f("len", "int64 len(map m)", "How many entries a map has.", "BEGIN { @m[1] = 1; print(len(@m)); }"),
+    f(
+        "macaddr",
+        "macaddr_t macaddr(char mac[6])",
+        "Six bytes printed as a MAC address.",
+        r#"BEGIN { print(macaddr(pton("::1"))); }"#,
+    ),
+    f(
+        "memcmp",
+        "int memcmp(a, b, uint64 n)",
+        "Compares n bytes: 0 when equal.",
+        r#"BEGIN { print(memcmp("ab", "ac", 2)); }"#,
+    ),
+    v("ncpus", "uint64 ncpus", "The number of possible CPUs.", "BEGIN { print(ncpus); }"),
+    v(
+        "nsecs",
+        "uint64 nsecs([monotonic|boot|tai|sw_tai])",
+        "A kernel clock in nanoseconds (boot by default).",
+        "BEGIN { print(nsecs(tai)); }",
+    ),
+    f("ntop", "inet_t ntop([int af], addr)", "An IPv4 or IPv6 address as text.", "BEGIN { print(ntop(0x0100007f)); }"),
+    v("numaid", "uint32 numaid", "The NUMA node running the probe.", "BEGIN { print(numaid); }"),
+    f(
+        "offsetof",
+        "uint64 offsetof(struct S, field[.field])",
+        "A field's offset, when compiling.",
+        "struct S { int a; long b; } BEGIN { print(offsetof(struct S, b)); }",
+    ),
+    f("override", "void override(int rc)", "kprobes (--unsafe): the function returns rc instead of running.", ""),
+    not_built(
+        "path",
+        "string path(struct path *p)",
+        "A file's full path.",
+        "print the file's name from its dentry (d_name) instead",
+    ),
+    v("pcomm", "string pcomm", "The parent task's name.", "BEGIN { print(pcomm); }"),
+    not_built(
+        "percpu_kaddr",
+        "uint64 percpu_kaddr(string sym, [int cpu])",
+        "A per-CPU variable's address.",
+        "kaddr() gives a symbol's address",
+    ),
+    v(
+        "pid",
+        "uint32 pid([curr_ns|init])",
+        "The process id, in the root or the tracer's pid namespace.",
+        "BEGIN { print(pid(curr_ns)); }",
+    ),
+    v("ppid", "uint32 ppid", "The parent's process id.", "BEGIN { print(ppid); }"),
+    f("print", "void print(value | map, [top], [div])", "Prints a value or a map.", "BEGIN { print(1); }"),
+    f("printf", "void printf(string fmt, ...)", "Formatted output, as C's printf.", r#"BEGIN { printf("%d\n", 1); }"#),
+    v("probe", "probe_t probe", "The probe's full name.", "BEGIN { print(probe); }"),
+    v("probetype", "string probetype", "The probe's type (`special` for BEGIN/END).", "BEGIN { print(probetype); }"),
+    f(
+        "pton",
+        "char addr[4|16] pton(string addr)",
+        "An IP address's bytes, when compiling.",
+        r#"BEGIN { print(pton("127.0.0.1")); }"#,
+    ),
+    v("rand", "uint32 rand", "A pseudo-random number.", "BEGIN { print(rand); }"),
+    f("reg", "uint64 reg(string name)", "A saved register (probes with registers).", ""),
+    v("retval", "int64 retval", "The return value (kretprobe, uretprobe, fexit).", ""),
+    f("signal", "void signal(sig)", "Sends a signal to the current process (--unsafe).", ""),
+    constant("signal_name", "string signal_name(int sig)", "A signal's name.", "BEGIN { print(signal_name(9)); }"),
+    f("signal_thread", "void signal_thread(sig)", "Sends a signal to the current thread (--unsafe).", ""),
+    f("sizeof", "uint64 sizeof(TYPE | expr)", "A size in bytes, when compiling.", "BEGIN { print(sizeof(uint32)); }"),
+    not_built(
+        "skboutput",
+        "uint32 skboutput(string path, skb, len, off)",
+        "Writes packets to a pcap file.",
+        "no pcap output yet",
+    ),
+    not_built(
+        "socket_cookie",
+        "uint64 socket_cookie(struct sock *sk)",
+        "A socket's cookie.",
+        "read the socket's fields instead",
+    ),
+    f(
+        "static_assert",
+        "void static_assert(bool cond, string msg)",
+        "A compile error with msg where cond is false.",
+        r#"BEGIN { static_assert(1, "x"); }"#,
+    ),
+    f(
+        "str",
+        "string str(char *p, [int len])",
+        "A NUL-terminated string read from memory.",
+        r#"BEGIN { print(str("abc")); }"#,
+    ),
+    f(
+        "str_concat",
+        "string str_concat(string a, string b)",
+        "Two strings, one after the other.",
+        r#"BEGIN { print(str_concat("a", "b")); }"#,
+    ),
+    not_built(
+        "strcap",
+        "string strcap(string s, int n)",
+        "A string cut to n bytes.",
+        "strings are read whole with str()",
+    ),
+    f(
+        "strcontains",
+        "bool strcontains(string h, string n)",
+        "Whether h contains n.",
+        r#"BEGIN { print(strcontains("abc", "b")); }"#,
+    ),
+    constant("strerror", "string strerror(int errno)", "An errno value's text.", "BEGIN { print(strerror(2)); }"),
+    f(
+        "strftime",
+        "timestamp strftime(string fmt, uint64 boot_ns)",
+        "A boot-clock time as wall-clock text (%f: microseconds).",
+        r#"BEGIN { printf("%s\n", strftime("%H", nsecs)); }"#,
+    ),
+    f("strlen", "uint64 strlen(string s)", "A string's length.", r#"BEGIN { print(strlen("abc")); }"#),
+    f(
+        "strncmp",
+        "int64 strncmp(a, b, int n)",
+        "Compares up to n characters: 0 when equal.",
+        r#"BEGIN { print(strncmp("ab", "ac", 1)); }"#,
+    ),
+    f(
+        "strstr",
+        "int64 strstr(string h, string n)",
+        "Where n first starts in h, or -1.",
+        r#"BEGIN { print(strstr("abc", "c")); }"#,
+    ),
+    constant(
+        "syscall_name",
+        "string syscall_name(int nr)",
+        "A system call's name.",
+        "BEGIN { print(syscall_name(0)); }",
+    ),
+    f("system", "void system(string fmt, ...)", "Runs a shell command (--unsafe).", ""),
+    v("tid", "uint32 tid([curr_ns|init])", "The thread id.", "BEGIN { print(tid(init)); }"),
+    f("time", "void time([string fmt])", "Prints the current time.", "BEGIN { time(); }"),
+    not_built(
+        "typeinfo",
+        "record typeinfo(expr)",
+        "A value's type, when compiling.",
+        "use sizeof() or the is_*() predicates",
+    ),
+    not_built(
+        "uaddr",
+        "T *uaddr(string symbol)",
+        "A symbol's address in the probed binary.",
+        "use a uprobe on the symbol instead",
+    ),
+    v("uid", "uint64 uid", "The current task's user id.", "BEGIN { print(uid); }"),
+    not_built("unwatch", "void unwatch(addr)", "Removes a watchpoint.", "watchpoints are not supported yet"),
+    f("uptr", "T *uptr(T *p)", "Marks a pointer as user memory.", "BEGIN { print(uptr(0)); }"),
+    v("usermode", "uint8 usermode", "Whether the probe interrupted user mode.", ""),
+    v("username", "string username", "The current task's user name.", "BEGIN { print(username); }"),
+    v(
+        "ustack",
+        "ustack_t ustack([mode], [limit])",
+        "The user stack, symbolized when printed.",
+        "BEGIN { print(ustack); }",
+    ),
+    not_built(
+        "usym",
+        "usym_t usym(uint64 addr)",
+        "The user symbol an address is in.",
+        "user symbols of stacks print with ustack; func names the probed function",
+    ),
+    f(
+        "warnf",
+        "void warnf(string fmt, ...)",
+        "A warning with the call's place, on stderr.",
+        r#"BEGIN { warnf("careful"); }"#,
+    ),
+    not_built(
+        "write_user",
+        "bool write_user(dst, src, len)",
+        "Writes to the traced process's memory.",
+        "writing to traced memory is not supported yet",
+    ),
+    f("zero", "void zero(map m)", "Sets every entry of a map to zero.", "BEGIN { @m[1] = 1; zero(@m); }"),
+    a("avg", "avg(int n)", "The average of the values.", "BEGIN { @a = avg(1); }"),
+    a("count", "count()", "How many times.", "BEGIN { @c = count(); }"),
+    a("hist", "hist(int n, [int k])", "A log2 histogram (2^k buckets per power of two).", "BEGIN { @h = hist(1); }"),
+    a("lhist", "lhist(int n, int min, int max, int step)", "A linear histogram.", "BEGIN { @h = lhist(1, 0, 10, 1); }"),
+    a("max", "max(int n)", "The largest value.", "BEGIN { @m = max(1); }"),
+    a("min", "min(int n)", "The smallest value.", "BEGIN { @m = min(1); }"),
+    a("stats", "stats(int n)", "Count, average and total.", "BEGIN { @s = stats(1); }"),
+    a("sum", "sum(int n)", "The sum of the values.", "BEGIN { @s = sum(1); }"),
+    Builtin {
+        name: "tseries",
+        kind: Kind::Aggregation,
+        status: Status::NotBuilt("use hist() or lhist(), or print() a map per interval"),
+        signature: "tseries(int n, duration interval, int count)",
+        doc: "A time series of values.",
+        sample: "",
+    },
+];
+
+/// The entry of a name.
+pub fn lookup(name: &str) -> Option<&'static Builtin> {
+    REGISTRY.iter().find(|b| b.name == name)
+}
+
+/// Why a name is not built yet (the hint), if it is not.
+pub fn not_built_hint(name: &str) -> Option<&'static str> {
+    match lookup(name)?.status {
+        Status::NotBuilt(hint) => Some(hint),
+        _ => None,
+    }
+}
+
+/// The registry as `--help-builtins` prints it.
+pub fn table() -> String {
+    let mut out = String::new();
+    for b in REGISTRY {
+        let state = match b.status {
+            Status::Built => "",
+            Status::ConstantArgs => " [constant arguments]",
+            Status::NotBuilt(_) => " [not built yet]",
+        };
+        out.push_str(&format!("{:<22}{}{state}\n{:22}{}\n", b.name, b.signature, "", b.doc));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_has_a_doc_and_is_named_once() {
+        for b in REGISTRY {
+            assert!(!b.doc.is_empty() && !b.signature.is_empty(), "{}", b.name);
+            assert_eq!(REGISTRY.iter().filter(|o| o.name == b.name).count(), 1, "{}", b.name);
+            if let Status::NotBuilt(hint) = b.status {
+                assert!(!hint.is_empty(), "{}", b.name);
+            }
+        }
+    }
+
+    #[test]
+    fn every_name_the_checker_knows_is_registered() {
+        let skip = ["args", "ctx", "config", "cpid", "retval", "func"];
+        for name in crate::check::function_names().chain(crate::builtins::BUILTIN_VARIABLES.iter().copied()) {
+            if skip.contains(&name) {
+                continue;
+            }
+            assert!(lookup(name).is_some(), "{name} is not in the registry");
+        }
+    }
+}
