@@ -388,7 +388,7 @@ const CASES: &[(&[&str], Check)] = &[
     ),
     (&["uaddr"], Refused { program: r#"BEGIN { print(uaddr("main")); }"#, message: "uaddr() is not available" }),
     (&["unwatch"], Refused { program: "BEGIN { unwatch(0); }", message: "unwatch() is not available" }),
-    (&["usym"], Refused { program: "BEGIN { print(usym(0)); }", message: "usym() is not available" }),
+    (&["usym"], Elsewhere("uprobes::usym_names_the_function")),
     (
         &["warnf"],
         Runs {

@@ -507,3 +507,39 @@ fn signal_reaches_the_traced_process() {
     let out = stdout(&tracer.wait(Duration::from_secs(30)));
     assert_eq!(out, "\n\n@calls: 1\n");
 }
+
+/// `usym(addr)` names the function of the traced process an address is in
+/// (an address inside it too), and `ksym()` the kernel's; the process
+/// lives on while the names are printed.
+#[test]
+fn usym_names_the_function() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("uprobed", "uprobed_usym", &[]);
+    let t = target.display().to_string();
+    let mut workload = Command::new(&target)
+        .args(["2", "wait"])
+        .env("UPROBED_LINGER", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let pid = workload.id();
+    let program = format!(
+        r#"uprobe:{t}:add /pid == {pid}/ {{ @[usym(reg("ip")), usym(reg("ip") + 3)] = count(); }}
+           uprobe:{t}:step_two /pid == {pid}/ {{ printf("%s\n", usym(reg("ip"))); }}"#
+    );
+    let tracer = Tracer::start(&["-e", &program]);
+    let mut stdin = workload.stdin.take().expect("stdin");
+    stdin.write_all(b"go\n").expect("writes");
+    let mut done = String::new();
+    let mut out = std::io::BufReader::new(workload.stdout.take().expect("stdout"));
+    std::io::BufRead::read_line(&mut out, &mut done).expect("reads");
+    assert_eq!(done, "done\n");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let text = stdout(&tracer.interrupt());
+    stdin.write_all(b"bye\n").expect("writes");
+    assert!(workload.wait().expect("waits").success());
+    assert_eq!(text, "step_two\nstep_two\n\n\n@[add, add]: 2\n");
+}

@@ -189,7 +189,6 @@ fn what_is_not_built_is_refused_by_the_checker() {
         "import \"foo\"; BEGIN { }",
         "BEGIN { print(len(ustack)); }",
         "BEGIN { @t = tseries(1, 1s, 5); }",
-        "BEGIN { print(usym(0)); }",
         "BEGIN { print(dw_ustack); }",
         "BEGIN { $x = 1; print(strerror($x)); }",
         "BEGIN { print(strlen((int8 *)0)); }",

@@ -22,6 +22,8 @@ pub fn size_of(t: &Type) -> u32 {
         Type::Macaddr => 8,
         // The cgroup id, then which cgroup_path() filter applies.
         Type::CgroupPath => 16,
+        // The address, then the process id.
+        Type::UserSymbol => 16,
         // The time, then which strftime() format prints it.
         Type::Timestamp => 16,
         Type::Agg(k) => agg_value_size(*k),
@@ -78,6 +80,7 @@ pub fn is_aggregate(t: &Type) -> bool {
             | Type::Timestamp
             | Type::Macaddr
             | Type::CgroupPath
+            | Type::UserSymbol
     )
 }
 

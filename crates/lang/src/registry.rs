@@ -395,11 +395,11 @@ pub const REGISTRY: &[Builtin] = &[
         "The user stack, symbolized when printed.",
         "BEGIN { print(ustack); }",
     ),
-    not_built(
+    f(
         "usym",
         "usym_t usym(uint64 addr)",
-        "The user symbol an address is in.",
-        "user symbols of stacks print with ustack; func names the probed function",
+        "The user symbol an address of the current process is in, found when printed.",
+        "BEGIN { print(usym(0x400000)); }",
     ),
     f(
         "warnf",

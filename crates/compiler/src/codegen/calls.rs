@@ -213,6 +213,19 @@ impl Gen<'_, '_> {
                 self.asm.emit(insn::st_imm(Size::DW, FP, off + 8, id));
                 Ok(Val::Mem(off))
             }
+            // The address and the process; user space names it when printing.
+            "usym" => {
+                let Some(a) = c.args.first() else { return Err(self.unsupported(e.span, "usym()")) };
+                let v = self.expr(a)?;
+                let off = self.alloc(16)?;
+                self.load(v, R0);
+                self.free(v);
+                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
+                self.asm.emit(insn::call(Helper::GetCurrentPidTgid));
+                self.asm.emit(insn::alu_imm(crate::insn::Alu::Rsh, R0, 32));
+                self.asm.emit(insn::stx(Size::DW, FP, off + 8, R0));
+                Ok(Val::Mem(off))
+            }
             // The address; user space names it when printing.
             "ksym" => match c.args.first() {
                 Some(a) => self.expr(a),

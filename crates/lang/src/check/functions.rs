@@ -576,7 +576,7 @@ impl Checker<'_> {
                 Type::Array(Box::new(Type::Int { bits: 8, signed: false }), if v6 { 16 } else { 4 })
             }
             Ret::Ksym => Type::Ksym,
-            Ret::Usym => Type::Usym,
+            Ret::Usym => Type::UserSymbol,
             Ret::Macaddr => Type::Macaddr,
             Ret::CgroupPath => Type::CgroupPath,
             Ret::Timestamp => Type::Timestamp,

@@ -83,6 +83,9 @@ pub enum Type {
     Username,
     Probe,
     Macaddr,
+    /// `usym(addr)`: a user address and the process it is in, named when
+    /// printed.
+    UserSymbol,
     /// A value of a C enum the program defines (`enum E`): an integer that
     /// prints as its variant's name.
     Enum(String),
@@ -200,6 +203,7 @@ impl fmt::Display for Type {
             Type::Probe => write!(f, "probe_t"),
             Type::Macaddr => write!(f, "macaddr_t"),
             Type::Enum(name) => write!(f, "{name}"),
+            Type::UserSymbol => write!(f, "usym_t"),
             Type::CgroupPath => write!(f, "cgroup_path_t"),
             Type::Unknown => write!(f, "unknown"),
         }

@@ -30,6 +30,12 @@ impl Symbolizer {
         }
     }
 
+    /// The function an address of a process is in (`usym()`): its name,
+    /// or the address in hex.
+    pub fn user_name(&self, pid: u32, address: u64) -> String {
+        self.user.borrow_mut().find(pid, address).map_or_else(|| format!("0x{address:x}"), |(name, _)| name)
+    }
+
     /// The kernel function or object an address is in (`ksym()`): its
     /// name, or the address in hex.
     pub fn kernel_name(&self, address: u64) -> String {
@@ -192,6 +198,14 @@ pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
         }
         Type::Pointer(_) => format!("0x{:x}", read_u64(bytes)),
         Type::Inet => inet_text(bytes),
+        // [address][pid]
+        Type::UserSymbol => {
+            let (address, pid) = (read_u64(bytes), read_u64(slice(bytes, 8, 8)) as u32);
+            match r.symbols {
+                Some(s) => s.user_name(pid, address),
+                None => format!("0x{address:x}"),
+            }
+        }
         Type::Macaddr => slice(bytes, 0, 6).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"),
         // [cgroup id][filter index]
         Type::CgroupPath => {
