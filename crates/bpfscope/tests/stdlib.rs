@@ -404,7 +404,7 @@ const CASES: &[(&[&str], Check)] = &[
         &["avg", "count", "max", "min", "stats", "sum"],
         runs(
             "BEGIN { @a = avg(4); @a = avg(6); @c = count(); @c = count(); @mx = max(3); @mx = max(9); @mn = min(3); @mn = min(-1); @st = stats(10); @st = stats(20); @s = sum(5); @s = sum(-2); exit(); }",
-            "\n\n@a: 5\n\n@c: 2\n@mn: -1\n@mx: 9\n@s: 3\n@st: count 2, average 15, total 30\n\n",
+            "\n\n@a: 5\n@c: 2\n@mn: -1\n@mx: 9\n@s: 3\n@st: { .count = 2, .average = 15, .total = 30 }\n",
         ),
     ),
     (&["hist", "lhist"], Elsewhere("run::histograms_keyed_by_odd_sized_keys")),

@@ -291,7 +291,7 @@ fn getaddrinfo_latency_histogram() {
     }
     let out = stdout(&tracer.interrupt());
     // @start is empty at the end (printed as a blank line, as bpftrace does).
-    assert!(out.starts_with("\n\n\n@us: \n"), "{out}");
+    assert!(out.starts_with("\n\n\n@us:\n"), "{out}");
     let total = hist_total(&out);
     assert_eq!(total, 2, "{out}");
     assert!(out.ends_with("|\n\n"), "{out}");

@@ -193,21 +193,21 @@ pub fn map_text(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resol
                     format!("{k}: {}", to_text(&t, v, r))
                 }
                 Entry::Average(count, total) => match map.value {
+                    // bpftrace 0.26 prints stats as a record.
                     ValueKind::Stats => {
-                        format!("{k}: count {count}, average {}, total {total}", average(*count, *total))
+                        format!("{k}: {{ .count = {count}, .average = {}, .total = {total} }}", average(*count, *total))
                     }
                     _ => format!("{k}: {}", average(*count, *total) / div as i64),
                 },
                 Entry::Buckets(b) => {
                     // lhist counts are never divided, as in bpftrace.
                     let div = if matches!(map.value, ValueKind::Hist { .. }) { div } else { 1 };
-                    format!("{k}: \n{}", bar_rows(&buckets(&map.value, b), div))
+                    format!("{k}:\n{}", bar_rows(&buckets(&map.value, b), div))
                 }
             }
         })
         .collect();
-    let end = if matches!(map.value, ValueKind::Avg | ValueKind::Stats) { "\n\n" } else { "\n" };
-    format!("{}{end}", lines.join("\n"))
+    format!("{}\n", lines.join("\n"))
 }
 
 /// Where hist bucket `index` ends (exclusive), as a number and as bpftrace
