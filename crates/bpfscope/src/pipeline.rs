@@ -152,6 +152,7 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         pid_namespace: pid_namespace(),
         // Probed only for programs that may call override().
         override_return: !source.text().contains("override") || bpfscope_runtime::attach::kernel_has_override_return(),
+        write_user: !source.text().contains("write_user") || bpfscope_runtime::attach::kernel_allows_write_user(),
         ..CompileOptions::default()
     };
     let mut compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;

@@ -246,6 +246,14 @@ fn override_changes_the_return_value() {
     assert!(out.contains("@: 1\n"), "{out}");
 }
 
+/// `write_user()` where the kernel is not in lockdown, as in the VM.
+#[test]
+#[ignore = "needs a kernel without lockdown: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn write_user_where_there_is_no_lockdown() {
+    assert!(!support::locked_down(), "the VM's kernel is not in lockdown");
+    support::check_write_user();
+}
+
 /// On a kernel without kprobes (the development machines): one line that
 /// says so and what would work instead, before anything is attached.
 #[test]

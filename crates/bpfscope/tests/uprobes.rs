@@ -543,3 +543,14 @@ fn usym_names_the_function() {
     assert!(workload.wait().expect("waits").success());
     assert_eq!(text, "step_two\nstep_two\n\n\n@[add, add]: 2\n");
 }
+
+/// `write_user()` (--unsafe) writes into the traced process; a kernel in
+/// lockdown refuses it, saying so at the call (the VM's kernel, which is
+/// not in lockdown, runs the same check).
+#[test]
+fn write_user_changes_the_traced_process() {
+    if !can_trace() {
+        return;
+    }
+    support::check_write_user();
+}

@@ -146,6 +146,7 @@ pub enum Helper {
     GetNsCurrentPidTgid = 120,
     KtimeGetTaiNs = 208,
     GetCurrentTask = 35,
+    ProbeWriteUser = 36,
     ProbeReadStr = 45,
     GetCurrentCgroupId = 80,
     SendSignal = 109,

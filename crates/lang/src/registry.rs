@@ -331,11 +331,11 @@ pub const REGISTRY: &[Builtin] = &[
         "Two strings, one after the other.",
         r#"BEGIN { print(str_concat("a", "b")); }"#,
     ),
-    not_built(
+    f(
         "strcap",
-        "string strcap(string s, int n)",
-        "A string cut to n bytes.",
-        "strings are read whole with str()",
+        "int64 strcap(string-like s)",
+        "The capacity of a string or array (max_strlen for a pointer), when compiling.",
+        r#"BEGIN { print(strcap("abc")); }"#,
     ),
     f(
         "strcontains",
@@ -407,11 +407,11 @@ pub const REGISTRY: &[Builtin] = &[
         "A warning with the call's place, on stderr.",
         r#"BEGIN { warnf("careful"); }"#,
     ),
-    not_built(
+    f(
         "write_user",
-        "bool write_user(dst, src, len)",
-        "Writes to the traced process's memory.",
-        "writing to traced memory is not supported yet",
+        "bool write_user(T *dst, T *src, uint32 len)",
+        "Writes len bytes of the program's (a string or buffer) to user memory of the current task (--unsafe).",
+        "",
     ),
     f("zero", "void zero(map m)", "Sets every entry of a map to zero.", "BEGIN { @m[1] = 1; zero(@m); }"),
     a("avg", "avg(int n)", "The average of the values.", "BEGIN { @a = avg(1); }"),

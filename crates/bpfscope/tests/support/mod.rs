@@ -314,3 +314,36 @@ pub fn assert_only_attached(stderr: &str, what: &str) {
         "stderr of {what}: {stderr:?} (wanted only `Attached N probes`)"
     );
 }
+
+/// Whether the kernel is in lockdown (securityfs mounted if it is not).
+pub fn locked_down() -> bool {
+    let path = "/sys/kernel/security/lockdown";
+    if !Path::new(path).exists() {
+        let _ = Command::new("mount").args(["-t", "securityfs", "none", "/sys/kernel/security"]).status();
+    }
+    std::fs::read_to_string(path).is_ok_and(|l| !l.contains("[none]"))
+}
+
+/// `write_user()` (--unsafe) writes into the traced process: point_sum(p)
+/// returns p->x + p->y (7 + 35), and x becomes 100 first. A kernel in
+/// lockdown refuses the helper: then the run must say so at the call.
+pub fn check_write_user() {
+    let target = build_target_as("uprobed", "uprobed_write", &[]);
+    let t = target.display().to_string();
+    let program = format!(
+        r#"uprobe:{t}:point_sum {{ printf("%d\n", write_user(arg0, "\x64\x00\x00", 4)); }}
+           uretprobe:{t}:point_sum {{ printf("%d\n", retval); }}"#
+    );
+    let o = bpfscope().args(["-q", "--unsafe", "-c", &format!("{t} 1"), "-e", &program]).output().expect("runs");
+    let (out, err) = (stdout(&o), String::from_utf8_lossy(&o.stderr).into_owned());
+    if locked_down() {
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("write_user() needs the kernel's bpf_probe_write_user helper, which this kernel refuses"),
+            "{err}"
+        );
+        assert!(err.contains("write_user(arg0,") && err.contains("lockdown"), "{err}");
+    } else {
+        assert_eq!(out, "1\n135\n\n\n", "{err}");
+    }
+}

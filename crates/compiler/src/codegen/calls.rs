@@ -160,6 +160,47 @@ impl Gen<'_, '_> {
             }
             "bswap" => self.bswap(c, e),
             "getopt" => self.getopt(c, e),
+            "strcap" => match c.args.first().map(|a| self.ty(a)) {
+                Some(t @ (Type::Str(_) | Type::Array(..))) => Ok(Val::Imm(i64::from(size_of(&t)))),
+                _ => Err(self.unsupported(e.span, "strcap() of this")),
+            },
+            // bpf_probe_write_user(dst, src, len): true where it wrote.
+            "write_user" => {
+                let [dst, src, len] = c.args.as_slice() else { return Err(self.unsupported(e.span, "write_user()")) };
+                if !self.b.options.write_user {
+                    return Err(bpfscope_lang::Diagnostic::error(
+                        e.span,
+                        "write_user() needs the kernel's bpf_probe_write_user helper, which this kernel refuses",
+                    )
+                    .with_hint(
+                        "kernels in lockdown (see /sys/kernel/security/lockdown) forbid writing to user memory",
+                    ));
+                }
+                let Val::Mem(from) = self.expr(src)? else { return Err(self.unsupported(src.span, "this source")) };
+                let to = self.expr(dst)?;
+                let n = self.expr(len)?;
+                self.load(to, R1);
+                self.load(n, R3);
+                self.free(to);
+                self.free(n);
+                // The kernel needs a length it can bound: at most the source's size.
+                let cap = size_of(&self.ty(src)) as i32;
+                let ok = self.asm.new_label();
+                self.asm.jump_imm(Jmp::Jle, R3, cap, ok);
+                self.asm.emit(insn::mov_imm(R3, cap));
+                self.asm.bind(ok);
+                self.addr(R2, from);
+                self.asm.emit(insn::call(Helper::ProbeWriteUser));
+                let done = self.asm.new_label();
+                let failed = self.asm.new_label();
+                self.asm.jump_imm(Jmp::Jne, R0, 0, failed);
+                self.asm.emit(insn::mov_imm(R0, 1));
+                self.asm.jump(done);
+                self.asm.bind(failed);
+                self.asm.emit(insn::mov_imm(R0, 0));
+                self.asm.bind(done);
+                self.keep(R0)
+            }
             "container_of" => {
                 let [p, Expr { kind: ExprKind::TypeArg(ts), .. }, Expr { kind: ExprKind::Ident(field), .. }] =
                     c.args.as_slice()

@@ -56,6 +56,8 @@ pub struct CompileOptions {
     pub pid_namespace: Option<(u64, u64)>,
     /// The kernel lets kprobes call `bpf_override_return` (`override()`).
     pub override_return: bool,
+    /// The kernel lets probes call `bpf_probe_write_user` (`write_user()`).
+    pub write_user: bool,
 }
 
 impl Default for CompileOptions {
@@ -73,6 +75,7 @@ impl Default for CompileOptions {
             tai_offset_ns: 0,
             pid_namespace: None,
             override_return: true,
+            write_user: true,
         }
     }
 }

@@ -71,7 +71,8 @@ const SIMPLE: &[(&str, usize, &[Arg], Ret)] = &[
     ("strftime", 2, &[Arg::StrLit, Arg::Int], Ret::Timestamp),
     ("join", 1, &[Arg::Any, Arg::StrLit], Ret::None),
     ("cat", 1, &[Arg::StrLit], Ret::None),
-    ("write_user", 3, &[Arg::Any, Arg::Any, Arg::Int], Ret::Bool),
+    ("write_user", 3, &[Arg::Int, Arg::Any, Arg::Int], Ret::Bool),
+    ("strcap", 1, &[Arg::Any], Ret::I64),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -437,13 +438,28 @@ impl Checker<'_> {
                     .with_hint("as in macaddr(args.addr) or macaddr((uint8 *)p)"),
             );
         }
+        if c.name == "write_user" {
+            self.require_unsafe(c, c.name_span);
+            if let Some(src) = c.args.get(1)
+                && let Some(t) = self.types.get(src.id.0 as usize).cloned()
+                && !matches!(t, Type::Str(_) | Type::Array(..) | Type::Buffer(_) | Type::Unknown)
+            {
+                self.error(
+                    Diagnostic::error(
+                        src.span,
+                        format!("write_user() writes the program's bytes: a string or an array, found '{t}'"),
+                    )
+                    .with_hint("as in write_user(p, \"text\", 4)"),
+                );
+            }
+        }
         if c.name == "debugf" && c.args.len() > 4 {
             self.error(
                 Diagnostic::error(c.name_span, "debugf() takes at most three values after its format")
                     .with_hint("the kernel's bpf_trace_printk() prints three at most; use printf() for more"),
             );
         }
-        if matches!(c.name.as_str(), "strlen" | "strcontains" | "strstr" | "str_concat" | "memcmp") {
+        if matches!(c.name.as_str(), "strlen" | "strcontains" | "strstr" | "str_concat" | "memcmp" | "strcap") {
             for a in &c.args[..c.args.len().min(2)] {
                 if let Some(t) = self.types.get(a.id.0 as usize).cloned()
                     && !matches!(t, Type::Str(_) | Type::Array(..) | Type::Unknown)

@@ -77,6 +77,12 @@ pub fn kernel_has_override_return() -> bool {
     kernel_has_helper(libbpf_sys::BPF_PROG_TYPE_KPROBE, libbpf_sys::BPF_FUNC_override_return)
 }
 
+/// Whether probes may call `bpf_probe_write_user` (`write_user()`): kernels
+/// in lockdown refuse it.
+pub fn kernel_allows_write_user() -> bool {
+    kernel_has_helper(libbpf_sys::BPF_PROG_TYPE_KPROBE, libbpf_sys::BPF_FUNC_probe_write_user)
+}
+
 /// Whether programs of a type may call a helper (libbpf loads a tiny
 /// program that calls it).
 fn kernel_has_helper(prog_type: libbpf_sys::bpf_prog_type, helper: libbpf_sys::bpf_func_id) -> bool {
