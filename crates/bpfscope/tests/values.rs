@@ -192,6 +192,7 @@ fn what_is_not_built_is_refused_by_the_checker() {
         "BEGIN { print(dw_ustack); }",
         "BEGIN { $x = 1; print(strerror($x)); }",
         "BEGIN { print(strlen((int8 *)0)); }",
+        r#"BEGIN { debugf("%d %d %d %d", 1, 2, 3, 4); }"#,
     ];
     for program in programs {
         let o = support::bpfscope().args(["--dry-run", "-e", program]).output().expect("runs");
@@ -257,4 +258,16 @@ fn container_of_finds_the_struct() {
     let program = "struct S { int a; long b; } BEGIN { $p = (struct S *)0x1000; print(container_of(&$p->b, struct S, b)); print(container_of(&curtask->se, struct task_struct, se) == curtask); exit(); }";
     let Some(out) = output_of(&[], program) else { return };
     assert_eq!(out, "0x1000\ntrue\n\n\n");
+}
+
+/// `debugf()` writes through `bpf_trace_printk` to the kernel's trace
+/// buffer, where the line can be read back.
+#[test]
+fn debugf_writes_to_the_trace_buffer() {
+    let marker = format!("bpfscope-debugf-{}", std::process::id());
+    let program = format!(r#"BEGIN {{ debugf("{marker} %d %s", 4242, "x"); exit(); }}"#);
+    let Some(out) = output_of(&[], &program) else { return };
+    assert_eq!(out, "\n\n");
+    let trace = std::fs::read_to_string("/sys/kernel/tracing/trace").expect("the trace buffer");
+    assert!(trace.contains(&format!("{marker} 4242 x")), "no '{marker} 4242 x' in the trace buffer");
 }

@@ -198,6 +198,12 @@ impl Checker<'_> {
         match c.name.as_str() {
             "printf" | "errorf" | "warnf" | "fail" | "debugf" => {
                 self.format_call(c, span);
+                if c.name == "debugf" && c.args.len() > 4 {
+                    self.error(
+                        Diagnostic::error(c.name_span, "debugf() takes at most three values after its format")
+                            .with_hint("the kernel's bpf_trace_printk() prints three at most; use printf() for more"),
+                    );
+                }
                 Type::None
             }
             "system" => {
@@ -452,12 +458,6 @@ impl Checker<'_> {
                     .with_hint("as in write_user(p, \"text\", 4)"),
                 );
             }
-        }
-        if c.name == "debugf" && c.args.len() > 4 {
-            self.error(
-                Diagnostic::error(c.name_span, "debugf() takes at most three values after its format")
-                    .with_hint("the kernel's bpf_trace_printk() prints three at most; use printf() for more"),
-            );
         }
         if matches!(c.name.as_str(), "strlen" | "strcontains" | "strstr" | "str_concat" | "memcmp" | "strcap") {
             for a in &c.args[..c.args.len().min(2)] {
