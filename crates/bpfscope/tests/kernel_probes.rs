@@ -246,6 +246,31 @@ fn override_changes_the_return_value() {
     assert!(out.contains("@: 1\n"), "{out}");
 }
 
+/// `path()` (bpf_d_path) names the file a `struct path` is, in a function
+/// the kernel allows it in (filp_close: the files a process holds when it
+/// exits), cut at the front to the size asked for.
+#[test]
+#[ignore = "needs fentry: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn path_names_the_closed_file() {
+    let file = data_file();
+    let program = r#"fentry:filp_close /comm == "path_holder"/ { printf("%s|%s\n", path(&args.filp->f_path), path(&args.filp->f_path, 5)); }"#;
+    let tracer = Tracer::start(&["-e", program]);
+    // A shell named path_holder opens the file as fd 3 and exits holding it.
+    let holder = std::env::temp_dir().join("path_holder");
+    let _ = std::fs::remove_file(&holder);
+    std::os::unix::fs::symlink("/bin/sh", &holder).expect("symlink");
+    let status = Command::new(&holder)
+        .args(["-c", &format!("exec 3< {}", file.display())])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("the shell runs");
+    assert!(status.success());
+    let out = stdout(&tracer.interrupt());
+    let name = file.display().to_string();
+    let want = format!("{name}|{}\n", &name[name.len() - 4..]);
+    assert!(out.lines().any(|l| format!("{l}\n") == want), "no line {want:?} in:\n{out}");
+}
+
 /// `write_user()` where the kernel is not in lockdown, as in the VM.
 #[test]
 #[ignore = "needs a kernel without lockdown: run_where_the_kernel_has_kprobes runs it in the VM"]

@@ -328,7 +328,7 @@ const CASES: &[(&[&str], Check)] = &[
         ),
     ),
     (&["override"], Elsewhere("kernel_probes::override_changes_the_return_value")),
-    (&["path"], Refused { program: "BEGIN { print(path(0)); }", message: "path() is not available" }),
+    (&["path"], Elsewhere("kernel_probes::path_names_the_closed_file")),
     (
         &["percpu_kaddr"],
         Refused {

@@ -145,6 +145,7 @@ pub enum Helper {
     OverrideReturn = 58,
     GetNsCurrentPidTgid = 120,
     KtimeGetTaiNs = 208,
+    DPath = 147,
     GetCurrentTask = 35,
     ProbeWriteUser = 36,
     ProbeReadStr = 45,

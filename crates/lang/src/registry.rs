@@ -264,11 +264,11 @@ pub const REGISTRY: &[Builtin] = &[
         "struct S { int a; long b; } BEGIN { print(offsetof(struct S, b)); }",
     ),
     f("override", "void override(int rc)", "kprobes (--unsafe): the function returns rc instead of running.", ""),
-    not_built(
+    f(
         "path",
-        "string path(struct path *p)",
-        "A file's full path.",
-        "print the file's name from its dentry (d_name) instead",
+        "string path(struct path *p, [int size])",
+        "The full path of a struct path (bpf_d_path: fentry/fexit on the functions the kernel allows).",
+        "",
     ),
     v("pcomm", "string pcomm", "The parent task's name.", "BEGIN { print(pcomm); }"),
     not_built(

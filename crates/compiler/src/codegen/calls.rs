@@ -160,6 +160,26 @@ impl Gen<'_, '_> {
             }
             "bswap" => self.bswap(c, e),
             "getopt" => self.getopt(c, e),
+            // bpf_d_path(path, buf, size): the kernel refuses it outside the
+            // functions it allows, which the load says.
+            "path" => {
+                let Some(p) = c.args.first() else { return Err(self.unsupported(e.span, "path()")) };
+                let size = size_of(&self.ty(e));
+                let v = self.expr(p)?;
+                let dst = self.alloc(size)?;
+                self.zero(dst, size);
+                self.load(v, R1);
+                self.free(v);
+                self.addr(R2, dst);
+                // path(p, n): at most n bytes (a constant, as in bpftrace).
+                let n = match c.args.get(1).map(|a| &a.kind) {
+                    Some(ExprKind::Int(n)) => (*n as u32).clamp(1, size),
+                    _ => size,
+                };
+                self.asm.emit(insn::mov_imm(R3, n as i32));
+                self.asm.emit(insn::call(Helper::DPath));
+                Ok(Val::Mem(dst))
+            }
             "strcap" => match c.args.first().map(|a| self.ty(a)) {
                 Some(t @ (Type::Str(_) | Type::Array(..))) => Ok(Val::Imm(i64::from(size_of(&t)))),
                 _ => Err(self.unsupported(e.span, "strcap() of this")),

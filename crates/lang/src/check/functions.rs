@@ -444,6 +444,9 @@ impl Checker<'_> {
                     .with_hint("as in macaddr(args.addr) or macaddr((uint8 *)p)"),
             );
         }
+        if c.name == "path" {
+            self.require_provider(c, c.name_span, &[Provider::Fentry, Provider::Fexit], "fentry and fexit");
+        }
         if c.name == "write_user" {
             self.require_unsafe(c, c.name_span);
             if let Some(src) = c.args.get(1)
