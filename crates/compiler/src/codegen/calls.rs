@@ -211,15 +211,7 @@ impl Gen<'_, '_> {
                 self.asm.bind(ok);
                 self.addr(R2, from);
                 self.asm.emit(insn::call(Helper::ProbeWriteUser));
-                let done = self.asm.new_label();
-                let failed = self.asm.new_label();
-                self.asm.jump_imm(Jmp::Jne, R0, 0, failed);
-                self.asm.emit(insn::mov_imm(R0, 1));
-                self.asm.jump(done);
-                self.asm.bind(failed);
-                self.asm.emit(insn::mov_imm(R0, 0));
-                self.asm.bind(done);
-                self.keep(R0)
+                self.test_r0(Jmp::Jeq, 0)
             }
             "container_of" => {
                 let [p, Expr { kind: ExprKind::TypeArg(ts), .. }, Expr { kind: ExprKind::Ident(field), .. }] =
@@ -336,15 +328,7 @@ impl Gen<'_, '_> {
                 self.load(v, R0);
                 self.free(v);
                 self.asm.emit(insn::alu_imm(crate::insn::Alu::Add, R0, 4095));
-                let no = self.asm.new_label();
-                let done = self.asm.new_label();
-                self.asm.jump_imm(Jmp::Jge, R0, 4095, no);
-                self.asm.emit(insn::mov_imm(R0, 1));
-                self.asm.jump(done);
-                self.asm.bind(no);
-                self.asm.emit(insn::mov_imm(R0, 0));
-                self.asm.bind(done);
-                self.keep(R0)
+                self.test_r0(Jmp::Jlt, 4095)
             }
             "assert" => self.assert(c, e),
             "static_assert" => {

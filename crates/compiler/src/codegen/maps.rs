@@ -480,9 +480,14 @@ impl Gen<'_, '_> {
 
     /// `R0 == 0` as a 0/1 value.
     fn zero_is_true(&mut self) -> GResult<Val> {
+        self.test_r0(Jmp::Jeq, 0)
+    }
+
+    /// `R0 jmp imm` (`Jeq`, `Jlt`, ...) as a 0/1 value.
+    pub(super) fn test_r0(&mut self, jmp: Jmp, imm: i32) -> GResult<Val> {
         let t = self.asm.new_label();
         let end = self.asm.new_label();
-        self.asm.jump_imm(Jmp::Jeq, R0, 0, t);
+        self.asm.jump_imm(jmp, R0, imm, t);
         self.asm.emit(insn::mov_imm(R0, 0));
         self.asm.jump(end);
         self.asm.bind(t);
