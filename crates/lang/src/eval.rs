@@ -68,6 +68,7 @@ pub fn eval_begin(checked: &CheckedProgram, params: &[String]) -> EResult<Outcom
         vars: BTreeMap::new(),
         var_types: BTreeMap::new(),
         maps: BTreeMap::new(),
+        aggs: BTreeMap::new(),
     };
     for (index, probe) in checked.program.probes.iter().enumerate() {
         ev.var_types = checked.probe_vars(index).map(|(n, t)| (n.to_string(), t.clone())).collect();
@@ -116,6 +117,17 @@ struct Evaluator<'a> {
     /// its type (an integer narrower than 64 bits wraps, as in C).
     var_types: BTreeMap<String, Type>,
     maps: BTreeMap<(String, Vec<u8>), Value>,
+    /// Aggregations by map and key: how many values, their total, and the
+    /// smallest and largest.
+    aggs: BTreeMap<(String, Vec<u8>), Agg>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Agg {
+    count: i64,
+    total: i64,
+    min: i64,
+    max: i64,
 }
 
 fn unsupported<T>(what: &str) -> EResult<T> {
@@ -211,6 +223,11 @@ impl Evaluator<'_> {
     }
 
     fn assign(&mut self, target: &Expr, op: Option<BinOp>, value: &Expr) -> Result<(), Stop> {
+        if let (ExprKind::Map(m), None, ExprKind::Call(c)) = (&target.kind, op, &value.kind)
+            && let Some(kind) = crate::check::AggKind::from_function(&c.name)
+        {
+            return self.aggregate(m, kind, c);
+        }
         // The variable's own type (a target has none of its own).
         let target_ty = match &target.kind {
             ExprKind::Var(name) => self.var_types.get(name).cloned().unwrap_or(Type::Unknown),
@@ -237,6 +254,23 @@ impl Evaluator<'_> {
             }
             _ => return Err(EvalError("assigning to this".into()).into()),
         }
+        Ok(())
+    }
+
+    /// `@m[k] = count()`, `sum(v)`, `avg(v)`, `min(v)`, `max(v)`.
+    fn aggregate(&mut self, m: &MapRef, kind: crate::check::AggKind, c: &Call) -> Result<(), Stop> {
+        use crate::check::AggKind;
+        let v = match (kind, c.args.first()) {
+            (AggKind::Count, _) => 1,
+            (AggKind::Sum | AggKind::Avg | AggKind::Min | AggKind::Max, Some(a)) => self.int(a)?,
+            _ => return Err(EvalError(format!("{}()", c.name)).into()),
+        };
+        let key = self.map_key(m)?;
+        let a = self.aggs.entry(key).or_default();
+        a.min = if a.count == 0 { v } else { a.min.min(v) };
+        a.max = if a.count == 0 { v } else { a.max.max(v) };
+        a.count += 1;
+        a.total = a.total.wrapping_add(v);
         Ok(())
     }
 
@@ -282,6 +316,18 @@ impl Evaluator<'_> {
             },
             ExprKind::Map(m) => {
                 let key = self.map_key(m)?;
+                if let Type::Agg(kind) = &t {
+                    use crate::check::AggKind;
+                    let a = self.aggs.get(&key).copied().unwrap_or_default();
+                    return Ok(Value::Int(match kind {
+                        AggKind::Count => a.count,
+                        AggKind::Sum => a.total,
+                        AggKind::Avg if a.count > 0 => a.total.wrapping_div(a.count),
+                        AggKind::Min => a.min,
+                        AggKind::Max => a.max,
+                        _ => 0,
+                    }));
+                }
                 self.maps.get(&key).cloned().unwrap_or_else(|| zero_of(&t))
             }
             ExprKind::Cast { expr, .. } => {
@@ -385,7 +431,7 @@ impl Evaluator<'_> {
                 }
                 Value::Int(0)
             }
-            ExprKind::Call(c) => self.call(c)?,
+            ExprKind::Call(c) => self.call(c, &t)?,
             _ => return Err(EvalError("this expression".into()).into()),
         })
     }
@@ -414,7 +460,8 @@ impl Evaluator<'_> {
         }
     }
 
-    fn call(&mut self, c: &Call) -> Result<Value, Stop> {
+    /// A call, whose result has type `t`.
+    fn call(&mut self, c: &Call, t: &Type) -> Result<Value, Stop> {
         match c.name.as_str() {
             "printf" => {
                 let Some(Expr { kind: ExprKind::Str(fmt), .. }) = c.args.first() else {
@@ -459,6 +506,37 @@ impl Evaluator<'_> {
                 };
                 self.maps.remove(&key);
                 Ok(Value::Int(0))
+            }
+            "strlen" | "strcontains" | "strstr" | "str_concat" => {
+                let mut texts = Vec::new();
+                for a in &c.args {
+                    match self.value(a)? {
+                        Value::Str(s) => texts.push(s.split(|b| *b == 0).next().unwrap_or_default().to_vec()),
+                        _ => return Err(EvalError(format!("{}() of a non-string", c.name)).into()),
+                    }
+                }
+                let find = |h: &[u8], n: &[u8]| -> i64 {
+                    if n.is_empty() {
+                        return 0;
+                    }
+                    h.windows(n.len()).position(|w| w == n).map_or(-1, |i| i as i64)
+                };
+                Ok(match (c.name.as_str(), texts.as_slice()) {
+                    ("strlen", [s]) => Value::Int(s.len() as i64),
+                    ("strstr", [h, n]) => Value::Int(find(h, n)),
+                    ("strcontains", [h, n]) => Value::Int(i64::from(find(h, n) >= 0)),
+                    ("str_concat", [a, b]) => {
+                        // Cut to the result's size, less its NUL.
+                        let cap = match t {
+                            Type::Str(n) => usize::try_from(*n).unwrap_or(usize::MAX).saturating_sub(1),
+                            _ => usize::MAX,
+                        };
+                        let mut s = [a.as_slice(), b.as_slice()].concat();
+                        s.truncate(cap);
+                        Value::Str(s)
+                    }
+                    _ => return Err(EvalError(format!("{}() with these arguments", c.name)).into()),
+                })
             }
             other => Err(EvalError(format!("{other}()")).into()),
         }

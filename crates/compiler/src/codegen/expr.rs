@@ -631,6 +631,8 @@ impl Gen<'_, '_> {
     /// `a == b` / `a != b` for strings, tuples and arrays: 1 or 0.
     fn compare_bytes(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> GResult<Val> {
         let (lt, rt) = (self.ty(lhs), self.ty(rhs));
+        // The operands are needed only for the comparison.
+        let mark = self.frame.mark();
         let l = self.expr(lhs)?;
         let r = self.expr(rhs)?;
         let (Val::Mem(a), Val::Mem(b)) = (l, r) else {
@@ -664,6 +666,7 @@ impl Gen<'_, '_> {
         self.asm.bind(differ);
         self.asm.emit(insn::mov_imm(R0, i32::from(op != BinOp::Eq)));
         self.asm.bind(end);
+        self.frame.release_to(mark);
         self.keep(R0)
     }
 

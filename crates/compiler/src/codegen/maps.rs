@@ -159,6 +159,7 @@ impl Gen<'_, '_> {
         if !matches!(kind, ValueKind::Count | ValueKind::Sum | ValueKind::Avg | ValueKind::Min | ValueKind::Max) {
             return Err(self.unsupported(e.span, "reading a histogram or stats map as a number"));
         }
+        let mark = self.frame.mark();
         let key = self.build_key(key_ty, keys, 0)?;
         // acc: the sum, total, minimum or maximum; aux: the avg count, or
         // whether min/max has found a value.
@@ -215,6 +216,7 @@ impl Gen<'_, '_> {
             self.asm.emit(insn::mov_imm(R0, 0));
             self.asm.bind(done);
         }
+        self.frame.release_to(mark);
         self.keep(R0)
     }
 

@@ -34,6 +34,7 @@ impl Gen<'_, '_> {
     /// `strlen(s)`: bytes before the first NUL (or the whole capacity).
     pub(super) fn strlen(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
         let [s] = c.args.as_slice() else { return Err(self.unsupported(e.span, "strlen() with these arguments")) };
+        let mark = self.frame.mark();
         let (off, cap) = self.bytes_arg(s)?;
         let top = self.asm.new_label();
         let done = self.asm.new_label();
@@ -45,6 +46,8 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::alu_imm(Alu::Add, R3, 1));
         self.asm.jump(top);
         self.asm.bind(done);
+        // The string is needed no more: its stack space goes back.
+        self.frame.release_to(mark);
         self.keep(R3)
     }
 
@@ -52,6 +55,7 @@ impl Gen<'_, '_> {
     /// `strcontains` is whether that is not -1.
     pub(super) fn strstr(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
         let [h, n] = c.args.as_slice() else { return Err(self.unsupported(e.span, "this call")) };
+        let mark = self.frame.mark();
         let (h_off, h_cap) = self.bytes_arg(h)?;
         let (n_off, n_cap) = self.bytes_arg(n)?;
         let [outer, inner, next, found, missing, end] = [(); 6].map(|_| self.asm.new_label());
@@ -88,6 +92,7 @@ impl Gen<'_, '_> {
             self.asm.emit(insn::mov_imm(R0, 1));
             self.asm.bind(yes);
         }
+        self.frame.release_to(mark);
         self.keep(R0)
     }
 
@@ -95,6 +100,7 @@ impl Gen<'_, '_> {
     /// difference of the first bytes that do not (as C's, unsigned).
     pub(super) fn memcmp(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
         let [a, b, n] = c.args.as_slice() else { return Err(self.unsupported(e.span, "this call")) };
+        let mark = self.frame.mark();
         let (a_off, a_cap) = self.bytes_arg(a)?;
         let (b_off, b_cap) = self.bytes_arg(b)?;
         let count = self.expr(n)?;
@@ -117,6 +123,7 @@ impl Gen<'_, '_> {
         self.asm.bind(same);
         self.asm.emit(insn::mov_imm(R0, 0));
         self.asm.bind(end);
+        self.frame.release_to(mark);
         self.keep(R0)
     }
 

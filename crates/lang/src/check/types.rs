@@ -147,8 +147,14 @@ impl Type {
         use Type::*;
         match (self, other) {
             (Unknown, t) | (t, Unknown) => t.clone(),
-            (Int { bits: a, signed: sa }, Int { bits: b, signed: sb }) => {
-                Int { bits: (*a).max(*b), signed: *sa || *sb }
+            // A type that holds every value of both: mixing signs takes a
+            // signed type wider than the unsigned one (up to 64 bits).
+            (Int { bits: a, signed: sa }, Int { bits: b, signed: sb }) if sa == sb => {
+                Int { bits: (*a).max(*b), signed: *sa }
+            }
+            (Int { bits: a, signed: sa }, Int { bits: b, .. }) => {
+                let (unsigned, signed) = if *sa { (*b, *a) } else { (*a, *b) };
+                Int { bits: (unsigned * 2).max(signed).min(64), signed: true }
             }
             (Str(a), Str(b)) => Str((*a).max(*b)),
             (Buffer(a), Buffer(b)) => Buffer((*a).max(*b)),
