@@ -354,8 +354,8 @@ const CASES: &[(&[&str], Check)] = &[
     (
         &["signal_name", "strerror", "syscall_name"],
         runs(
-            r#"BEGIN { printf("%s|%s|%s\n", signal_name(9), strerror(2), syscall_name(0)); exit(); }"#,
-            "SIGKILL|No such file or directory|read\n\n\n",
+            r#"BEGIN { printf("%s|%s|%s\n", signal_name(9), strerror(2), syscall_name(0)); $s = 15; $e = 13; $n = 1; printf("%s|%s|%s\n", signal_name($s), strerror($e), syscall_name($n)); print(strerror($e + 1000)); exit(); }"#,
+            "SIGKILL|No such file or directory|read\nSIGTERM|Permission denied|write\nUnknown error 1013\n\n\n",
         ),
     ),
     (

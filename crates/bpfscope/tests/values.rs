@@ -190,7 +190,6 @@ fn what_is_not_built_is_refused_by_the_checker() {
         "BEGIN { print(len(ustack)); }",
         "BEGIN { @t = tseries(1, 1s, 5); }",
         "BEGIN { print(dw_ustack); }",
-        "BEGIN { $x = 1; print(strerror($x)); }",
         "BEGIN { print(strlen((int8 *)0)); }",
         r#"BEGIN { debugf("%d %d %d %d", 1, 2, 3, 4); }"#,
     ];

@@ -10,6 +10,7 @@ mod codegen;
 pub mod ctypes;
 pub mod insn;
 pub mod layout;
+pub mod names;
 pub mod program;
 
 pub use codegen::{CompileOptions, GLOBAL_LOST, GLOBAL_START, compile};

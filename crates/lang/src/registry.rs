@@ -298,7 +298,12 @@ pub const REGISTRY: &[Builtin] = &[
     f("reg", "uint64 reg(string name)", "A saved register (probes with registers).", ""),
     v("retval", "int64 retval", "The return value (kretprobe, uretprobe, fexit).", ""),
     f("signal", "void signal(sig)", "Sends a signal to the current process (--unsafe).", ""),
-    constant("signal_name", "string signal_name(int sig)", "A signal's name.", "BEGIN { print(signal_name(9)); }"),
+    f(
+        "signal_name",
+        "string signal_name(int sig)",
+        "A signal's name (named when printed for run-time values).",
+        "BEGIN { print(signal_name(9)); }",
+    ),
     f("signal_thread", "void signal_thread(sig)", "Sends a signal to the current thread (--unsafe).", ""),
     f("sizeof", "uint64 sizeof(TYPE | expr)", "A size in bytes, when compiling.", "BEGIN { print(sizeof(uint32)); }"),
     not_built(
@@ -343,7 +348,12 @@ pub const REGISTRY: &[Builtin] = &[
         "Whether h contains n.",
         r#"BEGIN { print(strcontains("abc", "b")); }"#,
     ),
-    constant("strerror", "string strerror(int errno)", "An errno value's text.", "BEGIN { print(strerror(2)); }"),
+    f(
+        "strerror",
+        "string strerror(int errno)",
+        "An errno value's text (named when printed for run-time values).",
+        "BEGIN { print(strerror(2)); }",
+    ),
     f(
         "strftime",
         "timestamp strftime(string fmt, uint64 boot_ns)",
@@ -363,10 +373,10 @@ pub const REGISTRY: &[Builtin] = &[
         "Where n first starts in h, or -1.",
         r#"BEGIN { print(strstr("abc", "c")); }"#,
     ),
-    constant(
+    f(
         "syscall_name",
         "string syscall_name(int nr)",
-        "A system call's name.",
+        "A system call's name (named when printed for run-time values).",
         "BEGIN { print(syscall_name(0)); }",
     ),
     f("system", "void system(string fmt, ...)", "Runs a shell command (--unsafe).", ""),

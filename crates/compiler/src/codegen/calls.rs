@@ -1,7 +1,7 @@
 //! Function calls: output through the ring buffer, map functions, strings.
 
 use bpfscope_lang::ast::*;
-use bpfscope_lang::check::Type;
+use bpfscope_lang::check::{NumberKind, Type};
 use bpfscope_lang::format;
 
 use super::{GResult, Gen, Val};
@@ -105,7 +105,7 @@ impl Gen<'_, '_> {
                 let sig = match &arg.kind {
                     ExprKind::Str(name) => {
                         let name = String::from_utf8_lossy(name);
-                        Val::Imm(i64::from(signal_number(&name).ok_or_else(|| {
+                        Val::Imm(i64::from(crate::names::signal_number(&name).ok_or_else(|| {
                             bpfscope_lang::Diagnostic::error(arg.span, format!("'{name}' is not a signal"))
                                 .with_hint("use a name such as \"SIGKILL\" or \"KILL\", or a number")
                         })?))
@@ -299,18 +299,16 @@ impl Gen<'_, '_> {
                 self.asm.emit(insn::st_imm(Size::DW, FP, off + 8, id));
                 Ok(Val::Mem(off))
             }
+            // A number known only at run time: user space names it.
+            "strerror" | "syscall_name" | "signal_name" if matches!(self.ty(e), Type::NumberName(_)) => {
+                let Some(a) = c.args.first() else { return Err(self.unsupported(e.span, "this call")) };
+                self.expr(a)
+            }
             "strerror" | "syscall_name" | "signal_name" => {
                 let Some(n) = c.args.first().and_then(|a| self.const_value(a)) else {
                     return Err(self.unsupported(e.span, "this argument"));
                 };
-                let text = match c.name.as_str() {
-                    "strerror" => errno_text(n),
-                    "syscall_name" => usize::try_from(n)
-                        .ok()
-                        .and_then(syscalls::Sysno::new)
-                        .map_or_else(|| n.to_string(), |s| s.name().to_string()),
-                    _ => signal_name(n).unwrap_or_else(|| n.to_string()),
-                };
+                let text = crate::names::number_name(NumberKind::of_function(&c.name).unwrap_or(NumberKind::Errno), n);
                 let size = size_of(&self.ty(e));
                 self.string_literal(text.as_bytes(), size)
             }
@@ -886,32 +884,6 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::call(helper));
         Ok(Val::Mem(off))
     }
-}
-
-/// A signal's number from its name, with or without `SIG`.
-/// Linux's signals, from 1.
-const SIGNALS: [&str; 31] = [
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM",
-    "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO",
-    "PWR", "SYS",
-];
-
-fn signal_number(name: &str) -> Option<i32> {
-    let bare = name.strip_prefix("SIG").unwrap_or(name);
-    SIGNALS.iter().position(|n| *n == bare).map(|i| i as i32 + 1)
-}
-
-/// `SIGKILL` for 9.
-fn signal_name(n: i64) -> Option<String> {
-    let i = usize::try_from(n).ok()?.checked_sub(1)?;
-    SIGNALS.get(i).map(|s| format!("SIG{s}"))
-}
-
-/// The C library's text for an errno value.
-fn errno_text(n: i64) -> String {
-    let text = std::io::Error::from_raw_os_error(i32::try_from(n).unwrap_or(i32::MAX)).to_string();
-    // Rust adds " (os error N)".
-    text.rsplit_once(" (os error").map_or(text.clone(), |(t, _)| t.to_string())
 }
 
 /// A value written in the program: a number, string or boolean.

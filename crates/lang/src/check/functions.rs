@@ -186,6 +186,14 @@ impl Checker<'_> {
         if let Some(&(name, min, args, ret)) = SIMPLE.iter().find(|s| s.0 == c.name) {
             let t = self.simple_call(name, min, args, ret, c, span);
             self.compile_time_args(c);
+            // strerror() and kin of a value known only at run time: the
+            // number, named when printed.
+            if let Some(kind) = super::types::NumberKind::of_function(name)
+                && let Some(a) = c.args.first()
+                && int_literal(a, &self.options.params).is_none()
+            {
+                return Type::NumberName(kind);
+            }
             return t;
         }
         // Builtins may also be called: `uid()` is `uid`.

@@ -18,7 +18,7 @@ pub use config::config_value;
 pub use expand::user_var_name;
 pub use functions::{function_names, named_value};
 pub use kernel::{KernelField, KernelStructs, KernelTypes};
-pub use types::{AggKind, Type};
+pub use types::{AggKind, NumberKind, Type};
 
 use crate::ast::*;
 use crate::attach::Provider;

@@ -86,6 +86,9 @@ pub enum Type {
     /// `usym(addr)`: a user address and the process it is in, named when
     /// printed.
     UserSymbol,
+    /// A number known only at run time that prints as its name
+    /// (`strerror($e)`, `syscall_name($n)`, `signal_name($s)`).
+    NumberName(NumberKind),
     /// A value of a C enum the program defines (`enum E`): an integer that
     /// prints as its variant's name.
     Enum(String),
@@ -210,6 +213,7 @@ impl fmt::Display for Type {
             Type::Macaddr => write!(f, "macaddr_t"),
             Type::Enum(name) => write!(f, "{name}"),
             Type::UserSymbol => write!(f, "usym_t"),
+            Type::NumberName(k) => write!(f, "{}_t", k.function()),
             Type::CgroupPath => write!(f, "cgroup_path_t"),
             Type::Unknown => write!(f, "unknown"),
         }
@@ -231,5 +235,28 @@ mod tests {
             Type::Int { bits: 32, signed: true }
         );
         assert_eq!(Type::Tuple(vec![Type::INT64, Type::Str(16)]).to_string(), "(int64, string)");
+    }
+}
+
+/// What kind of number a `NumberName` value is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NumberKind {
+    Errno,
+    Syscall,
+    Signal,
+}
+
+impl NumberKind {
+    /// The function that names numbers of this kind.
+    pub fn function(self) -> &'static str {
+        match self {
+            NumberKind::Errno => "strerror",
+            NumberKind::Syscall => "syscall_name",
+            NumberKind::Signal => "signal_name",
+        }
+    }
+
+    pub fn of_function(name: &str) -> Option<NumberKind> {
+        [NumberKind::Errno, NumberKind::Syscall, NumberKind::Signal].into_iter().find(|k| k.function() == name)
     }
 }

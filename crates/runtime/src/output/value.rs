@@ -198,6 +198,7 @@ pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
         }
         Type::Pointer(_) => format!("0x{:x}", read_u64(bytes)),
         Type::Inet => inet_text(bytes),
+        Type::NumberName(kind) => bpfscope_compiler::names::number_name(*kind, read_u64(bytes) as i64),
         // [address][pid]
         Type::UserSymbol => {
             let (address, pid) = (read_u64(bytes), read_u64(slice(bytes, 8, 8)) as u32);
