@@ -147,12 +147,15 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         ncpus: possible_cpus(),
         cpid: child.as_ref().map(|c| c.pid()),
         kernel_types: Some(kernel_types),
-        bpf_loop: bpfscope_runtime::attach::bpf_loop_usable(&settings.features),
+        // The kernel is asked (a program loaded) only for programs that may
+        // need the answer, to keep start-up short; a wrong guess costs only
+        // speed (an inline loop) or gives the kernel's own refusal.
+        bpf_loop: (mentions(source, "while") || mentions(source, "for"))
+            && bpfscope_runtime::attach::bpf_loop_usable(&settings.features),
         tai_offset_ns: tai_offset_ns(),
         pid_namespace: pid_namespace(),
-        // Probed only for programs that may call override().
-        override_return: !source.text().contains("override") || bpfscope_runtime::attach::kernel_has_override_return(),
-        write_user: !source.text().contains("write_user") || bpfscope_runtime::attach::kernel_allows_write_user(),
+        override_return: !mentions(source, "override") || bpfscope_runtime::attach::kernel_has_override_return(),
+        write_user: !mentions(source, "write_user") || bpfscope_runtime::attach::kernel_allows_write_user(),
         ..CompileOptions::default()
     };
     let mut compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;
@@ -189,6 +192,12 @@ fn kprobes_to_fentry(
         eprintln!("bpfscope: this kernel has no kprobes; --fallback traces {}", moved.join(", "));
     }
     Ok(program)
+}
+
+/// Whether the program's text has this word anywhere (a cheap, safe
+/// over-approximation of "uses it").
+fn mentions(source: &Source, word: &str) -> bool {
+    source.text().contains(word)
 }
 
 /// CLOCK_TAI less CLOCK_BOOTTIME now (`nsecs(sw_tai)` adds it to boot time).

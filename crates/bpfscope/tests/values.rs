@@ -270,3 +270,16 @@ fn debugf_writes_to_the_trace_buffer() {
     let trace = std::fs::read_to_string("/sys/kernel/tracing/trace").expect("the trace buffer");
     assert!(trace.contains(&format!("{marker} 4242 x")), "no '{marker} 4242 x' in the trace buffer");
 }
+
+/// `--no-warnings` silences `warnf()` and the run-time warnings, not
+/// `errorf()` or the output.
+#[test]
+fn no_warnings_silences_warnings_only() {
+    let program = r#"BEGIN { warnf("careful"); errorf("bad"); $z = 0; printf("%d\n", 5 / $z); exit(); }"#;
+    let Some(loud) = run_with(&[], program) else { return };
+    let loud_err = String::from_utf8_lossy(&loud.stderr);
+    assert!(loud_err.contains("WARNING: careful") && loud_err.contains("Divide or modulo by 0"), "{loud_err}");
+    let Some(quiet) = run_with(&["--no-warnings"], program) else { return };
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "1\n\n\n");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "stdin:1:27-40: ERROR: bad\n");
+}
