@@ -283,3 +283,12 @@ fn no_warnings_silences_warnings_only() {
     assert_eq!(String::from_utf8_lossy(&quiet.stdout), "1\n\n\n");
     assert_eq!(String::from_utf8_lossy(&quiet.stderr), "stdin:1:27-40: ERROR: bad\n");
 }
+
+/// `nsecs(sw_tai)` is boot time plus the TAI offset user space measured: it
+/// agrees with the kernel's `nsecs(tai)` to well within a millisecond.
+#[test]
+fn sw_tai_agrees_with_tai() {
+    let program = r#"BEGIN { $d = (int64)nsecs(sw_tai) - (int64)nsecs(tai); printf("%d %d\n", $d < 1000000, $d > -1000000); exit(); }"#;
+    let Some(out) = output_of(&[], program) else { return };
+    assert_eq!(out, "1 1\n\n\n");
+}
