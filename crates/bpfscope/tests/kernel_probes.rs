@@ -434,3 +434,49 @@ fn fentry_reads_kernel_struct_fields() {
     let name = format!("bpfscope-kprobe-data-{}", std::process::id());
     assert!(out.lines().any(|l| l == format!("@[{name}]: 4")), "{out}");
 }
+
+/// Whether the kernel lists its data symbols (CONFIG_KALLSYMS_ALL), which
+/// the verifier needs to find a per-CPU variable.
+fn kallsyms_lists(symbol: &str) -> bool {
+    std::fs::read_to_string("/proc/kallsyms")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split_whitespace().nth(2) == Some(symbol))
+}
+
+/// `percpu_kaddr()` gives each CPU's copy of a per-CPU variable: checked
+/// against the kernel's own record of it (`struct rq`'s `cpu` field of
+/// the run queue it returns), this CPU's against `cpu`, and 0 past the
+/// last CPU.
+#[test]
+#[ignore = "needs a kernel with CONFIG_KALLSYMS_ALL: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn percpu_kaddr_finds_each_cpus_variable() {
+    let program = r#"BEGIN { $last = ncpus - 1; printf("%d %d %d %d %d\n", ((struct rq *)percpu_kaddr("runqueues", 0))->cpu, ((struct rq *)percpu_kaddr("runqueues", $last))->cpu == $last, ((struct rq *)percpu_kaddr("runqueues"))->cpu == cpu, percpu_kaddr("runqueues") == percpu_kaddr("runqueues", cpu), percpu_kaddr("runqueues", 100000)); exit(); }"#;
+    let out = bpfscope().args(["-e", program]).output().expect("runs");
+    assert_eq!(stdout(&out), "0 1 1 1 0\n\n\n", "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Where the kernel does not list data symbols (this development
+/// machine's), `percpu_kaddr()` says so at the call instead of failing in
+/// the verifier.
+#[test]
+fn percpu_kaddr_without_kallsyms_all_says_why() {
+    if !can_trace() {
+        return;
+    }
+    if kallsyms_lists("runqueues") {
+        eprintln!("skipped: this kernel lists its data symbols; percpu_kaddr_finds_each_cpus_variable covers it");
+        return;
+    }
+    let out = bpfscope().args(["-e", r#"BEGIN { print(percpu_kaddr("runqueues")); }"#]).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("stdin:1:15: error: percpu_kaddr(): this kernel does not list 'runqueues' in /proc/kallsyms"),
+        "{err}"
+    );
+    assert!(err.contains("CONFIG_KALLSYMS_ALL"), "{err}");
+    let out = bpfscope().args(["-e", r#"BEGIN { print(percpu_kaddr("no_such_variable")); }"#]).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error: Could not resolve variable \"no_such_variable\" from BTF"), "{err}");
+}

@@ -329,13 +329,7 @@ const CASES: &[(&[&str], Check)] = &[
     ),
     (&["override"], Elsewhere("kernel_probes::override_changes_the_return_value")),
     (&["path"], Elsewhere("kernel_probes::path_names_the_closed_file")),
-    (
-        &["percpu_kaddr"],
-        Refused {
-            program: r#"BEGIN { print(percpu_kaddr("runqueues")); }"#,
-            message: "percpu_kaddr() is not available",
-        },
-    ),
+    (&["percpu_kaddr"], Elsewhere("kernel_probes::percpu_kaddr_finds_each_cpus_variable")),
     (
         &["print", "printf"],
         runs(

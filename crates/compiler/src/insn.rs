@@ -160,6 +160,8 @@ pub enum Helper {
     RingbufOutput = 130,
     KtimeGetBootNs = 125,
     GetAttachCookie = 174,
+    PerCpuPtr = 153,
+    ThisCpuPtr = 154,
     ForEachMapElem = 164,
     Loop = 181,
     MapLookupPercpuElem = 195,
@@ -202,6 +204,17 @@ pub fn ld_imm64(dst: Reg, imm: i64) -> [Insn; 2] {
 
 /// The source register value that marks a map file descriptor load.
 pub const PSEUDO_MAP_FD: u8 = 1;
+
+/// The source register value that marks a kernel variable's BTF id load.
+pub const PSEUDO_BTF_ID: u8 = 3;
+
+/// `dst = &kernel variable` (vmlinux's BTF type id of the variable).
+pub fn ld_btf_id(dst: Reg, id: u32) -> [Insn; 2] {
+    [
+        Insn { code: LD | Size::DW as u8 | IMM, dst: dst.0, src: PSEUDO_BTF_ID, off: 0, imm: id as i32 },
+        Insn { code: 0, dst: 0, src: 0, off: 0, imm: 0 },
+    ]
+}
 
 /// The source register value that marks a subprogram address load.
 pub const PSEUDO_FUNC: u8 = 4;

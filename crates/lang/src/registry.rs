@@ -271,11 +271,11 @@ pub const REGISTRY: &[Builtin] = &[
         "",
     ),
     v("pcomm", "string pcomm", "The parent task's name.", "BEGIN { print(pcomm); }"),
-    not_built(
+    f(
         "percpu_kaddr",
         "uint64 percpu_kaddr(string sym, [int cpu])",
-        "A per-CPU variable's address.",
-        "kaddr() gives a symbol's address",
+        "A per-CPU kernel variable's address on this CPU, or on cpu (0 past the last).",
+        "",
     ),
     v(
         "pid",

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use libbpf_rs::ReferencesType;
 use libbpf_rs::btf::HasSize;
-use libbpf_rs::btf::types::{Composite, Func, FuncProto, Int, IntEncoding, MemberAttr, Ptr};
+use libbpf_rs::btf::types::{Composite, Func, FuncProto, Int, IntEncoding, MemberAttr, Ptr, Var};
 use libbpf_rs::btf::{Btf, BtfKind, BtfType, TypeId};
 
 use bpfscope_lang::check::{KernelField, KernelStructs, Type};
@@ -190,6 +190,12 @@ impl KernelBtf {
         let proto: FuncProto<'_> = self.btf.type_by_id(func.referenced_type_id())?;
         let ret = self.c_declaration(proto.referenced_type_id(), "retval", 0);
         Some((self.params(func, 0), ret))
+    }
+
+    /// The BTF type id of a kernel variable (vmlinux's BTF describes its
+    /// per-CPU variables), as `percpu_kaddr()` hands it to the verifier.
+    pub fn variable_id(&self, name: &str) -> Option<u32> {
+        self.btf.type_by_name::<Var<'_>>(name).map(|v| u32::from(v.type_id()))
     }
 
     /// The functions the kernel's BTF describes.

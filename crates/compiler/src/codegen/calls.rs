@@ -131,6 +131,7 @@ impl Gen<'_, '_> {
                 }
                 _ => Err(self.unsupported(e.span, "kaddr() of this")),
             },
+            "percpu_kaddr" => self.percpu_kaddr(c, e),
             "reg" => match c.args.first().map(|a| &a.kind) {
                 Some(ExprKind::Str(r)) => self.register(&String::from_utf8_lossy(r), e.span),
                 _ => Err(self.unsupported(e.span, "reg() of this")),
@@ -898,4 +899,59 @@ fn is_literal(e: &Expr) -> bool {
 /// A decimal or `0x` integer.
 fn parse_number(v: &str) -> Option<i64> {
     v.parse::<i64>().ok().or_else(|| i64::from_str_radix(v.strip_prefix("0x")?, 16).ok())
+}
+
+impl Gen<'_, '_> {
+    /// `percpu_kaddr(sym[, cpu])`: the variable's address on this CPU
+    /// (bpf_this_cpu_ptr) or on `cpu` (bpf_per_cpu_ptr, 0 past the last
+    /// CPU). The verifier knows the variable by its BTF id in vmlinux.
+    fn percpu_kaddr(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let Some(ExprKind::Str(name)) = c.args.first().map(|a| &a.kind) else {
+            return Err(self.unsupported(e.span, "percpu_kaddr() of this"));
+        };
+        let name = String::from_utf8_lossy(name).into_owned();
+        let btf = bpfscope_probes::btf::KernelBtf::load().map_err(|err| {
+            bpfscope_lang::Diagnostic::error(e.span, format!("percpu_kaddr() needs the kernel's BTF: {err}"))
+        })?;
+        let Some(id) = btf.variable_id(&name) else {
+            return Err(bpfscope_lang::Diagnostic::error(
+                e.span,
+                format!("Could not resolve variable \"{name}\" from BTF"),
+            )
+            .with_hint("percpu_kaddr() takes the name of a per-CPU kernel variable, such as \"runqueues\""));
+        };
+        // The verifier finds the variable through kallsyms, which lists
+        // data only in kernels built with CONFIG_KALLSYMS_ALL.
+        if bpfscope_probes::symbols::kernel_address(&name).is_none() {
+            return Err(bpfscope_lang::Diagnostic::error(
+                e.span,
+                format!("percpu_kaddr(): this kernel does not list '{name}' in /proc/kallsyms, so BPF cannot find it"),
+            )
+            .with_hint("the kernel must be built with CONFIG_KALLSYMS_ALL (most distribution kernels are)"));
+        }
+        match c.args.get(1) {
+            Some(cpu) => {
+                let cpu = self.expr(cpu)?;
+                self.load(cpu, R2);
+                self.free(cpu);
+                self.asm.emit_all(insn::ld_btf_id(R1, id));
+                self.asm.emit(insn::call(Helper::PerCpuPtr));
+            }
+            None => {
+                self.asm.emit_all(insn::ld_btf_id(R1, id));
+                self.asm.emit(insn::call(Helper::ThisCpuPtr));
+            }
+        }
+        // The verifier types the result as a pointer that may be null, on
+        // which it refuses arithmetic; the program uses it as a number.
+        // Copied through bpf_probe_read_kernel, its bytes are a number.
+        let slot = self.alloc(8)?;
+        self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
+        self.addr(R1, slot);
+        self.asm.emit(insn::mov_imm(R2, 8));
+        self.addr(R3, slot);
+        self.asm.emit(insn::call(Helper::ProbeReadKernel));
+        self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+        self.keep(R0)
+    }
 }
