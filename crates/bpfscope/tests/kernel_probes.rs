@@ -480,3 +480,25 @@ fn percpu_kaddr_without_kallsyms_all_says_why() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("error: Could not resolve variable \"no_such_variable\" from BTF"), "{err}");
 }
+
+/// `socket_cookie()` of a socket is the cookie the kernel gives user space
+/// for it (`getsockopt(SO_COOKIE)`): a process named cookie_sender sends
+/// on a loopback TCP connection and prints its socket's cookie.
+#[test]
+#[ignore = "needs fentry: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn socket_cookie_is_the_kernels() {
+    let program = r#"fentry:tcp_sendmsg /comm == "cookie_sender"/ { printf("cookie %d\n", socket_cookie(args.sk)); }"#;
+    let tracer = Tracer::start(&["-e", program]);
+    let script = "import socket, struct, ctypes\n\
+        ctypes.CDLL(None).prctl(15, b'cookie_sender', 0, 0, 0)\n\
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n\
+        c = socket.create_connection(s.getsockname()); a, _ = s.accept()\n\
+        c.send(b'x'); a.recv(1)\n\
+        print('cookie %d' % struct.unpack('Q', c.getsockopt(socket.SOL_SOCKET, 57, 8))[0])\n";
+    let py = Command::new("python3").args(["-c", script]).output().expect("python3 runs");
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    let want = String::from_utf8_lossy(&py.stdout).into_owned();
+    let out = stdout(&tracer.interrupt());
+    assert_ne!(want, "cookie 0\n");
+    assert!(out.lines().any(|l| format!("{l}\n") == want), "no line {want:?} in:\n{out}");
+}

@@ -356,10 +356,7 @@ const CASES: &[(&[&str], Check)] = &[
         &["skboutput"],
         Refused { program: r#"BEGIN { skboutput("f", 0, 1, 0); }"#, message: "skboutput() is not available" },
     ),
-    (
-        &["socket_cookie"],
-        Refused { program: "BEGIN { print(socket_cookie(0)); }", message: "socket_cookie() is not available" },
-    ),
+    (&["socket_cookie"], Elsewhere("kernel_probes::socket_cookie_is_the_kernels")),
     (
         &["static_assert"],
         Refused {

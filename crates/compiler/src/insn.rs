@@ -160,6 +160,7 @@ pub enum Helper {
     RingbufOutput = 130,
     KtimeGetBootNs = 125,
     GetAttachCookie = 174,
+    GetSocketCookie = 46,
     PerCpuPtr = 153,
     ThisCpuPtr = 154,
     ForEachMapElem = 164,

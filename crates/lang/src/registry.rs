@@ -312,11 +312,11 @@ pub const REGISTRY: &[Builtin] = &[
         "Writes packets to a pcap file.",
         "no pcap output yet",
     ),
-    not_built(
+    f(
         "socket_cookie",
         "uint64 socket_cookie(struct sock *sk)",
-        "A socket's cookie.",
-        "read the socket's fields instead",
+        "The socket's cookie, stable for its life (fentry/fexit; 0 for a null socket).",
+        "",
     ),
     f(
         "static_assert",

@@ -464,3 +464,11 @@ fn the_checker_records_map_types() {
     assert_eq!(c.maps["h"].value, Type::Agg(AggKind::Hist));
     assert_eq!(c.maps["us"].value, Type::Agg(AggKind::Lhist));
 }
+
+#[test]
+fn socket_cookie_takes_a_socket_in_fentry() {
+    assert_err(
+        "kprobe:f { print(socket_cookie(0)); }",
+        "stdin:1:18: error: socket_cookie() can only be used in fentry and fexit probes\nkprobe:f { print(socket_cookie(0)); }\n                 ~~~~~~~~~~~~~\nhint: it is used here in a kprobe probe\nstdin:1:32: error: socket_cookie() only supports 'struct sock *' as the argument (int64 provided)\nkprobe:f { print(socket_cookie(0)); }\n                               ^\n",
+    );
+}

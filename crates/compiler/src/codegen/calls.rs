@@ -132,6 +132,15 @@ impl Gen<'_, '_> {
                 _ => Err(self.unsupported(e.span, "kaddr() of this")),
             },
             "percpu_kaddr" => self.percpu_kaddr(c, e),
+            // bpf_get_socket_cookie(sk): 0 for a null socket.
+            "socket_cookie" => {
+                let Some(sk) = c.args.first() else { return Err(self.unsupported(e.span, "socket_cookie()")) };
+                let v = self.expr(sk)?;
+                self.load(v, R1);
+                self.free(v);
+                self.asm.emit(insn::call(Helper::GetSocketCookie));
+                self.keep(R0)
+            }
             "reg" => match c.args.first().map(|a| &a.kind) {
                 Some(ExprKind::Str(r)) => self.register(&String::from_utf8_lossy(r), e.span),
                 _ => Err(self.unsupported(e.span, "reg() of this")),

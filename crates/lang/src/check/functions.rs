@@ -455,6 +455,25 @@ impl Checker<'_> {
         if c.name == "path" {
             self.require_provider(c, c.name_span, &[Provider::Fentry, Provider::Fexit], "fentry and fexit");
         }
+        if c.name == "socket_cookie" {
+            // bpf_get_socket_cookie takes a typed socket pointer, which
+            // only fentry/fexit arguments are to the verifier.
+            self.require_provider(c, c.name_span, &[Provider::Fentry, Provider::Fexit], "fentry and fexit");
+            if let Some(a) = c.args.first()
+                && let Some(t) = self.types.get(a.id.0 as usize).cloned()
+                && !matches!(&t, Type::Pointer(p) if matches!(p.as_ref(), Type::Struct(n) if n == "struct sock"))
+                && t != Type::Unknown
+            {
+                let provided = match &t {
+                    Type::Pointer(_) => format!("'{t}'"),
+                    _ => t.to_string(),
+                };
+                self.error(Diagnostic::error(
+                    a.span,
+                    format!("socket_cookie() only supports 'struct sock *' as the argument ({provided} provided)"),
+                ));
+            }
+        }
         if c.name == "write_user" {
             self.require_unsafe(c, c.name_span);
             if let Some(src) = c.args.get(1)
