@@ -135,6 +135,7 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         allow_unsafe: settings.allow_unsafe,
         probe_args: resolved.args_types(defaults.max_strlen),
         kernel_types: Some(kernel_types.clone()),
+        user_symbols: Some(bpfscope_lang::check::UserSymbols(std::rc::Rc::new(resolved.user_symbols()))),
         ..defaults
     };
     let checked = check(program, source, &options).map_err(|d| Error::Program(source.clone(), d))?;

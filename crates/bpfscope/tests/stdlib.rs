@@ -377,7 +377,7 @@ const CASES: &[(&[&str], Check)] = &[
             stderr: &[],
         },
     ),
-    (&["uaddr"], Refused { program: r#"BEGIN { print(uaddr("main")); }"#, message: "uaddr() is not available" }),
+    (&["uaddr"], Elsewhere("uprobes::uaddr_reads_the_binarys_variables")),
     (&["unwatch"], Refused { program: "BEGIN { unwatch(0); }", message: "unwatch() is not available" }),
     (&["usym"], Elsewhere("uprobes::usym_names_the_function")),
     (

@@ -292,3 +292,19 @@ fn sw_tai_agrees_with_tai() {
     let Some(out) = output_of(&[], program) else { return };
     assert_eq!(out, "1 1\n\n\n");
 }
+
+/// `sizeof` of a value is its C size: an `int8` variable or the target of
+/// an `int8 *` is 1 byte, as in bpftrace 0.17 (checked there), though it
+/// takes 8 while the program holds it.
+#[test]
+fn sizeof_a_value_is_its_c_size() {
+    let Some(out) = output_of(
+        &[],
+        r#"BEGIN { $p = (int8 *)0; $c = (int8)1; $s = (int16)2;
+           printf("%d %d %d %d %d %d %d\n", sizeof(*$p), sizeof($c), sizeof($s), sizeof((uint32)1), sizeof($p), sizeof("abc"), sizeof($s + $s));
+           exit(); }"#,
+    ) else {
+        return;
+    };
+    assert_eq!(out, "1 1 2 4 8 4 8\n\n\n");
+}

@@ -388,11 +388,11 @@ pub const REGISTRY: &[Builtin] = &[
         "A value's type, when compiling.",
         "use sizeof() or the is_*() predicates",
     ),
-    not_built(
+    f(
         "uaddr",
         "T *uaddr(string symbol)",
-        "A symbol's address in the probed binary.",
-        "use a uprobe on the symbol instead",
+        "A symbol's address in the probed binary (uprobe, uretprobe, usdt), where this process loaded it.",
+        "",
     ),
     v("uid", "uint64 uid", "The current task's user id.", "BEGIN { print(uid); }"),
     not_built("unwatch", "void unwatch(addr)", "Removes a watchpoint.", "watchpoints are not supported yet"),

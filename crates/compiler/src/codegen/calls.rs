@@ -132,6 +132,7 @@ impl Gen<'_, '_> {
                 _ => Err(self.unsupported(e.span, "kaddr() of this")),
             },
             "percpu_kaddr" => self.percpu_kaddr(c, e),
+            "uaddr" => self.uaddr(c, e),
             // bpf_get_socket_cookie(sk): 0 for a null socket.
             "socket_cookie" => {
                 let Some(sk) = c.args.first() else { return Err(self.unsupported(e.span, "socket_cookie()")) };
@@ -963,4 +964,56 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
         self.keep(R0)
     }
+}
+
+impl Gen<'_, '_> {
+    /// `uaddr("sym")`: the symbol's address in this process. A file the
+    /// loader places anywhere (PIE, library) moves by its load bias, which
+    /// the probe's own address tells: the instruction pointer at the probe
+    /// less the site's address in the file.
+    fn uaddr(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let Some(ExprKind::Str(name)) = c.args.first().map(|a| &a.kind) else {
+            return Err(self.unsupported(e.span, "uaddr() of this"));
+        };
+        let name = String::from_utf8_lossy(name).into_owned();
+        let (path, site, ret) = match &self.detail {
+            bpfscope_probes::Detail::Uprobe(s) => (s.binary.clone(), Site::Offset(s.offset), s.ret),
+            bpfscope_probes::Detail::Usdt(s) => (s.binary.clone(), Site::Address(s.probe.address), false),
+            _ => return Err(self.unsupported(e.span, "uaddr() outside user probes")),
+        };
+        let unresolved =
+            || bpfscope_lang::Diagnostic::error(e.span, format!("Could not resolve symbol: {}:{name}", path.display()));
+        let binary = bpfscope_probes::user::Binary::open(&path).map_err(|_| unresolved())?;
+        let (address, _) = binary.symbol(&name).ok_or_else(unresolved)?;
+        if !binary.is_position_independent() {
+            return Ok(Val::Imm(address as i64));
+        }
+        if ret {
+            return Err(bpfscope_lang::Diagnostic::error(
+                e.span,
+                format!(
+                    "uaddr() in a uretprobe of {}: the file is position-independent, and where it is loaded is known only at a uprobe",
+                    path.display()
+                ),
+            )
+            .with_hint("take the address in a uprobe on the same function and keep it in a map keyed by tid"));
+        }
+        let site_address = match site {
+            Site::Offset(off) => binary.address_of(off),
+            Site::Address(a) => Some(a),
+        }
+        .ok_or_else(unresolved)?;
+        self.ctx(e.span, "uaddr()")?;
+        let ip = bpfscope_lang::builtins::pt_regs_offset("ip").unwrap_or(128);
+        self.asm.emit(insn::ldx(Size::DW, R0, crate::insn::R9, ip as i16));
+        self.asm.emit_all(insn::ld_imm64(R1, address.wrapping_sub(site_address) as i64));
+        self.asm.emit(insn::alu_reg(Alu::Add, R0, R1));
+        self.keep(R0)
+    }
+}
+
+/// Where a user probe is in its file.
+enum Site {
+    Offset(u64),
+    Address(u64),
 }

@@ -76,7 +76,8 @@ impl Gen<'_, '_> {
             ExprKind::Sizeof(t) => match t.as_ref() {
                 TypeOrExpr::Expr(inner) => match self.ty(inner) {
                     Type::Struct(name) => self.struct_bytes(&name, e.span).map(Val::Imm),
-                    t => Ok(Val::Imm(i64::from(size_of(&t)))),
+                    // Its C size (`int8` is 1), not the 8 bytes it takes here.
+                    t => Ok(Val::Imm(i64::from(crate::layout::element_size(&t)))),
                 },
                 TypeOrExpr::Type(ts) => match sizeof_spec(ts) {
                     Some(n) => Ok(Val::Imm(n)),

@@ -94,7 +94,10 @@ pub fn compile(
     let mut diags = Vec::new();
     for (index, probe) in checked.program.probes.iter().enumerate() {
         let targets = resolved.probes.get(index).map(Vec::as_slice).unwrap_or_default();
-        for group in program_groups(targets) {
+        // uaddr() finds where the binary is loaded from the one site the
+        // program is at.
+        let one_site_each = checked.probe_calls(index, "uaddr");
+        for group in program_groups(targets, one_site_each) {
             // One probe compiles once per group of attach points: report
             // each of its errors once.
             if let Err(d) = b.probe(index, probe, &group)
@@ -412,10 +415,15 @@ fn push_map(out: &mut Compiled, spec: MapSpec) -> MapId {
 
 /// Splits a probe's attach points into programs: uprobes of one kind on
 /// one binary, and kprobes of one kind, share a program (attached at each
-/// site with its own cookie); every other attach point has its own.
-fn program_groups(targets: &[Concrete]) -> Vec<Vec<&Concrete>> {
+/// site with its own cookie); every other attach point has its own, as
+/// has every site where the program must know which one it is at.
+fn program_groups(targets: &[Concrete], one_site_each: bool) -> Vec<Vec<&Concrete>> {
     let mut groups: Vec<Vec<&Concrete>> = Vec::new();
     for t in targets {
+        if one_site_each {
+            groups.push(vec![t]);
+            continue;
+        }
         let same = |g: &&mut Vec<&Concrete>| match (&g[0].detail, &t.detail) {
             (Detail::Uprobe(a), Detail::Uprobe(b)) => a.binary == b.binary && a.ret == b.ret,
             (Detail::Kprobe(a), Detail::Kprobe(b)) => a.ret == b.ret,

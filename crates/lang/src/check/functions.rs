@@ -158,6 +158,9 @@ fn count_text(n: usize) -> String {
 
 impl Checker<'_> {
     pub(crate) fn call(&mut self, c: &Call, span: Span) -> Type {
+        if let Some(calls) = self.calls.get_mut(self.probe_index) {
+            calls.insert(c.name.clone());
+        }
         if let Some(kind) = AggKind::from_function(&c.name) {
             let example = if kind == AggKind::Count { "count()".to_string() } else { format!("{}(...)", c.name) };
             self.error(
@@ -186,6 +189,9 @@ impl Checker<'_> {
         if let Some(&(name, min, args, ret)) = SIMPLE.iter().find(|s| s.0 == c.name) {
             let t = self.simple_call(name, min, args, ret, c, span);
             self.compile_time_args(c);
+            if name == "uaddr" && t != Type::Unknown {
+                return self.uaddr(c, span);
+            }
             // strerror() and kin of a value known only at run time: the
             // number, named when printed.
             if let Some(kind) = super::types::NumberKind::of_function(name)
@@ -627,6 +633,43 @@ impl Checker<'_> {
             Ret::CgroupPath => Type::CgroupPath,
             Ret::Timestamp => Type::Timestamp,
             Ret::SameAsFirst => first,
+        }
+    }
+
+    /// `uaddr("sym")`: a pointer to the symbol in the probe's binary, to
+    /// an integer as wide as the symbol where that is 1, 2 or 4 bytes (as
+    /// 0.26: signed, ELF has no types), else 8.
+    fn uaddr(&mut self, c: &Call, span: Span) -> Type {
+        let fallback = Type::Pointer(Box::new(Type::Int { bits: 64, signed: true }));
+        self.require_provider(
+            c,
+            span,
+            &[Provider::Uprobe, Provider::Uretprobe, Provider::Usdt],
+            "uprobe, uretprobe and usdt",
+        );
+        let Some(Expr { kind: ExprKind::Str(name), span: name_span, .. }) = c.args.first() else { return fallback };
+        let name = String::from_utf8_lossy(name).into_owned();
+        let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"./_-".contains(&b));
+        if !valid {
+            self.error(Diagnostic::error(
+                *name_span,
+                format!("uaddr() expects a string that is a valid symbol (^[a-zA-Z0-9./_-]+$) as input (\"{name}\" provided)"),
+            ));
+            return fallback;
+        }
+        let Some(symbols) = self.options.user_symbols.clone() else { return fallback };
+        match symbols.0.symbol_size(self.probe_index, &name) {
+            Ok(size) => {
+                let bits = match size {
+                    1 | 2 | 4 => size as u8 * 8,
+                    _ => 64,
+                };
+                Type::Pointer(Box::new(Type::Int { bits, signed: true }))
+            }
+            Err(target) => {
+                self.error(Diagnostic::error(span, format!("Could not resolve symbol: {target}:{name}")));
+                fallback
+            }
         }
     }
 

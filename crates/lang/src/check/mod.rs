@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 pub use config::config_value;
 pub use expand::user_var_name;
 pub use functions::{function_names, named_value};
-pub use kernel::{KernelField, KernelStructs, KernelTypes};
+pub use kernel::{KernelField, KernelStructs, KernelTypes, UserSymbolSizes, UserSymbols};
 pub use types::{AggKind, NumberKind, Type};
 
 use crate::ast::*;
@@ -45,6 +45,8 @@ pub struct CheckOptions {
     pub probe_args: Vec<Option<Type>>,
     /// Kernel structs' fields (from BTF), where the kernel describes them.
     pub kernel_types: Option<KernelTypes>,
+    /// The symbols of the binaries user probes attach to (`uaddr()`).
+    pub user_symbols: Option<UserSymbols>,
 }
 
 /// The default `max_strlen`: bpftrace 0.17's. (bpftrace 0.26 raised it to
@@ -62,6 +64,7 @@ impl Default for CheckOptions {
             max_strlen: DEFAULT_MAX_STRLEN,
             probe_args: Vec::new(),
             kernel_types: None,
+            user_symbols: None,
         }
     }
 }
@@ -86,9 +89,16 @@ pub struct CheckedProgram {
     types: Vec<Type>,
     /// Each probe's scratch variables (by probe index) and their types.
     vars: Vec<BTreeMap<String, Type>>,
+    /// The functions each probe calls (by probe index).
+    calls: Vec<std::collections::BTreeSet<String>>,
 }
 
 impl CheckedProgram {
+    /// Whether the probe at `index` calls the function `name`.
+    pub fn probe_calls(&self, index: usize, name: &str) -> bool {
+        self.calls.get(index).is_some_and(|c| c.contains(name))
+    }
+
     /// The scratch variables of the probe at `index` in `program.probes`,
     /// with the widest type each is given.
     pub fn probe_vars(&self, index: usize) -> impl Iterator<Item = (&str, &Type)> {
@@ -148,6 +158,7 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
     }
     let types = checker.types;
     let vars = checker.vars;
+    let calls = checker.calls;
     let maps = checker
         .maps
         .into_iter()
@@ -155,7 +166,7 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
             Some((name, MapInfo { key: m.key?, value: m.value.unwrap_or(Type::Unknown), span: m.span }))
         })
         .collect();
-    Ok(CheckedProgram { program, maps, warnings: diags, types, vars })
+    Ok(CheckedProgram { program, maps, warnings: diags, types, vars, calls })
 }
 
 /// The longest string the program reads (`max_strlen`): its config's, or
@@ -215,6 +226,8 @@ pub(crate) struct Checker<'a> {
     types: Vec<Type>,
     /// Scratch variables per probe.
     vars: Vec<BTreeMap<String, Type>>,
+    /// The functions each probe calls.
+    calls: Vec<std::collections::BTreeSet<String>>,
     probe_index: usize,
 }
 
@@ -253,6 +266,7 @@ impl<'a> Checker<'a> {
             loop_depth: 0,
             types: Vec::new(),
             vars: Vec::new(),
+            calls: Vec::new(),
             probe_index: 0,
         }
     }
@@ -265,6 +279,7 @@ impl<'a> Checker<'a> {
 
     fn walk_program(&mut self, program: &Program) {
         self.vars = vec![BTreeMap::new(); program.probes.len()];
+        self.calls = vec![Default::default(); program.probes.len()];
         for (index, probe) in program.probes.iter().enumerate() {
             self.probe_index = index;
             self.providers = probe.attach_points.iter().map(|a| a.provider).collect();
