@@ -450,6 +450,14 @@ fn map_declarations() {
     );
     let c = check_ok("let @a = lruhash(100); BEGIN { @a[1] = 1; }");
     assert_eq!(c.maps["a"].key, Some(Type::INT64));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // As 0.26: a declared map nothing names is worth a warning; one named
+    // anywhere, even only cleared, is not.
+    let c = check_ok("let @b = hash(2); let @a = percpuhash(1); let @c = hash(3); BEGIN { clear(@c); }");
+    let text: Vec<String> = c.warnings.iter().map(|w| w.message.clone()).collect();
+    assert_eq!(text, ["Unused map: @a", "Unused map: @b"]);
+    let span = c.warnings[0].span.expect("a span");
+    assert_eq!((span.start, span.end), (18, 41), "the whole declaration, as 0.26");
 }
 
 #[test]

@@ -161,6 +161,13 @@ impl Checker<'_> {
         if let Some(calls) = self.calls.get_mut(self.probe_index) {
             calls.insert(c.name.clone());
         }
+        for a in &c.args {
+            if let ExprKind::Map(m) = &a.kind
+                && let Some(state) = self.maps.get_mut(&m.name)
+            {
+                state.used = true;
+            }
+        }
         if let Some(kind) = AggKind::from_function(&c.name) {
             let example = if kind == AggKind::Count { "count()".to_string() } else { format!("{}(...)", c.name) };
             self.error(

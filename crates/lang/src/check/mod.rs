@@ -153,6 +153,11 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
     checker.reporting = true;
     checker.walk_program(&program);
     diags.extend(checker.diags);
+    // As 0.26: a declared map that nothing names.
+    let mut unused: Vec<_> =
+        program.map_decls.iter().filter(|d| checker.maps.get(&d.name).is_none_or(|m| !m.used)).collect();
+    unused.sort_by(|a, b| a.name.cmp(&b.name));
+    diags.extend(unused.into_iter().map(|d| Diagnostic::warning(d.span, format!("Unused map: @{}", d.name))));
     if diags.iter().any(Diagnostic::is_error) {
         return Err(Diagnostics(diags));
     }
@@ -195,6 +200,8 @@ struct MapState {
     value: Option<Type>,
     /// Written somewhere (assigned, incremented, declared).
     written: bool,
+    /// Named anywhere in a probe (for 0.26's "Unused map" warning).
+    used: bool,
     span: Span,
 }
 
@@ -250,7 +257,7 @@ impl<'a> Checker<'a> {
         }
         let mut maps = HashMap::new();
         for d in &program.map_decls {
-            maps.insert(d.name.clone(), MapState { key: None, value: None, written: true, span: d.name_span });
+            maps.insert(d.name.clone(), MapState { key: None, value: None, written: true, used: false, span: d.name_span });
         }
         Checker {
             options,
@@ -664,7 +671,10 @@ impl<'a> Checker<'a> {
     }
 
     fn map_state(&mut self, name: &str, span: Span) -> &mut MapState {
-        self.maps.entry(name.to_string()).or_insert(MapState { key: None, value: None, written: false, span })
+        let state =
+            self.maps.entry(name.to_string()).or_insert(MapState { key: None, value: None, written: false, used: false, span });
+        state.used = true;
+        state
     }
 
     /// Reads a map: checks its key and returns its value type.
