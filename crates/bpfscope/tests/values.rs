@@ -308,3 +308,35 @@ fn sizeof_a_value_is_its_c_size() {
     };
     assert_eq!(out, "1 1 2 4 8 4 8\n\n\n");
 }
+
+/// `typeinfo()`: the record 0.26 gives, with its type names (literals as
+/// narrow as 0.26 types them), usable in comparisons; refused unless the
+/// unstable feature is enabled, with 0.26's message.
+#[test]
+fn typeinfo_names_types_as_026() {
+    let program = r#"config = { unstable_typeinfo = enable }
+BEGIN { $x = (uint8)3; print(typeinfo($x)); print(typeinfo("abc")); print(typeinfo(curtask)); print(typeinfo((1, "a")));
+  print(typeinfo((a = -1, b = "hello"))); print(typeinfo(int16)); print(typeinfo(@m)); print(typeinfo(kstack) == typeinfo(kstack));
+  if (typeinfo($x).full_type == "uint8") { printf("%s %d\n", typeinfo($x).base_type, typeinfo($x).btf_id); } @m = 1; exit(); }"#;
+    let Some(out) = output_of(&[], program) else { return };
+    assert_eq!(
+        out,
+        "{ .btf_id = 0, .base_type = int, .full_type = uint8 }\n\
+         { .btf_id = 0, .base_type = string, .full_type = string[4] }\n\
+         { .btf_id = 0, .base_type = pointer, .full_type = struct task_struct * }\n\
+         { .btf_id = 0, .base_type = tuple, .full_type = (int8,string[2]) }\n\
+         { .btf_id = 0, .base_type = record, .full_type = record { .a = int8, .b = string[6] } }\n\
+         { .btf_id = 0, .base_type = int, .full_type = int16 }\n\
+         { .btf_id = 0, .base_type = int, .full_type = int64 }\n\
+         true\nint 0\n\n\n@m: 1\n"
+    );
+    let Some(o) = run_with(&[], "BEGIN { print(typeinfo(1)); }") else { return };
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).starts_with(
+            "stdin:1:15: error: typeinfo feature is not enabled by default. To enable this unstable feature, set the config flag to enable. unstable_typeinfo=enable\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

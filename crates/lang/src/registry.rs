@@ -382,11 +382,11 @@ pub const REGISTRY: &[Builtin] = &[
     f("system", "void system(string fmt, ...)", "Runs a shell command (--unsafe).", ""),
     v("tid", "uint32 tid([curr_ns|init])", "The thread id.", "BEGIN { print(tid(init)); }"),
     f("time", "void time([string fmt])", "Prints the current time.", "BEGIN { time(); }"),
-    not_built(
+    f(
         "typeinfo",
-        "record typeinfo(expr)",
-        "A value's type, when compiling.",
-        "use sizeof() or the is_*() predicates",
+        "record typeinfo(expr | type)",
+        "The type, when compiling: (btf_id, base_type, full_type) (0.26's unstable_typeinfo must be enabled).",
+        r#"config = { unstable_typeinfo = enable } BEGIN { print(typeinfo((uint8)1)); }"#,
     ),
     f(
         "uaddr",

@@ -91,9 +91,16 @@ pub struct CheckedProgram {
     vars: Vec<BTreeMap<String, Type>>,
     /// The functions each probe calls (by probe index).
     calls: Vec<std::collections::BTreeSet<String>>,
+    /// What each `typeinfo()` says: its base and full type names.
+    typeinfo: HashMap<ExprId, (String, String)>,
 }
 
 impl CheckedProgram {
+    /// The `base_type` and `full_type` of a `typeinfo()` expression.
+    pub fn typeinfo(&self, e: &Expr) -> Option<(&str, &str)> {
+        self.typeinfo.get(&e.id).map(|(b, f)| (b.as_str(), f.as_str()))
+    }
+
     /// Whether the probe at `index` calls the function `name`.
     pub fn probe_calls(&self, index: usize, name: &str) -> bool {
         self.calls.get(index).is_some_and(|c| c.contains(name))
@@ -164,6 +171,7 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
     let types = checker.types;
     let vars = checker.vars;
     let calls = checker.calls;
+    let typeinfo = checker.typeinfo;
     let maps = checker
         .maps
         .into_iter()
@@ -171,7 +179,7 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
             Some((name, MapInfo { key: m.key?, value: m.value.unwrap_or(Type::Unknown), span: m.span }))
         })
         .collect();
-    Ok(CheckedProgram { program, maps, warnings: diags, types, vars, calls })
+    Ok(CheckedProgram { program, maps, warnings: diags, types, vars, calls, typeinfo })
 }
 
 /// The longest string the program reads (`max_strlen`): its config's, or
@@ -235,6 +243,8 @@ pub(crate) struct Checker<'a> {
     vars: Vec<BTreeMap<String, Type>>,
     /// The functions each probe calls.
     calls: Vec<std::collections::BTreeSet<String>>,
+    /// What each `typeinfo()` says (by expression).
+    typeinfo: HashMap<ExprId, (String, String)>,
     probe_index: usize,
 }
 
@@ -257,7 +267,10 @@ impl<'a> Checker<'a> {
         }
         let mut maps = HashMap::new();
         for d in &program.map_decls {
-            maps.insert(d.name.clone(), MapState { key: None, value: None, written: true, used: false, span: d.name_span });
+            maps.insert(
+                d.name.clone(),
+                MapState { key: None, value: None, written: true, used: false, span: d.name_span },
+            );
         }
         Checker {
             options,
@@ -274,6 +287,7 @@ impl<'a> Checker<'a> {
             types: Vec::new(),
             vars: Vec::new(),
             calls: Vec::new(),
+            typeinfo: HashMap::new(),
             probe_index: 0,
         }
     }
@@ -671,8 +685,13 @@ impl<'a> Checker<'a> {
     }
 
     fn map_state(&mut self, name: &str, span: Span) -> &mut MapState {
-        let state =
-            self.maps.entry(name.to_string()).or_insert(MapState { key: None, value: None, written: false, used: false, span });
+        let state = self.maps.entry(name.to_string()).or_insert(MapState {
+            key: None,
+            value: None,
+            written: false,
+            used: false,
+            span,
+        });
         state.used = true;
         state
     }
@@ -845,12 +864,29 @@ impl<'a> Checker<'a> {
                 Type::UINT64
             }
             ExprKind::Typeinfo(t) => {
-                self.type_or_expr(t);
-                self.error(
-                    Diagnostic::error(e.span, "typeinfo() is not available in this version of bpfscope yet")
-                        .with_hint("use sizeof() or the is_*() predicates"),
-                );
-                Type::Unknown
+                let operand = self.type_or_expr(t);
+                // An unstable feature in 0.26, refused unless enabled.
+                let mode = match config::config_value(self.program, "unstable_typeinfo") {
+                    Some(ConfigValue::Ident(v) | ConfigValue::Str(v)) => v.to_ascii_lowercase(),
+                    _ => "error".to_string(),
+                };
+                match mode.as_str() {
+                    "enable" => {}
+                    "warn" => self.error(Diagnostic::warning(
+                        e.span,
+                        "Script is using an unstable feature: typeinfo. To prevent this warning you must explicitly enable it in the config e.g. unstable_typeinfo=enable",
+                    )),
+                    _ => self.error(Diagnostic::error(
+                        e.span,
+                        "typeinfo feature is not enabled by default. To enable this unstable feature, set the config flag to enable. unstable_typeinfo=enable",
+                    ).with_hint("add config = { unstable_typeinfo = enable } at the top of the program")),
+                }
+                if operand == Type::Unknown {
+                    return Type::Unknown;
+                }
+                let (record, base, full) = types::typeinfo_record(&types::typeinfo_operand(t, &operand));
+                self.typeinfo.insert(e.id, (base, full));
+                record
             }
             ExprKind::Offsetof { target, fields } => {
                 let t = self.type_or_expr(target);
