@@ -291,10 +291,13 @@ const CASES: &[(&[&str], Check)] = &[
     ),
     (
         &["kfunc_allowed"],
-        Refused {
-            program: r#"BEGIN { print(kfunc_allowed("bpf_task_from_pid")); }"#,
-            message: "kfunc_allowed() is not available",
-        },
+        // The kernel's answer for each probe's program type: the RCU lock
+        // kfuncs are open to every type, bpf_get_task_exe_file only to LSM
+        // programs, and a kfunc that does not exist to none.
+        runs(
+            r#"BEGIN { printf("%d %d %d\n", kfunc_allowed("bpf_rcu_read_lock"), kfunc_allowed("bpf_get_task_exe_file"), kfunc_allowed("no_such_kfunc")); } interval:ms:1 { printf("%d %d %d\n", kfunc_allowed("bpf_rcu_read_lock"), kfunc_allowed("bpf_get_task_exe_file"), kfunc_allowed("no_such_kfunc")); exit(); }"#,
+            "1 0 0\n1 0 0\n\n\n",
+        ),
     ),
     (
         &["kfunc_exist"],

@@ -210,6 +210,32 @@ impl ProgKind {
     }
 }
 
+/// The kernel's program type a probe loads as, where it decides what the
+/// program may call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgType {
+    Kprobe,
+    Tracepoint,
+    PerfEvent,
+    RawTracepoint,
+    Tracing,
+}
+
+impl ProgType {
+    /// The type this version loads a provider's probes as (see
+    /// `ProgKind::section`).
+    pub fn of(provider: bpfscope_lang::attach::Provider) -> ProgType {
+        use bpfscope_lang::attach::Provider as P;
+        match provider {
+            P::Kprobe | P::Kretprobe | P::Uprobe | P::Uretprobe | P::Usdt => ProgType::Kprobe,
+            P::Tracepoint => ProgType::Tracepoint,
+            P::Profile | P::Interval | P::Software | P::Hardware | P::Watchpoint => ProgType::PerfEvent,
+            P::Fentry | P::Fexit | P::Iter => ProgType::Tracing,
+            P::Begin | P::End | P::SelfEvent | P::Test | P::Bench | P::RawTracepoint => ProgType::RawTracepoint,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProgSpec {
     /// The program's (symbol) name.

@@ -208,11 +208,11 @@ pub const REGISTRY: &[Builtin] = &[
     v("jiffies", "uint64 jiffies", "The kernel's jiffies.", "BEGIN { print(jiffies); }"),
     f("join", "void join(char *argv[], [string sep])", "Prints a NULL-terminated array of strings on a line.", ""),
     f("kaddr", "uint64 kaddr(string symbol)", "A kernel symbol's address, when compiling.", ""),
-    not_built(
+    f(
         "kfunc_allowed",
         "bool kfunc_allowed(string kfunc)",
-        "Whether the probe may call a kfunc.",
-        "kfuncs are not called by this version",
+        "Whether this probe's program type may call the kfunc, as the kernel says when compiling.",
+        r#"BEGIN { print(kfunc_allowed("bpf_task_from_pid")); }"#,
     ),
     constant(
         "kfunc_exist",

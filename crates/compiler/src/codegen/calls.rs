@@ -323,6 +323,14 @@ impl Gen<'_, '_> {
                 let size = size_of(&self.ty(e));
                 self.string_literal(text.as_bytes(), size)
             }
+            "kfunc_allowed" => {
+                let Some(ExprKind::Str(name)) = c.args.first().map(|a| &a.kind) else {
+                    return Err(self.unsupported(e.span, "this argument"));
+                };
+                let name = String::from_utf8_lossy(name);
+                let prog_type = crate::program::ProgType::of(self.provider);
+                Ok(Val::Imm(i64::from(self.b.options.kfunc_allowed.as_ref().is_some_and(|k| (k.0)(prog_type, &name)))))
+            }
             "kfunc_exist" => {
                 let Some(ExprKind::Str(name)) = c.args.first().map(|a| &a.kind) else {
                     return Err(self.unsupported(e.span, "this argument"));

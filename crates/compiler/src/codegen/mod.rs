@@ -58,6 +58,20 @@ pub struct CompileOptions {
     pub override_return: bool,
     /// The kernel lets probes call `bpf_probe_write_user` (`write_user()`).
     pub write_user: bool,
+    /// Answers `kfunc_allowed()`: whether programs of a type may call a
+    /// kfunc (the runtime asks the kernel); without it, none may.
+    pub kfunc_allowed: Option<KfuncAllowed>,
+}
+
+/// A question for the kernel, asked while compiling: may a program of
+/// this type call this kfunc?
+#[derive(Clone)]
+pub struct KfuncAllowed(pub std::rc::Rc<dyn Fn(crate::program::ProgType, &str) -> bool>);
+
+impl std::fmt::Debug for KfuncAllowed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KfuncAllowed")
+    }
 }
 
 impl Default for CompileOptions {
@@ -76,6 +90,7 @@ impl Default for CompileOptions {
             pid_namespace: None,
             override_return: true,
             write_user: true,
+            kfunc_allowed: None,
         }
     }
 }
