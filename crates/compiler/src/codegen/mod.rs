@@ -66,7 +66,10 @@ pub struct CompileOptions {
 /// A question for the kernel, asked while compiling: may a program of
 /// this type call this kfunc?
 #[derive(Clone)]
-pub struct KfuncAllowed(pub std::rc::Rc<dyn Fn(crate::program::ProgType, &str) -> bool>);
+pub struct KfuncAllowed(pub std::rc::Rc<KfuncQuestion>);
+
+/// The kernel's answer for a program type and a kfunc name.
+pub type KfuncQuestion = dyn Fn(crate::program::ProgType, &str) -> bool;
 
 impl std::fmt::Debug for KfuncAllowed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
