@@ -157,6 +157,7 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         pid_namespace: pid_namespace(),
         override_return: !mentions(source, "override") || bpfscope_runtime::attach::kernel_has_override_return(),
         write_user: !mentions(source, "write_user") || bpfscope_runtime::attach::kernel_allows_write_user(),
+        clock_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok(),
         kfunc_allowed: Some(bpfscope_compiler::KfuncAllowed(std::rc::Rc::new(bpfscope_runtime::attach::kfunc_allowed))),
         ..CompileOptions::default()
     };

@@ -402,7 +402,7 @@ const CASES: &[(&[&str], Check)] = &[
         ),
     ),
     (&["hist", "lhist"], Elsewhere("run::histograms_keyed_by_odd_sized_keys")),
-    (&["tseries"], Refused { program: "BEGIN { @t = tseries(1, 1s, 5); }", message: "tseries() is not available" }),
+    (&["tseries"], Elsewhere("values::tseries_draws_as_026")),
 ];
 
 #[test]

@@ -84,12 +84,46 @@ pub enum ValueKind {
         max: i64,
         step: i64,
     },
+    /// `tseries(v, interval, n[, agg])`: the key carries the slot
+    /// (`epoch % n`, epoch = sw_tai time / interval); each slot's value is
+    /// `{ value, meta, epoch }` (meta: the time of a plain series, the
+    /// count of an average, whether min/max are set).
+    Tseries {
+        interval_ns: u64,
+        num_intervals: u64,
+        agg: TseriesAgg,
+        /// The values are signed (else unsigned) 64-bit integers.
+        signed: bool,
+    },
+}
+
+/// How a time series combines the values of one interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TseriesAgg {
+    /// The last value written.
+    Last,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl TseriesAgg {
+    pub fn from_name(name: &str) -> Option<TseriesAgg> {
+        Some(match name {
+            "sum" => TseriesAgg::Sum,
+            "avg" => TseriesAgg::Avg,
+            "min" => TseriesAgg::Min,
+            "max" => TseriesAgg::Max,
+            _ => return None,
+        })
+    }
 }
 
 impl ValueKind {
     /// Maps whose kernel key has a bucket index appended.
     pub fn has_bucket(&self) -> bool {
-        matches!(self, ValueKind::Hist { .. } | ValueKind::Lhist { .. })
+        matches!(self, ValueKind::Hist { .. } | ValueKind::Lhist { .. } | ValueKind::Tseries { .. })
     }
 
     /// Per-CPU maps: user space sums the CPUs' values.
@@ -415,6 +449,10 @@ pub struct Compiled {
     pub globals: Option<MapId>,
     /// Print every map with content at exit (the `print_maps_on_exit` config).
     pub print_maps_on_exit: bool,
+    /// Some program may run with interrupts off (timers, kernel functions,
+    /// most tracepoints): its hash maps must be preallocated, since entries
+    /// allocated on use come from a cache refilled only with interrupts on.
+    pub preallocate_maps: bool,
     /// The places that can warn at run time.
     pub runtime_warnings: Vec<RuntimeWarning>,
     /// The program's enums (`enum E`) and their variants, to print values

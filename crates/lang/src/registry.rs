@@ -432,14 +432,12 @@ pub const REGISTRY: &[Builtin] = &[
     a("min", "min(int n)", "The smallest value.", "BEGIN { @m = min(1); }"),
     a("stats", "stats(int n)", "Count, average and total.", "BEGIN { @s = stats(1); }"),
     a("sum", "sum(int n)", "The sum of the values.", "BEGIN { @s = sum(1); }"),
-    Builtin {
-        name: "tseries",
-        kind: Kind::Aggregation,
-        status: Status::NotBuilt("use hist() or lhist(), or print() a map per interval"),
-        signature: "tseries(int n, duration interval, int count)",
-        doc: "A time series of values.",
-        sample: "",
-    },
+    a(
+        "tseries",
+        "tseries(int n, duration interval, int count[, string agg])",
+        "A time series: the last count intervals' values (or their avg, max, min, sum), drawn as 0.26 draws it.",
+        "config = { unstable_tseries = enable } BEGIN { @t = tseries(1, 1s, 5); @u = tseries(2, 100ms, 3, \"sum\"); }",
+    ),
 ];
 
 /// The entry of a name.

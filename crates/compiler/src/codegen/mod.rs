@@ -61,6 +61,10 @@ pub struct CompileOptions {
     /// Answers `kfunc_allowed()`: whether programs of a type may call a
     /// kfunc (the runtime asks the kernel); without it, none may.
     pub kfunc_allowed: Option<KfuncAllowed>,
+    /// A scalar map (`@ts`) whose value tseries() takes as the time, as
+    /// 0.26's `BPFTRACE_DUMMY_TS_MAP` test hook does: series made at known
+    /// times.
+    pub clock_map: Option<String>,
 }
 
 /// A question for the kernel, asked while compiling: may a program of
@@ -94,6 +98,7 @@ impl Default for CompileOptions {
             override_return: true,
             write_user: true,
             kfunc_allowed: None,
+            clock_map: None,
         }
     }
 }
@@ -128,7 +133,20 @@ pub fn compile(
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
+    b.out.preallocate_maps = resolved.probes.iter().flatten().any(may_run_with_interrupts_off);
     Ok(b.out)
+}
+
+/// Whether a probe may run with interrupts off. BEGIN and END run from
+/// the tracer's own system call, user probes and system call tracepoints
+/// in the traced task with interrupts on; any other kernel event may not.
+fn may_run_with_interrupts_off(c: &Concrete) -> bool {
+    use bpfscope_lang::attach::Provider as P;
+    match c.attach.provider {
+        P::Begin | P::End | P::SelfEvent | P::Test | P::Bench | P::Uprobe | P::Uretprobe | P::Usdt => false,
+        P::Tracepoint => !matches!(&c.detail, Detail::Tracepoint { category, .. } if category == "syscalls"),
+        _ => true,
+    }
 }
 
 /// The options with the program's `config = { ... }` block applied.
@@ -214,6 +232,7 @@ impl<'a> Builder<'a> {
     fn declare_user_maps(&mut self) {
         let lhists = lhist_params(self.checked);
         let hist_bits = hist_params(self.checked);
+        let tseries = tseries_params(self.checked, &self.options.params);
         let sizes: HashMap<&str, u64> =
             self.checked.program.map_decls.iter().map(|d| (d.name.as_str(), d.max_entries)).collect();
         for (name, info) in &self.checked.maps {
@@ -229,6 +248,12 @@ impl<'a> Builder<'a> {
                     let (min, max, step) = lhists.get(name.as_str()).copied().unwrap_or((0, 1, 1));
                     ValueKind::Lhist { min, max, step }
                 }
+                Type::Agg(AggKind::Tseries) => tseries.get(name.as_str()).cloned().unwrap_or(ValueKind::Tseries {
+                    interval_ns: 1,
+                    num_intervals: 1,
+                    agg: TseriesAgg::Last,
+                    signed: true,
+                }),
                 other => ValueKind::Plain(other.clone()),
             };
             let key_size = if value.has_bucket() {
@@ -239,6 +264,7 @@ impl<'a> Builder<'a> {
             let value_size = match &value {
                 ValueKind::Plain(t) => layout::align8(size_of(t)).max(8),
                 ValueKind::Min | ValueKind::Max | ValueKind::Avg | ValueKind::Stats => 16,
+                ValueKind::Tseries { .. } => 24,
                 _ => 8,
             };
             let max_entries =
@@ -538,6 +564,36 @@ fn lhist_params(checked: &CheckedProgram) -> HashMap<&str, (i64, i64, i64)> {
     };
     for_each_map_assignment(&checked.program.probes, &mut visit);
     checked.maps.keys().filter_map(|k| out.get(k).map(|v| (k.as_str(), *v))).collect()
+}
+
+/// `tseries(v, interval, n[, agg])` parameters of each map, from its first
+/// use (the checker refuses maps used with different ones).
+fn tseries_params<'c>(checked: &'c CheckedProgram, params: &[String]) -> HashMap<&'c str, ValueKind> {
+    let mut out = HashMap::new();
+    let lit = |e: &Expr| bpfscope_lang::check::int_literal(e, params).and_then(|n| u64::try_from(n).ok());
+    let mut visit = |e: &Expr, target: &'_ str| {
+        if let ExprKind::Call(c) = &e.kind
+            && c.name == "tseries"
+            && let [v, interval, n, rest @ ..] = &c.args[..]
+            && let (Some(interval_ns), Some(n)) = (lit(interval), lit(n))
+        {
+            let agg = match rest.first().map(|a| &a.kind) {
+                Some(ExprKind::Str(s)) => {
+                    TseriesAgg::from_name(&String::from_utf8_lossy(s)).unwrap_or(TseriesAgg::Last)
+                }
+                _ => TseriesAgg::Last,
+            };
+            let signed = !matches!(checked.type_of(v), Type::Int { signed: false, .. });
+            out.entry(target.to_string()).or_insert(ValueKind::Tseries {
+                interval_ns: interval_ns.max(1),
+                num_intervals: n.max(1),
+                agg,
+                signed,
+            });
+        }
+    };
+    for_each_map_assignment(&checked.program.probes, &mut visit);
+    checked.maps.keys().filter_map(|k| out.get(k).map(|v| (k.as_str(), v.clone()))).collect()
 }
 
 fn for_each_map_assignment<'p>(probes: &'p [Probe], f: &mut impl FnMut(&'p Expr, &'p str)) {

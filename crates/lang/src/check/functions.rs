@@ -920,24 +920,66 @@ impl Checker<'_> {
                     }
                 }
             }
-            AggKind::Tseries => {
-                for a in &c.args[1..3] {
-                    if int_literal(a, &params).is_none_or(|v| v <= 0) {
-                        self.error(Diagnostic::error(
-                            a.span,
-                            "tseries() expects positive integer literals for the interval and the number of intervals",
-                        ));
-                    }
-                }
-                if let Some(agg) = c.args.get(3) {
-                    let ok = matches!(&agg.kind, ExprKind::Str(s) if ["avg", "max", "min", "sum"].contains(&String::from_utf8_lossy(s).as_ref()));
-                    if !ok {
-                        self.error(Diagnostic::error(
-                            agg.span,
-                            "tseries() aggregation must be \"avg\", \"max\", \"min\" or \"sum\"",
-                        ));
-                    }
-                }
+            AggKind::Tseries => self.tseries_args(c, &params),
+            _ => {}
+        }
+    }
+
+    /// `tseries(v, interval, n[, agg])`: 0.26's checks and messages.
+    fn tseries_args(&mut self, c: &Call, params: &[String]) {
+        let (interval, n) = (&c.args[1], &c.args[2]);
+        match int_literal(interval, params) {
+            Some(0) => {
+                return self.error(Diagnostic::error(interval.span, "tseries() interval_ns must be >= 1 (0 provided)"));
+            }
+            Some(v) if v > 0 => {}
+            _ => {
+                return self.error(Diagnostic::error(
+                    interval.span,
+                    "tseries: invalid interval_ns value (must be non-negative literal)",
+                ));
+            }
+        }
+        match int_literal(n, params) {
+            Some(0) => self.error(Diagnostic::error(n.span, "tseries() num_intervals must be >= 1 (0 provided)")),
+            Some(v) if v > 1_000_000 => self
+                .error(Diagnostic::error(n.span, format!("tseries() num_intervals must be < 1000000 ({v} provided)"))),
+            Some(v) if v > 0 => {}
+            _ => self.error(Diagnostic::error(
+                n.span,
+                "tseries: invalid num_intervals value (must be non-negative literal)",
+            )),
+        }
+        if let Some(agg) = c.args.get(3) {
+            let name = match &agg.kind {
+                ExprKind::Str(s) => String::from_utf8_lossy(s).into_owned(),
+                _ => self.expr(agg).to_string(),
+            };
+            if !["avg", "max", "min", "sum"].contains(&name.as_str()) {
+                self.error(Diagnostic::error(
+                    agg.span,
+                    format!(
+                        "tseries() expects one of the following aggregation functions: avg, max, min, sum (\"{name}\" provided)"
+                    ),
+                ));
+            }
+        }
+        // An unstable feature in 0.26: said once, unless enabled.
+        let mode = match super::config::config_value(self.program, "unstable_tseries") {
+            Some(ConfigValue::Ident(v) | ConfigValue::Str(v)) => v.to_ascii_lowercase(),
+            _ => "warn".to_string(),
+        };
+        match mode.as_str() {
+            "enable" => {}
+            "error" => self.error(Diagnostic::error(
+                c.name_span,
+                "tseries feature is not enabled by default. To enable this unstable feature, set the config flag to enable. unstable_tseries=enable",
+            )),
+            _ if !self.unstable_warned => {
+                self.unstable_warned = self.reporting;
+                self.error(Diagnostic::global_warning(
+                    "Script is using an unstable feature: tseries. To prevent this warning you must explicitly enable it in the config e.g. unstable_tseries=enable",
+                ));
             }
             _ => {}
         }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use config::config_value;
 pub use expand::user_var_name;
-pub use functions::{function_names, named_value};
+pub use functions::{function_names, int_literal, named_value};
 pub use kernel::{KernelField, KernelStructs, KernelTypes, UserSymbolSizes, UserSymbols};
 pub use types::{AggKind, NumberKind, Type};
 
@@ -245,6 +245,10 @@ pub(crate) struct Checker<'a> {
     calls: Vec<std::collections::BTreeSet<String>>,
     /// What each `typeinfo()` says (by expression).
     typeinfo: HashMap<ExprId, (String, String)>,
+    /// The unstable-feature warning has been given.
+    unstable_warned: bool,
+    /// Each tseries map's interval, count and aggregation, as first used.
+    tseries_bounds: HashMap<String, (Option<i64>, Option<i64>, String, bool)>,
     probe_index: usize,
 }
 
@@ -288,6 +292,8 @@ impl<'a> Checker<'a> {
             vars: Vec::new(),
             calls: Vec::new(),
             typeinfo: HashMap::new(),
+            unstable_warned: false,
+            tseries_bounds: HashMap::new(),
             probe_index: 0,
         }
     }
@@ -508,6 +514,31 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// One map, one kind of series (0.26's rule).
+    fn same_tseries_bounds(&mut self, map: &str, call: &Call, span: Span) {
+        let params = &self.options.params;
+        let lit = |i: usize| call.args.get(i).and_then(|a| functions::int_literal(a, params));
+        let agg = match call.args.get(3).map(|a| &a.kind) {
+            Some(ExprKind::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+            _ => String::new(),
+        };
+        let signed = call
+            .args
+            .first()
+            .and_then(|v| self.types.get(v.id.0 as usize))
+            .is_none_or(|t| !matches!(t, Type::Int { signed: false, .. }));
+        let bounds = (lit(1), lit(2), agg, signed);
+        match self.tseries_bounds.get(map) {
+            Some(first) if *first != bounds => {
+                self.error(Diagnostic::error(span, "Different tseries bounds in a single map unsupported"))
+            }
+            Some(_) => {}
+            None => {
+                self.tseries_bounds.insert(map.to_string(), bounds);
+            }
+        }
+    }
+
     fn assign(&mut self, target: &Expr, op: Option<BinOp>, value: &Expr) {
         match &target.kind {
             ExprKind::Map(map) => {
@@ -528,6 +559,9 @@ impl<'a> Checker<'a> {
                     }
                     Some((kind, call)) => {
                         self.aggregation_args(kind, call, value.span);
+                        if kind == AggKind::Tseries {
+                            self.same_tseries_bounds(&map.name, call, value.span);
+                        }
                         Type::Agg(kind)
                     }
                     None => self.value_expr(value),
