@@ -502,3 +502,39 @@ fn socket_cookie_is_the_kernels() {
     assert_ne!(want, "cookie 0\n");
     assert!(out.lines().any(|l| format!("{l}\n") == want), "no line {want:?} in:\n{out}");
 }
+
+/// `skboutput()` writes the packets a process sends to a pcap file that
+/// reads back as libpcap's format: a UDP datagram over loopback, from its
+/// IP header on (offset 14 skips the Ethernet header), with its payload.
+#[test]
+#[ignore = "needs fentry: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn skboutput_writes_a_pcap_file() {
+    let pcap = std::env::temp_dir().join(format!("bpfscope-skb-{}.pcap", std::process::id()));
+    let program = format!(
+        r#"fentry:__dev_queue_xmit /comm == "skb_sender"/ {{ $r = skboutput("{}", args.skb, args.skb->len, 14); printf("ret %d\n", $r); }}"#,
+        pcap.display()
+    );
+    let tracer = Tracer::start(&["-e", &program]);
+    let script = "import socket, ctypes\n\
+        ctypes.CDLL(None).prctl(15, b'skb_sender', 0, 0, 0)\n\
+        r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))\n\
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        s.sendto(b'bpfscope-skb-payload', r.getsockname()); r.recv(64)\n";
+    let py = Command::new("python3").args(["-c", script]).output().expect("python3 runs");
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    let out = stdout(&tracer.interrupt());
+    assert!(out.contains("ret 0\n"), "{out}");
+    let bytes = std::fs::read(&pcap).expect("the pcap file");
+    let _ = std::fs::remove_file(&pcap);
+    let word = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    assert_eq!((word(0), word(20)), (0xa1b2_c3d4, 101), "pcap magic and LINKTYPE_RAW");
+    let caplen = word(32) as usize;
+    let packet = &bytes[40..40 + caplen];
+    assert_eq!(packet[0] >> 4, 4, "an IPv4 header first");
+    assert_eq!(usize::from(u16::from_be_bytes([packet[2], packet[3]])), caplen, "the whole IP packet");
+    assert_eq!(packet[9], 17, "UDP");
+    assert!(packet.ends_with(b"bpfscope-skb-payload"), "{packet:?}");
+    let secs = u64::from(word(24));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+    assert!(now.abs_diff(secs) < 60, "stamped with the wall clock: {secs} vs {now}");
+}

@@ -355,10 +355,7 @@ const CASES: &[(&[&str], Check)] = &[
             "SIGKILL|No such file or directory|read\nSIGTERM|Permission denied|write\nUnknown error 1013\n\n\n",
         ),
     ),
-    (
-        &["skboutput"],
-        Refused { program: r#"BEGIN { skboutput("f", 0, 1, 0); }"#, message: "skboutput() is not available" },
-    ),
+    (&["skboutput"], Elsewhere("kernel_probes::skboutput_writes_a_pcap_file")),
     (&["socket_cookie"], Elsewhere("kernel_probes::socket_cookie_is_the_kernels")),
     (
         &["static_assert"],

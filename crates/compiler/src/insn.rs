@@ -161,6 +161,7 @@ pub enum Helper {
     KtimeGetBootNs = 125,
     GetAttachCookie = 174,
     GetSocketCookie = 46,
+    SkbOutput = 111,
     PerCpuPtr = 153,
     ThisCpuPtr = 154,
     ForEachMapElem = 164,

@@ -35,6 +35,9 @@ pub enum MapKind {
     PercpuArray,
     /// Call stacks by id, from `bpf_get_stackid`.
     StackTrace,
+    /// One perf buffer per CPU (`skboutput()`'s packets, which only
+    /// `bpf_skb_output` can copy out of a socket buffer).
+    PerfEventArray,
 }
 
 /// A stack trace map: `ustack`/`kstack` values name one by index.
@@ -444,6 +447,10 @@ pub struct Compiled {
     pub stack_maps: Vec<StackMap>,
     /// The ring buffer all events go through.
     pub ringbuf: Option<MapId>,
+    /// The pcap file and packet offset of each `skboutput()` call, by call
+    /// id, and the perf buffer their packets come through.
+    pub skb_outputs: Vec<(String, u64)>,
+    pub skb_map: Option<MapId>,
     /// The internal array: slot `GLOBAL_LOST` counts events the ring buffer
     /// had no room for; user space writes its start time to `GLOBAL_START`.
     pub globals: Option<MapId>,

@@ -306,11 +306,11 @@ pub const REGISTRY: &[Builtin] = &[
     ),
     f("signal_thread", "void signal_thread(sig)", "Sends a signal to the current thread (--unsafe).", ""),
     f("sizeof", "uint64 sizeof(TYPE | expr)", "A size in bytes, when compiling.", "BEGIN { print(sizeof(uint32)); }"),
-    not_built(
+    f(
         "skboutput",
-        "uint32 skboutput(string path, skb, len, off)",
-        "Writes packets to a pcap file.",
-        "no pcap output yet",
+        "int64 skboutput(string path, struct sk_buff *skb, uint64 len, uint64 offset)",
+        "Writes len bytes of the packet (from offset on) to a pcap file (fentry/fexit); 0, or a negative error.",
+        "",
     ),
     f(
         "socket_cookie",
@@ -395,7 +395,12 @@ pub const REGISTRY: &[Builtin] = &[
         "",
     ),
     v("uid", "uint64 uid", "The current task's user id.", "BEGIN { print(uid); }"),
-    not_built("unwatch", "void unwatch(addr)", "Removes a watchpoint.", "watchpoints are not supported yet"),
+    not_built(
+        "unwatch",
+        "void unwatch(addr)",
+        "Removes a watchpoint.",
+        "watchpoint probes are not attached by this version (bpftrace 0.26 dropped unwatch()'s implementation too)",
+    ),
     f("uptr", "T *uptr(T *p)", "Marks a pointer as user memory.", "BEGIN { print(uptr(0)); }"),
     v("usermode", "uint8 usermode", "Whether the probe interrupted user mode.", ""),
     v("username", "string username", "The current task's user name.", "BEGIN { print(username); }"),

@@ -64,6 +64,7 @@ fn create_map(spec: &MapSpec, preallocate: bool) -> Result<MapHandle, RunError> 
         MapKind::Array => MapType::Array,
         MapKind::PercpuArray => MapType::PercpuArray,
         MapKind::StackTrace => MapType::StackTrace,
+        MapKind::PerfEventArray => MapType::PerfEventArray,
     };
     // Hash maps allocate entries as they are used (creating a hundred
     // preallocated per-CPU maps takes half a second) unless a program may

@@ -5,7 +5,7 @@ use bpfscope_lang::check::{NumberKind, Type};
 use bpfscope_lang::format;
 
 use super::{GResult, Gen, Val};
-use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R4, Size};
+use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R4, R5, Size};
 use crate::layout::{self, is_aggregate, size_of};
 use crate::program::{EventKind, PrintfSeverity, PrintfSpec, RuntimeWarning, RuntimeWarningKind};
 
@@ -132,6 +132,7 @@ impl Gen<'_, '_> {
                 _ => Err(self.unsupported(e.span, "kaddr() of this")),
             },
             "percpu_kaddr" => self.percpu_kaddr(c, e),
+            "skboutput" => self.skboutput(c, e),
             "uaddr" => self.uaddr(c, e),
             // bpf_get_socket_cookie(sk): 0 for a null socket.
             "socket_cookie" => {
@@ -1024,4 +1025,46 @@ impl Gen<'_, '_> {
 enum Site {
     Offset(u64),
     Address(u64),
+}
+
+impl Gen<'_, '_> {
+    /// `skboutput(path, skb, len, offset)`: `len` bytes of the packet,
+    /// after a header naming the call and the time, to user space, which
+    /// writes them (from `offset` on) to the call's pcap file. The result is
+    /// the helper's: 0, or a negative error.
+    fn skboutput(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let [Expr { kind: ExprKind::Str(path), .. }, skb, len, Expr { kind: ExprKind::Int(offset), .. }] =
+            c.args.as_slice()
+        else {
+            return Err(self.unsupported(e.span, "this form of skboutput()"));
+        };
+        let id = self.b.out.skb_outputs.len();
+        self.b.out.skb_outputs.push((String::from_utf8_lossy(path).into_owned(), *offset));
+        let map = self.b.skb_map();
+        // The header: the bytes asked for (the perf buffer pads samples to
+        // 8 bytes), the call, the time.
+        let hdr = self.alloc(24)?;
+        let len = self.expr(len)?;
+        self.load(len, R0);
+        self.free(len);
+        self.asm.emit(insn::stx(Size::DW, FP, hdr, R0));
+        let flags = self.keep(R0)?;
+        self.asm.emit(insn::st_imm(Size::DW, FP, hdr + 8, id as i32));
+        self.asm.emit(insn::call(Helper::KtimeGetBootNs));
+        self.asm.emit(insn::stx(Size::DW, FP, hdr + 16, R0));
+        let skb = self.expr(skb)?;
+        self.load(skb, R1);
+        self.free(skb);
+        self.load(flags, R3);
+        self.free(flags);
+        // flags: the bytes to copy in the upper half, BPF_F_CURRENT_CPU below.
+        self.asm.emit(insn::alu_imm(Alu::Lsh, R3, 32));
+        self.asm.emit_all(insn::ld_imm64(R4, 0xffff_ffff));
+        self.asm.emit(insn::alu_reg(Alu::Or, R3, R4));
+        self.asm.load_map(R2, map);
+        self.addr(R4, hdr);
+        self.asm.emit(insn::mov_imm(R5, 24));
+        self.asm.emit(insn::call(Helper::SkbOutput));
+        self.keep(R0)
+    }
 }

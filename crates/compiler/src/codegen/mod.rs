@@ -307,6 +307,27 @@ impl<'a> Builder<'a> {
         (self.out.stack_maps.len() - 1, map)
     }
 
+    /// The perf buffer `skboutput()` sends packets through, made on first
+    /// use (one per possible CPU).
+    fn skb_map(&mut self) -> MapId {
+        if let Some(m) = self.out.skb_map {
+            return m;
+        }
+        let cpus = u32::try_from(self.options.ncpus).unwrap_or(u32::MAX).max(1);
+        let map = push_map(
+            &mut self.out,
+            MapSpec {
+                name: "AT_skb".into(),
+                kind: MapKind::PerfEventArray,
+                key_size: 4,
+                value_size: 4,
+                max_entries: cpus,
+            },
+        );
+        self.out.skb_map = Some(map);
+        map
+    }
+
     /// The per-CPU buffer `join()` gathers its strings in, made on first use.
     fn join_buffer(&mut self) -> MapId {
         if let Some(i) = self.out.maps.iter().position(|m| m.name == "AT_join") {

@@ -49,7 +49,7 @@ const SIMPLE: &[(&str, usize, &[Arg], Ret)] = &[
     ("syscall_name", 1, &[Arg::Int], Ret::Str),
     ("signal_name", 1, &[Arg::Int], Ret::Str),
     ("path", 1, &[Arg::Any, Arg::Int], Ret::Str),
-    ("skboutput", 4, &[Arg::StrLit, Arg::Any, Arg::Int, Arg::Int], Ret::U64),
+    ("skboutput", 4, &[Arg::StrLit, Arg::Any, Arg::Int, Arg::Int], Ret::I64),
     ("socket_cookie", 1, &[Arg::Any], Ret::U64),
     ("percpu_kaddr", 1, &[Arg::StrLit, Arg::Int], Ret::U64),
     ("memcmp", 3, &[Arg::Any, Arg::Any, Arg::Int], Ret::I64),
@@ -467,6 +467,25 @@ impl Checker<'_> {
         }
         if c.name == "path" {
             self.require_provider(c, c.name_span, &[Provider::Fentry, Provider::Fexit], "fentry and fexit");
+        }
+        if c.name == "skboutput" {
+            // bpf_skb_output takes a typed socket buffer, which only
+            // fentry/fexit arguments are to the verifier.
+            self.require_provider(c, c.name_span, &[Provider::Fentry, Provider::Fexit], "fentry and fexit");
+            if let Some(skb) = c.args.get(1)
+                && let Some(t) = self.types.get(skb.id.0 as usize).cloned()
+                && !matches!(t, Type::Pointer(_) | Type::Unknown)
+            {
+                self.error(Diagnostic::error(
+                    skb.span,
+                    format!("skboutput() only supports pointer arguments ({t} provided)"),
+                ));
+            }
+            if let Some(offset) = c.args.get(3)
+                && int_literal(offset, &self.options.params).is_none_or(|n| n < 0)
+            {
+                self.error(Diagnostic::error(offset.span, "skboutput() expects a non-negative integer literal offset"));
+            }
         }
         if c.name == "socket_cookie" {
             // bpf_get_socket_cookie takes a typed socket pointer, which
