@@ -7,92 +7,12 @@ use crate::attach::Provider;
 use crate::builtins;
 use crate::diagnostic::Diagnostic;
 use crate::format::{self, Conversion};
+use crate::registry::{Arg, Ret, Rule};
 use crate::source::Span;
 use crate::suggest::closest;
 
-/// What an argument must be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Arg {
-    /// A number (or pointer, or boolean).
-    Int,
-    /// A string value.
-    Str,
-    /// A string written in the program (resolved when compiling).
-    StrLit,
-    /// A map name without keys: `@m`.
-    Map,
-    /// Anything with a value.
-    Any,
-}
-
-/// Functions with a plain signature: name, arguments (the first `min`
-/// required), return type.
-const SIMPLE: &[(&str, usize, &[Arg], Ret)] = &[
-    ("bswap", 1, &[Arg::Int], Ret::SameAsFirst),
-    ("assert_str", 1, &[Arg::Any], Ret::None),
-    ("default_str_length", 0, &[], Ret::U64),
-    ("ksym", 1, &[Arg::Int], Ret::Ksym),
-    ("usym", 1, &[Arg::Int], Ret::Usym),
-    ("kaddr", 1, &[Arg::StrLit], Ret::U64),
-    ("uaddr", 1, &[Arg::StrLit], Ret::U64),
-    ("reg", 1, &[Arg::StrLit], Ret::U64),
-    ("cgroupid", 1, &[Arg::StrLit], Ret::U64),
-    ("cgroup_path", 1, &[Arg::Int, Arg::StrLit], Ret::CgroupPath),
-    ("macaddr", 1, &[Arg::Any], Ret::Macaddr),
-    ("pton", 1, &[Arg::StrLit], Ret::Bytes),
-    ("strncmp", 3, &[Arg::Str, Arg::Str, Arg::Int], Ret::I64),
-    ("strcontains", 2, &[Arg::Str, Arg::Str], Ret::Bool),
-    ("strstr", 2, &[Arg::Str, Arg::Str], Ret::I64),
-    ("strlen", 1, &[Arg::Any], Ret::U64),
-    ("str_concat", 2, &[Arg::Str, Arg::Str], Ret::Str),
-    ("strerror", 1, &[Arg::Int], Ret::Str),
-    ("syscall_name", 1, &[Arg::Int], Ret::Str),
-    ("signal_name", 1, &[Arg::Int], Ret::Str),
-    ("path", 1, &[Arg::Any, Arg::Int], Ret::Str),
-    ("skboutput", 4, &[Arg::StrLit, Arg::Any, Arg::Int, Arg::Int], Ret::I64),
-    ("socket_cookie", 1, &[Arg::Any], Ret::U64),
-    ("percpu_kaddr", 1, &[Arg::StrLit, Arg::Int], Ret::U64),
-    ("memcmp", 3, &[Arg::Any, Arg::Any, Arg::Int], Ret::I64),
-    ("unwatch", 1, &[Arg::Int], Ret::None),
-    ("assert", 2, &[Arg::Any, Arg::StrLit], Ret::None),
-    ("static_assert", 2, &[Arg::Any, Arg::StrLit], Ret::None),
-    ("kfunc_allowed", 1, &[Arg::StrLit], Ret::Bool),
-    ("kfunc_exist", 1, &[Arg::StrLit], Ret::Bool),
-    ("is_ptr", 1, &[Arg::Any], Ret::Bool),
-    ("is_str", 1, &[Arg::Any], Ret::Bool),
-    ("is_integer", 1, &[Arg::Any], Ret::Bool),
-    ("is_unsigned_integer", 1, &[Arg::Any], Ret::Bool),
-    ("is_array", 1, &[Arg::Any], Ret::Bool),
-    ("is_literal", 1, &[Arg::Any], Ret::Bool),
-    ("is_err", 1, &[Arg::Any], Ret::Bool),
-    ("clear", 1, &[Arg::Map], Ret::None),
-    ("zero", 1, &[Arg::Map], Ret::None),
-    ("time", 0, &[Arg::StrLit], Ret::None),
-    ("strftime", 2, &[Arg::StrLit, Arg::Int], Ret::Timestamp),
-    ("join", 1, &[Arg::Any, Arg::StrLit], Ret::None),
-    ("cat", 1, &[Arg::StrLit], Ret::None),
-    ("write_user", 3, &[Arg::Int, Arg::Any, Arg::Int], Ret::Bool),
-    ("strcap", 1, &[Arg::Any], Ret::I64),
-];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ret {
-    None,
-    U64,
-    I64,
-    Bool,
-    Str,
-    Bytes,
-    Ksym,
-    Usym,
-    Macaddr,
-    CgroupPath,
-    Timestamp,
-    SameAsFirst,
-}
-
 /// Functions checked one by one below (beyond `SIMPLE`).
-const SPECIAL: &[&str] = &[
+pub(crate) const SPECIAL: &[&str] = &[
     "printf",
     "errorf",
     "warnf",
@@ -134,7 +54,12 @@ const SPECIAL: &[&str] = &[
 
 /// The names of every function, for suggestions.
 pub fn function_names() -> impl Iterator<Item = &'static str> {
-    SIMPLE.iter().map(|s| s.0).chain(SPECIAL.iter().copied()).chain(crate::builtins::BUILTIN_VARIABLES.iter().copied())
+    crate::registry::REGISTRY
+        .iter()
+        .filter(|b| matches!(b.rule, Rule::Simple { .. }))
+        .map(|b| b.name)
+        .chain(SPECIAL.iter().copied())
+        .chain(crate::builtins::BUILTIN_VARIABLES.iter().copied())
 }
 
 /// The value of a constant integer argument: a literal, a negated literal,
@@ -193,7 +118,12 @@ impl Checker<'_> {
         if matches!(c.name.as_str(), "delete" | "has_key" | "len" | "find") {
             self.refuse_bucket_map(c);
         }
-        if let Some(&(name, min, args, ret)) = SIMPLE.iter().find(|s| s.0 == c.name) {
+        let entry = crate::registry::lookup(&c.name);
+        if let Some((providers, which)) = entry.and_then(|b| b.probes) {
+            self.require_provider(c, c.name_span, providers, which);
+        }
+        if let Some(Rule::Simple { min, args, ret }) = entry.map(|b| b.rule) {
+            let name = c.name.as_str();
             let t = self.simple_call(name, min, args, ret, c, span);
             self.compile_time_args(c);
             if name == "uaddr" && t != Type::Unknown {
@@ -465,13 +395,7 @@ impl Checker<'_> {
                     .with_hint("as in macaddr(args.addr) or macaddr((uint8 *)p)"),
             );
         }
-        if c.name == "path" {
-            self.require_provider(c, c.name_span, &[Provider::Fentry, Provider::Fexit], "fentry and fexit");
-        }
         if c.name == "skboutput" {
-            // bpf_skb_output takes a typed socket buffer, which only
-            // fentry/fexit arguments are to the verifier.
-            self.require_provider(c, c.name_span, &[Provider::Fentry, Provider::Fexit], "fentry and fexit");
             if let Some(skb) = c.args.get(1)
                 && let Some(t) = self.types.get(skb.id.0 as usize).cloned()
                 && !matches!(t, Type::Pointer(_) | Type::Unknown)
@@ -487,24 +411,20 @@ impl Checker<'_> {
                 self.error(Diagnostic::error(offset.span, "skboutput() expects a non-negative integer literal offset"));
             }
         }
-        if c.name == "socket_cookie" {
-            // bpf_get_socket_cookie takes a typed socket pointer, which
-            // only fentry/fexit arguments are to the verifier.
-            self.require_provider(c, c.name_span, &[Provider::Fentry, Provider::Fexit], "fentry and fexit");
-            if let Some(a) = c.args.first()
-                && let Some(t) = self.types.get(a.id.0 as usize).cloned()
-                && !matches!(&t, Type::Pointer(p) if matches!(p.as_ref(), Type::Struct(n) if n == "struct sock"))
-                && t != Type::Unknown
-            {
-                let provided = match &t {
-                    Type::Pointer(_) => format!("'{t}'"),
-                    _ => t.to_string(),
-                };
-                self.error(Diagnostic::error(
-                    a.span,
-                    format!("socket_cookie() only supports 'struct sock *' as the argument ({provided} provided)"),
-                ));
-            }
+        if c.name == "socket_cookie"
+            && let Some(a) = c.args.first()
+            && let Some(t) = self.types.get(a.id.0 as usize).cloned()
+            && !matches!(&t, Type::Pointer(p) if matches!(p.as_ref(), Type::Struct(n) if n == "struct sock"))
+            && t != Type::Unknown
+        {
+            let provided = match &t {
+                Type::Pointer(_) => format!("'{t}'"),
+                _ => t.to_string(),
+            };
+            self.error(Diagnostic::error(
+                a.span,
+                format!("socket_cookie() only supports 'struct sock *' as the argument ({provided} provided)"),
+            ));
         }
         if c.name == "write_user" {
             self.require_unsafe(c, c.name_span);
@@ -621,25 +541,19 @@ impl Checker<'_> {
                 first = t;
             }
         }
-        if name == "reg" {
-            self.require_provider(
-                c,
-                span,
-                &[Provider::Kprobe, Provider::Uprobe, Provider::Kretprobe, Provider::Uretprobe],
-                "kprobe and uprobe",
-            );
-            if let Some(Expr { kind: ExprKind::Str(r), span, .. }) = c.args.first() {
-                let r = String::from_utf8_lossy(r);
-                if builtins::pt_regs_offset(&r).is_none() {
-                    let names = builtins::PT_REGS.iter().map(|(n, _)| *n);
-                    let mut d = Diagnostic::error(*span, format!("'{r}' is not a register"));
-                    if let Some(s) = closest(&r, names.clone()) {
-                        d = d.with_hint(format!("did you mean '{s}'?"));
-                    } else {
-                        d = d.with_hint(format!("the registers are: {}", names.collect::<Vec<_>>().join(", ")));
-                    }
-                    self.error(d);
+        if name == "reg"
+            && let Some(Expr { kind: ExprKind::Str(r), span, .. }) = c.args.first()
+        {
+            let r = String::from_utf8_lossy(r);
+            if builtins::pt_regs_offset(&r).is_none() {
+                let names = builtins::PT_REGS.iter().map(|(n, _)| *n);
+                let mut d = Diagnostic::error(*span, format!("'{r}' is not a register"));
+                if let Some(s) = closest(&r, names.clone()) {
+                    d = d.with_hint(format!("did you mean '{s}'?"));
+                } else {
+                    d = d.with_hint(format!("the registers are: {}", names.collect::<Vec<_>>().join(", ")));
                 }
+                self.error(d);
             }
         }
         match ret {
@@ -667,12 +581,6 @@ impl Checker<'_> {
     /// 0.26: signed, ELF has no types), else 8.
     fn uaddr(&mut self, c: &Call, span: Span) -> Type {
         let fallback = Type::Pointer(Box::new(Type::Int { bits: 64, signed: true }));
-        self.require_provider(
-            c,
-            span,
-            &[Provider::Uprobe, Provider::Uretprobe, Provider::Usdt],
-            "uprobe, uretprobe and usdt",
-        );
         let Some(Expr { kind: ExprKind::Str(name), span: name_span, .. }) = c.args.first() else { return fallback };
         let name = String::from_utf8_lossy(name).into_owned();
         let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"./_-".contains(&b));

@@ -8,7 +8,7 @@
 
 mod config;
 mod expand;
-mod functions;
+pub(crate) mod functions;
 pub mod kernel;
 pub mod types;
 
