@@ -497,3 +497,21 @@ fn maps_keep_every_insert_with_interrupts_off() {
     let Some(out) = output_of(&[], program) else { return };
     assert_eq!(out, "300 300\n\n\n\n\n", "the two cleared maps print as empty lines");
 }
+
+/// count, sum, min, max and avg maps read as integers in arithmetic, as
+/// map keys and in variables, as 0.26 allows (its castable map types);
+/// copying one to another map is refused with 0.26's message.
+#[test]
+fn aggregations_read_as_integers() {
+    let program = "BEGIN { @c = count(); @c = count(); @s = sum(5); @a = avg(4); @mx = max(9); @mn = min(-3); $x = @c + 1; @m[@c] = @s * 2; @n[@a, @mx] = (int64)@c; $y = @mn; printf(\"%d %d %d %d %d\\n\", $x, @s + @mx, @a, $y, @mn * 2 - @c); exit(); }";
+    let Some(out) = output_of(&[], program) else { return };
+    assert_eq!(out, "3 14 4 -3 -8\n\n\n@a: 4\n@c: 2\n@m[2]: 10\n@mn: -3\n@mx: 9\n@n[4, 9]: 2\n@s: 5\n");
+    let Some(o) = run_with(&[], "BEGIN { @y = count(); @x = @y; @h = hist(1); @k[@h] = 1; }") else { return };
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("stdin:1:23: error: Map value 'count_t' cannot be assigned from one map to another. The function that returns this type must be called directly e.g. `@x = count();`.\n"), "{err}");
+    assert!(
+        err.contains("hint: Add a cast to integer if you want the value of the aggregate, e.g. `@x = (int64)@y;`."),
+        "{err}"
+    );
+    assert!(err.contains("error: Value 'hist_t' cannot be used as a map key."), "{err}");
+}

@@ -514,6 +514,29 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// `@x = @y` of an aggregation: 0.26's error and hint.
+    fn refuse_agg_copy(&mut self, k: AggKind, span: Span) {
+        let example = match k {
+            AggKind::Count => "count()".to_string(),
+            AggKind::Hist | AggKind::Stats | AggKind::Avg | AggKind::Sum | AggKind::Min | AggKind::Max => {
+                format!("{}(retval)", k.name())
+            }
+            AggKind::Lhist => "lhist(retval, 0, 10, 1)".to_string(),
+            AggKind::Tseries => "tseries(rand % 10, 10s, 1)".to_string(),
+        };
+        let mut d = Diagnostic::error(
+            span,
+            format!(
+                "Map value '{}_t' cannot be assigned from one map to another. The function that returns this type must be called directly e.g. `@x = {example};`.",
+                k.name()
+            ),
+        );
+        if k.reads_as_int() {
+            d = d.with_hint("Add a cast to integer if you want the value of the aggregate, e.g. `@x = (int64)@y;`.");
+        }
+        self.error(d);
+    }
+
     /// One map, one kind of series (0.26's rule).
     fn same_tseries_bounds(&mut self, map: &str, call: &Call, span: Span) {
         let params = &self.options.params;
@@ -564,7 +587,16 @@ impl<'a> Checker<'a> {
                         }
                         Type::Agg(kind)
                     }
-                    None => self.value_expr(value),
+                    None => {
+                        let vt = self.value_expr(value);
+                        if let Type::Agg(k) = vt
+                            && op.is_none()
+                            && matches!(value.kind, ExprKind::Map(_))
+                        {
+                            self.refuse_agg_copy(k, target.span.to(value.span));
+                        }
+                        vt
+                    }
                 };
                 let vt = match op {
                     Some(op) => {
@@ -581,7 +613,7 @@ impl<'a> Checker<'a> {
                 self.map_store(&map.name, vt, target.span);
             }
             ExprKind::Var(name) => {
-                let vt = self.value_expr(value);
+                let vt = self.value_expr(value).read_as_int();
                 let vt = match op {
                     Some(op) => {
                         let cur = self.var_type(name, target.span);
@@ -678,11 +710,11 @@ impl<'a> Checker<'a> {
             Some(keys) => {
                 let mut types = Vec::new();
                 for k in keys {
-                    let t = self.value_expr(k);
+                    let t = self.value_expr(k).read_as_int();
                     if let Type::Agg(a) = t {
                         self.error(Diagnostic::error(
                             k.span,
-                            format!("an aggregation ({}) cannot be a map key", a.name()),
+                            format!("Value '{}_t' cannot be used as a map key.", a.name()),
                         ));
                     }
                     types.push(t);
@@ -1141,6 +1173,7 @@ impl<'a> Checker<'a> {
     /// The result type of `l op r`, or an error at `span`.
     fn binary_type(&mut self, op: BinOp, l: &Type, r: &Type, span: Span) -> Type {
         use Type::*;
+        let (l, r) = (&l.clone().read_as_int(), &r.clone().read_as_int());
         if op.is_logical() {
             self.condition(l, span, &format!("operand of '{}'", op.symbol()));
             self.condition(r, span, &format!("operand of '{}'", op.symbol()));
@@ -1193,8 +1226,8 @@ impl<'a> Checker<'a> {
             };
         }
         let mut d = Diagnostic::error(span, format!("Type mismatch for '{}': comparing '{l}' with '{r}'", op.symbol()));
-        if matches!(l, Agg(_)) || matches!(r, Agg(_)) {
-            d = d.with_hint("read an aggregation as an integer with a cast, as in (int64)@x");
+        if let Some(Agg(k)) = [l, r].into_iter().find(|t| matches!(t, Agg(_))) {
+            d = d.with_hint(format!("a map of {}() values has no single value: print it with print()", k.name()));
         }
         self.error(d);
         Unknown

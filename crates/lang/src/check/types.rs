@@ -55,6 +55,19 @@ impl AggKind {
     }
 }
 
+impl Type {
+    /// The integer a count, sum, min, max or avg map's value reads as in
+    /// arithmetic, keys and variables (0.26's castable map types); any
+    /// other type as it is.
+    pub fn read_as_int(self) -> Type {
+        match self {
+            Type::Agg(AggKind::Count) => Type::UINT64,
+            Type::Agg(k) if k.reads_as_int() => Type::INT64,
+            t => t,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Type {
     /// No value: the result of `printf()`, `clear()`, a block without a tail.
