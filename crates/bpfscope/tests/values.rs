@@ -515,3 +515,15 @@ fn aggregations_read_as_integers() {
     );
     assert!(err.contains("error: Value 'hist_t' cannot be used as a map key."), "{err}");
 }
+
+/// strncmp()'s length may be a positional parameter, as any literal.
+#[test]
+fn strncmp_length_from_a_parameter() {
+    let Some(out) = output_of(
+        &["1", "2"],
+        r#"BEGIN { printf("%d %d\n", strncmp("ab", "ac", $1), strncmp("ab", "ac", $2)); exit(); }"#,
+    ) else {
+        return;
+    };
+    assert_eq!(out, "0 1\n\n\n");
+}

@@ -53,6 +53,9 @@ pub enum Arg {
     Str,
     /// A string written in the program (resolved when compiling).
     StrLit,
+    /// An integer known when compiling: a literal or a positional
+    /// parameter given a number.
+    IntLit,
     /// A map name without keys: `@m`.
     Map,
     /// Anything with a value.
@@ -486,7 +489,7 @@ pub const REGISTRY: &[Builtin] = &[
         "Compares up to n characters: 0 when equal.",
         r#"BEGIN { print(strncmp("ab", "ac", 1)); }"#,
     )
-    .simple(3, &[Arg::Str, Arg::Str, Arg::Int], Ret::I64),
+    .simple(3, &[Arg::Str, Arg::Str, Arg::IntLit], Ret::I64),
     f(
         "strstr",
         "int64 strstr(string h, string n)",

@@ -483,3 +483,12 @@ fn socket_cookie_takes_a_socket_in_fentry() {
         "stdin:1:18: error: socket_cookie() can only be used in fentry and fexit probes\nkprobe:f { print(socket_cookie(0)); }\n                 ~~~~~~~~~~~~~\nhint: it is used here in a kprobe probe\nstdin:1:32: error: socket_cookie() only supports 'struct sock *' as the argument (int64 provided)\nkprobe:f { print(socket_cookie(0)); }\n                               ^\n",
     );
 }
+
+#[test]
+fn strncmp_takes_a_literal_length() {
+    assert_err(
+        "BEGIN { $n = 2; print(strncmp(\"a\", \"b\", $n)); }",
+        "stdin:1:41: error: strncmp() expects an integer literal as its third argument (int64 provided)\nBEGIN { $n = 2; print(strncmp(\"a\", \"b\", $n)); }\n                                        ~~\n",
+    );
+    assert!(check_with("BEGIN { print(strncmp(\"a\", \"b\", $1)); }", &params(&["1"])).is_ok());
+}

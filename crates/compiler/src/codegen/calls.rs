@@ -599,7 +599,9 @@ impl Gen<'_, '_> {
         let [sa, sb, n] = c.args.as_slice() else {
             return Err(self.unsupported(e.span, "strncmp() with these arguments"));
         };
-        let ExprKind::Int(n) = n.kind else { return Err(self.unsupported(n.span, "a length that is not a constant")) };
+        let Some(n) = bpfscope_lang::check::int_literal(n, &self.b.options.params) else {
+            return Err(self.unsupported(n.span, "a length that is not a constant"));
+        };
         let (na, nb) = (size_of(&self.ty(sa)), size_of(&self.ty(sb)));
         let a = self.expr(sa)?;
         let b = self.expr(sb)?;

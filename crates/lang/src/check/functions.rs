@@ -505,6 +505,16 @@ impl Checker<'_> {
                 }
                 Type::Str(0)
             }
+            Arg::IntLit => {
+                let t = self.value_expr(a);
+                if int_literal(a, &self.options.params).is_none() {
+                    self.error(Diagnostic::error(
+                        a.span,
+                        format!("{}() expects an integer literal as its {ordinal} argument ({t} provided)", c.name),
+                    ));
+                }
+                t
+            }
             Arg::Int | Arg::Str | Arg::Any => {
                 let t = self.value_expr(a);
                 let ok = match want {
