@@ -261,6 +261,11 @@ pub fn call(h: Helper) -> Insn {
     Insn { code: JMP | 0x80, dst: 0, src: 0, off: 0, imm: h as i32 }
 }
 
+/// A call of a kernel function by its BTF id in vmlinux (a kfunc).
+pub fn call_kfunc(btf_id: u32) -> Insn {
+    Insn { code: JMP | 0x80, dst: 0, src: 2, off: 0, imm: btf_id as i32 }
+}
+
 pub fn exit() -> Insn {
     Insn { code: JMP | 0x90, dst: 0, src: 0, off: 0, imm: 0 }
 }

@@ -160,6 +160,7 @@ impl Gen<'_, '_> {
                 Some(a) => self.expr(a),
                 None => Err(self.unsupported(e.span, "this call")),
             },
+            "comm" if !c.args.is_empty() => self.comm_of(c, e),
             "nsecs" | "pid" | "tid" => {
                 let Some(ExprKind::Ident(mode)) = c.args.first().map(|a| &a.kind) else {
                     let ident = Expr::new(ExprKind::Ident(c.name.clone()), e.span);
@@ -1068,5 +1069,51 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::mov_imm(R5, 24));
         self.asm.emit(insn::call(Helper::SkbOutput));
         self.keep(R0)
+    }
+}
+
+impl Gen<'_, '_> {
+    /// `comm(pid)`: another task's name, as 0.26 reads it: the task found
+    /// by `bpf_task_from_pid`, its `comm` copied, the task released. Empty
+    /// where no task has the pid. Only where the kernel lets the probe's
+    /// program type call those kfuncs.
+    fn comm_of(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let prog_type = crate::program::ProgType::of(self.provider);
+        let allowed = self.b.options.kfunc_allowed.as_ref().is_some_and(|k| (k.0)(prog_type, "bpf_task_from_pid"));
+        let btf = bpfscope_probes::btf::KernelBtf::load().ok();
+        let ids =
+            btf.as_ref().and_then(|b| Some((b.function_id("bpf_task_from_pid")?, b.function_id("bpf_task_release")?)));
+        let offset = match self.b.options.kernel_types.as_ref().map(|k| k.field("struct task_struct", "comm")) {
+            Some(bpfscope_lang::check::KernelField::Found(_, offset)) => Some(offset),
+            _ => None,
+        };
+        let (Some((from_pid, release)), Some(offset), true) = (ids, offset, allowed) else {
+            return Err(bpfscope_lang::Diagnostic::error(
+                e.span,
+                format!("Syntax comm(PID) is not supported in this probe type yet. Type: {}", self.provider.name()),
+            )
+            .with_hint(
+                "the kernel must let this probe's program type call bpf_task_from_pid (fentry, kprobes, timers do)",
+            ));
+        };
+        let pid = self.expr(&c.args[0])?;
+        let dst = self.alloc(16)?;
+        self.zero(dst, 16);
+        self.load(pid, R1);
+        self.free(pid);
+        self.asm.emit(insn::call_kfunc(from_pid));
+        let none = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, none);
+        let task = self.keep(R0)?;
+        self.addr(R1, dst);
+        self.asm.emit(insn::mov_imm(R2, 16));
+        self.load(task, R3);
+        self.asm.emit(insn::alu_imm(Alu::Add, R3, offset as i32));
+        self.asm.emit(insn::call(Helper::ProbeReadKernelStr));
+        self.load(task, R1);
+        self.free(task);
+        self.asm.emit(insn::call_kfunc(release));
+        self.asm.bind(none);
+        Ok(Val::Mem(dst))
     }
 }
