@@ -539,21 +539,23 @@ fn skboutput_writes_a_pcap_file() {
     assert!(now.abs_diff(secs) < 60, "stamped with the wall clock: {secs} vs {now}");
 }
 
-/// `comm(pid)` names any task (bpf_task_from_pid, as 0.26): the tracer's
-/// own, init's (as /proc says), and none for a pid no task has. BEGIN's
+/// `comm(pid)` names any task (bpf_task_from_pid, as 0.26): the running
+/// thread's, init's (as /proc says), and none for a pid no task has. BEGIN's
 /// program type may not call the kfunc: 0.26's error.
 #[test]
 #[ignore = "checks a task the VM's init owns: run_where_the_kernel_has_kprobes runs it in the VM"]
 fn comm_of_a_pid_names_that_task() {
     let init = std::fs::read_to_string("/proc/1/comm").expect("init's name");
-    let program = r#"interval:ms:10 { printf("%s|%s|%s\n", comm(1), comm(pid), comm(99999999)); exit(); }"#;
+    // The timer interrupts whatever runs: a busy shell keeps a task other
+    // than the idle one (tid 0, no pid to find) there; the interrupted
+    // thread's own name is `comm`.
+    let mut busy = Command::new("sh").args(["-c", "while :; do :; done"]).spawn().expect("sh runs");
+    let program =
+        r#"interval:ms:1 /tid != 0/ { printf("%s|%d|%s\n", comm(1), comm(tid) == comm, comm(99999999)); exit(); }"#;
     let out = bpfscope().args(["-e", program]).output().expect("runs");
-    assert_eq!(
-        stdout(&out),
-        format!("{}|bpfscope|\n\n\n", init.trim_end()),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let _ = busy.kill();
+    let _ = busy.wait();
+    assert_eq!(stdout(&out), format!("{}|1|\n\n\n", init.trim_end()), "{}", String::from_utf8_lossy(&out.stderr));
     let out = bpfscope().args(["-e", "BEGIN { print(comm(1)); }"]).output().expect("runs");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("error: Syntax comm(PID) is not supported in this probe type yet. Type: BEGIN"), "{err}");
