@@ -53,11 +53,13 @@ pub struct Cli {
     #[arg(short = 'f', value_name = "FORMAT")]
     pub format: Option<String>,
 
-    /// Write the trace output to FILE.
+    /// Write the trace output to FILE (created or truncated) instead of
+    /// stdout; messages about the run stay on stderr.
     #[arg(short = 'o', value_name = "FILE")]
     pub output: Option<String>,
 
-    /// Output buffering: none, line or full.
+    /// Output buffering: none, line or full (default: line on a terminal,
+    /// full otherwise, flushed at least every 100 ms).
     #[arg(short = 'B', value_name = "MODE")]
     pub buffering: Option<String>,
 
@@ -138,8 +140,6 @@ impl Cli {
     pub fn unbuilt_flags(&self) -> Vec<&'static str> {
         let used = [
             (self.format.is_some(), "-f"),
-            (self.output.is_some(), "-o"),
-            (self.buffering.is_some(), "-B"),
             (self.runtime_warnings, "-k"),
             (!self.includes.is_empty(), "--include"),
             (!self.include_dirs.is_empty(), "-I"),

@@ -102,6 +102,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
         fallback: cli.fallback,
         dry_run: cli.dry_run,
         print_ast: !cli.debug.is_empty(),
+        output: cli.output.as_ref().map(std::path::PathBuf::from),
+        buffering: cli.buffering.as_deref().map(str::parse).transpose().map_err(Error::Usage)?,
     };
     match pipeline::run_program(&source, &settings)? {
         0 => Ok(()),

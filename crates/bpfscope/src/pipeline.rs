@@ -34,6 +34,11 @@ pub struct Settings {
     pub dry_run: bool,
     /// Print the syntax tree (`-d ast`).
     pub print_ast: bool,
+    /// Where the trace output goes (`-o`), instead of stdout.
+    pub output: Option<std::path::PathBuf>,
+    /// When output is flushed (`-B`); by default after each event on a
+    /// terminal, else in blocks.
+    pub buffering: Option<bpfscope_runtime::Buffering>,
 }
 
 /// Runs a program to its end, printing what it prints as bpftrace does;
@@ -43,9 +48,39 @@ pub fn run_program(source: &Source, settings: &Settings) -> Result<i32, Error> {
     if settings.dry_run {
         return Ok(0);
     }
-    let mut stdout = std::io::stdout().lock();
-    bpfscope_runtime::run(compiled, &settings.run_options(), child.as_mut(), &mut stdout)
+    let (mut out, terminal) = output(settings)?;
+    let buffering = settings.buffering.unwrap_or(if terminal {
+        bpfscope_runtime::Buffering::Line
+    } else {
+        bpfscope_runtime::Buffering::Full
+    });
+    let options = RunOptions { buffering, ..settings.run_options() };
+    bpfscope_runtime::run(compiled, &options, child.as_mut(), &mut out)
         .map_err(|e| load_error(e, source, settings.verbose))
+}
+
+/// The trace output's destination (the `-o` file, created or truncated
+/// once the program compiled; else stdout), buffered here, and whether it
+/// is a terminal.
+fn output(settings: &Settings) -> Result<(std::io::BufWriter<std::fs::File>, bool), Error> {
+    use std::io::IsTerminal;
+    use std::os::fd::AsFd;
+    let (file, terminal) = match &settings.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| Error::Usage(format!("Failed to open output file: \"{}\": {e}", path.display())))?;
+            (file, false)
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let fd = stdout
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| Error::Usage(format!("cannot write to stdout: {e}")))?;
+            (std::fs::File::from(fd), stdout.is_terminal())
+        }
+    };
+    Ok((std::io::BufWriter::with_capacity(1 << 16, file), terminal))
 }
 
 /// Compiles a program, loads it, runs BEGIN and attaches its probes: a
@@ -69,7 +104,13 @@ pub struct Prepared {
 impl Settings {
     /// The runtime's part of the settings.
     pub fn run_options(&self) -> RunOptions {
-        RunOptions { quiet: self.quiet, verbose: self.verbose, pid: self.pid, features: self.features.clone() }
+        RunOptions {
+            quiet: self.quiet,
+            verbose: self.verbose,
+            pid: self.pid,
+            features: self.features.clone(),
+            buffering: self.buffering.unwrap_or_default(),
+        }
     }
 }
 

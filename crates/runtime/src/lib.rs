@@ -20,7 +20,7 @@ pub use bpfscope_compiler::Compiled;
 pub use child::Child;
 pub use data::{Bucket, FromValue, MapValue, Value};
 pub use load::{Loaded, load, rejected_instruction};
-pub use session::{Event, MapRef, RunOptions, Session, run};
+pub use session::{Buffering, Event, MapRef, RunOptions, Session, run};
 
 use bpfscope_lang::Diagnostic;
 

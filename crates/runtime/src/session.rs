@@ -31,6 +31,34 @@ pub struct RunOptions {
     pub pid: Option<u32>,
     /// The mechanisms the run may use.
     pub features: Features,
+    /// When output reaches its destination.
+    pub buffering: Buffering,
+}
+
+/// When output is flushed (`-B`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Buffering {
+    /// After every write.
+    None,
+    /// After every event (each ends its lines).
+    #[default]
+    Line,
+    /// When the buffer fills, and after each batch of events (so nothing
+    /// waits longer than one poll, 100 ms): the consumer keeps up with the
+    /// highest event rates.
+    Full,
+}
+
+impl std::str::FromStr for Buffering {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Buffering, String> {
+        match s {
+            "none" => Ok(Buffering::None),
+            "line" => Ok(Buffering::Line),
+            "full" => Ok(Buffering::Full),
+            _ => Err("-B must be either 'line', 'full', or 'none'".into()),
+        }
+    }
 }
 
 /// Runs a compiled program to its end; returns the exit code (`exit(n)`).
@@ -61,16 +89,26 @@ pub fn run(
     if let Some(c) = child.as_deref_mut() {
         c.start();
     }
+    let buffering = options.buffering;
+    let mut lost = 0;
     let mut print = |e: Event| -> std::io::Result<()> {
-        if let Event::Message(text) = &e {
-            // Warnings and errors go to stderr, as in bpftrace.
-            out.flush()?;
-            return std::io::stderr().write_all(text.as_bytes());
+        match &e {
+            // The end of a batch of events.
+            Event::Text(t) if t.is_empty() => return out.flush(),
+            // Warnings, errors and losses go to stderr, as in bpftrace 0.26.
+            Event::Message(_) | Event::Lost(_) => {
+                out.flush()?;
+                if let Event::Lost(n) = e {
+                    lost += n;
+                }
+                return std::io::stderr().write_all(&e.text());
+            }
+            _ => out.write_all(&e.text())?,
         }
-        out.write_all(&e.text())?;
-        out.flush()
+        if buffering == Buffering::Full { Ok(()) } else { out.flush() }
     };
     while session.poll(Duration::from_millis(100), &mut print)? {
+        print(Event::Text(Vec::new()))?;
         if child.as_deref_mut().is_some_and(Child::exited) {
             break;
         }
@@ -78,6 +116,9 @@ pub fn run(
     let code = session.finish(&mut print)?;
     session.print_all_maps(out)?;
     out.flush()?;
+    if lost > 0 && !options.quiet {
+        eprintln!("bpfscope: warning: Total lost event count: {lost}");
+    }
     Ok(code)
 }
 
