@@ -1,17 +1,17 @@
 //! String functions computed in the program: `strlen`, `strstr`,
 //! `strcontains`, `memcmp`, `str_concat`. Each is a bounded loop over
-//! bytes on the stack, indexed by a register the verifier can bound.
+//! bytes in memory, indexed by a register the verifier can bound.
 
 use bpfscope_lang::ast::{Call, Expr};
 use bpfscope_lang::check::Type;
 
-use super::{GResult, Gen, Val};
-use crate::insn::{self, Alu, FP, Jmp, R0, R1, R2, R3, R4, R5, Reg, Size};
+use super::{GResult, Gen, Place, Val};
+use crate::insn::{self, Alu, Jmp, R0, R1, R2, R3, R4, R5, Reg, Size};
 use crate::layout::size_of;
 
 impl Gen<'_, '_> {
-    /// A string-like argument's bytes on the stack, and how many there are.
-    fn bytes_arg(&mut self, a: &Expr) -> GResult<(i16, u32)> {
+    /// Where a string-like argument's bytes are, and how many there are.
+    fn bytes_arg(&mut self, a: &Expr) -> GResult<(Place, u32)> {
         let t = self.ty(a);
         let cap = match &t {
             Type::Str(_) | Type::Array(..) => size_of(&t),
@@ -23,10 +23,9 @@ impl Gen<'_, '_> {
         }
     }
 
-    /// `dst = byte at fp + off + index` (index a register in `0..cap`).
-    fn byte_at(&mut self, dst: Reg, off: i16, index: Reg) {
-        self.asm.emit(insn::mov_reg(dst, FP));
-        self.asm.emit(insn::alu_imm(Alu::Add, dst, i32::from(off)));
+    /// `dst = byte at p + index` (index a register in `0..cap`).
+    pub(super) fn byte_at(&mut self, dst: Reg, p: Place, index: Reg) {
+        self.addr(dst, p);
         self.asm.emit(insn::alu_reg(Alu::Add, dst, index));
         self.asm.emit(insn::ldx(Size::B, dst, dst, 0));
     }
@@ -146,8 +145,7 @@ impl Gen<'_, '_> {
             self.asm.jump_imm(Jmp::Jge, R3, last, done);
             self.byte_at(R0, off, R4);
             self.asm.jump_imm(Jmp::Jeq, R0, 0, done);
-            self.asm.emit(insn::mov_reg(R1, FP));
-            self.asm.emit(insn::alu_imm(Alu::Add, R1, i32::from(dst)));
+            self.addr(R1, dst);
             self.asm.emit(insn::alu_reg(Alu::Add, R1, R3));
             self.asm.emit(insn::stx(Size::B, R1, 0, R0));
             self.asm.emit(insn::alu_imm(Alu::Add, R3, 1));
