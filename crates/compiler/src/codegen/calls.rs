@@ -589,7 +589,30 @@ impl Gen<'_, '_> {
         let same = self.asm.new_label();
         let end = self.asm.new_label();
         let limit = u32::try_from(n).unwrap_or(0).min(na.max(nb));
-        for i in 0..limit {
+        if self.looped(limit) {
+            self.compare_loop((a, na), (b, nb), limit, true, (differ, same), e.span)?;
+        } else if limit > super::expr::UNROLLED_COMPARE {
+            // A loop, as for long comparisons; r3 is known at each step, so
+            // the tests of the strings' ends are decided when verifying.
+            let (top, a_end, b_read) = (self.asm.new_label(), self.asm.new_label(), self.asm.new_label());
+            self.asm.emit(insn::mov_imm(R3, 0));
+            self.asm.bind(top);
+            self.asm.jump_imm(Jmp::Jge, R3, limit as i32, same);
+            self.asm.emit(insn::mov_imm(R1, 0));
+            self.asm.jump_imm(Jmp::Jge, R3, na as i32, a_end);
+            self.byte_at(R1, a, R3);
+            self.asm.bind(a_end);
+            self.asm.emit(insn::mov_imm(R2, 0));
+            self.asm.jump_imm(Jmp::Jge, R3, nb as i32, b_read);
+            self.byte_at(R2, b, R3);
+            self.asm.bind(b_read);
+            self.asm.leave_if_reg(Jmp::Jne, R1, R2, differ);
+            self.asm.leave_if(Jmp::Jeq, R1, 0, same);
+            self.asm.emit(insn::alu_imm(Alu::Add, R3, 1));
+            self.asm.jump(top);
+        }
+        let unrolled = if limit > super::expr::UNROLLED_COMPARE { 0 } else { limit };
+        for i in 0..unrolled {
             // Past its end, a string reads as its terminating NUL.
             let byte = |g: &mut Self, r, base: Place, len: u32| {
                 if i < len {

@@ -644,7 +644,9 @@ impl Gen<'_, '_> {
         let differ = self.asm.new_label();
         let same = self.asm.new_label();
         let end = self.asm.new_label();
-        if n > UNROLLED_COMPARE {
+        if self.looped(n) {
+            self.compare_loop((a, na), (b, nb), n, strings, (differ, same), lhs.span.to(rhs.span))?;
+        } else if n > UNROLLED_COMPARE {
             // A loop: long strings would take four instructions a byte.
             let (top, tail) = (self.asm.new_label(), self.asm.new_label());
             self.asm.emit(insn::mov_imm(crate::insn::R3, 0));
@@ -652,9 +654,9 @@ impl Gen<'_, '_> {
             self.asm.jump_imm(Jmp::Jge, crate::insn::R3, n as i32, tail);
             self.byte_at(R1, a, crate::insn::R3);
             self.byte_at(R2, b, crate::insn::R3);
-            self.asm.jump_reg(Jmp::Jne, R1, R2, differ);
+            self.asm.leave_if_reg(Jmp::Jne, R1, R2, differ);
             if strings {
-                self.asm.jump_imm(Jmp::Jeq, R1, 0, same);
+                self.asm.leave_if(Jmp::Jeq, R1, 0, same);
             }
             self.asm.emit(insn::alu_imm(Alu::Add, crate::insn::R3, 1));
             self.asm.jump(top);
@@ -1066,7 +1068,7 @@ fn jump_for(op: BinOp, signed: bool) -> Jmp {
 
 /// Byte comparisons of at most this many bytes are unrolled; longer ones
 /// loop.
-const UNROLLED_COMPARE: u32 = 64;
+pub(super) const UNROLLED_COMPARE: u32 = 64;
 
 /// Multipliers of a binary operation's operands, and the divisor of its
 /// result (see [`Gen::pointer_scale`]).
