@@ -6,7 +6,8 @@
 //! every width and signedness, casts, every arithmetic, bitwise, shift and
 //! comparison operator, short-circuit logic, ternaries, compound
 //! assignments, increments, branches, loops with break and continue,
-//! strings and tuples, and printf with its integer widths. Each run prints
+//! strings (of several max_strlen) and tuples, and printf with its integer
+//! widths. Each run prints
 //! its seed; `BPFSCOPE_DIFF_SEED=N` replays one, `BPFSCOPE_DIFF_PROGRAMS=N`
 //! sets how many programs (1000 by default).
 
@@ -298,7 +299,13 @@ impl Gen {
     fn program(seed: u64) -> String {
         let mut g = Gen { rng: Rng(seed | 1), vars: Vec::new(), out: String::new(), depth: 0 };
         // Maps are not printed at exit: the output is the program's alone.
-        g.line(0, "config = { print_maps_on_exit = false }");
+        // Strings are sometimes tiny, short or longer than the default
+        // (their values on the stack, or in the scratch buffer).
+        let config = match *g.rng.pick(&[0, 0, 4, 64, 2000]) {
+            0 => "config = { print_maps_on_exit = false }".to_string(),
+            n => format!("config = {{ print_maps_on_exit = false; max_strlen = {n} }}"),
+        };
+        g.line(0, &config);
         // Every aggregation is used, so that reads of one never written
         // still find its map.
         g.line(0, "BEGIN {");

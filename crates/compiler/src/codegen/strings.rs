@@ -154,13 +154,13 @@ impl Gen<'_, '_> {
         self.asm.bind(inner);
         self.asm.jump_imm(Jmp::Jge, R4, n_cap as i32, found);
         self.byte_at(R5, n_at, R4);
-        self.asm.leave_if(Jmp::Jeq, R5, 0, found);
+        self.asm.jump_imm(Jmp::Jeq, R5, 0, found);
         self.asm.emit(insn::mov_reg(R1, R3));
         self.asm.emit(insn::alu_reg(Alu::Add, R1, R4));
         self.asm.jump_imm(Jmp::Jge, R1, h_cap as i32, missing);
         self.byte_at(R2, h_at, R1);
-        self.asm.leave_if(Jmp::Jeq, R2, 0, missing);
-        self.asm.leave_if_reg(Jmp::Jne, R2, R5, next);
+        self.asm.jump_imm(Jmp::Jeq, R2, 0, missing);
+        self.asm.jump_reg(Jmp::Jne, R2, R5, next);
         self.asm.emit(insn::alu_imm(Alu::Add, R4, 1));
         self.asm.jump(inner);
         self.asm.bind(next);
