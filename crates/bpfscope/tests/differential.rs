@@ -172,12 +172,20 @@ impl Gen {
         }
     }
 
-    /// A string expression: a literal, or two joined.
+    /// A string expression: a literal, two joined, or one read with str()
+    /// (cut as bpftrace 0.26 cuts it, to max_strlen or a length).
     fn string(&mut self) -> String {
         let lit = |g: &mut Gen| g.rng.pick(&["\"\"", "\"a\"", "\"ab\"", "\"hello\"", "\"lo\"", "\"x\""]).to_string();
         if self.rng.chance(20) {
             let (a, b) = (lit(self), lit(self));
             return format!("str_concat({a}, {b})");
+        }
+        if self.rng.chance(15) {
+            let a = lit(self);
+            return match self.rng.below(3) {
+                0 => format!("str({a})"),
+                _ => format!("str({a}, {})", self.rng.below(8)),
+            };
         }
         lit(self)
     }
