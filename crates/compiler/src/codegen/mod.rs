@@ -167,11 +167,10 @@ struct Checkpoint {
 impl<'a> Builder<'a> {
     fn new(checked: &'a CheckedProgram, options: &'a CompileOptions) -> Builder<'a> {
         use bpfscope_lang::ast::ConfigValue;
+        // The checker lets only a string through.
         let trailer = match bpfscope_lang::check::config_value(&checked.program, "str_trunc_trailer") {
             Some(ConfigValue::Str(s) | ConfigValue::Ident(s)) => s,
-            Some(ConfigValue::Int(n)) => n.to_string(),
-            Some(ConfigValue::Bool(b)) => b.to_string(),
-            None => String::new(),
+            _ => String::new(),
         };
         let mut out = Compiled {
             print_maps_on_exit: options.print_maps_on_exit,
