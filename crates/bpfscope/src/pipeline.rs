@@ -135,6 +135,7 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         allow_unsafe: settings.allow_unsafe,
         probe_args: resolved.args_types(bpfscope_lang::check::configured_max_strlen(&program)),
         kernel_types: Some(kernel_types.clone()),
+        user_symbols: Some(bpfscope_lang::check::UserSymbols(std::rc::Rc::new(resolved.user_symbols()))),
         ..defaults
     };
     let checked = check(program, source, &options).map_err(|d| Error::Program(source.clone(), d))?;
@@ -158,6 +159,8 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         pid_namespace: pid_namespace(),
         override_return: !mentions(source, "override") || bpfscope_runtime::attach::kernel_has_override_return(),
         write_user: !mentions(source, "write_user") || bpfscope_runtime::attach::kernel_allows_write_user(),
+        clock_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok(),
+        kfunc_allowed: Some(bpfscope_compiler::KfuncAllowed(std::rc::Rc::new(bpfscope_runtime::attach::kfunc_allowed))),
         ..CompileOptions::default()
     };
     let mut compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;

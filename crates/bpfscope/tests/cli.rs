@@ -182,5 +182,5 @@ fn help_builtins_lists_the_registry() {
         text.lines().filter(|l| !l.starts_with(' ')).filter_map(|l| l.split_whitespace().next()).collect();
     assert_eq!(names.len(), bpfscope_lang::registry::REGISTRY.len(), "{text}");
     assert!(text.contains("strlen                uint64 strlen(string s)\n"), "{text}");
-    assert!(text.contains("uaddr                 T *uaddr(string symbol) [not built yet]\n"), "{text}");
+    assert!(text.contains("unwatch               void unwatch(addr) [not built yet]\n"), "{text}");
 }

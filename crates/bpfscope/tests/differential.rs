@@ -106,10 +106,11 @@ impl Gen {
             return format!("@m[{k}]");
         }
         if self.rng.chance(5) {
-            // An aggregation read as a number.
+            // An aggregation read as a number: cast, or as 0.26 reads
+            // one in arithmetic (count as uint64, the others as int64).
             let map = *self.rng.pick(&["@count", "@sum", "@avg", "@min", "@max"]);
             let k = self.rng.below(2);
-            return format!("(int64){map}[{k}]");
+            return if self.rng.chance(50) { format!("(int64){map}[{k}]") } else { format!("({map}[{k}] + 0)") };
         }
         if self.rng.chance(4) {
             let (a, b) = (self.string(), self.string());

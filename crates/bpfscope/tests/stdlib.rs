@@ -291,10 +291,13 @@ const CASES: &[(&[&str], Check)] = &[
     ),
     (
         &["kfunc_allowed"],
-        Refused {
-            program: r#"BEGIN { print(kfunc_allowed("bpf_task_from_pid")); }"#,
-            message: "kfunc_allowed() is not available",
-        },
+        // The kernel's answer for each probe's program type: the RCU lock
+        // kfuncs are open to every type, bpf_get_task_exe_file only to LSM
+        // programs, and a kfunc that does not exist to none.
+        runs(
+            r#"BEGIN { printf("%d %d %d\n", kfunc_allowed("bpf_rcu_read_lock"), kfunc_allowed("bpf_get_task_exe_file"), kfunc_allowed("no_such_kfunc")); } interval:ms:1 { printf("%d %d %d\n", kfunc_allowed("bpf_rcu_read_lock"), kfunc_allowed("bpf_get_task_exe_file"), kfunc_allowed("no_such_kfunc")); exit(); }"#,
+            "1 0 0\n1 0 0\n\n\n",
+        ),
     ),
     (
         &["kfunc_exist"],
@@ -352,14 +355,8 @@ const CASES: &[(&[&str], Check)] = &[
             "SIGKILL|No such file or directory|read\nSIGTERM|Permission denied|write\nUnknown error 1013\n\n\n",
         ),
     ),
-    (
-        &["skboutput"],
-        Refused { program: r#"BEGIN { skboutput("f", 0, 1, 0); }"#, message: "skboutput() is not available" },
-    ),
-    (
-        &["socket_cookie"],
-        Refused { program: "BEGIN { print(socket_cookie(0)); }", message: "socket_cookie() is not available" },
-    ),
+    (&["skboutput"], Elsewhere("kernel_probes::skboutput_writes_a_pcap_file")),
+    (&["socket_cookie"], Elsewhere("kernel_probes::socket_cookie_is_the_kernels")),
     (
         &["static_assert"],
         Refused {
@@ -381,7 +378,7 @@ const CASES: &[(&[&str], Check)] = &[
             stderr: &[],
         },
     ),
-    (&["uaddr"], Refused { program: r#"BEGIN { print(uaddr("main")); }"#, message: "uaddr() is not available" }),
+    (&["uaddr"], Elsewhere("uprobes::uaddr_reads_the_binarys_variables")),
     (&["unwatch"], Refused { program: "BEGIN { unwatch(0); }", message: "unwatch() is not available" }),
     (&["usym"], Elsewhere("uprobes::usym_names_the_function")),
     (
@@ -403,7 +400,7 @@ const CASES: &[(&[&str], Check)] = &[
         ),
     ),
     (&["hist", "lhist"], Elsewhere("run::histograms_keyed_by_odd_sized_keys")),
-    (&["tseries"], Refused { program: "BEGIN { @t = tseries(1, 1s, 5); }", message: "tseries() is not available" }),
+    (&["tseries"], Elsewhere("values::tseries_draws_as_026")),
 ];
 
 #[test]

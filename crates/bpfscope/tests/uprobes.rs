@@ -555,3 +555,66 @@ fn write_user_changes_the_traced_process() {
     }
     support::check_write_user();
 }
+
+/// `uaddr()` points at the probed binary's variables where the process
+/// has them, in a position-independent executable (moved by its load bias)
+/// and a fixed one alike, typed by the symbol's size as 0.26 does; a
+/// wildcard probe resolves it at each of its functions.
+#[test]
+fn uaddr_reads_the_binarys_variables() {
+    if !can_trace() {
+        return;
+    }
+    for (name, flags) in
+        [("uprobed_uaddr_pie", &["-pie", "-fPIE"][..]), ("uprobed_uaddr_fixed", &["-no-pie", "-fno-PIE"][..])]
+    {
+        let target = build_target_as("uprobed", name, flags);
+        let t = target.display();
+        let program = format!(
+            r#"uprobe:{t}:add {{ printf("%d %d %ld %d\n", *uaddr("uaddr_byte"), *uaddr("uaddr_int"), *uaddr("uaddr_long"), sizeof(*uaddr("uaddr_int"))); }}
+uprobe:{t}:step_* {{ @[probe, *uaddr("uaddr_int")] = count(); }}"#
+        );
+        let out = bpfscope().args(["-c", &format!("{t} 2"), "-e", &program]).output().expect("runs");
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            stdout(&out),
+            format!(
+                "100 -7 1234567890123 4\n100 -7 1234567890123 4\n\n\n\
+                 @[uprobe:{t}:step_one, -7]: 2\n@[uprobe:{t}:step_three, -7]: 2\n@[uprobe:{t}:step_two, -7]: 2\n"
+            ),
+            "{name}"
+        );
+    }
+}
+
+/// `uaddr()`'s errors: a symbol the binary lacks (0.26's message), and a
+/// return probe of a position-independent file, where the load bias is
+/// not known.
+#[test]
+fn uaddr_errors_name_the_symbol_and_the_way_out() {
+    let target = build_target_as("uprobed", "uprobed_uaddr_errors", &["-pie", "-fPIE"]);
+    let t = target.display();
+    let out = bpfscope()
+        .args(["-e", &format!(r#"uprobe:{t}:add {{ print(*uaddr("no_such_var")); }}"#)])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("error: Could not resolve symbol: {t}:no_such_var")), "{err}");
+    let out = bpfscope()
+        .args(["-e", &format!(r#"uretprobe:{t}:add {{ print(*uaddr("uaddr_int")); }}"#)])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("uaddr() in a uretprobe of") && err.contains("keep it in a map keyed by tid"), "{err}");
+    let out = bpfscope().args(["-e", r#"BEGIN { print(uaddr("x y")); }"#]).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error: uaddr() can only be used in uprobe, uretprobe and usdt probes"), "{err}");
+    assert!(
+        err.contains(
+            r#"uaddr() expects a string that is a valid symbol (^[a-zA-Z0-9./_-]+$) as input ("x y" provided)"#
+        ),
+        "{err}"
+    );
+}

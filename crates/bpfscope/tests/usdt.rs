@@ -97,3 +97,17 @@ fn unknown_usdt_probes_are_clear_errors() {
     let err = String::from_utf8_lossy(&out.expect("runs").stderr).into_owned();
     assert!(err.contains("error: usdt:usdted:guarded has 1 arguments (arg0 to arg0)"), "{err}");
 }
+
+/// `uaddr()` in a USDT probe of a position-independent executable: the
+/// global where this process has it (77, as the probe's own argument says).
+#[test]
+fn uaddr_in_usdt_reads_the_global() {
+    if !can_trace() {
+        return;
+    }
+    let Some(target) = target("usdted_uaddr") else { return };
+    let t = target.display().to_string();
+    let program = format!(r#"usdt:{t}:usdted:strings {{ @[*uaddr("global_value"), arg1] = count(); }}"#);
+    let out = bpfscope().args(["-c", &format!("{t} 3"), "-e", &program]).output().expect("runs");
+    assert_eq!(stdout(&out), "\n\n@[77, 77]: 3\n", "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -188,7 +188,7 @@ fn what_is_not_built_is_refused_by_the_checker() {
         "BEGIN { print(typeinfo(1)); }",
         "import \"foo\"; BEGIN { }",
         "BEGIN { print(len(ustack)); }",
-        "BEGIN { @t = tseries(1, 1s, 5); }",
+        r#"BEGIN { @t = tseries(1, 1s, 5, "stats"); }"#,
         "BEGIN { print(dw_ustack); }",
         "BEGIN { print(strlen((int8 *)0)); }",
         r#"BEGIN { debugf("%d %d %d %d", 1, 2, 3, 4); }"#,
@@ -291,4 +291,239 @@ fn sw_tai_agrees_with_tai() {
     let program = r#"BEGIN { $d = (int64)nsecs(sw_tai) - (int64)nsecs(tai); printf("%d %d\n", $d < 1000000, $d > -1000000); exit(); }"#;
     let Some(out) = output_of(&[], program) else { return };
     assert_eq!(out, "1 1\n\n\n");
+}
+
+/// `sizeof` of a value is its C size: an `int8` variable or the target of
+/// an `int8 *` is 1 byte, as in bpftrace 0.17 (checked there), though it
+/// takes 8 while the program holds it.
+#[test]
+fn sizeof_a_value_is_its_c_size() {
+    let Some(out) = output_of(
+        &[],
+        r#"BEGIN { $p = (int8 *)0; $c = (int8)1; $s = (int16)2;
+           printf("%d %d %d %d %d %d %d\n", sizeof(*$p), sizeof($c), sizeof($s), sizeof((uint32)1), sizeof($p), sizeof("abc"), sizeof($s + $s));
+           exit(); }"#,
+    ) else {
+        return;
+    };
+    assert_eq!(out, "1 1 2 4 8 4 8\n\n\n");
+}
+
+/// `typeinfo()`: the record 0.26 gives, with its type names (literals as
+/// narrow as 0.26 types them), usable in comparisons; refused unless the
+/// unstable feature is enabled, with 0.26's message.
+#[test]
+fn typeinfo_names_types_as_026() {
+    let program = r#"config = { unstable_typeinfo = enable }
+BEGIN { $x = (uint8)3; print(typeinfo($x)); print(typeinfo("abc")); print(typeinfo(curtask)); print(typeinfo((1, "a")));
+  print(typeinfo((a = -1, b = "hello"))); print(typeinfo(int16)); print(typeinfo(@m)); print(typeinfo(kstack) == typeinfo(kstack));
+  if (typeinfo($x).full_type == "uint8") { printf("%s %d\n", typeinfo($x).base_type, typeinfo($x).btf_id); } @m = 1; exit(); }"#;
+    let Some(out) = output_of(&[], program) else { return };
+    assert_eq!(
+        out,
+        "{ .btf_id = 0, .base_type = int, .full_type = uint8 }\n\
+         { .btf_id = 0, .base_type = string, .full_type = string[4] }\n\
+         { .btf_id = 0, .base_type = pointer, .full_type = struct task_struct * }\n\
+         { .btf_id = 0, .base_type = tuple, .full_type = (int8,string[2]) }\n\
+         { .btf_id = 0, .base_type = record, .full_type = record { .a = int8, .b = string[6] } }\n\
+         { .btf_id = 0, .base_type = int, .full_type = int16 }\n\
+         { .btf_id = 0, .base_type = int, .full_type = int64 }\n\
+         true\nint 0\n\n\n@m: 1\n"
+    );
+    let Some(o) = run_with(&[], "BEGIN { print(typeinfo(1)); }") else { return };
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).starts_with(
+            "stdin:1:15: error: typeinfo feature is not enabled by default. To enable this unstable feature, set the config flag to enable. unstable_typeinfo=enable\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Runs a program with tseries() reading its time from `@ts` (0.26's
+/// BPFTRACE_DUMMY_TS_MAP test hook) in UTC, and returns what it printed.
+fn tseries_output(program: &str) -> Option<String> {
+    if !support::can_trace() {
+        return None;
+    }
+    let child = support::bpfscope()
+        .args(["-q", "-e", program])
+        .env("TZ", "UTC")
+        .env("BPFTRACE_DUMMY_TS_MAP", "@ts")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let o = wait_with_timeout(child, Duration::from_secs(60), program);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    Some(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// tseries() keeps and draws what bpftrace 0.26's own runtime tests expect
+/// (tests/runtime/call: tseries, tseries_avg, tseries multiple, tseries
+/// zigzag; their expected files with the hour of UTC), run once in BEGIN.
+#[test]
+fn tseries_draws_as_026() {
+    let prelude = "config = { unstable_tseries = enable } BEGIN { @ts = (uint64)0; $us = (uint64)1000; $ms = 1000*$us; $i = (uint64)0; ";
+    let last_nine = |agg: &str| {
+        format!(
+            "{prelude}while ($i < 100) {{ @a = tseries($i % 10, 100ms, 5{agg}); @ts += 10 * $ms; $i++; }} clear(@ts); exit(); }}"
+        )
+    };
+    let flat = |v: i64| {
+        let rows: String = (5..10)
+            .map(|t| format!("00:00:00.{t}00 |                         *                         | {v}\n"))
+            .collect();
+        format!(
+            // (The cleared @ts prints as an empty line.)
+            "\n\n@a:\n             {:<21}{:>32}\nhh:mm:ss.ms  |{}|\n{rows}             v{}v\n             {:<21}{:>32}\n\n\n",
+            v - 1,
+            v + 1,
+            "_".repeat(51),
+            "_".repeat(51),
+            v - 1,
+            v + 1
+        )
+    };
+    let Some(out) = tseries_output(&last_nine("")) else { return };
+    assert_eq!(out, flat(9), "the last value of each interval");
+    let Some(out) = tseries_output(&last_nine(", \"avg\"")) else { return };
+    assert_eq!(out, flat(4), "the average of 0..9 in each interval");
+    let Some(out) = tseries_output(&last_nine(", \"max\"")) else { return };
+    assert_eq!(out, flat(9));
+    let Some(out) = tseries_output(&last_nine(", \"min\"")) else { return };
+    assert_eq!(out, flat(0));
+    let Some(out) = tseries_output(&last_nine(", \"sum\"")) else { return };
+    assert_eq!(out, flat(45));
+
+    let multiple = format!(
+        "{prelude}while ($i < 5) {{ @a[\"one\"] = tseries(5, 100ms, 10); @ts += 100 * $ms; $i++; }} $i = 0; while ($i < 5) {{ @a[\"two\"] = tseries(4, 100ms, 10); @ts += 100 * $ms; $i++; }} clear(@ts); exit(); }}"
+    );
+    let Some(out) = tseries_output(&multiple) else { return };
+    let one: String = (0..10)
+        .map(|t| match t {
+            0 => "00:00:00.000 *                                                   | 0\n".to_string(),
+            1..=4 => format!("00:00:00.{t}00 |                                                   * 5\n"),
+            _ => format!("00:00:00.{t}00 |                                                   | -\n"),
+        })
+        .collect();
+    let two: String =
+        (5..10).map(|t| format!("00:00:00.{t}00 |                         *                         | 4\n")).collect();
+    let (bar, bottom) = (format!("|{}|", "_".repeat(51)), format!("v{}v", "_".repeat(51)));
+    assert_eq!(
+        out,
+        format!(
+            "\n\n@a[one]:\n             0                                                   5\nhh:mm:ss.ms  {bar}\n{one}             {bottom}\n             0                                                   5\n\n\
+             @a[two]:\n             3                                                   5\nhh:mm:ss.ms  {bar}\n{two}             {bottom}\n             3                                                   5\n\n\n"
+        )
+    );
+
+    let zigzag = "config = { unstable_tseries = enable } BEGIN { @dir = 1; @c = -5; @ts = (uint64)100ms; $i = 0; while ($i < 20) { @ = tseries(@c, 100ms, 20); @ts += 100ms; @c += @dir; $i++; if (@c > 5) { @dir = -1; @c = 4 } else if (@c < -5) { @dir = 1; @c = -4; } } clear(@ts); clear(@c); clear(@dir); exit(); }";
+    let Some(out) = tseries_output(zigzag) else { return };
+    let expected = "\
+@:
+             -5                                                  5
+hh:mm:ss.ms  |___________________________________________________|
+00:00:00.100 *                         .                         | -5
+00:00:00.200 |    *                    .                         | -4
+00:00:00.300 |         *               .                         | -3
+00:00:00.400 |              *          .                         | -2
+00:00:00.500 |                   *     .                         | -1
+00:00:00.600 |                         *                         | 0
+00:00:00.700 |                         .    *                    | 1
+00:00:00.800 |                         .         *               | 2
+00:00:00.900 |                         .              *          | 3
+00:00:01.000 |                         .                   *     | 4
+00:00:01.100 |                         .                         * 5
+00:00:01.200 |                         .                   *     | 4
+00:00:01.300 |                         .              *          | 3
+00:00:01.400 |                         .         *               | 2
+00:00:01.500 |                         .    *                    | 1
+00:00:01.600 |                         *                         | 0
+00:00:01.700 |                   *     .                         | -1
+00:00:01.800 |              *          .                         | -2
+00:00:01.900 |         *               .                         | -3
+00:00:02.000 |    *                    .                         | -4
+             v___________________________________________________v
+             -5                                                  5
+";
+    assert!(out.contains(expected), "{out}");
+}
+
+/// tseries() on the real clock: the interval the value was written in,
+/// starting at the right time of day; and 0.26's checks of its arguments.
+#[test]
+fn tseries_on_the_clock_and_its_errors() {
+    let Some(out) = output_of(&["--no-warnings"], "BEGIN { @s = tseries(7, 1s, 3); exit(); }") else { return };
+    let lines: Vec<&str> = out.lines().collect();
+    // A single row: its unit is ns, as in 0.26.
+    assert_eq!(
+        &lines[2..4],
+        ["@s:", "                   6                                                   8"],
+        "{out}"
+    );
+    let row = lines[5];
+    assert!(
+        row.ends_with(" |                         *                         | 7") && row.contains(".000000000 "),
+        "{out}"
+    );
+    let Some(o) = run_with(
+        &[],
+        "BEGIN { @a = tseries(1, 0, 5); @b = tseries(1, 1s, 2000000); @c = tseries(1, 1s, 5, \"stats\"); @d = tseries(1, 1s, 5); @d = tseries(1, 2s, 5); }",
+    ) else {
+        return;
+    };
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    for message in [
+        "error: tseries() interval_ns must be >= 1 (0 provided)",
+        "error: tseries() num_intervals must be < 1000000 (2000000 provided)",
+        "error: tseries() expects one of the following aggregation functions: avg, max, min, sum (\"stats\" provided)",
+        "error: Different tseries bounds in a single map unsupported",
+        "stdin: warning: Script is using an unstable feature: tseries. To prevent this warning you must explicitly enable it in the config e.g. unstable_tseries=enable",
+    ] {
+        assert!(err.contains(message), "no {message:?} in:\n{err}");
+    }
+}
+
+/// A probe running with interrupts off (an interval timer) keeps every key
+/// it inserts: maps are preallocated, as bpftrace's are (entries allocated
+/// on use came from a cache that only refills with interrupts on, and all
+/// but the first few inserts were lost without a word).
+#[test]
+fn maps_keep_every_insert_with_interrupts_off() {
+    let program = "i:ms:1 { $i = 0; while ($i < 300) { @b[$i] = $i; @c[$i] = count(); $i++; } exit(); } END { printf(\"%d %d\\n\", len(@b), len(@c)); clear(@b); clear(@c); }";
+    let Some(out) = output_of(&[], program) else { return };
+    assert_eq!(out, "300 300\n\n\n\n\n", "the two cleared maps print as empty lines");
+}
+
+/// count, sum, min, max and avg maps read as integers in arithmetic, as
+/// map keys and in variables, as 0.26 allows (its castable map types);
+/// copying one to another map is refused with 0.26's message.
+#[test]
+fn aggregations_read_as_integers() {
+    let program = "BEGIN { @c = count(); @c = count(); @s = sum(5); @a = avg(4); @mx = max(9); @mn = min(-3); $x = @c + 1; @m[@c] = @s * 2; @n[@a, @mx] = (int64)@c; $y = @mn; printf(\"%d %d %d %d %d\\n\", $x, @s + @mx, @a, $y, @mn * 2 - @c); exit(); }";
+    let Some(out) = output_of(&[], program) else { return };
+    assert_eq!(out, "3 14 4 -3 -8\n\n\n@a: 4\n@c: 2\n@m[2]: 10\n@mn: -3\n@mx: 9\n@n[4, 9]: 2\n@s: 5\n");
+    let Some(o) = run_with(&[], "BEGIN { @y = count(); @x = @y; @h = hist(1); @k[@h] = 1; }") else { return };
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("stdin:1:23: error: Map value 'count_t' cannot be assigned from one map to another. The function that returns this type must be called directly e.g. `@x = count();`.\n"), "{err}");
+    assert!(
+        err.contains("hint: Add a cast to integer if you want the value of the aggregate, e.g. `@x = (int64)@y;`."),
+        "{err}"
+    );
+    assert!(err.contains("error: Value 'hist_t' cannot be used as a map key."), "{err}");
+}
+
+/// strncmp()'s length may be a positional parameter, as any literal.
+#[test]
+fn strncmp_length_from_a_parameter() {
+    let Some(out) = output_of(
+        &["1", "2"],
+        r#"BEGIN { printf("%d %d\n", strncmp("ab", "ac", $1), strncmp("ab", "ac", $2)); exit(); }"#,
+    ) else {
+        return;
+    };
+    assert_eq!(out, "0 1\n\n\n");
 }

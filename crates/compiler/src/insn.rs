@@ -160,6 +160,8 @@ pub enum Helper {
     RingbufOutput = 130,
     KtimeGetBootNs = 125,
     GetAttachCookie = 174,
+    GetSocketCookie = 46,
+    SkbOutput = 111,
     PerCpuPtr = 153,
     ThisCpuPtr = 154,
     ForEachMapElem = 164,
@@ -257,6 +259,11 @@ pub fn jmp_reg(op: Jmp, dst: Reg, src: Reg, off: i16) -> Insn {
 
 pub fn call(h: Helper) -> Insn {
     Insn { code: JMP | 0x80, dst: 0, src: 0, off: 0, imm: h as i32 }
+}
+
+/// A call of a kernel function by its BTF id in vmlinux (a kfunc).
+pub fn call_kfunc(btf_id: u32) -> Insn {
+    Insn { code: JMP | 0x80, dst: 0, src: 2, off: 0, imm: btf_id as i32 }
 }
 
 pub fn exit() -> Insn {

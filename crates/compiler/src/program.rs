@@ -35,6 +35,9 @@ pub enum MapKind {
     PercpuArray,
     /// Call stacks by id, from `bpf_get_stackid`.
     StackTrace,
+    /// One perf buffer per CPU (`skboutput()`'s packets, which only
+    /// `bpf_skb_output` can copy out of a socket buffer).
+    PerfEventArray,
 }
 
 /// A stack trace map: `ustack`/`kstack` values name one by index.
@@ -84,12 +87,46 @@ pub enum ValueKind {
         max: i64,
         step: i64,
     },
+    /// `tseries(v, interval, n[, agg])`: the key carries the slot
+    /// (`epoch % n`, epoch = sw_tai time / interval); each slot's value is
+    /// `{ value, meta, epoch }` (meta: the time of a plain series, the
+    /// count of an average, whether min/max are set).
+    Tseries {
+        interval_ns: u64,
+        num_intervals: u64,
+        agg: TseriesAgg,
+        /// The values are signed (else unsigned) 64-bit integers.
+        signed: bool,
+    },
+}
+
+/// How a time series combines the values of one interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TseriesAgg {
+    /// The last value written.
+    Last,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl TseriesAgg {
+    pub fn from_name(name: &str) -> Option<TseriesAgg> {
+        Some(match name {
+            "sum" => TseriesAgg::Sum,
+            "avg" => TseriesAgg::Avg,
+            "min" => TseriesAgg::Min,
+            "max" => TseriesAgg::Max,
+            _ => return None,
+        })
+    }
 }
 
 impl ValueKind {
     /// Maps whose kernel key has a bucket index appended.
     pub fn has_bucket(&self) -> bool {
-        matches!(self, ValueKind::Hist { .. } | ValueKind::Lhist { .. })
+        matches!(self, ValueKind::Hist { .. } | ValueKind::Lhist { .. } | ValueKind::Tseries { .. })
     }
 
     /// Per-CPU maps: user space sums the CPUs' values.
@@ -206,6 +243,32 @@ impl ProgKind {
             ProgKind::Kprobe { .. } => "kprobe",
             ProgKind::RawTracepoint { .. } => "raw_tp",
             ProgKind::Fentry { .. } => "fentry",
+        }
+    }
+}
+
+/// The kernel's program type a probe loads as, where it decides what the
+/// program may call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgType {
+    Kprobe,
+    Tracepoint,
+    PerfEvent,
+    RawTracepoint,
+    Tracing,
+}
+
+impl ProgType {
+    /// The type this version loads a provider's probes as (see
+    /// `ProgKind::section`).
+    pub fn of(provider: bpfscope_lang::attach::Provider) -> ProgType {
+        use bpfscope_lang::attach::Provider as P;
+        match provider {
+            P::Kprobe | P::Kretprobe | P::Uprobe | P::Uretprobe | P::Usdt => ProgType::Kprobe,
+            P::Tracepoint => ProgType::Tracepoint,
+            P::Profile | P::Interval | P::Software | P::Hardware | P::Watchpoint => ProgType::PerfEvent,
+            P::Fentry | P::Fexit | P::Iter => ProgType::Tracing,
+            P::Begin | P::End | P::SelfEvent | P::Test | P::Bench | P::RawTracepoint => ProgType::RawTracepoint,
         }
     }
 }
@@ -384,11 +447,19 @@ pub struct Compiled {
     pub stack_maps: Vec<StackMap>,
     /// The ring buffer all events go through.
     pub ringbuf: Option<MapId>,
+    /// The pcap file and packet offset of each `skboutput()` call, by call
+    /// id, and the perf buffer their packets come through.
+    pub skb_outputs: Vec<(String, u64)>,
+    pub skb_map: Option<MapId>,
     /// The internal array: slot `GLOBAL_LOST` counts events the ring buffer
     /// had no room for; user space writes its start time to `GLOBAL_START`.
     pub globals: Option<MapId>,
     /// Print every map with content at exit (the `print_maps_on_exit` config).
     pub print_maps_on_exit: bool,
+    /// Some program may run with interrupts off (timers, kernel functions,
+    /// most tracepoints): its hash maps must be preallocated, since entries
+    /// allocated on use come from a cache refilled only with interrupts on.
+    pub preallocate_maps: bool,
     /// The places that can warn at run time.
     pub runtime_warnings: Vec<RuntimeWarning>,
     /// The program's enums (`enum E`) and their variants, to print values

@@ -37,6 +37,11 @@ impl Diagnostic {
         Diagnostic { severity: Severity::Error, message: message.into(), span: None, hints: Vec::new() }
     }
 
+    /// A warning about the whole program.
+    pub fn global_warning(message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, message: message.into(), span: None, hints: Vec::new() }
+    }
+
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
         self.hints.push(hint.into());
         self

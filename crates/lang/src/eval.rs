@@ -361,7 +361,8 @@ impl Evaluator<'_> {
                 Value::Int(i64::from(self.int(lhs)? != 0 || self.int(rhs)? != 0))
             }
             ExprKind::Binary { op, lhs, rhs } => {
-                let (lt, rt) = (self.ty(lhs), self.ty(rhs));
+                // count, sum, min, max and avg maps read as integers.
+                let (lt, rt) = (self.ty(lhs).read_as_int(), self.ty(rhs).read_as_int());
                 if matches!(lt, Type::Str(_)) || matches!(rt, Type::Str(_)) {
                     let (a, b) = (self.value(lhs)?, self.value(rhs)?);
                     let same = text_of(&a) == text_of(&b);

@@ -4,6 +4,8 @@
 //! the compiler's registry test compiles. The checker refuses what is not
 //! built from here; `bpfscope --help-builtins` prints this table.
 
+use crate::attach::Provider;
+
 /// What kind of name it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -36,26 +38,97 @@ pub struct Builtin {
     /// it needs a probe the test cannot resolve without the kernel (those
     /// run in the kernel tests).
     pub sample: &'static str,
+    /// How the checker types a call of it.
+    pub rule: Rule,
+    /// The probes it may be used in (and how to say which), where not all.
+    pub probes: Option<(&'static [Provider], &'static str)>,
+}
+
+/// What an argument must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// A number (or pointer, or boolean).
+    Int,
+    /// A string value.
+    Str,
+    /// A string written in the program (resolved when compiling).
+    StrLit,
+    /// An integer known when compiling: a literal or a positional
+    /// parameter given a number.
+    IntLit,
+    /// A map name without keys: `@m`.
+    Map,
+    /// Anything with a value.
+    Any,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a call gives.
+pub enum Ret {
+    None,
+    U64,
+    I64,
+    Bool,
+    Str,
+    Bytes,
+    Ksym,
+    Usym,
+    Macaddr,
+    CgroupPath,
+    Timestamp,
+    SameAsFirst,
+}
+
+/// How the checker types a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Arguments of these kinds (the first `min` required), this result.
+    Simple { min: usize, args: &'static [Arg], ret: Ret },
+    /// Checked by its own code (formats, maps, aggregations, modes, ...).
+    Custom,
+}
+
+impl Builtin {
+    const fn new(
+        name: &'static str,
+        kind: Kind,
+        status: Status,
+        signature: &'static str,
+        doc: &'static str,
+        sample: &'static str,
+    ) -> Builtin {
+        Builtin { name, kind, status, signature, doc, sample, rule: Rule::Custom, probes: None }
+    }
+
+    /// Typed by its signature alone.
+    const fn simple(self, min: usize, args: &'static [Arg], ret: Ret) -> Builtin {
+        Builtin { rule: Rule::Simple { min, args, ret }, ..self }
+    }
+
+    /// Only for these probes.
+    const fn only_in(self, providers: &'static [Provider], which: &'static str) -> Builtin {
+        Builtin { probes: Some((providers, which)), ..self }
+    }
 }
 
 const fn f(name: &'static str, signature: &'static str, doc: &'static str, sample: &'static str) -> Builtin {
-    Builtin { name, kind: Kind::Function, status: Status::Built, signature, doc, sample }
+    Builtin::new(name, Kind::Function, Status::Built, signature, doc, sample)
 }
 
 const fn v(name: &'static str, signature: &'static str, doc: &'static str, sample: &'static str) -> Builtin {
-    Builtin { name, kind: Kind::Variable, status: Status::Built, signature, doc, sample }
+    Builtin::new(name, Kind::Variable, Status::Built, signature, doc, sample)
 }
 
 const fn a(name: &'static str, signature: &'static str, doc: &'static str, sample: &'static str) -> Builtin {
-    Builtin { name, kind: Kind::Aggregation, status: Status::Built, signature, doc, sample }
+    Builtin::new(name, Kind::Aggregation, Status::Built, signature, doc, sample)
 }
 
 const fn constant(name: &'static str, signature: &'static str, doc: &'static str, sample: &'static str) -> Builtin {
-    Builtin { name, kind: Kind::Function, status: Status::ConstantArgs, signature, doc, sample }
+    Builtin::new(name, Kind::Function, Status::ConstantArgs, signature, doc, sample)
 }
 
 const fn not_built(name: &'static str, signature: &'static str, doc: &'static str, hint: &'static str) -> Builtin {
-    Builtin { name, kind: Kind::Function, status: Status::NotBuilt(hint), signature, doc, sample: "" }
+    Builtin::new(name, Kind::Function, Status::NotBuilt(hint), signature, doc, "")
 }
 
 /// The registry, by name.
@@ -65,14 +138,17 @@ pub const REGISTRY: &[Builtin] = &[
         "void assert(bool cond, string msg)",
         "Where cond is false: an error with msg, and exit(1).",
         r#"BEGIN { assert(1 == 1, "ok"); }"#,
-    ),
+    )
+    .simple(2, &[Arg::Any, Arg::StrLit], Ret::None),
     f(
         "assert_str",
         "void assert_str(expr)",
         "Refuses, when compiling, a value that is not string-like.",
         r#"BEGIN { assert_str("s"); }"#,
-    ),
-    f("bswap", "uintN bswap(intN n)", "The bytes of n reversed, at n's width.", "BEGIN { print(bswap((uint32)1)); }"),
+    )
+    .simple(1, &[Arg::Any], Ret::None),
+    f("bswap", "uintN bswap(intN n)", "The bytes of n reversed, at n's width.", "BEGIN { print(bswap((uint32)1)); }")
+        .simple(1, &[Arg::Int], Ret::SameAsFirst),
     f(
         "buf",
         "buffer buf(void *data, [int len])",
@@ -84,21 +160,28 @@ pub const REGISTRY: &[Builtin] = &[
         "void cat(string fmt, ...)",
         "Prints the file a formatted name names.",
         r#"BEGIN { cat("/proc/%d/comm", pid); }"#,
-    ),
+    )
+    .simple(1, &[Arg::StrLit], Ret::None),
     v("cgroup", "uint64 cgroup", "The cgroup v2 id of the current task.", "BEGIN { print(cgroup); }"),
     f(
         "cgroup_path",
         "cgroup_path_t cgroup_path(int id, [string filter])",
         "The path of a cgroup id, found when printed.",
         "BEGIN { print(cgroup_path(cgroup)); }",
-    ),
+    )
+    .simple(1, &[Arg::Int, Arg::StrLit], Ret::CgroupPath),
     f(
         "cgroupid",
         "uint64 cgroupid(string path)",
         "The id of the cgroup v2 directory at path, when compiling.",
         r#"BEGIN { print(cgroupid("/sys/fs/cgroup")); }"#,
+    )
+    .simple(1, &[Arg::StrLit], Ret::U64),
+    f("clear", "void clear(map m)", "Deletes every entry of a map.", "BEGIN { @m[1] = 1; clear(@m); }").simple(
+        1,
+        &[Arg::Map],
+        Ret::None,
     ),
-    f("clear", "void clear(map m)", "Deletes every entry of a map.", "BEGIN { @m[1] = 1; clear(@m); }"),
     v("comm", "string comm", "The current task's name.", "BEGIN { print(comm); }"),
     f(
         "container_of",
@@ -119,7 +202,8 @@ pub const REGISTRY: &[Builtin] = &[
         "uint64 default_str_length()",
         "The default string length (max_strlen).",
         "BEGIN { print(default_str_length()); }",
-    ),
+    )
+    .simple(0, &[], Ret::U64),
     f("delete", "bool delete(map m, key)", "Deletes one entry of a map.", "BEGIN { @m[1] = 1; delete(@m, 1); }"),
     f(
         "debugf",
@@ -173,53 +257,67 @@ pub const REGISTRY: &[Builtin] = &[
         "bool is_array(expr)",
         "Whether the value is an array (when compiling).",
         "BEGIN { print(is_array(1)); }",
-    ),
-    f("is_err", "bool is_err(ptr)", "Whether a pointer is an error code (-4095..-1).", "BEGIN { print(is_err(-2)); }"),
+    )
+    .simple(1, &[Arg::Any], Ret::Bool),
+    f("is_err", "bool is_err(ptr)", "Whether a pointer is an error code (-4095..-1).", "BEGIN { print(is_err(-2)); }")
+        .simple(1, &[Arg::Any], Ret::Bool),
     f(
         "is_integer",
         "bool is_integer(expr)",
         "Whether the value is an integer (when compiling).",
         "BEGIN { print(is_integer(1)); }",
-    ),
+    )
+    .simple(1, &[Arg::Any], Ret::Bool),
     f(
         "is_literal",
         "bool is_literal(expr)",
         "Whether the argument is written as a literal.",
         "BEGIN { print(is_literal(1)); }",
-    ),
+    )
+    .simple(1, &[Arg::Any], Ret::Bool),
     f(
         "is_ptr",
         "bool is_ptr(expr)",
         "Whether the value is a pointer (when compiling).",
         "BEGIN { print(is_ptr(curtask)); }",
-    ),
+    )
+    .simple(1, &[Arg::Any], Ret::Bool),
     f(
         "is_str",
         "bool is_str(expr)",
         "Whether the value is a string (when compiling).",
         r#"BEGIN { print(is_str("a")); }"#,
-    ),
+    )
+    .simple(1, &[Arg::Any], Ret::Bool),
     f(
         "is_unsigned_integer",
         "bool is_unsigned_integer(expr)",
         "Whether the value is an unsigned integer (when compiling).",
         "BEGIN { print(is_unsigned_integer((uint8)1)); }",
-    ),
+    )
+    .simple(1, &[Arg::Any], Ret::Bool),
     v("jiffies", "uint64 jiffies", "The kernel's jiffies.", "BEGIN { print(jiffies); }"),
-    f("join", "void join(char *argv[], [string sep])", "Prints a NULL-terminated array of strings on a line.", ""),
-    f("kaddr", "uint64 kaddr(string symbol)", "A kernel symbol's address, when compiling.", ""),
-    not_built(
+    f("join", "void join(char *argv[], [string sep])", "Prints a NULL-terminated array of strings on a line.", "")
+        .simple(1, &[Arg::Any, Arg::StrLit], Ret::None),
+    f("kaddr", "uint64 kaddr(string symbol)", "A kernel symbol's address, when compiling.", "").simple(
+        1,
+        &[Arg::StrLit],
+        Ret::U64,
+    ),
+    f(
         "kfunc_allowed",
         "bool kfunc_allowed(string kfunc)",
-        "Whether the probe may call a kfunc.",
-        "kfuncs are not called by this version",
-    ),
+        "Whether this probe's program type may call the kfunc, as the kernel says when compiling.",
+        r#"BEGIN { print(kfunc_allowed("bpf_task_from_pid")); }"#,
+    )
+    .simple(1, &[Arg::StrLit], Ret::Bool),
     constant(
         "kfunc_exist",
         "bool kfunc_exist(string kfunc)",
         "Whether the kernel's BTF has the function.",
         r#"BEGIN { print(kfunc_exist("bpf_task_from_pid")); }"#,
-    ),
+    )
+    .simple(1, &[Arg::StrLit], Ret::Bool),
     f("kptr", "T *kptr(T *p)", "Marks a pointer as kernel memory.", "BEGIN { print(kptr(0)); }"),
     v(
         "kstack",
@@ -232,7 +330,8 @@ pub const REGISTRY: &[Builtin] = &[
         "ksym_t ksym(uint64 addr)",
         "The kernel symbol an address is in, found when printed.",
         "BEGIN { print(ksym(0x10000)); }",
-    ),
+    )
+    .simple(1, &[Arg::Int], Ret::Ksym),
     v("leader_comm", "string leader_comm", "The thread group leader's name.", "BEGIN { print(leader_comm); }"),
     v("leader_tid", "uint32 leader_tid", "The thread group leader's thread id.", "BEGIN { print(leader_tid); }"),
     f("len", "int64 len(map m)", "How many entries a map has.", "BEGIN { @m[1] = 1; print(len(@m)); }"),
@@ -241,13 +340,15 @@ pub const REGISTRY: &[Builtin] = &[
         "macaddr_t macaddr(char mac[6])",
         "Six bytes printed as a MAC address.",
         r#"BEGIN { print(macaddr(pton("::1"))); }"#,
-    ),
+    )
+    .simple(1, &[Arg::Any], Ret::Macaddr),
     f(
         "memcmp",
         "int memcmp(a, b, uint64 n)",
         "Compares n bytes: 0 when equal.",
         r#"BEGIN { print(memcmp("ab", "ac", 2)); }"#,
-    ),
+    )
+    .simple(3, &[Arg::Any, Arg::Any, Arg::Int], Ret::I64),
     v("ncpus", "uint64 ncpus", "The number of possible CPUs.", "BEGIN { print(ncpus); }"),
     v(
         "nsecs",
@@ -269,14 +370,17 @@ pub const REGISTRY: &[Builtin] = &[
         "string path(struct path *p, [int size])",
         "The full path of a struct path (bpf_d_path: fentry/fexit on the functions the kernel allows).",
         "",
-    ),
+    )
+    .simple(1, &[Arg::Any, Arg::Int], Ret::Str)
+    .only_in(&[Provider::Fentry, Provider::Fexit], "fentry and fexit"),
     v("pcomm", "string pcomm", "The parent task's name.", "BEGIN { print(pcomm); }"),
     f(
         "percpu_kaddr",
         "uint64 percpu_kaddr(string sym, [int cpu])",
         "A per-CPU kernel variable's address on this CPU, or on cpu (0 past the last).",
         "",
-    ),
+    )
+    .simple(1, &[Arg::StrLit, Arg::Int], Ret::U64),
     v(
         "pid",
         "uint32 pid([curr_ns|init])",
@@ -293,9 +397,12 @@ pub const REGISTRY: &[Builtin] = &[
         "char addr[4|16] pton(string addr)",
         "An IP address's bytes, when compiling.",
         r#"BEGIN { print(pton("127.0.0.1")); }"#,
-    ),
+    )
+    .simple(1, &[Arg::StrLit], Ret::Bytes),
     v("rand", "uint32 rand", "A pseudo-random number.", "BEGIN { print(rand); }"),
-    f("reg", "uint64 reg(string name)", "A saved register (probes with registers).", ""),
+    f("reg", "uint64 reg(string name)", "A saved register (probes with registers).", "")
+        .simple(1, &[Arg::StrLit], Ret::U64)
+        .only_in(&[Provider::Kprobe, Provider::Uprobe, Provider::Kretprobe, Provider::Uretprobe], "kprobe and uprobe"),
     v("retval", "int64 retval", "The return value (kretprobe, uretprobe, fexit).", ""),
     f("signal", "void signal(sig)", "Sends a signal to the current process (--unsafe).", ""),
     f(
@@ -303,27 +410,33 @@ pub const REGISTRY: &[Builtin] = &[
         "string signal_name(int sig)",
         "A signal's name (named when printed for run-time values).",
         "BEGIN { print(signal_name(9)); }",
-    ),
+    )
+    .simple(1, &[Arg::Int], Ret::Str),
     f("signal_thread", "void signal_thread(sig)", "Sends a signal to the current thread (--unsafe).", ""),
     f("sizeof", "uint64 sizeof(TYPE | expr)", "A size in bytes, when compiling.", "BEGIN { print(sizeof(uint32)); }"),
-    not_built(
+    f(
         "skboutput",
-        "uint32 skboutput(string path, skb, len, off)",
-        "Writes packets to a pcap file.",
-        "no pcap output yet",
-    ),
-    not_built(
+        "int64 skboutput(string path, struct sk_buff *skb, uint64 len, uint64 offset)",
+        "Writes len bytes of the packet (from offset on) to a pcap file (fentry/fexit); 0, or a negative error.",
+        "",
+    )
+    .simple(4, &[Arg::StrLit, Arg::Any, Arg::Int, Arg::Int], Ret::I64)
+    .only_in(&[Provider::Fentry, Provider::Fexit], "fentry and fexit"),
+    f(
         "socket_cookie",
         "uint64 socket_cookie(struct sock *sk)",
-        "A socket's cookie.",
-        "read the socket's fields instead",
-    ),
+        "The socket's cookie, stable for its life (fentry/fexit; 0 for a null socket).",
+        "",
+    )
+    .simple(1, &[Arg::Any], Ret::U64)
+    .only_in(&[Provider::Fentry, Provider::Fexit], "fentry and fexit"),
     f(
         "static_assert",
         "void static_assert(bool cond, string msg)",
         "A compile error with msg where cond is false.",
         r#"BEGIN { static_assert(1, "x"); }"#,
-    ),
+    )
+    .simple(2, &[Arg::Any, Arg::StrLit], Ret::None),
     f(
         "str",
         "string str(char *p, [int len])",
@@ -335,67 +448,91 @@ pub const REGISTRY: &[Builtin] = &[
         "string str_concat(string a, string b)",
         "Two strings, one after the other.",
         r#"BEGIN { print(str_concat("a", "b")); }"#,
-    ),
+    )
+    .simple(2, &[Arg::Str, Arg::Str], Ret::Str),
     f(
         "strcap",
         "int64 strcap(string-like s)",
         "The capacity of a string or array (max_strlen for a pointer), when compiling.",
         r#"BEGIN { print(strcap("abc")); }"#,
-    ),
+    )
+    .simple(1, &[Arg::Any], Ret::I64),
     f(
         "strcontains",
         "bool strcontains(string h, string n)",
         "Whether h contains n.",
         r#"BEGIN { print(strcontains("abc", "b")); }"#,
-    ),
+    )
+    .simple(2, &[Arg::Str, Arg::Str], Ret::Bool),
     f(
         "strerror",
         "string strerror(int errno)",
         "An errno value's text (named when printed for run-time values).",
         "BEGIN { print(strerror(2)); }",
-    ),
+    )
+    .simple(1, &[Arg::Int], Ret::Str),
     f(
         "strftime",
         "timestamp strftime(string fmt, uint64 boot_ns)",
         "A boot-clock time as wall-clock text (%f: microseconds).",
         r#"BEGIN { printf("%s\n", strftime("%H", nsecs)); }"#,
+    )
+    .simple(2, &[Arg::StrLit, Arg::Int], Ret::Timestamp),
+    f("strlen", "uint64 strlen(string s)", "A string's length.", r#"BEGIN { print(strlen("abc")); }"#).simple(
+        1,
+        &[Arg::Any],
+        Ret::U64,
     ),
-    f("strlen", "uint64 strlen(string s)", "A string's length.", r#"BEGIN { print(strlen("abc")); }"#),
     f(
         "strncmp",
         "int64 strncmp(a, b, int n)",
         "Compares up to n characters: 0 when equal.",
         r#"BEGIN { print(strncmp("ab", "ac", 1)); }"#,
-    ),
+    )
+    .simple(3, &[Arg::Str, Arg::Str, Arg::IntLit], Ret::I64),
     f(
         "strstr",
         "int64 strstr(string h, string n)",
         "Where n first starts in h, or -1.",
         r#"BEGIN { print(strstr("abc", "c")); }"#,
-    ),
+    )
+    .simple(2, &[Arg::Str, Arg::Str], Ret::I64),
     f(
         "syscall_name",
         "string syscall_name(int nr)",
         "A system call's name (named when printed for run-time values).",
         "BEGIN { print(syscall_name(0)); }",
-    ),
+    )
+    .simple(1, &[Arg::Int], Ret::Str),
     f("system", "void system(string fmt, ...)", "Runs a shell command (--unsafe).", ""),
     v("tid", "uint32 tid([curr_ns|init])", "The thread id.", "BEGIN { print(tid(init)); }"),
-    f("time", "void time([string fmt])", "Prints the current time.", "BEGIN { time(); }"),
-    not_built(
-        "typeinfo",
-        "record typeinfo(expr)",
-        "A value's type, when compiling.",
-        "use sizeof() or the is_*() predicates",
+    f("time", "void time([string fmt])", "Prints the current time.", "BEGIN { time(); }").simple(
+        0,
+        &[Arg::StrLit],
+        Ret::None,
     ),
-    not_built(
+    f(
+        "typeinfo",
+        "record typeinfo(expr | type)",
+        "The type, when compiling: (btf_id, base_type, full_type) (0.26's unstable_typeinfo must be enabled).",
+        r#"config = { unstable_typeinfo = enable } BEGIN { print(typeinfo((uint8)1)); }"#,
+    ),
+    f(
         "uaddr",
         "T *uaddr(string symbol)",
-        "A symbol's address in the probed binary.",
-        "use a uprobe on the symbol instead",
-    ),
+        "A symbol's address in the probed binary (uprobe, uretprobe, usdt), where this process loaded it.",
+        "",
+    )
+    .simple(1, &[Arg::StrLit], Ret::U64)
+    .only_in(&[Provider::Uprobe, Provider::Uretprobe, Provider::Usdt], "uprobe, uretprobe and usdt"),
     v("uid", "uint64 uid", "The current task's user id.", "BEGIN { print(uid); }"),
-    not_built("unwatch", "void unwatch(addr)", "Removes a watchpoint.", "watchpoints are not supported yet"),
+    not_built(
+        "unwatch",
+        "void unwatch(addr)",
+        "Removes a watchpoint.",
+        "watchpoint probes are not attached by this version (bpftrace 0.26 dropped unwatch()'s implementation too)",
+    )
+    .simple(1, &[Arg::Int], Ret::None),
     f("uptr", "T *uptr(T *p)", "Marks a pointer as user memory.", "BEGIN { print(uptr(0)); }"),
     v("usermode", "uint8 usermode", "Whether the probe interrupted user mode.", ""),
     v("username", "string username", "The current task's user name.", "BEGIN { print(username); }"),
@@ -410,7 +547,8 @@ pub const REGISTRY: &[Builtin] = &[
         "usym_t usym(uint64 addr)",
         "The user symbol an address of the current process is in, found when printed.",
         "BEGIN { print(usym(0x400000)); }",
-    ),
+    )
+    .simple(1, &[Arg::Int], Ret::Usym),
     f(
         "warnf",
         "void warnf(string fmt, ...)",
@@ -422,8 +560,13 @@ pub const REGISTRY: &[Builtin] = &[
         "bool write_user(T *dst, T *src, uint32 len)",
         "Writes len bytes of the program's (a string or buffer) to user memory of the current task (--unsafe).",
         "",
+    )
+    .simple(3, &[Arg::Int, Arg::Any, Arg::Int], Ret::Bool),
+    f("zero", "void zero(map m)", "Sets every entry of a map to zero.", "BEGIN { @m[1] = 1; zero(@m); }").simple(
+        1,
+        &[Arg::Map],
+        Ret::None,
     ),
-    f("zero", "void zero(map m)", "Sets every entry of a map to zero.", "BEGIN { @m[1] = 1; zero(@m); }"),
     a("avg", "avg(int n)", "The average of the values.", "BEGIN { @a = avg(1); }"),
     a("count", "count()", "How many times.", "BEGIN { @c = count(); }"),
     a("hist", "hist(int n, [int k])", "A log2 histogram (2^k buckets per power of two).", "BEGIN { @h = hist(1); }"),
@@ -432,14 +575,12 @@ pub const REGISTRY: &[Builtin] = &[
     a("min", "min(int n)", "The smallest value.", "BEGIN { @m = min(1); }"),
     a("stats", "stats(int n)", "Count, average and total.", "BEGIN { @s = stats(1); }"),
     a("sum", "sum(int n)", "The sum of the values.", "BEGIN { @s = sum(1); }"),
-    Builtin {
-        name: "tseries",
-        kind: Kind::Aggregation,
-        status: Status::NotBuilt("use hist() or lhist(), or print() a map per interval"),
-        signature: "tseries(int n, duration interval, int count)",
-        doc: "A time series of values.",
-        sample: "",
-    },
+    a(
+        "tseries",
+        "tseries(int n, duration interval, int count[, string agg])",
+        "A time series: the last count intervals' values (or their avg, max, min, sum), drawn as 0.26 draws it.",
+        "config = { unstable_tseries = enable } BEGIN { @t = tseries(1, 1s, 5); @u = tseries(2, 100ms, 3, \"sum\"); }",
+    ),
 ];
 
 /// The entry of a name.
@@ -481,6 +622,19 @@ mod tests {
             if let Status::NotBuilt(hint) = b.status {
                 assert!(!hint.is_empty(), "{}", b.name);
             }
+        }
+    }
+
+    /// Each function's type rule is its registry entry's, or the checker's
+    /// own code for it (formats, maps, aggregations, modes), or it is a
+    /// builtin variable called as a function.
+    #[test]
+    fn every_function_has_a_type_rule() {
+        for b in REGISTRY.iter().filter(|b| b.kind != Kind::Variable && !matches!(b.status, Status::NotBuilt(_))) {
+            let custom = crate::check::functions::SPECIAL.contains(&b.name)
+                || crate::builtins::BUILTIN_VARIABLES.contains(&b.name)
+                || matches!(b.name, "sizeof" | "offsetof" | "typeof" | "typeinfo");
+            assert!(matches!(b.rule, Rule::Simple { .. }) || custom, "{} has no type rule", b.name);
         }
     }
 

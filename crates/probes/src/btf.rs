@@ -192,6 +192,11 @@ impl KernelBtf {
         Some((self.params(func, 0), ret))
     }
 
+    /// The BTF type id of a kernel function (a kfunc's, to call it).
+    pub fn function_id(&self, name: &str) -> Option<u32> {
+        self.function(name).map(|f| u32::from(f.type_id()))
+    }
+
     /// The BTF type id of a kernel variable (vmlinux's BTF describes its
     /// per-CPU variables), as `percpu_kaddr()` hands it to the verifier.
     pub fn variable_id(&self, name: &str) -> Option<u32> {

@@ -135,6 +135,47 @@ impl Resolved {
     }
 }
 
+impl Resolved {
+    /// The binary each probe's first user attach point is in, whose
+    /// symbols `uaddr()` names.
+    pub fn user_symbols(&self) -> ProbeBinaries {
+        let binaries = self
+            .probes
+            .iter()
+            .map(|targets| {
+                targets.iter().find_map(|c| match &c.detail {
+                    Detail::Uprobe(site) => Some(site.binary.clone()),
+                    Detail::Usdt(site) => Some(site.binary.clone()),
+                    _ => None,
+                })
+            })
+            .collect();
+        ProbeBinaries { binaries, opened: Default::default() }
+    }
+}
+
+/// The probes' binaries, opened when a symbol is first asked for.
+pub struct ProbeBinaries {
+    binaries: Vec<Option<Arc<PathBuf>>>,
+    opened: std::cell::RefCell<std::collections::HashMap<PathBuf, Option<std::rc::Rc<Binary>>>>,
+}
+
+impl ProbeBinaries {
+    fn binary(&self, probe: usize) -> Option<(&Path, Option<std::rc::Rc<Binary>>)> {
+        let path = self.binaries.get(probe)?.as_deref()?;
+        let mut opened = self.opened.borrow_mut();
+        let binary = opened.entry(path.clone()).or_insert_with(|| Binary::open(path).ok().map(std::rc::Rc::new));
+        Some((path, binary.clone()))
+    }
+}
+
+impl bpfscope_lang::check::UserSymbolSizes for ProbeBinaries {
+    fn symbol_size(&self, probe: usize, name: &str) -> Result<u64, String> {
+        let Some((path, binary)) = self.binary(probe) else { return Err(String::new()) };
+        binary.and_then(|b| b.symbol(name)).map(|(_, size)| size).ok_or_else(|| path.display().to_string())
+    }
+}
+
 /// The bpftrace type of a tracepoint field.
 pub fn field_type(f: &Field, max_strlen: u64) -> Type {
     if f.is_data_loc() {

@@ -137,6 +137,28 @@ impl Binary {
         found.map(|f| Function { offset: self.offset_of(f.address).unwrap_or(0), ..f })
     }
 
+    /// A defined symbol of any kind (a function or a variable), by name:
+    /// its address and size, as `uaddr()` resolves it.
+    pub fn symbol(&self, name: &str) -> Option<(u64, u64)> {
+        let find = |data: &[u8], dynamic: bool| {
+            let file = object::File::parse(data).ok()?;
+            let mut symbols = if dynamic { file.dynamic_symbols() } else { file.symbols() };
+            symbols
+                .find(|s| !s.is_undefined() && s.address() != 0 && s.name_bytes().is_ok_and(|n| n == name.as_bytes()))
+                .map(|s| (s.address(), s.size()))
+        };
+        find(&self.data, false)
+            .or_else(|| find(&self.data, true))
+            .or_else(|| self.debug.as_deref().and_then(|d| find(d, false)))
+    }
+
+    /// Whether the loader places the file at an address of its choosing
+    /// (a shared library or a position-independent executable), so that
+    /// its symbols' addresses move by a load bias.
+    pub fn is_position_independent(&self) -> bool {
+        object::File::parse(&*self.data).is_ok_and(|f| f.kind() == object::ObjectKind::Dynamic)
+    }
+
     /// The file's bytes.
     pub fn data(&self) -> &[u8] {
         &self.data

@@ -90,6 +90,9 @@ pub enum MapValue {
     /// `hist()` and `lhist()`: the buckets from the first non-empty one to
     /// the last, labelled as bpftrace labels them.
     Histogram(Vec<Bucket>),
+    /// `tseries()`: each interval's start (ns, TAI) and its value, if it
+    /// has one.
+    TimeSeries(Vec<(u64, Option<i128>)>),
     /// Any other assigned value.
     Value(Value),
 }
@@ -102,7 +105,7 @@ impl MapValue {
             MapValue::Int(n) => *n,
             MapValue::Average { count, total } => i128::from(if *count == 0 { 0 } else { total / count }),
             MapValue::Histogram(b) => b.iter().map(|b| i128::from(b.count)).sum(),
-            MapValue::Value(_) => 0,
+            MapValue::Value(_) | MapValue::TimeSeries(_) => 0,
         }
     }
 }

@@ -9,9 +9,11 @@ pub mod data;
 pub mod elf;
 mod load;
 pub mod output;
+mod pcap;
 mod perf;
 mod session;
 pub mod signals;
+mod skb;
 
 pub use attach::{Feature, Features};
 pub use bpfscope_compiler::Compiled;

@@ -128,6 +128,8 @@ pub struct Session {
     maps: Vec<libbpf_rs::MapHandle>,
     ringbuf: libbpf_rs::RingBuffer<'static>,
     queue: Rc<RefCell<VecDeque<Vec<u8>>>>,
+    /// `skboutput()`'s packets, where the program has such calls.
+    skb: Option<crate::skb::SkbOutput>,
     attached: Option<Attached>,
     /// The run ends when this process does.
     end_with_process: bool,
@@ -160,6 +162,10 @@ impl Session {
             .map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?;
             b.build().map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?
         };
+        let skb = match compiled.skb_map {
+            Some(m) => Some(crate::skb::SkbOutput::open(&maps[m.0], &compiled.skb_outputs)?),
+            None => None,
+        };
         Ok(Session {
             compiled,
             plan,
@@ -167,6 +173,7 @@ impl Session {
             maps,
             ringbuf,
             queue,
+            skb,
             attached: None,
             end_with_process: options.pid.is_some(),
             decode_args: true,
@@ -205,6 +212,7 @@ impl Session {
         }
         let _ = self.ringbuf.poll(timeout);
         self.drain(on_event)?;
+        self.write_packets(on_event)?;
         self.report_lost(on_event)?;
         let gone = self.end_with_process && self.pid.is_some_and(|pid| !process_alive(pid));
         Ok(!self.finalizing && !signals::stop_requested() && !gone)
@@ -217,12 +225,25 @@ impl Session {
         drop(self.attached.take());
         let _ = self.ringbuf.consume();
         self.drain(on_event)?;
+        self.write_packets(on_event)?;
         self.finalizing = false;
         self.run_special(&ProgKind::End)?;
         let _ = self.ringbuf.consume();
         self.drain(on_event)?;
         self.report_lost(on_event)?;
         Ok(self.exit_code)
+    }
+
+    /// Writes `skboutput()`'s packets to their files; the ones the perf
+    /// buffer had no room for count as lost events.
+    fn write_packets(&mut self, on_event: &mut dyn FnMut(Event) -> std::io::Result<()>) -> Result<(), RunError> {
+        if let Some(skb) = &mut self.skb {
+            let lost = skb.consume()?;
+            if lost > 0 {
+                on_event(Event::Lost(lost))?;
+            }
+        }
+        Ok(())
     }
 
     /// A map by name (`"@name"`, `"name"`, or `"@"`), if the program has it.

@@ -22,6 +22,12 @@ struct point {
     long y;
 };
 
+/* Variables of 1, 4 and 8 bytes for uaddr(); main reads them, so their
+ * page is in memory when a probe reads them. */
+__attribute__((used)) signed char uaddr_byte = 100;
+__attribute__((used)) int uaddr_int = -7;
+__attribute__((used)) long uaddr_long = 1234567890123;
+
 PROBED int add(int a, int b) { return a + b; }
 
 PROBED long eight(long a, long b, long c, long d, long e, long f, long g, long h) {
@@ -62,7 +68,7 @@ int main(int argc, char **argv) {
     if (getenv("UPROBED_PRINT_STEP_TWO"))
         printf("step_two=%p\n", (void *)step_two);
     fflush(stdout);
-    volatile long sink = 0;
+    volatile long sink = uaddr_byte + uaddr_int + uaddr_long;
     struct point p = {7, "pointy", 35};
     /* On the stack, so always paged in: a uprobe cannot fault a page in,
      * and a string in a file page not yet touched would read as "". */

@@ -5,7 +5,7 @@ use bpfscope_lang::check::{NumberKind, Type};
 use bpfscope_lang::format;
 
 use super::{GResult, Gen, Place, Val};
-use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R4, Size};
+use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R4, R5, Size};
 use crate::layout::{self, is_aggregate, size_of};
 use crate::program::{EventKind, PrintfSeverity, PrintfSpec, RuntimeWarning, RuntimeWarningKind};
 
@@ -132,6 +132,17 @@ impl Gen<'_, '_> {
                 _ => Err(self.unsupported(e.span, "kaddr() of this")),
             },
             "percpu_kaddr" => self.percpu_kaddr(c, e),
+            "skboutput" => self.skboutput(c, e),
+            "uaddr" => self.uaddr(c, e),
+            // bpf_get_socket_cookie(sk): 0 for a null socket.
+            "socket_cookie" => {
+                let Some(sk) = c.args.first() else { return Err(self.unsupported(e.span, "socket_cookie()")) };
+                let v = self.expr(sk)?;
+                self.load(v, R1);
+                self.free(v);
+                self.asm.emit(insn::call(Helper::GetSocketCookie));
+                self.keep(R0)
+            }
             "reg" => match c.args.first().map(|a| &a.kind) {
                 Some(ExprKind::Str(r)) => self.register(&String::from_utf8_lossy(r), e.span),
                 _ => Err(self.unsupported(e.span, "reg() of this")),
@@ -149,6 +160,7 @@ impl Gen<'_, '_> {
                 Some(a) => self.expr(a),
                 None => Err(self.unsupported(e.span, "this call")),
             },
+            "comm" if !c.args.is_empty() => self.comm_of(c, e),
             "nsecs" | "pid" | "tid" => {
                 let Some(ExprKind::Ident(mode)) = c.args.first().map(|a| &a.kind) else {
                     let ident = Expr::new(ExprKind::Ident(c.name.clone()), e.span);
@@ -312,6 +324,14 @@ impl Gen<'_, '_> {
                 let text = crate::names::number_name(NumberKind::of_function(&c.name).unwrap_or(NumberKind::Errno), n);
                 let size = size_of(&self.ty(e));
                 self.string_literal(text.as_bytes(), size)
+            }
+            "kfunc_allowed" => {
+                let Some(ExprKind::Str(name)) = c.args.first().map(|a| &a.kind) else {
+                    return Err(self.unsupported(e.span, "this argument"));
+                };
+                let name = String::from_utf8_lossy(name);
+                let prog_type = crate::program::ProgType::of(self.provider);
+                Ok(Val::Imm(i64::from(self.b.options.kfunc_allowed.as_ref().is_some_and(|k| (k.0)(prog_type, &name)))))
             }
             "kfunc_exist" => {
                 let Some(ExprKind::Str(name)) = c.args.first().map(|a| &a.kind) else {
@@ -580,7 +600,9 @@ impl Gen<'_, '_> {
         let [sa, sb, n] = c.args.as_slice() else {
             return Err(self.unsupported(e.span, "strncmp() with these arguments"));
         };
-        let ExprKind::Int(n) = n.kind else { return Err(self.unsupported(n.span, "a length that is not a constant")) };
+        let Some(n) = bpfscope_lang::check::int_literal(n, &self.b.options.params) else {
+            return Err(self.unsupported(n.span, "a length that is not a constant"));
+        };
         let (na, nb) = (size_of(&self.ty(sa)), size_of(&self.ty(sb)));
         let a = self.expr(sa)?;
         let b = self.expr(sb)?;
@@ -1025,5 +1047,145 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::call(Helper::ProbeReadKernel));
         self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
         self.keep(R0)
+    }
+}
+
+impl Gen<'_, '_> {
+    /// `uaddr("sym")`: the symbol's address in this process. A file the
+    /// loader places anywhere (PIE, library) moves by its load bias, which
+    /// the probe's own address tells: the instruction pointer at the probe
+    /// less the site's address in the file.
+    fn uaddr(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let Some(ExprKind::Str(name)) = c.args.first().map(|a| &a.kind) else {
+            return Err(self.unsupported(e.span, "uaddr() of this"));
+        };
+        let name = String::from_utf8_lossy(name).into_owned();
+        let (path, site, ret) = match &self.detail {
+            bpfscope_probes::Detail::Uprobe(s) => (s.binary.clone(), Site::Offset(s.offset), s.ret),
+            bpfscope_probes::Detail::Usdt(s) => (s.binary.clone(), Site::Address(s.probe.address), false),
+            _ => return Err(self.unsupported(e.span, "uaddr() outside user probes")),
+        };
+        let unresolved =
+            || bpfscope_lang::Diagnostic::error(e.span, format!("Could not resolve symbol: {}:{name}", path.display()));
+        let binary = bpfscope_probes::user::Binary::open(&path).map_err(|_| unresolved())?;
+        let (address, _) = binary.symbol(&name).ok_or_else(unresolved)?;
+        if !binary.is_position_independent() {
+            return Ok(Val::Imm(address as i64));
+        }
+        if ret {
+            return Err(bpfscope_lang::Diagnostic::error(
+                e.span,
+                format!(
+                    "uaddr() in a uretprobe of {}: the file is position-independent, and where it is loaded is known only at a uprobe",
+                    path.display()
+                ),
+            )
+            .with_hint("take the address in a uprobe on the same function and keep it in a map keyed by tid"));
+        }
+        let site_address = match site {
+            Site::Offset(off) => binary.address_of(off),
+            Site::Address(a) => Some(a),
+        }
+        .ok_or_else(unresolved)?;
+        self.ctx(e.span, "uaddr()")?;
+        let ip = bpfscope_lang::builtins::pt_regs_offset("ip").unwrap_or(128);
+        self.asm.emit(insn::ldx(Size::DW, R0, crate::insn::R9, ip as i16));
+        self.asm.emit_all(insn::ld_imm64(R1, address.wrapping_sub(site_address) as i64));
+        self.asm.emit(insn::alu_reg(Alu::Add, R0, R1));
+        self.keep(R0)
+    }
+}
+
+/// Where a user probe is in its file.
+enum Site {
+    Offset(u64),
+    Address(u64),
+}
+
+impl Gen<'_, '_> {
+    /// `skboutput(path, skb, len, offset)`: `len` bytes of the packet,
+    /// after a header naming the call and the time, to user space, which
+    /// writes them (from `offset` on) to the call's pcap file. The result is
+    /// the helper's: 0, or a negative error.
+    fn skboutput(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let [Expr { kind: ExprKind::Str(path), .. }, skb, len, Expr { kind: ExprKind::Int(offset), .. }] =
+            c.args.as_slice()
+        else {
+            return Err(self.unsupported(e.span, "this form of skboutput()"));
+        };
+        let id = self.b.out.skb_outputs.len();
+        self.b.out.skb_outputs.push((String::from_utf8_lossy(path).into_owned(), *offset));
+        let map = self.b.skb_map();
+        // The header: the bytes asked for (the perf buffer pads samples to
+        // 8 bytes), the call, the time.
+        let hdr = self.alloc(24)?;
+        let len = self.expr(len)?;
+        self.load(len, R0);
+        self.free(len);
+        self.st(Size::DW, hdr, R0);
+        let flags = self.keep(R0)?;
+        self.st_imm(Size::DW, hdr.at(8), id as i32);
+        self.asm.emit(insn::call(Helper::KtimeGetBootNs));
+        self.st(Size::DW, hdr.at(16), R0);
+        let skb = self.expr(skb)?;
+        self.load(skb, R1);
+        self.free(skb);
+        self.load(flags, R3);
+        self.free(flags);
+        // flags: the bytes to copy in the upper half, BPF_F_CURRENT_CPU below.
+        self.asm.emit(insn::alu_imm(Alu::Lsh, R3, 32));
+        self.asm.emit_all(insn::ld_imm64(R4, 0xffff_ffff));
+        self.asm.emit(insn::alu_reg(Alu::Or, R3, R4));
+        self.asm.load_map(R2, map);
+        self.addr(R4, hdr);
+        self.asm.emit(insn::mov_imm(R5, 24));
+        self.asm.emit(insn::call(Helper::SkbOutput));
+        self.keep(R0)
+    }
+}
+
+impl Gen<'_, '_> {
+    /// `comm(pid)`: another task's name, as 0.26 reads it: the task found
+    /// by `bpf_task_from_pid`, its `comm` copied, the task released. Empty
+    /// where no task has the pid. Only where the kernel lets the probe's
+    /// program type call those kfuncs.
+    fn comm_of(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
+        let prog_type = crate::program::ProgType::of(self.provider);
+        let allowed = self.b.options.kfunc_allowed.as_ref().is_some_and(|k| (k.0)(prog_type, "bpf_task_from_pid"));
+        let btf = bpfscope_probes::btf::KernelBtf::load().ok();
+        let ids =
+            btf.as_ref().and_then(|b| Some((b.function_id("bpf_task_from_pid")?, b.function_id("bpf_task_release")?)));
+        let offset = match self.b.options.kernel_types.as_ref().map(|k| k.field("struct task_struct", "comm")) {
+            Some(bpfscope_lang::check::KernelField::Found(_, offset)) => Some(offset),
+            _ => None,
+        };
+        let (Some((from_pid, release)), Some(offset), true) = (ids, offset, allowed) else {
+            return Err(bpfscope_lang::Diagnostic::error(
+                e.span,
+                format!("Syntax comm(PID) is not supported in this probe type yet. Type: {}", self.provider.name()),
+            )
+            .with_hint(
+                "the kernel must let this probe's program type call bpf_task_from_pid (fentry, kprobes, timers do)",
+            ));
+        };
+        let pid = self.expr(&c.args[0])?;
+        let dst = self.alloc(16)?;
+        self.zero(dst, 16);
+        self.load(pid, R1);
+        self.free(pid);
+        self.asm.emit(insn::call_kfunc(from_pid));
+        let none = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, none);
+        let task = self.keep(R0)?;
+        self.addr(R1, dst);
+        self.asm.emit(insn::mov_imm(R2, 16));
+        self.load(task, R3);
+        self.asm.emit(insn::alu_imm(Alu::Add, R3, offset as i32));
+        self.asm.emit(insn::call(Helper::ProbeReadKernelStr));
+        self.load(task, R1);
+        self.free(task);
+        self.asm.emit(insn::call_kfunc(release));
+        self.asm.bind(none);
+        Ok(Val::Mem(dst))
     }
 }

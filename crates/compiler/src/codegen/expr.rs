@@ -76,7 +76,8 @@ impl Gen<'_, '_> {
             ExprKind::Sizeof(t) => match t.as_ref() {
                 TypeOrExpr::Expr(inner) => match self.ty(inner) {
                     Type::Struct(name) => self.struct_bytes(&name, e.span).map(Val::Imm),
-                    t => Ok(Val::Imm(i64::from(size_of(&t)))),
+                    // Its C size (`int8` is 1), not the 8 bytes it takes here.
+                    t => Ok(Val::Imm(i64::from(crate::layout::element_size(&t)))),
                 },
                 TypeOrExpr::Type(ts) => match sizeof_spec(ts) {
                     Some(n) => Ok(Val::Imm(n)),
@@ -99,7 +100,8 @@ impl Gen<'_, '_> {
             ExprKind::Block(b) => self.block_expr(b),
             ExprKind::If(i) => self.if_expr(i, e),
             ExprKind::Comptime(inner) => self.expr(inner),
-            ExprKind::Typeinfo(_) | ExprKind::TypeArg(_) => Err(self.unsupported(e.span, "this type expression")),
+            ExprKind::Typeinfo(t) => self.typeinfo(t, e),
+            ExprKind::TypeArg(_) => Err(self.unsupported(e.span, "this type expression")),
         }
     }
 
@@ -1187,5 +1189,24 @@ impl Gen<'_, '_> {
             self.asm.emit(insn::alu_imm(Alu::Arsh, R0, shift));
         }
         self.keep(R0)
+    }
+}
+
+impl Gen<'_, '_> {
+    /// `typeinfo(x)`: a record known when compiling, written out.
+    fn typeinfo(&mut self, _t: &TypeOrExpr, e: &Expr) -> GResult<Val> {
+        let record = self.ty(e);
+        let Some((base, full)) = self.b.checked.typeinfo(e) else {
+            return Err(self.unsupported(e.span, "typeinfo() of this"));
+        };
+        let (base, full) = (base.to_string(), full.to_string());
+        let Type::Record(fields) = &record else { return Err(self.unsupported(e.span, "typeinfo() of this")) };
+        let types: Vec<Type> = fields.iter().map(|(_, t)| t.clone()).collect();
+        let offsets = crate::layout::field_offsets(&types);
+        let dst = self.alloc(size_of(&record))?;
+        self.store_bytes(dst.at(offsets[0]), &[0; 8], 8);
+        self.store_bytes(dst.at(offsets[1]), base.as_bytes(), size_of(&types[1]));
+        self.store_bytes(dst.at(offsets[2]), full.as_bytes(), size_of(&types[2]));
+        Ok(Val::Mem(dst))
     }
 }

@@ -6,7 +6,7 @@ use bpfscope_lang::check::{AggKind, Type};
 use super::{GResult, Gen, Place, Val};
 use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R4, Reg, Size};
 use crate::layout::{self, field_offsets, is_aggregate, size_of};
-use crate::program::{MapId, ValueKind};
+use crate::program::{MapId, TseriesAgg, ValueKind};
 
 /// The internal array map's slots.
 pub const GLOBAL_LOST: i32 = 0;
@@ -291,6 +291,9 @@ impl Gen<'_, '_> {
         kind: &ValueKind,
         call: &Expr,
     ) -> GResult<()> {
+        if agg == AggKind::Tseries {
+            return self.tseries(args, map, key_ty, keys, kind, call);
+        }
         let v = match args.first() {
             Some(a) if agg != AggKind::Count => {
                 let v = self.expr(a)?;
@@ -377,6 +380,132 @@ impl Gen<'_, '_> {
         self.asm.bind(end);
         self.free(v);
         Ok(())
+    }
+
+    /// `@m[k] = tseries(v, interval, n[, agg])`: into the slot of this
+    /// interval (`epoch % n`), as 0.26 keeps it: a slot holding an older
+    /// interval starts over; a plain series keeps the last value and when
+    /// it came, the others combine the interval's values.
+    fn tseries(
+        &mut self,
+        args: &[Expr],
+        map: MapId,
+        key_ty: Option<&Type>,
+        keys: Option<&[Expr]>,
+        kind: &ValueKind,
+        call: &Expr,
+    ) -> GResult<()> {
+        let (Some(arg), &ValueKind::Tseries { interval_ns, num_intervals, agg, signed }) = (args.first(), kind) else {
+            return Err(self.unsupported(call.span, "this tseries()"));
+        };
+        let v = self.expr(arg)?;
+        self.load(v, R0);
+        self.free(v);
+        let v = self.keep(R0)?;
+        let now = match self.b.options.clock_map.as_deref().map(|m| m.trim_start_matches('@')) {
+            Some(name) if self.b.checked.maps.contains_key(name) => {
+                let m = MapRef { name: name.to_string(), name_span: call.span, keys: None };
+                self.map_read(&m, call)?
+            }
+            _ => self.clock("sw_tai", call.span)?,
+        };
+        self.load(now, R0);
+        self.divide_by(R0, interval_ns, Alu::Div);
+        let epoch = self.keep(R0)?;
+        self.load(epoch, R0);
+        self.divide_by(R0, num_intervals, Alu::Mod);
+        let slot = self.keep(R0)?;
+        let key_size = layout::bucket_offset(key_ty);
+        let pad = key_size - key_ty.map_or(8, size_of);
+        let key = self.build_key(key_ty, keys, pad + 8)?;
+        self.load(slot, R0);
+        self.free(slot);
+        self.st(Size::DW, key.at(key_size), R0);
+        let fresh = self.slot(24)?;
+        self.lookup(map, key);
+        let missing = self.asm.new_label();
+        let end = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 0, missing);
+        // R0: this CPU's slot.
+        let (vr, tmp) = (R2, R1);
+        if agg != TseriesAgg::Last {
+            let same = self.asm.new_label();
+            self.asm.emit(insn::ldx(Size::DW, tmp, R0, 16));
+            self.load(epoch, vr);
+            self.asm.jump_reg(Jmp::Jeq, tmp, vr, same);
+            self.asm.emit(insn::st_imm(Size::DW, R0, 0, 0));
+            self.asm.emit(insn::st_imm(Size::DW, R0, 8, 0));
+            self.asm.bind(same);
+        }
+        self.load(v, vr);
+        match agg {
+            TseriesAgg::Last => {
+                self.asm.emit(insn::stx(Size::DW, R0, 0, vr));
+                self.load(now, tmp);
+                self.asm.emit(insn::stx(Size::DW, R0, 8, tmp));
+            }
+            TseriesAgg::Sum => self.add_at(R0, 0, vr, tmp),
+            TseriesAgg::Avg => {
+                self.add_at(R0, 0, vr, tmp);
+                self.asm.emit(insn::mov_imm(vr, 1));
+                self.add_at(R0, 8, vr, tmp);
+            }
+            TseriesAgg::Min | TseriesAgg::Max => {
+                let store = self.asm.new_label();
+                let skip = self.asm.new_label();
+                self.asm.emit(insn::ldx(Size::DW, tmp, R0, 8));
+                self.asm.jump_imm(Jmp::Jeq, tmp, 0, store);
+                self.asm.emit(insn::ldx(Size::DW, tmp, R0, 0));
+                let keep_old = match (agg == TseriesAgg::Min, signed) {
+                    (true, true) => Jmp::Jsle,
+                    (true, false) => Jmp::Jle,
+                    (false, true) => Jmp::Jsge,
+                    (false, false) => Jmp::Jge,
+                };
+                self.asm.jump_reg(keep_old, tmp, vr, skip);
+                self.asm.bind(store);
+                self.asm.emit(insn::stx(Size::DW, R0, 0, vr));
+                self.asm.emit(insn::st_imm(Size::DW, R0, 8, 1));
+                self.asm.bind(skip);
+            }
+        }
+        self.load(epoch, tmp);
+        self.asm.emit(insn::stx(Size::DW, R0, 16, tmp));
+        self.asm.jump(end);
+        self.asm.bind(missing);
+        // No slot on this CPU yet: the first value of its interval.
+        self.load(v, R0);
+        self.asm.emit(insn::stx(Size::DW, FP, fresh, R0));
+        match agg {
+            TseriesAgg::Last => {
+                self.load(now, R0);
+                self.asm.emit(insn::stx(Size::DW, FP, fresh + 8, R0));
+            }
+            TseriesAgg::Sum => self.asm.emit(insn::st_imm(Size::DW, FP, fresh + 8, 0)),
+            TseriesAgg::Avg | TseriesAgg::Min | TseriesAgg::Max => {
+                self.asm.emit(insn::st_imm(Size::DW, FP, fresh + 8, 1))
+            }
+        }
+        self.load(epoch, R0);
+        self.asm.emit(insn::stx(Size::DW, FP, fresh + 16, R0));
+        self.update(map, key, Place::stack(fresh))?;
+        self.asm.bind(end);
+        for x in [v, now, epoch] {
+            self.free(x);
+        }
+        Ok(())
+    }
+
+    /// `r = r / d` or `r = r % d`, unsigned, for a divisor known when
+    /// compiling (clobbers R1 when it does not fit an immediate).
+    fn divide_by(&mut self, r: Reg, d: u64, op: Alu) {
+        match i32::try_from(d) {
+            Ok(imm) => self.asm.emit(insn::alu_imm(op, r, imm)),
+            Err(_) => {
+                self.asm.emit_all(insn::ld_imm64(R1, d as i64));
+                self.asm.emit(insn::alu_reg(op, r, R1));
+            }
+        }
     }
 
     /// `*(u64 *)(base + off) += v`

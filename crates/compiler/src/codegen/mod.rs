@@ -58,6 +58,27 @@ pub struct CompileOptions {
     pub override_return: bool,
     /// The kernel lets probes call `bpf_probe_write_user` (`write_user()`).
     pub write_user: bool,
+    /// Answers `kfunc_allowed()`: whether programs of a type may call a
+    /// kfunc (the runtime asks the kernel); without it, none may.
+    pub kfunc_allowed: Option<KfuncAllowed>,
+    /// A scalar map (`@ts`) whose value tseries() takes as the time, as
+    /// 0.26's `BPFTRACE_DUMMY_TS_MAP` test hook does: series made at known
+    /// times.
+    pub clock_map: Option<String>,
+}
+
+/// A question for the kernel, asked while compiling: may a program of
+/// this type call this kfunc?
+#[derive(Clone)]
+pub struct KfuncAllowed(pub std::rc::Rc<KfuncQuestion>);
+
+/// The kernel's answer for a program type and a kfunc name.
+pub type KfuncQuestion = dyn Fn(crate::program::ProgType, &str) -> bool;
+
+impl std::fmt::Debug for KfuncAllowed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KfuncAllowed")
+    }
 }
 
 impl Default for CompileOptions {
@@ -76,6 +97,8 @@ impl Default for CompileOptions {
             pid_namespace: None,
             override_return: true,
             write_user: true,
+            kfunc_allowed: None,
+            clock_map: None,
         }
     }
 }
@@ -94,7 +117,10 @@ pub fn compile(
     let mut diags = Vec::new();
     for (index, probe) in checked.program.probes.iter().enumerate() {
         let targets = resolved.probes.get(index).map(Vec::as_slice).unwrap_or_default();
-        for group in program_groups(targets) {
+        // uaddr() finds where the binary is loaded from the one site the
+        // program is at.
+        let one_site_each = checked.probe_calls(index, "uaddr");
+        for group in program_groups(targets, one_site_each) {
             // One probe compiles once per group of attach points: report
             // each of its errors once.
             if let Err(d) = b.probe(index, probe, &group)
@@ -107,7 +133,20 @@ pub fn compile(
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
+    b.out.preallocate_maps = resolved.probes.iter().flatten().any(may_run_with_interrupts_off);
     Ok(b.out)
+}
+
+/// Whether a probe may run with interrupts off. BEGIN and END run from
+/// the tracer's own system call, user probes and system call tracepoints
+/// in the traced task with interrupts on; any other kernel event may not.
+fn may_run_with_interrupts_off(c: &Concrete) -> bool {
+    use bpfscope_lang::attach::Provider as P;
+    match c.attach.provider {
+        P::Begin | P::End | P::SelfEvent | P::Test | P::Bench | P::Uprobe | P::Uretprobe | P::Usdt => false,
+        P::Tracepoint => !matches!(&c.detail, Detail::Tracepoint { category, .. } if category == "syscalls"),
+        _ => true,
+    }
 }
 
 /// The options with the program's `config = { ... }` block applied.
@@ -217,6 +256,7 @@ impl<'a> Builder<'a> {
     fn declare_user_maps(&mut self) {
         let lhists = lhist_params(self.checked);
         let hist_bits = hist_params(self.checked);
+        let tseries = tseries_params(self.checked, &self.options.params);
         let sizes: HashMap<&str, u64> =
             self.checked.program.map_decls.iter().map(|d| (d.name.as_str(), d.max_entries)).collect();
         for (name, info) in &self.checked.maps {
@@ -232,6 +272,12 @@ impl<'a> Builder<'a> {
                     let (min, max, step) = lhists.get(name.as_str()).copied().unwrap_or((0, 1, 1));
                     ValueKind::Lhist { min, max, step }
                 }
+                Type::Agg(AggKind::Tseries) => tseries.get(name.as_str()).cloned().unwrap_or(ValueKind::Tseries {
+                    interval_ns: 1,
+                    num_intervals: 1,
+                    agg: TseriesAgg::Last,
+                    signed: true,
+                }),
                 other => ValueKind::Plain(other.clone()),
             };
             let key_size = if value.has_bucket() {
@@ -242,6 +288,7 @@ impl<'a> Builder<'a> {
             let value_size = match &value {
                 ValueKind::Plain(t) => layout::align8(size_of(t)).max(8),
                 ValueKind::Min | ValueKind::Max | ValueKind::Avg | ValueKind::Stats => 16,
+                ValueKind::Tseries { .. } => 24,
                 _ => 8,
             };
             let max_entries =
@@ -282,6 +329,27 @@ impl<'a> Builder<'a> {
         );
         self.out.stack_maps.push(StackMap { map, limit, user });
         (self.out.stack_maps.len() - 1, map)
+    }
+
+    /// The perf buffer `skboutput()` sends packets through, made on first
+    /// use (one per possible CPU).
+    fn skb_map(&mut self) -> MapId {
+        if let Some(m) = self.out.skb_map {
+            return m;
+        }
+        let cpus = u32::try_from(self.options.ncpus).unwrap_or(u32::MAX).max(1);
+        let map = push_map(
+            &mut self.out,
+            MapSpec {
+                name: "AT_skb".into(),
+                kind: MapKind::PerfEventArray,
+                key_size: 4,
+                value_size: 4,
+                max_entries: cpus,
+            },
+        );
+        self.out.skb_map = Some(map);
+        map
     }
 
     /// The per-CPU buffer `join()` gathers its strings in, made on first use.
@@ -501,10 +569,15 @@ fn push_map(out: &mut Compiled, spec: MapSpec) -> MapId {
 
 /// Splits a probe's attach points into programs: uprobes of one kind on
 /// one binary, and kprobes of one kind, share a program (attached at each
-/// site with its own cookie); every other attach point has its own.
-fn program_groups(targets: &[Concrete]) -> Vec<Vec<&Concrete>> {
+/// site with its own cookie); every other attach point has its own, as
+/// has every site where the program must know which one it is at.
+fn program_groups(targets: &[Concrete], one_site_each: bool) -> Vec<Vec<&Concrete>> {
     let mut groups: Vec<Vec<&Concrete>> = Vec::new();
     for t in targets {
+        if one_site_each {
+            groups.push(vec![t]);
+            continue;
+        }
         let same = |g: &&mut Vec<&Concrete>| match (&g[0].detail, &t.detail) {
             (Detail::Uprobe(a), Detail::Uprobe(b)) => a.binary == b.binary && a.ret == b.ret,
             (Detail::Kprobe(a), Detail::Kprobe(b)) => a.ret == b.ret,
@@ -601,6 +674,36 @@ fn lhist_params(checked: &CheckedProgram) -> HashMap<&str, (i64, i64, i64)> {
     };
     for_each_map_assignment(&checked.program.probes, &mut visit);
     checked.maps.keys().filter_map(|k| out.get(k).map(|v| (k.as_str(), *v))).collect()
+}
+
+/// `tseries(v, interval, n[, agg])` parameters of each map, from its first
+/// use (the checker refuses maps used with different ones).
+fn tseries_params<'c>(checked: &'c CheckedProgram, params: &[String]) -> HashMap<&'c str, ValueKind> {
+    let mut out = HashMap::new();
+    let lit = |e: &Expr| bpfscope_lang::check::int_literal(e, params).and_then(|n| u64::try_from(n).ok());
+    let mut visit = |e: &Expr, target: &'_ str| {
+        if let ExprKind::Call(c) = &e.kind
+            && c.name == "tseries"
+            && let [v, interval, n, rest @ ..] = &c.args[..]
+            && let (Some(interval_ns), Some(n)) = (lit(interval), lit(n))
+        {
+            let agg = match rest.first().map(|a| &a.kind) {
+                Some(ExprKind::Str(s)) => {
+                    TseriesAgg::from_name(&String::from_utf8_lossy(s)).unwrap_or(TseriesAgg::Last)
+                }
+                _ => TseriesAgg::Last,
+            };
+            let signed = !matches!(checked.type_of(v), Type::Int { signed: false, .. });
+            out.entry(target.to_string()).or_insert(ValueKind::Tseries {
+                interval_ns: interval_ns.max(1),
+                num_intervals: n.max(1),
+                agg,
+                signed,
+            });
+        }
+    };
+    for_each_map_assignment(&checked.program.probes, &mut visit);
+    checked.maps.keys().filter_map(|k| out.get(k).map(|v| (k.as_str(), v.clone()))).collect()
 }
 
 fn for_each_map_assignment<'p>(probes: &'p [Probe], f: &mut impl FnMut(&'p Expr, &'p str)) {

@@ -7,92 +7,12 @@ use crate::attach::Provider;
 use crate::builtins;
 use crate::diagnostic::Diagnostic;
 use crate::format::{self, Conversion};
+use crate::registry::{Arg, Ret, Rule};
 use crate::source::Span;
 use crate::suggest::closest;
 
-/// What an argument must be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Arg {
-    /// A number (or pointer, or boolean).
-    Int,
-    /// A string value.
-    Str,
-    /// A string written in the program (resolved when compiling).
-    StrLit,
-    /// A map name without keys: `@m`.
-    Map,
-    /// Anything with a value.
-    Any,
-}
-
-/// Functions with a plain signature: name, arguments (the first `min`
-/// required), return type.
-const SIMPLE: &[(&str, usize, &[Arg], Ret)] = &[
-    ("bswap", 1, &[Arg::Int], Ret::SameAsFirst),
-    ("assert_str", 1, &[Arg::Any], Ret::None),
-    ("default_str_length", 0, &[], Ret::U64),
-    ("ksym", 1, &[Arg::Int], Ret::Ksym),
-    ("usym", 1, &[Arg::Int], Ret::Usym),
-    ("kaddr", 1, &[Arg::StrLit], Ret::U64),
-    ("uaddr", 1, &[Arg::StrLit], Ret::U64),
-    ("reg", 1, &[Arg::StrLit], Ret::U64),
-    ("cgroupid", 1, &[Arg::StrLit], Ret::U64),
-    ("cgroup_path", 1, &[Arg::Int, Arg::StrLit], Ret::CgroupPath),
-    ("macaddr", 1, &[Arg::Any], Ret::Macaddr),
-    ("pton", 1, &[Arg::StrLit], Ret::Bytes),
-    ("strncmp", 3, &[Arg::Str, Arg::Str, Arg::Int], Ret::I64),
-    ("strcontains", 2, &[Arg::Str, Arg::Str], Ret::Bool),
-    ("strstr", 2, &[Arg::Str, Arg::Str], Ret::I64),
-    ("strlen", 1, &[Arg::Any], Ret::U64),
-    ("str_concat", 2, &[Arg::Str, Arg::Str], Ret::Str),
-    ("strerror", 1, &[Arg::Int], Ret::Str),
-    ("syscall_name", 1, &[Arg::Int], Ret::Str),
-    ("signal_name", 1, &[Arg::Int], Ret::Str),
-    ("path", 1, &[Arg::Any, Arg::Int], Ret::Str),
-    ("skboutput", 4, &[Arg::StrLit, Arg::Any, Arg::Int, Arg::Int], Ret::U64),
-    ("socket_cookie", 1, &[Arg::Any], Ret::U64),
-    ("percpu_kaddr", 1, &[Arg::StrLit, Arg::Int], Ret::U64),
-    ("memcmp", 3, &[Arg::Any, Arg::Any, Arg::Int], Ret::I64),
-    ("unwatch", 1, &[Arg::Int], Ret::None),
-    ("assert", 2, &[Arg::Any, Arg::StrLit], Ret::None),
-    ("static_assert", 2, &[Arg::Any, Arg::StrLit], Ret::None),
-    ("kfunc_allowed", 1, &[Arg::StrLit], Ret::Bool),
-    ("kfunc_exist", 1, &[Arg::StrLit], Ret::Bool),
-    ("is_ptr", 1, &[Arg::Any], Ret::Bool),
-    ("is_str", 1, &[Arg::Any], Ret::Bool),
-    ("is_integer", 1, &[Arg::Any], Ret::Bool),
-    ("is_unsigned_integer", 1, &[Arg::Any], Ret::Bool),
-    ("is_array", 1, &[Arg::Any], Ret::Bool),
-    ("is_literal", 1, &[Arg::Any], Ret::Bool),
-    ("is_err", 1, &[Arg::Any], Ret::Bool),
-    ("clear", 1, &[Arg::Map], Ret::None),
-    ("zero", 1, &[Arg::Map], Ret::None),
-    ("time", 0, &[Arg::StrLit], Ret::None),
-    ("strftime", 2, &[Arg::StrLit, Arg::Int], Ret::Timestamp),
-    ("join", 1, &[Arg::Any, Arg::StrLit], Ret::None),
-    ("cat", 1, &[Arg::StrLit], Ret::None),
-    ("write_user", 3, &[Arg::Int, Arg::Any, Arg::Int], Ret::Bool),
-    ("strcap", 1, &[Arg::Any], Ret::I64),
-];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ret {
-    None,
-    U64,
-    I64,
-    Bool,
-    Str,
-    Bytes,
-    Ksym,
-    Usym,
-    Macaddr,
-    CgroupPath,
-    Timestamp,
-    SameAsFirst,
-}
-
 /// Functions checked one by one below (beyond `SIMPLE`).
-const SPECIAL: &[&str] = &[
+pub(crate) const SPECIAL: &[&str] = &[
     "printf",
     "errorf",
     "warnf",
@@ -134,7 +54,12 @@ const SPECIAL: &[&str] = &[
 
 /// The names of every function, for suggestions.
 pub fn function_names() -> impl Iterator<Item = &'static str> {
-    SIMPLE.iter().map(|s| s.0).chain(SPECIAL.iter().copied()).chain(crate::builtins::BUILTIN_VARIABLES.iter().copied())
+    crate::registry::REGISTRY
+        .iter()
+        .filter(|b| matches!(b.rule, Rule::Simple { .. }))
+        .map(|b| b.name)
+        .chain(SPECIAL.iter().copied())
+        .chain(crate::builtins::BUILTIN_VARIABLES.iter().copied())
 }
 
 /// The value of a constant integer argument: a literal, a negated literal,
@@ -158,6 +83,16 @@ fn count_text(n: usize) -> String {
 
 impl Checker<'_> {
     pub(crate) fn call(&mut self, c: &Call, span: Span) -> Type {
+        if let Some(calls) = self.calls.get_mut(self.probe_index) {
+            calls.insert(c.name.clone());
+        }
+        for a in &c.args {
+            if let ExprKind::Map(m) = &a.kind
+                && let Some(state) = self.maps.get_mut(&m.name)
+            {
+                state.used = true;
+            }
+        }
         if let Some(kind) = AggKind::from_function(&c.name) {
             let example = if kind == AggKind::Count { "count()".to_string() } else { format!("{}(...)", c.name) };
             self.error(
@@ -183,9 +118,17 @@ impl Checker<'_> {
         if matches!(c.name.as_str(), "delete" | "has_key" | "len" | "find") {
             self.refuse_bucket_map(c);
         }
-        if let Some(&(name, min, args, ret)) = SIMPLE.iter().find(|s| s.0 == c.name) {
+        let entry = crate::registry::lookup(&c.name);
+        if let Some((providers, which)) = entry.and_then(|b| b.probes) {
+            self.require_provider(c, c.name_span, providers, which);
+        }
+        if let Some(Rule::Simple { min, args, ret }) = entry.map(|b| b.rule) {
+            let name = c.name.as_str();
             let t = self.simple_call(name, min, args, ret, c, span);
             self.compile_time_args(c);
+            if name == "uaddr" && t != Type::Unknown {
+                return self.uaddr(c, span);
+            }
             // strerror() and kin of a value known only at run time: the
             // number, named when printed.
             if let Some(kind) = super::types::NumberKind::of_function(name)
@@ -463,8 +406,36 @@ impl Checker<'_> {
                     .with_hint("as in macaddr(args.addr) or macaddr((uint8 *)p)"),
             );
         }
-        if c.name == "path" {
-            self.require_provider(c, c.name_span, &[Provider::Fentry, Provider::Fexit], "fentry and fexit");
+        if c.name == "skboutput" {
+            if let Some(skb) = c.args.get(1)
+                && let Some(t) = self.types.get(skb.id.0 as usize).cloned()
+                && !matches!(t, Type::Pointer(_) | Type::Unknown)
+            {
+                self.error(Diagnostic::error(
+                    skb.span,
+                    format!("skboutput() only supports pointer arguments ({t} provided)"),
+                ));
+            }
+            if let Some(offset) = c.args.get(3)
+                && int_literal(offset, &self.options.params).is_none_or(|n| n < 0)
+            {
+                self.error(Diagnostic::error(offset.span, "skboutput() expects a non-negative integer literal offset"));
+            }
+        }
+        if c.name == "socket_cookie"
+            && let Some(a) = c.args.first()
+            && let Some(t) = self.types.get(a.id.0 as usize).cloned()
+            && !matches!(&t, Type::Pointer(p) if matches!(p.as_ref(), Type::Struct(n) if n == "struct sock"))
+            && t != Type::Unknown
+        {
+            let provided = match &t {
+                Type::Pointer(_) => format!("'{t}'"),
+                _ => t.to_string(),
+            };
+            self.error(Diagnostic::error(
+                a.span,
+                format!("socket_cookie() only supports 'struct sock *' as the argument ({provided} provided)"),
+            ));
         }
         if c.name == "write_user" {
             self.require_unsafe(c, c.name_span);
@@ -545,6 +516,16 @@ impl Checker<'_> {
                 }
                 Type::Str(0)
             }
+            Arg::IntLit => {
+                let t = self.value_expr(a);
+                if int_literal(a, &self.options.params).is_none() {
+                    self.error(Diagnostic::error(
+                        a.span,
+                        format!("{}() expects an integer literal as its {ordinal} argument ({t} provided)", c.name),
+                    ));
+                }
+                t
+            }
             Arg::Int | Arg::Str | Arg::Any => {
                 let t = self.value_expr(a);
                 let ok = match want {
@@ -581,25 +562,19 @@ impl Checker<'_> {
                 first = t;
             }
         }
-        if name == "reg" {
-            self.require_provider(
-                c,
-                span,
-                &[Provider::Kprobe, Provider::Uprobe, Provider::Kretprobe, Provider::Uretprobe],
-                "kprobe and uprobe",
-            );
-            if let Some(Expr { kind: ExprKind::Str(r), span, .. }) = c.args.first() {
-                let r = String::from_utf8_lossy(r);
-                if builtins::pt_regs_offset(&r).is_none() {
-                    let names = builtins::PT_REGS.iter().map(|(n, _)| *n);
-                    let mut d = Diagnostic::error(*span, format!("'{r}' is not a register"));
-                    if let Some(s) = closest(&r, names.clone()) {
-                        d = d.with_hint(format!("did you mean '{s}'?"));
-                    } else {
-                        d = d.with_hint(format!("the registers are: {}", names.collect::<Vec<_>>().join(", ")));
-                    }
-                    self.error(d);
+        if name == "reg"
+            && let Some(Expr { kind: ExprKind::Str(r), span, .. }) = c.args.first()
+        {
+            let r = String::from_utf8_lossy(r);
+            if builtins::pt_regs_offset(&r).is_none() {
+                let names = builtins::PT_REGS.iter().map(|(n, _)| *n);
+                let mut d = Diagnostic::error(*span, format!("'{r}' is not a register"));
+                if let Some(s) = closest(&r, names.clone()) {
+                    d = d.with_hint(format!("did you mean '{s}'?"));
+                } else {
+                    d = d.with_hint(format!("the registers are: {}", names.collect::<Vec<_>>().join(", ")));
                 }
+                self.error(d);
             }
         }
         match ret {
@@ -619,6 +594,37 @@ impl Checker<'_> {
             Ret::CgroupPath => Type::CgroupPath,
             Ret::Timestamp => Type::Timestamp,
             Ret::SameAsFirst => first,
+        }
+    }
+
+    /// `uaddr("sym")`: a pointer to the symbol in the probe's binary, to
+    /// an integer as wide as the symbol where that is 1, 2 or 4 bytes (as
+    /// 0.26: signed, ELF has no types), else 8.
+    fn uaddr(&mut self, c: &Call, span: Span) -> Type {
+        let fallback = Type::Pointer(Box::new(Type::Int { bits: 64, signed: true }));
+        let Some(Expr { kind: ExprKind::Str(name), span: name_span, .. }) = c.args.first() else { return fallback };
+        let name = String::from_utf8_lossy(name).into_owned();
+        let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"./_-".contains(&b));
+        if !valid {
+            self.error(Diagnostic::error(
+                *name_span,
+                format!("uaddr() expects a string that is a valid symbol (^[a-zA-Z0-9./_-]+$) as input (\"{name}\" provided)"),
+            ));
+            return fallback;
+        }
+        let Some(symbols) = self.options.user_symbols.clone() else { return fallback };
+        match symbols.0.symbol_size(self.probe_index, &name) {
+            Ok(size) => {
+                let bits = match size {
+                    1 | 2 | 4 => size as u8 * 8,
+                    _ => 64,
+                };
+                Type::Pointer(Box::new(Type::Int { bits, signed: true }))
+            }
+            Err(target) => {
+                self.error(Diagnostic::error(span, format!("Could not resolve symbol: {target}:{name}")));
+                fallback
+            }
         }
     }
 
@@ -862,24 +868,66 @@ impl Checker<'_> {
                     }
                 }
             }
-            AggKind::Tseries => {
-                for a in &c.args[1..3] {
-                    if int_literal(a, &params).is_none_or(|v| v <= 0) {
-                        self.error(Diagnostic::error(
-                            a.span,
-                            "tseries() expects positive integer literals for the interval and the number of intervals",
-                        ));
-                    }
-                }
-                if let Some(agg) = c.args.get(3) {
-                    let ok = matches!(&agg.kind, ExprKind::Str(s) if ["avg", "max", "min", "sum"].contains(&String::from_utf8_lossy(s).as_ref()));
-                    if !ok {
-                        self.error(Diagnostic::error(
-                            agg.span,
-                            "tseries() aggregation must be \"avg\", \"max\", \"min\" or \"sum\"",
-                        ));
-                    }
-                }
+            AggKind::Tseries => self.tseries_args(c, &params),
+            _ => {}
+        }
+    }
+
+    /// `tseries(v, interval, n[, agg])`: 0.26's checks and messages.
+    fn tseries_args(&mut self, c: &Call, params: &[String]) {
+        let (interval, n) = (&c.args[1], &c.args[2]);
+        match int_literal(interval, params) {
+            Some(0) => {
+                return self.error(Diagnostic::error(interval.span, "tseries() interval_ns must be >= 1 (0 provided)"));
+            }
+            Some(v) if v > 0 => {}
+            _ => {
+                return self.error(Diagnostic::error(
+                    interval.span,
+                    "tseries: invalid interval_ns value (must be non-negative literal)",
+                ));
+            }
+        }
+        match int_literal(n, params) {
+            Some(0) => self.error(Diagnostic::error(n.span, "tseries() num_intervals must be >= 1 (0 provided)")),
+            Some(v) if v > 1_000_000 => self
+                .error(Diagnostic::error(n.span, format!("tseries() num_intervals must be < 1000000 ({v} provided)"))),
+            Some(v) if v > 0 => {}
+            _ => self.error(Diagnostic::error(
+                n.span,
+                "tseries: invalid num_intervals value (must be non-negative literal)",
+            )),
+        }
+        if let Some(agg) = c.args.get(3) {
+            let name = match &agg.kind {
+                ExprKind::Str(s) => String::from_utf8_lossy(s).into_owned(),
+                _ => self.expr(agg).to_string(),
+            };
+            if !["avg", "max", "min", "sum"].contains(&name.as_str()) {
+                self.error(Diagnostic::error(
+                    agg.span,
+                    format!(
+                        "tseries() expects one of the following aggregation functions: avg, max, min, sum (\"{name}\" provided)"
+                    ),
+                ));
+            }
+        }
+        // An unstable feature in 0.26: said once, unless enabled.
+        let mode = match super::config::config_value(self.program, "unstable_tseries") {
+            Some(ConfigValue::Ident(v) | ConfigValue::Str(v)) => v.to_ascii_lowercase(),
+            _ => "warn".to_string(),
+        };
+        match mode.as_str() {
+            "enable" => {}
+            "error" => self.error(Diagnostic::error(
+                c.name_span,
+                "tseries feature is not enabled by default. To enable this unstable feature, set the config flag to enable. unstable_tseries=enable",
+            )),
+            _ if !self.unstable_warned => {
+                self.unstable_warned = self.reporting;
+                self.error(Diagnostic::global_warning(
+                    "Script is using an unstable feature: tseries. To prevent this warning you must explicitly enable it in the config e.g. unstable_tseries=enable",
+                ));
             }
             _ => {}
         }

@@ -56,3 +56,20 @@ impl fmt::Debug for KernelTypes {
         f.write_str("KernelTypes")
     }
 }
+
+/// Answers `uaddr()`'s question, when checking: the size of a symbol in
+/// the binary a probe (by index) attaches to, or the binary's name where
+/// it has no such symbol.
+pub trait UserSymbolSizes {
+    fn symbol_size(&self, probe: usize, name: &str) -> Result<u64, String>;
+}
+
+/// A shared handle on the probes' binaries' symbols, for options structs.
+#[derive(Clone)]
+pub struct UserSymbols(pub Rc<dyn UserSymbolSizes>);
+
+impl fmt::Debug for UserSymbols {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UserSymbols")
+    }
+}

@@ -8,7 +8,7 @@
 
 mod config;
 mod expand;
-mod functions;
+pub(crate) mod functions;
 pub mod kernel;
 pub mod types;
 
@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use config::config_value;
 pub use expand::user_var_name;
-pub use functions::{function_names, named_value};
-pub use kernel::{KernelField, KernelStructs, KernelTypes};
+pub use functions::{function_names, int_literal, named_value};
+pub use kernel::{KernelField, KernelStructs, KernelTypes, UserSymbolSizes, UserSymbols};
 pub use types::{AggKind, NumberKind, Type};
 
 use crate::ast::*;
@@ -45,6 +45,8 @@ pub struct CheckOptions {
     pub probe_args: Vec<Option<Type>>,
     /// Kernel structs' fields (from BTF), where the kernel describes them.
     pub kernel_types: Option<KernelTypes>,
+    /// The symbols of the binaries user probes attach to (`uaddr()`).
+    pub user_symbols: Option<UserSymbols>,
 }
 
 /// The default `max_strlen`: bpftrace 0.26's. (0.17's was 64; strings
@@ -62,6 +64,7 @@ impl Default for CheckOptions {
             max_strlen: DEFAULT_MAX_STRLEN,
             probe_args: Vec::new(),
             kernel_types: None,
+            user_symbols: None,
         }
     }
 }
@@ -86,9 +89,23 @@ pub struct CheckedProgram {
     types: Vec<Type>,
     /// Each probe's scratch variables (by probe index) and their types.
     vars: Vec<BTreeMap<String, Type>>,
+    /// The functions each probe calls (by probe index).
+    calls: Vec<std::collections::BTreeSet<String>>,
+    /// What each `typeinfo()` says: its base and full type names.
+    typeinfo: HashMap<ExprId, (String, String)>,
 }
 
 impl CheckedProgram {
+    /// The `base_type` and `full_type` of a `typeinfo()` expression.
+    pub fn typeinfo(&self, e: &Expr) -> Option<(&str, &str)> {
+        self.typeinfo.get(&e.id).map(|(b, f)| (b.as_str(), f.as_str()))
+    }
+
+    /// Whether the probe at `index` calls the function `name`.
+    pub fn probe_calls(&self, index: usize, name: &str) -> bool {
+        self.calls.get(index).is_some_and(|c| c.contains(name))
+    }
+
     /// The scratch variables of the probe at `index` in `program.probes`,
     /// with the widest type each is given.
     pub fn probe_vars(&self, index: usize) -> impl Iterator<Item = (&str, &Type)> {
@@ -143,11 +160,18 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
     checker.reporting = true;
     checker.walk_program(&program);
     diags.extend(checker.diags);
+    // As 0.26: a declared map that nothing names.
+    let mut unused: Vec<_> =
+        program.map_decls.iter().filter(|d| checker.maps.get(&d.name).is_none_or(|m| !m.used)).collect();
+    unused.sort_by(|a, b| a.name.cmp(&b.name));
+    diags.extend(unused.into_iter().map(|d| Diagnostic::warning(d.span, format!("Unused map: @{}", d.name))));
     if diags.iter().any(Diagnostic::is_error) {
         return Err(Diagnostics(diags));
     }
     let types = checker.types;
     let vars = checker.vars;
+    let calls = checker.calls;
+    let typeinfo = checker.typeinfo;
     let maps = checker
         .maps
         .into_iter()
@@ -155,7 +179,7 @@ pub fn check(mut program: Program, source: &Source, options: &CheckOptions) -> R
             Some((name, MapInfo { key: m.key?, value: m.value.unwrap_or(Type::Unknown), span: m.span }))
         })
         .collect();
-    Ok(CheckedProgram { program, maps, warnings: diags, types, vars })
+    Ok(CheckedProgram { program, maps, warnings: diags, types, vars, calls, typeinfo })
 }
 
 /// The longest string the program reads (`max_strlen`): its config's, or
@@ -184,6 +208,8 @@ struct MapState {
     value: Option<Type>,
     /// Written somewhere (assigned, incremented, declared).
     written: bool,
+    /// Named anywhere in a probe (for 0.26's "Unused map" warning).
+    used: bool,
     span: Span,
 }
 
@@ -215,6 +241,14 @@ pub(crate) struct Checker<'a> {
     types: Vec<Type>,
     /// Scratch variables per probe.
     vars: Vec<BTreeMap<String, Type>>,
+    /// The functions each probe calls.
+    calls: Vec<std::collections::BTreeSet<String>>,
+    /// What each `typeinfo()` says (by expression).
+    typeinfo: HashMap<ExprId, (String, String)>,
+    /// The unstable-feature warning has been given.
+    unstable_warned: bool,
+    /// Each tseries map's interval, count and aggregation, as first used.
+    tseries_bounds: HashMap<String, (Option<i64>, Option<i64>, String, bool)>,
     probe_index: usize,
 }
 
@@ -237,7 +271,10 @@ impl<'a> Checker<'a> {
         }
         let mut maps = HashMap::new();
         for d in &program.map_decls {
-            maps.insert(d.name.clone(), MapState { key: None, value: None, written: true, span: d.name_span });
+            maps.insert(
+                d.name.clone(),
+                MapState { key: None, value: None, written: true, used: false, span: d.name_span },
+            );
         }
         Checker {
             options,
@@ -253,6 +290,10 @@ impl<'a> Checker<'a> {
             loop_depth: 0,
             types: Vec::new(),
             vars: Vec::new(),
+            calls: Vec::new(),
+            typeinfo: HashMap::new(),
+            unstable_warned: false,
+            tseries_bounds: HashMap::new(),
             probe_index: 0,
         }
     }
@@ -265,6 +306,7 @@ impl<'a> Checker<'a> {
 
     fn walk_program(&mut self, program: &Program) {
         self.vars = vec![BTreeMap::new(); program.probes.len()];
+        self.calls = vec![Default::default(); program.probes.len()];
         for (index, probe) in program.probes.iter().enumerate() {
             self.probe_index = index;
             self.providers = probe.attach_points.iter().map(|a| a.provider).collect();
@@ -472,6 +514,54 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// `@x = @y` of an aggregation: 0.26's error and hint.
+    fn refuse_agg_copy(&mut self, k: AggKind, span: Span) {
+        let example = match k {
+            AggKind::Count => "count()".to_string(),
+            AggKind::Hist | AggKind::Stats | AggKind::Avg | AggKind::Sum | AggKind::Min | AggKind::Max => {
+                format!("{}(retval)", k.name())
+            }
+            AggKind::Lhist => "lhist(retval, 0, 10, 1)".to_string(),
+            AggKind::Tseries => "tseries(rand % 10, 10s, 1)".to_string(),
+        };
+        let mut d = Diagnostic::error(
+            span,
+            format!(
+                "Map value '{}_t' cannot be assigned from one map to another. The function that returns this type must be called directly e.g. `@x = {example};`.",
+                k.name()
+            ),
+        );
+        if k.reads_as_int() {
+            d = d.with_hint("Add a cast to integer if you want the value of the aggregate, e.g. `@x = (int64)@y;`.");
+        }
+        self.error(d);
+    }
+
+    /// One map, one kind of series (0.26's rule).
+    fn same_tseries_bounds(&mut self, map: &str, call: &Call, span: Span) {
+        let params = &self.options.params;
+        let lit = |i: usize| call.args.get(i).and_then(|a| functions::int_literal(a, params));
+        let agg = match call.args.get(3).map(|a| &a.kind) {
+            Some(ExprKind::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+            _ => String::new(),
+        };
+        let signed = call
+            .args
+            .first()
+            .and_then(|v| self.types.get(v.id.0 as usize))
+            .is_none_or(|t| !matches!(t, Type::Int { signed: false, .. }));
+        let bounds = (lit(1), lit(2), agg, signed);
+        match self.tseries_bounds.get(map) {
+            Some(first) if *first != bounds => {
+                self.error(Diagnostic::error(span, "Different tseries bounds in a single map unsupported"))
+            }
+            Some(_) => {}
+            None => {
+                self.tseries_bounds.insert(map.to_string(), bounds);
+            }
+        }
+    }
+
     fn assign(&mut self, target: &Expr, op: Option<BinOp>, value: &Expr) {
         match &target.kind {
             ExprKind::Map(map) => {
@@ -492,9 +582,21 @@ impl<'a> Checker<'a> {
                     }
                     Some((kind, call)) => {
                         self.aggregation_args(kind, call, value.span);
+                        if kind == AggKind::Tseries {
+                            self.same_tseries_bounds(&map.name, call, value.span);
+                        }
                         Type::Agg(kind)
                     }
-                    None => self.value_expr(value),
+                    None => {
+                        let vt = self.value_expr(value);
+                        if let Type::Agg(k) = vt
+                            && op.is_none()
+                            && matches!(value.kind, ExprKind::Map(_))
+                        {
+                            self.refuse_agg_copy(k, target.span.to(value.span));
+                        }
+                        vt
+                    }
                 };
                 let vt = match op {
                     Some(op) => {
@@ -511,7 +613,7 @@ impl<'a> Checker<'a> {
                 self.map_store(&map.name, vt, target.span);
             }
             ExprKind::Var(name) => {
-                let vt = self.value_expr(value);
+                let vt = self.value_expr(value).read_as_int();
                 let vt = match op {
                     Some(op) => {
                         let cur = self.var_type(name, target.span);
@@ -608,11 +710,11 @@ impl<'a> Checker<'a> {
             Some(keys) => {
                 let mut types = Vec::new();
                 for k in keys {
-                    let t = self.value_expr(k);
+                    let t = self.value_expr(k).read_as_int();
                     if let Type::Agg(a) = t {
                         self.error(Diagnostic::error(
                             k.span,
-                            format!("an aggregation ({}) cannot be a map key", a.name()),
+                            format!("Value '{}_t' cannot be used as a map key.", a.name()),
                         ));
                     }
                     types.push(t);
@@ -649,7 +751,15 @@ impl<'a> Checker<'a> {
     }
 
     fn map_state(&mut self, name: &str, span: Span) -> &mut MapState {
-        self.maps.entry(name.to_string()).or_insert(MapState { key: None, value: None, written: false, span })
+        let state = self.maps.entry(name.to_string()).or_insert(MapState {
+            key: None,
+            value: None,
+            written: false,
+            used: false,
+            span,
+        });
+        state.used = true;
+        state
     }
 
     /// Reads a map: checks its key and returns its value type.
@@ -820,12 +930,29 @@ impl<'a> Checker<'a> {
                 Type::UINT64
             }
             ExprKind::Typeinfo(t) => {
-                self.type_or_expr(t);
-                self.error(
-                    Diagnostic::error(e.span, "typeinfo() is not available in this version of bpfscope yet")
-                        .with_hint("use sizeof() or the is_*() predicates"),
-                );
-                Type::Unknown
+                let operand = self.type_or_expr(t);
+                // An unstable feature in 0.26, refused unless enabled.
+                let mode = match config::config_value(self.program, "unstable_typeinfo") {
+                    Some(ConfigValue::Ident(v) | ConfigValue::Str(v)) => v.to_ascii_lowercase(),
+                    _ => "error".to_string(),
+                };
+                match mode.as_str() {
+                    "enable" => {}
+                    "warn" => self.error(Diagnostic::warning(
+                        e.span,
+                        "Script is using an unstable feature: typeinfo. To prevent this warning you must explicitly enable it in the config e.g. unstable_typeinfo=enable",
+                    )),
+                    _ => self.error(Diagnostic::error(
+                        e.span,
+                        "typeinfo feature is not enabled by default. To enable this unstable feature, set the config flag to enable. unstable_typeinfo=enable",
+                    ).with_hint("add config = { unstable_typeinfo = enable } at the top of the program")),
+                }
+                if operand == Type::Unknown {
+                    return Type::Unknown;
+                }
+                let (record, base, full) = types::typeinfo_record(&types::typeinfo_operand(t, &operand));
+                self.typeinfo.insert(e.id, (base, full));
+                record
             }
             ExprKind::Offsetof { target, fields } => {
                 let t = self.type_or_expr(target);
@@ -1046,6 +1173,7 @@ impl<'a> Checker<'a> {
     /// The result type of `l op r`, or an error at `span`.
     fn binary_type(&mut self, op: BinOp, l: &Type, r: &Type, span: Span) -> Type {
         use Type::*;
+        let (l, r) = (&l.clone().read_as_int(), &r.clone().read_as_int());
         if op.is_logical() {
             self.condition(l, span, &format!("operand of '{}'", op.symbol()));
             self.condition(r, span, &format!("operand of '{}'", op.symbol()));
@@ -1098,8 +1226,8 @@ impl<'a> Checker<'a> {
             };
         }
         let mut d = Diagnostic::error(span, format!("Type mismatch for '{}': comparing '{l}' with '{r}'", op.symbol()));
-        if matches!(l, Agg(_)) || matches!(r, Agg(_)) {
-            d = d.with_hint("read an aggregation as an integer with a cast, as in (int64)@x");
+        if let Some(Agg(k)) = [l, r].into_iter().find(|t| matches!(t, Agg(_))) {
+            d = d.with_hint(format!("a map of {}() values has no single value: print it with print()", k.name()));
         }
         self.error(d);
         Unknown

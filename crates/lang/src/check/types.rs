@@ -55,6 +55,19 @@ impl AggKind {
     }
 }
 
+impl Type {
+    /// The integer a count, sum, min, max or avg map's value reads as in
+    /// arithmetic, keys and variables (0.26's castable map types); any
+    /// other type as it is.
+    pub fn read_as_int(self) -> Type {
+        match self {
+            Type::Agg(AggKind::Count) => Type::UINT64,
+            Type::Agg(k) if k.reads_as_int() => Type::INT64,
+            t => t,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Type {
     /// No value: the result of `printf()`, `clear()`, a block without a tail.
@@ -217,6 +230,110 @@ impl fmt::Display for Type {
             Type::CgroupPath => write!(f, "cgroup_path_t"),
             Type::Unknown => write!(f, "unknown"),
         }
+    }
+}
+
+/// The type `typeinfo()` describes: an integer literal has the smallest
+/// signed type that holds it, as in 0.26.
+pub fn typeinfo_operand(operand: &crate::ast::TypeOrExpr, t: &Type) -> Type {
+    match operand {
+        crate::ast::TypeOrExpr::Expr(e) => literal_type(e, t),
+        crate::ast::TypeOrExpr::Type(_) => t.clone(),
+    }
+}
+
+/// An expression's type with its integer literals (also inside tuple and
+/// record literals) as narrow as 0.26 types them.
+fn literal_type(e: &crate::ast::Expr, t: &Type) -> Type {
+    use crate::ast::ExprKind;
+    match (&e.kind, t) {
+        (ExprKind::Int(n), _) => match n {
+            0..=0x7f => Type::Int { bits: 8, signed: true },
+            0x80..=0x7fff => Type::Int { bits: 16, signed: true },
+            0x8000..=0x7fff_ffff => Type::Int { bits: 32, signed: true },
+            0x8000_0000..=0x7fff_ffff_ffff_ffff => Type::INT64,
+            _ => Type::UINT64,
+        },
+        (ExprKind::Unary { op: crate::ast::UnaryOp::Neg, expr }, _) if matches!(expr.kind, ExprKind::Int(_)) => {
+            let ExprKind::Int(n) = expr.kind else { return t.clone() };
+            match n {
+                0..=0x80 => Type::Int { bits: 8, signed: true },
+                0x81..=0x8000 => Type::Int { bits: 16, signed: true },
+                0x8001..=0x8000_0000 => Type::Int { bits: 32, signed: true },
+                _ => Type::INT64,
+            }
+        }
+        (ExprKind::Tuple(items), Type::Tuple(types)) if items.len() == types.len() => {
+            Type::Tuple(items.iter().zip(types).map(|(e, t)| literal_type(e, t)).collect())
+        }
+        (ExprKind::Record(fields), Type::Record(types)) if fields.len() == types.len() => {
+            Type::Record(fields.iter().zip(types).map(|(f, (n, t))| (n.clone(), literal_type(&f.value, t))).collect())
+        }
+        _ => t.clone(),
+    }
+}
+
+/// The record `typeinfo()` gives: `btf_id` (0, as 0.26), `base_type` and
+/// `full_type`, each string as long as its text.
+pub fn typeinfo_record(t: &Type) -> (Type, String, String) {
+    let (base, full) = typeinfo_names(t);
+    let record = Type::Record(vec![
+        ("btf_id".to_string(), Type::Int { bits: 8, signed: true }),
+        ("base_type".to_string(), Type::Str(base.len() as u64 + 1)),
+        ("full_type".to_string(), Type::Str(full.len() as u64 + 1)),
+    ]);
+    (record, base, full)
+}
+
+/// `typeinfo(x)`'s `base_type` and `full_type`, spelled as bpftrace 0.26
+/// spells them (`int`/`uint8`, `string`/`string[4]`, `tuple`/`(int8,string[2])`).
+pub fn typeinfo_names(t: &Type) -> (String, String) {
+    (typeinfo_base(t), typeinfo_full(t))
+}
+
+fn typeinfo_base(t: &Type) -> String {
+    let base = match t {
+        Type::Int { .. } | Type::Enum(_) => "int",
+        Type::Bool => "bool",
+        Type::Str(_) | Type::Probe | Type::NumberName(_) => "string",
+        Type::Buffer(_) => "buffer",
+        Type::Tuple(_) => "tuple",
+        Type::Record(_) => "record",
+        Type::Pointer(_) => "pointer",
+        Type::Array(..) => "array",
+        Type::Struct(_) => "c_type",
+        Type::Agg(k) => return format!("{}_t", k.name()),
+        Type::Kstack => "kstack",
+        Type::Ustack => "ustack",
+        Type::Ksym => "ksym_t",
+        Type::Usym | Type::UserSymbol => "usym_t",
+        Type::Inet => "inet",
+        Type::Timestamp => "timestamp",
+        Type::Username => "username",
+        Type::Macaddr => "mac_address",
+        Type::CgroupPath => "cgroup_path_t",
+        Type::None => "void",
+        Type::Unknown => "none",
+    };
+    base.to_string()
+}
+
+fn typeinfo_full(t: &Type) -> String {
+    match t {
+        Type::Int { bits, signed } => format!("{}int{bits}", if *signed { "" } else { "u" }),
+        Type::Str(n) => format!("string[{n}]"),
+        Type::Buffer(n) => format!("buffer[{n}]"),
+        Type::Inet => "inet[16]".to_string(),
+        Type::Tuple(items) => format!("({})", items.iter().map(typeinfo_full).collect::<Vec<_>>().join(",")),
+        Type::Record(fields) => format!(
+            "record {{ {} }}",
+            fields.iter().map(|(n, t)| format!(".{n} = {}", typeinfo_full(t))).collect::<Vec<_>>().join(", ")
+        ),
+        Type::Pointer(p) => format!("{} *", typeinfo_full(p)),
+        Type::Array(e, n) => format!("{}[{n}]", typeinfo_full(e)),
+        Type::Probe | Type::NumberName(_) => "string".to_string(),
+        Type::Struct(name) | Type::Enum(name) => name.clone(),
+        other => typeinfo_base(other),
     }
 }
 

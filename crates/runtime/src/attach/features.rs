@@ -164,3 +164,59 @@ fn probe_multi_link(
         link < 0 && supported(errno)
     }
 }
+
+/// As bpftrace 0.26's `kfunc_allowed()`: whether a program of this type
+/// may call the kernel function (a kfunc the kernel's BTF has). A program
+/// that calls it is loaded; the kernel says "calling kernel function ...
+/// is not allowed" where the program type may not.
+pub fn kfunc_allowed(prog_type: bpfscope_compiler::ProgType, name: &str) -> bool {
+    use bpfscope_compiler::ProgType;
+    let Ok(cname) = std::ffi::CString::new(name) else { return false };
+    // SAFETY: libbpf owns the BTF until it is freed here.
+    let id = unsafe {
+        let btf = libbpf_sys::btf__load_vmlinux_btf();
+        if btf.is_null() {
+            return false;
+        }
+        let id = libbpf_sys::btf__find_by_name_kind(btf, cname.as_ptr(), libbpf_sys::BTF_KIND_FUNC);
+        libbpf_sys::btf__free(btf);
+        id
+    };
+    if id <= 0 {
+        return false;
+    }
+    let insn = |code: u8, src: u8, imm: i32| {
+        let mut i = libbpf_sys::bpf_insn { code, off: 0, imm, ..Default::default() };
+        i.set_src_reg(src);
+        i
+    };
+    // call kfunc (BPF_PSEUDO_KFUNC_CALL); r0 = 0; exit
+    let insns = [insn(0x85, 2, id), insn(0xb7, 0, 0), insn(0x95, 0, 0)];
+    let mut log = vec![0u8; 64 * 1024];
+    let mut opts = libbpf_sys::bpf_prog_load_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _,
+        log_level: 1,
+        log_size: log.len() as _,
+        log_buf: log.as_mut_ptr().cast(),
+        ..Default::default()
+    };
+    let kind = match prog_type {
+        ProgType::Kprobe => libbpf_sys::BPF_PROG_TYPE_KPROBE,
+        ProgType::Tracepoint => libbpf_sys::BPF_PROG_TYPE_TRACEPOINT,
+        ProgType::PerfEvent => libbpf_sys::BPF_PROG_TYPE_PERF_EVENT,
+        ProgType::RawTracepoint => libbpf_sys::BPF_PROG_TYPE_RAW_TRACEPOINT,
+        ProgType::Tracing => libbpf_sys::BPF_PROG_TYPE_TRACING,
+    };
+    // SAFETY: valid instructions, options and log buffer that outlive the
+    // call; the descriptor is closed here.
+    let fd = unsafe {
+        libbpf_sys::bpf_prog_load(kind, std::ptr::null(), c"GPL".as_ptr(), insns.as_ptr(), insns.len() as _, &mut opts)
+    };
+    if fd >= 0 {
+        // SAFETY: a descriptor this call opened.
+        unsafe { libc::close(fd) };
+        return true;
+    }
+    let text = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(log.len())]).into_owned();
+    !text.contains(&format!("calling kernel function {name} is not allowed"))
+}

@@ -11,7 +11,9 @@ use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use bpfscope_compiler::{Compiled, ProgKind, ProgSpec};
 use libbpf_rs::{Link, PerfEventOpts, ProgramMut};
 
-pub use features::{Feature, Features, bpf_loop_usable, kernel_allows_write_user, kernel_has_override_return};
+pub use features::{
+    Feature, Features, bpf_loop_usable, kernel_allows_write_user, kernel_has_override_return, kfunc_allowed,
+};
 
 use crate::RunError;
 use crate::perf::{self, ProbePmu};

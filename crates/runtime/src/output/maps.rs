@@ -22,6 +22,8 @@ enum Entry {
     Average(i64, i64),
     /// Bucket counts.
     Buckets(Vec<u64>),
+    /// A time series: interval number to value.
+    Series(super::tseries::Points),
 }
 
 /// Reads every entry of a user map, grouped by the user's key.
@@ -64,6 +66,13 @@ fn read(map: &UserMap, handle: &MapHandle) -> Vec<(Vec<u8>, Entry)> {
                 let count: i64 = values.iter().map(|v| read_u64(&v[8..]) as i64).sum();
                 grouped.insert(user_key, Entry::Average(count, total));
             }
+            ValueKind::Tseries { agg, signed, .. } => {
+                let (epoch, value) = super::tseries::reduce(&values, *agg, *signed);
+                let entry = grouped.entry(user_key).or_insert_with(|| Entry::Series(Default::default()));
+                if let Entry::Series(points) = entry {
+                    points.insert(epoch, value);
+                }
+            }
             ValueKind::Hist { .. } | ValueKind::Lhist { .. } => {
                 let at = bpfscope_compiler::layout::bucket_offset(map.key.as_ref()) as usize;
                 let bucket = read_u64(&key[at.min(key.len())..]) as usize;
@@ -85,6 +94,15 @@ fn read(map: &UserMap, handle: &MapHandle) -> Vec<(Vec<u8>, Entry)> {
 /// map without keys).
 pub fn entries(map: &UserMap, handle: &MapHandle, r: &Resolver<'_>) -> Vec<(Option<Value>, MapValue)> {
     let mut raw = read(map, handle);
+    if let ValueKind::Tseries { interval_ns, num_intervals, .. } = map.value {
+        let points: Vec<_> = raw.iter().map(|(_, e)| series_of(e)).collect();
+        let rows = super::tseries::rows(&points, interval_ns, num_intervals);
+        return raw
+            .into_iter()
+            .zip(rows)
+            .map(|((key, _), rows)| (map.key.as_ref().map(|t| Value::decode(t, &key, r)), MapValue::TimeSeries(rows)))
+            .collect();
+    }
     raw.sort_by(|a, b| compare_keys(map.key.as_ref(), &a.0, &b.0));
     raw.into_iter()
         .map(|(key, entry)| {
@@ -92,6 +110,7 @@ pub fn entries(map: &UserMap, handle: &MapHandle, r: &Resolver<'_>) -> Vec<(Opti
                 Entry::Number(n) => MapValue::Int(n),
                 Entry::Average(count, total) => MapValue::Average { count, total },
                 Entry::Buckets(b) => MapValue::Histogram(buckets(&map.value, &b)),
+                Entry::Series(_) => MapValue::TimeSeries(Vec::new()),
                 Entry::Plain(bytes) => match &map.value {
                     ValueKind::Plain(t) => MapValue::Value(Value::decode(t, &bytes, r)),
                     _ => MapValue::Value(Value::Bytes(bytes)),
@@ -158,10 +177,35 @@ fn average(count: i64, total: i64) -> i64 {
     if count == 0 { 0 } else { total / count }
 }
 
+fn series_of(e: &Entry) -> super::tseries::Points {
+    match e {
+        Entry::Series(p) => p.clone(),
+        _ => Default::default(),
+    }
+}
+
+/// A time series map as 0.26 prints it: keys in the order of their bytes
+/// (top and div do not apply), each series followed by an empty line.
+fn tseries_text(map: &UserMap, entries: &[(Vec<u8>, Entry)], interval_ns: u64, n: u64, r: &Resolver<'_>) -> String {
+    if entries.is_empty() {
+        return "\n".to_string();
+    }
+    let points: Vec<_> = entries.iter().map(|(_, e)| series_of(e)).collect();
+    let rows = super::tseries::rows(&points, interval_ns, n);
+    entries
+        .iter()
+        .zip(rows)
+        .map(|((key, _), rows)| format!("@{}{}:\n{}\n", map.name, key_text(map, key, r), super::tseries::graph(&rows)))
+        .collect()
+}
+
 /// The text `print(@map, top, div)` and the exit-time listing print.
 pub fn map_text(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resolver<'_>) -> String {
     let div = div.max(1);
     let mut entries = read(map, handle);
+    if let ValueKind::Tseries { interval_ns, num_intervals, .. } = map.value {
+        return tseries_text(map, &entries, interval_ns, num_intervals, r);
+    }
     // Ties keep key order, so output is deterministic.
     entries.sort_by(|a, b| compare_keys(map.key.as_ref(), &a.0, &b.0));
     let sort_value = |e: &Entry| -> i128 {
@@ -169,7 +213,7 @@ pub fn map_text(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resol
             Entry::Number(n) => *n,
             Entry::Average(c, t) => i128::from(average(*c, *t)),
             Entry::Buckets(b) => b.iter().map(|&x| i128::from(x)).sum(),
-            Entry::Plain(_) => 0,
+            Entry::Plain(_) | Entry::Series(_) => 0,
         }
     };
     if !matches!(map.value, ValueKind::Plain(ref t) if !t.is_int() && *t != Type::Bool) {
@@ -199,6 +243,7 @@ pub fn map_text(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resol
                     }
                     _ => format!("{k}: {}", average(*count, *total) / div as i64),
                 },
+                Entry::Series(_) => format!("{k}:"),
                 Entry::Buckets(b) => {
                     // lhist counts are never divided, as in bpftrace.
                     let div = if matches!(map.value, ValueKind::Hist { .. }) { div } else { 1 };

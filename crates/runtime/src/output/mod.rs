@@ -2,6 +2,7 @@
 
 pub mod maps;
 pub mod printf;
+pub mod tseries;
 pub mod value;
 
 /// The current local time formatted by C's strftime.
