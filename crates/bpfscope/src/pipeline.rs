@@ -174,7 +174,7 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         named_params: settings.named_params.clone(),
         has_child: settings.command.is_some(),
         allow_unsafe: settings.allow_unsafe,
-        probe_args: resolved.args_types(defaults.max_strlen),
+        probe_args: resolved.args_types(bpfscope_lang::check::configured_max_strlen(&program)),
         kernel_types: Some(kernel_types.clone()),
         user_symbols: Some(bpfscope_lang::check::UserSymbols(std::rc::Rc::new(resolved.user_symbols()))),
         ..defaults
@@ -192,7 +192,9 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         // The kernel is asked (a program loaded) only for programs that may
         // need the answer, to keep start-up short; a wrong guess costs only
         // speed (an inline loop) or gives the kernel's own refusal.
-        bpf_loop: (mentions(source, "while") || mentions(source, "for"))
+        // (Loops over the bytes of long strings, in string functions and
+        // comparisons, are bpf_loop callbacks too.)
+        bpf_loop: ["while", "for", "str", "memcmp", "==", "!="].iter().any(|w| mentions(source, w))
             && bpfscope_runtime::attach::bpf_loop_usable(&settings.features),
         tai_offset_ns: tai_offset_ns(),
         pid_namespace: pid_namespace(),

@@ -6,7 +6,8 @@
 //! every width and signedness, casts, every arithmetic, bitwise, shift and
 //! comparison operator, short-circuit logic, ternaries, compound
 //! assignments, increments, branches, loops with break and continue,
-//! strings and tuples, and printf with its integer widths. Each run prints
+//! strings (of several max_strlen) and tuples, and printf with its integer
+//! widths. Each run prints
 //! its seed; `BPFSCOPE_DIFF_SEED=N` replays one, `BPFSCOPE_DIFF_PROGRAMS=N`
 //! sets how many programs (1000 by default).
 
@@ -172,12 +173,20 @@ impl Gen {
         }
     }
 
-    /// A string expression: a literal, or two joined.
+    /// A string expression: a literal, two joined, or one read with str()
+    /// (cut as bpftrace 0.26 cuts it, to max_strlen or a length).
     fn string(&mut self) -> String {
         let lit = |g: &mut Gen| g.rng.pick(&["\"\"", "\"a\"", "\"ab\"", "\"hello\"", "\"lo\"", "\"x\""]).to_string();
         if self.rng.chance(20) {
             let (a, b) = (lit(self), lit(self));
             return format!("str_concat({a}, {b})");
+        }
+        if self.rng.chance(15) {
+            let a = lit(self);
+            return match self.rng.below(3) {
+                0 => format!("str({a})"),
+                _ => format!("str({a}, {})", self.rng.below(8)),
+            };
         }
         lit(self)
     }
@@ -299,7 +308,13 @@ impl Gen {
     fn program(seed: u64) -> String {
         let mut g = Gen { rng: Rng(seed | 1), vars: Vec::new(), out: String::new(), depth: 0 };
         // Maps are not printed at exit: the output is the program's alone.
-        g.line(0, "config = { print_maps_on_exit = false }");
+        // Strings are sometimes tiny, short or longer than the default
+        // (their values on the stack, or in the scratch buffer).
+        let config = match *g.rng.pick(&[0, 0, 4, 64, 2000]) {
+            0 => "config = { print_maps_on_exit = false }".to_string(),
+            n => format!("config = {{ print_maps_on_exit = false; max_strlen = {n} }}"),
+        };
+        g.line(0, &config);
         // Every aggregation is used, so that reads of one never written
         // still find its map.
         g.line(0, "BEGIN {");

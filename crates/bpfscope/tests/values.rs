@@ -234,7 +234,7 @@ fn enums_print_their_names() {
 fn the_config_builtin_reads_config_variables() {
     let program = r#"config = { max_map_keys = 10; stack_mode = perf } BEGIN { printf("%d %d %d %s %s\n", config.max_map_keys, config.max_strlen, config.print_maps_on_exit, config.stack_mode, config.license); exit(); }"#;
     let Some(out) = output_of(&[], program) else { return };
-    assert_eq!(out, "10 64 1 perf GPL\n\n\n");
+    assert_eq!(out, "10 1024 1 perf GPL\n\n\n");
 }
 
 /// A map with no room for another key keeps what it has and says so at

@@ -91,6 +91,27 @@ impl Asm {
         self.emit(insn::jmp_imm(op, dst, imm, 0));
     }
 
+    /// Jumps to `l` when `dst op imm`, laid out for loops the verifier
+    /// walks byte by byte: it follows a branch's fall-through first and
+    /// keeps the other side for later, so here the way out of the loop
+    /// falls through (and is pruned after its first walk) while the way on
+    /// is kept. One state then waits per loop, rather than one per
+    /// iteration (the verifier allows 8192 waiting).
+    pub fn leave_if(&mut self, op: Jmp, dst: Reg, imm: i32, l: Label) {
+        let on = self.new_label();
+        self.jump_imm(op.negate(), dst, imm, on);
+        self.jump(l);
+        self.bind(on);
+    }
+
+    /// [`Asm::leave_if`] comparing two registers.
+    pub fn leave_if_reg(&mut self, op: Jmp, dst: Reg, src: Reg, l: Label) {
+        let on = self.new_label();
+        self.jump_reg(op.negate(), dst, src, on);
+        self.jump(l);
+        self.bind(on);
+    }
+
     pub fn jump_reg(&mut self, op: Jmp, dst: Reg, src: Reg, l: Label) {
         self.fixups.push((self.insns.len(), l));
         self.emit(insn::jmp_reg(op, dst, src, 0));

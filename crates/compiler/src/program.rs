@@ -465,6 +465,9 @@ pub struct Compiled {
     /// The program's enums (`enum E`) and their variants, to print values
     /// of enum types by name.
     pub enums: Vec<(String, Vec<(String, i64)>)>,
+    /// What a string printed as text ends with where it was longer than
+    /// its value holds (the `str_trunc_trailer` config, `..` by default).
+    pub str_trunc_trailer: String,
 }
 
 impl Compiled {

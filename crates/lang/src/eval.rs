@@ -61,9 +61,14 @@ const LOOP_LIMIT: u64 = 1 << 23;
 /// Evaluates the program's `BEGIN` probes in order, as a run with no
 /// other probes would print them (without the maps printed at exit).
 pub fn eval_begin(checked: &CheckedProgram, params: &[String]) -> EResult<Outcome> {
+    let trailer = match crate::check::config_value(&checked.program, "str_trunc_trailer") {
+        Some(crate::ast::ConfigValue::Str(s) | crate::ast::ConfigValue::Ident(s)) => s,
+        _ => String::new(),
+    };
     let mut ev = Evaluator {
         checked,
         params,
+        trailer,
         out: Outcome::default(),
         vars: BTreeMap::new(),
         var_types: BTreeMap::new(),
@@ -111,6 +116,8 @@ impl From<EvalError> for Stop {
 struct Evaluator<'a> {
     checked: &'a CheckedProgram,
     params: &'a [String],
+    /// What a string that did not fit its value prints with.
+    trailer: String,
     out: Outcome,
     vars: BTreeMap<String, Value>,
     /// The current probe's variables' types: a variable holds values of
@@ -473,7 +480,7 @@ impl Evaluator<'_> {
                 for a in &c.args[1..] {
                     args.push((self.value(a)?, self.ty(a)));
                 }
-                let text = printf(&pieces, &args)?;
+                let text = printf(&pieces, &args, &self.trailer)?;
                 self.out.output.push_str(&text);
                 Ok(Value::Int(0))
             }
@@ -483,7 +490,7 @@ impl Evaluator<'_> {
                     return Err(EvalError("print() of a map".into()).into());
                 }
                 let v = self.value(a)?;
-                let text = print_text(&v, &self.ty(a));
+                let text = print_text(&v, &self.ty(a), &self.trailer);
                 self.out.output.push_str(&text);
                 self.out.output.push('\n');
                 Ok(Value::Int(0))
@@ -507,6 +514,31 @@ impl Evaluator<'_> {
                 };
                 self.maps.remove(&key);
                 Ok(Value::Int(0))
+            }
+            "str" => {
+                // bpftrace 0.26: the bytes a read of min(n, max_strlen)
+                // bytes (one more where max_strlen is under 1024) keeps
+                // before its NUL, as many as the value's type holds.
+                let cap = match t {
+                    Type::Str(n) => *n,
+                    _ => return Err(EvalError("str() of this type".into()).into()),
+                };
+                let Value::Str(s) = (match c.args.first() {
+                    Some(a) => self.value(a)?,
+                    None => return Err(EvalError("str()".into()).into()),
+                }) else {
+                    return Err(EvalError("str() of a number".into()).into());
+                };
+                let max = crate::check::configured_max_strlen(&self.checked.program);
+                let pad = u64::from(max < 1024);
+                let read = match c.args.get(1).map(|n| &n.kind) {
+                    Some(ExprKind::Int(n)) => ((*n).min(max) + pad).min(cap + pad),
+                    // A length known only at run time reads as many as fit.
+                    _ => cap + pad,
+                };
+                let keep = usize::try_from(read.saturating_sub(1).min(cap)).unwrap_or(usize::MAX);
+                let text = s.split(|b| *b == 0).next().unwrap_or_default();
+                Ok(Value::Str(text[..keep.min(text.len())].to_vec()))
             }
             "strlen" | "strcontains" | "strstr" | "str_concat" => {
                 let mut texts = Vec::new();
@@ -586,21 +618,26 @@ fn compare(op: BinOp, a: i64, b: i64, signed: bool) -> bool {
 }
 
 /// A value as `print()` shows it.
-fn print_text(v: &Value, t: &Type) -> String {
+fn print_text(v: &Value, t: &Type, trailer: &str) -> String {
     match (v, t) {
         (Value::Int(n), Type::Bool) => (*n != 0).to_string(),
         (Value::Int(n), Type::Int { signed: false, .. }) => (*n as u64).to_string(),
         (Value::Int(n), _) => n.to_string(),
+        // A string as long as its value, with no room for the NUL, did not
+        // fit (bpftrace 0.26's rule).
+        (Value::Str(s), Type::Str(n)) if *n > 0 && s.len() as u64 == *n => {
+            format!("{}{trailer}", String::from_utf8_lossy(s))
+        }
         (Value::Str(s), _) => String::from_utf8_lossy(s).into_owned(),
         (Value::Tuple(items), _) => {
-            let parts: Vec<String> = items.iter().map(|(v, t)| print_text(v, t)).collect();
+            let parts: Vec<String> = items.iter().map(|(v, t)| print_text(v, t, trailer)).collect();
             format!("({})", parts.join(", "))
         }
     }
 }
 
 /// C's printf for the conversions numbers and strings use.
-fn printf(pieces: &[Piece], args: &[(Value, Type)]) -> EResult<String> {
+fn printf(pieces: &[Piece], args: &[(Value, Type)], trailer: &str) -> EResult<String> {
     let mut out = String::new();
     let mut args = args.iter();
     for p in pieces {
@@ -608,7 +645,7 @@ fn printf(pieces: &[Piece], args: &[(Value, Type)]) -> EResult<String> {
             Piece::Literal(bytes) => out.push_str(&String::from_utf8_lossy(bytes)),
             Piece::Spec(spec) => {
                 let Some((v, t)) = args.next() else { return unsupported("a missing argument") };
-                let body = conversion(spec, v, t)?;
+                let body = conversion(spec, v, t, trailer)?;
                 pad(&mut out, spec, &body);
             }
         }
@@ -616,10 +653,10 @@ fn printf(pieces: &[Piece], args: &[(Value, Type)]) -> EResult<String> {
     Ok(out)
 }
 
-fn conversion(spec: &Spec, v: &Value, t: &Type) -> EResult<String> {
+fn conversion(spec: &Spec, v: &Value, t: &Type, trailer: &str) -> EResult<String> {
     let n = match v {
         Value::Int(n) => *n,
-        Value::Str(s) if spec.conversion == Conversion::Str => return Ok(String::from_utf8_lossy(s).into_owned()),
+        Value::Str(_) if spec.conversion == Conversion::Str => return Ok(print_text(v, t, trailer)),
         _ => return unsupported("this printf argument"),
     };
     let bits = spec.int_bits;
@@ -629,7 +666,7 @@ fn conversion(spec: &Spec, v: &Value, t: &Type) -> EResult<String> {
         Conversion::Hex => format!("{:x}", truncate(n, bits, false) as u64),
         Conversion::HexUpper => format!("{:X}", truncate(n, bits, false) as u64),
         Conversion::Octal => format!("{:o}", truncate(n, bits, false) as u64),
-        Conversion::Str => print_text(v, t),
+        Conversion::Str => print_text(v, t, trailer),
         _ => return unsupported("this conversion"),
     })
 }
@@ -647,5 +684,30 @@ fn pad(out: &mut String, spec: &Spec, body: &str) {
         let _ = write!(out, "{sign}{}{digits}", "0".repeat(width - len));
     } else {
         let _ = write!(out, "{}{body}", " ".repeat(width - len));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ParseOptions, Source, parse};
+
+    fn output(program: &str) -> String {
+        let source = Source::new("stdin", program);
+        let parsed = parse(&source, &ParseOptions::default()).expect("parses");
+        let checked = crate::check::check(parsed, &source, &Default::default()).expect("checks");
+        eval_begin(&checked, &[]).expect("evaluates").output
+    }
+
+    /// What the kernel prints for the same program (see
+    /// tests/long_strings.rs for strings from traced memory).
+    #[test]
+    fn str_cuts_as_bpftrace_0_26_and_a_string_that_did_not_fit_shows_the_trailer() {
+        let program = r#"config = { max_strlen = 4 } BEGIN { printf("%s|%s|%d\n", str("hello"), str("hello", 2), strlen(str("hello"))); print((str("hello", 2), str("hello"))); exit(); }"#;
+        assert_eq!(output(program), "hell..|he|4\n(he, hell..)\n");
+        let program = r#"config = { str_trunc_trailer = "~" } BEGIN { printf("%s|%s\n", str("hello"), str("hello", 2)); exit(); }"#;
+        assert_eq!(output(program), "hello|h\n");
+        let program = r#"config = { max_strlen = 5; str_trunc_trailer = "~" } BEGIN { print(str("hello")); exit(); }"#;
+        assert_eq!(output(program), "hello~\n");
     }
 }

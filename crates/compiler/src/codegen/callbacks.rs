@@ -8,11 +8,15 @@
 //! body thus compiles to the same frame-relative code as any statement, and
 //! because map contents are unknown to the verifier, each iteration starts
 //! from the same state and the verifier converges quickly.
+//!
+//! Byte values in a scratch buffer are not copied: a callback finds the
+//! program's buffer itself, where the variables are at the same places,
+//! and takes its own temporaries past those its caller has in use.
 
 use bpfscope_lang::ast::{Block, Expr, MapRef, Stmt};
 use bpfscope_lang::{Diagnostic, Span};
 
-use super::{Frame, GResult, Gen, LoopLabels, MAX_LOOP_NESTING, RegPool, Val};
+use super::{Frame, GResult, Gen, Loc, LoopLabels, MAX_LOOP_NESTING, Place, RegPool, Val, frame_depth};
 use crate::asm::Asm;
 use crate::insn::{self, FP, Helper, Jmp, R0, R1, R2, R3, R4, Reg, Size};
 use crate::layout::{align8, size_of};
@@ -28,16 +32,16 @@ impl Gen<'_, '_> {
         let Some(key_ty) = key_ty else {
             return Err(self.unsupported(map_expr.span, "iterating over a map without keys"));
         };
-        let Some((kv_off, _)) = self.vars.get(var).cloned() else {
+        let Some((kv, _)) = self.vars.get(var).cloned() else {
             return Err(self.unsupported(map_expr.span, "this loop"));
         };
         let id = self.callback(map_expr.span, |g| {
             // r2: key, r3: value, saved across loading the variables.
             g.asm.emit(insn::mov_reg(crate::insn::R6, R2));
             g.asm.emit(insn::mov_reg(crate::insn::R7, R3));
-            g.load_vars()?;
-            g.copy_from(crate::insn::R6, 0, kv_off, size_of(&key_ty));
-            g.copy_from(crate::insn::R7, 0, kv_off + align8(size_of(&key_ty)) as i16, size_of(&value_ty));
+            g.enter()?;
+            g.copy_from(crate::insn::R6, 0, kv, size_of(&key_ty));
+            g.copy_from(crate::insn::R7, 0, kv.at(align8(size_of(&key_ty))), size_of(&value_ty));
             let labels = LoopLabels { next: g.asm.new_label(), end: g.asm.new_label() };
             g.loops.push(labels);
             let r = g.block_stmts(body);
@@ -60,7 +64,7 @@ impl Gen<'_, '_> {
     /// reads the probe's context, which only the program itself has).
     pub(super) fn callback_loop(&mut self, s: &Stmt, cond: &Expr, body: &Block) -> GResult<bool> {
         let attempt = self.try_callback(s.span, |g| {
-            g.load_vars()?;
+            g.enter()?;
             let labels = LoopLabels { next: g.asm.new_label(), end: g.asm.new_label() };
             g.cond_jump_false(cond, labels.end)?;
             g.loops.push(labels);
@@ -86,7 +90,7 @@ impl Gen<'_, '_> {
     ) -> GResult<bool> {
         let Some((slot, _)) = self.vars.get(var).cloned() else { return Ok(false) };
         let attempt = self.try_callback(s.span, |g| {
-            g.load_vars()?;
+            g.enter()?;
             let step = g.asm.new_label();
             let labels = LoopLabels { next: step, end: g.asm.new_label() };
             g.loops.push(labels);
@@ -94,23 +98,23 @@ impl Gen<'_, '_> {
             g.loops.pop();
             r?;
             g.asm.bind(step);
-            g.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+            g.ld(Size::DW, R0, slot);
             g.asm.emit(insn::alu_imm(crate::insn::Alu::Add, R0, 1));
-            g.asm.emit(insn::stx(Size::DW, FP, slot, R0));
+            g.st(Size::DW, slot, R0);
             Ok(LoopLabels { next: g.asm.new_label(), end: labels.end })
         });
         let Some(id) = attempt else { return Ok(false) };
         // The trip count: end - start, none if negative; the bounds are
         // evaluated once.
         let v = self.expr(end)?;
-        let count = self.alloc(8)?;
+        let count = self.slot(8)?;
         self.load(v, R0);
         self.free(v);
         self.asm.emit(insn::stx(Size::DW, FP, count, R0));
         let v = self.expr(start)?;
         self.load(v, R1);
         self.free(v);
-        self.asm.emit(insn::stx(Size::DW, FP, slot, R1));
+        self.st(Size::DW, slot, R1);
         self.asm.emit(insn::ldx(Size::DW, R0, FP, count));
         self.asm.emit(insn::alu_reg(crate::insn::Alu::Sub, R0, R1));
         let skip = self.asm.new_label();
@@ -121,7 +125,7 @@ impl Gen<'_, '_> {
         self.load_imm(R0, i64::from(LOOP_LIMIT));
         self.asm.bind(counted);
         self.asm.emit(insn::stx(Size::DW, FP, count, R0));
-        self.run_loop(id, Val::Scalar(super::Loc::Stack(count)), s.span)?;
+        self.run_loop(id, Val::Scalar(Loc::At(Place::stack(count))), s.span)?;
         self.asm.bind(skip);
         Ok(true)
     }
@@ -147,7 +151,7 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::mov_imm(R3, 0));
         self.asm.emit(insn::mov_imm(R4, 0));
         self.asm.emit(insn::call(Helper::Loop));
-        let ran = self.alloc(8)?;
+        let ran = self.slot(8)?;
         self.asm.emit(insn::stx(Size::DW, FP, ran, R0));
         self.load_vars_from(self.loop_level + 1)?;
         if let Val::Imm(_) = count {
@@ -201,9 +205,8 @@ impl Gen<'_, '_> {
         if self.loop_level + 1 >= MAX_LOOP_NESTING {
             return Err(Diagnostic::error(span, format!("loops over maps nest at most {} deep", MAX_LOOP_NESTING - 1)));
         }
-        let mut frame = Frame::default();
-        // The variables keep their offsets: reserve the same region.
-        let _ = frame.alloc(self.var_bytes);
+        // The variables keep their offsets: the same stack region is theirs.
+        let frame = Frame::callback(self.var_bytes, &self.frame);
         let mut asm = Asm::default();
         asm.set_span(self.asm.span());
         let exit = asm.new_label();
@@ -212,7 +215,7 @@ impl Gen<'_, '_> {
             asm,
             frame,
             // r6 and r7 hold the key and value pointers at first.
-            regs: RegPool::default(),
+            regs: RegPool::new(self.scratch.is_some()),
             vars: self.vars.clone(),
             loops: Vec::new(),
             exit,
@@ -223,6 +226,8 @@ impl Gen<'_, '_> {
             return_flag: self.return_flag,
             loop_level: self.loop_level + 1,
             detail: self.detail.clone(),
+            scratch: self.scratch,
+            callee_stack: 0,
         };
         let labels = f(&mut g)?;
         // Falling off the end of the body is `continue`.
@@ -233,7 +238,11 @@ impl Gen<'_, '_> {
         g.asm.bind(g.exit);
         g.asm.emit(insn::st_imm(Size::DW, FP, g.return_flag, 1));
         g.leave(1)?;
+        let depth = frame_depth(g.frame.stack_peak()) + g.callee_stack;
+        let scratch_peak = g.frame.scratch_peak();
         let code = g.asm.finish().map_err(|e| Diagnostic::error(span, e.to_string()))?;
+        self.callee_stack = self.callee_stack.max(depth);
+        self.frame.note_scratch_peak(scratch_peak);
         let id = SubprogId(self.b.out.subprogs.len());
         self.b.out.subprogs.push(SubprogSpec { name: format!("bpfscope_cb_{}", id.0), code });
         Ok(id)
@@ -247,8 +256,11 @@ impl Gen<'_, '_> {
         Ok(())
     }
 
-    /// Loads the variables from this level's scratch entry.
-    fn load_vars(&mut self) -> GResult<()> {
+    /// A callback's start: finds the scratch buffer (where the program
+    /// has one), then loads the variables from this level's entry.
+    fn enter(&mut self) -> GResult<()> {
+        // 1 stops the loop, should the lookup fail.
+        self.scratch_base(1)?;
         self.load_vars_from(self.loop_level)
     }
 
@@ -269,10 +281,10 @@ impl Gen<'_, '_> {
     /// verifier wants the check).
     fn scratch_entry(&mut self, level: u32) -> GResult<()> {
         let map = self.b.loop_scratch_map();
-        let key = self.alloc(8)?;
+        let key = self.slot(8)?;
         self.asm.emit(insn::st_imm(Size::DW, FP, key, level as i32));
         self.asm.load_map(R1, map);
-        self.addr(R2, key);
+        self.addr(R2, Place::stack(key));
         self.asm.emit(insn::call(Helper::MapLookupElem));
         let ok = self.asm.new_label();
         self.asm.jump_imm(Jmp::Jne, R0, 0, ok);

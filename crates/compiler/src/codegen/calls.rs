@@ -4,7 +4,7 @@ use bpfscope_lang::ast::*;
 use bpfscope_lang::check::{NumberKind, Type};
 use bpfscope_lang::format;
 
-use super::{GResult, Gen, Val};
+use super::{GResult, Gen, Place, Val};
 use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R4, R5, Size};
 use crate::layout::{self, is_aggregate, size_of};
 use crate::program::{EventKind, PrintfSeverity, PrintfSpec, RuntimeWarning, RuntimeWarningKind};
@@ -252,11 +252,11 @@ impl Gen<'_, '_> {
                 let dst = self.alloc(8)?;
                 self.zero(dst, 8);
                 match (self.ty(a), self.expr(a)?) {
-                    (Type::Array(..), Val::Mem(src)) => self.copy_from(FP, src, dst, 6),
+                    (Type::Array(..), Val::Mem(src)) => self.copy_mem(src, dst, 6),
                     (Type::Pointer(_), p) => {
                         let v = self.read_memory(p, &Type::Array(Box::new(Type::Int { bits: 8, signed: false }), 6))?;
                         let Val::Mem(src) = v else { return Err(self.unsupported(a.span, "macaddr() of this")) };
-                        self.copy_from(FP, src, dst, 6);
+                        self.copy_mem(src, dst, 6);
                     }
                     _ => return Err(self.unsupported(a.span, "macaddr() of this")),
                 }
@@ -275,8 +275,8 @@ impl Gen<'_, '_> {
                 let off = self.alloc(16)?;
                 self.load(v, R0);
                 self.free(v);
-                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
-                self.asm.emit(insn::st_imm(Size::DW, FP, off + 8, id));
+                self.st(Size::DW, off, R0);
+                self.st_imm(Size::DW, off.at(8), id);
                 Ok(Val::Mem(off))
             }
             // The address and the process; user space names it when printing.
@@ -286,10 +286,10 @@ impl Gen<'_, '_> {
                 let off = self.alloc(16)?;
                 self.load(v, R0);
                 self.free(v);
-                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
+                self.st(Size::DW, off, R0);
                 self.asm.emit(insn::call(Helper::GetCurrentPidTgid));
                 self.asm.emit(insn::alu_imm(crate::insn::Alu::Rsh, R0, 32));
-                self.asm.emit(insn::stx(Size::DW, FP, off + 8, R0));
+                self.st(Size::DW, off.at(8), R0);
                 Ok(Val::Mem(off))
             }
             // The address; user space names it when printing.
@@ -308,8 +308,8 @@ impl Gen<'_, '_> {
                 let off = self.alloc(16)?;
                 self.load(v, R0);
                 self.free(v);
-                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
-                self.asm.emit(insn::st_imm(Size::DW, FP, off + 8, id));
+                self.st(Size::DW, off, R0);
+                self.st_imm(Size::DW, off.at(8), id);
                 Ok(Val::Mem(off))
             }
             // A number known only at run time: user space names it.
@@ -541,7 +541,7 @@ impl Gen<'_, '_> {
             self.copy_from(R0, 0, slot, size_of(&vt).min(size_of(&var_ty)));
         } else {
             self.asm.emit(insn::ldx(Size::DW, R1, R0, 0));
-            self.asm.emit(insn::stx(Size::DW, FP, slot, R1));
+            self.st(Size::DW, slot, R1);
         }
         self.asm.emit(insn::mov_imm(R0, 1));
         self.asm.jump(done);
@@ -611,11 +611,34 @@ impl Gen<'_, '_> {
         let same = self.asm.new_label();
         let end = self.asm.new_label();
         let limit = u32::try_from(n).unwrap_or(0).min(na.max(nb));
-        for i in 0..limit {
+        if self.looped(limit) {
+            self.compare_loop((a, na), (b, nb), limit, true, (differ, same), e.span)?;
+        } else if limit > super::expr::UNROLLED_COMPARE {
+            // A loop, as for long comparisons; r3 is known at each step, so
+            // the tests of the strings' ends are decided when verifying.
+            let (top, a_end, b_read) = (self.asm.new_label(), self.asm.new_label(), self.asm.new_label());
+            self.asm.emit(insn::mov_imm(R3, 0));
+            self.asm.bind(top);
+            self.asm.jump_imm(Jmp::Jge, R3, limit as i32, same);
+            self.asm.emit(insn::mov_imm(R1, 0));
+            self.asm.jump_imm(Jmp::Jge, R3, na as i32, a_end);
+            self.byte_at(R1, a, R3);
+            self.asm.bind(a_end);
+            self.asm.emit(insn::mov_imm(R2, 0));
+            self.asm.jump_imm(Jmp::Jge, R3, nb as i32, b_read);
+            self.byte_at(R2, b, R3);
+            self.asm.bind(b_read);
+            self.asm.leave_if_reg(Jmp::Jne, R1, R2, differ);
+            self.asm.leave_if(Jmp::Jeq, R1, 0, same);
+            self.asm.emit(insn::alu_imm(Alu::Add, R3, 1));
+            self.asm.jump(top);
+        }
+        let unrolled = if limit > super::expr::UNROLLED_COMPARE { 0 } else { limit };
+        for i in 0..unrolled {
             // Past its end, a string reads as its terminating NUL.
-            let byte = |g: &mut Self, r, base: i16, len: u32| {
+            let byte = |g: &mut Self, r, base: Place, len: u32| {
                 if i < len {
-                    g.asm.emit(insn::ldx(Size::B, r, FP, base + i as i16));
+                    g.ld(Size::B, r, base.at(i));
                 } else {
                     g.asm.emit(insn::mov_imm(r, 0));
                 }
@@ -654,19 +677,19 @@ impl Gen<'_, '_> {
                 let v = self.expr(f)?;
                 self.load(v, R0);
                 self.free(v);
-                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
+                self.st(Size::DW, off, R0);
             }
             None => {
                 let v6 = matches!(&t, Type::Array(_, 16));
-                self.asm.emit(insn::st_imm(Size::DW, FP, off, if v6 { AF_INET6 } else { AF_INET }));
+                self.st_imm(Size::DW, off, if v6 { AF_INET6 } else { AF_INET });
             }
         }
         let v = self.expr(address)?;
         match v {
-            Val::Mem(src) => self.copy_from(FP, src, off + 8, size_of(&t).min(16)),
+            Val::Mem(src) => self.copy_mem(src, off.at(8), size_of(&t).min(16)),
             other => {
                 self.load(other, R0);
-                self.asm.emit(insn::stx(Size::W, FP, off + 8, R0));
+                self.st(Size::W, off.at(8), R0);
             }
         }
         self.free(v);
@@ -684,14 +707,14 @@ impl Gen<'_, '_> {
             size += layout::align8(size_of(t)).max(8);
         }
         let off = self.alloc(size)?;
-        self.asm.emit(insn::st_imm(Size::DW, FP, off, kind as i32));
+        self.st_imm(Size::DW, off, kind as i32);
         for (i, w) in words.iter().enumerate() {
             self.load(*w, R0);
-            self.asm.emit(insn::stx(Size::DW, FP, off + 8 + 8 * i as i16, R0));
+            self.st(Size::DW, off.at(8 + 8 * i as u32), R0);
         }
         for ((v, t), at) in payload.iter().zip(&offsets) {
             let slot = layout::align8(size_of(t)).max(8);
-            self.store_val(*v, t, off + *at as i16, slot);
+            self.store_val(*v, t, off.at(*at), slot);
         }
         self.output(off, size)?;
         Ok(offsets)
@@ -730,27 +753,28 @@ impl Gen<'_, '_> {
         let read_ptr = if self.user_pointers() { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
         let read_str = if self.user_pointers() { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
         let argv = self.expr(array)?;
-        let argv_slot = self.alloc(8)?;
+        let argv_slot = self.slot(8)?;
         self.load(argv, R0);
         self.free(argv);
         self.asm.emit(insn::stx(Size::DW, FP, argv_slot, R0));
         // The buffer: [kind][id][count][strings...].
         let map = self.b.join_buffer();
-        let key = self.alloc(8)?;
+        let key = self.slot(8)?;
         self.asm.emit(insn::st_imm(Size::DW, FP, key, 0));
-        self.lookup(map, key);
+        self.lookup(map, Place::stack(key));
         let done = self.asm.new_label();
         self.asm.jump_imm(Jmp::Jeq, R0, 0, done);
-        let buf_slot = self.alloc(8)?;
+        // A pointer: the verifier follows it only in a stack slot.
+        let buf_slot = self.slot(8)?;
         self.asm.emit(insn::stx(Size::DW, FP, buf_slot, R0));
         self.asm.emit(insn::st_imm(Size::DW, R0, 0, EventKind::Join as i32));
         self.asm.emit(insn::st_imm(Size::DW, R0, 8, id));
         self.asm.emit(insn::st_imm(Size::DW, R0, 16, 0));
-        let ptr_slot = self.alloc(8)?;
+        let ptr_slot = self.slot(8)?;
         let send = self.asm.new_label();
         for i in 0..JOIN_ARGS {
             // ptr = argv[i]; stop at NULL.
-            self.addr(R1, ptr_slot);
+            self.addr(R1, Place::stack(ptr_slot));
             self.asm.emit(insn::mov_imm(R2, 8));
             self.asm.emit(insn::ldx(Size::DW, R3, FP, argv_slot));
             self.asm.emit(insn::alu_imm(Alu::Add, R3, (8 * i) as i32));
@@ -771,8 +795,8 @@ impl Gen<'_, '_> {
         Ok(Val::Nothing)
     }
 
-    /// `bpf_ringbuf_output(events, fp + off, size, 0)`, counting a loss.
-    fn output(&mut self, off: i16, size: u32) -> GResult<()> {
+    /// `bpf_ringbuf_output(events, &off, size, 0)`, counting a loss.
+    fn output(&mut self, off: Place, size: u32) -> GResult<()> {
         self.addr(R2, off);
         self.ringbuf_output(size)
     }
@@ -857,8 +881,8 @@ impl Gen<'_, '_> {
         if is_aggregate(&st) {
             let v = self.expr(src)?;
             let n = size_of(&st).min(cap);
-            self.store_val(v, &st, dst + 8, n);
-            self.asm.emit(insn::st_imm(Size::DW, FP, dst, n as i32));
+            self.store_val(v, &st, dst.at(8), n);
+            self.st_imm(Size::DW, dst, n as i32);
             return Ok(Val::Mem(dst));
         }
         let Some(len) = c.args.get(1) else {
@@ -875,37 +899,85 @@ impl Gen<'_, '_> {
         self.asm.jump_imm(Jmp::Jle, R2, cap as i32, ok);
         self.asm.emit(insn::mov_imm(R2, cap as i32));
         self.asm.bind(ok);
-        self.asm.emit(insn::stx(Size::DW, FP, dst, R2));
+        self.st(Size::DW, dst, R2);
         self.load(ptr, R3);
         self.free(ptr);
-        self.addr(R1, dst + 8);
+        self.addr(R1, dst.at(8));
         let read = if self.user_pointers() { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
         self.asm.emit(insn::call(read));
         Ok(Val::Mem(dst))
     }
 
-    /// `str(s)`, `str(ptr[, n])`.
+    /// `str(s)`, `str(ptr[, n])`, read as bpftrace 0.26 reads strings: at
+    /// most `min(n, max_strlen)` bytes with the NUL, one more where
+    /// max_strlen is under 1024 (see [`Gen::str_pad`]). A string that did
+    /// not fit then leaves no NUL in the value (of its type's size), which
+    /// is how it prints with the truncation trailer.
     fn str_call(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
         let Type::Str(cap) = self.ty(e) else { return Err(self.unsupported(e.span, "str() here")) };
         let cap = u32::try_from(cap).unwrap_or(u32::MAX);
         let Some(src) = c.args.first() else { return Err(self.unsupported(e.span, "str()")) };
+        let (max, pad) = (self.max_strlen(), self.str_pad());
+        // The buffer holds the longest read.
+        let size = cap.saturating_add(pad);
         let st = self.ty(src);
         let v = self.expr(src)?;
-        let off = self.alloc(cap)?;
-        self.zero(off, cap);
+        let buf = self.alloc(size)?;
+        self.zero(buf, size);
+        let limit = match c.args.get(1) {
+            None => Some(size),
+            Some(n) => self.const_value(n).map(|n| {
+                let n = u64::try_from(n).unwrap_or(u64::MAX).min(u64::from(max)) as u32;
+                n.saturating_add(pad).min(size)
+            }),
+        };
         if is_aggregate(&st) {
-            self.store_val(v, &st, off, cap);
-            // Keep the result a string: always NUL-terminated.
-            self.asm.emit(insn::st_imm(Size::B, FP, off + cap as i16 - 1, 0));
-            return Ok(Val::Mem(off));
+            // As a read of the value's bytes would copy them; a length known
+            // only at run time reads as many as fit.
+            let read = limit.unwrap_or(size).max(1);
+            self.store_val(v, &st, buf, size_of(&st).min(read));
+            self.st_imm(Size::B, buf.at(read - 1), 0);
+            return Ok(Val::Mem(buf));
+        }
+        match (limit, c.args.get(1)) {
+            (Some(n), _) => self.asm.emit(insn::mov_imm(R2, n as i32)),
+            (None, Some(n)) => {
+                // min(n, max_strlen) + pad, compared unsigned as bpftrace
+                // does: also the bound the verifier needs.
+                let n = self.expr(n)?;
+                self.load(n, R2);
+                self.free(n);
+                let ok = self.asm.new_label();
+                self.asm.jump_imm(Jmp::Jle, R2, max as i32, ok);
+                self.asm.emit(insn::mov_imm(R2, max as i32));
+                self.asm.bind(ok);
+                if pad > 0 {
+                    self.asm.emit(insn::alu_imm(Alu::Add, R2, pad as i32));
+                }
+            }
+            (None, None) => self.asm.emit(insn::mov_imm(R2, size as i32)),
         }
         self.load(v, R3);
         self.free(v);
-        self.addr(R1, off);
-        self.asm.emit(insn::mov_imm(R2, cap as i32));
+        self.addr(R1, buf);
         let helper = if self.user_pointers() { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
         self.asm.emit(insn::call(helper));
-        Ok(Val::Mem(off))
+        Ok(Val::Mem(buf))
+    }
+
+    /// `max_strlen`: the program's config, else the default.
+    pub(super) fn max_strlen(&self) -> u32 {
+        let n = bpfscope_lang::check::configured_max_strlen(&self.b.checked.program);
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The byte bpftrace 0.26 reads past a string's capacity where
+    /// max_strlen is under 1024: the NUL of a string that just fits lands
+    /// there, outside the value, so a value without a NUL tells a string
+    /// cut short. (At 1024 and above it reads no further, and a string
+    /// never shows as cut.)
+    pub(super) fn str_pad(&self) -> u32 {
+        u32::from(self.max_strlen() < 1024)
     }
 }
 
@@ -967,11 +1039,11 @@ impl Gen<'_, '_> {
         // The verifier types the result as a pointer that may be null, on
         // which it refuses arithmetic; the program uses it as a number.
         // Copied through bpf_probe_read_kernel, its bytes are a number.
-        let slot = self.alloc(8)?;
+        let slot = self.slot(8)?;
         self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
-        self.addr(R1, slot);
+        self.addr(R1, Place::stack(slot));
         self.asm.emit(insn::mov_imm(R2, 8));
-        self.addr(R3, slot);
+        self.addr(R3, Place::stack(slot));
         self.asm.emit(insn::call(Helper::ProbeReadKernel));
         self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
         self.keep(R0)
@@ -1050,11 +1122,11 @@ impl Gen<'_, '_> {
         let len = self.expr(len)?;
         self.load(len, R0);
         self.free(len);
-        self.asm.emit(insn::stx(Size::DW, FP, hdr, R0));
+        self.st(Size::DW, hdr, R0);
         let flags = self.keep(R0)?;
-        self.asm.emit(insn::st_imm(Size::DW, FP, hdr + 8, id as i32));
+        self.st_imm(Size::DW, hdr.at(8), id as i32);
         self.asm.emit(insn::call(Helper::KtimeGetBootNs));
-        self.asm.emit(insn::stx(Size::DW, FP, hdr + 16, R0));
+        self.st(Size::DW, hdr.at(16), R0);
         let skb = self.expr(skb)?;
         self.load(skb, R1);
         self.free(skb);

@@ -5,7 +5,7 @@
 use bpfscope_lang::Span;
 use bpfscope_lang::check::Type;
 
-use super::{GResult, Gen, Site, Val};
+use super::{GResult, Gen, Place, Site, Val};
 use crate::insn::{self, Alu, FP, Helper, R0, R1, R2, R3, R9, Size};
 
 /// Offsets in x86-64's `struct pt_regs`.
@@ -149,9 +149,9 @@ impl Gen<'_, '_> {
 
     /// `R0 = *(R3)`, `size` bytes of user memory (0 if unreadable).
     fn read_user_scalar(&mut self, size: u8) -> GResult<()> {
-        let slot = self.alloc(8)?;
+        let slot = self.slot(8)?;
         self.asm.emit(insn::st_imm(Size::DW, FP, slot, 0));
-        self.addr(R1, slot);
+        self.addr(R1, Place::stack(slot));
         self.asm.emit(insn::mov_imm(R2, i32::from(size)));
         self.asm.emit(insn::call(Helper::ProbeReadUser));
         self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
@@ -161,12 +161,12 @@ impl Gen<'_, '_> {
     /// `sargN`: the Nth 8-byte slot above the return address.
     pub(super) fn stack_arg(&mut self, n: u32, span: Span) -> GResult<Val> {
         self.ctx(span, &format!("sarg{n}"))?;
-        let slot = self.alloc(8)?;
+        let slot = self.slot(8)?;
         self.asm.emit(insn::st_imm(Size::DW, FP, slot, 0));
         self.asm.emit(insn::ldx(Size::DW, R3, R9, pt_regs::SP));
         let at = i32::try_from((u64::from(n) + 1) * 8).unwrap_or(i32::MAX);
         self.asm.emit(insn::alu_imm(Alu::Add, R3, at));
-        self.addr(R1, slot);
+        self.addr(R1, Place::stack(slot));
         self.asm.emit(insn::mov_imm(R2, 8));
         let read = if self.user_pointers() { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
         self.asm.emit(insn::call(read));

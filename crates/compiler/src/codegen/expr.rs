@@ -5,7 +5,7 @@ use bpfscope_lang::ast::*;
 use bpfscope_lang::attach::Provider;
 use bpfscope_lang::check::Type;
 
-use super::{GResult, Gen, Loc, Val};
+use super::{GResult, Gen, Loc, Place, Val};
 use crate::asm::Label;
 use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, Size};
 use crate::layout::{self, field_offsets, is_aggregate, is_signed, size_of};
@@ -22,8 +22,8 @@ impl Gen<'_, '_> {
             ExprKind::Param(n) => self.param(*n, e),
             ExprKind::ParamCount => Ok(Val::Imm(self.b.options.params.len() as i64)),
             ExprKind::Var(name) => match self.vars.get(name) {
-                Some((off, t)) if is_aggregate(t) => Ok(Val::Mem(*off)),
-                Some((off, _)) => Ok(Val::Scalar(Loc::Stack(*off))),
+                Some((p, t)) if is_aggregate(t) => Ok(Val::Mem(*p)),
+                Some((p, _)) => Ok(Val::Scalar(Loc::At(*p))),
                 None => Err(self.unsupported(e.span, "this variable")),
             },
             ExprKind::Map(m) => self.map_read(m, e),
@@ -340,11 +340,11 @@ impl Gen<'_, '_> {
             ));
         };
         // struct bpf_pidns_info { u32 pid; u32 tgid; }
-        let info = self.alloc(8)?;
-        self.zero(info, 8);
+        let info = self.slot(8)?;
+        self.zero(Place::stack(info), 8);
         self.load_imm(R1, dev as i64);
         self.load_imm(R2, ino as i64);
-        self.addr(crate::insn::R3, info);
+        self.addr(crate::insn::R3, Place::stack(info));
         self.asm.emit(insn::mov_imm(crate::insn::R4, 8));
         self.asm.emit(insn::call(Helper::GetNsCurrentPidTgid));
         self.asm.emit(insn::ldx(Size::W, R0, FP, info + if tid { 0 } else { 4 }));
@@ -646,18 +646,37 @@ impl Gen<'_, '_> {
         let differ = self.asm.new_label();
         let same = self.asm.new_label();
         let end = self.asm.new_label();
-        for i in 0..n as i16 {
-            self.asm.emit(insn::ldx(Size::B, R1, FP, a + i));
-            self.asm.emit(insn::ldx(Size::B, R2, FP, b + i));
-            self.asm.jump_reg(Jmp::Jne, R1, R2, differ);
+        if self.looped(n) {
+            self.compare_loop((a, na), (b, nb), n, strings, (differ, same), lhs.span.to(rhs.span))?;
+        } else if n > UNROLLED_COMPARE {
+            // A loop: long strings would take four instructions a byte.
+            let (top, tail) = (self.asm.new_label(), self.asm.new_label());
+            self.asm.emit(insn::mov_imm(crate::insn::R3, 0));
+            self.asm.bind(top);
+            self.asm.jump_imm(Jmp::Jge, crate::insn::R3, n as i32, tail);
+            self.byte_at(R1, a, crate::insn::R3);
+            self.byte_at(R2, b, crate::insn::R3);
+            self.asm.leave_if_reg(Jmp::Jne, R1, R2, differ);
             if strings {
-                self.asm.jump_imm(Jmp::Jeq, R1, 0, same);
+                self.asm.leave_if(Jmp::Jeq, R1, 0, same);
+            }
+            self.asm.emit(insn::alu_imm(Alu::Add, crate::insn::R3, 1));
+            self.asm.jump(top);
+            self.asm.bind(tail);
+        } else {
+            for i in 0..n {
+                self.ld(Size::B, R1, a.at(i));
+                self.ld(Size::B, R2, b.at(i));
+                self.asm.jump_reg(Jmp::Jne, R1, R2, differ);
+                if strings {
+                    self.asm.jump_imm(Jmp::Jeq, R1, 0, same);
+                }
             }
         }
         // Equal so far: a longer string must end where the shorter one did.
         if strings && na != nb {
-            let (longer, at) = if na > nb { (a, n) } else { (b, n) };
-            self.asm.emit(insn::ldx(Size::B, R1, FP, longer + at as i16));
+            let longer = if na > nb { a } else { b };
+            self.ld(Size::B, R1, longer.at(n));
             self.asm.jump_imm(Jmp::Jne, R1, 0, differ);
         } else if !strings && na != nb {
             self.asm.jump(differ);
@@ -711,7 +730,7 @@ impl Gen<'_, '_> {
 
     fn store_result(&mut self, dst: Val, v: Val, vt: &Type, t: &Type) {
         match dst {
-            Val::Mem(off) => self.store_typed(v, vt, off, t),
+            Val::Mem(p) => self.store_typed(v, vt, p, t),
             Val::Scalar(loc) => {
                 self.load(v, R0);
                 self.store_loc(loc, R0);
@@ -738,7 +757,7 @@ impl Gen<'_, '_> {
                 let Some((off, var_ty)) = self.vars.get(name).cloned() else {
                     return Err(self.unsupported(target.span, "this variable"));
                 };
-                self.asm.emit(insn::ldx(Size::DW, R0, FP, off));
+                self.ld(Size::DW, R0, off);
                 let old = if prefix { None } else { Some(self.keep(R0)?) };
                 if let Some(o) = old {
                     self.load(o, R0);
@@ -746,7 +765,7 @@ impl Gen<'_, '_> {
                 self.asm.emit(insn::alu_imm(Alu::Add, R0, delta));
                 // A uint8 at 255 goes to 0.
                 self.fit(R0, &var_ty);
-                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
+                self.st(Size::DW, off, R0);
                 match old {
                     Some(o) => Ok(o),
                     None => self.keep(R0),
@@ -760,10 +779,10 @@ impl Gen<'_, '_> {
     /// A field of a tuple or record value.
     fn member(&mut self, v: Val, items: &[Type], i: usize) -> GResult<Val> {
         let Val::Mem(base) = v else { return Ok(Val::Imm(0)) };
-        let off = base + field_offsets(items).get(i).copied().unwrap_or(0) as i16;
+        let at = base.at(field_offsets(items).get(i).copied().unwrap_or(0));
         match items.get(i) {
-            Some(t) if is_aggregate(t) => Ok(Val::Mem(off)),
-            _ => Ok(Val::Scalar(Loc::Stack(off))),
+            Some(t) if is_aggregate(t) => Ok(Val::Mem(at)),
+            _ => Ok(Val::Scalar(Loc::At(at))),
         }
     }
 
@@ -787,8 +806,8 @@ impl Gen<'_, '_> {
                     // char is signed.
                     _ => (1, true),
                 };
-                let at = off + (i as u32 * elem) as i16;
-                self.asm.emit(insn::ldx(Size::of(elem), R0, FP, at));
+                let at = off.at(i as u32 * elem);
+                self.ld(Size::of(elem), R0, at);
                 if signed && elem < 8 {
                     let shift = 64 - 8 * elem as i32;
                     self.asm.emit(insn::alu_imm(Alu::Lsh, R0, shift));
@@ -883,7 +902,7 @@ impl Gen<'_, '_> {
                 let off = self.alloc(size.max(8))?;
                 self.load(v, R0);
                 self.free(v);
-                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
+                self.st(Size::DW, off, R0);
                 Ok(Val::Mem(off))
             }
             _ => Ok(v),
@@ -909,7 +928,7 @@ impl Gen<'_, '_> {
         for ((item, ft), fo) in items.iter().zip(&types).zip(field_offsets(&types)) {
             let v = self.expr(item)?;
             let it = self.ty(item);
-            self.store_typed(v, &it, off + fo as i16, ft);
+            self.store_typed(v, &it, off.at(fo), ft);
             self.free(v);
         }
         Ok(Val::Mem(off))
@@ -1049,6 +1068,10 @@ fn jump_for(op: BinOp, signed: bool) -> Jmp {
     }
 }
 
+/// Byte comparisons of at most this many bytes are unrolled; longer ones
+/// loop.
+pub(super) const UNROLLED_COMPARE: u32 = 64;
+
 /// Multipliers of a binary operation's operands, and the divisor of its
 /// result (see [`Gen::pointer_scale`]).
 #[derive(Clone, Copy)]
@@ -1134,15 +1157,18 @@ impl Gen<'_, '_> {
         let off = i16::try_from(f.offset).map_err(|_| self.unsupported(span, "a field this far into the record"))?;
         if f.is_data_loc() {
             // The low half of the u32 is the string's offset in the record.
+            // Read as str() reads (see `str_pad`), so a string longer than
+            // max_strlen shows it.
             let cap = size_of(&t);
-            let dst = self.alloc(cap)?;
-            self.zero(dst, cap);
+            let read = cap + self.str_pad();
+            let dst = self.alloc(read)?;
+            self.zero(dst, read);
             self.asm.emit(insn::ldx(Size::W, R2, crate::insn::R9, off));
             self.asm.emit(insn::alu_imm(Alu::And, R2, 0xffff));
             self.asm.emit(insn::mov_reg(crate::insn::R3, crate::insn::R9));
             self.asm.emit(insn::alu_reg(Alu::Add, crate::insn::R3, R2));
             self.addr(R1, dst);
-            self.asm.emit(insn::mov_imm(R2, cap as i32));
+            self.asm.emit(insn::mov_imm(R2, read as i32));
             self.asm.emit(insn::call(Helper::ProbeReadKernelStr));
             return Ok(Val::Mem(dst));
         }
@@ -1152,7 +1178,7 @@ impl Gen<'_, '_> {
             self.zero(dst, size_of(&t));
             self.copy_from(crate::insn::R9, off, dst, size);
             if matches!(t, Type::Str(_)) {
-                self.asm.emit(insn::st_imm(Size::B, FP, dst + size_of(&t) as i16 - 1, 0));
+                self.st_imm(Size::B, dst.at(size_of(&t) - 1), 0);
             }
             return Ok(Val::Mem(dst));
         }
@@ -1178,9 +1204,9 @@ impl Gen<'_, '_> {
         let types: Vec<Type> = fields.iter().map(|(_, t)| t.clone()).collect();
         let offsets = crate::layout::field_offsets(&types);
         let dst = self.alloc(size_of(&record))?;
-        self.store_bytes(dst + offsets[0] as i16, &[0; 8], 8);
-        self.store_bytes(dst + offsets[1] as i16, base.as_bytes(), size_of(&types[1]));
-        self.store_bytes(dst + offsets[2] as i16, full.as_bytes(), size_of(&types[2]));
+        self.store_bytes(dst.at(offsets[0]), &[0; 8], 8);
+        self.store_bytes(dst.at(offsets[1]), base.as_bytes(), size_of(&types[1]));
+        self.store_bytes(dst.at(offsets[2]), full.as_bytes(), size_of(&types[2]));
         Ok(Val::Mem(dst))
     }
 }

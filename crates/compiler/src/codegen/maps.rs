@@ -3,7 +3,7 @@
 use bpfscope_lang::ast::*;
 use bpfscope_lang::check::{AggKind, Type};
 
-use super::{GResult, Gen, Val};
+use super::{GResult, Gen, Place, Val};
 use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R4, Reg, Size};
 use crate::layout::{self, field_offsets, is_aggregate, size_of};
 use crate::program::{MapId, TseriesAgg, ValueKind};
@@ -23,9 +23,10 @@ impl Gen<'_, '_> {
         Ok((i, m.map, m.key.clone(), m.value.clone()))
     }
 
-    /// Builds the key for `@map[keys]` on the stack; returns its offset.
-    /// `extra` bytes after the key are left for the caller (a bucket).
-    pub(super) fn build_key(&mut self, key_ty: Option<&Type>, keys: Option<&[Expr]>, extra: u32) -> GResult<i16> {
+    /// Builds the key for `@map[keys]` where byte values go; returns its
+    /// place. `extra` bytes after the key are left for the caller (a
+    /// bucket).
+    pub(super) fn build_key(&mut self, key_ty: Option<&Type>, keys: Option<&[Expr]>, extra: u32) -> GResult<Place> {
         let Some(kt) = key_ty else {
             let off = self.alloc(8 + extra)?;
             self.zero(off, 8 + extra);
@@ -40,7 +41,7 @@ impl Gen<'_, '_> {
                 for ((k, ft), fo) in keys.iter().zip(fields).zip(field_offsets(fields)) {
                     let v = self.expr(k)?;
                     let t = self.ty(k);
-                    self.store_typed(v, &t, off + fo as i16, ft);
+                    self.store_typed(v, &t, off.at(fo), ft);
                     self.free(v);
                 }
             }
@@ -55,17 +56,16 @@ impl Gen<'_, '_> {
         Ok(off)
     }
 
-    /// `R0 = bpf_map_lookup_elem(map, fp + key)`
-    pub(super) fn lookup(&mut self, map: MapId, key: i16) {
+    /// `R0 = bpf_map_lookup_elem(map, &key)`
+    pub(super) fn lookup(&mut self, map: MapId, key: Place) {
         self.asm.load_map(R1, map);
         self.addr(R2, key);
         self.asm.emit(insn::call(Helper::MapLookupElem));
     }
 
-    /// `bpf_map_update_elem(map, fp + key, fp + value, BPF_ANY)`
-    /// `bpf_map_update_elem(map, key, value, BPF_ANY)`; a map without room
-    /// for a new key says so at run time, as bpftrace 0.26 does.
-    fn update(&mut self, map: MapId, key: i16, value: i16) -> GResult<()> {
+    /// `bpf_map_update_elem(map, &key, &value, BPF_ANY)`; a map without
+    /// room for a new key says so at run time, as bpftrace 0.26 does.
+    fn update(&mut self, map: MapId, key: Place, value: Place) -> GResult<()> {
         self.asm.load_map(R1, map);
         self.addr(R2, key);
         self.addr(R3, value);
@@ -83,9 +83,9 @@ impl Gen<'_, '_> {
     /// A slot of the internal array map (lost events, start time).
     pub(super) fn global(&mut self, slot: i32) -> GResult<Val> {
         let map = self.b.globals_map();
-        let key = self.alloc(8)?;
+        let key = self.slot(8)?;
         self.asm.emit(insn::st_imm(Size::DW, FP, key, slot));
-        self.lookup(map, key);
+        self.lookup(map, Place::stack(key));
         let none = self.asm.new_label();
         let end = self.asm.new_label();
         self.asm.jump_imm(Jmp::Jeq, R0, 0, none);
@@ -100,9 +100,9 @@ impl Gen<'_, '_> {
     /// Counts an event the ring buffer had no room for.
     pub(super) fn count_lost(&mut self) -> GResult<()> {
         let map = self.b.globals_map();
-        let key = self.alloc(8)?;
+        let key = self.slot(8)?;
         self.asm.emit(insn::st_imm(Size::DW, FP, key, GLOBAL_LOST));
-        self.lookup(map, key);
+        self.lookup(map, Place::stack(key));
         let none = self.asm.new_label();
         self.asm.jump_imm(Jmp::Jeq, R0, 0, none);
         self.asm.emit(insn::mov_imm(R1, 1));
@@ -163,8 +163,8 @@ impl Gen<'_, '_> {
         let key = self.build_key(key_ty, keys, 0)?;
         // acc: the sum, total, minimum or maximum; aux: the avg count, or
         // whether min/max has found a value.
-        let acc = self.alloc(8)?;
-        let aux = self.alloc(8)?;
+        let acc = self.slot(8)?;
+        let aux = self.slot(8)?;
         self.asm.emit(insn::st_imm(Size::DW, FP, acc, 0));
         self.asm.emit(insn::st_imm(Size::DW, FP, aux, 0));
         for cpu in 0..self.b.options.ncpus.min(i32::MAX as u64) as i32 {
@@ -240,14 +240,17 @@ impl Gen<'_, '_> {
         };
         let key = self.build_key(key_ty.as_ref(), m.keys.as_deref(), 0)?;
         let size = layout::align8(size_of(&vt)).max(8);
-        let val = self.alloc(size)?;
         let t = self.ty(value);
-        if is_aggregate(&vt) {
+        let val = if is_aggregate(&vt) {
+            let val = self.alloc(size)?;
             self.store_typed(v, &t, val, &vt);
+            val
         } else {
+            let val = Place::stack(self.slot(8)?);
             self.load(v, R0);
-            self.asm.emit(insn::stx(Size::DW, FP, val, R0));
-        }
+            self.st(Size::DW, val, R0);
+            val
+        };
         self.free(v);
         self.update(map, key, val)
     }
@@ -263,10 +266,10 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::alu_imm(Alu::Add, R0, delta));
         let new = self.keep(R0)?;
         let key = self.build_key(key_ty.as_ref(), m.keys.as_deref(), 0)?;
-        let val = self.alloc(8)?;
+        let val = self.slot(8)?;
         self.load(new, R0);
         self.asm.emit(insn::stx(Size::DW, FP, val, R0));
-        self.update(map, key, val)?;
+        self.update(map, key, Place::stack(val))?;
         if prefix {
             self.free(old);
             Ok(new)
@@ -320,9 +323,9 @@ impl Gen<'_, '_> {
         if let Some(b) = bucket {
             self.load(b, R0);
             self.free(b);
-            self.asm.emit(insn::stx(Size::DW, FP, key + key_size as i16, R0));
+            self.st(Size::DW, key.at(key_size), R0);
         }
-        let fresh = self.alloc(16)?;
+        let fresh = self.slot(16)?;
         self.lookup(map, key);
         let missing = self.asm.new_label();
         let end = self.asm.new_label();
@@ -373,7 +376,7 @@ impl Gen<'_, '_> {
                 self.asm.emit(insn::st_imm(Size::DW, FP, fresh + 8, 1));
             }
         }
-        self.update(map, key, fresh)?;
+        self.update(map, key, Place::stack(fresh))?;
         self.asm.bind(end);
         self.free(v);
         Ok(())
@@ -417,8 +420,8 @@ impl Gen<'_, '_> {
         let key = self.build_key(key_ty, keys, pad + 8)?;
         self.load(slot, R0);
         self.free(slot);
-        self.asm.emit(insn::stx(Size::DW, FP, key + key_size as i16, R0));
-        let fresh = self.alloc(24)?;
+        self.st(Size::DW, key.at(key_size), R0);
+        let fresh = self.slot(24)?;
         self.lookup(map, key);
         let missing = self.asm.new_label();
         let end = self.asm.new_label();
@@ -485,7 +488,7 @@ impl Gen<'_, '_> {
         }
         self.load(epoch, R0);
         self.asm.emit(insn::stx(Size::DW, FP, fresh + 16, R0));
-        self.update(map, key, fresh)?;
+        self.update(map, key, Place::stack(fresh))?;
         self.asm.bind(end);
         for x in [v, now, epoch] {
             self.free(x);

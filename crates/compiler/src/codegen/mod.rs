@@ -22,10 +22,10 @@ use bpfscope_lang::{Diagnostic, Diagnostics, Span};
 use bpfscope_probes::{Concrete, Detail, Resolved};
 
 use crate::asm::{Asm, Label};
-use crate::insn::{self, FP, R0, R1, R9, Reg, Size};
+use crate::insn::{self, FP, Helper, Jmp, R0, R1, R2, R3, R9, Reg, Size};
 use crate::layout::{self, is_aggregate, size_of};
 use crate::program::*;
-pub use frame::{Frame, Loc, RegPool, Val};
+pub use frame::{Area, Frame, Loc, Place, RegPool, Val};
 
 /// Settings that shape the generated code.
 #[derive(Clone, Debug)]
@@ -188,11 +188,34 @@ struct Builder<'a> {
     counting_callback: Option<SubprogId>,
     /// Where loops over maps hand the variables to their callbacks.
     loop_scratch: Option<MapId>,
+    /// The program being generated ran out of stack with its byte values
+    /// there: it is generated again with them in a scratch buffer.
+    wants_scratch: bool,
+}
+
+/// The builder's state before a program, to go back to when the program
+/// is generated again (see [`Builder::probe`]).
+struct Checkpoint {
+    out: Compiled,
+    programs: usize,
+    globals: Option<MapId>,
+    counting_callback: Option<SubprogId>,
+    loop_scratch: Option<MapId>,
 }
 
 impl<'a> Builder<'a> {
     fn new(checked: &'a CheckedProgram, options: &'a CompileOptions) -> Builder<'a> {
-        let mut out = Compiled { print_maps_on_exit: options.print_maps_on_exit, ..Compiled::default() };
+        use bpfscope_lang::ast::ConfigValue;
+        // The checker lets only a string through.
+        let trailer = match bpfscope_lang::check::config_value(&checked.program, "str_trunc_trailer") {
+            Some(ConfigValue::Str(s) | ConfigValue::Ident(s)) => s,
+            _ => String::new(),
+        };
+        let mut out = Compiled {
+            print_maps_on_exit: options.print_maps_on_exit,
+            str_trunc_trailer: trailer,
+            ..Compiled::default()
+        };
         out.ringbuf = Some(push_map(
             &mut out,
             MapSpec {
@@ -223,6 +246,7 @@ impl<'a> Builder<'a> {
             globals: None,
             counting_callback: None,
             loop_scratch: None,
+            wants_scratch: false,
         };
         b.declare_user_maps();
         b
@@ -360,8 +384,6 @@ impl<'a> Builder<'a> {
         m
     }
 
-    /// Generates the program for a group of attach points (see
-    /// [`program_groups`]).
     /// The index of a `probe` name.
     fn name_id(&mut self, name: String) -> u32 {
         self.out.probe_names.push(name);
@@ -380,7 +402,47 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Generates the program for a group of attach points (see
+    /// [`program_groups`]). Byte values live on the stack, unless they do
+    /// not fit there: then the program is generated again with them in a
+    /// per-CPU scratch buffer, which costs a map lookup when it starts.
     fn probe(&mut self, index: usize, probe: &'a Probe, group: &[&Concrete]) -> GResult<()> {
+        let saved = self.checkpoint();
+        self.wants_scratch = false;
+        let on_stack = self.probe_in(index, probe, group, false);
+        if !self.wants_scratch {
+            return on_stack;
+        }
+        self.restore(saved);
+        self.probe_in(index, probe, group, true)
+    }
+
+    fn checkpoint(&mut self) -> Checkpoint {
+        // The programs so far stay as they are: only their count is kept.
+        let programs = std::mem::take(&mut self.out.programs);
+        let out = self.out.clone();
+        self.out.programs = programs;
+        Checkpoint {
+            out,
+            programs: self.out.programs.len(),
+            globals: self.globals,
+            counting_callback: self.counting_callback,
+            loop_scratch: self.loop_scratch,
+        }
+    }
+
+    fn restore(&mut self, saved: Checkpoint) {
+        let mut programs = std::mem::take(&mut self.out.programs);
+        programs.truncate(saved.programs);
+        self.out = saved.out;
+        self.out.programs = programs;
+        self.globals = saved.globals;
+        self.counting_callback = saved.counting_callback;
+        self.loop_scratch = saved.loop_scratch;
+    }
+
+    /// [`Builder::probe`] with byte values in a scratch buffer or not.
+    fn probe_in(&mut self, index: usize, probe: &'a Probe, group: &[&Concrete], scratch: bool) -> GResult<()> {
         let Some(first) = group.first() else { return Ok(()) };
         let ap = &first.attach;
         let mut cookies = Vec::with_capacity(group.len());
@@ -443,9 +505,22 @@ impl<'a> Builder<'a> {
             [(probe, func)] => Site::Fixed { probe: i64::from(probe), func: i64::from(func) },
             _ => Site::Cookie { slot: 0 },
         };
-        let mut g = Gen::new(self, index, ap.provider, site, probe.span);
+        // One element, sized once the program is generated.
+        let scratch = scratch.then(|| {
+            push_map(
+                &mut self.out,
+                MapSpec {
+                    name: "AT_scratch".into(),
+                    kind: MapKind::PercpuArray,
+                    key_size: 4,
+                    value_size: 8,
+                    max_entries: 1,
+                },
+            )
+        });
+        let mut g = Gen::new(self, index, ap.provider, site, probe.span, scratch);
         g.detail = first.detail.clone();
-        g.prologue();
+        g.prologue()?;
         if let Site::Cookie { .. } = g.site {
             g.read_cookie()?;
         }
@@ -457,11 +532,25 @@ impl<'a> Builder<'a> {
         }
         g.block_stmts(&probe.body)?;
         g.epilogue();
+        g.check_stack_depth()?;
+        let scratch_bytes = layout::align8(g.frame.scratch_peak()).max(8);
         let code = g.asm.finish().map_err(|e| Diagnostic::error(probe.span, e.to_string()))?;
+        if let Some(m) = scratch {
+            self.out.maps[m.0].value_size = scratch_bytes;
+        }
         let name = program_name(&ap.canonical(), self.out.programs.len());
         self.out.programs.push(ProgSpec { name, kind, attach: ap.clone(), code });
         Ok(())
     }
+}
+
+/// Copies and zeroing of more bytes than this go through a helper call
+/// rather than a load and store per 8 bytes.
+const BULK: u32 = 128;
+
+/// A frame's stack as the kernel counts it against the limit.
+fn frame_depth(bytes: u32) -> u32 {
+    bytes.max(1).div_ceil(32) * 32
 }
 
 /// The widest access of at most `left` bytes that is naturally aligned at
@@ -663,8 +752,9 @@ struct Gen<'a, 'b> {
     asm: Asm,
     frame: Frame,
     regs: RegPool,
-    /// Scratch variables: frame offset and type.
-    vars: HashMap<String, (i16, Type)>,
+    /// Scratch variables: where they are and their type (scalars on the
+    /// stack, byte values wherever byte values go).
+    vars: HashMap<String, (Place, Type)>,
     loops: Vec<LoopLabels>,
     /// Where `return` (and a false predicate) goes.
     exit: Label,
@@ -681,6 +771,12 @@ struct Gen<'a, 'b> {
     loop_level: u32,
     /// What the attach point offers (a tracepoint's record layout).
     detail: Detail,
+    /// The program's per-CPU scratch buffer, where its byte values live
+    /// (its address in [`frame::SCRATCH_REG`]); `None`: on the stack.
+    scratch: Option<MapId>,
+    /// The most stack the callbacks this code calls take (with theirs),
+    /// which the kernel counts with the caller's.
+    callee_stack: u32,
 }
 
 /// The `probe` and `func` indexes of a program.
@@ -697,14 +793,21 @@ enum Site {
 const MAX_LOOP_NESTING: u32 = 8;
 
 impl<'a, 'b> Gen<'a, 'b> {
-    fn new(b: &'b mut Builder<'a>, _index: usize, provider: Provider, site: Site, probe_span: Span) -> Gen<'a, 'b> {
+    fn new(
+        b: &'b mut Builder<'a>,
+        _index: usize,
+        provider: Provider,
+        site: Site,
+        probe_span: Span,
+        scratch: Option<MapId>,
+    ) -> Gen<'a, 'b> {
         let mut asm = Asm::default();
         let exit = asm.new_label();
         Gen {
             b,
             asm,
-            frame: Frame::default(),
-            regs: RegPool::default(),
+            frame: Frame::new(scratch.is_some()),
+            regs: RegPool::new(scratch.is_some()),
             vars: HashMap::new(),
             loops: Vec::new(),
             exit,
@@ -715,6 +818,8 @@ impl<'a, 'b> Gen<'a, 'b> {
             return_flag: 0,
             loop_level: 0,
             detail: Detail::None,
+            scratch,
+            callee_stack: 0,
         }
     }
 
@@ -732,14 +837,36 @@ impl<'a, 'b> Gen<'a, 'b> {
         )
     }
 
-    fn prologue(&mut self) {
+    fn prologue(&mut self) -> GResult<()> {
         self.asm.set_span(self.probe_span);
         self.asm.emit(insn::mov_reg(R9, R1));
+        self.scratch_base(0)
+    }
+
+    /// Points [`frame::SCRATCH_REG`] at this CPU's scratch buffer, in code
+    /// that has one; `fail` is what the code returns in the case the
+    /// lookup fails (it cannot: the array has its element).
+    fn scratch_base(&mut self, fail: i32) -> GResult<()> {
+        let Some(map) = self.scratch else { return Ok(()) };
+        let mark = self.frame.mark();
+        let key = self.slot(8)?;
+        self.asm.emit(insn::st_imm(Size::DW, FP, key, 0));
+        self.asm.load_map(R1, map);
+        self.addr(R2, Place::stack(key));
+        self.asm.emit(insn::call(Helper::MapLookupElem));
+        let ok = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jne, R0, 0, ok);
+        self.asm.emit(insn::mov_imm(R0, fail));
+        self.asm.emit(insn::exit());
+        self.asm.bind(ok);
+        self.asm.emit(insn::mov_reg(frame::SCRATCH_REG, R0));
+        self.frame.release_to(mark);
+        Ok(())
     }
 
     /// Saves the attach cookie for `probe` and `func`.
     fn read_cookie(&mut self) -> GResult<()> {
-        let slot = self.alloc(8)?;
+        let slot = self.slot(8)?;
         self.asm.emit(insn::mov_reg(R1, R9));
         self.asm.emit(insn::call(insn::Helper::GetAttachCookie));
         self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
@@ -754,19 +881,34 @@ impl<'a, 'b> Gen<'a, 'b> {
         self.asm.emit(insn::exit());
     }
 
-    /// Gives every scratch variable of the probe its stack slot, zeroed.
+    /// The kernel limits the stack of a program and the callbacks it calls
+    /// together, each frame rounded up to 32 bytes.
+    fn check_stack_depth(&mut self) -> GResult<()> {
+        let depth = frame_depth(self.frame.stack_peak()) + self.callee_stack;
+        if depth <= frame::STACK_LIMIT {
+            return Ok(());
+        }
+        Err(self.out_of_memory(false))
+    }
+
+    /// Gives every scratch variable of the probe its place, zeroed:
+    /// scalars on the stack (where the verifier follows their values, as
+    /// loops need), byte values where byte values go.
     fn declare_vars(&mut self, index: usize) -> GResult<()> {
-        self.return_flag = self.alloc(8)?;
-        self.zero(self.return_flag, 8);
+        self.return_flag = self.slot(8)?;
+        self.zero(Place::stack(self.return_flag), 8);
         let vars: Vec<(String, Type)> =
             self.b.checked.probe_vars(index).map(|(n, t)| (n.to_string(), t.clone())).collect();
         for (name, ty) in vars {
-            let size = if is_aggregate(&ty) { size_of(&ty) } else { 8 };
-            let off = self.alloc(size)?;
-            self.zero(off, size);
-            self.vars.insert(name, (off, ty));
+            let (place, size) = if is_aggregate(&ty) {
+                (self.alloc(size_of(&ty))?, size_of(&ty))
+            } else {
+                (Place::stack(self.slot(8)?), 8)
+            };
+            self.zero(place, size);
+            self.vars.insert(name, (place, ty));
         }
-        self.var_bytes = self.frame.mark();
+        self.var_bytes = self.frame.stack_used();
         Ok(())
     }
 
@@ -774,17 +916,51 @@ impl<'a, 'b> Gen<'a, 'b> {
         self.b.checked.type_of(e).clone()
     }
 
-    /// Stack space for the current statement (or for good, before any).
-    fn alloc(&mut self, size: u32) -> GResult<i16> {
-        self.frame.alloc(size).ok_or_else(|| {
-            Diagnostic::error(
-                self.asm.span(),
-                format!("this needs more than the {} bytes of stack a BPF program has", frame::STACK_LIMIT),
+    /// Space for a byte value, for the current statement (or for good,
+    /// before any): in the scratch buffer if the program has one, else on
+    /// the stack.
+    fn alloc(&mut self, size: u32) -> GResult<Place> {
+        match self.frame.alloc_mem(size) {
+            Some(p) => Ok(p),
+            None => Err(self.out_of_memory(self.frame.has_scratch())),
+        }
+    }
+
+    /// A stack slot, for the current statement: scalars, and the keys and
+    /// pointers helpers need on the stack.
+    fn slot(&mut self, size: u32) -> GResult<i16> {
+        match self.frame.alloc_stack(size) {
+            Some(off) => Ok(off),
+            None => Err(self.out_of_memory(false)),
+        }
+    }
+
+    /// The error where the stack (or the scratch buffer) is full. A
+    /// program with its byte values on the stack is generated again with
+    /// them in a scratch buffer, so users see this only where that too
+    /// runs out.
+    fn out_of_memory(&mut self, scratch: bool) -> Diagnostic {
+        if !self.frame.has_scratch() {
+            self.b.wants_scratch = true;
+        }
+        let span = self.asm.span();
+        if scratch {
+            return Diagnostic::error(
+                span,
+                format!(
+                    "this needs more than the {} bytes of scratch memory a probe has for strings, tuples and other values",
+                    frame::SCRATCH_LIMIT
+                ),
             )
             .with_hint(
-                "use fewer or shorter strings at once (a smaller max_strlen), or split the work over several probes",
-            )
-        })
+                "use fewer or shorter strings at once (a smaller max_strlen, as in config = { max_strlen = 256 }), or split the work over several probes",
+            );
+        }
+        Diagnostic::error(
+            span,
+            format!("this needs more than the {} bytes of stack a BPF program has", frame::STACK_LIMIT),
+        )
+        .with_hint("split the expression into statements that keep parts in variables, or the work over several probes")
     }
 
     fn unsupported(&self, span: Span, what: &str) -> Diagnostic {
@@ -798,8 +974,8 @@ impl<'a, 'b> Gen<'a, 'b> {
         match self.regs.take() {
             Some(r) => Ok(Loc::Reg(r)),
             None => match self.frame.alloc_spill() {
-                Some(off) => Ok(Loc::Stack(off)),
-                None => Ok(Loc::Stack(self.alloc(8)?)),
+                Some(off) => Ok(Loc::At(Place::stack(off))),
+                None => Ok(Loc::At(Place::stack(self.slot(8)?))),
             },
         }
     }
@@ -818,7 +994,7 @@ impl<'a, 'b> Gen<'a, 'b> {
                     self.asm.emit(insn::mov_reg(t, r));
                 }
             }
-            Loc::Stack(off) => self.asm.emit(insn::stx(Size::DW, FP, off, r)),
+            Loc::At(p) => self.st(Size::DW, p, r),
         }
     }
 
@@ -831,8 +1007,8 @@ impl<'a, 'b> Gen<'a, 'b> {
                     self.asm.emit(insn::mov_reg(r, t));
                 }
             }
-            Val::Scalar(Loc::Stack(off)) => self.asm.emit(insn::ldx(Size::DW, r, FP, off)),
-            Val::Mem(off) => self.addr(r, off),
+            Val::Scalar(Loc::At(p)) => self.ld(Size::DW, r, p),
+            Val::Mem(p) => self.addr(r, p),
             Val::Nothing => self.asm.emit(insn::mov_imm(r, 0)),
         }
     }
@@ -844,72 +1020,122 @@ impl<'a, 'b> Gen<'a, 'b> {
         }
     }
 
-    /// `r = fp + off`
-    fn addr(&mut self, r: Reg, off: i16) {
-        self.asm.emit(insn::mov_reg(r, FP));
-        self.asm.emit(insn::alu_imm(insn::Alu::Add, r, i32::from(off)));
+    /// The register an area's offsets are from.
+    fn base(&self, area: Area) -> Reg {
+        match area {
+            Area::Stack => FP,
+            Area::Scratch => frame::SCRATCH_REG,
+        }
+    }
+
+    /// `r = &p`
+    fn addr(&mut self, r: Reg, p: Place) {
+        self.asm.emit(insn::mov_reg(r, self.base(p.area)));
+        self.asm.emit(insn::alu_imm(insn::Alu::Add, r, i32::from(p.off)));
+    }
+
+    /// `dst = *(size *)&p`
+    fn ld(&mut self, size: Size, dst: Reg, p: Place) {
+        self.asm.emit(insn::ldx(size, dst, self.base(p.area), p.off));
+    }
+
+    /// `*(size *)&p = src`
+    fn st(&mut self, size: Size, p: Place, src: Reg) {
+        self.asm.emit(insn::stx(size, self.base(p.area), p.off, src));
+    }
+
+    /// `*(size *)&p = imm`
+    fn st_imm(&mut self, size: Size, p: Place, imm: i32) {
+        self.asm.emit(insn::st_imm(size, self.base(p.area), p.off, imm));
     }
 
     /// Lets go of a value's register.
     fn free(&mut self, v: Val) {
         match v {
             Val::Scalar(Loc::Reg(r)) => self.regs.give(r),
-            Val::Scalar(Loc::Stack(off)) => self.frame.free_spill(off),
+            Val::Scalar(Loc::At(Place { area: Area::Stack, off })) => self.frame.free_spill(off),
             _ => {}
         }
     }
 
     // ---- memory -----------------------------------------------------------
 
-    /// Zeroes `size` bytes at `fp + off`.
-    fn zero(&mut self, off: i16, size: u32) {
+    /// Zeroes `size` bytes at `p`. Clobbers r0-r5 when `size` is over
+    /// [`BULK`].
+    fn zero(&mut self, p: Place, size: u32) {
+        if size > BULK {
+            // bpf_probe_read_kernel(p, size, NULL): reading address 0 fails,
+            // and a failed read zeroes its destination; a few instructions
+            // whatever the size, where stores take one per 8 bytes.
+            self.addr(R1, p);
+            self.asm.emit(insn::mov_imm(R2, size as i32));
+            self.asm.emit(insn::mov_imm(R3, 0));
+            self.asm.emit(insn::call(Helper::ProbeReadKernel));
+            return;
+        }
         let mut done = 0u32;
         while done < size {
             // The verifier refuses misaligned stack stores.
-            let (step, width) = aligned_width(i32::from(off) + done as i32, size - done);
-            self.asm.emit(insn::st_imm(step, FP, off + done as i16, 0));
+            let (step, width) = aligned_width(i32::from(p.off) + done as i32, size - done);
+            self.st_imm(step, p.at(done), 0);
             done += width;
         }
     }
 
-    /// Copies `size` bytes from `src + src_off` to `fp + dst_off` through
-    /// `R1` (any register may be the source, r1 excepted).
-    fn copy_from(&mut self, src: Reg, src_off: i16, dst_off: i16, size: u32) {
+    /// Copies `size` bytes from `src + src_off` to `dst` through `R1` (any
+    /// register may be the source, r1 excepted); over [`BULK`] bytes,
+    /// through bpf_probe_read_kernel, which clobbers r0-r5.
+    fn copy_from(&mut self, src: Reg, src_off: i16, dst: Place, size: u32) {
+        if size > BULK {
+            self.asm.emit(insn::mov_reg(R3, src));
+            if src_off != 0 {
+                self.asm.emit(insn::alu_imm(insn::Alu::Add, R3, i32::from(src_off)));
+            }
+            self.addr(R1, dst);
+            self.asm.emit(insn::mov_imm(R2, size as i32));
+            self.asm.emit(insn::call(Helper::ProbeReadKernel));
+            return;
+        }
         let mut done = 0u32;
         while done < size {
             // Naturally aligned loads and stores: a tracepoint's record and
             // the stack refuse others.
-            let (from, to) = (i32::from(src_off) + done as i32, i32::from(dst_off) + done as i32);
+            let (from, to) = (i32::from(src_off) + done as i32, i32::from(dst.off) + done as i32);
             let (a, b) = (aligned_width(from, size - done), aligned_width(to, size - done));
             let (sz, width) = if a.1 <= b.1 { a } else { b };
             self.asm.emit(insn::ldx(sz, R1, src, src_off + done as i16));
-            self.asm.emit(insn::stx(sz, FP, dst_off + done as i16, R1));
+            self.st(sz, dst.at(done), R1);
             done += width;
         }
     }
 
-    /// Stores a value of type `t` at `fp + off`, using `size` bytes there
+    /// Copies `size` bytes from one place to another (see [`Gen::copy_from`]).
+    fn copy_mem(&mut self, src: Place, dst: Place, size: u32) {
+        self.copy_from(self.base(src.area), src.off, dst, size);
+    }
+
+    /// Stores a value of type `t` at `dst`, using `size` bytes there
     /// (strings shorter than the slot are zero-padded).
-    fn store_val(&mut self, v: Val, t: &Type, off: i16, size: u32) {
+    fn store_val(&mut self, v: Val, t: &Type, dst: Place, size: u32) {
         match v {
             Val::Mem(src) => {
                 let n = size_of(t).min(size);
-                self.copy_from(FP, src, off, n);
+                self.copy_mem(src, dst, n);
                 if n < size {
-                    self.zero(off + n as i16, size - n);
+                    self.zero(dst.at(n), size - n);
                 }
             }
             other => {
                 self.load(other, R0);
-                self.asm.emit(insn::stx(Size::DW, FP, off, R0));
+                self.st(Size::DW, dst, R0);
             }
         }
     }
 
-    /// Stores a value of type `vt` at `fp + off` as a value of type `dst`:
+    /// Stores a value of type `vt` at `dst` as a value of type `dt`:
     /// tuples and records whose fields differ in size (a shorter string
     /// than the variable held before) are laid out field by field.
-    fn store_typed(&mut self, v: Val, vt: &Type, off: i16, dst: &Type) {
+    fn store_typed(&mut self, v: Val, vt: &Type, dst: Place, dt: &Type) {
         fn fields(t: &Type) -> Option<Vec<Type>> {
             match t {
                 Type::Tuple(items) => Some(items.clone()),
@@ -917,38 +1143,41 @@ impl<'a, 'b> Gen<'a, 'b> {
                 _ => None,
             }
         }
-        if let (Some(from), Some(to), Val::Mem(base)) = (fields(vt), fields(dst), v)
+        if let (Some(from), Some(to), Val::Mem(base)) = (fields(vt), fields(dt), v)
             && from.len() == to.len()
             && from != to
         {
             let places = layout::field_offsets(&from).into_iter().zip(layout::field_offsets(&to));
             for ((ft, tt), (fo, to_off)) in from.iter().zip(&to).zip(places) {
-                let at = base + fo as i16;
-                let field = if is_aggregate(ft) { Val::Mem(at) } else { Val::Scalar(Loc::Stack(at)) };
-                self.store_typed(field, ft, off + to_off as i16, tt);
+                let at = base.at(fo);
+                let field = if is_aggregate(ft) { Val::Mem(at) } else { Val::Scalar(Loc::At(at)) };
+                self.store_typed(field, ft, dst.at(to_off), tt);
             }
             return;
         }
-        let size = if is_aggregate(dst) { size_of(dst) } else { 8 };
-        self.store_val(v, vt, off, size);
+        let size = if is_aggregate(dt) { size_of(dt) } else { 8 };
+        self.store_val(v, vt, dst, size);
     }
 
-    /// Writes bytes known at compile time to `fp + off`.
-    fn store_bytes(&mut self, off: i16, bytes: &[u8], size: u32) {
-        let mut padded = bytes.to_vec();
-        padded.resize(layout::align8(size.max(bytes.len() as u32)) as usize, 0);
-        for (i, chunk) in padded.chunks(8).enumerate() {
+    /// Writes bytes known at compile time to `p`, zero-padded to `size`.
+    fn store_bytes(&mut self, p: Place, bytes: &[u8], size: u32) {
+        let total = layout::align8(size.max(bytes.len() as u32));
+        let written = layout::align8(bytes.len() as u32);
+        for (i, chunk) in bytes.chunks(8).enumerate() {
             let mut w = [0u8; 8];
             w[..chunk.len()].copy_from_slice(chunk);
             let v = i64::from_le_bytes(w);
-            let at = off + (i * 8) as i16;
+            let at = p.at(8 * i as u32);
             match i32::try_from(v) {
-                Ok(small) => self.asm.emit(insn::st_imm(Size::DW, FP, at, small)),
+                Ok(small) => self.st_imm(Size::DW, at, small),
                 Err(_) => {
                     self.asm.emit_all(insn::ld_imm64(R0, v));
-                    self.asm.emit(insn::stx(Size::DW, FP, at, R0));
+                    self.st(Size::DW, at, R0);
                 }
             }
+        }
+        if written < total {
+            self.zero(p.at(written), total - written);
         }
     }
 }

@@ -4,7 +4,7 @@
 use bpfscope_lang::ast::*;
 use bpfscope_lang::check::Type;
 
-use super::{GResult, Gen, LoopLabels, Val};
+use super::{GResult, Gen, Loc, LoopLabels, Val};
 use crate::insn::{self, Alu, FP, Jmp, R0, R1, Size};
 use crate::layout::is_aggregate;
 
@@ -96,7 +96,7 @@ impl Gen<'_, '_> {
         let Some((slot, _)) = self.vars.get(var).cloned() else {
             return Err(self.unsupported(start.span, "this loop"));
         };
-        let limit = self.alloc(8)?;
+        let limit = self.slot(8)?;
         let v = self.expr(end)?;
         self.load(v, R0);
         self.free(v);
@@ -104,18 +104,18 @@ impl Gen<'_, '_> {
         let v = self.expr(start)?;
         self.load(v, R0);
         self.free(v);
-        self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
+        self.st(Size::DW, slot, R0);
         let top = self.asm.new_label();
         let labels = LoopLabels { next: self.asm.new_label(), end: self.asm.new_label() };
         self.asm.bind(top);
-        self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+        self.ld(Size::DW, R0, slot);
         self.asm.emit(insn::ldx(Size::DW, R1, FP, limit));
         self.asm.jump_reg(Jmp::Jsge, R0, R1, labels.end);
         self.loop_body(body, labels)?;
         self.asm.bind(labels.next);
-        self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+        self.ld(Size::DW, R0, slot);
         self.asm.emit(insn::alu_imm(Alu::Add, R0, 1));
-        self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
+        self.st(Size::DW, slot, R0);
         self.asm.jump(top);
         self.asm.bind(labels.end);
         Ok(())
@@ -135,7 +135,7 @@ impl Gen<'_, '_> {
             return Err(self.unsupported(value.span, "this variable"));
         };
         let v = match op {
-            Some(op) => self.compound(op, Val::Scalar(super::Loc::Stack(slot)), &ty, value)?,
+            Some(op) => self.compound(op, Val::Scalar(Loc::At(slot)), &ty, value)?,
             None => self.expr(value)?,
         };
         let vt = self.ty(value);
@@ -144,7 +144,7 @@ impl Gen<'_, '_> {
         } else {
             self.load(v, R0);
             self.fit(R0, &ty);
-            self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
+            self.st(Size::DW, slot, R0);
         }
         self.free(v);
         Ok(())

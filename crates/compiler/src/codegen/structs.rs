@@ -5,9 +5,9 @@ use bpfscope_lang::ast::{Expr, ExprKind, UnaryOp};
 use bpfscope_lang::check::{KernelField, Type};
 use bpfscope_lang::{Diagnostic, Span};
 
-use super::{GResult, Gen, Val};
+use super::{GResult, Gen, Place, Val};
 use crate::ctypes::LayoutError;
-use crate::insn::{self, Alu, FP, Helper, R0, R1, R2, R3, Size};
+use crate::insn::{self, Alu, Helper, R0, R1, R2, R3, Size};
 use crate::layout::{align8, is_aggregate, size_of};
 
 impl Gen<'_, '_> {
@@ -75,8 +75,10 @@ impl Gen<'_, '_> {
             Type::Bool => 1,
             other => size_of(other),
         };
-        let dst = self.alloc(align8(size).max(8))?;
-        self.zero(dst, align8(size).max(8));
+        // A scalar is read through a stack slot; bytes go where bytes go.
+        let room = align8(size).max(8);
+        let dst = if is_aggregate(t) { self.alloc(room)? } else { Place::stack(self.slot(room)?) };
+        self.zero(dst, room);
         self.load(addr, R3);
         self.free(addr);
         self.addr(R1, dst);
@@ -86,7 +88,7 @@ impl Gen<'_, '_> {
         if is_aggregate(t) {
             return Ok(Val::Mem(dst));
         }
-        self.asm.emit(insn::ldx(Size::of(size.min(8)), R0, FP, dst));
+        self.ld(Size::of(size.min(8)), R0, dst);
         if let Type::Int { bits, signed: true } = t
             && *bits < 64
         {

@@ -44,7 +44,7 @@ const VARIABLES: &[(&str, Kind)] = &[
 ];
 
 /// The values the config variables have unless the program sets them
-/// (bpfscope's, where they differ from bpftrace's: `max_strlen`).
+/// (bpftrace 0.26's).
 const DEFAULTS: &[(&str, ConfigValueRef)] = &[
     ("cache_user_symbols", ConfigValueRef::Str("PER_PROGRAM")),
     ("cpp_demangle", ConfigValueRef::Bool(true)),

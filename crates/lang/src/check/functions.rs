@@ -237,14 +237,25 @@ impl Checker<'_> {
                 Type::Str(size.unwrap_or(self.options.max_strlen))
             }
             "buf" => {
+                let mut first = Type::Unknown;
                 if self.arity(c, span, 1, 2) {
-                    self.arg(c, 0, &c.args[0], Arg::Any);
+                    first = self.arg(c, 0, &c.args[0], Arg::Any);
                     if let Some(n) = c.args.get(1) {
                         self.arg(c, 1, n, Arg::Int);
                     }
                 }
-                let size = c.args.get(1).and_then(|n| int_literal(n, &self.options.params)).map(|n| n.max(0) as u64);
-                Type::Buffer(size.unwrap_or(64))
+                // bpftrace 0.26: at most max_strlen less the length's 4
+                // bytes; a literal length, or an array's size, if smaller.
+                let most = self.options.max_strlen.saturating_sub(4);
+                let size = match (c.args.get(1), &first) {
+                    (Some(n), _) => int_literal(n, &self.options.params).map(|n| n.max(0) as u64),
+                    (None, Type::Array(elem, n)) => match **elem {
+                        Type::Int { bits, .. } => Some(u64::from(bits / 8).max(1) * n),
+                        _ => None,
+                    },
+                    (None, _) => None,
+                };
+                Type::Buffer(size.unwrap_or(most).min(most))
             }
             "kstack" | "ustack" => {
                 self.stack_call(c, span);

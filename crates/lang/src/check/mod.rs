@@ -49,10 +49,10 @@ pub struct CheckOptions {
     pub user_symbols: Option<UserSymbols>,
 }
 
-/// The default `max_strlen`: bpftrace 0.17's. (bpftrace 0.26 raised it to
-/// 1024 by keeping long strings in scratch maps rather than on the 512-byte
-/// BPF stack.)
-pub const DEFAULT_MAX_STRLEN: u64 = 64;
+/// The default `max_strlen`: bpftrace 0.26's. (0.17's was 64; strings
+/// that do not fit on the 512-byte BPF stack live in a per-CPU scratch
+/// buffer.)
+pub const DEFAULT_MAX_STRLEN: u64 = 1024;
 
 impl Default for CheckOptions {
     fn default() -> CheckOptions {

@@ -4,7 +4,7 @@
 use bpfscope_lang::check::Type;
 use bpfscope_lang::format::{Conversion, Piece, Spec};
 
-use super::value::{Resolver, buffer_bytes, c_string, hex_escaped, int_value, read_u64, to_text};
+use super::value::{Resolver, buffer_bytes, c_string, hex_escaped, int_value, read_u64, string_text, to_text};
 
 /// Formats one printf event's arguments.
 pub fn format(pieces: &[Piece], args: &[(&Type, &[u8])], r: &Resolver<'_>) -> Vec<u8> {
@@ -26,7 +26,7 @@ fn conversion(spec: &Spec, t: &Type, bytes: &[u8], r: &Resolver<'_>) -> Vec<u8> 
     match spec.conversion {
         Conversion::Str => {
             let mut s = match t {
-                Type::Str(_) => c_string(bytes).to_vec(),
+                Type::Str(_) => string_text(t, bytes, r.str_trunc_trailer),
                 _ => to_text(t, bytes, r).into_bytes(),
             };
             if let Some(p) = spec.precision {

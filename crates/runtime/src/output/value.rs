@@ -66,6 +66,8 @@ pub struct Resolver<'a> {
     pub enums: &'a [(String, Vec<(String, i64)>)],
     /// `cgroup_path()` filters, by index.
     pub cgroup_filters: &'a [String],
+    /// What a string longer than its value ends with, printed.
+    pub str_trunc_trailer: &'a str,
 }
 
 impl<'a> Resolver<'a> {
@@ -82,6 +84,7 @@ impl<'a> Resolver<'a> {
             time_formats: &compiled.strftime_formats,
             enums: &compiled.enums,
             cgroup_filters: &compiled.cgroup_filters,
+            str_trunc_trailer: &compiled.str_trunc_trailer,
         }
     }
 
@@ -141,6 +144,19 @@ pub fn c_string(bytes: &[u8]) -> &[u8] {
     &bytes[..end]
 }
 
+/// A string value as bpftrace 0.26 prints it: the bytes before the first
+/// NUL, then `trailer` where its bytes have no NUL at all, which is how a
+/// string longer than the value could hold is left (see `str()`).
+pub fn string_text(t: &Type, bytes: &[u8], trailer: &str) -> Vec<u8> {
+    let size = size_of(t) as usize;
+    let text = c_string(&bytes[..size.min(bytes.len())]);
+    let mut out = text.to_vec();
+    if size > 0 && text.len() == size {
+        out.extend_from_slice(trailer.as_bytes());
+    }
+    out
+}
+
 /// The bytes a `buf()` value holds (after its 8-byte length).
 pub fn buffer_bytes(bytes: &[u8]) -> &[u8] {
     let data = bytes.get(8..).unwrap_or(&[]);
@@ -163,7 +179,7 @@ pub fn hex_escaped(data: &[u8]) -> String {
 
 pub fn to_text(t: &Type, bytes: &[u8], r: &Resolver<'_>) -> String {
     match t {
-        Type::Str(_) => String::from_utf8_lossy(c_string(bytes)).into_owned(),
+        Type::Str(_) => String::from_utf8_lossy(&string_text(t, bytes, r.str_trunc_trailer)).into_owned(),
         Type::Buffer(_) => hex_escaped(buffer_bytes(bytes)),
         Type::Bool => (read_u64(bytes) != 0).to_string(),
         Type::Probe => r.probe_names.get(read_u64(bytes) as usize).cloned().unwrap_or_default(),
