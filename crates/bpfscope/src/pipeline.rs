@@ -187,6 +187,7 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         params: options.params.clone(),
         named_params: settings.named_params.clone(),
         ncpus: possible_cpus(),
+        ringbuf_size: default_ringbuf_size(),
         cpid: child.as_ref().map(|c| c.pid()),
         kernel_types: Some(kernel_types),
         // The kernel is asked (a program loaded) only for programs that may
@@ -273,4 +274,23 @@ fn possible_cpus() -> u64 {
         .ok()
         .and_then(|s| s.trim().rsplit(['-', ',']).next().and_then(|n| n.parse::<u64>().ok()))
         .map_or(1, |max| max + 1)
+}
+
+/// The event buffer's size unless `perf_rb_pages` sets it, as bpftrace
+/// 0.26 sizes it: the memory available, at least 256 KiB and at most about
+/// 16 MiB (16 MiB on all but the smallest machines), rounded to the closest
+/// power of two of pages. Room for bursts of hundreds of thousands of
+/// events while the consumer catches up.
+fn default_ringbuf_size() -> u32 {
+    let available_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        })
+        .unwrap_or(16_544);
+    let pages = (available_kb.clamp(256, 16_544) * 1024 / 4096).max(1);
+    let (low, high) = (1u64 << (63 - pages.leading_zeros()), pages.next_power_of_two());
+    let pages = if pages - low <= high - pages { low } else { high };
+    u32::try_from(pages * 4096).unwrap_or(1 << 24)
 }

@@ -2,7 +2,6 @@
 //! or a signal, detach, END, then print the maps.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
@@ -168,7 +167,7 @@ pub struct Session {
     object: libbpf_rs::Object,
     maps: Vec<libbpf_rs::MapHandle>,
     ringbuf: libbpf_rs::RingBuffer<'static>,
-    queue: Rc<RefCell<VecDeque<Vec<u8>>>>,
+    queue: Rc<RefCell<Records>>,
     /// `skboutput()`'s packets, where the program has such calls.
     skb: Option<crate::skb::SkbOutput>,
     attached: Option<Attached>,
@@ -191,13 +190,13 @@ impl Session {
         let plan = Plan::new(&compiled, &options.features, options.pid, options.verbose);
         plan.check(&compiled)?;
         let Loaded { object, maps } = load::load(&compiled, |spec| plan.section(spec))?;
-        let queue: Rc<RefCell<VecDeque<Vec<u8>>>> = Rc::default();
+        let queue: Rc<RefCell<Records>> = Rc::default();
         let ringbuf = {
             let q = Rc::clone(&queue);
             let rb = compiled.ringbuf.map(|m| &maps[m.0]).ok_or_else(|| RunError::Load("no event buffer".into()))?;
             let mut b = RingBufferBuilder::new();
             b.add(rb, move |data: &[u8]| {
-                q.borrow_mut().push_back(data.to_vec());
+                q.borrow_mut().push(data);
                 0
             })
             .map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?;
@@ -352,14 +351,17 @@ impl Session {
     }
 
     fn drain(&mut self, on_event: &mut dyn FnMut(Event) -> std::io::Result<()>) -> Result<(), RunError> {
-        loop {
-            let Some(ev) = self.queue.borrow_mut().pop_front() else { break };
+        // The batch is taken whole (its buffers go back for the next one):
+        // handling an event may not add to it.
+        let batch = std::mem::take(&mut *self.queue.borrow_mut());
+        for record in batch.iter() {
             if !self.finalizing
-                && let Some(event) = self.event(&ev)
+                && let Some(event) = self.event(record)
             {
                 on_event(event)?;
             }
         }
+        self.queue.borrow_mut().recycle(batch);
         Ok(())
     }
 
@@ -542,5 +544,34 @@ fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
         Err(_) => false,
+    }
+}
+
+/// Records copied out of the ring buffer, back to back in one buffer
+/// (no allocation per event).
+#[derive(Default)]
+struct Records {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Records {
+    fn push(&mut self, record: &[u8]) {
+        self.bytes.extend_from_slice(record);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(self.ends.iter().copied()).map(|(a, b)| &self.bytes[a..b])
+    }
+
+    /// Takes back a drained batch's buffers, emptied, if none came since.
+    fn recycle(&mut self, mut used: Records) {
+        if self.ends.is_empty() {
+            used.bytes.clear();
+            used.ends.clear();
+            *self = used;
+        }
     }
 }

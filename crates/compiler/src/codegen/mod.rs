@@ -162,7 +162,7 @@ fn with_config(checked: &CheckedProgram, options: &CompileOptions) -> CompileOpt
                 o.print_maps_on_exit = matches!(v, ConfigValue::Bool(true) | ConfigValue::Int(1))
             }
             ("max_map_keys", ConfigValue::Int(n)) => o.max_map_keys = u32::try_from(*n).unwrap_or(u32::MAX).max(1),
-            ("perf_rb_pages", ConfigValue::Int(n)) => {
+            ("perf_rb_pages", ConfigValue::Int(n)) if *n > 0 => {
                 // The ring buffer's size must be a power of two number of pages.
                 let pages = u32::try_from(*n).unwrap_or(1).max(1).next_power_of_two();
                 o.ringbuf_size = pages.saturating_mul(4096);

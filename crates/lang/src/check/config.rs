@@ -59,7 +59,8 @@ const DEFAULTS: &[(&str, ConfigValueRef)] = &[
     ("max_type_res_iterations", ConfigValueRef::Int(0)),
     ("missing_probes", ConfigValueRef::Str("error")),
     ("on_stack_limit", ConfigValueRef::Int(32)),
-    ("perf_rb_pages", ConfigValueRef::Int(256)),
+    // 0 as in 0.26: the event buffer is sized from the memory available.
+    ("perf_rb_pages", ConfigValueRef::Int(0)),
     ("print_maps_on_exit", ConfigValueRef::Bool(true)),
     ("show_debug_info", ConfigValueRef::Bool(false)),
     ("stack_mode", ConfigValueRef::Str("bpftrace")),
