@@ -131,3 +131,19 @@ small=$(for _ in $(seq "$N"); do wall_us "$BPFSCOPE" -e "$(loop 10)"; done | med
 big=$(for _ in $(seq "$N"); do wall_us "$BPFSCOPE" -e "$(loop 1000000)"; done | median)
 awk -v a="$small" -v b="$big" 'BEGIN {
   printf "bpfscope load time (wall, loop not run), loop of 10: %.2f ms; of 1,000,000: %.2f ms (%.2fx)\n", a / 1000, b / 1000, (a > 0 ? b / a : 0) }'
+
+# A burst: a process makes 500,000 getppid calls at full speed, each printed
+# by a one-line printf into a file. How many lines arrive, and what the
+# tracing costs the traced process per call (its own measure).
+cc -O2 -o /tmp/bench_getppid crates/bpfscope/tests/targets/getppid_loop.c
+burst() { # tool -> "lines us_per_call"
+  local out=/tmp/bpfscope-bench-burst.txt err=/tmp/bpfscope-bench-burst.err
+  $sudo_cmd "$1" -c "/tmp/bench_getppid 500000" \
+    -e 'tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("%d %s %d\n", tid, comm, 42); }' >"$out" 2>"$err" || true
+  echo "$(grep -c ' bench_getppid 42$' "$out") $(grep -o '^[0-9.]* us per call' "$err" | awk '{print $1}')"
+}
+read -r bt_lines bt_us < <(burst "$BPFTRACE")
+read -r bs_lines bs_us < <(burst "$BPFSCOPE")
+printf "%-46s %15s %15s\n" "burst of 500,000 events: lines delivered" "$bt_lines" "$bs_lines"
+awk -v a="$bt_us" -v b="$bs_us" 'BEGIN {
+  printf "%-46s %12.2f us %12.2f us %8.1fx\n", "burst: traced process time per call", a, b, (b > 0 ? a / b : 0) }'

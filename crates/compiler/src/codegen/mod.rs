@@ -40,6 +40,10 @@ pub struct CompileOptions {
     pub max_map_keys: u32,
     /// Bytes in the event ring buffer (a power of two, a multiple of pages).
     pub ringbuf_size: u32,
+    /// Its size for programs whose probes send no stream of events (only
+    /// BEGIN/END output, exit, map operations): enough for what BEGIN
+    /// prints before the consumer starts, and little memory.
+    pub quiet_ringbuf_size: u32,
     /// The number of possible CPUs (`ncpus`).
     pub ncpus: u64,
     /// The pid of `-c CMD` (`cpid`).
@@ -89,6 +93,7 @@ impl Default for CompileOptions {
             named_params: Vec::new(),
             max_map_keys: 4096,
             ringbuf_size: 1 << 20,
+            quiet_ringbuf_size: 1 << 20,
             ncpus: 1,
             cpid: None,
             kernel_types: None,
@@ -134,7 +139,22 @@ pub fn compile(
         return Err(Diagnostics(diags));
     }
     b.out.preallocate_maps = resolved.probes.iter().flatten().any(may_run_with_interrupts_off);
+    if !streams_events(checked) {
+        let quiet = options.quiet_ringbuf_size;
+        if let Some(spec) = b.out.ringbuf.and_then(|m| b.out.maps.get_mut(m.0)) {
+            spec.max_entries = quiet;
+        }
+    }
     Ok(b.out)
+}
+
+/// Whether a probe other than BEGIN/END prints (a stream of events that a
+/// burst can make large, which the big event buffer is for).
+fn streams_events(checked: &CheckedProgram) -> bool {
+    const PRINTING: &[&str] = &["printf", "print", "time", "cat", "join", "system", "errorf", "warnf"];
+    checked.program.probes.iter().enumerate().any(|(i, p)| {
+        !p.attach_points.iter().all(|a| a.provider.is_special()) && PRINTING.iter().any(|f| checked.probe_calls(i, f))
+    })
 }
 
 /// Whether a probe may run with interrupts off. BEGIN and END run from
@@ -166,6 +186,7 @@ fn with_config(checked: &CheckedProgram, options: &CompileOptions) -> CompileOpt
                 // The ring buffer's size must be a power of two number of pages.
                 let pages = u32::try_from(*n).unwrap_or(1).max(1).next_power_of_two();
                 o.ringbuf_size = pages.saturating_mul(4096);
+                o.quiet_ringbuf_size = o.ringbuf_size;
             }
             _ => {}
         }
