@@ -49,7 +49,8 @@ pub struct Cli {
     #[arg(short = 'c', value_name = "COMMAND")]
     pub command: Option<String>,
 
-    /// Output format: text or json.
+    /// Output format: text, or json (bpftrace 0.26's JSON lines: one
+    /// object per message).
     #[arg(short = 'f', value_name = "FORMAT")]
     pub format: Option<String>,
 
@@ -139,7 +140,6 @@ impl Cli {
     /// Flags that are accepted for compatibility but do nothing yet.
     pub fn unbuilt_flags(&self) -> Vec<&'static str> {
         let used = [
-            (self.format.is_some(), "-f"),
             (self.runtime_warnings, "-k"),
             (!self.includes.is_empty(), "--include"),
             (!self.include_dirs.is_empty(), "-I"),

@@ -104,6 +104,13 @@ fn run(cli: &Cli) -> Result<(), Error> {
         print_ast: !cli.debug.is_empty(),
         output: cli.output.as_ref().map(std::path::PathBuf::from),
         buffering: cli.buffering.as_deref().map(str::parse).transpose().map_err(Error::Usage)?,
+        json: match cli.format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(Error::Usage(format!("Invalid output format \"{other}\"; valid formats: 'text', 'json'")));
+            }
+        },
     };
     match pipeline::run_program(&source, &settings)? {
         0 => Ok(()),

@@ -39,6 +39,8 @@ pub struct Settings {
     /// When output is flushed (`-B`); by default after each event on a
     /// terminal, else in blocks.
     pub buffering: Option<bpfscope_runtime::Buffering>,
+    /// bpftrace 0.26's JSON lines (`-f json`).
+    pub json: bool,
 }
 
 /// Runs a program to its end, printing what it prints as bpftrace does;
@@ -110,6 +112,7 @@ impl Settings {
             pid: self.pid,
             features: self.features.clone(),
             buffering: self.buffering.unwrap_or_default(),
+            json: self.json,
         }
     }
 }

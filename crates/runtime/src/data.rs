@@ -118,6 +118,8 @@ pub struct Bucket {
     /// The smallest value the bucket holds (`i64::MIN` for the one below
     /// the range).
     pub low: i64,
+    /// Where it ends (exclusive); `None` for the one above the range.
+    pub high: Option<i64>,
     pub count: u64,
 }
 

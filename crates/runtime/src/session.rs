@@ -16,7 +16,7 @@ use crate::attach::{self, Attached, Features, Plan};
 use crate::child::Child;
 use crate::load::{self, Loaded};
 use crate::output::value::{Resolver, Symbolizer, read_u64, to_text};
-use crate::output::{maps, printf};
+use crate::output::{json, maps, printf};
 use crate::{RunError, signals};
 
 /// How a run behaves.
@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub features: Features,
     /// When output reaches its destination.
     pub buffering: Buffering,
+    /// Write bpftrace 0.26's JSON lines (`-f json`) instead of text.
+    pub json: bool,
 }
 
 /// When output is flushed (`-B`).
@@ -78,9 +80,20 @@ pub fn run(
     signals::install();
     session.start()?;
     if !options.quiet {
-        // bpftrace 0.26: once attached, on stderr.
+        // bpftrace 0.26: once attached, on stderr (in JSON, a message).
         let n = session.compiled.probe_names.len();
-        eprintln!("Attached {n} probe{}", if n == 1 { "" } else { "s" });
+        if options.json {
+            use crate::output::json::{Field, fields};
+            let n = n as i128;
+            out.write_all(&fields(&[
+                ("type", Field::Str("attached_probes")),
+                ("count", Field::Int(n)),
+                ("data", Field::Object("probes", n)),
+            ]))?;
+            out.flush()?;
+        } else {
+            eprintln!("Attached {n} probe{}", if n == 1 { "" } else { "s" });
+        }
     }
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
@@ -94,6 +107,17 @@ pub fn run(
         match &e {
             // The end of a batch of events.
             Event::Text(t) if t.is_empty() => return out.flush(),
+            // In JSON, losses are a message like any other.
+            Event::Lost(n) if options.json => {
+                use crate::output::json::{Field, fields};
+                lost += n;
+                let n = i128::from(*n);
+                out.write_all(&fields(&[
+                    ("type", Field::Str("lost_events")),
+                    ("count", Field::Int(n)),
+                    ("data", Field::Object("events", n)),
+                ]))?;
+            }
             // Warnings, errors and losses go to stderr, as in bpftrace 0.26.
             Event::Message(_) | Event::Lost(_) => {
                 out.flush()?;
@@ -179,6 +203,8 @@ pub struct Session {
     pid: Option<u32>,
     /// `exit()` was called: later events are dropped until END.
     finalizing: bool,
+    /// Events render as JSON lines (`-f json`).
+    json: bool,
     exit_code: i32,
     lost: u64,
     symbols: Symbolizer,
@@ -219,6 +245,7 @@ impl Session {
             decode_args: true,
             pid: options.pid,
             finalizing: false,
+            json: options.json,
             exit_code: 0,
             lost: 0,
             symbols: Symbolizer::default(),
@@ -389,10 +416,10 @@ impl Session {
                     .collect();
                 let text = printf::format(&spec.pieces, &args, &r);
                 if kind == EventKind::Cat {
-                    return Some(Event::Text(cat(&String::from_utf8_lossy(&text))));
+                    return Some(self.text_event("cat", cat(&String::from_utf8_lossy(&text))));
                 }
                 if kind == EventKind::System {
-                    return Some(Event::Text(system(&String::from_utf8_lossy(&text))));
+                    return Some(self.text_event("syscall", system(&String::from_utf8_lossy(&text))));
                 }
                 let values = if self.decode_args {
                     args.iter().map(|(t, bytes)| Value::decode(t, bytes, &r)).collect()
@@ -404,11 +431,25 @@ impl Session {
                 }
                 if let Some(label) = spec.severity.label() {
                     let text = String::from_utf8_lossy(&text);
+                    if self.json {
+                        return Some(Event::Text(json_located(label, &text, &spec.location)));
+                    }
                     return Some(Event::Message(format!("{}: {label}: {text}\n", spec.location)));
+                }
+                if self.json {
+                    let text = json::message("printf", &String::from_utf8_lossy(&text).as_ref());
+                    return Some(Event::Printf { format: word(1) as usize, text, args: values });
                 }
                 Some(Event::Printf { format: word(1) as usize, text, args: values })
             }
-            EventKind::Join => Some(Event::Text(self.join(data, word(1) as usize, word(2) as usize))),
+            EventKind::Join => {
+                let mut text = self.join(data, word(1) as usize, word(2) as usize);
+                if self.json {
+                    // 0.26's join message has no newline.
+                    text.pop();
+                }
+                Some(self.text_event("join", text))
+            }
             EventKind::Exit => {
                 self.exit_code = word(1) as i32;
                 self.finalizing = true;
@@ -416,6 +457,9 @@ impl Session {
             }
             EventKind::PrintMap => {
                 let um = self.compiled.user_maps.get(word(1) as usize)?;
+                if self.json {
+                    return Some(Event::Text(maps::map_json(um, &self.maps[um.map.0], word(2), word(3), &r)));
+                }
                 Some(Event::Text(maps::map_text(um, &self.maps[um.map.0], word(2), word(3), &r).into_bytes()))
             }
             kind @ (EventKind::ClearMap | EventKind::ZeroMap) => {
@@ -425,7 +469,7 @@ impl Session {
             }
             EventKind::Time => {
                 let fmt = self.compiled.time_formats.get(word(1) as usize).map_or("%H:%M:%S\n", String::as_str);
-                Some(Event::Text(crate::output::local_time(fmt).into_bytes()))
+                Some(self.text_event("time", crate::output::local_time(fmt).into_bytes()))
             }
             EventKind::RuntimeWarning => {
                 let text = &self.compiled.runtime_warnings.get(word(1) as usize)?.text;
@@ -433,8 +477,22 @@ impl Session {
             }
             EventKind::PrintValue => {
                 let t = self.compiled.print_values.get(word(1) as usize)?;
-                Some(Event::Text(format!("{}\n", to_text(t, data.get(16..).unwrap_or(&[]), &r)).into_bytes()))
+                let bytes = data.get(16..).unwrap_or(&[]);
+                if self.json {
+                    return Some(Event::Text(json::message("value", &json::Json(&Value::decode(t, bytes, &r)))));
+                }
+                Some(Event::Text(format!("{}\n", to_text(t, bytes, &r)).into_bytes()))
             }
+        }
+    }
+
+    /// Text output of a kind (`time`, `cat`, `join`, `syscall`): as it is,
+    /// or in JSON, a message of that type.
+    fn text_event(&self, kind: &str, text: Vec<u8>) -> Event {
+        if self.json {
+            Event::Text(json::message(kind, &String::from_utf8_lossy(&text).as_ref()))
+        } else {
+            Event::Text(text)
         }
     }
 
@@ -467,15 +525,24 @@ impl Session {
         Ok(())
     }
 
-    /// At exit: two blank lines, then every map by name.
+    /// At exit: two blank lines, then every map by name (in JSON, a
+    /// message per map that has entries).
     pub fn print_all_maps(&self, out: &mut dyn Write) -> Result<(), RunError> {
-        write!(out, "\n\n")?;
+        if !self.json {
+            write!(out, "\n\n")?;
+        }
         if !self.compiled.print_maps_on_exit {
             return Ok(());
         }
         let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
         let mut order: Vec<&bpfscope_compiler::UserMap> = self.compiled.user_maps.iter().collect();
         order.sort_by(|a, b| a.name.cmp(&b.name));
+        if self.json {
+            for um in order {
+                out.write_all(&maps::map_json(um, &self.maps[um.map.0], 0, 1, &r))?;
+            }
+            return Ok(());
+        }
         for um in order {
             out.write_all(maps::map_text(um, &self.maps[um.map.0], 0, 0, &r).as_bytes())?;
         }
@@ -574,4 +641,22 @@ impl Records {
             *self = used;
         }
     }
+}
+
+/// `errorf`/`warnf` in JSON: the message and where the call is
+/// (`stdin:1:9-30` gives file `stdin`, line 1, column 9).
+fn json_located(label: &str, text: &str, location: &str) -> Vec<u8> {
+    use crate::output::json::{Field, fields};
+    let mut parts = location.rsplitn(3, ':');
+    let col = parts.next().and_then(|c| c.split('-').next()?.parse().ok()).unwrap_or(0);
+    let line = parts.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+    let file = parts.next().unwrap_or("");
+    let kind = if label == "ERROR" { "errorf" } else { "warnf" };
+    fields(&[
+        ("type", Field::Str(kind)),
+        ("msg", Field::Str(text)),
+        ("filename", Field::Str(file)),
+        ("line", Field::Int(line)),
+        ("col", Field::Int(col)),
+    ])
 }

@@ -54,7 +54,7 @@ mod tests {
     use super::*;
 
     fn bucket(low: i64, count: u64) -> Bucket {
-        Bucket { label: String::new(), low, count }
+        Bucket { label: String::new(), low, high: None, count }
     }
 
     /// Values 0, 1, 3, 3 and 100 as BCC prints them.

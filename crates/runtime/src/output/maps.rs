@@ -199,6 +199,52 @@ fn tseries_text(map: &UserMap, entries: &[(Vec<u8>, Entry)], interval_ns: u64, n
         .collect()
 }
 
+/// `print(@map, top, div)` and the exit-time listing in JSON (0.26's
+/// message for the map, in the order text mode prints it); nothing for an
+/// empty map.
+pub fn map_json(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resolver<'_>) -> Vec<u8> {
+    let div = div.max(1);
+    let mut all = entries(map, handle, r);
+    let (kind, stats) = match map.value {
+        ValueKind::Stats => ("stats", true),
+        ValueKind::Avg => ("stats", false),
+        ValueKind::Hist { .. } | ValueKind::Lhist { .. } => ("hist", false),
+        ValueKind::Tseries { .. } => ("tseries", false),
+        _ => ("map", false),
+    };
+    if !matches!(map.value, ValueKind::Tseries { .. } | ValueKind::Plain(_))
+        || matches!(&map.value, ValueKind::Plain(t) if t.is_int() || *t == Type::Bool)
+    {
+        all.sort_by_key(|(_, v)| v.sort_key());
+    }
+    if top > 0 && all.len() as u64 > top {
+        all.drain(..all.len() - top as usize);
+    }
+    if div > 1 {
+        for (_, v) in &mut all {
+            match v {
+                MapValue::Int(n) => *n /= i128::from(div),
+                MapValue::Average { count, total } if !stats => {
+                    let average = if *count == 0 { 0 } else { *total / *count };
+                    (*count, *total) = (1, average / div as i64);
+                }
+                MapValue::Histogram(buckets) if matches!(map.value, ValueKind::Hist { .. }) => {
+                    buckets.iter_mut().for_each(|b| b.count /= div);
+                }
+                _ => {}
+            }
+        }
+    }
+    if matches!(&map.value, ValueKind::Plain(Type::Bool)) {
+        for (_, v) in &mut all {
+            if let MapValue::Int(n) = v {
+                *v = MapValue::Value(Value::Bool(*n != 0));
+            }
+        }
+    }
+    super::json::map_message(&map.name, kind, stats, &all)
+}
+
 /// The text `print(@map, top, div)` and the exit-time listing print.
 pub fn map_text(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resolver<'_>) -> String {
     let div = div.max(1);
@@ -302,13 +348,18 @@ fn hist_buckets(values: &[u64], k: u8) -> Vec<Bucket> {
     filled(values)
         .map(|i| {
             if i == 0 {
-                return Bucket { label: "(..., 0)".to_string(), low: i64::MIN, count: values[i] };
+                return Bucket { label: "(..., 0)".to_string(), low: i64::MIN, high: Some(0), count: values[i] };
             }
             // Bucket i holds [end of i-1, end of i); bucket 1 starts at 0.
             let (low, low_text) = if i == 1 { (0, "0".to_string()) } else { hist_bound(i - 1, k) };
             let (high, high_text) = hist_bound(i, k);
             let label = if high == low + 1 { format!("[{low_text}]") } else { format!("[{low_text}, {high_text})") };
-            Bucket { label, low: i64::try_from(low).unwrap_or(i64::MAX), count: values[i] }
+            Bucket {
+                label,
+                low: i64::try_from(low).unwrap_or(i64::MAX),
+                high: Some(i64::try_from(high).unwrap_or(i64::MAX)),
+                count: values[i],
+            }
         })
         .collect()
 }
@@ -318,14 +369,15 @@ fn lhist_buckets(values: &[u64], min: i64, max: i64, step: i64) -> Vec<Bucket> {
     filled(values)
         .map(|i| {
             let low = (i as i64 - 1) * step + min;
-            let (label, low) = if i == 0 {
-                (format!("(..., {})", lhist_label(min)), i64::MIN)
+            let (label, low, high) = if i == 0 {
+                (format!("(..., {})", lhist_label(min)), i64::MIN, Some(min))
             } else if i == buckets + 1 {
-                (format!("[{}, ...)", lhist_label(max)), max)
+                (format!("[{}, ...)", lhist_label(max)), max, None)
             } else {
-                (format!("[{}, {})", lhist_label(low), lhist_label(i as i64 * step + min)), low)
+                let high = i as i64 * step + min;
+                (format!("[{}, {})", lhist_label(low), lhist_label(high)), low, Some(high))
             };
-            Bucket { label, low, count: values[i] }
+            Bucket { label, low, high, count: values[i] }
         })
         .collect()
 }

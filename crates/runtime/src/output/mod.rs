@@ -1,5 +1,6 @@
 //! Text output in bpftrace's format.
 
+pub mod json;
 pub mod maps;
 pub mod printf;
 pub mod tseries;
