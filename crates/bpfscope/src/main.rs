@@ -2,6 +2,7 @@
 //! reports every error in one place.
 
 mod cli;
+mod info;
 mod list;
 mod tools;
 
@@ -63,7 +64,13 @@ fn run(cli: &Cli) -> Result<(), Error> {
         return Ok(());
     }
     if cli.info {
-        return Err(Error::NotYet("--info (kernel feature detection)"));
+        // Asking the kernel means loading programs.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(Error::Usage("--info asks the kernel by loading programs: run bpfscope as root (sudo)".into()));
+        }
+        print!("{}", info::report());
+        return Ok(());
     }
     if cli.list {
         return list::list(cli);

@@ -560,3 +560,15 @@ fn comm_of_a_pid_names_that_task() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("error: Syntax comm(PID) is not supported in this probe type yet. Type: BEGIN"), "{err}");
 }
+
+/// `--info` on a kernel with kprobes and fentry (the VM's Debian kernel):
+/// it says so, as the attach paths the other tests use show.
+#[test]
+#[ignore = "needs kprobes and fentry: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn info_reports_kprobes_and_fentry() {
+    let out = bpfscope().arg("--info").output().expect("runs");
+    let text = stdout(&out);
+    for expected in ["kprobe_multi: yes", "fentry: yes", "dpath: yes", "btf: yes", "get_socket_cookie: yes"] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+}

@@ -145,10 +145,23 @@ fn verifier_error(compiled: &Compiled, log: &str, err: &libbpf_rs::Error) -> Run
     let verifier_log = extract_prog_log(log).unwrap_or(log);
     let (insn, reason) = rejected_instruction(verifier_log);
     let span = insn.and_then(|i| program.code.spans.get(i)).copied().unwrap_or(program.attach.span);
-    let reason = reason.unwrap_or_else(|| err.to_string());
+    let too_complex = verifier_log.contains("BPF program is too large") || err.to_string().contains("os error 7");
+    let reason = match reason {
+        Some(r) => r,
+        // E2BIG: the verifier walked its limit of instructions.
+        None if too_complex => "the program is too complex for the verifier (it walks at most 1,000,000 \
+                                instructions across all paths)"
+            .to_string(),
+        None => err.to_string(),
+    };
     let probe = program.attach.canonical();
-    let diagnostic = Diagnostic::error(span, format!("the BPF verifier rejected probe {probe}: {reason}"))
-        .with_hint("run with -v to see the verifier's full log");
+    let hint = if too_complex {
+        "split the probe, or use fewer branches around loops and string searches; -v shows the verifier's log"
+    } else {
+        "run with -v to see the verifier's full log"
+    };
+    let diagnostic =
+        Diagnostic::error(span, format!("the BPF verifier rejected probe {probe}: {reason}")).with_hint(hint);
     RunError::Verifier { diagnostic: Box::new(diagnostic), log: verifier_log.to_string() }
 }
 

@@ -122,7 +122,10 @@ impl Gen<'_, '_> {
         let mark = self.frame.mark();
         let (h_at, h_cap) = self.bytes_arg(h)?;
         let (n_at, n_cap) = self.bytes_arg(n)?;
-        if self.looped(h_cap.max(n_cap)) {
+        // Inline, the verifier walks every pair of positions: past a few
+        // hundred, with the branches around it, that is too much for it.
+        let pairs = h_cap.saturating_mul(n_cap);
+        if self.looped(h_cap.max(n_cap)) || (self.b.options.bpf_loop && pairs > INLINE_BYTES * 4) {
             self.strstr_loop(h_at, h_cap, n_at, n_cap, e.span)?;
         } else {
             self.strstr_inline(h_at, h_cap, n_at, n_cap);

@@ -220,3 +220,109 @@ pub fn kfunc_allowed(prog_type: bpfscope_compiler::ProgType, name: &str) -> bool
     let text = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(log.len())]).into_owned();
     !text.contains(&format!("calling kernel function {name} is not allowed"))
 }
+
+/// What `--info` reports of the kernel: helpers, features and probe
+/// types, each found by asking the kernel (a program or link loaded).
+pub fn kernel_report() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    use libbpf_sys as sys;
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let helper = |t, h| yes(kernel_has_helper(t, h));
+    // SAFETY: plain values; a null options pointer is allowed.
+    let map_type = |t| yes(unsafe { sys::libbpf_probe_bpf_map_type(t, std::ptr::null()) } == 1);
+    // SAFETY: as above.
+    let prog_type = |t| yes(unsafe { sys::libbpf_probe_bpf_prog_type(t, std::ptr::null()) } == 1);
+    let btf_dir = std::fs::read_dir("/sys/kernel/btf").map(|d| d.flatten().count()).unwrap_or(0);
+    // libbpf cannot probe helpers of fentry programs (they need a function
+    // to attach to); these exist wherever fentry programs load (each
+    // program's own load says where a use is refused).
+    let fentry = fentry_loads();
+    vec![
+        (
+            "Kernel helpers",
+            vec![
+                ("dpath", yes(fentry)),
+                ("get_tai_ns", helper(sys::BPF_PROG_TYPE_KPROBE, sys::BPF_FUNC_ktime_get_tai_ns)),
+                ("get_func_ip", helper(sys::BPF_PROG_TYPE_KPROBE, sys::BPF_FUNC_get_func_ip)),
+                ("lookup_percpu_elem", helper(sys::BPF_PROG_TYPE_KPROBE, sys::BPF_FUNC_map_lookup_percpu_elem)),
+                ("loop", helper(sys::BPF_PROG_TYPE_TRACEPOINT, sys::BPF_FUNC_loop)),
+                ("override_return", yes(kernel_has_override_return())),
+                ("probe_write_user", yes(kernel_allows_write_user())),
+                ("get_socket_cookie", yes(fentry)),
+                ("skb_output", yes(fentry)),
+            ],
+        ),
+        (
+            "Kernel features",
+            vec![
+                ("Instruction limit", "1000000".to_string()),
+                ("btf", yes(std::path::Path::new("/sys/kernel/btf/vmlinux").exists())),
+                ("module btf", yes(btf_dir > 1)),
+                ("ringbuf", map_type(sys::BPF_MAP_TYPE_RINGBUF)),
+                ("fentry", yes(fentry)),
+                ("perf_event", prog_type(sys::BPF_PROG_TYPE_PERF_EVENT)),
+                ("raw_tracepoint", prog_type(sys::BPF_PROG_TYPE_RAW_TRACEPOINT)),
+            ],
+        ),
+        (
+            "Probe types",
+            vec![
+                ("kprobe_multi", yes(kernel_has_kprobe_multi())),
+                ("uprobe_multi", yes(kernel_has_uprobe_multi())),
+                ("kprobe_session", yes(kernel_has_kprobe_session())),
+                // BPF iterators: the kernel describes their context.
+                (
+                    "iter",
+                    yes(bpfscope_probes::btf::KernelBtf::load()
+                        .is_ok_and(|b| b.struct_size("struct bpf_iter_meta").is_some())),
+                ),
+            ],
+        ),
+    ]
+}
+
+/// Whether the kernel makes kprobe session links (Linux 6.10), judged as
+/// kprobe_multi's are.
+fn kernel_has_kprobe_session() -> bool {
+    let mut syms = [c"bpfscope_no_such_function".as_ptr()];
+    probe_multi_link(
+        libbpf_sys::BPF_TRACE_KPROBE_SESSION,
+        |opts| {
+            opts.__bindgen_anon_1.kprobe_multi.syms = syms.as_mut_ptr();
+            opts.__bindgen_anon_1.kprobe_multi.cnt = 1;
+        },
+        |errno| matches!(errno, Some(libc::ESRCH | libc::ENOENT)),
+    )
+}
+
+/// Whether an (empty) fentry program on vfs_read loads.
+fn fentry_loads() -> bool {
+    let Some(id) = bpfscope_probes::btf::KernelBtf::load().ok().and_then(|b| b.function_id("vfs_read")) else {
+        return false;
+    };
+    let insns = [
+        libbpf_sys::bpf_insn { code: 0xb7, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
+        libbpf_sys::bpf_insn { code: 0x95, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
+    ];
+    let mut opts = libbpf_sys::bpf_prog_load_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _,
+        expected_attach_type: libbpf_sys::BPF_TRACE_FENTRY,
+        attach_btf_id: id,
+        ..Default::default()
+    };
+    // SAFETY: valid instructions and options that outlive the call; the
+    // descriptor is closed here.
+    unsafe {
+        let fd = libbpf_sys::bpf_prog_load(
+            libbpf_sys::BPF_PROG_TYPE_TRACING,
+            std::ptr::null(),
+            c"GPL".as_ptr(),
+            insns.as_ptr(),
+            insns.len() as _,
+            &mut opts,
+        );
+        if fd >= 0 {
+            libc::close(fd);
+        }
+        fd >= 0
+    }
+}

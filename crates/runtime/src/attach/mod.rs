@@ -12,7 +12,8 @@ use bpfscope_compiler::{Compiled, ProgKind, ProgSpec};
 use libbpf_rs::{Link, PerfEventOpts, ProgramMut};
 
 pub use features::{
-    Feature, Features, bpf_loop_usable, kernel_allows_write_user, kernel_has_override_return, kfunc_allowed,
+    Feature, Features, bpf_loop_usable, kernel_allows_write_user, kernel_has_override_return, kernel_report,
+    kfunc_allowed,
 };
 
 use crate::RunError;
