@@ -103,7 +103,9 @@ pub struct Cli {
     #[arg(long)]
     pub help_builtins: bool,
 
-    /// Activate USDT semaphores by file path.
+    /// Activate USDT semaphores in every process that maps the file. Always
+    /// so: the kernel's uprobe reference counters set them (accepted for
+    /// bpftrace's command lines).
     #[arg(long)]
     pub usdt_file_activation: bool,
 
@@ -143,7 +145,6 @@ impl Cli {
             (self.runtime_warnings, "-k"),
             (!self.includes.is_empty(), "--include"),
             (!self.include_dirs.is_empty(), "-I"),
-            (self.usdt_file_activation, "--usdt-file-activation"),
         ];
         used.into_iter().filter(|(on, _)| *on).map(|(_, flag)| flag).collect()
     }

@@ -111,3 +111,31 @@ fn uaddr_in_usdt_reads_the_global() {
     let out = bpfscope().args(["-c", &format!("{t} 3"), "-e", &program]).output().expect("runs");
     assert_eq!(stdout(&out), "\n\n@[77, 77]: 3\n", "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `--usdt-file-activation`: semaphores are set in every process that maps
+/// the file, already running or started later (the kernel's uprobe
+/// reference counters do it), so the guarded probe fires in processes the
+/// run was not told about; the flag asks for what is always so.
+#[test]
+fn semaphores_are_set_in_every_process_mapping_the_file() {
+    if !can_trace() {
+        return;
+    }
+    let Some(target) = target("usdted_file") else { return };
+    let t = target.display().to_string();
+    let spawn = || Command::new(&target).args(["2", "wait"]).stdin(Stdio::piped()).spawn().expect("spawns");
+    let mut before = spawn();
+    let tracer = Tracer::start(&["--usdt-file-activation", "-e", &format!("usdt:{t}:guarded {{ @[pid] = count(); }}")]);
+    let mut after = spawn();
+    for child in [&mut before, &mut after] {
+        child.stdin.take().expect("stdin").write_all(b"go\n").expect("writes");
+    }
+    assert!(before.wait().expect("waits").success() && after.wait().expect("waits").success());
+    std::thread::sleep(Duration::from_millis(200));
+    let out = stdout(&tracer.interrupt());
+    let mut lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+    lines.sort_unstable();
+    let mut expected = [format!("@[{}]: 2", before.id()), format!("@[{}]: 2", after.id())];
+    expected.sort_unstable();
+    assert_eq!(lines, expected, "{out}");
+}
