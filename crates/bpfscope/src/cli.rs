@@ -64,7 +64,8 @@ pub struct Cli {
     #[arg(short = 'B', value_name = "MODE")]
     pub buffering: Option<String>,
 
-    /// Report runtime errors of memory reads and map lookups.
+    /// Report, at run time, reads of traced memory that fail and map reads
+    /// of keys that are not there (once per place, with a count at the end).
     #[arg(short = 'k')]
     pub runtime_warnings: bool,
 
@@ -141,11 +142,7 @@ impl Cli {
 impl Cli {
     /// Flags that are accepted for compatibility but do nothing yet.
     pub fn unbuilt_flags(&self) -> Vec<&'static str> {
-        let used = [
-            (self.runtime_warnings, "-k"),
-            (!self.includes.is_empty(), "--include"),
-            (!self.include_dirs.is_empty(), "-I"),
-        ];
+        let used = [(!self.includes.is_empty(), "--include"), (!self.include_dirs.is_empty(), "-I")];
         used.into_iter().filter(|(on, _)| *on).map(|(_, flag)| flag).collect()
     }
 }

@@ -111,6 +111,10 @@ fn run(cli: &Cli) -> Result<(), Error> {
         print_ast: !cli.debug.is_empty(),
         output: cli.output.as_ref().map(std::path::PathBuf::from),
         buffering: cli.buffering.as_deref().map(str::parse).transpose().map_err(Error::Usage)?,
+        read_warnings: match (cli.runtime_warnings, cli.no_warnings) {
+            (true, true) => return Err(Error::Usage("-k conflicts with --no-warnings".into())),
+            (k, _) => k,
+        },
         json: match cli.format.as_deref() {
             None | Some("text") => false,
             Some("json") => true,

@@ -41,6 +41,8 @@ pub struct Settings {
     pub buffering: Option<bpfscope_runtime::Buffering>,
     /// bpftrace 0.26's JSON lines (`-f json`).
     pub json: bool,
+    /// `-k`: report failed memory reads and map reads of missing keys.
+    pub read_warnings: bool,
 }
 
 /// Runs a program to its end, printing what it prints as bpftrace does;
@@ -205,6 +207,7 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         override_return: !mentions(source, "override") || bpfscope_runtime::attach::kernel_has_override_return(),
         write_user: !mentions(source, "write_user") || bpfscope_runtime::attach::kernel_allows_write_user(),
         clock_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok(),
+        read_warnings: settings.read_warnings,
         kfunc_allowed: Some(bpfscope_compiler::KfuncAllowed(std::rc::Rc::new(bpfscope_runtime::attach::kfunc_allowed))),
         ..CompileOptions::default()
     };

@@ -553,3 +553,27 @@ fn a_burst_of_events_loses_nothing() {
     // The traced process's own measure, for the record.
     eprintln!("{}", err.lines().find(|l| l.ends_with("us per call")).unwrap_or("no timing"));
 }
+
+/// `-k`: a map read of a missing key and a failed read of memory are
+/// reported at their place, once per place with a count at the end, with
+/// 0.26's messages; the values read are zeros; nothing without `-k`.
+#[test]
+fn k_reports_failed_reads_once_per_place() {
+    let program = r#"i:ms:10 { @[1] = 1; printf("%d\n", @[2]); $p = (uint64 *)8; printf("%d\n", *$p); @n = count(); if (@n >= 3) { exit(); } }"#;
+    let Some(o) = run(program, &["-k"]) else { return };
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.starts_with("0\n0\n0\n0\n0\n0\n"), "{out}");
+    assert_eq!(err.matches("warning: Can't lookup map element because it does not exist.").count(), 1, "{err}");
+    assert!(err.contains("stdin:1:36: warning: Can't lookup map element because it does not exist.\n"), "{err}");
+    assert!(err.contains("hint: helper: map_lookup_elem, retcode: 0\n"), "{err}");
+    // Address 8 is below where the kernel lets anything be read.
+    assert!(err.contains("hint: helper: probe_read_kernel, retcode: -34\n"), "{err}");
+    assert!(err.contains("warning: Numerical result out of range\n"), "{err}");
+    assert!(err.contains("stdin:1:36: warning: the warning above came 3 times in all\n"), "{err}");
+    let Some(o) = run(program, &[]) else { return };
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"), "{}", String::from_utf8_lossy(&o.stderr));
+    let Some(o) = run(program, &["-k", "--no-warnings"]) else { return };
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("-k conflicts with --no-warnings"));
+}

@@ -358,6 +358,11 @@ pub enum RuntimeWarningKind {
     ArrayOutOfBounds,
     /// A map has no room for another key: the update is lost.
     MapFull,
+    /// `-k`: a read of traced memory failed (the value is zeros); the
+    /// event carries the helper's error code.
+    ReadFailed(&'static str),
+    /// `-k`: a map read found no entry for its key (the value is zero).
+    LookupMissing,
 }
 
 impl RuntimeWarningKind {
@@ -375,9 +380,26 @@ impl RuntimeWarningKind {
             RuntimeWarningKind::LoopLimit => {
                 format!("This loop stopped after {LOOP_LIMIT} iterations, the most the kernel's bpf_loop allows.")
             }
+            // The error's text is filled in when it happens.
+            RuntimeWarningKind::ReadFailed(_) => ERRNO_PLACEHOLDER.to_string(),
+            RuntimeWarningKind::LookupMissing => "Can't lookup map element because it does not exist.".to_string(),
+        }
+    }
+
+    /// The helper a `-k` warning is about, as 0.26 names it.
+    pub fn helper(self) -> Option<&'static str> {
+        match self {
+            RuntimeWarningKind::ReadFailed(h) => Some(h),
+            RuntimeWarningKind::LookupMissing => Some("map_lookup_elem"),
+            _ => None,
         }
     }
 }
+
+/// Where a failed read's error text goes in its rendered warning.
+pub const ERRNO_PLACEHOLDER: &str = "@ERRNO@";
+/// Where its error code goes.
+pub const RC_PLACEHOLDER: &str = "@RC@";
 
 /// The most iterations one `bpf_loop` call runs (the kernel's limit).
 pub const LOOP_LIMIT: u32 = 1 << 23;
@@ -488,7 +510,13 @@ impl Compiled {
         for w in &mut self.runtime_warnings {
             w.text = match silence {
                 true => String::new(),
-                false => bpfscope_lang::Diagnostic::warning(w.span, w.kind.message()).render(source),
+                false => {
+                    let mut d = bpfscope_lang::Diagnostic::warning(w.span, w.kind.message());
+                    if let Some(helper) = w.kind.helper() {
+                        d = d.with_hint(format!("helper: {helper}, retcode: {RC_PLACEHOLDER}"));
+                    }
+                    d.render(source)
+                }
             };
         }
         for p in &mut self.printfs {

@@ -205,6 +205,8 @@ pub struct Session {
     finalizing: bool,
     /// Events render as JSON lines (`-f json`).
     json: bool,
+    /// How often each `-k` warning came (by warning id).
+    warned: std::collections::BTreeMap<usize, u64>,
     exit_code: i32,
     lost: u64,
     symbols: Symbolizer,
@@ -246,6 +248,7 @@ impl Session {
             pid: options.pid,
             finalizing: false,
             json: options.json,
+            warned: Default::default(),
             exit_code: 0,
             lost: 0,
             symbols: Symbolizer::default(),
@@ -298,6 +301,12 @@ impl Session {
         let _ = self.ringbuf.consume();
         self.drain(on_event)?;
         self.report_lost(on_event)?;
+        for (&id, &n) in &self.warned {
+            let place = self.compiled.runtime_warnings.get(id).and_then(|w| w.text.split(": warning: ").next());
+            if let (true, Some(place)) = (n > 1, place) {
+                on_event(Event::Message(format!("{place}: warning: the warning above came {n} times in all\n")))?;
+            }
+        }
         Ok(self.exit_code)
     }
 
@@ -472,8 +481,28 @@ impl Session {
                 Some(self.text_event("time", crate::output::local_time(fmt).into_bytes()))
             }
             EventKind::RuntimeWarning => {
-                let text = &self.compiled.runtime_warnings.get(word(1) as usize)?.text;
-                (!text.is_empty()).then(|| Event::Message(text.clone()))
+                let id = word(1) as usize;
+                let w = self.compiled.runtime_warnings.get(id)?;
+                if w.text.is_empty() {
+                    return None;
+                }
+                // -k's warnings: once per place, the rest counted.
+                if w.kind.helper().is_some() {
+                    let seen = self.warned.entry(id).or_insert(0);
+                    *seen += 1;
+                    if *seen > 1 {
+                        return None;
+                    }
+                }
+                let rc = word(2) as i64;
+                let errno = std::io::Error::from_raw_os_error(-rc as i32).to_string();
+                let errno = errno.split(" (os error").next().unwrap_or(&errno).to_string();
+                let rc = if w.kind == bpfscope_compiler::RuntimeWarningKind::LookupMissing { 0 } else { rc };
+                Some(Event::Message(
+                    w.text
+                        .replace(bpfscope_compiler::ERRNO_PLACEHOLDER, &errno)
+                        .replace(bpfscope_compiler::RC_PLACEHOLDER, &rc.to_string()),
+                ))
             }
             EventKind::PrintValue => {
                 let t = self.compiled.print_values.get(word(1) as usize)?;

@@ -720,9 +720,45 @@ impl Gen<'_, '_> {
         Ok(offsets)
     }
 
+    /// `-k`: after a read of traced memory, a failure (R0 < 0) is
+    /// reported with its error code; R0 is kept.
+    pub(super) fn check_read(&mut self, helper: Helper, span: bpfscope_lang::Span) -> GResult<()> {
+        if !self.b.options.read_warnings {
+            return Ok(());
+        }
+        let name = match helper {
+            Helper::ProbeReadUser => "probe_read_user",
+            Helper::ProbeReadUserStr => "probe_read_user_str",
+            Helper::ProbeReadKernelStr => "probe_read_kernel_str",
+            _ => "probe_read_kernel",
+        };
+        let ok = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jsge, R0, 0, ok);
+        let rc = self.slot(8)?;
+        self.asm.emit(insn::stx(Size::DW, FP, rc, R0));
+        self.runtime_warning_with(
+            RuntimeWarningKind::ReadFailed(name),
+            span,
+            &[Val::Scalar(super::Loc::At(super::Place::stack(rc)))],
+        )?;
+        self.asm.emit(insn::ldx(Size::DW, R0, FP, rc));
+        self.asm.bind(ok);
+        Ok(())
+    }
+
     /// Sends a run-time warning about the code at `span` (no registers
     /// survive).
     pub(super) fn runtime_warning(&mut self, kind: RuntimeWarningKind, span: bpfscope_lang::Span) -> GResult<()> {
+        self.runtime_warning_with(kind, span, &[])
+    }
+
+    /// `runtime_warning`, with more words in the event (an error code).
+    pub(super) fn runtime_warning_with(
+        &mut self,
+        kind: RuntimeWarningKind,
+        span: bpfscope_lang::Span,
+        extra: &[Val],
+    ) -> GResult<()> {
         let warnings = &mut self.b.out.runtime_warnings;
         let id = match warnings.iter().position(|w| w.kind == kind && w.span == span) {
             Some(i) => i,
@@ -733,7 +769,9 @@ impl Gen<'_, '_> {
         };
         // The record's stack space is needed only while it is sent.
         let mark = self.frame.mark();
-        self.event(EventKind::RuntimeWarning, &[Val::Imm(id as i64)], &[])?;
+        let mut words = vec![Val::Imm(id as i64)];
+        words.extend_from_slice(extra);
+        self.event(EventKind::RuntimeWarning, &words, &[])?;
         self.frame.release_to(mark);
         Ok(())
     }
@@ -905,6 +943,7 @@ impl Gen<'_, '_> {
         self.addr(R1, dst.at(8));
         let read = if self.user_pointers() { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
         self.asm.emit(insn::call(read));
+        self.check_read(read, e.span)?;
         Ok(Val::Mem(dst))
     }
 
@@ -962,6 +1001,7 @@ impl Gen<'_, '_> {
         self.addr(R1, buf);
         let helper = if self.user_pointers() { Helper::ProbeReadUserStr } else { Helper::ProbeReadKernelStr };
         self.asm.emit(insn::call(helper));
+        self.check_read(helper, e.span)?;
         Ok(Val::Mem(buf))
     }
 

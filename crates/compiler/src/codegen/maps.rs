@@ -139,6 +139,9 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::ldx(Size::DW, R0, R0, 0));
         self.asm.jump(end);
         self.asm.bind(missing);
+        if self.b.options.read_warnings {
+            self.runtime_warning(crate::program::RuntimeWarningKind::LookupMissing, e.span)?;
+        }
         self.asm.emit(insn::mov_imm(R0, 0));
         self.asm.bind(end);
         self.frame.release_to(mark);

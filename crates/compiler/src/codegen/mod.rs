@@ -69,6 +69,9 @@ pub struct CompileOptions {
     /// 0.26's `BPFTRACE_DUMMY_TS_MAP` test hook does: series made at known
     /// times.
     pub clock_map: Option<String>,
+    /// `-k`: failed reads of traced memory and map reads of missing keys
+    /// are reported at run time.
+    pub read_warnings: bool,
 }
 
 /// A question for the kernel, asked while compiling: may a program of
@@ -104,6 +107,7 @@ impl Default for CompileOptions {
             write_user: true,
             kfunc_allowed: None,
             clock_map: None,
+            read_warnings: false,
         }
     }
 }

@@ -85,6 +85,8 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::mov_imm(R2, size as i32));
         let read = if self.user_pointers() && !kernel { Helper::ProbeReadUser } else { Helper::ProbeReadKernel };
         self.asm.emit(insn::call(read));
+        let span = self.asm.span();
+        self.check_read(read, span)?;
         if is_aggregate(t) {
             return Ok(Val::Mem(dst));
         }
