@@ -320,14 +320,10 @@ impl Gen<'_, '_> {
             }
             _ => None,
         };
-        let key_size = layout::bucket_offset(key_ty);
-        let pad = key_size - key_ty.map_or(8, size_of);
-        let key = self.build_key(key_ty, keys, if bucket.is_some() { pad + 8 } else { 0 })?;
-        if let Some(b) = bucket {
-            self.load(b, R0);
-            self.free(b);
-            self.st(Size::DW, key.at(key_size), R0);
-        }
+        let key = match bucket {
+            Some(b) => self.bucketed_key(key_ty, keys, b)?,
+            None => self.build_key(key_ty, keys, 0)?,
+        };
         let fresh = self.slot(16)?;
         self.lookup(map, key);
         let missing = self.asm.new_label();
@@ -348,19 +344,7 @@ impl Gen<'_, '_> {
                 self.asm.emit(insn::mov_imm(vr, 1));
                 self.add_at(R0, 8, vr, tmp);
             }
-            AggKind::Min | AggKind::Max => {
-                let store = self.asm.new_label();
-                let skip = self.asm.new_label();
-                self.asm.emit(insn::ldx(Size::DW, tmp, R0, 8));
-                self.asm.jump_imm(Jmp::Jeq, tmp, 0, store);
-                self.asm.emit(insn::ldx(Size::DW, tmp, R0, 0));
-                let keep_old = if agg == AggKind::Min { Jmp::Jsle } else { Jmp::Jsge };
-                self.asm.jump_reg(keep_old, tmp, vr, skip);
-                self.asm.bind(store);
-                self.asm.emit(insn::stx(Size::DW, R0, 0, vr));
-                self.asm.emit(insn::st_imm(Size::DW, R0, 8, 1));
-                self.asm.bind(skip);
-            }
+            AggKind::Min | AggKind::Max => self.keep_min_or_max(agg == AggKind::Min, true, vr, tmp),
             AggKind::Tseries => return Err(self.unsupported(call.span, "tseries()")),
         }
         self.asm.jump(end);
@@ -418,12 +402,7 @@ impl Gen<'_, '_> {
         self.load(epoch, R0);
         self.divide_by(R0, num_intervals, Alu::Mod);
         let slot = self.keep(R0)?;
-        let key_size = layout::bucket_offset(key_ty);
-        let pad = key_size - key_ty.map_or(8, size_of);
-        let key = self.build_key(key_ty, keys, pad + 8)?;
-        self.load(slot, R0);
-        self.free(slot);
-        self.st(Size::DW, key.at(key_size), R0);
+        let key = self.bucketed_key(key_ty, keys, slot)?;
         let fresh = self.slot(24)?;
         self.lookup(map, key);
         let missing = self.asm.new_label();
@@ -453,24 +432,7 @@ impl Gen<'_, '_> {
                 self.asm.emit(insn::mov_imm(vr, 1));
                 self.add_at(R0, 8, vr, tmp);
             }
-            TseriesAgg::Min | TseriesAgg::Max => {
-                let store = self.asm.new_label();
-                let skip = self.asm.new_label();
-                self.asm.emit(insn::ldx(Size::DW, tmp, R0, 8));
-                self.asm.jump_imm(Jmp::Jeq, tmp, 0, store);
-                self.asm.emit(insn::ldx(Size::DW, tmp, R0, 0));
-                let keep_old = match (agg == TseriesAgg::Min, signed) {
-                    (true, true) => Jmp::Jsle,
-                    (true, false) => Jmp::Jle,
-                    (false, true) => Jmp::Jsge,
-                    (false, false) => Jmp::Jge,
-                };
-                self.asm.jump_reg(keep_old, tmp, vr, skip);
-                self.asm.bind(store);
-                self.asm.emit(insn::stx(Size::DW, R0, 0, vr));
-                self.asm.emit(insn::st_imm(Size::DW, R0, 8, 1));
-                self.asm.bind(skip);
-            }
+            TseriesAgg::Min | TseriesAgg::Max => self.keep_min_or_max(agg == TseriesAgg::Min, signed, vr, tmp),
         }
         self.load(epoch, tmp);
         self.asm.emit(insn::stx(Size::DW, R0, 16, tmp));
@@ -497,6 +459,39 @@ impl Gen<'_, '_> {
             self.free(x);
         }
         Ok(())
+    }
+
+    /// The key of a map whose kernel key has a bucket (hist, lhist) or slot
+    /// (tseries) after the user's key: both, the bucket's value given back.
+    fn bucketed_key(&mut self, key_ty: Option<&Type>, keys: Option<&[Expr]>, bucket: Val) -> GResult<Place> {
+        let key_size = layout::bucket_offset(key_ty);
+        let pad = key_size - key_ty.map_or(8, size_of);
+        let key = self.build_key(key_ty, keys, pad + 8)?;
+        self.load(bucket, R0);
+        self.free(bucket);
+        self.st(Size::DW, key.at(key_size), R0);
+        Ok(key)
+    }
+
+    /// `{ value, is_set }` at R0 keeps the smaller (or larger) of itself and
+    /// `vr`, compared signed or not; the first value is kept as it is.
+    fn keep_min_or_max(&mut self, min: bool, signed: bool, vr: Reg, tmp: Reg) {
+        let store = self.asm.new_label();
+        let skip = self.asm.new_label();
+        self.asm.emit(insn::ldx(Size::DW, tmp, R0, 8));
+        self.asm.jump_imm(Jmp::Jeq, tmp, 0, store);
+        self.asm.emit(insn::ldx(Size::DW, tmp, R0, 0));
+        let keep_old = match (min, signed) {
+            (true, true) => Jmp::Jsle,
+            (true, false) => Jmp::Jle,
+            (false, true) => Jmp::Jsge,
+            (false, false) => Jmp::Jge,
+        };
+        self.asm.jump_reg(keep_old, tmp, vr, skip);
+        self.asm.bind(store);
+        self.asm.emit(insn::stx(Size::DW, R0, 0, vr));
+        self.asm.emit(insn::st_imm(Size::DW, R0, 8, 1));
+        self.asm.bind(skip);
     }
 
     /// `r = r / d` or `r = r % d`, unsigned, for a divisor known when

@@ -129,39 +129,47 @@ fn probe_multi_link(
     fill: impl FnOnce(&mut libbpf_sys::bpf_link_create_opts),
     supported: impl FnOnce(Option<i32>) -> bool,
 ) -> bool {
-    let insns = [
-        libbpf_sys::bpf_insn { code: 0xb7, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
-        libbpf_sys::bpf_insn { code: 0x95, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
-    ];
-    let mut load_opts = libbpf_sys::bpf_prog_load_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _,
-        expected_attach_type: attach_type,
-        ..Default::default()
-    };
-    // SAFETY: valid instructions and options that outlive the calls; the
-    // descriptors are closed here.
+    let opts = libbpf_sys::bpf_prog_load_opts { expected_attach_type: attach_type, ..Default::default() };
+    let Some(prog) = load_empty_program(libbpf_sys::BPF_PROG_TYPE_KPROBE, opts) else { return false };
+    // SAFETY: zeroed link options are the documented start; the link's
+    // descriptor is closed here.
     unsafe {
-        let prog = libbpf_sys::bpf_prog_load(
-            libbpf_sys::BPF_PROG_TYPE_KPROBE,
-            std::ptr::null(),
-            c"GPL".as_ptr(),
-            insns.as_ptr(),
-            insns.len() as _,
-            &mut load_opts,
-        );
-        if prog < 0 {
-            return false;
-        }
         let mut link_opts: libbpf_sys::bpf_link_create_opts = std::mem::zeroed();
         link_opts.sz = std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _;
         fill(&mut link_opts);
-        let link = libbpf_sys::bpf_link_create(prog, -1, attach_type, &link_opts);
+        let link = libbpf_sys::bpf_link_create(std::os::fd::AsRawFd::as_raw_fd(&prog), -1, attach_type, &link_opts);
         let errno = std::io::Error::last_os_error().raw_os_error();
         if link >= 0 {
             libc::close(link);
         }
-        libc::close(prog);
         link < 0 && supported(errno)
+    }
+}
+
+/// Loads `r0 = 0; exit` as a program of this type with these options (a
+/// probe of what the kernel accepts); its descriptor, where it loaded.
+fn load_empty_program(
+    prog_type: libbpf_sys::bpf_prog_type,
+    mut opts: libbpf_sys::bpf_prog_load_opts,
+) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let insns = [
+        libbpf_sys::bpf_insn { code: 0xb7, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
+        libbpf_sys::bpf_insn { code: 0x95, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
+    ];
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _;
+    // SAFETY: valid instructions and options that outlive the call; a
+    // descriptor it returns is owned from here.
+    unsafe {
+        let fd = libbpf_sys::bpf_prog_load(
+            prog_type,
+            std::ptr::null(),
+            c"GPL".as_ptr(),
+            insns.as_ptr(),
+            insns.len() as _,
+            &mut opts,
+        );
+        (fd >= 0).then(|| std::os::fd::OwnedFd::from_raw_fd(fd))
     }
 }
 
@@ -299,30 +307,10 @@ fn fentry_loads() -> bool {
     let Some(id) = bpfscope_probes::btf::KernelBtf::load().ok().and_then(|b| b.function_id("vfs_read")) else {
         return false;
     };
-    let insns = [
-        libbpf_sys::bpf_insn { code: 0xb7, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
-        libbpf_sys::bpf_insn { code: 0x95, _bitfield_align_1: [], _bitfield_1: Default::default(), off: 0, imm: 0 },
-    ];
-    let mut opts = libbpf_sys::bpf_prog_load_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _,
+    let opts = libbpf_sys::bpf_prog_load_opts {
         expected_attach_type: libbpf_sys::BPF_TRACE_FENTRY,
         attach_btf_id: id,
         ..Default::default()
     };
-    // SAFETY: valid instructions and options that outlive the call; the
-    // descriptor is closed here.
-    unsafe {
-        let fd = libbpf_sys::bpf_prog_load(
-            libbpf_sys::BPF_PROG_TYPE_TRACING,
-            std::ptr::null(),
-            c"GPL".as_ptr(),
-            insns.as_ptr(),
-            insns.len() as _,
-            &mut opts,
-        );
-        if fd >= 0 {
-            libc::close(fd);
-        }
-        fd >= 0
-    }
+    load_empty_program(libbpf_sys::BPF_PROG_TYPE_TRACING, opts).is_some()
 }
