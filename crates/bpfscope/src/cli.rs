@@ -140,7 +140,7 @@ impl Cli {
 }
 
 impl Cli {
-    /// Flags that are accepted for compatibility but do nothing yet.
+    /// Flags that are parsed but not built yet (refused when given).
     pub fn unbuilt_flags(&self) -> Vec<&'static str> {
         let used = [(!self.includes.is_empty(), "--include"), (!self.include_dirs.is_empty(), "-I")];
         used.into_iter().filter(|(on, _)| *on).map(|(_, flag)| flag).collect()

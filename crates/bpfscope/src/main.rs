@@ -80,8 +80,12 @@ fn run(cli: &Cli) -> Result<(), Error> {
             return Err(Error::Usage(format!("unknown debug stage '{stage}' (available: ast, all)")));
         }
     }
-    for flag in cli.unbuilt_flags() {
-        eprintln!("bpfscope: warning: {flag} is not available yet in this version of bpfscope and is ignored");
+    // A flag that would do nothing is refused, not ignored.
+    if let Some(flag) = cli.unbuilt_flags().first() {
+        return Err(Error::Usage(format!(
+            "{flag} is not available yet in this version of bpfscope (C headers are not read yet: declare the \
+             structs the program uses in it, or rely on the kernel's BTF)"
+        )));
     }
     let Some((program_source, program_args)) = cli.program_source() else {
         return Err(Error::Usage(
