@@ -621,6 +621,8 @@ impl Checker<'_> {
                 };
                 Type::Pointer(Box::new(Type::Int { bits, signed: true }))
             }
+            // No binary: the probe is not a user probe, which is said already.
+            Err(target) if target.is_empty() => fallback,
             Err(target) => {
                 self.error(Diagnostic::error(span, format!("Could not resolve symbol: {target}:{name}")));
                 fallback
