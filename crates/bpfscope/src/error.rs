@@ -15,8 +15,6 @@ pub enum Error {
     NotText(String, std::str::Utf8Error),
     #[error("{0}")]
     Usage(String),
-    #[error("{0} is not available yet in this version of bpfscope")]
-    NotYet(&'static str),
     #[error(transparent)]
     Run(#[from] RunError),
     #[error(transparent)]
