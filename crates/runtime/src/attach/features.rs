@@ -243,7 +243,8 @@ pub fn kernel_report() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
     // libbpf cannot probe helpers of fentry programs (they need a function
     // to attach to); these exist wherever fentry programs load (each
     // program's own load says where a use is refused).
-    let fentry = fentry_loads();
+    let btf = bpfscope_probes::btf::KernelBtf::load().ok();
+    let fentry = btf.as_ref().is_some_and(fentry_loads);
     vec![
         (
             "Kernel helpers",
@@ -278,11 +279,7 @@ pub fn kernel_report() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
                 ("uprobe_multi", yes(kernel_has_uprobe_multi())),
                 ("kprobe_session", yes(kernel_has_kprobe_session())),
                 // BPF iterators: the kernel describes their context.
-                (
-                    "iter",
-                    yes(bpfscope_probes::btf::KernelBtf::load()
-                        .is_ok_and(|b| b.struct_size("struct bpf_iter_meta").is_some())),
-                ),
+                ("iter", yes(btf.as_ref().is_some_and(|b| b.struct_size("struct bpf_iter_meta").is_some()))),
             ],
         ),
     ]
@@ -303,10 +300,8 @@ fn kernel_has_kprobe_session() -> bool {
 }
 
 /// Whether an (empty) fentry program on vfs_read loads.
-fn fentry_loads() -> bool {
-    let Some(id) = bpfscope_probes::btf::KernelBtf::load().ok().and_then(|b| b.function_id("vfs_read")) else {
-        return false;
-    };
+fn fentry_loads(btf: &bpfscope_probes::btf::KernelBtf) -> bool {
+    let Some(id) = btf.function_id("vfs_read") else { return false };
     let opts = libbpf_sys::bpf_prog_load_opts {
         expected_attach_type: libbpf_sys::BPF_TRACE_FENTRY,
         attach_btf_id: id,
