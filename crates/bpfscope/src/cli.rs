@@ -87,11 +87,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_warnings: bool,
 
-    /// Add an #include to the program (may be repeated).
+    /// Read a C header before the program, as `#include "FILE"` (may be repeated).
     #[arg(long = "include", value_name = "FILE")]
     pub includes: Vec<String>,
 
-    /// Add a directory to the C header search path (may be repeated).
+    /// Look for the program's C headers in DIR too (may be repeated).
     #[arg(short = 'I', value_name = "DIR")]
     pub include_dirs: Vec<String>,
 
@@ -136,14 +136,6 @@ impl Cli {
         let (first, rest) = self.args.split_first()?;
         let src = if first == "-" { ProgramSource::Stdin } else { ProgramSource::File(first.clone()) };
         Some((src, rest))
-    }
-}
-
-impl Cli {
-    /// Flags that are parsed but not built yet (refused when given).
-    pub fn unbuilt_flags(&self) -> Vec<&'static str> {
-        let used = [(!self.includes.is_empty(), "--include"), (!self.include_dirs.is_empty(), "-I")];
-        used.into_iter().filter(|(on, _)| *on).map(|(_, flag)| flag).collect()
     }
 }
 

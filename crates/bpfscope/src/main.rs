@@ -2,6 +2,7 @@
 //! reports every error in one place.
 
 mod cli;
+mod headers;
 mod info;
 mod list;
 mod tools;
@@ -80,20 +81,22 @@ fn run(cli: &Cli) -> Result<(), Error> {
             return Err(Error::Usage(format!("unknown debug stage '{stage}' (available: ast, all)")));
         }
     }
-    // A flag that would do nothing is refused, not ignored.
-    if let Some(flag) = cli.unbuilt_flags().first() {
-        return Err(Error::Usage(format!(
-            "{flag} is not available yet in this version of bpfscope (C headers are not read yet: declare the \
-             structs the program uses in it, or rely on the kernel's BTF)"
-        )));
-    }
     let Some((program_source, program_args)) = cli.program_source() else {
         return Err(Error::Usage(
             "no program given: use -e 'PROGRAM', a program file, or - for stdin (see --help)".into(),
         ));
     };
     let (params, named_params) = split_program_args(program_args);
-    let source = load(program_source)?;
+    let program_dir = match &program_source {
+        ProgramSource::File(path) => std::path::Path::new(path).parent().map(std::path::Path::to_path_buf),
+        _ => None,
+    };
+    let mut source = load(program_source)?;
+    let search = headers::SearchPath {
+        dirs: cli.include_dirs.iter().map(std::path::PathBuf::from).collect(),
+        program_dir: program_dir.filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| ".".into()),
+    };
+    headers::read(&mut source, &search, &cli.includes)?;
     let features = cli
         .no_feature
         .iter()

@@ -22,6 +22,7 @@ pub enum LayoutError {
 /// The program's struct, union and enum definitions by `struct name`.
 pub struct CTypes<'a> {
     structs: HashMap<String, &'a CStruct>,
+    items: &'a [CItem],
 }
 
 /// Struct nesting deeper than this is taken for a definition that
@@ -37,7 +38,24 @@ impl<'a> CTypes<'a> {
                 _ => None,
             })
             .collect();
-        CTypes { structs }
+        CTypes { structs, items }
+    }
+
+    /// `struct name` for a written struct, union or enum type, through
+    /// typedefs (`point_t` defined as `struct point`).
+    pub fn composite_name(&self, ty: &TypeSpec) -> Option<String> {
+        let resolved;
+        let ty = match &ty.base {
+            BaseType::Named(n) => {
+                resolved = bpfscope_lang::ast::typedef_target(self.items, n)?;
+                &resolved
+            }
+            _ => ty,
+        };
+        match &ty.base {
+            BaseType::Composite { kind, name } if ty.suffixes.is_empty() => Some(format!("{} {name}", kind.keyword())),
+            _ => None,
+        }
     }
 
     /// The byte offset of `field` in `struct name`.
@@ -124,9 +142,12 @@ impl<'a> CTypes<'a> {
                 let def = self.structs.get(&key).ok_or(LayoutError::Unknown(key))?;
                 self.struct_size_align(def, depth + 1)?
             }
-            BaseType::Named(n) => match bpfscope_lang::builtins::c_fixed_int(n) {
-                Some((bits, _)) => (u64::from(bits / 8), u64::from(bits / 8)),
-                None => return Err(LayoutError::Unknown(n.clone())),
+            BaseType::Named(n) => match bpfscope_lang::ast::typedef_target(self.items, n) {
+                Some(target) => self.size_align(&target, depth + 1)?,
+                None => match bpfscope_lang::builtins::c_fixed_int(n) {
+                    Some((bits, _)) => (u64::from(bits / 8), u64::from(bits / 8)),
+                    None => return Err(LayoutError::Unknown(n.clone())),
+                },
             },
             _ => return Err(LayoutError::Unsized(format!("{:?}", ty.base))),
         };

@@ -27,6 +27,36 @@ pub enum CItem {
     Define(Define),
     Struct(CStruct),
     Enum(CEnum),
+    Typedef(CTypedef),
+}
+
+/// `typedef TYPE NAME;` from a C header.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CTypedef {
+    pub name: String,
+    pub ty: TypeSpec,
+    pub span: Span,
+}
+
+/// What typedef `name` stands for, through chains of typedefs (`None`
+/// if the C items do not define it, or its chain loops). The result's
+/// base is not a typedef of these items.
+pub fn typedef_target(items: &[CItem], name: &str) -> Option<TypeSpec> {
+    let find = |n: &str| {
+        items.iter().rev().find_map(|i| match i {
+            CItem::Typedef(t) if t.name == n => Some(&t.ty),
+            _ => None,
+        })
+    };
+    let mut t = find(name)?.clone();
+    for _ in 0..32 {
+        let BaseType::Named(n) = &t.base else { return Some(t) };
+        let Some(next) = find(n) else { return Some(t) };
+        let mut deeper = next.clone();
+        deeper.suffixes.extend(t.suffixes);
+        t = deeper;
+    }
+    None
 }
 
 /// A `#define NAME body` or `#define NAME(a, b) body` line.

@@ -60,9 +60,10 @@ impl Diagnostic {
         let mut out = String::new();
         match self.span {
             Some(span) => {
-                let start = source.line_col(span.start as usize);
-                let _ = writeln!(out, "{}:{}:{}: {label}: {}", source.name(), start.line, start.col, self.message);
-                let line = source.line_text(start.line);
+                let at = span.start as usize;
+                let start = source.line_col(at);
+                let _ = writeln!(out, "{}:{}:{}: {label}: {}", source.name_at(at), start.line, start.col, self.message);
+                let line = source.line_text_at(at);
                 let _ = writeln!(out, "{line}");
                 out.push_str(&underline(source, span, line, start.col));
                 out.push('\n');

@@ -132,12 +132,21 @@ fn strip_comments(s: &str) -> String {
 pub fn eval_condition(text: &str, defines: &HashMap<String, String>, span: Span) -> Result<bool, Diagnostic> {
     let tokens =
         tokenize(text).ok_or_else(|| Diagnostic::error(span, format!("cannot evaluate #if expression '{text}'")))?;
-    let mut e = Eval { tokens, pos: 0, defines, depth: 0 };
+    let mut e = Eval { tokens, pos: 0, defines, depth: 0, strict: false };
     let v = e.expr(0).ok_or_else(|| Diagnostic::error(span, format!("cannot evaluate #if expression '{text}'")))?;
     if e.pos != e.tokens.len() {
         return Err(Diagnostic::error(span, format!("cannot evaluate #if expression '{text}'")));
     }
     Ok(v != 0)
+}
+
+/// Evaluates a C integer constant expression (an enumerator's value):
+/// integers, macro names and C's operators. `None` if a name is not a
+/// macro or the expression is not constant.
+pub fn eval_constant(text: &str, defines: &HashMap<String, String>) -> Option<i64> {
+    let mut e = Eval { tokens: tokenize(text)?, pos: 0, defines, depth: 0, strict: true };
+    let v = e.expr(0)?;
+    (e.pos == e.tokens.len()).then_some(v)
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -193,6 +202,8 @@ struct Eval<'a> {
     pos: usize,
     defines: &'a HashMap<String, String>,
     depth: u32,
+    /// An unknown name is an error (in `#if`, it is 0).
+    strict: bool,
 }
 
 fn binary_precedence(op: &str) -> Option<u8> {
@@ -289,13 +300,15 @@ impl Eval<'_> {
                 Some(i64::from(self.defines.contains_key(&name)))
             }
             Tok::Name(n) => {
-                let Some(body) = self.defines.get(&n) else { return Some(0) };
+                let Some(body) = self.defines.get(&n) else { return (!self.strict).then_some(0) };
                 if self.depth > 16 || body.trim().is_empty() {
-                    return Some(0);
+                    return (!self.strict).then_some(0);
                 }
                 let tokens = tokenize(body)?;
-                let mut inner = Eval { tokens, pos: 0, defines: self.defines, depth: self.depth + 1 };
-                inner.expr(0)
+                let mut inner =
+                    Eval { tokens, pos: 0, defines: self.defines, depth: self.depth + 1, strict: self.strict };
+                let v = inner.expr(0)?;
+                (inner.pos == inner.tokens.len()).then_some(v)
             }
             Tok::Op(_) => None,
         }

@@ -20,6 +20,7 @@ pub fn print_program(p: &Program) -> String {
                     w.line(2, &format!("{} = {}", v.name, v.value));
                 }
             }
+            CItem::Typedef(t) => w.line(1, &format!("typedef {} {}", type_name(&t.ty), t.name)),
         }
     }
     if let Some(c) = &p.config {

@@ -4,6 +4,7 @@ mod common;
 
 use bpfscope_lang::ast::*;
 use bpfscope_lang::attach::{Provider, Target, UserLocation};
+use bpfscope_lang::{ParseOptions, Source, parse};
 use common::*;
 
 #[test]
@@ -364,9 +365,49 @@ fn preprocessor_conditionals_choose_what_is_parsed() {
             CItem::Define(d) => format!("define {}", d.name),
             CItem::Struct(s) => format!("struct {}", s.name),
             CItem::Enum(e) => format!("enum {}", e.name),
+            CItem::Typedef(t) => format!("typedef {}", t.name),
         })
         .collect();
     assert_eq!(names, vec!["define TASK_RUNNING", "define OK"]);
+}
+
+/// A header's items come where it is included, under the program's
+/// macros, and its macros count in the program's `#if` lines after it.
+#[test]
+fn headers_are_read_where_they_are_included() {
+    let program = "#define WANT 1\n#include \"h.h\"\n#if FROM_HEADER == 2\n#define SEEN 1\n#endif\nBEGIN { }";
+    let mut source = Source::new("stdin", program);
+    let header = "#if WANT\n#define FROM_HEADER 2\ntypedef struct { int a; } pair_t, *pair_ptr;\n\
+                  enum flags { F_A = 1 << 2, F_B = F_A | 1, F_C };\nint f(void);\n#endif\n";
+    let file = source.add_file("h.h", header);
+    source.bind_include(program.find("#include").expect("there"), file);
+    let p = parse(&source, &ParseOptions::default()).expect("parses");
+    let items: Vec<String> = p
+        .c_items
+        .iter()
+        .map(|i| match i {
+            CItem::Define(d) => format!("define {}", d.name),
+            CItem::Struct(s) => format!("struct {}", s.name),
+            CItem::Enum(e) => {
+                let values: Vec<String> = e.variants.iter().map(|v| format!("{}={}", v.name, v.value)).collect();
+                format!("enum {} {}", e.name, values.join(","))
+            }
+            CItem::Typedef(t) => format!("typedef {} {}", bpfscope_lang::printer::type_name(&t.ty), t.name),
+            CItem::Include { path, .. } => format!("include {path}"),
+        })
+        .collect();
+    assert_eq!(
+        items,
+        [
+            "define WANT",
+            "define FROM_HEADER",
+            "struct pair_t",
+            "typedef struct pair_t pair_t",
+            "typedef struct pair_t * pair_ptr",
+            "enum flags F_A=4,F_B=5,F_C=6",
+            "define SEEN"
+        ]
+    );
 }
 
 #[test]

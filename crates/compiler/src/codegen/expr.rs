@@ -86,9 +86,7 @@ impl Gen<'_, '_> {
             },
             ExprKind::Offsetof { target, fields } => {
                 let name = match target.as_ref() {
-                    TypeOrExpr::Type(TypeSpec { base: BaseType::Composite { kind, name }, .. }) => {
-                        format!("{} {name}", kind.keyword())
-                    }
+                    TypeOrExpr::Type(ts) if let Some(name) = self.b.ctypes.composite_name(ts) => name,
                     TypeOrExpr::Expr(inner) => match self.ty(inner) {
                         Type::Struct(name) => name,
                         _ => return Err(self.unsupported(e.span, "offsetof() of this")),

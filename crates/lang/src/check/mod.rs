@@ -1465,9 +1465,16 @@ impl<'a> Checker<'a> {
                 Type::Enum(format!("enum {name}"))
             }
             BaseType::Composite { kind, name } => Type::Struct(format!("{} {name}", kind.keyword())),
-            BaseType::Named(name) => match builtins::c_fixed_int(name) {
-                Some((bits, signed)) => Type::Int { bits, signed },
-                None => Type::Unknown,
+            BaseType::Named(name) => match crate::ast::typedef_target(&self.program.c_items, name) {
+                Some(target) => {
+                    let mut target = target;
+                    target.suffixes.extend(ty.suffixes.iter().copied());
+                    return self.resolve_type(&target);
+                }
+                None => match builtins::c_fixed_int(name) {
+                    Some((bits, signed)) => Type::Int { bits, signed },
+                    None => Type::Unknown,
+                },
             },
             BaseType::Typeof(inner) => self.type_or_expr(inner),
         };

@@ -7,7 +7,7 @@ use crate::attach;
 use crate::diagnostic::Diagnostic;
 use crate::lexer;
 use crate::preprocess::{self, Directive};
-use crate::source::Span;
+use crate::source::{Source, Span};
 use crate::token::{Punct, TokenKind};
 
 /// The sections of a program, in the order they must come.
@@ -19,7 +19,7 @@ enum Section {
 }
 
 /// One open `#if`/`#ifdef` group.
-struct Conditional {
+pub(super) struct Conditional {
     /// This branch's lines are part of the program.
     active: bool,
     /// Some branch of the group was taken already (so `#else` is not).
@@ -30,13 +30,24 @@ struct Conditional {
 impl Parser<'_> {
     pub(super) fn parse_program(&mut self) -> PResult<Program> {
         let mut prog = Program::default();
-        let src = self.src;
         let mut pos = 0;
-        if src.starts_with("#!") {
-            let end = lexer::scan_line(src, 0);
+        if self.src.starts_with("#!") {
+            let end = lexer::scan_line(self.src, 0);
             prog.shebang = Some(Span::new(0, end));
             pos = end;
         }
+        // `--include` headers come before the program, as clang reads them.
+        for file in self.source.map(Source::forced_includes).into_iter().flatten() {
+            self.parse_header(file, Span::new(0, 0), &mut prog)?;
+        }
+        self.parse_file(pos, &mut prog, false)?;
+        Ok(prog)
+    }
+
+    /// Reads a file from `pos` to its end: its preprocessor lines, and its
+    /// items (a program's, or with `header`, a C header's declarations).
+    pub(super) fn parse_file(&mut self, mut pos: usize, prog: &mut Program, header: bool) -> PResult<()> {
+        let src = self.src;
         let mut conds: Vec<Conditional> = Vec::new();
         let mut section = Section::CDefinitions;
         loop {
@@ -54,7 +65,7 @@ impl Parser<'_> {
                     )
                     .with_hint("move it to the top of the program"));
                 }
-                self.directive(&mut prog, &mut conds, Span::new(pos, end))?;
+                self.directive(prog, &mut conds, Span::new(pos, end))?;
                 pos = end;
                 continue;
             }
@@ -63,15 +74,14 @@ impl Parser<'_> {
                 continue;
             }
             self.seek(pos)?;
-            self.parse_item(&mut prog, &mut section)?;
+            if header {
+                self.header_item(prog)?;
+            } else {
+                self.parse_item(prog, &mut section)?;
+            }
             pos = self.prev_end;
         }
-        if let Some(c) = conds.last() {
-            return Err(
-                Diagnostic::error(c.span, "unterminated conditional directive").with_hint("add a matching #endif")
-            );
-        }
-        Ok(prog)
+        end_of_conditionals(&conds)
     }
 
     fn parse_item(&mut self, prog: &mut Program, section: &mut Section) -> PResult<()> {
@@ -135,7 +145,7 @@ impl Parser<'_> {
 
     // ---- preprocessor ---------------------------------------------------
 
-    fn directive(&mut self, prog: &mut Program, conds: &mut Vec<Conditional>, span: Span) -> PResult<()> {
+    pub(super) fn directive(&mut self, prog: &mut Program, conds: &mut Vec<Conditional>, span: Span) -> PResult<()> {
         let active = conds.iter().all(|c| c.active);
         let line = &self.src[span.range()];
         let directive = preprocess::parse_directive(line, span)?;
@@ -165,7 +175,11 @@ impl Parser<'_> {
                 }
             }
             _ if !active => {}
-            Directive::Include(path) => prog.c_items.push(CItem::Include { path, span }),
+            Directive::Include(path) => match self.source.and_then(|s| s.included_at(span.start as usize)) {
+                Some(file) => self.parse_header(file, span, prog)?,
+                // Not a header given to bpfscope: the kernel's BTF has its types.
+                None => prog.c_items.push(CItem::Include { path, span }),
+            },
             Directive::Define(def) => {
                 self.defines.insert(def.name.clone(), def.body.clone());
                 prog.c_items.push(CItem::Define(def));
@@ -334,10 +348,20 @@ impl Parser<'_> {
 
 /// Skips white space only (comments inside excluded `#if` regions need not
 /// be well formed).
-fn skip_space(src: &str, mut pos: usize) -> usize {
+pub(super) fn skip_space(src: &str, mut pos: usize) -> usize {
     let b = src.as_bytes();
     while pos < b.len() && b[pos].is_ascii_whitespace() {
         pos += 1;
     }
     pos
+}
+
+/// Every `#if` group of a file must end in it.
+pub(super) fn end_of_conditionals(conds: &[Conditional]) -> PResult<()> {
+    match conds.last() {
+        Some(c) => {
+            Err(Diagnostic::error(c.span, "unterminated conditional directive").with_hint("add a matching #endif"))
+        }
+        None => Ok(()),
+    }
 }

@@ -7,6 +7,7 @@
 //! span of the offending token.
 
 mod expr;
+mod header;
 mod items;
 mod stmt;
 mod types;
@@ -43,7 +44,9 @@ impl ParseOptions {
 
 /// Parses a whole program.
 pub fn parse(source: &Source, options: &ParseOptions) -> PResult<Program> {
-    Parser::new(source.text(), options, 0).parse_program()
+    let mut p = Parser::new(source.text(), options, 0);
+    p.source = Some(source);
+    p.parse_program()
 }
 
 /// Parses one expression from `span` of the source (used to expand
@@ -71,6 +74,10 @@ pub(crate) struct Parser<'s> {
     /// Preprocessor macros seen so far (name to body), for `#if` and for
     /// telling `(NAME)` expressions from casts.
     defines: HashMap<String, String>,
+    /// The headers `#include` lines read (none when parsing a fragment).
+    source: Option<&'s Source>,
+    /// How many headers deep this parser is.
+    include_depth: u32,
 }
 
 impl<'s> Parser<'s> {
@@ -78,7 +85,7 @@ impl<'s> Parser<'s> {
     fn new(src: &'s str, options: &'s ParseOptions, start: usize) -> Parser<'s> {
         let tok = Token { kind: TokenKind::Eof, span: Span::new(start, start) };
         let defines = options.predefined.iter().cloned().collect();
-        Parser { src, options, tok, prev_end: start, depth: 0, defines }
+        Parser { src, options, tok, prev_end: start, depth: 0, defines, source: None, include_depth: 0 }
     }
 
     // ---- token plumbing -------------------------------------------------

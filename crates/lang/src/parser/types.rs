@@ -137,6 +137,13 @@ impl Parser<'_> {
     // ---- C definitions ----------------------------------------------------
 
     pub(super) fn parse_c_definition(&mut self) -> PResult<CItem> {
+        let item = self.parse_c_type_definition()?;
+        self.eat(Punct::Semi)?;
+        Ok(item)
+    }
+
+    /// `struct|union|enum [name] { ... }` and its attributes.
+    pub(super) fn parse_c_type_definition(&mut self) -> PResult<CItem> {
         let start = self.tok.span;
         let keyword = self.tok.ident().unwrap_or_default().to_string();
         self.bump()?;
@@ -147,11 +154,10 @@ impl Parser<'_> {
             CItem::Struct(self.parse_c_struct_body(composite_kind(&keyword), name, start)?)
         };
         self.skip_attributes()?;
-        self.eat(Punct::Semi)?;
         Ok(item)
     }
 
-    fn parse_c_struct_body(&mut self, kind: CompositeKind, name: String, start: Span) -> PResult<CStruct> {
+    pub(super) fn parse_c_struct_body(&mut self, kind: CompositeKind, name: String, start: Span) -> PResult<CStruct> {
         grow(|| self.parse_c_struct_body_inner(kind, name, start))
     }
 
@@ -200,35 +206,7 @@ impl Parser<'_> {
         }
         loop {
             let decl_start = self.tok.span;
-            let mut suffixes = Vec::new();
-            while self.eat(Punct::Star)? {
-                suffixes.push(TypeSuffix::Pointer);
-            }
-            let name = if self.eat(Punct::LParen)? {
-                // A function pointer: `ret (*name)(params)`.
-                self.expect(Punct::Star, " in a function pointer")?;
-                let (name, _) = self.expect_ident("the function pointer's name")?;
-                self.expect(Punct::RParen, "")?;
-                self.expect(Punct::LParen, " for the parameter list")?;
-                self.skip_balanced_parens()?;
-                suffixes = vec![TypeSuffix::Pointer];
-                name
-            } else {
-                self.expect_ident("a field name")?.0
-            };
-            let mut dims = Vec::new();
-            while self.eat(Punct::LBracket)? {
-                match self.tok.kind {
-                    TokenKind::Int(n) => {
-                        self.bump()?;
-                        dims.push(TypeSuffix::Array(Some(n)));
-                    }
-                    _ => dims.push(TypeSuffix::Array(Some(0))),
-                }
-                self.expect(Punct::RBracket, "")?;
-            }
-            // C reads `int a[2][3]` inside out: an array of 2 arrays of 3.
-            suffixes.extend(dims.into_iter().rev());
+            let (name, suffixes) = self.parse_c_declarator("a field name")?;
             let bitfield = if self.eat(Punct::Colon)? {
                 match self.tok.kind {
                     TokenKind::Int(n) if n <= 64 => {
@@ -257,8 +235,63 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// A C declarator: pointers, the name, array sizes (`*name[4]`), or a
+    /// function pointer `(*name)(params)`. The suffixes apply in order to
+    /// the declaration's base type.
+    pub(super) fn parse_c_declarator(&mut self, what: &str) -> PResult<(String, Vec<TypeSuffix>)> {
+        let mut suffixes = Vec::new();
+        while self.eat(Punct::Star)? {
+            suffixes.push(TypeSuffix::Pointer);
+            while self.at_ident("const") || self.at_ident("volatile") || self.at_ident("restrict") {
+                self.bump()?;
+            }
+        }
+        let name = if self.eat(Punct::LParen)? {
+            // A function pointer: `ret (*name)(params)`.
+            self.expect(Punct::Star, " in a function pointer")?;
+            let (name, _) = self.expect_ident("the function pointer's name")?;
+            self.expect(Punct::RParen, "")?;
+            self.expect(Punct::LParen, " for the parameter list")?;
+            self.skip_balanced_parens()?;
+            suffixes = vec![TypeSuffix::Pointer];
+            name
+        } else {
+            self.expect_ident(what)?.0
+        };
+        let mut dims = Vec::new();
+        while self.eat(Punct::LBracket)? {
+            dims.push(TypeSuffix::Array(Some(self.array_length(&name)?)));
+        }
+        // C reads `int a[2][3]` inside out: an array of 2 arrays of 3.
+        suffixes.extend(dims.into_iter().rev());
+        Ok((name, suffixes))
+    }
+
+    /// An array's length up to its `]`: a constant expression (`[16]`,
+    /// `[NAME_LEN + 1]`), or 0 for a flexible array (`[]`).
+    fn array_length(&mut self, name: &str) -> PResult<u64> {
+        let start = self.tok.span.start as usize;
+        let mut end = start;
+        while !self.at(Punct::RBracket) {
+            if self.tok.kind == TokenKind::Eof {
+                return Err(self.unexpected("']'"));
+            }
+            end = self.bump()?.span.end as usize;
+        }
+        let span = Span::new(start, end);
+        self.bump()?;
+        let text = self.src[span.range()].trim();
+        if text.is_empty() {
+            return Ok(0);
+        }
+        crate::preprocess::eval_constant(text, &self.defines).and_then(|n| u64::try_from(n).ok()).ok_or_else(|| {
+            Diagnostic::error(span, format!("cannot work out the length of array {name}: '{text}'"))
+                .with_hint("an array length may use integers, #define constants and C's integer operators")
+        })
+    }
+
     /// The type words of a C declaration, before the declarator.
-    fn parse_c_base_type(&mut self) -> PResult<TypeSpec> {
+    pub(super) fn parse_c_base_type(&mut self) -> PResult<TypeSpec> {
         let start = self.tok.span;
         let base = match self.tok.ident() {
             Some("float" | "double") => {
@@ -302,13 +335,7 @@ impl Parser<'_> {
         while !self.at(Punct::RBrace) {
             let (vname, span) = self.expect_ident("an enumerator name")?;
             if self.eat(Punct::Assign)? {
-                let negative = self.eat(Punct::Minus)?;
-                let value = match self.tok.kind {
-                    TokenKind::Int(n) => i64::try_from(n).unwrap_or(i64::MAX),
-                    _ => return Err(self.unexpected("an integer value")),
-                };
-                self.bump()?;
-                next = if negative { -value } else { value };
+                next = self.enumerator_value(&vname, &variants)?;
             }
             variants.push(CEnumVariant { name: vname, value: next, span });
             next = next.wrapping_add(1);
@@ -318,6 +345,30 @@ impl Parser<'_> {
         }
         self.bump()?;
         Ok(CEnum { name, variants, span: self.span_from(start) })
+    }
+
+    /// An enumerator's `= value`: a C constant expression over integers,
+    /// macros and the enum's earlier enumerators (`1 << 3`, `A | B`).
+    fn enumerator_value(&mut self, name: &str, earlier: &[CEnumVariant]) -> PResult<i64> {
+        let start = self.tok.span;
+        let mut depth = 0u32;
+        while depth > 0 || !(self.at(Punct::Comma) || self.at(Punct::RBrace)) {
+            match self.tok.kind {
+                TokenKind::Eof => return Err(self.unexpected("',' or '}'")),
+                TokenKind::Punct(Punct::LParen) => depth += 1,
+                TokenKind::Punct(Punct::RParen) => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            self.bump()?;
+        }
+        let span = self.span_from(start);
+        let text = &self.src[span.range()];
+        let mut names = self.defines.clone();
+        names.extend(earlier.iter().map(|v| (v.name.clone(), v.value.to_string())));
+        crate::preprocess::eval_constant(text, &names).ok_or_else(|| {
+            Diagnostic::error(span, format!("cannot work out the value of enumerator {name}: '{text}'"))
+                .with_hint("an enumerator's value may use integers, #define constants, earlier enumerators and C's integer operators")
+        })
     }
 
     fn skip_balanced_parens(&mut self) -> PResult<()> {
@@ -335,7 +386,7 @@ impl Parser<'_> {
     }
 
     /// `__attribute__((packed))` after a definition.
-    fn skip_attributes(&mut self) -> PResult<()> {
+    pub(super) fn skip_attributes(&mut self) -> PResult<()> {
         while self.at_ident("__attribute__") {
             self.bump()?;
             self.expect(Punct::LParen, " after __attribute__")?;
@@ -345,7 +396,7 @@ impl Parser<'_> {
     }
 }
 
-fn composite_kind(word: &str) -> CompositeKind {
+pub(super) fn composite_kind(word: &str) -> CompositeKind {
     match word {
         "union" => CompositeKind::Union,
         "enum" => CompositeKind::Enum,
