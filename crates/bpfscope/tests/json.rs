@@ -127,3 +127,91 @@ fn an_unknown_format_is_refused() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("Invalid output format \"jsonx\""));
 }
+
+/// cat, system (0.26's "syscall"), join, errorf and tseries messages.
+#[test]
+fn text_producing_calls_are_messages_of_their_type() {
+    let file = std::env::temp_dir().join(format!("bpfscope-json-cat-{}", std::process::id()));
+    std::fs::write(&file, "line one\n\"quoted\"\n").expect("writes");
+    let program = format!(
+        r#"config = {{ unstable_tseries = enable }} BEGIN {{ cat("{}"); system("echo hi %d", 5); errorf("bad %d", 7); @t = tseries(5, 1s, 2); exit(); }}"#,
+        file.display()
+    );
+    let Some(lines) = json_lines(&program, &["-q", "--unsafe"]) else { return };
+    let _ = std::fs::remove_file(&file);
+    let values: Vec<Value> = lines.iter().map(|l| parse(l)).collect();
+    assert_eq!(values[0], json!({"type": "cat", "data": "line one\n\"quoted\"\n"}));
+    assert_eq!(values[1], json!({"type": "syscall", "data": "hi 5\n"}));
+    let col = program.find("errorf").expect("there") + 1;
+    assert_eq!(values[2], json!({"type": "errorf", "msg": "bad 7", "filename": "stdin", "line": 1, "col": col}));
+    assert_eq!(values[3]["type"], "tseries");
+    let points = values[3]["data"]["@t"].as_array().expect("a list of points");
+    assert_eq!(points.len(), 1, "{lines:#?}");
+    assert_eq!(points[0]["value"], 5);
+    assert!(points[0]["interval_start"].as_str().is_some_and(|t| t.len() == 29), "{lines:#?}");
+    assert_eq!(values.len(), 4, "{lines:#?}");
+    // join: the traced command's own argv.
+    let Some(lines) = json_lines(
+        "tracepoint:syscalls:sys_enter_execve /pid == cpid/ { join(args.argv); join(args.argv, \",\"); }",
+        &["-q", "-c", "/bin/true one two"],
+    ) else {
+        return;
+    };
+    let values: Vec<Value> = lines.iter().map(|l| parse(l)).collect();
+    assert_eq!(
+        values,
+        [json!({"type": "join", "data": "/bin/true one two"}), json!({"type": "join", "data": "/bin/true,one,two"})]
+    );
+}
+
+/// Run-time errors as 0.26 writes them in JSON: on stdout with the rest,
+/// a `runtime_error` with its message or (with -k) a `helper_error` with
+/// the helper, its error code and strerror's words; each with its place.
+#[test]
+fn runtime_and_helper_errors() {
+    let program = "BEGIN { $x = 0; @a = 5 / $x; printf(\"%s\", str(0)); @m[1] = 1; $v = @m[2];\n $w = @m[2]; exit(); }";
+    let Some(lines) = json_lines(program, &["-q", "-k"]) else { return };
+    let values: Vec<Value> = lines.iter().map(|l| parse(l)).collect();
+    let divide = "Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result.";
+    assert_eq!(
+        values[0],
+        json!({"type": "runtime_error", "msg": divide, "filename": "stdin", "line": 1, "col": 22})
+    );
+    // Reading address 0: the kernel's error code, as it gives it.
+    assert_eq!(values[1]["type"], "helper_error");
+    assert_eq!(values[1]["helper"], "probe_read_kernel_str");
+    let rc = values[1]["retcode"].as_i64().expect("a code");
+    assert!(rc < 0, "{lines:#?}");
+    let words = std::io::Error::from_raw_os_error(-rc as i32).to_string();
+    assert_eq!(values[1]["msg"].as_str(), words.split(" (os error").next(), "{lines:#?}");
+    let col = |text: &str| program.find(text).expect("there") as i64 + 1;
+    assert_eq!((values[1]["line"].as_i64(), values[1]["col"].as_i64()), (Some(1), Some(col("str(0)"))));
+    assert_eq!(values[2], json!({"type": "printf", "data": ""}));
+    // A missing key: 0.26 reports map_lookup_elem with code 0, once per place.
+    let lookup = |line: i64, col: i64| {
+        json!({"type": "helper_error", "msg": "Success", "helper": "map_lookup_elem", "retcode": 0,
+            "filename": "stdin", "line": line, "col": col})
+    };
+    assert_eq!(values[3], lookup(1, col("@m[2]")));
+    // The second line's `@m[2]`, at column 7 of its line.
+    assert_eq!(values[4], lookup(2, 7));
+    assert_eq!(values[5], json!({"type": "map", "data": {"@a": 1}}));
+    assert_eq!(values.len(), 7, "{lines:#?}");
+}
+
+/// Events the kernel could not deliver are counted in a lost_events
+/// message; with the lines printed they add up to every event sent.
+#[test]
+fn lost_events_are_a_message_that_adds_up() {
+    let program = r#"config = { perf_rb_pages = 1 } BEGIN { $i = 0; while ($i < 2000) { printf("%s %d\n", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", $i); $i++; } exit(); }"#;
+    let Some(lines) = json_lines(program, &["-q"]) else { return };
+    let values: Vec<Value> = lines.iter().map(|l| parse(l)).collect();
+    let printed = values.iter().filter(|v| v["type"] == "printf").count() as u64;
+    let lost: Vec<&Value> = values.iter().filter(|v| v["type"] == "lost_events").collect();
+    assert!(!lost.is_empty(), "a one-page buffer holds fewer than 2000 events");
+    let lost_total: u64 = lost.iter().map(|v| v["count"].as_u64().expect("a count")).sum();
+    for v in &lost {
+        assert_eq!(v["count"], v["data"]["events"]);
+    }
+    assert_eq!(printed + lost_total, 2000, "{printed} printed, {lost_total} lost");
+}

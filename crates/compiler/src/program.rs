@@ -386,6 +386,17 @@ impl RuntimeWarningKind {
         }
     }
 
+    /// The helper whose failure this is and the error it returned, as
+    /// 0.26's JSON `helper_error` names them (`None` for other errors, and
+    /// for `-k`'s read errors, whose code comes with the event).
+    pub fn json_helper(self) -> Option<(&'static str, i64)> {
+        match self {
+            RuntimeWarningKind::MapFull => Some(("map_update_elem", -7)),
+            RuntimeWarningKind::LookupMissing => Some(("map_lookup_elem", 0)),
+            _ => None,
+        }
+    }
+
     /// The helper a `-k` warning is about, as 0.26 names it.
     pub fn helper(self) -> Option<&'static str> {
         match self {
@@ -413,6 +424,8 @@ pub struct RuntimeWarning {
     /// program's source renders it with the place (see
     /// [`Compiled::render_warnings`]).
     pub text: String,
+    /// Where it is, as `file:line:col-col` (for JSON's filename, line, col).
+    pub location: String,
 }
 
 /// How many strings `join()` reads, and how long each may be (bpftrace's
@@ -508,6 +521,7 @@ impl Compiled {
     /// `silence` (`--no-warnings`). `warnf`/`errorf` learn their place.
     pub fn render_warnings(&mut self, source: &bpfscope_lang::Source, silence: bool) {
         for w in &mut self.runtime_warnings {
+            w.location = source.location(w.span);
             w.text = match silence {
                 true => String::new(),
                 false => {

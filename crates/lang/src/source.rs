@@ -87,13 +87,7 @@ impl Source {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         let program_len = text.len();
-        Source {
-            name: name.into(),
-            text,
-            line_starts,
-            program_len,
-            headers: Box::default(),
-        }
+        Source { name: name.into(), text, line_starts, program_len, headers: Box::default() }
     }
 
     /// The program's name (`stdin`, or its file).

@@ -301,7 +301,8 @@ impl Session {
         let _ = self.ringbuf.consume();
         self.drain(on_event)?;
         self.report_lost(on_event)?;
-        for (&id, &n) in &self.warned {
+        // JSON has no message for repeats (0.26 has no such message).
+        for (&id, &n) in self.warned.iter().filter(|_| !self.json) {
             let place = self.compiled.runtime_warnings.get(id).and_then(|w| w.text.split(": warning: ").next());
             if let (true, Some(place)) = (n > 1, place) {
                 on_event(Event::Message(format!("{place}: warning: the warning above came {n} times in all\n")))?;
@@ -495,9 +496,11 @@ impl Session {
                     }
                 }
                 let rc = word(2) as i64;
-                let errno = std::io::Error::from_raw_os_error(-rc as i32).to_string();
-                let errno = errno.split(" (os error").next().unwrap_or(&errno).to_string();
                 let rc = if w.kind == bpfscope_compiler::RuntimeWarningKind::LookupMissing { 0 } else { rc };
+                let errno = strerror(rc);
+                if self.json {
+                    return Some(Event::Text(json_runtime_error(w, rc)));
+                }
                 Some(Event::Message(
                     w.text
                         .replace(bpfscope_compiler::ERRNO_PLACEHOLDER, &errno)
@@ -676,10 +679,7 @@ impl Records {
 /// (`stdin:1:9-30` gives file `stdin`, line 1, column 9).
 fn json_located(label: &str, text: &str, location: &str) -> Vec<u8> {
     use crate::output::json::{Field, fields};
-    let mut parts = location.rsplitn(3, ':');
-    let col = parts.next().and_then(|c| c.split('-').next()?.parse().ok()).unwrap_or(0);
-    let line = parts.next().and_then(|l| l.parse().ok()).unwrap_or(0);
-    let file = parts.next().unwrap_or("");
+    let (file, line, col) = split_location(location);
     let kind = if label == "ERROR" { "errorf" } else { "warnf" };
     fields(&[
         ("type", Field::Str(kind)),
@@ -688,4 +688,42 @@ fn json_located(label: &str, text: &str, location: &str) -> Vec<u8> {
         ("line", Field::Int(line)),
         ("col", Field::Int(col)),
     ])
+}
+
+/// A helper's error code as C's strerror words it (`-14`: "Bad address").
+fn strerror(rc: i64) -> String {
+    let text = std::io::Error::from_raw_os_error(i32::try_from(-rc).unwrap_or(0)).to_string();
+    text.split(" (os error").next().unwrap_or(&text).to_string()
+}
+
+/// A run-time error in JSON, as 0.26 writes it: a `helper_error` with the
+/// helper's name and error code, or a `runtime_error` with the message;
+/// both with where in the program it happened.
+fn json_runtime_error(w: &bpfscope_compiler::RuntimeWarning, rc: i64) -> Vec<u8> {
+    use crate::output::json::{Field, fields};
+    let (file, line, col) = split_location(&w.location);
+    let helper = w.kind.helper().map(|h| (h, rc)).or(w.kind.json_helper());
+    let msg = match helper {
+        Some((_, rc)) => strerror(rc),
+        None => w.kind.message(),
+    };
+    let mut all = match helper {
+        Some((h, rc)) => vec![
+            ("type", Field::Str("helper_error")),
+            ("msg", Field::Str(&msg)),
+            ("helper", Field::Str(h)),
+            ("retcode", Field::Int(rc.into())),
+        ],
+        None => vec![("type", Field::Str("runtime_error")), ("msg", Field::Str(&msg))],
+    };
+    all.extend([("filename", Field::Str(file)), ("line", Field::Int(line)), ("col", Field::Int(col))]);
+    fields(&all)
+}
+
+/// `stdin:1:9-30` as file `stdin`, line 1, column 9.
+fn split_location(location: &str) -> (&str, i128, i128) {
+    let mut parts = location.rsplitn(3, ':');
+    let col = parts.next().and_then(|c| c.split('-').next()?.parse().ok()).unwrap_or(0);
+    let line = parts.next().and_then(|l| l.split('-').next()?.parse().ok()).unwrap_or(0);
+    (parts.next().unwrap_or(""), line, col)
 }

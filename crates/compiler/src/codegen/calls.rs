@@ -763,7 +763,7 @@ impl Gen<'_, '_> {
         let id = match warnings.iter().position(|w| w.kind == kind && w.span == span) {
             Some(i) => i,
             None => {
-                warnings.push(RuntimeWarning { kind, span, text: kind.message() });
+                warnings.push(RuntimeWarning { kind, span, text: kind.message(), location: String::new() });
                 warnings.len() - 1
             }
         };
