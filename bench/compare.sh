@@ -147,3 +147,7 @@ read -r bs_lines bs_us < <(burst "$BPFSCOPE")
 printf "%-46s %15s %15s\n" "burst of 500,000 events: lines delivered" "$bt_lines" "$bs_lines"
 awk -v a="$bt_us" -v b="$bs_us" 'BEGIN {
   printf "%-46s %12.2f us %12.2f us %8.1fx\n", "burst: traced process time per call", a, b, (b > 0 ? a / b : 0) }'
+
+# The consumer alone: one million printf events of the burst's program,
+# laid out as its compiled program writes them, formatted into /dev/null.
+cargo bench -q --locked -p bpfscope-runtime --bench consumer 2>/dev/null | grep '^consumer:'

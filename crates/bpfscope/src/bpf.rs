@@ -130,7 +130,7 @@ impl Tracer {
     /// arrived.
     pub fn poll(&mut self, timeout: Duration, mut on_event: impl FnMut(&Event)) -> Result<bool, Error> {
         Ok(self.session.poll(timeout, &mut |e| {
-            on_event(&e);
+            on_event(&e.to_owned());
             Ok(())
         })?)
     }
@@ -150,7 +150,7 @@ impl Tracer {
     /// Returns the exit code the program asked for. Maps stay readable.
     pub fn finish(&mut self, mut on_event: impl FnMut(&Event)) -> Result<i32, Error> {
         Ok(self.session.finish(&mut |e| {
-            on_event(&e);
+            on_event(&e.to_owned());
             Ok(())
         })?)
     }

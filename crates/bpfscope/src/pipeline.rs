@@ -136,8 +136,10 @@ pub fn load_error(e: RunError, source: &Source, verbose: bool) -> Error {
 /// command, stopped until the probes are attached).
 pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> {
     let params = settings.params.clone();
-    let program =
+    let mut program =
         parse(source, &ParseOptions::with_btf(params.clone())).map_err(|d| Error::Program(source.clone(), d.into()))?;
+    // BPFTRACE_MAX_STRLEN=100 and the like, over the config block (as 0.26).
+    bpfscope_lang::check::apply_environment(&mut program, |var| std::env::var(var).ok()).map_err(Error::Usage)?;
     if settings.print_ast {
         print!("{}", bpfscope_lang::printer::print_program(&program));
         let _ = std::io::stdout().flush();

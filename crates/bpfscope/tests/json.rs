@@ -173,10 +173,7 @@ fn runtime_and_helper_errors() {
     let Some(lines) = json_lines(program, &["-q", "-k"]) else { return };
     let values: Vec<Value> = lines.iter().map(|l| parse(l)).collect();
     let divide = "Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result.";
-    assert_eq!(
-        values[0],
-        json!({"type": "runtime_error", "msg": divide, "filename": "stdin", "line": 1, "col": 22})
-    );
+    assert_eq!(values[0], json!({"type": "runtime_error", "msg": divide, "filename": "stdin", "line": 1, "col": 22}));
     // Reading address 0: the kernel's error code, as it gives it.
     assert_eq!(values[1]["type"], "helper_error");
     assert_eq!(values[1]["helper"], "probe_read_kernel_str");
@@ -212,6 +209,8 @@ fn lost_events_are_a_message_that_adds_up() {
     let lost_total: u64 = lost.iter().map(|v| v["count"].as_u64().expect("a count")).sum();
     for v in &lost {
         assert_eq!(v["count"], v["data"]["events"]);
+        // bpfscope's addition: the probe they came from.
+        assert_eq!(v["count"], v["data"]["probes"]["BEGIN"], "{v}");
     }
     assert_eq!(printed + lost_total, 2000, "{printed} printed, {lost_total} lost");
 }

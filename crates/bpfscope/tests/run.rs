@@ -352,9 +352,57 @@ fn lost_events_are_counted() {
     let err = String::from_utf8_lossy(&o.stderr);
     let lost: usize =
         err.lines().find_map(|l| l.strip_prefix("Lost ")?.strip_suffix(" events")?.parse().ok()).expect("a Lost line");
-    assert!(err.contains(&format!("bpfscope: warning: Total lost event count: {lost}\n")), "{err}");
+    // The total names the probe they came from.
+    assert!(err.contains(&format!("bpfscope: warning: Total lost event count: {lost} ({lost} from BEGIN)\n")), "{err}");
     assert_eq!(delivered + lost, 200, "{text}");
     assert!(lost > 0 && delivered > 0);
+}
+
+/// A buffer too full for exit()'s own event: the run still ends, with
+/// exit()'s code, and every event is printed or counted as lost.
+#[test]
+fn exit_ends_the_run_when_its_event_is_lost() {
+    // Each printf takes 40 bytes of the 4096-byte buffer (with its
+    // header): 102 fit, and the 16 bytes left cannot hold exit()'s 24.
+    let program = r#"config = { perf_rb_pages = 1 } BEGIN { $i = 0; while ($i < 2000) { printf("%d %d\n", $i, $i); $i++; } exit(3); }"#;
+    let Some(o) = run(program, &["-q"]) else { return };
+    assert_eq!(o.status.code(), Some(3));
+    let printed = String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.is_empty()).count();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lost: usize =
+        err.lines().find_map(|l| l.strip_prefix("Lost ")?.strip_suffix(" events")?.parse().ok()).expect("a Lost line");
+    // 2000 printfs and the exit event.
+    assert_eq!(printed + lost, 2001, "{err}");
+}
+
+/// Config variables from the environment, over the config block, as 0.26:
+/// BPFTRACE_PERF_RB_PAGES=1 makes the buffer lose events the program's own
+/// 64 pages would hold; a value the variable cannot take is refused.
+#[test]
+fn config_from_the_environment() {
+    if !support::can_trace() {
+        return;
+    }
+    let program = r#"config = { perf_rb_pages = 64; max_strlen = 100 } BEGIN { $i = 0; while ($i < 200) { printf("%s %d\n", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", $i); $i++; } printf("%s\n", str("abcdefghij")); exit(); }"#;
+    let run_with = |env: &[(&str, &str)]| {
+        let o = support::bpfscope().envs(env.iter().copied()).args(["-q", "-e", program]).output().expect("runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run_with(&[]);
+    assert_eq!((code, out.lines().filter(|l| l.starts_with("xxx")).count()), (Some(0), 200), "{err}");
+    assert!(out.contains("\nabcdefghij\n"));
+    let (code, out, err) = run_with(&[("BPFTRACE_PERF_RB_PAGES", "1"), ("BPFTRACE_MAX_STRLEN", "5")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.lines().filter(|l| l.starts_with("xxx")).count() < 200, "{out}");
+    assert!(err.contains("Lost "), "{err}");
+    assert!(out.contains("\nabcde..\n"), "{out}");
+    let (code, _, err) = run_with(&[("BPFTRACE_PERF_RB_PAGES", "many")]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err, "bpfscope: error: BPFTRACE_PERF_RB_PAGES=many: not a value perf_rb_pages can take (an integer)\n");
 }
 
 #[test]

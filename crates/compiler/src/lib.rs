@@ -13,5 +13,5 @@ pub mod layout;
 pub mod names;
 pub mod program;
 
-pub use codegen::{CompileOptions, GLOBAL_LOST, GLOBAL_START, KfuncAllowed, compile};
+pub use codegen::{CompileOptions, GLOBAL_EXIT, GLOBAL_LOST, GLOBAL_PROGRAM_LOST, GLOBAL_START, KfuncAllowed, compile};
 pub use program::*;

@@ -487,7 +487,9 @@ pub struct Compiled {
     pub skb_outputs: Vec<(String, u64)>,
     pub skb_map: Option<MapId>,
     /// The internal array: slot `GLOBAL_LOST` counts events the ring buffer
-    /// had no room for; user space writes its start time to `GLOBAL_START`.
+    /// had no room for (and `GLOBAL_PROGRAM_LOST + i` those of program i);
+    /// `GLOBAL_EXIT` notes `exit()`; user space writes its start time to
+    /// `GLOBAL_START`.
     pub globals: Option<MapId>,
     /// Print every map with content at exit (the `print_maps_on_exit` config).
     pub print_maps_on_exit: bool,

@@ -35,7 +35,9 @@ fn instructions(c: &Compiled) -> usize {
 fn short_strings_stay_on_the_stack() {
     let Some(c) = compiled("tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }") else { return };
     assert_eq!(scratch(&c), None);
-    assert_eq!(instructions(&c), 59);
+    // 68 since losses are also counted per program (9 instructions on the
+    // path taken when the event buffer is full, never otherwise).
+    assert_eq!(instructions(&c), 68);
     let c = compiled(r#"BEGIN { $a = "x"; if ($a == "x") { printf("%s %s\n", $a, comm); } }"#).expect("compiles");
     assert_eq!(scratch(&c), None);
 }

@@ -11,6 +11,7 @@ mod load;
 pub mod output;
 mod pcap;
 mod perf;
+mod ringbuf;
 mod session;
 pub mod signals;
 mod skb;
@@ -20,7 +21,7 @@ pub use bpfscope_compiler::Compiled;
 pub use child::Child;
 pub use data::{Bucket, FromValue, MapValue, Value};
 pub use load::{Loaded, load, rejected_instruction};
-pub use session::{Buffering, Event, MapRef, RunOptions, Session, run};
+pub use session::{Buffering, Event, EventRef, MapRef, OnEvent, RunOptions, Session, run};
 
 use bpfscope_lang::Diagnostic;
 

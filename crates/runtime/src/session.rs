@@ -1,22 +1,22 @@
 //! One run of a program: load, BEGIN, attach, print events until `exit()`
 //! or a signal, detach, END, then print the maps.
 
-use std::cell::RefCell;
 use std::io::Write;
-use std::rc::Rc;
 use std::time::Duration;
 
-use bpfscope_compiler::layout::{align8, size_of};
-use bpfscope_compiler::{Compiled, EventKind, GLOBAL_LOST, GLOBAL_START, PrintfSeverity, ProgKind};
+use bpfscope_compiler::{
+    Compiled, EventKind, GLOBAL_EXIT, GLOBAL_LOST, GLOBAL_PROGRAM_LOST, GLOBAL_START, PrintfSeverity, ProgKind,
+};
 
 use crate::data::{FromValue, MapValue, Value};
-use libbpf_rs::{MapCore, MapFlags, ProgramInput, RingBufferBuilder};
+use libbpf_rs::{MapCore, MapFlags, ProgramInput};
 
 use crate::attach::{self, Attached, Features, Plan};
 use crate::child::Child;
 use crate::load::{self, Loaded};
 use crate::output::value::{Resolver, Symbolizer, read_u64, to_text};
 use crate::output::{json, maps, printf};
+use crate::ringbuf::RingReader;
 use crate::{RunError, signals};
 
 /// How a run behaves.
@@ -101,48 +101,58 @@ pub fn run(
     if let Some(c) = child.as_deref_mut() {
         c.start();
     }
-    let buffering = options.buffering;
-    let mut lost = 0;
-    let mut print = |e: Event| -> std::io::Result<()> {
-        match &e {
-            // The end of a batch of events.
-            Event::Text(t) if t.is_empty() => return out.flush(),
-            // In JSON, losses are a message like any other.
-            Event::Lost(n) if options.json => {
-                use crate::output::json::{Field, fields};
-                lost += n;
-                let n = i128::from(*n);
-                out.write_all(&fields(&[
-                    ("type", Field::Str("lost_events")),
-                    ("count", Field::Int(n)),
-                    ("data", Field::Object("events", n)),
-                ]))?;
-            }
-            // Warnings, errors and losses go to stderr, as in bpftrace 0.26.
-            Event::Message(_) | Event::Lost(_) => {
-                out.flush()?;
-                if let Event::Lost(n) = e {
-                    lost += n;
-                }
-                return std::io::stderr().write_all(&e.text());
-            }
-            _ => out.write_all(&e.text())?,
-        }
-        if buffering == Buffering::Full { Ok(()) } else { out.flush() }
-    };
-    while session.poll(Duration::from_millis(100), &mut print)? {
-        print(Event::Text(Vec::new()))?;
+    let mut printer = Printer { out, buffering: options.buffering, json: options.json, lost: 0 };
+    while session.poll(Duration::from_millis(100), &mut |e| printer.event(e))? {
+        printer.drained()?;
         if child.as_deref_mut().is_some_and(Child::exited) {
             break;
         }
     }
-    let code = session.finish(&mut print)?;
+    let code = session.finish(&mut |e| printer.event(e))?;
+    let lost = printer.lost;
     session.print_all_maps(out)?;
     out.flush()?;
     if lost > 0 && !options.quiet {
-        eprintln!("bpfscope: warning: Total lost event count: {lost}");
+        let by_probe: Vec<String> = session.lost_by_probe().iter().map(|(p, n)| format!("{n} from {p}")).collect();
+        let by_probe = if by_probe.is_empty() { String::new() } else { format!(" ({})", by_probe.join(", ")) };
+        eprintln!("bpfscope: warning: Total lost event count: {lost}{by_probe}");
     }
     Ok(code)
+}
+
+/// Writes a run's events as they come: output text to `out` (flushed per
+/// event or per batch, as `-B` says), warnings and losses to stderr (in
+/// JSON, losses are messages on `out` too).
+struct Printer<'o> {
+    out: &'o mut dyn Write,
+    buffering: Buffering,
+    json: bool,
+    lost: u64,
+}
+
+impl Printer<'_> {
+    fn event(&mut self, e: EventRef<'_>) -> std::io::Result<()> {
+        match e {
+            EventRef::Lost { count, probes } if self.json => {
+                self.lost += count;
+                self.out.write_all(&json::lost_events(count, probes))?;
+            }
+            EventRef::Message(_) | EventRef::Lost { .. } => {
+                self.out.flush()?;
+                if let EventRef::Lost { count, .. } = e {
+                    self.lost += count;
+                }
+                return std::io::stderr().write_all(&e.text());
+            }
+            EventRef::Printf { text, .. } | EventRef::Text(text) => self.out.write_all(text)?,
+        }
+        if self.buffering == Buffering::Full { Ok(()) } else { self.out.flush() }
+    }
+
+    /// The end of a batch of events: what is buffered goes out.
+    fn drained(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// What a running program sends to user space.
@@ -161,7 +171,60 @@ pub enum Event {
     Message(String),
 }
 
+/// An event as a run hands it over: borrowed from the event buffer or the
+/// session's scratch space, valid during the call that receives it (no
+/// allocation per event). [`EventRef::to_owned`] keeps one.
+#[derive(Clone, Copy, Debug)]
+pub enum EventRef<'a> {
+    /// See [`Event::Printf`]; `args` is empty where the run does not
+    /// decode them (printing needs the text only).
+    Printf {
+        format: usize,
+        text: &'a [u8],
+        args: &'a [Value],
+    },
+    Text(&'a [u8]),
+    /// Events lost since the last report, in all and by probe (where the
+    /// probe is known).
+    Lost {
+        count: u64,
+        probes: &'a [(String, u64)],
+    },
+    Message(&'a str),
+}
+
+impl EventRef<'_> {
+    pub fn to_owned(&self) -> Event {
+        match *self {
+            EventRef::Printf { format, text, args } => {
+                Event::Printf { format, text: text.to_vec(), args: args.to_vec() }
+            }
+            EventRef::Text(t) => Event::Text(t.to_vec()),
+            EventRef::Lost { count, .. } => Event::Lost(count),
+            EventRef::Message(m) => Event::Message(m.to_string()),
+        }
+    }
+
+    /// The event as bpftrace prints it.
+    pub fn text(&self) -> std::borrow::Cow<'_, [u8]> {
+        match *self {
+            EventRef::Printf { text, .. } | EventRef::Text(text) => text.into(),
+            EventRef::Lost { count, .. } => format!("Lost {count} events\n").into_bytes().into(),
+            EventRef::Message(text) => text.as_bytes().into(),
+        }
+    }
+}
+
 impl Event {
+    pub fn as_ref(&self) -> EventRef<'_> {
+        match self {
+            Event::Printf { format, text, args } => EventRef::Printf { format: *format, text, args },
+            Event::Text(t) => EventRef::Text(t),
+            Event::Lost(n) => EventRef::Lost { count: *n, probes: &[] },
+            Event::Message(m) => EventRef::Message(m),
+        }
+    }
+
     /// A `printf` event's arguments as Rust types: `(u32, String)` for
     /// `printf("%d %s", pid, comm)`. `None` for other events, or if the
     /// types do not fit.
@@ -174,13 +237,15 @@ impl Event {
 
     /// The event as bpftrace prints it.
     pub fn text(&self) -> std::borrow::Cow<'_, [u8]> {
-        match self {
-            Event::Printf { text, .. } | Event::Text(text) => text.into(),
-            Event::Lost(n) => format!("Lost {n} events\n").into_bytes().into(),
-            Event::Message(text) => text.as_bytes().into(),
+        match self.as_ref() {
+            EventRef::Printf { text, .. } | EventRef::Text(text) => text.to_vec().into(),
+            other => other.text().into_owned().into(),
         }
     }
 }
+
+/// Where a run hands its events.
+pub type OnEvent<'f> = dyn FnMut(EventRef<'_>) -> std::io::Result<()> + 'f;
 
 /// A program loaded into the kernel, then running: polled for events,
 /// its maps readable at any time, finished by `finish` (or by dropping it,
@@ -190,8 +255,10 @@ pub struct Session {
     plan: Plan,
     object: libbpf_rs::Object,
     maps: Vec<libbpf_rs::MapHandle>,
-    ringbuf: libbpf_rs::RingBuffer<'static>,
-    queue: Rc<RefCell<Records>>,
+    /// The event buffer, read in place (taken while its records are handled).
+    ring: Option<RingReader>,
+    /// Where a printf event's text is formatted, reused from one to the next.
+    scratch: Vec<u8>,
     /// `skboutput()`'s packets, where the program has such calls.
     skb: Option<crate::skb::SkbOutput>,
     attached: Option<Attached>,
@@ -209,6 +276,8 @@ pub struct Session {
     warned: std::collections::BTreeMap<usize, u64>,
     exit_code: i32,
     lost: u64,
+    /// Each program's losses so far (by index in the compiled programs).
+    lost_by_program: Vec<u64>,
     symbols: Symbolizer,
 }
 
@@ -218,17 +287,11 @@ impl Session {
         let plan = Plan::new(&compiled, &options.features, options.pid, options.verbose);
         plan.check(&compiled)?;
         let Loaded { object, maps } = load::load(&compiled, |spec| plan.section(spec))?;
-        let queue: Rc<RefCell<Records>> = Rc::default();
-        let ringbuf = {
-            let q = Rc::clone(&queue);
+        let ring = {
+            use std::os::fd::AsFd;
             let rb = compiled.ringbuf.map(|m| &maps[m.0]).ok_or_else(|| RunError::Load("no event buffer".into()))?;
-            let mut b = RingBufferBuilder::new();
-            b.add(rb, move |data: &[u8]| {
-                q.borrow_mut().push(data);
-                0
-            })
-            .map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?;
-            b.build().map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?
+            RingReader::new(rb.as_fd(), rb.max_entries())
+                .map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?
         };
         let skb = match compiled.skb_map {
             Some(m) => Some(crate::skb::SkbOutput::open(&maps[m.0], &compiled.skb_outputs)?),
@@ -239,8 +302,8 @@ impl Session {
             plan,
             object,
             maps,
-            ringbuf,
-            queue,
+            ring: Some(ring),
+            scratch: Vec::with_capacity(4096),
             skb,
             attached: None,
             end_with_process: options.pid.is_some(),
@@ -251,6 +314,7 @@ impl Session {
             warned: Default::default(),
             exit_code: 0,
             lost: 0,
+            lost_by_program: Vec::new(),
             symbols: Symbolizer::default(),
         })
     }
@@ -272,18 +336,17 @@ impl Session {
     /// Returns whether the run goes on: false once the program called
     /// `exit()`, a SIGINT or SIGTERM arrived (after `signals::install`),
     /// or the traced process (`pid`) is gone.
-    pub fn poll(
-        &mut self,
-        timeout: Duration,
-        on_event: &mut dyn FnMut(Event) -> std::io::Result<()>,
-    ) -> Result<bool, RunError> {
+    pub fn poll(&mut self, timeout: Duration, on_event: &mut OnEvent<'_>) -> Result<bool, RunError> {
         if self.finalizing || signals::stop_requested() {
             return Ok(false);
         }
-        let _ = self.ringbuf.poll(timeout);
+        if let Some(ring) = &self.ring {
+            ring.wait(timeout)?;
+        }
         self.drain(on_event)?;
         self.write_packets(on_event)?;
         self.report_lost(on_event)?;
+        self.check_exit(on_event)?;
         let gone = self.end_with_process && self.pid.is_some_and(|pid| !process_alive(pid));
         Ok(!self.finalizing && !signals::stop_requested() && !gone)
     }
@@ -291,21 +354,19 @@ impl Session {
     /// Detaches, delivers what arrived before (unless `exit()` came
     /// first), runs END and delivers its events. Returns the exit code the
     /// program asked for. The maps stay readable.
-    pub fn finish(&mut self, on_event: &mut dyn FnMut(Event) -> std::io::Result<()>) -> Result<i32, RunError> {
+    pub fn finish(&mut self, on_event: &mut OnEvent<'_>) -> Result<i32, RunError> {
         drop(self.attached.take());
-        let _ = self.ringbuf.consume();
         self.drain(on_event)?;
         self.write_packets(on_event)?;
         self.finalizing = false;
         self.run_special(&ProgKind::End)?;
-        let _ = self.ringbuf.consume();
         self.drain(on_event)?;
         self.report_lost(on_event)?;
         // JSON has no message for repeats (0.26 has no such message).
         for (&id, &n) in self.warned.iter().filter(|_| !self.json) {
             let place = self.compiled.runtime_warnings.get(id).and_then(|w| w.text.split(": warning: ").next());
             if let (true, Some(place)) = (n > 1, place) {
-                on_event(Event::Message(format!("{place}: warning: the warning above came {n} times in all\n")))?;
+                on_event(EventRef::Message(&format!("{place}: warning: the warning above came {n} times in all\n")))?;
             }
         }
         Ok(self.exit_code)
@@ -313,11 +374,11 @@ impl Session {
 
     /// Writes `skboutput()`'s packets to their files; the ones the perf
     /// buffer had no room for count as lost events.
-    fn write_packets(&mut self, on_event: &mut dyn FnMut(Event) -> std::io::Result<()>) -> Result<(), RunError> {
+    fn write_packets(&mut self, on_event: &mut OnEvent<'_>) -> Result<(), RunError> {
         if let Some(skb) = &mut self.skb {
             let lost = skb.consume()?;
             if lost > 0 {
-                on_event(Event::Lost(lost))?;
+                on_event(EventRef::Lost { count: lost, probes: &[] })?;
             }
         }
         Ok(())
@@ -387,19 +448,36 @@ impl Session {
         Ok(attached)
     }
 
-    fn drain(&mut self, on_event: &mut dyn FnMut(Event) -> std::io::Result<()>) -> Result<(), RunError> {
-        // The batch is taken whole (its buffers go back for the next one):
-        // handling an event may not add to it.
-        let batch = std::mem::take(&mut *self.queue.borrow_mut());
-        for record in batch.iter() {
-            if !self.finalizing
-                && let Some(event) = self.event(record)
-            {
-                on_event(event)?;
+    /// Hands over the records the event buffer holds, each where it lies.
+    fn drain(&mut self, on_event: &mut OnEvent<'_>) -> Result<(), RunError> {
+        let Some(ring) = self.ring.take() else { return Ok(()) };
+        let mut result = Ok(());
+        ring.consume(|record| {
+            // After exit(), events are dropped until END.
+            if self.finalizing {
+                return true;
+            }
+            result = self.deliver(record, on_event);
+            result.is_ok()
+        });
+        self.ring = Some(ring);
+        Ok(result?)
+    }
+
+    /// Hands one record over: printf's text formatted into the scratch
+    /// buffer (the common case, with no allocation), others decoded.
+    fn deliver(&mut self, data: &[u8], on_event: &mut OnEvent<'_>) -> std::io::Result<()> {
+        if !self.json && !self.decode_args {
+            let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
+            self.scratch.clear();
+            if let Some(format) = printf::format_record(&self.compiled, &r, data, &mut self.scratch) {
+                return on_event(EventRef::Printf { format, text: &self.scratch, args: &[] });
             }
         }
-        self.queue.borrow_mut().recycle(batch);
-        Ok(())
+        match self.event(data) {
+            Some(e) => on_event(e.as_ref()),
+            None => Ok(()),
+        }
     }
 
     /// Decodes one record of the event buffer; acts on those that are
@@ -415,15 +493,8 @@ impl Session {
                     _ => &self.compiled.printfs,
                 };
                 let spec = table.get(word(1) as usize)?;
-                let args: Vec<(&bpfscope_lang::check::Type, &[u8])> = spec
-                    .args
-                    .iter()
-                    .map(|(t, off)| {
-                        let start = (*off as usize).min(data.len());
-                        let end = (start + align8(size_of(t)).max(8) as usize).min(data.len());
-                        (t, &data[start..end])
-                    })
-                    .collect();
+                let args: Vec<(&bpfscope_lang::check::Type, &[u8])> =
+                    spec.args.iter().map(|(t, off)| (t, printf::arg_bytes(data, t, *off))).collect();
                 let text = printf::format(&spec.pieces, &args, &r);
                 if kind == EventKind::Cat {
                     return Some(self.text_event("cat", cat(&String::from_utf8_lossy(&text))));
@@ -544,17 +615,72 @@ impl Session {
     }
 
     /// Reports `Lost N events` when the kernel counted drops since last time.
-    fn report_lost(&mut self, on_event: &mut dyn FnMut(Event) -> std::io::Result<()>) -> Result<(), RunError> {
+    fn report_lost(&mut self, on_event: &mut OnEvent<'_>) -> Result<(), RunError> {
         let Some(g) = self.compiled.globals else { return Ok(()) };
         let Ok(Some(v)) = self.maps[g.0].lookup(&(GLOBAL_LOST as u32).to_le_bytes(), MapFlags::ANY) else {
             return Ok(());
         };
         let total = read_u64(&v);
-        if total > self.lost {
-            on_event(Event::Lost(total - self.lost))?;
-            self.lost = total;
+        if total <= self.lost {
+            return Ok(());
+        }
+        let count = total - self.lost;
+        self.lost = total;
+        // Which probes they came from: each program's own counter.
+        let mut probes: Vec<(String, u64)> = Vec::new();
+        for (i, p) in self.compiled.programs.iter().enumerate() {
+            let slot = (GLOBAL_PROGRAM_LOST as u32).saturating_add(i as u32);
+            let Ok(Some(v)) = self.maps[g.0].lookup(&slot.to_le_bytes(), MapFlags::ANY) else { continue };
+            let seen = self.lost_by_program.get(i).copied().unwrap_or(0);
+            let now = read_u64(&v);
+            if now > seen {
+                self.lost_by_program.resize(self.lost_by_program.len().max(i + 1), 0);
+                self.lost_by_program[i] = now;
+                let probe = p.attach.canonical();
+                match probes.iter_mut().find(|(name, _)| *name == probe) {
+                    Some((_, n)) => *n += now - seen,
+                    None => probes.push((probe, now - seen)),
+                }
+            }
+        }
+        on_event(EventRef::Lost { count, probes: &probes })?;
+        Ok(())
+    }
+
+    /// An `exit()` whose event a full buffer lost still ends the run: the
+    /// program notes the call in its globals too.
+    fn check_exit(&mut self, on_event: &mut OnEvent<'_>) -> Result<(), RunError> {
+        let Some(g) = self.compiled.globals else { return Ok(()) };
+        if self.finalizing {
+            return Ok(());
+        }
+        let Ok(Some(v)) = self.maps[g.0].lookup(&(GLOBAL_EXIT as u32).to_le_bytes(), MapFlags::ANY) else {
+            return Ok(());
+        };
+        let noted = read_u64(&v);
+        if noted >> 32 == 0 {
+            return Ok(());
+        }
+        // Its event, if it was written, is handled in order with the rest.
+        self.drain(on_event)?;
+        if !self.finalizing {
+            self.finalizing = true;
+            self.exit_code = noted as u32 as i32;
         }
         Ok(())
+    }
+
+    /// Every event lost so far, by the probe that sent it.
+    pub fn lost_by_probe(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for (p, &n) in self.compiled.programs.iter().zip(&self.lost_by_program).filter(|(_, n)| **n > 0) {
+            let probe = p.attach.canonical();
+            match out.iter_mut().find(|(name, _)| *name == probe) {
+                Some((_, total)) => *total += n,
+                None => out.push((probe, n)),
+            }
+        }
+        out
     }
 
     /// At exit: two blank lines, then every map by name (in JSON, a
@@ -643,35 +769,6 @@ fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
         Err(_) => false,
-    }
-}
-
-/// Records copied out of the ring buffer, back to back in one buffer
-/// (no allocation per event).
-#[derive(Default)]
-struct Records {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Records {
-    fn push(&mut self, record: &[u8]) {
-        self.bytes.extend_from_slice(record);
-        self.ends.push(self.bytes.len());
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(self.ends.iter().copied()).map(|(a, b)| &self.bytes[a..b])
-    }
-
-    /// Takes back a drained batch's buffers, emptied, if none came since.
-    fn recycle(&mut self, mut used: Records) {
-        if self.ends.is_empty() {
-            used.bytes.clear();
-            used.ends.clear();
-            *self = used;
-        }
     }
 }
 

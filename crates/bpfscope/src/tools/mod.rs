@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bpfscope_lang::Source;
-use bpfscope_runtime::{Event, RunError, Session, Value};
+use bpfscope_runtime::{EventRef, RunError, Session, Value};
 
 use bpfscope::error::Error;
 use bpfscope::pipeline::{self, Settings};
@@ -168,7 +168,7 @@ fn run_rows(
     mut row: impl FnMut(&[Value]) -> Option<String>,
 ) -> Result<(), Error> {
     run_events(name, text, settings, Some(header), duration, |e| match e {
-        Event::Printf { args, .. } => row(args).map(|line| format!("{line}\n").into_bytes()),
+        EventRef::Printf { args, .. } => row(args).map(|line| format!("{line}\n").into_bytes()),
         other => Some(other.text().into_owned()),
     })
 }
@@ -183,7 +183,7 @@ fn run_events(
     settings: &Settings,
     header: Option<&str>,
     duration: Option<Duration>,
-    mut output: impl FnMut(&Event) -> Option<Vec<u8>>,
+    mut output: impl FnMut(EventRef<'_>) -> Option<Vec<u8>>,
 ) -> Result<(), Error> {
     let mut session = start(name, text, settings)?;
     let deadline = duration.map(|d| Instant::now() + d);
@@ -191,8 +191,8 @@ fn run_events(
     if let Some(h) = header {
         writeln!(out, "{h}").and_then(|()| out.flush()).map_err(RunError::Io)?;
     }
-    let mut print = |e: Event| -> std::io::Result<()> {
-        match output(&e) {
+    let mut print = |e: EventRef<'_>| -> std::io::Result<()> {
+        match output(e) {
             Some(bytes) => {
                 out.write_all(&bytes)?;
                 out.flush()

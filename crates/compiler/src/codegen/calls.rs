@@ -31,6 +31,7 @@ impl Gen<'_, '_> {
                     None => Val::Imm(0),
                 };
                 self.event(EventKind::Exit, &[code], &[])?;
+                self.note_exit(code)?;
                 let exit = self.exit;
                 self.asm.jump(exit);
                 Ok(Val::Nothing)
@@ -440,6 +441,7 @@ impl Gen<'_, '_> {
             location: String::new(),
         });
         self.event(EventKind::Exit, &[Val::Imm(1)], &[])?;
+        self.note_exit(Val::Imm(1))?;
         let exit = self.exit;
         self.asm.jump(exit);
         self.asm.bind(holds);

@@ -11,6 +11,10 @@ use crate::program::{MapId, TseriesAgg, ValueKind};
 /// The internal array map's slots.
 pub const GLOBAL_LOST: i32 = 0;
 pub const GLOBAL_START: i32 = 1;
+/// `exit(code)` was called: 1 << 32 | code (0 until then).
+pub const GLOBAL_EXIT: i32 = 2;
+/// Slot `GLOBAL_PROGRAM_LOST + i` counts the losses of program `i`.
+pub const GLOBAL_PROGRAM_LOST: i32 = 3;
 
 impl Gen<'_, '_> {
     pub(super) fn user_map(
@@ -97,17 +101,49 @@ impl Gen<'_, '_> {
         self.keep(R0)
     }
 
-    /// Counts an event the ring buffer had no room for.
-    pub(super) fn count_lost(&mut self) -> GResult<()> {
+    /// Notes `exit(code)` in the globals as well as in an event: when the
+    /// event buffer is full and the event is lost, the run still ends,
+    /// with its code.
+    pub(super) fn note_exit(&mut self, code: Val) -> GResult<()> {
         let map = self.b.globals_map();
+        let entries = &mut self.b.out.maps[map.0].max_entries;
+        *entries = (*entries).max(GLOBAL_EXIT as u32 + 1);
+        let value = self.slot(8)?;
+        self.load(code, R1);
+        self.asm.emit(insn::alu_imm(Alu::Lsh, R1, 32));
+        self.asm.emit(insn::alu_imm(Alu::Rsh, R1, 32));
+        self.asm.emit(insn::mov_imm(R2, 1));
+        self.asm.emit(insn::alu_imm(Alu::Lsh, R2, 32));
+        self.asm.emit(insn::alu_reg(Alu::Or, R1, R2));
+        self.asm.emit(insn::stx(Size::DW, FP, value, R1));
         let key = self.slot(8)?;
-        self.asm.emit(insn::st_imm(Size::DW, FP, key, GLOBAL_LOST));
+        self.asm.emit(insn::st_imm(Size::DW, FP, key, GLOBAL_EXIT));
         self.lookup(map, Place::stack(key));
         let none = self.asm.new_label();
         self.asm.jump_imm(Jmp::Jeq, R0, 0, none);
-        self.asm.emit(insn::mov_imm(R1, 1));
-        self.asm.emit(insn::atomic_add(R0, 0, R1));
+        self.asm.emit(insn::ldx(Size::DW, R1, FP, value));
+        self.asm.emit(insn::stx(Size::DW, R0, 0, R1));
         self.asm.bind(none);
+        Ok(())
+    }
+
+    /// Counts an event the ring buffer had no room for: in all, and for
+    /// this program (so that the loss can name its probe).
+    pub(super) fn count_lost(&mut self) -> GResult<()> {
+        let map = self.b.globals_map();
+        let program = GLOBAL_PROGRAM_LOST + i32::try_from(self.b.out.programs.len()).unwrap_or(i32::MAX - 2);
+        let entries = &mut self.b.out.maps[map.0].max_entries;
+        *entries = (*entries).max(u32::try_from(program).unwrap_or(u32::MAX).saturating_add(1));
+        let key = self.slot(8)?;
+        for slot in [GLOBAL_LOST, program] {
+            self.asm.emit(insn::st_imm(Size::DW, FP, key, slot));
+            self.lookup(map, Place::stack(key));
+            let none = self.asm.new_label();
+            self.asm.jump_imm(Jmp::Jeq, R0, 0, none);
+            self.asm.emit(insn::mov_imm(R1, 1));
+            self.asm.emit(insn::atomic_add(R0, 0, R1));
+            self.asm.bind(none);
+        }
         Ok(())
     }
 

@@ -11,7 +11,7 @@ mod stmt;
 mod strings;
 mod structs;
 
-pub use maps::{GLOBAL_LOST, GLOBAL_START};
+pub use maps::{GLOBAL_EXIT, GLOBAL_LOST, GLOBAL_PROGRAM_LOST, GLOBAL_START};
 
 use std::collections::HashMap;
 

@@ -100,6 +100,52 @@ pub fn normalize_key(key: &str) -> String {
     lower.strip_prefix("bpftrace_").unwrap_or(&lower).to_string()
 }
 
+/// Sets config variables from the environment, as bpftrace 0.26 does:
+/// `BPFTRACE_MAX_STRLEN=100` sets `max_strlen`, over the program's config
+/// block. `lookup` reads one environment variable. An environment value
+/// the variable cannot take is an error naming it.
+pub fn apply_environment(program: &mut Program, lookup: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+    for &(name, kind) in VARIABLES {
+        let var = format!("BPFTRACE_{}", name.to_ascii_uppercase());
+        let Some(text) = lookup(&var) else { continue };
+        let value = match kind {
+            Kind::Int => text.trim().parse().ok().map(ConfigValue::Int),
+            Kind::Bool => match text.trim() {
+                "1" | "true" => Some(ConfigValue::Bool(true)),
+                "0" | "false" => Some(ConfigValue::Bool(false)),
+                _ => None,
+            },
+            Kind::Str => Some(ConfigValue::Str(text.clone())),
+            Kind::OneOf(values) => values
+                .iter()
+                .any(|v| v.eq_ignore_ascii_case(text.trim()))
+                .then(|| ConfigValue::Ident(text.trim().into())),
+        };
+        let Some(value) = value else {
+            return Err(format!("{var}={text}: not a value {name} can take ({})", expected(kind)));
+        };
+        let config = program.config.get_or_insert_with(|| Config { entries: Vec::new(), span: Default::default() });
+        config.entries.retain(|e| normalize_key(&e.key) != name);
+        config.entries.push(ConfigEntry {
+            key: name.to_string(),
+            key_span: config.span,
+            value,
+            value_span: config.span,
+        });
+    }
+    Ok(())
+}
+
+/// What a config variable of `kind` takes, for messages.
+fn expected(kind: Kind) -> String {
+    match kind {
+        Kind::Int => "an integer".to_string(),
+        Kind::Bool => "true or false".to_string(),
+        Kind::Str => "a string".to_string(),
+        Kind::OneOf(values) => format!("one of {}", values.join(", ")),
+    }
+}
+
 pub fn check_config(program: &Program) -> Vec<Diagnostic> {
     let Some(config) = &program.config else { return Vec::new() };
     let mut out = Vec::new();
@@ -124,13 +170,7 @@ pub fn check_config(program: &Program) -> Vec<Diagnostic> {
             _ => false,
         };
         if !ok {
-            let expected = match kind {
-                Kind::Int => "an integer".to_string(),
-                Kind::Bool => "true or false".to_string(),
-                Kind::Str => "a string".to_string(),
-                Kind::OneOf(v) => format!("one of {}", v.join(", ")),
-            };
-            out.push(Diagnostic::error(e.value_span, format!("Invalid value for {key}: expected {expected}")));
+            out.push(Diagnostic::error(e.value_span, format!("Invalid value for {key}: expected {}", expected(kind))));
         }
     }
     out

@@ -14,7 +14,7 @@ pub mod types;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-pub use config::config_value;
+pub use config::{apply_environment, config_value};
 pub use expand::user_var_name;
 pub use functions::{function_names, int_literal, named_value};
 pub use kernel::{KernelField, KernelStructs, KernelTypes, UserSymbolSizes, UserSymbols};

@@ -51,6 +51,52 @@ pub fn fields(entries: &[(&str, Field<'_>)]) -> Vec<u8> {
     out
 }
 
+/// `{"type": "lost_events", "count": N, "data": {"events": N}}` as 0.26
+/// writes it, with (bpfscope's addition) the probes they came from in
+/// `data.probes` when known.
+pub fn lost_events(count: u64, probes: &[(String, u64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, Spacing);
+    if let Ok(mut m) = ser.serialize_map(Some(3)) {
+        let _ = m.serialize_entry("type", "lost_events");
+        let _ = m.serialize_entry("count", &count);
+        let _ = m.serialize_entry("data", &LostData { count, probes });
+        let _ = SerializeMap::end(m);
+    }
+    out.push(b'\n');
+    out
+}
+
+/// `lost_events`' data, its keys in order.
+struct LostData<'a> {
+    count: u64,
+    probes: &'a [(String, u64)],
+}
+
+impl Serialize for LostData<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("events", &self.count)?;
+        if !self.probes.is_empty() {
+            m.serialize_entry("probes", &InOrder(self.probes))?;
+        }
+        m.end()
+    }
+}
+
+/// Name-value pairs as a JSON object, in their order.
+struct InOrder<'a>(&'a [(String, u64)]);
+
+impl Serialize for InOrder<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
 /// A field of a message with its own fields.
 pub enum Field<'a> {
     Str(&'a str),

@@ -1,115 +1,169 @@
 //! printf as C's printf formats it, which is what bpftrace's output is:
 //! `%d` reads a 32-bit int unless a length modifier says otherwise.
 
+use bpfscope_compiler::layout::{align8, size_of};
+use bpfscope_compiler::{Compiled, EventKind, PrintfSeverity};
 use bpfscope_lang::check::Type;
 use bpfscope_lang::format::{Conversion, Piece, Spec};
 
-use super::value::{Resolver, buffer_bytes, c_string, hex_escaped, int_value, read_u64, string_text, to_text};
+use super::value::{Resolver, buffer_bytes, c_string, hex_escaped, int_value, read_u64, to_text, write_string_text};
+
+/// Formats a record of the event buffer onto `out` if it is a plain
+/// `printf` (not `warnf`/`errorf`) of `compiled`'s program, as the command
+/// line prints it; returns which printf it came from.
+pub fn format_record(compiled: &Compiled, r: &Resolver<'_>, record: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let word = |i: usize| read_u64(record.get(i * 8..).unwrap_or(&[]));
+    if EventKind::from_u64(word(0)) != Some(EventKind::Printf) {
+        return None;
+    }
+    let format = usize::try_from(word(1)).ok()?;
+    let spec = compiled.printfs.get(format).filter(|s| s.severity == PrintfSeverity::Output)?;
+    let args = spec.args.iter().map(|(t, off)| (t, arg_bytes(record, t, *off)));
+    format_into(&spec.pieces, args, r, out);
+    Some(format)
+}
+
+/// A printf argument's bytes in its event record (empty past the end).
+pub fn arg_bytes<'d>(record: &'d [u8], t: &Type, offset: u32) -> &'d [u8] {
+    let start = (offset as usize).min(record.len());
+    let end = (start + align8(size_of(t)).max(8) as usize).min(record.len());
+    &record[start..end]
+}
 
 /// Formats one printf event's arguments.
 pub fn format(pieces: &[Piece], args: &[(&Type, &[u8])], r: &Resolver<'_>) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut next = args.iter();
+    format_into(pieces, args.iter().copied(), r, &mut out);
+    out
+}
+
+/// Formats one printf event's arguments onto the end of `out`: straight
+/// into it, with no allocation for the common conversions.
+pub fn format_into<'a>(
+    pieces: &[Piece],
+    mut args: impl Iterator<Item = (&'a Type, &'a [u8])>,
+    r: &Resolver<'_>,
+    out: &mut Vec<u8>,
+) {
     for p in pieces {
         match p {
             Piece::Literal(bytes) => out.extend_from_slice(bytes),
             Piece::Spec(spec) => {
-                let Some((t, bytes)) = next.next() else { break };
-                out.extend(conversion(spec, t, bytes, r));
+                let Some((t, bytes)) = args.next() else { break };
+                let start = out.len();
+                conversion(spec, t, bytes, r, out);
+                pad(spec, out, start);
             }
         }
     }
-    out
 }
 
-fn conversion(spec: &Spec, t: &Type, bytes: &[u8], r: &Resolver<'_>) -> Vec<u8> {
+fn conversion(spec: &Spec, t: &Type, bytes: &[u8], r: &Resolver<'_>, out: &mut Vec<u8>) {
     match spec.conversion {
         Conversion::Str => {
-            let mut s = match t {
-                Type::Str(_) => string_text(t, bytes, r.str_trunc_trailer),
-                _ => to_text(t, bytes, r).into_bytes(),
-            };
-            if let Some(p) = spec.precision {
-                s.truncate(p);
+            let start = out.len();
+            match t {
+                Type::Str(_) => write_string_text(t, bytes, r.str_trunc_trailer, out),
+                _ => out.extend_from_slice(to_text(t, bytes, r).as_bytes()),
             }
-            pad(spec, s, false)
+            if let Some(p) = spec.precision {
+                out.truncate(start + p.min(out.len() - start));
+            }
         }
-        Conversion::Char => pad(spec, vec![read_u64(bytes) as u8], false),
-        Conversion::Pointer => {
-            let v = read_u64(bytes);
-            let s = if v == 0 { "(nil)".to_string() } else { format!("0x{v:x}") };
-            pad(spec, s.into_bytes(), false)
-        }
+        Conversion::Char => out.push(read_u64(bytes) as u8),
+        Conversion::Pointer => match read_u64(bytes) {
+            0 => out.extend_from_slice(b"(nil)"),
+            v => {
+                out.extend_from_slice(b"0x");
+                digits(v, 16, false, out);
+            }
+        },
         Conversion::Buffer | Conversion::BufferHex | Conversion::BufferEscaped => {
-            pad(spec, buffer(spec.conversion, t, bytes), false)
+            out.extend_from_slice(&buffer(spec.conversion, t, bytes));
         }
-        conv => {
-            let raw = int_value(&Type::INT64, bytes);
-            let _ = t;
-            integer(spec, conv, raw as i64)
-        }
+        conv => integer(spec, conv, int_value(&Type::INT64, bytes) as i64, out),
     }
 }
 
-/// An integer conversion: the argument cut to the width C would read.
-fn integer(spec: &Spec, conv: Conversion, raw: i64) -> Vec<u8> {
+/// An integer conversion: the argument cut to the width C would read,
+/// with C's sign, `#` prefix, precision and zero fill.
+fn integer(spec: &Spec, conv: Conversion, raw: i64, out: &mut Vec<u8>) {
     let bits = u32::from(spec.int_bits);
     let shift = 64 - bits;
     let unsigned = ((raw as u64) << shift) >> shift;
-    let (negative, digits) = match conv {
+    let (negative, magnitude, radix, upper) = match conv {
         Conversion::Signed | Conversion::GfpFlags => {
             let v = (raw << shift) >> shift;
-            (v < 0, v.unsigned_abs().to_string())
+            (v < 0, v.unsigned_abs(), 10, false)
         }
-        Conversion::Unsigned => (false, unsigned.to_string()),
-        Conversion::Octal => (false, format!("{unsigned:o}")),
-        Conversion::Hex => (false, format!("{unsigned:x}")),
-        Conversion::HexUpper => (false, format!("{unsigned:X}")),
-        _ => (false, unsigned.to_string()),
+        Conversion::Octal => (false, unsigned, 8, false),
+        Conversion::Hex => (false, unsigned, 16, false),
+        Conversion::HexUpper => (false, unsigned, 16, true),
+        _ => (false, unsigned, 10, false),
     };
-    let mut digits = digits;
-    if let Some(p) = spec.precision {
-        if p == 0 && digits == "0" {
-            digits.clear();
-        }
-        while digits.len() < p {
-            digits.insert(0, '0');
-        }
-    }
-    let mut prefix = String::new();
+    let start = out.len();
     if negative {
-        prefix.push('-');
+        out.push(b'-');
     } else if matches!(conv, Conversion::Signed) && spec.plus {
-        prefix.push('+');
+        out.push(b'+');
     } else if matches!(conv, Conversion::Signed) && spec.space {
-        prefix.push(' ');
+        out.push(b' ');
     }
     if spec.alternate && unsigned != 0 {
         match conv {
-            Conversion::Hex => prefix.push_str("0x"),
-            Conversion::HexUpper => prefix.push_str("0X"),
-            Conversion::Octal if !digits.starts_with('0') => prefix.push('0'),
+            Conversion::Hex => out.extend_from_slice(b"0x"),
+            Conversion::HexUpper => out.extend_from_slice(b"0X"),
             _ => {}
         }
     }
-    let zero_fill = spec.zero_pad && !spec.left_align && spec.precision.is_none();
-    let width = spec.width.unwrap_or(0);
-    let len = prefix.len() + digits.len();
-    if zero_fill && len < width {
-        let zeros = "0".repeat(width - len);
-        return format!("{prefix}{zeros}{digits}").into_bytes();
+    let digits_at = out.len();
+    // `%.0d` of 0 prints no digit.
+    if !(spec.precision == Some(0) && magnitude == 0) {
+        digits(magnitude, radix, upper, out);
     }
-    pad(spec, format!("{prefix}{digits}").into_bytes(), false)
+    let written = out.len() - digits_at;
+    let zeros = match spec.precision {
+        Some(p) => p.saturating_sub(written),
+        // `%#o` starts with a 0.
+        None if spec.alternate && radix == 8 && out.get(digits_at) != Some(&b'0') => 1,
+        None if spec.zero_pad && !spec.left_align => spec.width.unwrap_or(0).saturating_sub(out.len() - start),
+        None => 0,
+    };
+    if zeros > 0 {
+        out.splice(digits_at..digits_at, std::iter::repeat_n(b'0', zeros));
+    }
 }
 
-/// Pads to the field width, on the left unless `-` was given.
-fn pad(spec: &Spec, s: Vec<u8>, _numeric: bool) -> Vec<u8> {
-    let width = spec.width.unwrap_or(0);
-    if s.len() >= width {
-        return s;
+/// `v`'s digits in `radix` (8, 10 or 16).
+fn digits(mut v: u64, radix: u64, upper: bool, out: &mut Vec<u8>) {
+    let set: &[u8; 16] = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
+    let mut buf = [0u8; 22];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = set[(v % radix) as usize];
+        v /= radix;
+        if v == 0 {
+            break;
+        }
     }
-    let fill = vec![b' '; width - s.len()];
-    if spec.left_align { [s, fill].concat() } else { [fill, s].concat() }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Pads what was written from `start` to the field width, with spaces on
+/// the left unless `-` was given.
+fn pad(spec: &Spec, out: &mut Vec<u8>, start: usize) {
+    let width = spec.width.unwrap_or(0);
+    let len = out.len() - start;
+    if len >= width {
+        return;
+    }
+    let fill = std::iter::repeat_n(b' ', width - len);
+    if spec.left_align {
+        out.extend(fill);
+    } else {
+        out.splice(start..start, fill);
+    }
 }
 
 /// `%r`, `%rx`, `%rh` of a buffer (or string).
@@ -182,6 +236,14 @@ mod tests {
         assert_eq!(
             fmt("%+d % d %#x %#o %.3d %5.3d", &[int(5), int(5), int(255), int(8), int(7), int(-7)]),
             "+5  5 0xff 010 007  -007"
+        );
+        // Checked against glibc printf of the same format and values.
+        assert_eq!(
+            fmt(
+                "%.0d|%08.3d|%#o|%#x|%-6.2x|%+05d|% 05d|%p",
+                &[int(0), int(7), int(0), int(0), int(10), int(3), int(-3), int(0)]
+            ),
+            "|     007|0|0|0a    |+0003|-0003|(nil)"
         );
     }
 }

@@ -57,7 +57,9 @@ pub struct Resolver<'a> {
     pub func_names: &'a [String],
     /// The stack trace maps `ustack`/`kstack` values point into, with the
     /// frames each keeps.
-    pub stacks: Vec<(&'a libbpf_rs::MapHandle, u32, bool)>,
+    pub stacks: &'a [bpfscope_compiler::StackMap],
+    /// The program's maps, by index (the stack maps among them).
+    pub maps: &'a [libbpf_rs::MapHandle],
     /// Names for frames; without it, frames print as addresses.
     pub symbols: Option<&'a Symbolizer>,
     /// `strftime()` formats, by index.
@@ -79,7 +81,8 @@ impl<'a> Resolver<'a> {
         Resolver {
             probe_names: &compiled.probe_names,
             func_names: &compiled.func_names,
-            stacks: compiled.stack_maps.iter().filter_map(|s| Some((maps.get(s.map.0)?, s.limit, s.user))).collect(),
+            stacks: &compiled.stack_maps,
+            maps,
             symbols: Some(symbols),
             time_formats: &compiled.strftime_formats,
             enums: &compiled.enums,
@@ -92,7 +95,7 @@ impl<'a> Resolver<'a> {
     /// per frame (by 4 in map keys, 8 elsewhere), each `function+offset`.
     pub fn stack_text(&self, value: u64, indent: usize) -> String {
         let (_, map, pid) = bpfscope_compiler::stack_value_parts(value);
-        let user = self.stacks.get(map).is_some_and(|s| s.2);
+        let user = self.stacks.get(map).is_some_and(|s| s.user);
         let mut out = String::from("\n");
         for addr in self.frames(value) {
             let frame = match self.symbols {
@@ -108,9 +111,10 @@ impl<'a> Resolver<'a> {
     pub fn frames(&self, value: u64) -> Vec<u64> {
         use libbpf_rs::MapCore;
         let (id, map, _pid) = bpfscope_compiler::stack_value_parts(value);
-        let Some((handle, limit, _)) = self.stacks.get(map) else { return Vec::new() };
+        let Some(stack) = self.stacks.get(map) else { return Vec::new() };
+        let Some(handle) = self.maps.get(stack.map.0) else { return Vec::new() };
         let Ok(Some(frames)) = handle.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY) else { return Vec::new() };
-        frames.chunks_exact(8).map(read_u64).take(*limit as usize).take_while(|&a| a != 0).collect()
+        frames.chunks_exact(8).map(read_u64).take(stack.limit as usize).take_while(|&a| a != 0).collect()
     }
 }
 
@@ -148,13 +152,19 @@ pub fn c_string(bytes: &[u8]) -> &[u8] {
 /// NUL, then `trailer` where its bytes have no NUL at all, which is how a
 /// string longer than the value could hold is left (see `str()`).
 pub fn string_text(t: &Type, bytes: &[u8], trailer: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_string_text(t, bytes, trailer, &mut out);
+    out
+}
+
+/// [`string_text`], onto the end of `out`.
+pub fn write_string_text(t: &Type, bytes: &[u8], trailer: &str, out: &mut Vec<u8>) {
     let size = size_of(t) as usize;
     let text = c_string(&bytes[..size.min(bytes.len())]);
-    let mut out = text.to_vec();
+    out.extend_from_slice(text);
     if size > 0 && text.len() == size {
         out.extend_from_slice(trailer.as_bytes());
     }
-    out
 }
 
 /// The bytes a `buf()` value holds (after its 8-byte length).
