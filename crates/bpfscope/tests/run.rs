@@ -614,9 +614,9 @@ fn k_reports_failed_reads_once_per_place() {
     assert!(out.starts_with("0\n0\n0\n0\n0\n0\n"), "{out}");
     assert_eq!(err.matches("warning: Can't lookup map element because it does not exist.").count(), 1, "{err}");
     assert!(err.contains("stdin:1:36: warning: Can't lookup map element because it does not exist.\n"), "{err}");
-    assert!(err.contains("hint: helper: map_lookup_elem, retcode: 0\n"), "{err}");
+    assert!(err.contains("hint: helper: map_lookup_elem, retcode: 0, in probe i:ms:10\n"), "{err}");
     // Address 8 is below where the kernel lets anything be read.
-    assert!(err.contains("hint: helper: probe_read_kernel, retcode: -34\n"), "{err}");
+    assert!(err.contains("hint: helper: probe_read_kernel, retcode: -34, in probe i:ms:10\n"), "{err}");
     assert!(err.contains("warning: Numerical result out of range\n"), "{err}");
     assert!(err.contains("stdin:1:36: warning: the warning above came 3 times in all\n"), "{err}");
     let Some(o) = run(program, &[]) else { return };

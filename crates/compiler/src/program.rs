@@ -426,6 +426,8 @@ pub struct RuntimeWarning {
     pub text: String,
     /// Where it is, as `file:line:col-col` (for JSON's filename, line, col).
     pub location: String,
+    /// The attach points of the probe it is in, as written.
+    pub probe: Span,
 }
 
 /// How many strings `join()` reads, and how long each may be (bpftrace's
@@ -529,7 +531,8 @@ impl Compiled {
                 false => {
                     let mut d = bpfscope_lang::Diagnostic::warning(w.span, w.kind.message());
                     if let Some(helper) = w.kind.helper() {
-                        d = d.with_hint(format!("helper: {helper}, retcode: {RC_PLACEHOLDER}"));
+                        let probe = source.slice(w.probe);
+                        d = d.with_hint(format!("helper: {helper}, retcode: {RC_PLACEHOLDER}, in probe {probe}"));
                     }
                     d.render(source)
                 }

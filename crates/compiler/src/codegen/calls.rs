@@ -765,7 +765,8 @@ impl Gen<'_, '_> {
         let id = match warnings.iter().position(|w| w.kind == kind && w.span == span) {
             Some(i) => i,
             None => {
-                warnings.push(RuntimeWarning { kind, span, text: kind.message(), location: String::new() });
+                let probe = self.probe_span;
+                warnings.push(RuntimeWarning { kind, span, text: kind.message(), location: String::new(), probe });
                 warnings.len() - 1
             }
         };
