@@ -67,7 +67,8 @@ attached_or_detach_us() { # attach|detach command...
   s=$(date +%s%N)
   coproc TRACER { exec $sudo_cmd env __BPFTRACE_NOTIFY_PROBES_ATTACHED=1 "$@" 2>&1 >/dev/null; }
   local pid=$TRACER_PID
-  while read -r line <&"${TRACER[0]}"; do
+  # A tracer that never says it attached is stopped after a minute.
+  while read -r -t 60 line <&"${TRACER[0]}"; do
     [[ $line == __BPFTRACE_NOTIFY_PROBES_ATTACHED ]] && break
   done
   a=$(date +%s%N)
@@ -99,13 +100,43 @@ large_program() {
   done
 }
 
+print_row() { # name unit bpftrace bpfscope
+  awk -v n="$1" -v u="$2" -v a="$3" -v b="$4" 'BEGIN {
+    f = (u == "us") ? 1000 : 1024; s = (u == "us") ? "ms" : "MB";
+    printf "%-46s %12.2f %-2s %12.2f %-2s %8.1fx\n", n, a / f, s, b / f, s, (b > 0 ? a / b : 0) }'
+}
+
 row() { # name unit measure program
   local name=$1 unit=$2 measure=$3 program=$4 bt bs
   bt=$(for _ in $(seq "$N"); do $measure "$BPFTRACE" -e "$program"; done | median)
   bs=$(for _ in $(seq "$N"); do $measure "$BPFSCOPE" -e "$program"; done | median)
-  awk -v n="$name" -v u="$unit" -v a="$bt" -v b="$bs" 'BEGIN {
+  print_row "$name" "$unit" "$bt" "$bs"
+}
+
+# A row bpftrace cannot run: "n/a" in its column, and why.
+na_row() { # name unit measure program reason
+  local name=$1 unit=$2 measure=$3 program=$4 reason=$5 bs
+  bs=$(for _ in $(seq "$N_BIG"); do $measure "$BPFSCOPE" -e "$program"; done | median)
+  awk -v n="$name" -v u="$unit" -v b="$bs" -v r="$reason" 'BEGIN {
     f = (u == "us") ? 1000 : 1024; s = (u == "us") ? "ms" : "MB";
-    printf "%-46s %12.2f %-2s %12.2f %-2s %8.1fx\n", n, a / f, s, b / f, s, (b > 0 ? a / b : 0) }'
+    printf "%-46s %15s %12.2f %-2s %9s  (bpftrace: %s)\n", n, "n/a", b / f, s, "-", r }'
+}
+
+# Maps of 1,000,000 entries, printed at exit (to /dev/null), each run taking
+# seconds: N_BIG runs each (default 3). Both tools fill the map the same way,
+# in an interval probe that inserts 5,000 keys a firing, 200 times: bpftrace
+# 0.17's verifier walks every iteration of a loop and cannot load one loop
+# of 1,000,000. The size comes from BPFTRACE_MAP_KEYS_MAX for bpftrace 0.17
+# (it has no config block) and from the config block for bpfscope.
+N_BIG=${N_BIG:-3}
+big_fill() { # value expression
+  echo "interval:ms:1 { \$b = @n * 5000; \$i = 0; while (\$i < 5000) { @[\$b + \$i] = $1; \$i++; } @n++; if (@n == 200) { exit(); } }"
+}
+big_row() { # name unit measure program
+  local name=$1 unit=$2 measure=$3 program=$4 bt bs
+  bt=$(for _ in $(seq "$N_BIG"); do $measure env BPFTRACE_MAP_KEYS_MAX=1000000 "$BPFTRACE" -e "$program"; done | median)
+  bs=$(for _ in $(seq "$N_BIG"); do $measure "$BPFSCOPE" -e "config = { max_map_keys = 1000000 } $program"; done | median)
+  print_row "$name" "$unit" "$bt" "$bs"
 }
 
 echo "median of $N runs each; $(uname -r); $($BPFTRACE --version); bpfscope $($BPFSCOPE -V | awk '{print $2}')"
@@ -121,6 +152,17 @@ row "listing: -l 'uprobe:...libc.so.6:*'" us wall_list_us 'uprobe:/lib/x86_64-li
 row "listing: -l 'tracepoint:*'" us wall_list_us 'tracepoint:*'
 large=$(large_program)
 row "wall time: $(echo "$large" | wc -l)-line program, compile+load+run" us wall_us "$large"
+
+big_row "1M-entry map printed at exit: wall time" us wall_us "$(big_fill '$b + $i')"
+big_row "1M-entry map printed at exit: peak RSS" kb rss_kb "$(big_fill '$b + $i')"
+big_row "1M-entry count() map printed: wall time" us wall_us "$(big_fill 'count()')"
+big_row "1M-entry count() map printed: peak RSS" kb rss_kb "$(big_fill 'count()')"
+# The same map filled by one loop in BEGIN, as the one-liner would be
+# written: bpfscope's loops are bpf_loop callbacks, checked once.
+begin_fill='config = { max_map_keys = 1000000 } BEGIN { $i = 0; while ($i < 1000000) { @[$i] = $i; $i++; } exit(); }'
+why="its verifier cannot load a loop of 1,000,000"
+na_row "1M-entry map filled in BEGIN: wall time" us wall_us "$begin_fill" "$why"
+na_row "1M-entry map filled in BEGIN: peak RSS" kb rss_kb "$begin_fill" "$why"
 
 # Loops run as bpf_loop callbacks: the verifier checks the body once, so a
 # million iterations load about as fast as ten (bpftrace unrolls loops for

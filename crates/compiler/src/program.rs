@@ -495,10 +495,6 @@ pub struct Compiled {
     pub globals: Option<MapId>,
     /// Print every map with content at exit (the `print_maps_on_exit` config).
     pub print_maps_on_exit: bool,
-    /// Some program may run with interrupts off (timers, kernel functions,
-    /// most tracepoints): its hash maps must be preallocated, since entries
-    /// allocated on use come from a cache refilled only with interrupts on.
-    pub preallocate_maps: bool,
     /// The places that can warn at run time.
     pub runtime_warnings: Vec<RuntimeWarning>,
     /// The program's enums (`enum E`) and their variants, to print values

@@ -20,7 +20,7 @@ pub struct Loaded {
 /// Loads every program; `section` names each one's ELF section, which
 /// tells libbpf its program type.
 pub fn load(compiled: &Compiled, section: impl Fn(&ProgSpec) -> String) -> Result<Loaded, RunError> {
-    let maps = compiled.maps.iter().map(|m| create_map(m, compiled.preallocate_maps)).collect::<Result<Vec<_>, _>>()?;
+    let maps = compiled.maps.iter().map(|m| create_map(m)).collect::<Result<Vec<_>, _>>()?;
     let patch = |code: &bpfscope_compiler::asm::Code| {
         let mut insns = code.insns.clone();
         for (at, map) in &code.map_refs {
@@ -56,7 +56,7 @@ pub fn load(compiled: &Compiled, section: impl Fn(&ProgSpec) -> String) -> Resul
     }
 }
 
-fn create_map(spec: &MapSpec, preallocate: bool) -> Result<MapHandle, RunError> {
+fn create_map(spec: &MapSpec) -> Result<MapHandle, RunError> {
     let ty = match spec.kind {
         MapKind::Hash => MapType::Hash,
         MapKind::PercpuHash => MapType::PercpuHash,
@@ -66,16 +66,12 @@ fn create_map(spec: &MapSpec, preallocate: bool) -> Result<MapHandle, RunError> 
         MapKind::StackTrace => MapType::StackTrace,
         MapKind::PerfEventArray => MapType::PerfEventArray,
     };
-    // Hash maps allocate entries as they are used (creating a hundred
-    // preallocated per-CPU maps takes half a second) unless a program may
-    // run with interrupts off: the entries come from a per-CPU cache that
-    // is refilled only with interrupts on, so such a program (interval,
-    // profile, sched_switch, ...) would lose its inserts after the first
-    // few. Preallocated, as bpftrace's are, they are all there.
-    let map_flags = match spec.kind {
-        MapKind::Hash | MapKind::PercpuHash if !preallocate => libbpf_sys::BPF_F_NO_PREALLOC,
-        _ => 0,
-    };
+    // Hash maps are preallocated, as bpftrace's are. Entries allocated on
+    // use come from a per-CPU cache refilled in the background: a probe
+    // that runs with interrupts off (interval, profile, sched_switch), or
+    // one invocation that inserts many keys (a loop in BEGIN), empties it
+    // and its inserts fail.
+    let map_flags = 0;
     let opts = libbpf_sys::bpf_map_create_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
         map_flags,

@@ -474,6 +474,9 @@ impl Session {
                 return on_event(EventRef::Printf { format, text: &self.scratch, args: &[] });
             }
         }
+        if EventKind::from_u64(read_u64(data)) == Some(EventKind::PrintMap) {
+            return self.print_map(data, on_event);
+        }
         match self.event(data) {
             Some(e) => on_event(e.as_ref()),
             None => Ok(()),
@@ -536,13 +539,8 @@ impl Session {
                 self.finalizing = true;
                 None
             }
-            EventKind::PrintMap => {
-                let um = self.compiled.user_maps.get(word(1) as usize)?;
-                if self.json {
-                    return Some(Event::Text(maps::map_json(um, &self.maps[um.map.0], word(2), word(3), &r)));
-                }
-                Some(Event::Text(maps::map_text(um, &self.maps[um.map.0], word(2), word(3), &r).into_bytes()))
-            }
+            // Written as it is made, by print_map (see drain).
+            EventKind::PrintMap => None,
             kind @ (EventKind::ClearMap | EventKind::ZeroMap) => {
                 let um = self.compiled.user_maps.get(word(1) as usize)?;
                 maps::clear(um, &self.maps[um.map.0], kind == EventKind::ZeroMap);
@@ -587,6 +585,24 @@ impl Session {
                 Some(Event::Text(format!("{}\n", to_text(t, bytes, &r)).into_bytes()))
             }
         }
+    }
+
+    /// `print(@map, top, div)`: the listing goes out as it is made, in
+    /// events of up to `MapEvents::CHUNK` bytes (a small map is one event),
+    /// so a map of millions of entries is never held whole as text.
+    fn print_map(&self, data: &[u8], on_event: &mut OnEvent<'_>) -> std::io::Result<()> {
+        let word = |i: usize| read_u64(data.get(i * 8..).unwrap_or(&[]));
+        let Some(um) = self.compiled.user_maps.get(word(1) as usize) else { return Ok(()) };
+        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
+        let mut out = MapEvents { text: Vec::new(), on_event };
+        let handle = &self.maps[um.map.0];
+        if self.json {
+            maps::write_map_json(&mut out, um, handle, word(2), word(3), &r)?;
+        } else {
+            maps::write_map_text(&mut out, um, handle, word(2), word(3), &r)?;
+        }
+        out.flush()?;
+        Ok(())
     }
 
     /// Text output of a kind (`time`, `cat`, `join`, `syscall`): as it is,
@@ -695,14 +711,13 @@ impl Session {
         let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
         let mut order: Vec<&bpfscope_compiler::UserMap> = self.compiled.user_maps.iter().collect();
         order.sort_by(|a, b| a.name.cmp(&b.name));
-        if self.json {
-            for um in order {
-                out.write_all(&maps::map_json(um, &self.maps[um.map.0], 0, 1, &r))?;
-            }
-            return Ok(());
-        }
         for um in order {
-            out.write_all(maps::map_text(um, &self.maps[um.map.0], 0, 0, &r).as_bytes())?;
+            let handle = &self.maps[um.map.0];
+            if self.json {
+                maps::write_map_json(out, um, handle, 0, 1, &r)?;
+            } else {
+                maps::write_map_text(out, um, handle, 0, 0, &r)?;
+            }
         }
         Ok(())
     }
@@ -734,6 +749,41 @@ impl MapRef<'_> {
     /// Deletes every entry, as `clear(@map)`.
     pub fn clear(&self) {
         maps::clear(self.map, self.handle, false);
+    }
+}
+
+/// `print(@map)`'s output as text events: each holds at least `CHUNK`
+/// bytes, and what is left goes out on `flush`, so that the consumer
+/// (which may flush its output after every event) sees few, large writes.
+struct MapEvents<'a, 'f> {
+    text: Vec<u8>,
+    on_event: &'a mut OnEvent<'f>,
+}
+
+impl MapEvents<'_, '_> {
+    const CHUNK: usize = 1 << 16;
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.text.is_empty() {
+            return Ok(());
+        }
+        (self.on_event)(EventRef::Text(&self.text))?;
+        self.text.clear();
+        Ok(())
+    }
+}
+
+impl Write for MapEvents<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.text.extend_from_slice(buf);
+        if self.text.len() >= Self::CHUNK {
+            self.send()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
     }
 }
 

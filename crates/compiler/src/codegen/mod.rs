@@ -142,7 +142,6 @@ pub fn compile(
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
-    b.out.preallocate_maps = resolved.probes.iter().flatten().any(may_run_with_interrupts_off);
     if !streams_events(checked) {
         let quiet = options.quiet_ringbuf_size;
         if let Some(spec) = b.out.ringbuf.and_then(|m| b.out.maps.get_mut(m.0)) {
@@ -159,18 +158,6 @@ fn streams_events(checked: &CheckedProgram) -> bool {
     checked.program.probes.iter().enumerate().any(|(i, p)| {
         !p.attach_points.iter().all(|a| a.provider.is_special()) && PRINTING.iter().any(|f| checked.probe_calls(i, f))
     })
-}
-
-/// Whether a probe may run with interrupts off. BEGIN and END run from
-/// the tracer's own system call, user probes and system call tracepoints
-/// in the traced task with interrupts on; any other kernel event may not.
-fn may_run_with_interrupts_off(c: &Concrete) -> bool {
-    use bpfscope_lang::attach::Provider as P;
-    match c.attach.provider {
-        P::Begin | P::End | P::SelfEvent | P::Test | P::Bench | P::Uprobe | P::Uretprobe | P::Usdt => false,
-        P::Tracepoint => !matches!(&c.detail, Detail::Tracepoint { category, .. } if category == "syscalls"),
-        _ => true,
-    }
 }
 
 /// The options with the program's `config = { ... }` block applied.

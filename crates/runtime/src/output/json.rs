@@ -299,32 +299,71 @@ fn utc(secs: i64) -> String {
 /// A whole map's message: `{"type": "map", "data": {"@name": ...}}` (`hist`,
 /// `stats`, `tseries` by its values); nothing for an empty map.
 pub fn map_message(name: &str, kind: &'static str, stats: bool, entries: &[(Option<Value>, MapValue)]) -> Vec<u8> {
-    struct Payload<'a>(&'a str, bool, &'a [(Option<Value>, MapValue)]);
-    impl Serialize for Payload<'_> {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut m = s.serialize_map(Some(1))?;
-            match self.2 {
-                [(None, v)] => m.serialize_entry(self.0, &Entry { value: v, stats: self.1 })?,
-                entries => m.serialize_entry(self.0, &Keyed(self.1, entries))?,
-            }
-            m.end()
+    let mut out = Vec::new();
+    // Writing to a Vec fails only where memory runs out, which aborts.
+    let _ = write_map_message(&mut out, name, kind, stats, entries.len(), &|i| entries[i].clone());
+    out
+}
+
+/// The same message written to `out` as it is made, from `n` entries that
+/// `entry(i)` makes one at a time: a map of millions of entries is never
+/// held whole as values or as text.
+pub fn write_map_message(
+    out: &mut dyn Write,
+    name: &str,
+    kind: &str,
+    stats: bool,
+    n: usize,
+    entry: &dyn Fn(usize) -> (Option<Value>, MapValue),
+) -> io::Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let name = format!("@{name}");
+    let payload = MapPayload { name: &name, stats, n, entry };
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, Spacing);
+    let mut m = ser.serialize_map(Some(2))?;
+    m.serialize_entry("type", kind)?;
+    m.serialize_entry("data", &payload)?;
+    SerializeMap::end(m)?;
+    out.write_all(b"\n")
+}
+
+/// `{"@name": VALUE}` for a map without keys, else `{"@name": {KEY: VALUE, ...}}`.
+struct MapPayload<'a> {
+    name: &'a str,
+    stats: bool,
+    n: usize,
+    entry: &'a dyn Fn(usize) -> (Option<Value>, MapValue),
+}
+
+impl Serialize for MapPayload<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        if self.n == 1
+            && let (None, v) = (self.entry)(0)
+        {
+            m.serialize_entry(self.name, &Entry { value: &v, stats: self.stats })?;
+        } else {
+            m.serialize_entry(self.name, &Keyed(self))?;
         }
+        m.end()
     }
-    struct Keyed<'a>(bool, &'a [(Option<Value>, MapValue)]);
-    impl Serialize for Keyed<'_> {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut m = s.serialize_map(Some(self.1.len()))?;
-            for (k, v) in self.1 {
-                let key = k.as_ref().map(key_name).unwrap_or_default();
-                m.serialize_entry(&key, &Entry { value: v, stats: self.0 })?;
-            }
-            m.end()
+}
+
+/// The entries of a map with keys, made one at a time as they are written.
+struct Keyed<'a>(&'a MapPayload<'a>);
+
+impl Serialize for Keyed<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.n))?;
+        for i in 0..self.0.n {
+            let (k, v) = (self.0.entry)(i);
+            let key = k.as_ref().map(key_name).unwrap_or_default();
+            m.serialize_entry(&key, &Entry { value: &v, stats: self.0.stats })?;
         }
+        m.end()
     }
-    if entries.is_empty() {
-        return Vec::new();
-    }
-    message(kind, &Payload(&format!("@{name}"), stats, entries))
 }
 
 #[cfg(test)]

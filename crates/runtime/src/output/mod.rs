@@ -1,5 +1,6 @@
 //! Text output in bpftrace's format.
 
+mod batch;
 pub mod json;
 pub mod maps;
 pub mod printf;

@@ -13,11 +13,14 @@ pub type Points = BTreeMap<u64, i128>;
 /// One slot's values on every CPU, as `{ value, meta, epoch }`: the latest
 /// interval any CPU wrote and its value, combined over the CPUs that wrote
 /// it. A slot no CPU wrote (all zero, as after `zero()`) is interval 0.
-pub fn reduce(values: &[Vec<u8>], agg: TseriesAgg, signed: bool) -> (u64, i128) {
+pub fn reduce<V: AsRef<[u8]>>(values: impl IntoIterator<Item = V>, agg: TseriesAgg, signed: bool) -> (u64, i128) {
     let number = |raw: u64| if signed { i128::from(raw as i64) } else { i128::from(raw) };
     let slots: Vec<(i128, u64, u64)> = values
-        .iter()
-        .map(|v| (number(read_u64(v)), read_u64(v.get(8..).unwrap_or(&[])), read_u64(v.get(16..).unwrap_or(&[]))))
+        .into_iter()
+        .map(|v| {
+            let v = v.as_ref();
+            (number(read_u64(v)), read_u64(v.get(8..).unwrap_or(&[])), read_u64(v.get(16..).unwrap_or(&[])))
+        })
         .filter(|&(_, _, epoch)| epoch != 0)
         .collect();
     let Some(latest) = slots.iter().map(|s| s.2).max() else { return (0, 0) };
