@@ -20,7 +20,7 @@ pub struct Loaded {
 /// Loads every program; `section` names each one's ELF section, which
 /// tells libbpf its program type.
 pub fn load(compiled: &Compiled, section: impl Fn(&ProgSpec) -> String) -> Result<Loaded, RunError> {
-    let maps = compiled.maps.iter().map(|m| create_map(m)).collect::<Result<Vec<_>, _>>()?;
+    let maps = compiled.maps.iter().map(create_map).collect::<Result<Vec<_>, _>>()?;
     let patch = |code: &bpfscope_compiler::asm::Code| {
         let mut insns = code.insns.clone();
         for (at, map) in &code.map_refs {
