@@ -110,6 +110,11 @@ pub struct Cli {
     #[arg(long)]
     pub usdt_file_activation: bool,
 
+    /// Remove the tracefs probe events that bpfscope runs no longer
+    /// running left behind (a run killed with SIGKILL), then exit.
+    #[arg(long)]
+    pub cleanup: bool,
+
     /// Make a link named after each tool in DIR (calling the link runs
     /// the tool), then exit.
     #[arg(long, value_name = "DIR")]

@@ -64,6 +64,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
         print!("{}", bpfscope_lang::registry::table());
         return Ok(());
     }
+    if cli.cleanup {
+        return cleanup();
+    }
     if cli.info {
         // Asking the kernel means loading programs.
         // SAFETY: geteuid has no preconditions.
@@ -134,6 +137,25 @@ fn run(cli: &Cli) -> Result<(), Error> {
         0 => Ok(()),
         code => Err(Error::Exit(code)),
     }
+}
+
+/// `--cleanup`: removes what killed runs left in tracefs, saying what.
+fn cleanup() -> Result<(), Error> {
+    let removed = bpfscope_runtime::attach::cleanup().map_err(Error::Usage)?;
+    if removed.is_empty() {
+        println!("nothing to remove: no bpfscope run left probe events behind");
+    }
+    let mut failed = 0;
+    for (event, result) in removed {
+        match result {
+            Ok(()) => println!("removed {event}"),
+            Err(e) => {
+                failed += 1;
+                eprintln!("bpfscope: error: cannot remove {event}: {e}");
+            }
+        }
+    }
+    if failed > 0 { Err(Error::Exit(1)) } else { Ok(()) }
 }
 
 pub(crate) fn load(src: ProgramSource) -> Result<Source, Error> {

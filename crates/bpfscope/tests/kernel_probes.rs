@@ -180,6 +180,24 @@ fn legacy_kprobe_events_never_outlive_the_run() {
     assert_eq!(events_of(pid), 2, "two events while attached");
     assert!(tracer.signal("TERM").status.success());
     assert_eq!(events_of(pid), 0, "SIGTERM");
+    // One probe (one link, dropped apart from the batch of many): each
+    // ending leaves nothing, checked at once.
+    let one = ["--no-feature", "kprobe_pmu,kprobe_multi", "-e", "kprobe:vfs_read { @ = count(); }"];
+    for signal in ["INT", "TERM", "HUP"] {
+        let tracer = Tracer::start(&one);
+        let pid = tracer.pid();
+        assert_eq!(events_of(pid), 1, "one event while attached");
+        assert!(tracer.signal(signal).status.success());
+        assert_eq!(events_of(pid), 0, "SIG{signal} with one kprobe");
+    }
+    let tracer = Tracer::start(&one);
+    let killed = tracer.pid();
+    Command::new("kill").args(["-KILL", &killed.to_string()]).status().expect("kill");
+    drop(tracer);
+    assert_eq!(events_of(killed), 1, "a killed run cannot clean up");
+    let out = bpfscope().arg("--cleanup").output().expect("runs");
+    assert_eq!(stdout(&out), format!("removed bpfscope_{killed}/kp0\n"));
+    assert_eq!(events_of(killed), 0, "--cleanup");
     let tracer = Tracer::start(&legacy);
     let killed = tracer.pid();
     Command::new("kill").args(["-KILL", &killed.to_string()]).status().expect("kill");

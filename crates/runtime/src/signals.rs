@@ -1,5 +1,6 @@
-//! Ctrl-C and SIGTERM end a run the way `exit()` does: the session notices
-//! the flag between polls, detaches, runs END and prints the maps.
+//! Ctrl-C, SIGTERM and SIGHUP (the terminal closing) end a run the way
+//! `exit()` does: the session notices the flag between polls, detaches,
+//! runs END and prints the maps, and nothing is left attached.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,9 +10,9 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// Routes SIGINT and SIGTERM to the stop flag.
+/// Routes SIGINT, SIGTERM and SIGHUP to the stop flag.
 pub fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only stores to an atomic, which is
         // async-signal-safe; the sigaction struct is fully initialised.
         unsafe {

@@ -79,9 +79,48 @@ impl Drop for Events {
     fn drop(&mut self) {
         let file = self.root.join(self.interface.file());
         for name in self.names.drain(..).rev() {
-            let _ = append(&file, &format!("-:{}/{name}", self.group));
+            let event = format!("{}/{name}", self.group);
+            if let Err(e) = remove(&file, &event) {
+                eprintln!(
+                    "bpfscope: warning: cannot remove the tracefs event {event} from {}: {e} \
+                     (`bpfscope --cleanup` removes what runs left behind)",
+                    file.display()
+                );
+            }
         }
     }
+}
+
+/// Removes one event; an event still in use (a perf event on it not yet
+/// released by the kernel) is retried for up to half a second.
+fn remove(file: &Path, event: &str) -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match append(file, &format!("-:{event}")) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            // Already gone (removed by hand, or by another run's cleanup).
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            other => return other,
+        }
+    }
+}
+
+/// Removes the tracefs events that bpfscope runs no longer running left
+/// behind (killed, or on a kernel that kept an event busy); returns them.
+pub fn cleanup(root: &Path) -> Vec<(String, io::Result<()>)> {
+    let mut out = Vec::new();
+    for interface in [Interface::Uprobe, Interface::Kprobe] {
+        let file = root.join(interface.file());
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        for event in stale_events(&text, |pid| Path::new(&format!("/proc/{pid}")).exists()) {
+            let result = remove(&file, &event);
+            out.push((event, result));
+        }
+    }
+    out
 }
 
 fn append(file: &Path, line: &str) -> io::Result<()> {
@@ -93,7 +132,7 @@ fn append(file: &Path, line: &str) -> io::Result<()> {
 fn remove_stale(file: &Path) {
     let Ok(text) = std::fs::read_to_string(file) else { return };
     for event in stale_events(&text, |pid| Path::new(&format!("/proc/{pid}")).exists()) {
-        let _ = append(file, &format!("-:{event}"));
+        let _ = remove(file, &event);
     }
 }
 

@@ -51,6 +51,13 @@ impl ProbeMode {
     }
 }
 
+/// Removes the tracefs events (`uprobe_events`, `kprobe_events`) of
+/// bpfscope runs that no longer run; returns each with how it went.
+pub fn cleanup() -> Result<Vec<(String, std::io::Result<()>)>, String> {
+    let root = bpfscope_probes::tracefs::root().map_err(|e| e.to_string())?;
+    Ok(legacy::cleanup(&root))
+}
+
 /// Whether this kernel has kprobes at all (the PMU or `kprobe_events`),
 /// with the disabled features taken as missing.
 pub fn kernel_has_kprobes(features: &Features) -> bool {
@@ -180,7 +187,11 @@ impl Drop for Attached {
                     s.spawn(move || drop(bucket));
                 }
             });
+        } else {
+            drop(links);
         }
+        // Only now, with no perf event open on them, can tracefs events go
+        // (the kernel refuses to remove an event in use: EBUSY).
         self.legacy_uprobes.take();
         self.legacy_kprobes.take();
     }

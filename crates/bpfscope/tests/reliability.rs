@@ -1,0 +1,235 @@
+//! A catalogue of faults and endings, each counted: what was tried, what
+//! was left behind (tracefs events, BPF links), which runs panicked, and
+//! which counts came out wrong. It prints its tally as one line:
+//! `reliability: N faults tried, L leftovers, P panics, U unreported losses`.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Tracer, assert_links_released, bpfscope, build_target_as, links_of, wait_with_timeout};
+
+/// What the catalogue found.
+#[derive(Default)]
+struct Tally {
+    tried: usize,
+    leftovers: Vec<String>,
+    panics: Vec<String>,
+    losses: Vec<String>,
+}
+
+impl Tally {
+    fn check_output(&mut self, what: &str, stderr: &[u8]) {
+        let err = String::from_utf8_lossy(stderr);
+        if err.contains("panicked") || err.contains("RUST_BACKTRACE") {
+            self.panics.push(format!("{what}: {err}"));
+        }
+    }
+
+    /// The tracefs events of bpfscope run `pid`, right now.
+    fn check_tracefs(&mut self, what: &str, pid: u32) {
+        let events = events_of(pid);
+        if !events.is_empty() {
+            self.leftovers.push(format!("{what}: {events:?}"));
+        }
+    }
+}
+
+/// The uprobe_events and kprobe_events lines of bpfscope process `pid`.
+fn events_of(pid: u32) -> Vec<String> {
+    ["uprobe_events", "kprobe_events"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(format!("/sys/kernel/tracing/{f}"))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| l.contains(&format!(":bpfscope_{pid}/")))
+        .collect()
+}
+
+/// The attach paths uprobes can take here.
+const PATHS: [(&str, &str); 3] =
+    [("uprobe_multi", ""), ("uprobe PMU", "uprobe_multi"), ("uprobe_events", "uprobe_multi,uprobe_pmu")];
+
+fn with_features<'a>(features: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = Vec::new();
+    if !features.is_empty() {
+        args.extend(["--no-feature", features]);
+    }
+    args.extend_from_slice(rest);
+    args
+}
+
+/// Every way a run ends, on every attach path: right after the run is
+/// gone, no tracefs event and no link of it remains.
+fn endings(t: &mut Tally) {
+    let target = build_target_as("uprobed", "uprobed_rel", &[]);
+    let target = target.to_str().expect("utf-8");
+    // One probe: one link, whose perf event must be closed before its
+    // tracefs event can go (the bug this catalogue was started for).
+    let program = format!("uprobe:{target}:add {{ @ = count(); }}");
+    for (path, features) in PATHS {
+        // Signals, and exit() from the program.
+        for ending in ["INT", "TERM", "HUP", "exit()"] {
+            let what = format!("{ending} on {path}");
+            let text = if ending == "exit()" { format!("uprobe:{target}:add {{ exit(); }}") } else { program.clone() };
+            let tracer = Tracer::start(&with_features(features, &["-e", &text]));
+            let (pid, links) = (tracer.pid(), links_of(tracer.pid()));
+            if features.contains("uprobe_pmu") && events_of(pid).is_empty() {
+                t.leftovers.push(format!("{what}: no tracefs event while attached (the path was not taken)"));
+            }
+            let out = if ending == "exit()" {
+                // The target's call to add() runs exit().
+                let _ = Command::new(target).arg("1").status();
+                tracer.wait(Duration::from_secs(30))
+            } else {
+                tracer.signal(ending)
+            };
+            t.tried += 1;
+            t.check_output(&what, &out.stderr);
+            t.check_tracefs(&what, pid);
+            assert_links_released(&links, &what);
+        }
+        // The traced process (-p) exits.
+        let what = format!("traced process exiting on {path}");
+        let mut traced = Command::new(target)
+            .args(["1", "wait"])
+            .env("UPROBED_LINGER", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starts the target");
+        let traced_pid = traced.id().to_string();
+        let tracer = Tracer::start(&with_features(features, &["-p", &traced_pid, "-e", &program]));
+        let (pid, links) = (tracer.pid(), links_of(tracer.pid()));
+        // Two lines: one to make the calls, one to exit.
+        let _ = traced.stdin.take().expect("stdin").write_all(b"go\ngo\n");
+        let _ = traced.wait();
+        let out = tracer.wait(Duration::from_secs(30));
+        t.tried += 1;
+        t.check_output(&what, &out.stderr);
+        t.check_tracefs(&what, pid);
+        assert_links_released(&links, &what);
+        // A -c child that runs, and one that cannot start.
+        for (what, command) in
+            [("-c child exiting", format!("{target} 2")), ("-c child failing to start", "/nonexistent/cmd".into())]
+        {
+            let what = format!("{what} on {path}");
+            let child = bpfscope()
+                .args(with_features(features, &["-c", &command, "-e", &program]))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawns");
+            let pid = child.id();
+            let out = wait_with_timeout(child, Duration::from_secs(30), &what);
+            t.tried += 1;
+            t.check_output(&what, &out.stderr);
+            t.check_tracefs(&what, pid);
+        }
+    }
+}
+
+/// SIGKILL at moments spread over start-up (before, during and after
+/// attaching): whatever a killed run left, `--cleanup` removes, and its
+/// links are gone with it.
+fn kills(t: &mut Tally) {
+    let target = build_target_as("uprobed", "uprobed_kill_rel", &[]);
+    let program = format!("uprobe:{}:step_* {{ @ = count(); }}", target.display());
+    let mut killed = Vec::new();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..51 {
+        let (_, features) = PATHS[i % PATHS.len()];
+        // A moment in the first 60 ms (about as long as attaching takes).
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_micros(seed % 60_000);
+        let mut child = bpfscope()
+            .args(with_features(features, &["-e", &program]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns");
+        std::thread::sleep(delay);
+        let links = links_of(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        killed.push(child.id());
+        assert_links_released(&links, "SIGKILL");
+        t.tried += 1;
+    }
+    let left_by_kills = killed.iter().filter(|&&pid| !events_of(pid).is_empty()).count();
+    let o = bpfscope().arg("--cleanup").output().expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    t.check_output("--cleanup", &o.stderr);
+    for pid in killed {
+        t.check_tracefs("after --cleanup", pid);
+    }
+    eprintln!("kills: {left_by_kills} of 51 killed runs left tracefs events; --cleanup removed them");
+}
+
+/// Eight runs at once on the same function and the same tracepoint, on
+/// all attach paths: each counts every call exactly, and none removes
+/// another's events as it ends.
+fn concurrent_runs(t: &mut Tally) {
+    let uprobed = build_target_as("uprobed", "uprobed_conc", &[]);
+    let getppid = build_target_as("getppid_loop", "getppid_conc", &[]);
+    let program = format!(
+        "uprobe:{}:add {{ @calls = count(); }} tracepoint:syscalls:sys_enter_getppid /comm == \"getppid_conc\"/ {{ @getppid = count(); }}",
+        uprobed.display()
+    );
+    let tracers: Vec<Tracer> =
+        (0..8).map(|i| Tracer::start(&with_features(PATHS[i % PATHS.len()].1, &["-e", &program]))).collect();
+    assert!(Command::new(&uprobed).arg("7").status().expect("runs").success());
+    assert!(Command::new(&getppid).arg("1000").stderr(Stdio::null()).status().expect("runs").success());
+    // Let the events reach the maps before the first run stops.
+    std::thread::sleep(Duration::from_millis(200));
+    let pids: Vec<u32> = tracers.iter().map(Tracer::pid).collect();
+    for (i, tracer) in tracers.into_iter().enumerate() {
+        // The runs still going keep their events while this one removes its own.
+        for &other in &pids[i + 1..] {
+            if PATHS[(pids.iter().position(|&p| p == other).unwrap_or(0)) % PATHS.len()].1.contains("uprobe_pmu")
+                && events_of(other).is_empty()
+            {
+                t.leftovers.push(format!("run {other} lost its tracefs events when another ended"));
+            }
+        }
+        let out = tracer.interrupt();
+        t.tried += 1;
+        t.check_output("concurrent run", &out.stderr);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !text.contains("@calls: 7\n") || !text.contains("@getppid: 1000\n") {
+            t.losses.push(format!("concurrent run {i}: {text:?}"));
+        }
+        t.check_tracefs("concurrent run", pids[i]);
+    }
+}
+
+#[test]
+fn fault_catalogue() {
+    if !support::can_trace() {
+        return;
+    }
+    let start = Instant::now();
+    let mut t = Tally::default();
+    endings(&mut t);
+    kills(&mut t);
+    concurrent_runs(&mut t);
+    eprintln!(
+        "reliability: {} faults tried, {} leftovers, {} panics, {} unreported losses ({:.1} s)",
+        t.tried,
+        t.leftovers.len(),
+        t.panics.len(),
+        t.losses.len(),
+        start.elapsed().as_secs_f64()
+    );
+    assert!(t.leftovers.is_empty(), "left behind: {:#?}", t.leftovers);
+    assert!(t.panics.is_empty(), "panicked: {:#?}", t.panics);
+    assert!(t.losses.is_empty(), "wrong counts: {:#?}", t.losses);
+}
