@@ -70,11 +70,7 @@ fn output(settings: &Settings) -> Result<(std::io::BufWriter<std::fs::File>, boo
     use std::io::IsTerminal;
     use std::os::fd::AsFd;
     let (file, terminal) = match &settings.output {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| Error::Usage(format!("Failed to open output file: \"{}\": {e}", path.display())))?;
-            (file, false)
-        }
+        Some(path) => (open_output(path)?, false),
         None => {
             let stdout = std::io::stdout();
             let fd = stdout
@@ -85,6 +81,35 @@ fn output(settings: &Settings) -> Result<(std::io::BufWriter<std::fs::File>, boo
         }
     };
     Ok((std::io::BufWriter::with_capacity(1 << 16, file), terminal))
+}
+
+/// Creates or truncates the `-o` file. In a directory anyone may write
+/// to (`/tmp`), a symlink there may have been planted by another user to
+/// make a root run overwrite a file of their choosing: it is not followed.
+fn open_output(path: &std::path::Path) -> Result<std::fs::File, Error> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let shared = std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o002 != 0);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    if shared {
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path).map_err(|e| {
+        if shared && e.raw_os_error() == Some(libc::ELOOP) {
+            Error::Usage(format!(
+                "Failed to open output file: \"{}\": it is a symbolic link in {}, a directory anyone can write to; \
+                 bpfscope does not follow it (another user may have planted it): remove it or write elsewhere",
+                path.display(),
+                dir.display()
+            ))
+        } else {
+            Error::Usage(format!("Failed to open output file: \"{}\": {e}", path.display()))
+        }
+    })
 }
 
 /// Compiles a program, loads it, runs BEGIN and attaches its probes: a

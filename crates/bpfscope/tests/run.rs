@@ -625,3 +625,34 @@ fn k_reports_failed_reads_once_per_place() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("-k conflicts with --no-warnings"));
 }
+
+/// `-o` does not follow a symlink in a directory anyone can write to (one
+/// another user may have planted for a root run to overwrite their
+/// target); in a private directory a symlink is followed as usual.
+#[test]
+fn o_does_not_follow_a_planted_symlink() {
+    use std::os::unix::fs::PermissionsExt;
+    if !support::can_trace() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("bpfscope-o-link-{}", std::process::id()));
+    let victim = std::env::temp_dir().join(format!("bpfscope-o-victim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("creates");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    std::fs::write(&victim, "precious\n").expect("writes");
+    let link = dir.join("out");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&victim, &link).expect("links");
+    let path = link.to_str().expect("utf-8");
+    let Some(o) = run(r#"BEGIN { printf("x\n"); exit(); }"#, &["-o", path]) else { return };
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("it is a symbolic link in") && err.contains("does not follow it"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).expect("reads"), "precious\n");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let Some(o) = run(r#"BEGIN { printf("x\n"); exit(); }"#, &["-q", "-o", path]) else { return };
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&victim).expect("reads"), "x\n\n\n");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&victim);
+}
