@@ -25,4 +25,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo doc (the library's API docs, warnings are errors)" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== cargo test" >&2
+# The bounded fuzz pass (crates/compiler/tests/fuzz_pass.rs) runs 10 s by
+# default, a minute in CI.
+if [ "${CI:-}" = true ]; then export BPFSCOPE_FUZZ_SECONDS=${BPFSCOPE_FUZZ_SECONDS:-60}; fi
 cargo test --workspace --locked
