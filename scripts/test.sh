@@ -26,6 +26,11 @@ echo "== cargo doc (the library's API docs, warnings are errors)" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== cargo test" >&2
 # The bounded fuzz pass (crates/compiler/tests/fuzz_pass.rs) runs 10 s by
-# default, a minute in CI.
-if [ "${CI:-}" = true ]; then export BPFSCOPE_FUZZ_SECONDS=${BPFSCOPE_FUZZ_SECONDS:-60}; fi
-cargo test --workspace --locked
+# default, a minute in CI; so does the soak of tests/reliability.rs.
+if [ "${CI:-}" = true ]; then
+  export BPFSCOPE_FUZZ_SECONDS=${BPFSCOPE_FUZZ_SECONDS:-60} BPFSCOPE_SOAK_SECONDS=${BPFSCOPE_SOAK_SECONDS:-60}
+fi
+cargo test --workspace --locked -- --skip fault_catalogue --skip fuzz_pass
+# The two that print a tally, shown: the fault catalogue and the fuzz pass.
+cargo test --locked -p bpfscope --test reliability -- --nocapture fault_catalogue
+cargo test --locked -p bpfscope-compiler --test fuzz_pass -- --nocapture

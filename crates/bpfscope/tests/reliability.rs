@@ -211,6 +211,75 @@ fn concurrent_runs(t: &mut Tally) {
     }
 }
 
+/// The resident memory of a process, in KiB.
+fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+}
+
+/// A soak at the highest event rate this machine allows (a process calling
+/// getppid() without pause, every call printed) for `BPFSCOPE_SOAK_SECONDS`
+/// (10 by default, a minute in CI): the resident memory, sampled every
+/// second after the first few, grows less than 5 %, and every call is
+/// either printed or counted as lost.
+fn soak(t: &mut Tally) {
+    use std::io::Read;
+    let seconds: u64 = std::env::var("BPFSCOPE_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let target = build_target_as("getppid_for", "getppid_soak", &[]);
+    let mut child = bpfscope()
+        .args(["-c", &format!("{} {seconds}", target.display())])
+        .args(["-e", "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf(\"%d %d\\n\", tid, 42); }"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let pid = child.id();
+    let mut stdout = child.stdout.take().expect("stdout");
+    // Count the lines as they come, keeping none of them.
+    let lines = std::thread::spawn(move || {
+        let (mut buf, mut n) = (vec![0u8; 1 << 16], 0u64);
+        while let Ok(got) = stdout.read(&mut buf) {
+            if got == 0 {
+                break;
+            }
+            n += buf[..got].iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        n
+    });
+    let mut samples = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(seconds + 60);
+    while child.try_wait().expect("waits").is_none() {
+        assert!(Instant::now() < deadline, "the soak did not end");
+        std::thread::sleep(Duration::from_secs(1));
+        samples.extend(rss_kb(pid));
+    }
+    let out = child.wait_with_output().expect("collects");
+    let printed = lines.join().expect("counts");
+    let err = String::from_utf8_lossy(&out.stderr);
+    t.tried += 1;
+    t.check_output("soak", &out.stderr);
+    let calls: u64 = err.lines().find_map(|l| l.strip_suffix(" calls")?.parse().ok()).expect("the target's count");
+    let lost: u64 =
+        err.lines().filter_map(|l| l.strip_prefix("Lost ")?.strip_suffix(" events")?.parse::<u64>().ok()).sum();
+    // Two blank lines end the output (the maps at exit).
+    let delivered = printed.saturating_sub(2);
+    if delivered + lost != calls {
+        t.losses.push(format!("soak: {calls} calls, {delivered} printed, {lost} counted as lost"));
+    }
+    // After the first 3 s (buffers filled, caches warm), flat.
+    let settled = samples.get(3..).unwrap_or(&[]);
+    if let (Some(&first), Some(&most)) = (settled.first(), settled.iter().max())
+        && most * 100 > first * 105
+    {
+        t.leftovers.push(format!("soak: resident memory grew from {first} KiB to {most} KiB"));
+    }
+    eprintln!(
+        "soak: {seconds} s, {calls} calls ({:.1} million a second), {delivered} printed, {lost} lost, RSS {:?} KiB",
+        calls as f64 / seconds as f64 / 1e6,
+        settled.first().zip(settled.iter().max())
+    );
+}
+
 #[test]
 fn fault_catalogue() {
     if !support::can_trace() {
@@ -221,6 +290,7 @@ fn fault_catalogue() {
     endings(&mut t);
     kills(&mut t);
     concurrent_runs(&mut t);
+    soak(&mut t);
     eprintln!(
         "reliability: {} faults tried, {} leftovers, {} panics, {} unreported losses ({:.1} s)",
         t.tried,
