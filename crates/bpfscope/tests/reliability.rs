@@ -211,6 +211,106 @@ fn concurrent_runs(t: &mut Tally) {
     }
 }
 
+/// Refusals from the system and from the program: each is a message that
+/// names the cause and what to do, with exit code 1 (or, where the run can
+/// go on, a warning), never a panic and never silence.
+fn refusals(t: &mut Tally) {
+    let exe = env!("CARGO_BIN_EXE_bpfscope");
+    // (what, command, expected exit code, what stderr must say)
+    let tracepoint = format!("{exe} -e 'tracepoint:syscalls:sys_enter_openat {{ @ = count(); exit(); }}'");
+    let cases: Vec<(&str, Command, i32, &str)> = vec![
+        (
+            "tracefs not mounted",
+            shell(&format!(
+                "umount /sys/kernel/tracing 2>/dev/null; umount -l /sys/kernel/debug 2>/dev/null; exec {tracepoint}"
+            )),
+            1,
+            "tracefs is not mounted (mount it with: mount -t tracefs nodev /sys/kernel/tracing)",
+        ),
+        (
+            "not root",
+            {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", exe, "-e", "BEGIN { exit(); }"]);
+                c
+            },
+            1,
+            "loading BPF programs needs root (CAP_BPF and CAP_PERFMON): run bpfscope with sudo",
+        ),
+        (
+            "out of map space",
+            {
+                let mut c = bpfscope();
+                c.args(["-e", "config = { max_map_keys = 2 } BEGIN { @[1] = 1; @[2] = 2; @[3] = 3; exit(); }"]);
+                c
+            },
+            0,
+            "Map full; can't update element. Try increasing max_map_keys",
+        ),
+        (
+            "verifier rejection",
+            {
+                let mut c = bpfscope();
+                c.args(["--no-feature", "bpf_loop", "-e", "BEGIN { $i = 0; while ($i < 100000000) { $i++; } }"]);
+                c
+            },
+            1,
+            "error: the BPF verifier rejected probe BEGIN",
+        ),
+        (
+            "no such binary",
+            {
+                let mut c = bpfscope();
+                c.args(["-e", "uprobe:/nonexistent/bin:f { }"]);
+                c
+            },
+            1,
+            "stdin:1:1: error: /nonexistent/bin: no such file",
+        ),
+    ];
+    for (what, mut command, code, says) in cases {
+        let out = command.output().expect("runs");
+        t.tried += 1;
+        t.check_output(what, &out.stderr);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{what}: {err}");
+        assert!(err.contains(says), "{what}: {err}");
+    }
+    // RLIMIT_MEMLOCK: kernels since 5.11 charge BPF memory to the cgroup
+    // instead, so a run with none still works.
+    let out = Command::new("prlimit").args(["--memlock=0:0", exe, "-q", "-e", "BEGIN { @ = 7; exit(); }"]).output();
+    let out = out.expect("runs");
+    t.tried += 1;
+    t.check_output("RLIMIT_MEMLOCK 0", &out.stderr);
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(0), "\n\n@: 7\n"));
+    // Lockdown: the kernel refuses write_user()'s helper, said at the call.
+    if support::locked_down() {
+        let target = build_target_as("uprobed", "uprobed_lockdown", &[]);
+        let program =
+            format!("uprobe:{}:point_sum {{ $p = (int32 *)arg0; write_user($p, \"abcd\", 4); }}", target.display());
+        let out = bpfscope().args(["--unsafe", "-e", &program]).output().expect("runs");
+        t.tried += 1;
+        t.check_output("lockdown", &out.stderr);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        let refused = "error: write_user() needs the kernel's bpf_probe_write_user helper, which this kernel refuses";
+        assert!(err.contains(refused), "{err}");
+        assert!(err.contains("hint: kernels in lockdown (see /sys/kernel/security/lockdown) forbid writing"), "{err}");
+    } else {
+        eprintln!(
+            "refusals: lockdown not tried: this kernel is not locked down (kernel_probes' write_user test runs there)"
+        );
+    }
+}
+
+/// `sh -c SCRIPT` in a mount namespace of its own (what it unmounts stays
+/// mounted for everyone else).
+fn shell(script: &str) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["-m", "sh", "-c", script]);
+    c
+}
+
 /// The resident memory of a process, in KiB.
 fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -290,6 +390,7 @@ fn fault_catalogue() {
     endings(&mut t);
     kills(&mut t);
     concurrent_runs(&mut t);
+    refusals(&mut t);
     soak(&mut t);
     eprintln!(
         "reliability: {} faults tried, {} leftovers, {} panics, {} unreported losses ({:.1} s)",
