@@ -211,6 +211,44 @@ fn concurrent_runs(t: &mut Tally) {
     }
 }
 
+/// The traced binary deleted, or replaced by another file, while probes
+/// are on it, on every attach path: the run goes on, ends cleanly and
+/// leaves nothing; a process of the new file is not counted as the old.
+fn files_changing(t: &mut Tally) {
+    let built = build_target_as("uprobed", "uprobed_changing", &[]);
+    for (path, features) in PATHS {
+        for change in ["deleted", "replaced"] {
+            let what = format!("binary {change} while attached, on {path}");
+            let file = std::env::temp_dir().join(format!("bpfscope-changing-{}-{}", std::process::id(), t.tried));
+            std::fs::copy(&built, &file).expect("copies");
+            let program = format!("uprobe:{}:add {{ @ = count(); }}", file.display());
+            let tracer = Tracer::start(&with_features(features, &["-e", &program]));
+            let (pid, links) = (tracer.pid(), links_of(tracer.pid()));
+            assert!(Command::new(&file).arg("3").status().expect("runs").success());
+            if change == "deleted" {
+                std::fs::remove_file(&file).expect("deletes");
+            } else {
+                // A new file under the same name (as a package upgrade does).
+                let next = file.with_extension("new");
+                std::fs::copy(&built, &next).expect("copies");
+                std::fs::rename(&next, &file).expect("renames");
+                assert!(Command::new(&file).arg("5").status().expect("runs").success());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let out = tracer.interrupt();
+            t.tried += 1;
+            t.check_output(&what, &out.stderr);
+            t.check_tracefs(&what, pid);
+            assert_links_released(&links, &what);
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text != "\n\n@: 3\n" {
+                t.losses.push(format!("{what}: {text:?} (3 calls of the traced file)"));
+            }
+            let _ = std::fs::remove_file(&file);
+        }
+    }
+}
+
 /// Refusals from the system and from the program: each is a message that
 /// names the cause and what to do, with exit code 1 (or, where the run can
 /// go on, a warning), never a panic and never silence.
@@ -391,6 +429,7 @@ fn fault_catalogue() {
     kills(&mut t);
     concurrent_runs(&mut t);
     refusals(&mut t);
+    files_changing(&mut t);
     soak(&mut t);
     eprintln!(
         "reliability: {} faults tried, {} leftovers, {} panics, {} unreported losses ({:.1} s)",
