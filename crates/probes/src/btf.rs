@@ -25,8 +25,20 @@ pub struct KernelBtf {
 impl KernelBtf {
     pub fn load() -> Result<KernelBtf, ProbeError> {
         Btf::from_vmlinux()
-            .map(|btf| KernelBtf { btf, functions: OnceCell::new(), composites: OnceCell::new() })
+            .map(KernelBtf::of)
             .map_err(|e| ProbeError::Btf(format!("cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): {e}")))
+    }
+
+    /// BTF from a file (raw BTF, as `/sys/kernel/btf/vmlinux`, or an ELF
+    /// file with a `.BTF` section).
+    pub fn from_file(path: &std::path::Path) -> Result<KernelBtf, ProbeError> {
+        Btf::from_path(path)
+            .map(KernelBtf::of)
+            .map_err(|e| ProbeError::Btf(format!("cannot read BTF from {}: {e}", path.display())))
+    }
+
+    fn of(btf: Btf<'static>) -> KernelBtf {
+        KernelBtf { btf, functions: OnceCell::new(), composites: OnceCell::new() }
     }
 
     /// A field of a kernel struct or union (`struct task_struct`, `pid`):
@@ -362,5 +374,51 @@ mod tests {
             matches!(btf.struct_field("struct task_struct", "pidd"), KernelField::NoField(f) if f.contains(&"pid".to_string()))
         );
         assert_eq!(btf.struct_field("struct no_such_thing", "x"), KernelField::NoStruct);
+    }
+
+    /// The kernel's BTF cut short or scribbled on: refused with a message,
+    /// or read; what is read answers lookups without panicking.
+    #[test]
+    fn truncated_or_damaged_btf_is_refused_or_read() {
+        let Ok(real) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+            eprintln!("skipped: this kernel has no /sys/kernel/btf/vmlinux");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("bpfscope-bad-btf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("creates");
+        let mut inputs: Vec<Vec<u8>> =
+            [0, 4, 24, 100, 4096, real.len() / 2, real.len() - 1].iter().map(|&n| real[..n].to_vec()).collect();
+        let mut seed = 0x5eed_b7f0_u64;
+        for _ in 0..20 {
+            let mut bytes = real.clone();
+            for _ in 0..16 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let at = (seed as usize) % bytes.len();
+                bytes[at] = (seed >> 40) as u8;
+            }
+            inputs.push(bytes);
+        }
+        let mut refused = 0;
+        for (i, bytes) in inputs.iter().enumerate() {
+            let path = dir.join(format!("btf{i}"));
+            std::fs::write(&path, bytes).expect("writes");
+            match KernelBtf::from_file(&path) {
+                Err(e) => {
+                    refused += 1;
+                    assert!(e.to_string().starts_with("cannot read BTF from "), "{e}");
+                }
+                Ok(btf) => {
+                    let _ = btf.struct_field("task_struct", "pid");
+                    let _ = btf.struct_size("task_struct");
+                    let _ = btf.function_signature("vfs_read");
+                    let _ = btf.raw_tracepoint_args("sched_switch");
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        // Every cut-short copy is refused.
+        assert!(refused >= 7, "{refused} refused");
     }
 }

@@ -179,4 +179,32 @@ mod tests {
         assert_eq!(f.fields[2].array_len, Some(16));
         assert!(f.fields[3].is_data_loc() && f.fields[3].is_char());
     }
+
+    /// Format files cut short, with odd sizes, offsets, array lengths and
+    /// types, as a kernel (or a fault) might give them: parsed or refused,
+    /// never a panic; the fields of what parses lie inside the record.
+    #[test]
+    fn odd_format_files_do_not_panic() {
+        let mut inputs: Vec<String> = (0..OPENAT.len()).map(|n| OPENAT[..n].to_string()).collect();
+        for (from, to) in [
+            ("offset:24", "offset:-24"),
+            ("size:8", "size:99999999999999999999"),
+            ("comm[16]", "comm[18446744073709551615]"),
+            ("comm[16]", "comm[]"),
+            ("const char * filename", ""),
+            ("ID: 782", "ID: x"),
+            ("\tfield:", "\tfield"),
+            (";\toffset:", ";offset"),
+            ("__data_loc char[] name", "__data_loc"),
+        ] {
+            inputs.push(OPENAT.replace(from, to));
+        }
+        for text in &inputs {
+            if let Some(f) = parse_format(text) {
+                for field in &f.fields {
+                    let _ = (field.is_pointer(), field.is_char(), field.is_data_loc(), field.array_len);
+                }
+            }
+        }
+    }
 }

@@ -271,7 +271,11 @@ fn parse_ld_cache(data: &[u8]) -> Option<Vec<(i32, String, String)>> {
     const MAGIC: &[u8] = b"glibc-ld.so.cache1.1";
     let base = data.windows(MAGIC.len()).position(|w| w == MAGIC)?;
     let u32_at = |at: usize| data.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    // Each entry takes 24 bytes: a count the file cannot hold is corrupt.
     let nlibs = u32_at(base + 20)? as usize;
+    if nlibs > data.len() / 24 {
+        return None;
+    }
     let string = |off: u32| -> Option<String> {
         let start = base + off as usize;
         let end = start + data.get(start..)?.iter().position(|&b| b == 0)?;
@@ -316,6 +320,73 @@ mod tests {
         assert!(!soname_matches("libc", "libcrypt.so.1"));
         assert!(soname_matches("libssl.so.3", "libssl.so.3"));
         assert!(!soname_matches("libssl.so.3", "libssl.so.1.1"));
+    }
+
+    /// A corrupt `/etc/ld.so.cache` (cut short, a huge count, offsets out
+    /// of the file, random bytes) is no cache, never a panic.
+    #[test]
+    fn corrupt_ld_caches_are_refused() {
+        let real = std::fs::read("/etc/ld.so.cache").unwrap_or_default();
+        let mut inputs: Vec<Vec<u8>> = (0..real.len().min(4096)).step_by(7).map(|n| real[..n].to_vec()).collect();
+        let mut huge = b"glibc-ld.so.cache1.1".to_vec();
+        huge.extend([0u8; 28]);
+        huge[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        inputs.push(huge.clone());
+        let mut offsets = huge;
+        offsets[20..24].copy_from_slice(&1u32.to_le_bytes());
+        offsets.extend([0xffu8; 24]);
+        inputs.push(offsets);
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for _ in 0..200 {
+            let mut bytes = b"glibc-ld.so.cache1.1".to_vec();
+            bytes.extend((0..64).map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            }));
+            inputs.push(bytes);
+        }
+        for input in &inputs {
+            let _ = parse_ld_cache(input);
+        }
+        assert!(parse_ld_cache(&inputs[inputs.len() - 202]).is_none(), "a count of 2^32 entries in 48 bytes");
+    }
+
+    /// Files that are not ELF, or ELF cut short or scribbled on, give an
+    /// error or a binary with fewer symbols, never a panic.
+    #[test]
+    fn malformed_elf_files_are_errors() {
+        let real = std::fs::read("/bin/true").expect("reads /bin/true");
+        let dir = std::env::temp_dir().join(format!("bpfscope-bad-elf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("creates");
+        let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), b"#!/bin/sh\n".to_vec(), b"\x7fELF".to_vec()];
+        inputs.extend([16, 64, 100, 512, 4096, real.len() / 2].iter().map(|&n| real[..n.min(real.len())].to_vec()));
+        let mut seed = 0x0bad_5eed_u64;
+        for _ in 0..60 {
+            let mut bytes = real.clone();
+            for _ in 0..8 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let at = (seed as usize) % bytes.len().min(8192);
+                bytes[at] = (seed >> 32) as u8;
+            }
+            inputs.push(bytes);
+        }
+        for (i, bytes) in inputs.iter().enumerate() {
+            let path = dir.join(format!("bad{i}"));
+            std::fs::write(&path, bytes).expect("writes");
+            if let Ok(bin) = Binary::open(&path) {
+                let _ = bin.function("main");
+                let _ = bin.matching("*");
+                let _ = bin.function_at(0x1000);
+                let _ = bin.is_position_independent();
+                let _ = crate::usdt::probes(&bin);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(Binary::open(Path::new("/nonexistent")).is_err());
     }
 
     #[test]
