@@ -249,6 +249,37 @@ fn files_changing(t: &mut Tally) {
     }
 }
 
+/// The traced process (-p) exec'ing the traced binary: its calls after
+/// the exec are counted (the probes are on the file, filtered by pid), and
+/// the run ends cleanly when the process does.
+fn exec_of_the_traced_process(t: &mut Tally) {
+    let target = build_target_as("uprobed", "uprobed_exec", &[]);
+    let program = format!("uprobe:{}:add {{ @ = count(); }}", target.display());
+    for (path, features) in PATHS {
+        let what = format!("traced process exec'ing on {path}");
+        let mut shell = Command::new("sh")
+            .args(["-c", &format!("read line; exec {} 3", target.display())])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starts sh");
+        let shell_pid = shell.id().to_string();
+        let tracer = Tracer::start(&with_features(features, &["-p", &shell_pid, "-e", &program]));
+        let (pid, links) = (tracer.pid(), links_of(tracer.pid()));
+        let _ = shell.stdin.take().expect("stdin").write_all(b"go\n");
+        let _ = shell.wait();
+        let out = tracer.wait(Duration::from_secs(30));
+        t.tried += 1;
+        t.check_output(&what, &out.stderr);
+        t.check_tracefs(&what, pid);
+        assert_links_released(&links, &what);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text != "\n\n@: 3\n" {
+            t.losses.push(format!("{what}: {text:?} (3 calls after the exec)"));
+        }
+    }
+}
+
 /// Refusals from the system and from the program: each is a message that
 /// names the cause and what to do, with exit code 1 (or, where the run can
 /// go on, a warning), never a panic and never silence.
@@ -430,6 +461,7 @@ fn fault_catalogue() {
     concurrent_runs(&mut t);
     refusals(&mut t);
     files_changing(&mut t);
+    exec_of_the_traced_process(&mut t);
     soak(&mut t);
     eprintln!(
         "reliability: {} faults tried, {} leftovers, {} panics, {} unreported losses ({:.1} s)",
