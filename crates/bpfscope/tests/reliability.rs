@@ -280,6 +280,31 @@ fn exec_of_the_traced_process(t: &mut Tally) {
     }
 }
 
+/// A library unloaded (its pages unmapped) and loaded again while probes
+/// are on it, on every attach path: the calls of both loads are counted.
+fn library_unmapped(t: &mut Tally) {
+    let lib = build_target_as("libwork", "libwork_rel.so", &["-shared", "-fPIC"]);
+    let loader = build_target_as("dlopener", "dlopener_rel", &["-ldl"]);
+    let program = format!("uprobe:{}:lib_work {{ @ = count(); }}", lib.display());
+    for (path, features) in PATHS {
+        let what = format!("library unmapped and mapped again on {path}");
+        let tracer = Tracer::start(&with_features(features, &["-e", &program]));
+        let (pid, links) = (tracer.pid(), links_of(tracer.pid()));
+        let status = Command::new(&loader).arg(&lib).args(["4", "6"]).status().expect("runs");
+        assert!(status.success(), "{what}: the loader failed");
+        std::thread::sleep(Duration::from_millis(100));
+        let out = tracer.interrupt();
+        t.tried += 1;
+        t.check_output(&what, &out.stderr);
+        t.check_tracefs(&what, pid);
+        assert_links_released(&links, &what);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text != "\n\n@: 10\n" {
+            t.losses.push(format!("{what}: {text:?} (4 + 6 calls)"));
+        }
+    }
+}
+
 /// Refusals from the system and from the program: each is a message that
 /// names the cause and what to do, with exit code 1 (or, where the run can
 /// go on, a warning), never a panic and never silence.
@@ -462,6 +487,7 @@ fn fault_catalogue() {
     refusals(&mut t);
     files_changing(&mut t);
     exec_of_the_traced_process(&mut t);
+    library_unmapped(&mut t);
     soak(&mut t);
     eprintln!(
         "reliability: {} faults tried, {} leftovers, {} panics, {} unreported losses ({:.1} s)",
