@@ -52,6 +52,36 @@ fn events_of(pid: u32) -> Vec<String> {
         .collect()
 }
 
+/// Counts an ended run and checks what it left: its output for panics,
+/// tracefs for its events, the kernel for its links.
+fn ended(t: &mut Tally, what: &str, pid: u32, links: &[u32], out: &std::process::Output) {
+    t.tried += 1;
+    t.check_output(what, &out.stderr);
+    t.check_tracefs(what, pid);
+    assert_links_released(links, what);
+}
+
+/// Runs `process` (stdin piped), traces it with `-p` until it exits after
+/// reading `input`, checks the ending; returns what the run printed.
+fn trace_process(
+    t: &mut Tally,
+    what: &str,
+    features: &str,
+    program: &str,
+    mut process: Command,
+    input: &[u8],
+) -> String {
+    let mut traced = process.stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("starts the process");
+    let traced_pid = traced.id().to_string();
+    let tracer = Tracer::start(&with_features(features, &["-p", &traced_pid, "-e", program]));
+    let (pid, links) = (tracer.pid(), links_of(tracer.pid()));
+    let _ = traced.stdin.take().expect("stdin").write_all(input);
+    let _ = traced.wait();
+    let out = tracer.wait(Duration::from_secs(30));
+    ended(t, what, pid, &links, &out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The attach paths uprobes can take here.
 const PATHS: [(&str, &str); 3] =
     [("uprobe_multi", ""), ("uprobe PMU", "uprobe_multi"), ("uprobe_events", "uprobe_multi,uprobe_pmu")];
@@ -90,31 +120,13 @@ fn endings(t: &mut Tally) {
             } else {
                 tracer.signal(ending)
             };
-            t.tried += 1;
-            t.check_output(&what, &out.stderr);
-            t.check_tracefs(&what, pid);
-            assert_links_released(&links, &what);
+            ended(t, &what, pid, &links, &out);
         }
         // The traced process (-p) exits.
-        let what = format!("traced process exiting on {path}");
-        let mut traced = Command::new(target)
-            .args(["1", "wait"])
-            .env("UPROBED_LINGER", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("starts the target");
-        let traced_pid = traced.id().to_string();
-        let tracer = Tracer::start(&with_features(features, &["-p", &traced_pid, "-e", &program]));
-        let (pid, links) = (tracer.pid(), links_of(tracer.pid()));
+        let mut traced = Command::new(target);
+        traced.args(["1", "wait"]).env("UPROBED_LINGER", "1");
         // Two lines: one to make the calls, one to exit.
-        let _ = traced.stdin.take().expect("stdin").write_all(b"go\ngo\n");
-        let _ = traced.wait();
-        let out = tracer.wait(Duration::from_secs(30));
-        t.tried += 1;
-        t.check_output(&what, &out.stderr);
-        t.check_tracefs(&what, pid);
-        assert_links_released(&links, &what);
+        trace_process(t, &format!("traced process exiting on {path}"), features, &program, traced, b"go\ngo\n");
         // A -c child that runs, and one that cannot start.
         for (what, command) in
             [("-c child exiting", format!("{target} 2")), ("-c child failing to start", "/nonexistent/cmd".into())]
@@ -236,10 +248,7 @@ fn files_changing(t: &mut Tally) {
             }
             std::thread::sleep(Duration::from_millis(100));
             let out = tracer.interrupt();
-            t.tried += 1;
-            t.check_output(&what, &out.stderr);
-            t.check_tracefs(&what, pid);
-            assert_links_released(&links, &what);
+            ended(t, &what, pid, &links, &out);
             let text = String::from_utf8_lossy(&out.stdout);
             if text != "\n\n@: 3\n" {
                 t.losses.push(format!("{what}: {text:?} (3 calls of the traced file)"));
@@ -257,23 +266,9 @@ fn exec_of_the_traced_process(t: &mut Tally) {
     let program = format!("uprobe:{}:add {{ @ = count(); }}", target.display());
     for (path, features) in PATHS {
         let what = format!("traced process exec'ing on {path}");
-        let mut shell = Command::new("sh")
-            .args(["-c", &format!("read line; exec {} 3", target.display())])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("starts sh");
-        let shell_pid = shell.id().to_string();
-        let tracer = Tracer::start(&with_features(features, &["-p", &shell_pid, "-e", &program]));
-        let (pid, links) = (tracer.pid(), links_of(tracer.pid()));
-        let _ = shell.stdin.take().expect("stdin").write_all(b"go\n");
-        let _ = shell.wait();
-        let out = tracer.wait(Duration::from_secs(30));
-        t.tried += 1;
-        t.check_output(&what, &out.stderr);
-        t.check_tracefs(&what, pid);
-        assert_links_released(&links, &what);
-        let text = String::from_utf8_lossy(&out.stdout);
+        let mut shell = Command::new("sh");
+        shell.args(["-c", &format!("read line; exec {} 3", target.display())]);
+        let text = trace_process(t, &what, features, &program, shell, b"go\n");
         if text != "\n\n@: 3\n" {
             t.losses.push(format!("{what}: {text:?} (3 calls after the exec)"));
         }
@@ -294,10 +289,7 @@ fn library_unmapped(t: &mut Tally) {
         assert!(status.success(), "{what}: the loader failed");
         std::thread::sleep(Duration::from_millis(100));
         let out = tracer.interrupt();
-        t.tried += 1;
-        t.check_output(&what, &out.stderr);
-        t.check_tracefs(&what, pid);
-        assert_links_released(&links, &what);
+        ended(t, &what, pid, &links, &out);
         let text = String::from_utf8_lossy(&out.stdout);
         if text != "\n\n@: 10\n" {
             t.losses.push(format!("{what}: {text:?} (4 + 6 calls)"));
