@@ -379,7 +379,7 @@ fn stack_symbols_match_bpftrace() {
     }
     let target = build_target_as("uprobed", "uprobed_symbols", &["-fno-omit-frame-pointer"]);
     let t = target.display().to_string();
-    let run = |mut tracer: Command| -> String {
+    let run = |mut tracer: Command, oracle: bool| -> String {
         let mut workload = Command::new(&target)
             .args(["3", "wait"])
             .env("UPROBED_LINGER", "1")
@@ -402,13 +402,13 @@ fn stack_symbols_match_bpftrace() {
         std::io::BufRead::read_line(&mut out, &mut done).expect("reads");
         assert_eq!(done, "done\n");
         // The process lives on while the tracer prints its frames.
-        let text = stdout(&tracer.interrupt());
+        let text = stdout(&if oracle { tracer.interrupt_oracle() } else { tracer.interrupt() });
         stdin.write_all(b"bye\n").expect("writes");
         assert!(workload.wait().expect("waits").success());
         text
     };
-    let ours = run(bpfscope());
-    let theirs = support::without_attaching(&run(Command::new("bpftrace")));
+    let ours = run(bpfscope(), false);
+    let theirs = support::without_attaching(&run(Command::new("bpftrace"), true));
     assert_eq!(ours, theirs);
     assert!(ours.contains("@[\n    step_two+0\n"), "{ours}");
     assert!(ours.contains("@add[\n    add+0\n]: 3\n"), "{ours}");
