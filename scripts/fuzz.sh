@@ -2,7 +2,7 @@
 # Long fuzzing, for the given number of seconds (default 600): the fuzz
 # pass of the test suite (parser, checker, resolution and compiler on
 # mutated programs; crates/compiler/tests/fuzz_pass.rs), in a release build;
-# then, where the nightly toolchain is, the front end under libFuzzer
+# then, where the nightly toolchain is, the same pipeline under libFuzzer
 # (cargo-fuzz, installed if missing) for as long again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ if ! rustup toolchain list 2>/dev/null | grep -q nightly; then
   exit 0
 fi
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-mkdir -p fuzz/corpus/parse
-cp -n fuzz/seeds/* fuzz/regressions/*.bt fuzz/corpus/parse/ 2>/dev/null || true
+mkdir -p fuzz/corpus/pipeline
+cp -n fuzz/seeds/* fuzz/regressions/*.bt fuzz/corpus/pipeline/ 2>/dev/null || true
 cd fuzz
-cargo +nightly fuzz run parse corpus/parse -- -max_total_time="$seconds" -max_len=4096 -timeout=10
+cargo +nightly fuzz run pipeline corpus/pipeline -- -max_total_time="$seconds" -max_len=4096 -timeout=10

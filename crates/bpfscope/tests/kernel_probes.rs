@@ -166,30 +166,104 @@ fn kernel_stacks_are_symbolized() {
     }
 }
 
+/// The kprobe_events lines of bpfscope run `pid`.
+fn kprobe_events_of(pid: u32) -> usize {
+    let text = std::fs::read_to_string("/sys/kernel/tracing/kprobe_events").unwrap_or_default();
+    text.lines().filter(|l| l.contains(&format!(":bpfscope_{pid}/"))).count()
+}
+
+/// Every ending on every kprobe attach path (kprobe_multi, the kprobe PMU,
+/// kprobe_events), with one probe and with two: right after the run is
+/// gone, none of its tracefs events and none of its links remain. Then
+/// SIGKILLs at moments spread over start-up: what they leave, `--cleanup`
+/// removes.
+#[test]
+#[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn kprobe_endings_leave_nothing_on_any_path() {
+    let reader = build_target("reader", &[]);
+    let file = data_file();
+    let read = || assert!(Command::new(&reader).arg(&file).arg("3").status().expect("runs").success());
+    let mut tried = 0;
+    for flags in PATHS {
+        let legacy = flags.last().is_some_and(|f| f.contains("kprobe_pmu"));
+        let with = |program: &str| -> Vec<String> {
+            flags.iter().map(|s| s.to_string()).chain(["-e".to_string(), program.to_string()]).collect()
+        };
+        for (ending, program) in [
+            ("INT", "kprobe:vfs_read { @ = count(); }"),
+            ("TERM", "kprobe:vfs_read { @ = count(); }"),
+            ("HUP", "kprobe:vfs_read { @ = count(); }"),
+            ("TERM", "kprobe:vfs_read,kretprobe:vfs_write { @ = count(); }"),
+            ("exit()", "kprobe:vfs_read /comm == \"reader\"/ { exit(); }"),
+        ] {
+            let what = format!("{ending} on {flags:?} with {program}");
+            let args = with(program);
+            let tracer = Tracer::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            let (pid, links) = (tracer.pid(), links_of(tracer.pid()));
+            let probes = program.matches("probe:").count();
+            assert_eq!(kprobe_events_of(pid), if legacy { probes } else { 0 }, "{what}: events while attached");
+            assert!(!links.is_empty(), "{what}: no link while attached");
+            let out = if ending == "exit()" {
+                read();
+                tracer.wait(Duration::from_secs(30))
+            } else {
+                tracer.signal(ending)
+            };
+            assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(kprobe_events_of(pid), 0, "{what}: events left");
+            assert_links_released(&links, &what);
+            tried += 1;
+        }
+        // A -c child that runs, and one that cannot start.
+        let command = format!("{} {} 3", reader.display(), file.display());
+        for (what, command) in [("-c child exiting", command.as_str()), ("-c child failing", "/nonexistent/cmd")] {
+            let mut args = with("kprobe:vfs_read { @ = count(); }");
+            args.splice(0..0, ["-c".to_string(), command.to_string()]);
+            let child = bpfscope()
+                .args(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawns");
+            let pid = child.id();
+            let out = wait_with_timeout(child, Duration::from_secs(30), what);
+            assert_eq!(out.status.success(), what == "-c child exiting", "{what}: {}", stdout(&out));
+            assert_eq!(kprobe_events_of(pid), 0, "{what} on {flags:?}: events left");
+            tried += 1;
+        }
+        // SIGKILL at six moments over start-up (0 to 150 ms).
+        let mut killed = Vec::new();
+        for i in 0..6u64 {
+            let mut child = bpfscope()
+                .args(with("kprobe:vfs_read,kretprobe:vfs_write { @ = count(); }"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawns");
+            std::thread::sleep(Duration::from_millis(i * 30));
+            let links = links_of(child.id());
+            let _ = child.kill();
+            let _ = child.wait();
+            assert_links_released(&links, "SIGKILL");
+            killed.push(child.id());
+            tried += 1;
+        }
+        let out = bpfscope().arg("--cleanup").output().expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        for pid in killed {
+            assert_eq!(kprobe_events_of(pid), 0, "--cleanup after SIGKILL on {flags:?}");
+        }
+    }
+    eprintln!("kprobe endings: {tried} tried on {} paths, nothing left", PATHS.len());
+}
+
 #[test]
 #[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
 fn legacy_kprobe_events_never_outlive_the_run() {
-    let events_of = |pid: u32| -> usize {
-        let text = std::fs::read_to_string("/sys/kernel/tracing/kprobe_events").unwrap_or_default();
-        text.lines().filter(|l| l.contains(&format!(":bpfscope_{pid}/"))).count()
-    };
+    let events_of = kprobe_events_of;
+    let one = ["--no-feature", "kprobe_pmu,kprobe_multi", "-e", "kprobe:vfs_read { @ = count(); }"];
     let legacy =
         ["--no-feature", "kprobe_pmu,kprobe_multi", "-e", "kprobe:vfs_read,kretprobe:vfs_write { @ = count(); }"];
-    let tracer = Tracer::start(&legacy);
-    let pid = tracer.pid();
-    assert_eq!(events_of(pid), 2, "two events while attached");
-    assert!(tracer.signal("TERM").status.success());
-    assert_eq!(events_of(pid), 0, "SIGTERM");
-    // One probe (one link, dropped apart from the batch of many): each
-    // ending leaves nothing, checked at once.
-    let one = ["--no-feature", "kprobe_pmu,kprobe_multi", "-e", "kprobe:vfs_read { @ = count(); }"];
-    for signal in ["INT", "TERM", "HUP"] {
-        let tracer = Tracer::start(&one);
-        let pid = tracer.pid();
-        assert_eq!(events_of(pid), 1, "one event while attached");
-        assert!(tracer.signal(signal).status.success());
-        assert_eq!(events_of(pid), 0, "SIG{signal} with one kprobe");
-    }
     let tracer = Tracer::start(&one);
     let killed = tracer.pid();
     Command::new("kill").args(["-KILL", &killed.to_string()]).status().expect("kill");

@@ -324,6 +324,23 @@ fn refusals(t: &mut Tally) {
             "loading BPF programs needs root (CAP_BPF and CAP_PERFMON): run bpfscope with sudo",
         ),
         (
+            // A container's root: perf_event_paranoid cannot be the cause
+            // alone (CAP_PERFMON is what overrides it, and tracing
+            // programs need it whatever its value), so the line names the
+            // capability.
+            "root without CAP_PERFMON",
+            {
+                let mut c = Command::new("setpriv");
+                let drop = "-perfmon,-sys_admin";
+                c.args(["--inh-caps", drop, "--bounding-set", drop, "--", exe, "-e", "BEGIN { exit(); }"]);
+                c
+            },
+            1,
+            "bpfscope: error: loading BPF programs needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), and this \
+             process, though root, lacks CAP_PERFMON: grant them (in a container: --cap-add BPF --cap-add \
+             PERFMON, or --privileged); lowering kernel.perf_event_paranoid",
+        ),
+        (
             "out of map space",
             {
                 let mut c = bpfscope();
@@ -361,6 +378,11 @@ fn refusals(t: &mut Tally) {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{what}: {err}");
         assert!(err.contains(says), "{what}: {err}");
+        // Privileges are refused in one line; the others point into the
+        // program (at the probe that needs tracefs, say) under theirs.
+        if ["not root", "root without CAP_PERFMON"].contains(&what) {
+            assert_eq!(err.lines().count(), 1, "{what}: one line, not {err}");
+        }
     }
     // RLIMIT_MEMLOCK: kernels since 5.11 charge BPF memory to the cgroup
     // instead, so a run with none still works.

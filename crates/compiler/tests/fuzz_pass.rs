@@ -11,9 +11,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bpfscope_compiler::{CompileOptions, compile};
-use bpfscope_lang::check::{CheckOptions, check};
-use bpfscope_lang::{ParseOptions, Source, parse};
+mod pipeline;
+
+use pipeline::run;
 
 /// Words the mutator inserts: the language's own tokens.
 const TOKENS: &[&str] = &[
@@ -175,8 +175,9 @@ fn corpus() -> Vec<String> {
     for dir in ["seeds", "regressions"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
         for e in entries.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "bt")) {
-            if let Ok(text) = std::fs::read_to_string(e.path()) {
-                out.push(text);
+            // As libFuzzer feeds them: bytes, not always UTF-8.
+            if let Ok(bytes) = std::fs::read(e.path()) {
+                out.push(String::from_utf8_lossy(&bytes).into_owned());
             }
         }
     }
@@ -230,33 +231,6 @@ fn floor(s: &str, mut i: usize) -> usize {
         i -= 1;
     }
     i
-}
-
-/// The pipeline on one input; any error is fine, a panic is not. Returns
-/// how far the input went: 0 refused by the parser, 1 by the checker, 2 by
-/// resolution, 3 reached the compiler.
-fn run(text: &str) -> usize {
-    let source = Source::new("fuzz", text);
-    let params = vec!["1".to_string(), "abc".to_string()];
-    let program = match parse(&source, &ParseOptions::with_btf(params.clone())) {
-        Ok(p) => p,
-        Err(d) => {
-            let _ = d.render(&source);
-            return 0;
-        }
-    };
-    let checked = match check(program, &source, &CheckOptions { params: params.clone(), ..CheckOptions::default() }) {
-        Ok(c) => c,
-        Err(ds) => {
-            let _ = ds.render(&source);
-            return 1;
-        }
-    };
-    let Ok(resolved) = bpfscope_probes::resolve(&checked.program, &Default::default()) else { return 2 };
-    if let Err(d) = compile(&checked, &resolved, &CompileOptions { params, ..CompileOptions::default() }) {
-        let _ = d.render(&source);
-    }
-    3
 }
 
 #[test]

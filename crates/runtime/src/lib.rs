@@ -11,6 +11,7 @@ mod load;
 pub mod output;
 mod pcap;
 mod perf;
+pub mod privileges;
 mod ringbuf;
 mod session;
 pub mod signals;
@@ -27,8 +28,8 @@ use bpfscope_lang::Diagnostic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("loading BPF programs needs root (CAP_BPF and CAP_PERFMON): run bpfscope with sudo")]
-    Privileges,
+    #[error("{0}")]
+    Privileges(privileges::Refusal),
     #[error("cannot create map {name}: {message}")]
     Map { name: String, message: String },
     #[error("{0}")]

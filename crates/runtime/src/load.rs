@@ -20,6 +20,9 @@ pub struct Loaded {
 /// Loads every program; `section` names each one's ELF section, which
 /// tells libbpf its program type.
 pub fn load(compiled: &Compiled, section: impl Fn(&ProgSpec) -> String) -> Result<Loaded, RunError> {
+    if let Some(refusal) = crate::privileges::check() {
+        return Err(RunError::Privileges(refusal));
+    }
     let maps = compiled.maps.iter().map(create_map).collect::<Result<Vec<_>, _>>()?;
     let patch = |code: &bpfscope_compiler::asm::Code| {
         let mut insns = code.insns.clone();
@@ -79,7 +82,7 @@ fn create_map(spec: &MapSpec) -> Result<MapHandle, RunError> {
     };
     MapHandle::create(ty, Some(&spec.name), spec.key_size, spec.value_size, spec.max_entries, &opts).map_err(|e| {
         if e.kind() == libbpf_rs::ErrorKind::PermissionDenied {
-            RunError::Privileges
+            RunError::Privileges(crate::privileges::refusal())
         } else {
             RunError::Map { name: spec.name.clone(), message: e.to_string() }
         }
@@ -133,10 +136,7 @@ fn verifier_error(compiled: &Compiled, log: &str, err: &libbpf_rs::Error) -> Run
                  tracepoint:syscalls:sys_enter_read for reads)"
             ));
         }
-        return RunError::Load(format!(
-            "the kernel refused to load {probe}: operation not permitted (loading BPF programs needs root: \
-             CAP_BPF and CAP_PERFMON)"
-        ));
+        return RunError::Load(format!("cannot load {probe}: {}", crate::privileges::refusal()));
     }
     let verifier_log = extract_prog_log(log).unwrap_or(log);
     let (insn, reason) = rejected_instruction(verifier_log);

@@ -142,9 +142,8 @@ fn run(name: &str, text: String, settings: Settings) -> Result<(), Error> {
 fn start(name: &str, text: String, settings: &Settings) -> Result<Session, Error> {
     // As BCC's tools: root first, with one line saying so, rather than an
     // error per probe of a program the user did not write.
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(RunError::Privileges.into());
+    if let Some(refusal) = bpfscope_runtime::privileges::check() {
+        return Err(RunError::Privileges(refusal).into());
     }
     bpfscope_runtime::signals::install();
     let session = pipeline::start(&Source::new(format!("{name}.bt"), text), settings)?;
