@@ -47,6 +47,32 @@ pub struct StackMap {
     /// Frames kept per stack.
     pub limit: u32,
     pub user: bool,
+    /// How its stacks print.
+    pub mode: StackMode,
+}
+
+/// How a stack prints (`ustack(perf)`, the `stack_mode` config).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StackMode {
+    /// `name+offset` per line, indented.
+    #[default]
+    Bpftrace,
+    /// A tab, the address in hex, the symbol and (user frames) its file.
+    Perf,
+    /// Addresses in hex.
+    Raw,
+}
+
+impl StackMode {
+    /// The mode a name gives (`build_id` is refused by the checker).
+    pub fn from_name(name: &str) -> Option<StackMode> {
+        match name {
+            "bpftrace" => Some(StackMode::Bpftrace),
+            "perf" => Some(StackMode::Perf),
+            "raw" => Some(StackMode::Raw),
+            _ => None,
+        }
+    }
 }
 
 /// A `ustack`/`kstack` value: the stack id in the low 32 bits, the index
@@ -503,6 +529,11 @@ pub struct Compiled {
     /// What a string printed as text ends with where it was longer than
     /// its value holds (the `str_trunc_trailer` config, `..` by default).
     pub str_trunc_trailer: String,
+    /// Demangling and debug info for frames (`cpp_demangle`,
+    /// `show_debug_info`).
+    pub symbols: bpfscope_probes::symbols::SymbolOptions,
+    /// The `stack_mode` config: how stacks print unless the call says.
+    pub stack_mode: StackMode,
 }
 
 impl Compiled {

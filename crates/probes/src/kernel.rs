@@ -23,17 +23,48 @@ pub fn is_clone(name: &str) -> bool {
     name.contains('.')
 }
 
-pub fn functions() -> Result<KernelFunctions, ProbeError> {
-    let kallsyms = std::fs::read_to_string("/proc/kallsyms").map_err(|e| ProbeError::Io("/proc/kallsyms".into(), e))?;
-    let mut all = BTreeSet::new();
-    for line in kallsyms.lines() {
+/// One line of `/proc/kallsyms`: `address kind name [module]`.
+struct KallsymsLine<'a> {
+    address: u64,
+    kind: &'a str,
+    name: &'a str,
+    module: Option<&'a str>,
+}
+
+/// The lines of `/proc/kallsyms`, read once per call (the one reader of it
+/// here; frames are symbolized from it by blazesym).
+fn kallsyms(mut each: impl FnMut(KallsymsLine<'_>)) -> Result<(), ProbeError> {
+    let text = std::fs::read_to_string("/proc/kallsyms").map_err(|e| ProbeError::Io("/proc/kallsyms".into(), e))?;
+    for line in text.lines() {
         let mut words = line.split_whitespace();
-        let (Some(_addr), Some(kind), Some(func)) = (words.next(), words.next(), words.next()) else { continue };
-        if kind == "t" || kind == "T" {
-            let module = words.next().map(|m| m.trim_matches(|c| c == '[' || c == ']'));
-            all.insert(qualified(func, module));
-        }
+        let (Some(address), Some(kind), Some(name)) = (words.next(), words.next(), words.next()) else { continue };
+        let Ok(address) = u64::from_str_radix(address, 16) else { continue };
+        let module = words.next().map(|m| m.trim_matches(|c| c == '[' || c == ']'));
+        each(KallsymsLine { address, kind, name, module });
     }
+    Ok(())
+}
+
+/// The address of a kernel symbol of any kind, by name (`kaddr("jiffies")`);
+/// None where it is not listed or the addresses are hidden (not root).
+pub fn kernel_address(name: &str) -> Option<u64> {
+    let mut found = None;
+    kallsyms(|l| {
+        if found.is_none() && l.name == name && l.address != 0 {
+            found = Some(l.address);
+        }
+    })
+    .ok()?;
+    found
+}
+
+pub fn functions() -> Result<KernelFunctions, ProbeError> {
+    let mut all = BTreeSet::new();
+    kallsyms(|l| {
+        if l.kind == "t" || l.kind == "T" {
+            all.insert(qualified(l.name, l.module));
+        }
+    })?;
     let filter = tracefs::root().ok().and_then(|r| std::fs::read_to_string(r.join("available_filter_functions")).ok());
     let candidates: BTreeSet<String> = match filter {
         Some(text) => text

@@ -1,142 +1,257 @@
-//! Addresses as function names: kernel ones from `/proc/kallsyms`, user
-//! ones through the process's mappings and the mapped files' symbol
-//! tables. For stacks printed by the tools.
+//! Addresses as function names, for stacks, `ksym`/`usym`, `func` and the
+//! tools: one symbolizer on blazesym. Kernel addresses go through
+//! `/proc/kallsyms` (as bpftrace 0.26: no vmlinux); user addresses through
+//! the process's mappings and each mapped file's symbols, with DWARF where
+//! the file (or its separate debug file, by build-id or debuglink) has it:
+//! demangled C++ and Rust names, file and line, inlined frames.
+//!
+//! Files are opened and indexed once per symbolizer and looked up by binary
+//! search; a process's mappings are read once (`prepare`), so its frames
+//! still resolve after it exits, and read again when an address falls
+//! outside them (a library loaded since).
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use crate::user::Binary;
+use blazesym::symbolize::cache::{self, Cache};
+use blazesym::symbolize::source::{Kernel, Process, Source};
+use blazesym::symbolize::{CodeInfo, Input, Reason, Sym, Symbolized, Symbolizer as Blaze};
+use blazesym::{MaybeDefault, Pid};
 
-/// The kernel's text symbols, sorted by address.
-#[derive(Default)]
-pub struct KernelSymbols {
-    symbols: Vec<(u64, String)>,
+/// How frames are symbolized (bpftrace's `cpp_demangle` and
+/// `show_debug_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SymbolOptions {
+    /// C++ and Rust names demangled.
+    pub demangle: bool,
+    /// File and line, and inlined functions, from DWARF.
+    pub debug_info: bool,
 }
 
-impl KernelSymbols {
-    /// Reads `/proc/kallsyms` (all zeros without privileges: then nothing
-    /// resolves).
-    pub fn load() -> KernelSymbols {
-        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-        let mut symbols: Vec<(u64, String)> = text
-            .lines()
-            .filter_map(|l| {
-                let mut f = l.split_whitespace();
-                let address = u64::from_str_radix(f.next()?, 16).ok()?;
-                let kind = f.next()?;
-                let name = f.next()?;
-                (address != 0 && matches!(kind, "t" | "T" | "w" | "W")).then(|| (address, name.to_string()))
-            })
-            .collect();
-        symbols.sort_unstable();
-        KernelSymbols { symbols }
-    }
-
-    /// The function an address is in, and the offset into it.
-    pub fn find(&self, address: u64) -> Option<(&str, u64)> {
-        let i = self.symbols.partition_point(|(a, _)| *a <= address).checked_sub(1)?;
-        let (start, name) = &self.symbols[i];
-        Some((name, address - start))
-    }
-
-    /// `name+0xoffset`, as BCC's `ksym(addr, show_offset=True)` writes it.
-    pub fn name(&self, address: u64) -> Option<String> {
-        self.find(address).map(|(name, off)| format!("{name}+0x{off:x}"))
+impl Default for SymbolOptions {
+    fn default() -> Self {
+        SymbolOptions { demangle: true, debug_info: true }
     }
 }
 
-/// The address of a kernel symbol of any kind, by name (`kaddr("jiffies")`).
-pub fn kernel_address(name: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
-    text.lines().find_map(|l| {
-        let mut f = l.split_whitespace();
-        let address = u64::from_str_radix(f.next()?, 16).ok()?;
-        (f.nth(1)? == name && address != 0).then_some(address)
-    })
+/// One printed frame: a function, or a function inlined into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub name: String,
+    /// Bytes into the function; None for an inlined frame.
+    pub offset: Option<u64>,
+    /// The file the function is in (user frames).
+    pub module: Option<String>,
+    /// `dir/file:line`, with debug info.
+    pub location: Option<String>,
 }
 
-/// User symbols, per process: its mappings, and each mapped file opened
-/// once.
-#[derive(Default)]
-pub struct UserSymbols {
-    mappings: HashMap<u32, Vec<Mapping>>,
-    binaries: HashMap<PathBuf, Option<Binary>>,
+impl Frame {
+    pub fn is_inlined(&self) -> bool {
+        self.offset.is_none()
+    }
 }
 
-/// One file-backed executable mapping of a process.
-struct Mapping {
-    start: u64,
-    end: u64,
-    offset: u64,
-    path: PathBuf,
+/// How long a process's mappings are trusted before an address outside
+/// them makes them read again.
+const REFRESH_AFTER: Duration = Duration::from_millis(200);
+
+/// The symbolizer of a run: files and processes cached for its lifetime.
+pub struct Symbolizer {
+    blaze: Blaze,
+    /// When each process's mappings were last read.
+    prepared: RefCell<HashMap<u32, Instant>>,
 }
 
-impl UserSymbols {
-    /// Reads a process's mappings and opens its files now, so that its
-    /// addresses still resolve after it exits.
-    pub fn prepare(&mut self, pid: u32) {
-        let mappings = self.mappings.entry(pid).or_insert_with(|| mappings_of(pid));
-        for m in mappings.iter() {
-            self.binaries.entry(m.path.clone()).or_insert_with(|| Binary::open(&m.path).ok());
+impl Default for Symbolizer {
+    fn default() -> Self {
+        Symbolizer::new(SymbolOptions::default())
+    }
+}
+
+impl Symbolizer {
+    pub fn new(options: SymbolOptions) -> Symbolizer {
+        let blaze = Blaze::builder()
+            .enable_demangling(options.demangle)
+            .enable_code_info(options.debug_info)
+            .enable_inlined_fns(options.debug_info)
+            .build();
+        Symbolizer { blaze, prepared: RefCell::default() }
+    }
+
+    /// Reads a process's mappings now, so that its addresses still resolve
+    /// after it exits.
+    pub fn prepare(&self, pid: u32) {
+        if self.prepared.borrow().contains_key(&pid) {
+            return;
         }
+        self.cache_process(pid);
     }
 
-    /// The function an address of process `pid` is in, and the offset
-    /// into it, if its file has symbols (and the process lives, or was
-    /// prepared).
-    pub fn find(&mut self, pid: u32, address: u64) -> Option<(String, u64)> {
+    /// Reads a process's mappings again if the last read is older than
+    /// `every` (a traced process: libraries it loads later resolve too,
+    /// and its frames after it exits). A process gone keeps what was read.
+    pub fn refresh(&self, pid: u32, every: Duration) {
+        if self.prepared.borrow().get(&pid).is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        self.cache_process(pid);
+    }
+
+    fn cache_process(&self, pid: u32) {
+        // An exited process not yet reaped has a maps file with nothing
+        // in it: reading that would drop what was read while it ran.
+        if !alive(pid) {
+            return;
+        }
+        let request = cache::Process { cache_vmas: true, ..cache::Process::new(Pid::from(pid)) };
+        // A process gone before we looked: its addresses print as numbers.
+        let _ = self.blaze.cache(&Cache::Process(request));
+        self.prepared.borrow_mut().insert(pid, Instant::now());
+    }
+
+    /// The frames of kernel addresses, innermost first; an address no
+    /// symbol covers gives no frame (None).
+    pub fn kernel(&self, addresses: &[u64]) -> Vec<Option<Vec<Frame>>> {
+        let source = Source::Kernel(Kernel {
+            kallsyms: MaybeDefault::Default,
+            vmlinux: MaybeDefault::None,
+            debug_syms: false,
+            ..Kernel::default()
+        });
+        self.symbolize(&source, addresses)
+    }
+
+    /// The frames of addresses in process `pid`.
+    pub fn user(&self, pid: u32, addresses: &[u64]) -> Vec<Option<Vec<Frame>>> {
         self.prepare(pid);
-        if self.mapping(pid, address).is_none() {
-            // Mapped since we looked (dlopen), or a new process with an old pid.
-            self.mappings.remove(&pid);
-            self.prepare(pid);
+        let source = self.process_source(pid);
+        let mut out = self.symbolize(&source, addresses);
+        // Mapped since we looked (dlopen), or a new process with an old pid.
+        let stale = self.prepared.borrow().get(&pid).is_some_and(|t| t.elapsed() > REFRESH_AFTER);
+        if stale && out.iter().any(Option::is_none) && alive(pid) {
+            self.cache_process(pid);
+            let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
+            let again = self.symbolize(&source, &missing.iter().map(|&i| addresses[i]).collect::<Vec<_>>());
+            for (i, frames) in missing.into_iter().zip(again) {
+                out[i] = frames;
+            }
         }
-        let m = self.mapping(pid, address)?;
-        let file_offset = address - m.start + m.offset;
-        let binary = self.binaries.get(&m.path)?.as_ref()?;
-        let vaddr = binary.address_of(file_offset)?;
-        let f = binary.function_at(vaddr)?;
-        Some((f.name, vaddr - f.address))
+        out
     }
 
-    fn mapping(&self, pid: u32, address: u64) -> Option<&Mapping> {
-        self.mappings.get(&pid)?.iter().find(|m| address >= m.start && address < m.end)
+    fn process_source(&self, pid: u32) -> Source<'static> {
+        Source::Process(Process {
+            // Separate debug files too (a distribution's libc keeps its
+            // local symbols there), even where lines are not shown.
+            debug_syms: true,
+            // Symbols of JIT-compiled code, where a runtime writes them.
+            perf_map: true,
+            // While the process lives, its files through
+            // /proc/PID/map_files (right in other mount namespaces, and
+            // for files deleted since); once it is gone, those are too,
+            // and the paths its mappings named are what is left.
+            map_files: alive(pid),
+            ..Process::new(Pid::from(pid))
+        })
     }
 
-    /// `name+0xoffset`, as BCC's `sym(addr, pid, show_offset=True)`.
-    pub fn name(&mut self, pid: u32, address: u64) -> Option<String> {
-        self.find(pid, address).map(|(name, off)| format!("{name}+0x{off:x}"))
+    fn symbolize(&self, source: &Source<'_>, addresses: &[u64]) -> Vec<Option<Vec<Frame>>> {
+        if addresses.is_empty() {
+            return Vec::new();
+        }
+        match self.blaze.symbolize(source, Input::AbsAddr(addresses)) {
+            Ok(found) => found.into_iter().map(frames_of).collect(),
+            Err(_) => vec![None; addresses.len()],
+        }
+    }
+
+    /// The function an address is in, with the offset into it (the
+    /// outermost function where others are inlined into it).
+    pub fn kernel_function(&self, address: u64) -> Option<(String, u64)> {
+        function(self.kernel(&[address]).pop().flatten())
+    }
+
+    /// The same for an address in process `pid`.
+    pub fn user_function(&self, pid: u32, address: u64) -> Option<(String, u64)> {
+        function(self.user(pid, &[address]).pop().flatten())
     }
 }
 
-/// The executable, file-backed mappings in `/proc/PID/maps`.
-fn mappings_of(pid: u32) -> Vec<Mapping> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let (start, end) = f.next()?.split_once('-')?;
-            let perms = f.next()?;
-            let offset = u64::from_str_radix(f.next()?, 16).ok()?;
-            let path = f.nth(2)?;
-            if !perms.contains('x') || !path.starts_with('/') {
-                return None;
-            }
-            Some(Mapping {
-                start: u64::from_str_radix(start, 16).ok()?,
-                end: u64::from_str_radix(end, 16).ok()?,
-                offset,
-                path: format!("/proc/{pid}/root{path}").into(),
-            })
+/// A symbol name demangled as frames are (Rust first, then C++; a name
+/// neither takes, such as a C function's, unchanged).
+pub fn demangle(name: &str) -> Cow<'_, str> {
+    if let Ok(rust) = rustc_demangle::try_demangle(name) {
+        return Cow::Owned(format!("{rust:#}"));
+    }
+    // Only names that look mangled: cpp_demangle also takes plain words
+    // as types.
+    if name.starts_with("_Z")
+        && let Ok(symbol) = cpp_demangle::Symbol::new(name)
+        && let Ok(text) = symbol.demangle()
+    {
+        return Cow::Owned(text);
+    }
+    Cow::Borrowed(name)
+}
+
+/// Whether a process has mappings (is running, not gone or a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::File::open(format!("/proc/{pid}/maps"))
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut [0u8; 1]))
+        .is_ok_and(|n| n > 0)
+}
+
+fn function(frames: Option<Vec<Frame>>) -> Option<(String, u64)> {
+    let frame = frames?.pop()?;
+    Some((frame.name, frame.offset.unwrap_or(0)))
+}
+
+/// A symbolized address as the frames bpftrace prints: the functions
+/// inlined at it, innermost first, then the function it is in.
+fn frames_of(found: Symbolized<'_>) -> Option<Vec<Frame>> {
+    let sym = match found {
+        Symbolized::Sym(sym) => sym,
+        Symbolized::Unknown(Reason::Unmapped | Reason::UnknownAddr | _) => return None,
+    };
+    let Sym { name, module, offset, code_info, inlined, .. } = sym;
+    let module = module.map(|m| m.to_string_lossy().into_owned());
+    let mut frames: Vec<Frame> = inlined
+        .iter()
+        .rev()
+        .map(|f| Frame {
+            name: f.name.to_string(),
+            offset: None,
+            module: None,
+            location: f.code_info.as_ref().map(location),
         })
-        .collect()
+        .collect();
+    frames.push(Frame {
+        name: name.into_owned(),
+        offset: Some(offset as u64),
+        module,
+        location: code_info.as_deref().map(location),
+    });
+    Some(frames)
+}
+
+/// `dir/file:line`, or `file:line` without a directory.
+fn location(info: &CodeInfo<'_>) -> String {
+    let file: Cow<'_, str> = info.file.to_string_lossy();
+    let line = info.line.unwrap_or(0);
+    match &info.dir {
+        Some(dir) => format!("{}/{file}:{line}", dir.display()),
+        None => format!("{file}:{line}"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// This test's own `main`-side function, found through its mappings.
+    /// This test's own function, found through its mappings.
     #[inline(never)]
     fn marker() -> u64 {
         marker as *const () as u64
@@ -144,8 +259,24 @@ mod tests {
 
     #[test]
     fn own_functions_resolve() {
-        let mut user = UserSymbols::default();
-        let name = user.name(std::process::id(), marker() + 1).unwrap_or_default();
-        assert!(name.contains("marker") && name.ends_with("+0x1"), "{name}");
+        let symbols = Symbolizer::default();
+        let (name, offset) = symbols.user_function(std::process::id(), marker() + 1).unwrap_or_default();
+        // Demangled, with the module path: `bpfscope_probes::symbols::tests::marker`.
+        assert!(name.ends_with("tests::marker"), "{name}");
+        assert_eq!(offset, 1);
+    }
+
+    #[test]
+    fn demangles_rust_and_cpp_only() {
+        assert_eq!(demangle("_ZN2ns1K4workEi"), "ns::K::work(int)");
+        assert_eq!(demangle("_ZN8rustwork6Worker4work17h0123456789abcdefE"), "rustwork::Worker::work");
+        assert_eq!(demangle("vfs_read"), "vfs_read");
+        assert_eq!(demangle("i"), "i");
+    }
+
+    #[test]
+    fn unmapped_addresses_give_no_frame() {
+        let symbols = Symbolizer::default();
+        assert_eq!(symbols.user(std::process::id(), &[8]), vec![None]);
     }
 }

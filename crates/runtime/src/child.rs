@@ -27,6 +27,9 @@ pub struct Child {
     /// Writing a byte here lets the child exec; closing it unstarted makes
     /// the child exit.
     go: Option<OwnedFd>,
+    /// The child writes a byte here once it is traced (so that it stops
+    /// right after its exec); the pipe closes at the exec.
+    traced: Option<OwnedFd>,
     reaped: Option<i32>,
 }
 
@@ -61,6 +64,12 @@ impl Child {
         }
         // SAFETY: the kernel just made these descriptors.
         let (wait_end, go) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: fds has room for the two descriptors.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(ChildError::Os(std::io::Error::last_os_error()));
+        }
+        // SAFETY: the kernel just made these descriptors.
+        let (traced, tell) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         // SAFETY: the child only calls read, execve and _exit, which are
         // async-signal-safe, on memory prepared before the fork.
         let pid = unsafe { libc::fork() };
@@ -68,17 +77,25 @@ impl Child {
             return Err(ChildError::Os(std::io::Error::last_os_error()));
         }
         if pid == 0 {
-            // SAFETY: see above.
+            // SAFETY: see above (ptrace and write are async-signal-safe).
             unsafe {
                 let mut byte = 0u8;
                 if libc::read(wait_end.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) == 1 {
+                    // Traced, the exec stops the child before its first
+                    // instruction, so that its mappings can be read (see
+                    // `start`). Not traced (already traced, or ptrace not
+                    // allowed here), it just runs.
+                    if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == 0 {
+                        libc::write(tell.as_raw_fd(), [1u8].as_ptr().cast(), 1);
+                    }
                     libc::execve(cpath.as_ptr(), argv.as_ptr(), envp.as_ptr());
                 }
                 libc::_exit(127);
             }
         }
         drop(wait_end);
-        Ok(Child { pid, program: path, go: Some(go), reaped: None })
+        drop(tell);
+        Ok(Child { pid, program: path, go: Some(go), traced: Some(traced), reaped: None })
     }
 
     pub fn pid(&self) -> u32 {
@@ -90,12 +107,43 @@ impl Child {
         &self.program
     }
 
-    /// Lets the command exec and run.
-    pub fn start(&mut self) {
-        if let Some(go) = self.go.take() {
-            // SAFETY: writes one byte from a valid buffer to our pipe.
-            unsafe { libc::write(go.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+    /// Lets the command exec and run. `at_exec` runs while the new
+    /// program is stopped at its first instruction (its executable and
+    /// loader mapped), where ptrace allows it: the run reads its mappings
+    /// then, so that its frames print by name even once it has exited.
+    pub fn start(&mut self, at_exec: impl FnOnce(u32)) {
+        let Some(go) = self.go.take() else { return };
+        // SAFETY: writes one byte from a valid buffer to our pipe.
+        unsafe { libc::write(go.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+        let Some(traced) = self.traced.take() else { return };
+        let mut byte = 0u8;
+        // SAFETY: reads one byte into a valid buffer from our pipe; EOF
+        // means the child exec'd (or failed to) without being traced.
+        if unsafe { libc::read(traced.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) } != 1 {
+            return;
         }
+        let mut status = 0;
+        loop {
+            // SAFETY: waits for our own child's stop after its exec.
+            if unsafe { libc::waitpid(self.pid, &mut status, 0) } != self.pid {
+                return;
+            }
+            // A signal that came before the exec: handed on, then on to
+            // the exec's stop (SIGTRAP).
+            if !libc::WIFSTOPPED(status) || libc::WSTOPSIG(status) == libc::SIGTRAP {
+                break;
+            }
+            // SAFETY: resumes our stopped tracee with its signal.
+            unsafe { libc::ptrace(libc::PTRACE_CONT, self.pid, 0, libc::WSTOPSIG(status)) };
+        }
+        if !libc::WIFSTOPPED(status) {
+            // The exec failed and the child exited: nothing to release.
+            self.reaped = Some(status);
+            return;
+        }
+        at_exec(self.pid as u32);
+        // SAFETY: lets our stopped tracee go, with no signal.
+        unsafe { libc::ptrace(libc::PTRACE_DETACH, self.pid, 0, 0) };
     }
 
     /// Whether the command has ended (reaping it if so).
@@ -119,6 +167,7 @@ impl Drop for Child {
     /// does; one never started just exits.
     fn drop(&mut self) {
         self.go.take();
+        self.traced.take();
         if !self.exited() {
             // SAFETY: signals and reaps our own child.
             unsafe {

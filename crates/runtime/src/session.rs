@@ -99,7 +99,7 @@ pub fn run(
         eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
     if let Some(c) = child.as_deref_mut() {
-        c.start();
+        c.start(|pid| session.symbols.prepare(pid));
     }
     let mut printer = Printer { out, buffering: options.buffering, json: options.json, lost: 0 };
     while session.poll(Duration::from_millis(100), &mut |e| printer.event(e))? {
@@ -297,6 +297,7 @@ impl Session {
             Some(m) => Some(crate::skb::SkbOutput::open(&maps[m.0], &compiled.skb_outputs)?),
             None => None,
         };
+        let symbols = Symbolizer::new(compiled.symbols);
         Ok(Session {
             compiled,
             plan,
@@ -315,7 +316,7 @@ impl Session {
             exit_code: 0,
             lost: 0,
             lost_by_program: Vec::new(),
-            symbols: Symbolizer::default(),
+            symbols,
         })
     }
 
@@ -347,6 +348,11 @@ impl Session {
         self.write_packets(on_event)?;
         self.report_lost(on_event)?;
         self.check_exit(on_event)?;
+        // The traced process's mappings, kept while it runs, so that its
+        // frames print by name after it exits (as the maps do).
+        if let Some(pid) = self.pid {
+            self.symbols.refresh(pid, Duration::from_millis(100));
+        }
         let gone = self.end_with_process && self.pid.is_some_and(|pid| !process_alive(pid));
         Ok(!self.finalizing && !signals::stop_requested() && !gone)
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bpfscope::{MapValue, Value};
-use bpfscope_probes::symbols::{KernelSymbols, UserSymbols};
+use bpfscope_probes::symbols::Symbolizer;
 use clap::Parser;
 
 use super::{Tool, outln};
@@ -116,18 +116,17 @@ fn main(args: &[String]) -> Result<(), Error> {
     super::poll_for(&mut session, Duration::from_secs(a.duration))?;
     let mut samples = read_samples(&session, &a);
     // Before anything slower: processes may exit, taking their mappings.
-    let mut user = UserSymbols::default();
+    let symbols = Symbolizer::default();
     for s in &samples {
-        user.prepare(s.pid);
+        symbols.prepare(s.pid);
     }
     session.finish(&mut |_| Ok(()))?;
     samples.sort_by_key(|s| s.count);
     if !a.folded {
         outln!()?;
     }
-    let kernel = KernelSymbols::load();
     for s in &samples {
-        print_sample(s, &a, &kernel, &mut user)?;
+        print_sample(s, &a, &symbols)?;
     }
     Ok(())
 }
@@ -159,37 +158,50 @@ fn read_samples(session: &bpfscope_runtime::Session, a: &Args) -> Vec<Sample> {
         .collect()
 }
 
+/// The names of a stack's frames as BCC's `ksym`/`sym` give them: the
+/// function without an offset (so that equal frames merge in a flame
+/// graph), demangled, `[unknown]` where no symbol covers the address.
+fn names(frames: Vec<Option<Vec<bpfscope_probes::symbols::Frame>>>) -> Vec<String> {
+    frames
+        .into_iter()
+        .map(|f| f.and_then(|mut f| f.pop()).map_or_else(|| "[unknown]".to_string(), |f| f.name))
+        .collect()
+}
+
 /// One stack, multi-line (BCC's default) or folded.
-fn print_sample(s: &Sample, a: &Args, kernel: &KernelSymbols, user: &mut UserSymbols) -> Result<(), Error> {
-    let ksym = |addr: u64| kernel.name(addr).unwrap_or_else(|| "[unknown]".to_string());
-    let mut usym = |addr: u64| user.name(s.pid, addr).unwrap_or_else(|| "[unknown]".to_string());
+fn print_sample(s: &Sample, a: &Args, symbols: &Symbolizer) -> Result<(), Error> {
+    let knames = names(symbols.kernel(&s.kernel));
+    let unames = names(symbols.user(s.pid, &s.user));
+    // BCC's aksym(): `_[k]` on kernel frames with -a, in both formats.
+    let suffix = if a.annotations { "_[k]" } else { "" };
+    let ksym = |i: usize| format!("{}{suffix}", knames[i]);
+    let usym = |i: usize| unames[i].clone();
     let delimit = a.delimited && !a.user_stacks_only && !a.kernel_stacks_only;
     if a.folded {
         let mut line = vec![s.comm.clone()];
-        line.extend(s.user.iter().rev().map(|&f| usym(f)));
+        line.extend((0..s.user.len()).rev().map(usym));
         if delimit && !s.kernel.is_empty() && !s.user.is_empty() {
             line.push("-".to_string());
         }
-        let suffix = if a.annotations { "_[k]" } else { "" };
-        line.extend(s.kernel.iter().rev().map(|&f| format!("{}{suffix}", ksym(f))));
+        line.extend((0..s.kernel.len()).rev().map(ksym));
         outln!("{} {}", line.join(";"), s.count)?;
         return Ok(());
     }
-    for &f in &s.kernel {
+    for (i, &f) in s.kernel.iter().enumerate() {
         if a.address {
-            outln!("    0x{f:<16x} {}", ksym(f))?;
+            outln!("    0x{f:<16x} {}", ksym(i))?;
         } else {
-            outln!("    {}", ksym(f))?;
+            outln!("    {}", ksym(i))?;
         }
     }
     if delimit && !s.kernel.is_empty() && !s.user.is_empty() {
         outln!("    --")?;
     }
-    for &f in &s.user {
+    for (i, &f) in s.user.iter().enumerate() {
         if a.address {
-            outln!("    0x{f:016x} {}", usym(f))?;
+            outln!("    0x{f:016x} {}", usym(i))?;
         } else {
-            outln!("    {}", usym(f))?;
+            outln!("    {}", usym(i))?;
         }
     }
     outln!("    {:<16} {} ({})", "-", s.comm, s.pid)?;

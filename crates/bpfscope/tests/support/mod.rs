@@ -153,7 +153,13 @@ pub fn build_target(name: &str, flags: &[&str]) -> PathBuf {
 /// running at the same time use different names, so that each sees only
 /// its own process.
 pub fn build_target_as(source: &str, name: &str, flags: &[&str]) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/targets").join(format!("{source}.c"));
+    let targets = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/targets");
+    // C, or C++ (`.cpp`, with c++), or Rust (`.rs`, with rustc).
+    let (src, compiler) = ["c", "cpp", "rs"]
+        .iter()
+        .map(|ext| (targets.join(format!("{source}.{ext}")), *ext))
+        .find(|(p, _)| p.exists())
+        .unwrap_or_else(|| panic!("no target source named {source}"));
     let dir = std::env::temp_dir().join(format!("bpfscope-targets-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("target dir");
     let exe = dir.join(name);
@@ -161,15 +167,24 @@ pub fn build_target_as(source: &str, name: &str, flags: &[&str]) -> PathBuf {
         // Tests run in parallel: build under a private name, then rename
         // into place, so no test ever runs a half-written binary.
         let tmp = dir.join(format!("{name}.{:?}", std::thread::current().id()).replace(['(', ')'], ""));
-        let status = Command::new("cc")
-            .arg("-O1")
-            .arg("-g")
-            .arg("-o")
-            .arg(&tmp)
-            .arg(&src)
-            .args(flags)
-            .status()
-            .expect("cc runs");
+        let mut command = match compiler {
+            "rs" => {
+                let mut c = Command::new("rustc");
+                c.args(["-g", "-C", "opt-level=1", "--edition", "2021"]);
+                c
+            }
+            "cpp" => {
+                let mut c = Command::new("c++");
+                c.args(["-O1", "-g"]);
+                c
+            }
+            _ => {
+                let mut c = Command::new("cc");
+                c.args(["-O1", "-g"]);
+                c
+            }
+        };
+        let status = command.arg("-o").arg(&tmp).arg(&src).args(flags).status().expect("the compiler runs");
         assert!(status.success(), "cannot build {}", src.display());
         std::fs::rename(&tmp, &exe).expect("rename");
     }

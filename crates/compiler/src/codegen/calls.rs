@@ -122,7 +122,7 @@ impl Gen<'_, '_> {
             "kaddr" => match c.args.first().map(|a| &a.kind) {
                 Some(ExprKind::Str(name)) => {
                     let name = String::from_utf8_lossy(name).into_owned();
-                    match bpfscope_probes::symbols::kernel_address(&name) {
+                    match bpfscope_probes::kernel::kernel_address(&name) {
                         Some(address) => Ok(Val::Imm(address as i64)),
                         None => Err(bpfscope_lang::Diagnostic::error(
                             e.span,
@@ -154,7 +154,11 @@ impl Gen<'_, '_> {
                     ExprKind::Int(n) => u32::try_from(n).ok(),
                     _ => None,
                 });
-                self.stack(c.name == "ustack", limit, e.span)
+                let mode = c.args.iter().find_map(|a| match &a.kind {
+                    ExprKind::Ident(m) => crate::program::StackMode::from_name(m),
+                    _ => None,
+                });
+                self.stack(c.name == "ustack", limit, mode, e.span)
             }
             // Only the checker cares which address space a pointer is in.
             "uptr" | "kptr" => match c.args.first() {
@@ -1059,7 +1063,7 @@ impl Gen<'_, '_> {
         };
         // The verifier finds the variable through kallsyms, which lists
         // data only in kernels built with CONFIG_KALLSYMS_ALL.
-        if bpfscope_probes::symbols::kernel_address(&name).is_none() {
+        if bpfscope_probes::kernel::kernel_address(&name).is_none() {
             return Err(bpfscope_lang::Diagnostic::error(
                 e.span,
                 format!("percpu_kaddr(): this kernel does not list '{name}' in /proc/kallsyms, so BPF cannot find it"),

@@ -7,6 +7,7 @@ use bpfscope_lang::check::Type;
 
 use super::{GResult, Gen, Place, Site, Val};
 use crate::insn::{self, Alu, FP, Helper, R0, R1, R2, R3, R9, Size};
+use crate::program::StackMode;
 
 /// Offsets in x86-64's `struct pt_regs`.
 mod pt_regs {
@@ -222,10 +223,17 @@ impl Gen<'_, '_> {
     /// `ustack`, `kstack` (with an optional frame limit): an id into a
     /// stack trace map, tagged with the map and the process (see
     /// [`crate::program::stack_value_parts`]).
-    pub(super) fn stack(&mut self, user: bool, limit: Option<u32>, span: Span) -> GResult<Val> {
+    pub(super) fn stack(
+        &mut self,
+        user: bool,
+        limit: Option<u32>,
+        mode: Option<StackMode>,
+        span: Span,
+    ) -> GResult<Val> {
         self.ctx(span, if user { "ustack" } else { "kstack" })?;
         let limit = limit.unwrap_or(MAX_STACK_FRAMES).clamp(1, MAX_STACK_FRAMES);
-        let (index, map) = self.b.stack_map(user, limit);
+        let mode = mode.unwrap_or(self.b.out.stack_mode);
+        let (index, map) = self.b.stack_map(user, limit, mode);
         // User frames are addresses in one process; kernel stacks are the
         // same in every process, and equal ones make one map key.
         if user {

@@ -225,7 +225,7 @@ impl Gen<'_, '_> {
                 Ok(Val::Mem(off))
             }
             "probe" => self.probe_id(),
-            "ustack" | "kstack" => self.stack(name == "ustack", None, e.span),
+            "ustack" | "kstack" => self.stack(name == "ustack", None, None, e.span),
             "func"
                 if self.provider.is_user()
                     || matches!(

@@ -223,9 +223,24 @@ impl<'a> Builder<'a> {
             Some(ConfigValue::Str(s) | ConfigValue::Ident(s)) => s,
             _ => String::new(),
         };
+        let config_bool = |name: &str, default: bool| match bpfscope_lang::check::config_value(&checked.program, name) {
+            Some(ConfigValue::Bool(b)) => b,
+            Some(ConfigValue::Int(n)) => n != 0,
+            _ => default,
+        };
+        let symbols = bpfscope_probes::symbols::SymbolOptions {
+            demangle: config_bool("cpp_demangle", true),
+            debug_info: config_bool("show_debug_info", true),
+        };
+        let stack_mode = match bpfscope_lang::check::config_value(&checked.program, "stack_mode") {
+            Some(ConfigValue::Str(s) | ConfigValue::Ident(s)) => StackMode::from_name(&s).unwrap_or_default(),
+            _ => StackMode::default(),
+        };
         let mut out = Compiled {
             print_maps_on_exit: options.print_maps_on_exit,
             str_trunc_trailer: trailer,
+            symbols,
+            stack_mode,
             ..Compiled::default()
         };
         out.ringbuf = Some(push_map(
@@ -330,8 +345,8 @@ impl<'a> Builder<'a> {
 
     /// The stack trace map for stacks of this kind and depth, made on first
     /// use: its index among the stack maps, and its id.
-    fn stack_map(&mut self, user: bool, limit: u32) -> (usize, MapId) {
-        if let Some(i) = self.out.stack_maps.iter().position(|s| s.user == user && s.limit == limit) {
+    fn stack_map(&mut self, user: bool, limit: u32, mode: StackMode) -> (usize, MapId) {
+        if let Some(i) = self.out.stack_maps.iter().position(|s| s.user == user && s.limit == limit && s.mode == mode) {
             return (i, self.out.stack_maps[i].map);
         }
         let name = format!("AT_{}stack{limit}", if user { 'u' } else { 'k' });
@@ -339,7 +354,7 @@ impl<'a> Builder<'a> {
             &mut self.out,
             MapSpec { name, kind: MapKind::StackTrace, key_size: 4, value_size: 8 * limit, max_entries: 4096 },
         );
-        self.out.stack_maps.push(StackMap { map, limit, user });
+        self.out.stack_maps.push(StackMap { map, limit, user, mode });
         (self.out.stack_maps.len() - 1, map)
     }
 
@@ -404,8 +419,10 @@ impl<'a> Builder<'a> {
 
     /// The index of a `func` name (one per distinct name).
     fn func_id(&mut self, name: &str) -> u32 {
+        // As bpftrace prints `func` of a C++ or Rust function (cpp_demangle).
+        let name = if self.out.symbols.demangle { bpfscope_probes::symbols::demangle(name) } else { name.into() };
         let names = &mut self.out.func_names;
-        match names.iter().position(|n| n == name) {
+        match names.iter().position(|n| *n == name) {
             Some(i) => i as u32,
             None => {
                 names.push(name.to_string());

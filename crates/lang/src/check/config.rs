@@ -2,6 +2,7 @@
 
 use crate::ast::*;
 use crate::diagnostic::Diagnostic;
+use crate::source::Span;
 use crate::suggest::closest;
 
 /// What a config variable's value must be.
@@ -62,7 +63,7 @@ const DEFAULTS: &[(&str, ConfigValueRef)] = &[
     // 0 as in 0.26: the event buffer is sized from the memory available.
     ("perf_rb_pages", ConfigValueRef::Int(0)),
     ("print_maps_on_exit", ConfigValueRef::Bool(true)),
-    ("show_debug_info", ConfigValueRef::Bool(false)),
+    ("show_debug_info", ConfigValueRef::Bool(true)),
     ("stack_mode", ConfigValueRef::Str("bpftrace")),
     ("str_trunc_trailer", ConfigValueRef::Str("..")),
 ];
@@ -171,9 +172,19 @@ pub fn check_config(program: &Program) -> Vec<Diagnostic> {
         };
         if !ok {
             out.push(Diagnostic::error(e.value_span, format!("Invalid value for {key}: expected {}", expected(kind))));
+        } else if key == "stack_mode"
+            && matches!(&e.value, ConfigValue::Ident(v) | ConfigValue::Str(v) if v.eq_ignore_ascii_case("build_id"))
+        {
+            out.push(build_id_refused(e.value_span));
         }
     }
     out
+}
+
+/// Stacks as build-ids and offsets are bpftrace's, not yet bpfscope's.
+pub fn build_id_refused(span: Span) -> Diagnostic {
+    Diagnostic::error(span, "the build_id stack mode is not supported by bpfscope yet")
+        .with_hint("use bpftrace, perf or raw (raw prints addresses to symbolize later)")
 }
 
 const MAP_KINDS: &[&str] = &["hash", "lruhash", "percpuhash", "percpulruhash", "percpuarray", "array"];

@@ -942,7 +942,9 @@ impl Checker<'_> {
         for (i, a) in c.args.iter().enumerate() {
             match &a.kind {
                 ExprKind::Ident(mode) if i == 0 => {
-                    if !["bpftrace", "perf", "raw", "build_id"].contains(&mode.as_str()) {
+                    if mode == "build_id" {
+                        self.error(super::config::build_id_refused(a.span));
+                    } else if !["bpftrace", "perf", "raw", "build_id"].contains(&mode.as_str()) {
                         self.error(
                             Diagnostic::error(a.span, format!("{}: invalid stack mode '{mode}'", c.name))
                                 .with_hint("the modes are bpftrace, perf, raw and build_id"),

@@ -1,47 +1,108 @@
 //! Values as bpftrace prints them in text mode.
 
+use bpfscope_compiler::StackMode;
 use bpfscope_compiler::layout::{field_offsets, size_of};
 use bpfscope_lang::check::Type;
 
-/// Stack frames as function names, with the symbol tables read once, when
-/// first needed.
-#[derive(Default)]
+/// Stack frames as function names: the run's one symbolizer (files and
+/// processes read once, see [`bpfscope_probes::symbols`]).
 pub struct Symbolizer {
-    kernel: std::cell::OnceCell<bpfscope_probes::symbols::KernelSymbols>,
-    user: std::cell::RefCell<bpfscope_probes::symbols::UserSymbols>,
+    symbols: bpfscope_probes::symbols::Symbolizer,
+}
+
+impl Default for Symbolizer {
+    fn default() -> Self {
+        Symbolizer::new(bpfscope_probes::symbols::SymbolOptions::default())
+    }
 }
 
 impl Symbolizer {
-    /// A frame as bpftrace prints it: `vfs_read+5` (offset in decimal), or
-    /// the address in hex where no symbol covers it (as for a process that
-    /// has exited).
-    pub fn frame(&self, address: u64, user_pid: Option<u32>) -> String {
-        let found = match user_pid {
-            None => self
-                .kernel
-                .get_or_init(bpfscope_probes::symbols::KernelSymbols::load)
-                .find(address)
-                .map(|(name, off)| (name.to_string(), off)),
-            Some(pid) => self.user.borrow_mut().find(pid, address),
-        };
-        match found {
-            Some((name, off)) => format!("{name}+{off}"),
-            None => format!("0x{address:x}"),
+    pub fn new(options: bpfscope_probes::symbols::SymbolOptions) -> Symbolizer {
+        Symbolizer { symbols: bpfscope_probes::symbols::Symbolizer::new(options) }
+    }
+
+    /// Reads a process's mappings now, while it runs.
+    pub fn prepare(&self, pid: u32) {
+        self.symbols.prepare(pid);
+    }
+
+    /// Reads them again if the last read is older than `every`.
+    pub fn refresh(&self, pid: u32, every: std::time::Duration) {
+        self.symbols.refresh(pid, every);
+    }
+
+    /// A stack's lines in `mode`, innermost frame first; `indent` spaces
+    /// before each in bpftrace mode.
+    pub fn stack_lines(&self, frames: &[u64], user_pid: Option<u32>, mode: StackMode, indent: usize) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        if mode == StackMode::Raw {
+            for a in frames {
+                let _ = writeln!(out, "{a:x}");
+            }
+            return out;
         }
+        let found = match user_pid {
+            Some(pid) => self.symbols.user(pid, frames),
+            None => self.symbols.kernel(frames),
+        };
+        let perf = mode == StackMode::Perf;
+        for (&address, found) in frames.iter().zip(found) {
+            let texts = match found {
+                Some(frames) => frames.iter().map(|f| frame_text(f, perf, user_pid.is_some())).collect(),
+                // As bpftrace: the address, and in perf mode "[unknown]"
+                // for a user frame's file.
+                None if perf && user_pid.is_some() => vec![format!("0x{address:x} ([unknown])")],
+                None => vec![format!("0x{address:x}")],
+            };
+            for text in texts {
+                if perf {
+                    let _ = writeln!(out, "\t{address:x} {text}");
+                } else {
+                    let _ = writeln!(out, "{:indent$}{text}", "");
+                }
+            }
+        }
+        out
     }
 
     /// The function an address of a process is in (`usym()`): its name,
     /// or the address in hex.
     pub fn user_name(&self, pid: u32, address: u64) -> String {
-        self.user.borrow_mut().find(pid, address).map_or_else(|| format!("0x{address:x}"), |(name, _)| name)
+        self.symbols.user_function(pid, address).map_or_else(|| format!("0x{address:x}"), |(name, _)| name)
     }
 
     /// The kernel function or object an address is in (`ksym()`): its
     /// name, or the address in hex.
     pub fn kernel_name(&self, address: u64) -> String {
-        let symbols = self.kernel.get_or_init(bpfscope_probes::symbols::KernelSymbols::load);
-        symbols.find(address).map_or_else(|| format!("0x{address:x}"), |(name, _)| name.to_string())
+        self.symbols.kernel_function(address).map_or_else(|| format!("0x{address:x}"), |(name, _)| name)
     }
+}
+
+/// One frame as bpftrace 0.26 prints it: `name+offset@dir/file:line`, an
+/// inlined function as `[inlined] name@dir/file:line`; in perf mode
+/// `name+offset (module)` or `name (inlined)`, without file and line.
+fn frame_text(f: &bpfscope_probes::symbols::Frame, perf: bool, user: bool) -> String {
+    let mut text = String::new();
+    if f.is_inlined() && !perf {
+        text.push_str("[inlined] ");
+    }
+    text.push_str(&f.name);
+    if let Some(offset) = f.offset {
+        text.push_str(&format!("+{offset}"));
+    }
+    if perf {
+        match (&f.module, f.is_inlined()) {
+            (Some(m), _) if user => text.push_str(&format!(" ({m})")),
+            (_, true) => text.push_str(" (inlined)"),
+            _ if user => text.push_str(" ([unknown])"),
+            _ => {}
+        }
+    } else if let Some(at) = &f.location {
+        text.push('@');
+        text.push_str(at);
+    }
+    text
 }
 
 /// Below this, a `ksym_t`/`usym_t` value is an index into the program's
@@ -91,20 +152,18 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// A stack as bpftrace prints it: a newline, then one indented line
-    /// per frame (by 4 in map keys, 8 elsewhere), each `function+offset`.
+    /// A stack as bpftrace prints it: a newline, then one line per frame
+    /// in the stack's mode (indented by 4 in map keys, 8 elsewhere, in
+    /// bpftrace mode).
     pub fn stack_text(&self, value: u64, indent: usize) -> String {
         let (_, map, pid) = bpfscope_compiler::stack_value_parts(value);
-        let user = self.stacks.get(map).is_some_and(|s| s.user);
-        let mut out = String::from("\n");
-        for addr in self.frames(value) {
-            let frame = match self.symbols {
-                Some(s) => s.frame(addr, user.then_some(pid)),
-                None => format!("0x{addr:x}"),
-            };
-            out.push_str(&format!("{:indent$}{frame}\n", ""));
-        }
-        out
+        let Some(stack) = self.stacks.get(map) else { return "\n".to_string() };
+        let frames = self.frames(value);
+        let lines = match self.symbols {
+            Some(s) => s.stack_lines(&frames, stack.user.then_some(pid), stack.mode, indent),
+            None => frames.iter().map(|a| format!("{:indent$}0x{a:x}\n", "")).collect(),
+        };
+        format!("\n{lines}")
     }
 
     /// A stack's frame addresses, innermost first.

@@ -1,0 +1,140 @@
+//! Frames and symbols as bpftrace 0.26 prints them: demangled C++ and Rust
+//! names, file and line from DWARF (checked against addr2line), the stack
+//! modes, and `func` demangled.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+/// Runs `program` on `target ARGS` (-c) and returns what it printed.
+fn trace(target: &std::path::Path, args: &str, program: &str) -> String {
+    let out = bpfscope().args(["-c", &format!("{} {args}", target.display()), "-e", program]).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    stdout(&out)
+}
+
+/// The lines of the map key of `@` whose count is `count`, trimmed.
+fn key_frames(text: &str, map: &str, count: u64) -> Vec<String> {
+    let key = text
+        .split(&format!("{map}[\n"))
+        .nth(1)
+        .and_then(|k| k.split(&format!("]: {count}\n")).next())
+        .unwrap_or_else(|| panic!("no {map} with count {count} in {text}"));
+    key.lines().map(|l| l.trim().to_string()).collect()
+}
+
+#[test]
+fn cpp_frames_and_func_are_demangled() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("cxxwork", "cxxwork", &["-fno-omit-frame-pointer"]);
+    let t = target.display();
+    let program = format!(
+        "config = {{ show_debug_info = false }} uprobe:{t}:_ZN2ns1K4workEi {{ @[ustack(2)] = count(); @f[func] = count(); }}"
+    );
+    let text = trace(&target, "3", &program);
+    let frames = key_frames(&text, "@", 3);
+    assert_eq!(frames[0], "ns::K::work(int)+0", "{text}");
+    assert!(text.contains("@f[ns::K::work(int)]: 3\n"), "{text}");
+    // A caller's frame, demangled with its parameters.
+    let program = format!("config = {{ show_debug_info = false }} uprobe:{t}:leaf {{ @[ustack(3)] = count(); }}");
+    let text = trace(&target, "3", &program);
+    let frames = key_frames(&text, "@", 3);
+    assert_eq!(frames[0], "leaf+0", "{text}");
+    assert!(frames[1].starts_with("drive(ns::K&, int)+"), "{text}");
+    assert!(frames[2].starts_with("main+"), "{text}");
+    // cpp_demangle = false: the names as the symbol table has them.
+    let program = format!(
+        "config = {{ show_debug_info = false; cpp_demangle = false }} uprobe:{t}:_ZN2ns1K4workEi {{ @[ustack(2)] = count(); @f[func] = count(); }}"
+    );
+    let text = trace(&target, "2", &program);
+    let frames = key_frames(&text, "@", 2);
+    assert_eq!(frames[0], "_ZN2ns1K4workEi+0", "{text}");
+    assert!(text.contains("@f[_ZN2ns1K4workEi]: 2\n"), "{text}");
+    let program = format!(
+        "config = {{ show_debug_info = false; cpp_demangle = false }} uprobe:{t}:leaf {{ @[ustack(2)] = count(); }}"
+    );
+    let text = trace(&target, "2", &program);
+    assert!(key_frames(&text, "@", 2)[1].starts_with("_Z5driveRN2ns1KEi+"), "{text}");
+}
+
+#[test]
+fn rust_frames_are_demangled() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("rustwork", "rustwork", &["-C", "force-frame-pointers=yes"]);
+    let program = format!(
+        "config = {{ show_debug_info = false }} uprobe:{}:*Worker*work* {{ @[ustack(1)] = count(); @f[func] = count(); }}",
+        target.display()
+    );
+    let text = trace(&target, "4", &program);
+    assert_eq!(key_frames(&text, "@", 4), ["rustwork::Worker::work+0"], "{text}");
+    assert!(text.contains("@f[rustwork::Worker::work]: 4\n"), "{text}");
+}
+
+/// What addr2line (binutils, independent of us) says of an address of
+/// `exe`: `(function, file:line)`.
+fn addr2line(exe: &std::path::Path, address: u64) -> (String, String) {
+    let out = Command::new("addr2line").arg("-f").arg("-e").arg(exe).arg(format!("0x{address:x}")).output();
+    let text = String::from_utf8_lossy(&out.expect("addr2line runs").stdout).into_owned();
+    let mut lines = text.lines();
+    (lines.next().unwrap_or("").to_string(), lines.next().unwrap_or("").to_string())
+}
+
+/// The address of a function in the symbol table, from nm.
+fn nm_address(exe: &std::path::Path, name: &str) -> u64 {
+    let out = Command::new("nm").arg(exe).output().expect("nm runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_suffix(&format!(" T {name}")).and_then(|a| u64::from_str_radix(a, 16).ok()))
+        .unwrap_or_else(|| panic!("{name} is not in the symbol table"))
+}
+
+/// With debug info (bpftrace 0.26's default), a frame ends with
+/// `@DIR/FILE:LINE` of its address: the same file and line as addr2line
+/// gives for the function's entry. Perf and raw modes as 0.26 prints them.
+#[test]
+fn frames_carry_file_and_line_and_modes_print_as_bpftrace() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("uprobed", "uprobed_lines", &["-fno-omit-frame-pointer", "-no-pie"]);
+    let t = target.display();
+    let entry = nm_address(&target, "step_two");
+    let (function, line) = addr2line(&target, entry);
+    assert_eq!(function, "step_two");
+    let program = format!("uprobe:{t}:step_two {{ @[ustack(1)] = count(); }}");
+    let text = trace(&target, "2", &program);
+    assert_eq!(key_frames(&text, "@", 2), [format!("step_two+0@{line}")], "{text}");
+    // perf: a tab, the address in hex, the symbol and the file mapped;
+    // raw: the address alone. The target is not position-independent, so
+    // the address is the symbol table's.
+    let program = format!("uprobe:{t}:step_two {{ @p[ustack(perf, 1)] = count(); @r[ustack(raw, 1)] = count(); }}");
+    let text = trace(&target, "2", &program);
+    let canonical = target.canonicalize().expect("canonical path");
+    assert!(text.contains(&format!("@p[\n\t{entry:x} step_two+0 ({})\n]: 2\n", canonical.display())), "{text}");
+    assert!(text.contains(&format!("@r[\n{entry:x}\n]: 2\n")), "{text}");
+    // The stack_mode config, from the environment as bpftrace reads it.
+    let out = bpfscope()
+        .args(["-c", &format!("{t} 1"), "-e", &format!("uprobe:{t}:step_two {{ @[ustack(1)] = count(); }}")])
+        .env("BPFTRACE_STACK_MODE", "raw")
+        .output()
+        .expect("runs");
+    assert!(stdout(&out).contains(&format!("@[\n{entry:x}\n]: 1\n")), "{}", stdout(&out));
+}
+
+#[test]
+fn build_id_mode_is_refused_up_front() {
+    let out = bpfscope().args(["-e", "BEGIN { print(ustack(build_id)); }"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "stdin:1:22: error: the build_id stack mode is not supported by bpfscope yet\n\
+         BEGIN { print(ustack(build_id)); }\n                     ~~~~~~~~\n\
+         hint: use bpftrace, perf or raw (raw prints addresses to symbolize later)\n"
+    );
+}
