@@ -59,6 +59,12 @@ pub struct Cli {
     #[arg(short = 'o', value_name = "FILE")]
     pub output: Option<String>,
 
+    /// At the end, draw the maps keyed by stacks (e.g. @[kstack, ustack,
+    /// comm] = count()) as a flame graph in FILE (SVG; kernel frames,
+    /// user frames and inlined functions in their own colours).
+    #[arg(long = "flamegraph", value_name = "FILE")]
+    pub flamegraph: Option<std::path::PathBuf>,
+
     /// Output buffering: none, line or full (default: line on a terminal,
     /// full otherwise, flushed at least every 100 ms).
     #[arg(short = 'B', value_name = "MODE")]

@@ -120,6 +120,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         dry_run: cli.dry_run,
         print_ast: !cli.debug.is_empty(),
         output: cli.output.as_ref().map(std::path::PathBuf::from),
+        flamegraph: cli.flamegraph.clone(),
         buffering: cli.buffering.as_deref().map(str::parse).transpose().map_err(Error::Usage)?,
         read_warnings: match (cli.runtime_warnings, cli.no_warnings) {
             (true, true) => return Err(Error::Usage("-k conflicts with --no-warnings".into())),

@@ -43,12 +43,21 @@ pub struct Settings {
     pub json: bool,
     /// `-k`: report failed memory reads and map reads of missing keys.
     pub read_warnings: bool,
+    /// `--flamegraph FILE`: the maps keyed by stacks drawn at the end.
+    pub flamegraph: Option<std::path::PathBuf>,
 }
 
 /// Runs a program to its end, printing what it prints as bpftrace does;
 /// returns the exit code it asked for.
 pub fn run_program(source: &Source, settings: &Settings) -> Result<i32, Error> {
     let Prepared { compiled, mut child } = prepare(source, settings)?;
+    if settings.flamegraph.is_some() && !compiled.user_maps.iter().any(bpfscope_runtime::output::maps::keyed_by_stacks)
+    {
+        return Err(Error::Usage(
+            "--flamegraph draws maps keyed by stacks, and this program has none (e.g. @[kstack, ustack, comm] = count())"
+                .into(),
+        ));
+    }
     if settings.dry_run {
         return Ok(0);
     }
@@ -140,6 +149,7 @@ impl Settings {
             features: self.features.clone(),
             buffering: self.buffering.unwrap_or_default(),
             json: self.json,
+            flamegraph: self.flamegraph.clone(),
         }
     }
 }

@@ -275,6 +275,88 @@ fn exec_of_the_traced_process(t: &mut Tally) {
     }
 }
 
+/// The value of a USDT semaphore in a running process: `vaddr` from the
+/// symbol table, moved by where the file's first page is mapped.
+fn semaphore(pid: u32, exe: &std::path::Path, vaddr: u64) -> u16 {
+    use std::os::unix::fs::FileExt;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+    let exe = exe.canonicalize().expect("canonical");
+    let base = maps
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 6 && f[2] == "00000000" && std::path::Path::new(f[5]) == exe)
+                .then(|| u64::from_str_radix(f[0].split('-').next()?, 16).ok())?
+        })
+        .expect("the executable's first page");
+    let mut value = [0u8; 2];
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("mem");
+    mem.read_exact_at(&mut value, base + vaddr).expect("reads the semaphore");
+    u16::from_le_bytes(value)
+}
+
+/// USDT semaphores, on both attach paths and every ending (SIGKILL too):
+/// set while a run is attached (the kernel's reference counter), back to
+/// 0 in the traced process right after the run is gone.
+fn usdt_semaphores(t: &mut Tally) {
+    let header = ["/usr/include/sys/sdt.h", "/usr/include/x86_64-linux-gnu/sys/sdt.h"];
+    if !header.iter().any(|h| std::path::Path::new(h).exists()) {
+        eprintln!("usdt semaphores: not tried: sys/sdt.h is missing (scripts/test.sh installs systemtap-sdt-dev)");
+        assert!(std::env::var_os("CI").is_none(), "CI installs sys/sdt.h");
+        return;
+    }
+    let target = build_target_as("usdted", "usdted_sem", &["-fPIE", "-pie"]);
+    let nm = Command::new("nm").arg(&target).output().expect("nm runs");
+    let vaddr = String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .find_map(|l| l.strip_suffix(" usdted_guarded_semaphore")?.split(' ').next().map(str::to_string))
+        .and_then(|a| u64::from_str_radix(&a, 16).ok())
+        .expect("the semaphore's symbol");
+    let program = format!("usdt:{}:guarded {{ @ = count(); }}", target.display());
+    for (path, features) in [("uprobe PMU", ""), ("uprobe_events", "uprobe_pmu")] {
+        for ending in ["INT", "TERM", "HUP", "KILL"] {
+            let what = format!("USDT semaphore after SIG{ending} on {path}");
+            let mut traced = Command::new(&target)
+                .args(["1", "wait"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawns");
+            // Let it run to its wait (its mappings in place).
+            std::thread::sleep(Duration::from_millis(50));
+            let pid = traced.id();
+            let tracer = Tracer::start(&with_features(features, &["-e", &program]));
+            if semaphore(pid, &target, vaddr) != 1 {
+                t.leftovers.push(format!("{what}: the semaphore was not set while attached"));
+            }
+            let tracer_pid = tracer.pid();
+            let out = tracer.signal(ending);
+            t.tried += 1;
+            if ending != "KILL" {
+                t.check_output(&what, &out.stderr);
+            }
+            // The kernel drops its count as the run's links go (a killed
+            // run's, as its files close): allowed a moment.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let mut left = semaphore(pid, &target, vaddr);
+            while left != 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+                left = semaphore(pid, &target, vaddr);
+            }
+            if left != 0 {
+                t.leftovers.push(format!("{what}: the semaphore is {left}"));
+            }
+            if ending == "KILL" {
+                // What a killed run leaves in tracefs, --cleanup removes.
+                let _ = bpfscope().arg("--cleanup").output();
+            }
+            t.check_tracefs(&what, tracer_pid);
+            let _ = traced.stdin.take().expect("stdin").write_all(b"go\n");
+            let _ = traced.wait();
+        }
+    }
+}
+
 /// A library unloaded (its pages unmapped) and loaded again while probes
 /// are on it, on every attach path: the calls of both loads are counted.
 fn library_unmapped(t: &mut Tally) {
@@ -502,6 +584,7 @@ fn fault_catalogue() {
     files_changing(&mut t);
     exec_of_the_traced_process(&mut t);
     library_unmapped(&mut t);
+    usdt_semaphores(&mut t);
     soak(&mut t);
     eprintln!(
         "reliability: {} faults tried, {} leftovers, {} panics, {} unreported losses ({:.1} s)",

@@ -138,3 +138,102 @@ fn build_id_mode_is_refused_up_front() {
          hint: use bpftrace, perf or raw (raw prints addresses to symbolize later)\n"
     );
 }
+
+/// `--flamegraph FILE`: the map keyed by stacks drawn as an SVG that an XML
+/// parser reads, holding the workload's frames, and the root's sample count
+/// equal to the counts the map printed.
+#[test]
+fn flamegraph_draws_the_stack_map() {
+    if !can_trace() {
+        return;
+    }
+    let spinner = build_target_as("spinner", "spinner_flame", &["-fno-omit-frame-pointer"]);
+    let svg = std::env::temp_dir().join(format!("bpfscope-flame-{}.svg", std::process::id()));
+    let out = bpfscope()
+        .args(["--flamegraph", svg.to_str().expect("utf-8"), "-c", &format!("{} 400", spinner.display())])
+        .args(["-e", "profile:hz:199 /pid == cpid/ { @[kstack, ustack, comm] = count(); }"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: u64 = stdout(&out)
+        .lines()
+        .filter_map(|l| l.rsplit_once("]: ").map(|(_, n)| n))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum();
+    assert!(printed > 0, "{}", stdout(&out));
+    let text = std::fs::read_to_string(&svg).expect("the SVG");
+    let _ = std::fs::remove_file(&svg);
+    let titles = svg_titles(&text);
+    let samples = |t: &str| t.split(" (").nth(1).and_then(|r| r.split(' ').next()).map(|n| n.replace(',', ""));
+    let all = titles.iter().find(|t| t.starts_with("all (")).expect("the root frame");
+    assert_eq!(samples(all), Some(printed.to_string()), "{all}");
+    // Root down: the command, its user frames, then the kernel's.
+    assert!(titles.iter().any(|t| t.starts_with("spinner_flame (")), "{titles:?}");
+    assert!(titles.iter().any(|t| t.starts_with("main (")), "{titles:?}");
+    assert!(titles.iter().any(|t| t.starts_with("spin_here (")), "{titles:?}");
+    assert!(!titles.iter().any(|t| t.contains("+0x") || t.contains('@')), "no offsets or lines: {titles:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("Wrote a flame graph of {printed} samples to")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A program without a stack map is told so before anything runs.
+    let out = bpfscope().args(["--flamegraph", "/tmp/x.svg", "-e", "BEGIN { @ = count(); }"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--flamegraph draws maps keyed by stacks"));
+}
+
+/// `args.NAME` in a uprobe, typed from DWARF: integers of each width and
+/// sign, a string through its pointer, read from the registers as the
+/// target passed them; `-lv` lists the parameters as bpftrace 0.26 does.
+#[test]
+fn uprobe_args_come_from_dwarf() {
+    let target = build_target_as("argsy", "argsy", &[]);
+    let t = target.display();
+    let out = bpfscope().args(["-lv", &format!("uprobe:{t}:takes")]).output().expect("runs");
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "uprobe:{t}:takes\n    int n\n    const char* s\n    struct Foo* foo\n    unsigned char c\n    long int big\n    short int neg\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !can_trace() {
+        return;
+    }
+    let program = format!("uprobe:{t}:takes {{ @[args.n, str(args.s), args.c, args.big, args.neg] = count(); }}");
+    let text = trace(&target, "3", &program);
+    assert_eq!(
+        text,
+        "\n\n@[0, hello, 120, -5000000000, -3]: 1\n@[7, hello, 120, -5000000000, -3]: 1\n\
+         @[14, hello, 120, -5000000000, -3]: 1\n"
+    );
+    // A parameter the language cannot read from a register, and one the
+    // function does not have.
+    let err = |program: String| {
+        let out = bpfscope().args(["--dry-run", "-e", &program]).output().expect("runs");
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let text = err(format!("uprobe:{t}:takes {{ print(args.nope); }}"));
+    assert!(text.contains("error: no field named 'nope' here"), "{text}");
+    assert!(text.contains("hint: the fields are: n, s, foo, c, big, neg"), "{text}");
+    let text = err(format!("uprobe:{t}:floaty {{ print(args.x); }}"));
+    assert!(text.contains("hint: the fields are: after"), "{text}");
+    // An integer after a double: in the first integer register, not the
+    // second (the double went to a vector register).
+    let program = format!("uprobe:{t}:floaty {{ @[args.after] = count(); }}");
+    assert_eq!(trace(&target, "3", &program), "\n\n@[0]: 1\n@[1]: 1\n@[2]: 1\n");
+    // No debug info: said, with where to get it.
+    let bare = build_target_as("argsy", "argsy_nodebug", &["-g0"]);
+    let text = err(format!("uprobe:{}:takes {{ print(args.n); }}", bare.display()));
+    assert!(
+        text.contains(&format!(
+            "error: Could not parse arguments of \"uprobe:{0}:takes\": no debuginfo found for {0}",
+            bare.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("hint: build it with -g, or install its debug symbols"), "{text}");
+}

@@ -498,7 +498,9 @@ fn profile_folds_symbolized_user_stacks() {
     let spinner = build_target("spinner", &["-fno-omit-frame-pointer"]);
     let mut workload = waiting(&spinner, &["3000"]);
     let pid = workload.id().to_string();
-    let tracer = Tracer::start(&["tool", "profile", "-p", &pid, "-f", "-U", "-F", "199", "1"]);
+    let svg = std::env::temp_dir().join(format!("bpfscope-profile-{}.svg", std::process::id()));
+    let svg_arg = svg.to_str().expect("utf-8");
+    let tracer = Tracer::start(&["tool", "profile", "-p", &pid, "-f", "-U", "-F", "199", "--svg", svg_arg, "1"]);
     go(&mut workload);
     let text = stdout(&tracer.wait(Duration::from_secs(30)));
     assert!(workload.wait().expect("waits").success());
@@ -511,6 +513,13 @@ fn profile_folds_symbolized_user_stacks() {
     assert!(!text.contains("+0x"), "{text}");
     let in_spin: u64 = lines.iter().filter(|(s, _)| s.contains(";main;spin_here")).map(|l| l.1).sum();
     assert!(in_spin > 0, "no sample in main -> spin_here:\n{text}");
+    // --svg: the same stacks drawn, as many samples as folded.
+    let drawn = std::fs::read_to_string(&svg).expect("the SVG");
+    let _ = std::fs::remove_file(&svg);
+    let titles = svg_titles(&drawn);
+    let total: u64 = lines.iter().map(|l| l.1).sum();
+    assert!(titles.iter().any(|t| t.starts_with(&format!("all ({total} samples"))), "{titles:?}");
+    assert!(titles.iter().any(|t| t.starts_with("spin_here (")), "{titles:?}");
 }
 
 /// `profile -p PID 1`: BCC's banner and multi-line layout, ending each

@@ -2,6 +2,7 @@
 //! the concrete attach points a program's wildcards stand for.
 
 pub mod btf;
+pub mod dwarf;
 pub mod glob;
 pub mod kernel;
 pub mod list;

@@ -81,6 +81,8 @@ fn list_one(part: &str, options: &ListOptions, out: &mut Vec<String>) -> Result<
     let mut sorted: Vec<Provider> = providers;
     sorted.sort_by_key(|p| p.name());
     let mut btf = None;
+    // Each binary opened (and its DWARF read) once for all its functions.
+    let mut opened = std::collections::HashMap::new();
     for p in sorted {
         let glob = Glob::new(&format!("{}:{rest}", p.name()));
         let single = Glob::new(rest);
@@ -96,7 +98,11 @@ fn list_one(part: &str, options: &ListOptions, out: &mut Vec<String>) -> Result<
             let matched = if rest.contains(':') { glob.matches(&probe) } else { short_form_matches(&probe, &single) };
             if by_function || matched {
                 if options.verbose {
-                    let args = arguments(p, &probe, btf.as_ref());
+                    let args = if matches!(p, Provider::Uprobe) {
+                        uprobe_params(&probe, &mut opened)
+                    } else {
+                        arguments(p, &probe, btf.as_ref())
+                    };
                     out.push(probe);
                     out.extend(args.into_iter().map(|a| format!("    {a}")));
                 } else {
@@ -192,6 +198,20 @@ fn arguments(p: Provider, probe: &str, btf: Option<&KernelBtf>) -> Vec<String> {
         },
         _ => Vec::new(),
     }
+}
+
+/// A uprobe's parameters as bpftrace 0.26's `-lv` prints them (`int a`,
+/// `char* s`), from DWARF; none where the binary has no debug info.
+fn uprobe_params(
+    probe: &str,
+    opened: &mut std::collections::HashMap<String, Option<crate::user::Binary>>,
+) -> Vec<String> {
+    let Some((path, function)) = probe.strip_prefix("uprobe:").and_then(|r| r.rsplit_once(':')) else {
+        return Vec::new();
+    };
+    let binary = opened.entry(path.to_string()).or_insert_with(|| crate::user::Binary::open(path.as_ref()).ok());
+    let Some(Ok(params)) = binary.as_ref().map(|b| b.params(function)) else { return Vec::new() };
+    params.into_iter().map(|p| if p.name.is_empty() { p.c_type } else { format!("{} {}", p.c_type, p.name) }).collect()
 }
 
 /// Tracepoints of the categories `rest` can match.

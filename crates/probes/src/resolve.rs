@@ -61,6 +61,8 @@ pub struct UprobeSite {
     /// The file offset the kernel places the breakpoint at.
     pub offset: u64,
     pub ret: bool,
+    /// The function's parameters from DWARF, when the probe reads `args`.
+    pub params: Option<Arc<Vec<crate::dwarf::Param>>>,
 }
 
 /// Where an fentry or fexit program goes, and what its context holds.
@@ -124,6 +126,11 @@ impl Resolved {
                     )),
                     Detail::RawTracepoint { args: Some(args) } => Some(Type::Record(args.to_vec())),
                     Detail::Fentry(site) => Some(Type::Record(site.params.to_vec())),
+                    // Parameters the language cannot read (floats, structs
+                    // by value) are left out: naming one is an error.
+                    Detail::Uprobe(UprobeSite { params: Some(params), .. }) => Some(Type::Record(
+                        params.iter().filter_map(|p| Some((p.name.clone(), p.ty.clone()?))).collect(),
+                    )),
                     Detail::None
                     | Detail::Uprobe(_)
                     | Detail::Usdt(_)
@@ -220,9 +227,9 @@ pub fn resolve(program: &Program, options: &ResolveOptions) -> Result<Resolved, 
         let mut targets = Vec::new();
         for ap in &probe.attach_points {
             let found = match (&ap.provider, &ap.target) {
-                (Provider::Uprobe | Provider::Uretprobe, Target::User { binary, location, lang }) => {
-                    binaries.uprobes(ap, binary.as_deref(), location, lang.as_deref(), options)
-                }
+                (Provider::Uprobe | Provider::Uretprobe, Target::User { binary, location, lang }) => binaries
+                    .uprobes(ap, binary.as_deref(), location, lang.as_deref(), options)
+                    .and_then(|sites| if uses_args(probe) { binaries.with_params(ap, sites) } else { Ok(sites) }),
                 (Provider::Fentry | Provider::Fexit, Target::Kernel { module, func, offset: None }) => {
                     fentries(ap, module.as_deref(), func, &mut btf, &mut kernel)
                 }
@@ -487,6 +494,33 @@ impl Binaries {
         Ok(b)
     }
 
+    /// Uprobe sites with their functions' parameters from DWARF, for a
+    /// probe that reads `args` (as bpftrace: registers only).
+    fn with_params(&mut self, ap: &AttachPoint, mut sites: Vec<Concrete>) -> Result<Vec<Concrete>, Diagnostic> {
+        for c in &mut sites {
+            let Detail::Uprobe(site) = &mut c.detail else { continue };
+            let binary = self.open(&site.binary).map_err(|e| e.at(ap))?;
+            let shown = c.attach.canonical();
+            let Some(function) = site.function.clone() else {
+                return Err(Diagnostic::error(
+                    ap.span,
+                    format!("Could not parse arguments of \"{shown}\": no function"),
+                ));
+            };
+            let params = binary.params(&function).map_err(|e| {
+                let d = Diagnostic::error(ap.span, format!("Could not parse arguments of \"{shown}\": {e}"));
+                match e {
+                    crate::dwarf::DwarfError::NoDebugInfo(_) => {
+                        d.with_hint("build it with -g, or install its debug symbols (the -dbgsym or -dbg package)")
+                    }
+                    _ => d,
+                }
+            })?;
+            site.params = Some(Arc::new(params));
+        }
+        Ok(sites)
+    }
+
     /// The USDT probes an attach point names (wildcards allowed in the
     /// provider and name).
     fn usdt(
@@ -577,6 +611,7 @@ impl Binaries {
                 function: function.map(str::to_string),
                 offset,
                 ret,
+                params: None,
             }),
         };
         match location {

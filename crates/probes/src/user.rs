@@ -32,7 +32,12 @@ pub struct Binary {
     /// Neither the binary nor a debug file has `.symtab`: only exported
     /// functions are known.
     pub stripped: bool,
+    /// Its functions' parameters from DWARF, read when first asked for.
+    dwarf: std::sync::OnceLock<DwarfFunctions>,
 }
+
+/// What a file's DWARF says of its functions (None: it has none).
+type DwarfFunctions = Result<Option<std::collections::HashMap<String, Vec<crate::dwarf::Param>>>, String>;
 
 impl std::fmt::Debug for Binary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,7 +70,7 @@ impl Binary {
         });
         let has_symtab = |d: &[u8]| object::File::parse(d).is_ok_and(|f| f.symbol_table().is_some());
         let stripped = !has_symtab(&data) && !debug.as_deref().is_some_and(has_symtab);
-        Ok(Binary { path: path.to_path_buf(), data, debug, segments, stripped })
+        Ok(Binary { path: path.to_path_buf(), data, debug, segments, stripped, dwarf: Default::default() })
     }
 
     /// Calls `f` with every defined function symbol's unversioned name,
@@ -176,6 +181,28 @@ impl Binary {
             .iter()
             .find(|(_, size, file_off)| offset >= *file_off && offset < file_off + size)
             .map(|(address, _, file_off)| address + (offset - file_off))
+    }
+
+    /// A function's parameters from the DWARF of this file or of its
+    /// separate debug file (read once per file).
+    pub fn params(&self, function: &str) -> Result<Vec<crate::dwarf::Param>, crate::dwarf::DwarfError> {
+        use crate::dwarf::DwarfError;
+        let shown = || self.path.display().to_string();
+        let functions = self.dwarf.get_or_init(|| {
+            let read = |data: &[u8]| crate::dwarf::functions(data).map_err(|e| e.to_string());
+            match read(&self.data) {
+                Ok(None) => self.debug.as_deref().map_or(Ok(None), read),
+                found => found,
+            }
+        });
+        match functions {
+            Err(message) => Err(DwarfError::Bad { binary: shown(), message: message.clone() }),
+            Ok(None) => Err(DwarfError::NoDebugInfo(shown())),
+            Ok(Some(all)) => all
+                .get(function)
+                .cloned()
+                .ok_or_else(|| DwarfError::NoFunction { binary: shown(), function: function.to_string() }),
+        }
     }
 
     /// The name closest to `name`, for "did you mean".

@@ -45,4 +45,6 @@ pub enum RunError {
     Attach { probe: String, message: String },
     #[error("cannot write the output: {0}")]
     Io(#[from] std::io::Error),
+    #[error("--flamegraph: {0}")]
+    FlameGraph(#[from] output::flamegraph::FlameGraphError),
 }

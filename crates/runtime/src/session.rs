@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub buffering: Buffering,
     /// Write bpftrace 0.26's JSON lines (`-f json`) instead of text.
     pub json: bool,
+    /// Draw the maps keyed by stacks as a flame graph here at the end.
+    pub flamegraph: Option<std::path::PathBuf>,
 }
 
 /// When output is flushed (`-B`).
@@ -112,6 +114,12 @@ pub fn run(
     let lost = printer.lost;
     session.print_all_maps(out)?;
     out.flush()?;
+    if let Some(path) = &options.flamegraph {
+        let samples = crate::output::flamegraph::write_svg(path, "Flame Graph", &session.folded_stacks())?;
+        if !options.quiet {
+            eprintln!("Wrote a flame graph of {samples} samples to {}", path.display());
+        }
+    }
     if lost > 0 && !options.quiet {
         let by_probe: Vec<String> = session.lost_by_probe().iter().map(|(p, n)| format!("{n} from {p}")).collect();
         let by_probe = if by_probe.is_empty() { String::new() } else { format!(" ({})", by_probe.join(", ")) };
@@ -399,6 +407,12 @@ impl Session {
             handle: &self.maps[map.map.0],
             resolver: Resolver::of(&self.compiled, &self.maps, &self.symbols),
         })
+    }
+
+    /// The maps keyed by stacks, as folded stacks for a flame graph.
+    pub fn folded_stacks(&self) -> Vec<crate::output::flamegraph::Folded> {
+        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
+        self.compiled.user_maps.iter().flat_map(|um| maps::folded(um, &self.maps[um.map.0], &r)).collect()
     }
 
     /// The names of the program's maps, with their `@`.

@@ -62,6 +62,9 @@ struct Args {
     /// show raw addresses
     #[arg(short = 'A', long)]
     address: bool,
+    /// also draw the stacks as a flame graph in FILE (SVG)
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
     /// duration of trace, in seconds
     #[arg(default_value_t = 99_999_999, value_parser = clap::value_parser!(u64).range(1..))]
     duration: u64,
@@ -128,7 +131,26 @@ fn main(args: &[String]) -> Result<(), Error> {
     for s in &samples {
         print_sample(s, &a, &symbols)?;
     }
+    if let Some(path) = &a.svg {
+        let stacks: Vec<_> = samples.iter().map(|s| (folded(s, &a, &symbols), s.count)).collect();
+        let drawn = bpfscope_runtime::output::flamegraph::write_svg(path, "CPU Flame Graph", &stacks)
+            .map_err(bpfscope_runtime::RunError::from)?;
+        eprintln!("Wrote a flame graph of {drawn} samples to {}", path.display());
+    }
     Ok(())
+}
+
+/// A sample's frames from the root down for a flame graph: the command,
+/// its user frames, then its kernel frames (marked `_[k]`, so they are
+/// coloured apart).
+fn folded(s: &Sample, a: &Args, symbols: &Symbolizer) -> Vec<String> {
+    let mut frames = vec![s.comm.clone()];
+    frames.extend(names(symbols.user(s.pid, &s.user)).into_iter().rev());
+    if a.delimited && !s.kernel.is_empty() && !s.user.is_empty() {
+        frames.push("-".to_string());
+    }
+    frames.extend(names(symbols.kernel(&s.kernel)).into_iter().rev().map(|n| format!("{n}_[k]")));
+    frames
 }
 
 /// The counted stacks, from the map's (pid, comm, stacks...) keys.

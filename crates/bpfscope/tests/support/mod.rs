@@ -381,3 +381,24 @@ pub fn check_write_user() {
         assert_eq!(out, "1\n135\n\n\n", "{err}");
     }
 }
+
+/// The `<title>`s of an SVG's elements, read with an XML parser: any
+/// malformed XML fails the test.
+#[allow(dead_code)]
+pub fn svg_titles(svg: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(svg);
+    let (mut titles, mut in_title) = (Vec::new(), false);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Eof) => return titles,
+            Ok(Event::Start(e)) => in_title = e.name().as_ref() == b"title",
+            Ok(Event::Text(t)) if in_title => {
+                titles.push(String::from_utf8_lossy(t.as_ref()).into_owned());
+            }
+            Ok(Event::End(_)) => in_title = false,
+            Ok(_) => {}
+            Err(e) => panic!("not well-formed at byte {}: {e}", reader.buffer_position()),
+        }
+    }
+}

@@ -73,10 +73,53 @@ impl Gen<'_, '_> {
         self.context_slot(n, &t, span)
     }
 
+    /// `args.name` of a uprobe: the parameter's register (DWARF says which
+    /// parameter it is), narrowed to its type.
+    pub(super) fn uprobe_args_field(
+        &mut self,
+        params: &[bpfscope_probes::dwarf::Param],
+        field: &str,
+        span: Span,
+    ) -> GResult<Val> {
+        self.ctx(span, "args")?;
+        let Some(i) = params.iter().position(|p| p.name == field) else {
+            return Err(bpfscope_lang::Diagnostic::error(span, format!("Can't find function parameter {field}")));
+        };
+        let Some(t) = params[i].ty.clone() else {
+            return Err(bpfscope_lang::Diagnostic::error(
+                span,
+                format!("{field} has unsupported type ({})", params[i].c_type),
+            ));
+        };
+        // Its register, counted over the parameters before it that take
+        // one (a double before it does not).
+        let Some(register) = params[i].register else {
+            return Err(bpfscope_lang::Diagnostic::error(
+                span,
+                format!("cannot tell which register holds {field}: a parameter before it is passed by value"),
+            ));
+        };
+        let Some(&off) = pt_regs::ARGS.get(register) else {
+            return Err(bpfscope_lang::Diagnostic::error(
+                span,
+                "'args' builtin is not supported for probes with stack-passed arguments.",
+            ));
+        };
+        self.asm.emit(insn::ldx(Size::DW, R0, R9, off));
+        self.narrow_r0(&t);
+        self.keep(R0)
+    }
+
     /// The `i`th 8-byte slot of a `u64` array context, narrowed to `t`.
     fn context_slot(&mut self, i: usize, t: &Type, span: Span) -> GResult<Val> {
         let off = i16::try_from(i * 8).map_err(|_| self.unsupported(span, "an argument this far"))?;
         self.asm.emit(insn::ldx(Size::DW, R0, R9, off));
+        self.narrow_r0(t);
+        self.keep(R0)
+    }
+
+    /// R0 narrowed to `t`: sign- or zero-extended from its width.
+    fn narrow_r0(&mut self, t: &Type) {
         match t {
             Type::Int { bits, signed } if *bits < 64 => {
                 let shift = 64 - i32::from(*bits);
@@ -88,7 +131,6 @@ impl Gen<'_, '_> {
             }
             _ => {}
         }
-        self.keep(R0)
     }
 
     /// `argN` of a USDT probe, where its note says it is, sign- or

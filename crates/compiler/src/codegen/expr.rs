@@ -1141,6 +1141,11 @@ impl Gen<'_, '_> {
             let params = std::sync::Arc::clone(&site.params);
             return self.raw_args_field(&params, field, span);
         }
+        if let bpfscope_probes::Detail::Uprobe(bpfscope_probes::UprobeSite { params: Some(params), .. }) = &self.detail
+        {
+            let params = std::sync::Arc::clone(params);
+            return self.uprobe_args_field(&params, field, span);
+        }
         let bpfscope_probes::Detail::Tracepoint { format, category, event } = &self.detail else {
             return Err(self.unsupported(span, "args in this probe"));
         };

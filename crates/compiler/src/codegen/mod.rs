@@ -608,7 +608,8 @@ fn program_groups(targets: &[Concrete], one_site_each: bool) -> Vec<Vec<&Concret
             continue;
         }
         let same = |g: &&mut Vec<&Concrete>| match (&g[0].detail, &t.detail) {
-            (Detail::Uprobe(a), Detail::Uprobe(b)) => a.binary == b.binary && a.ret == b.ret,
+            // Sites whose `args` differ read them differently.
+            (Detail::Uprobe(a), Detail::Uprobe(b)) => a.binary == b.binary && a.ret == b.ret && a.params == b.params,
             (Detail::Kprobe(a), Detail::Kprobe(b)) => a.ret == b.ret,
             _ => false,
         };

@@ -359,6 +359,54 @@ pub fn entries(map: &UserMap, handle: &MapHandle, r: &Resolver<'_>) -> Vec<(Opti
         .collect()
 }
 
+/// Whether a map's key holds a stack (a flame graph can be drawn from it).
+pub fn keyed_by_stacks(map: &UserMap) -> bool {
+    let is_stack = |t: &Type| matches!(t, Type::Ustack | Type::Kstack);
+    match &map.key {
+        Some(Type::Tuple(items)) => items.iter().any(is_stack),
+        Some(t) => is_stack(t),
+        None => false,
+    }
+}
+
+/// A map keyed by stacks as folded stacks, one per entry with an integer
+/// value (`count()`, `sum()`): the key's other parts first (a `comm`, say),
+/// then each stack's frames from the outermost in. Empty for other maps.
+pub fn folded(map: &UserMap, handle: &MapHandle, r: &Resolver<'_>) -> Vec<super::flamegraph::Folded> {
+    if !keyed_by_stacks(map) {
+        return Vec::new();
+    }
+    let table = read(map, handle);
+    let series = series_rows(map, &table);
+    let key_frames = |key: &[u8]| -> Vec<String> {
+        let part = |t: &Type, bytes: &[u8]| -> Vec<String> {
+            if matches!(t, Type::Ustack | Type::Kstack) {
+                let mut names = r.stack_names(read_u64(bytes));
+                names.reverse();
+                names
+            } else {
+                vec![key_part(t, bytes, r)]
+            }
+        };
+        match &map.key {
+            Some(Type::Tuple(items)) => items
+                .iter()
+                .zip(field_offsets(items))
+                .flat_map(|(t, off)| part(t, slice(key, off, size_of(t))))
+                .collect(),
+            Some(t) => part(t, key),
+            None => Vec::new(),
+        }
+    };
+    key_order(map, &table)
+        .into_iter()
+        .filter_map(|row| {
+            let MapValue::Int(n) = map_value(map, &table, row as usize, &series, r) else { return None };
+            Some((key_frames(table.key(row as usize)), u64::try_from(n).ok()?))
+        })
+        .collect()
+}
+
 fn bucket_count(kind: &ValueKind) -> usize {
     match kind {
         ValueKind::Lhist { min, max, step } => ((max - min) / (*step).max(1)) as usize + 2,

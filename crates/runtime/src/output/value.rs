@@ -66,6 +66,29 @@ impl Symbolizer {
         out
     }
 
+    /// A stack's frames for a flame graph, innermost first: names without
+    /// offsets, a function inlined at a frame as a frame of its own
+    /// (marked `_[i]`), kernel frames marked `_[k]`, `[unknown]` where no
+    /// symbol covers the address.
+    pub fn frame_names(&self, frames: &[u64], user_pid: Option<u32>) -> Vec<String> {
+        let found = match user_pid {
+            Some(pid) => self.symbols.user(pid, frames),
+            None => self.symbols.kernel(frames),
+        };
+        let kernel = if user_pid.is_none() { "_[k]" } else { "" };
+        let mut names = Vec::with_capacity(frames.len());
+        for found in found {
+            match found {
+                Some(fs) => names.extend(fs.into_iter().map(|f| {
+                    let mark = if f.is_inlined() { "_[i]" } else { kernel };
+                    format!("{}{mark}", f.name)
+                })),
+                None => names.push(format!("[unknown]{kernel}")),
+            }
+        }
+        names
+    }
+
     /// The function an address of a process is in (`usym()`): its name,
     /// or the address in hex.
     pub fn user_name(&self, pid: u32, address: u64) -> String {
@@ -164,6 +187,17 @@ impl<'a> Resolver<'a> {
             None => frames.iter().map(|a| format!("{:indent$}0x{a:x}\n", "")).collect(),
         };
         format!("\n{lines}")
+    }
+
+    /// A stack's frames for a flame graph (see [`Symbolizer::frame_names`]).
+    pub fn stack_names(&self, value: u64) -> Vec<String> {
+        let (_, map, pid) = bpfscope_compiler::stack_value_parts(value);
+        let user = self.stacks.get(map).is_some_and(|s| s.user);
+        let frames = self.frames(value);
+        match self.symbols {
+            Some(s) => s.frame_names(&frames, user.then_some(pid)),
+            None => frames.iter().map(|a| format!("0x{a:x}")).collect(),
+        }
     }
 
     /// A stack's frame addresses, innermost first.

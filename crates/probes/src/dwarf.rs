@@ -1,0 +1,265 @@
+//! Function parameters from DWARF, for uprobe `args` and `-lv`: each
+//! parameter's name, its C type as bpftrace 0.26 lists it (`int`,
+//! `char*`, `const char*`, `struct Foo*`), and its type in the language
+//! where the tracer can read it from a register (integers, enums,
+//! pointers). The DWARF is the binary's own or its separate debug file's.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use bpfscope_lang::check::Type;
+use gimli::{AttributeValue, DebuggingInformationEntry, EndianSlice, RunTimeEndian, Unit, UnitOffset};
+use object::{Object, ObjectSection};
+
+type R<'a> = EndianSlice<'a, RunTimeEndian>;
+
+/// One parameter of a function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Param {
+    pub name: String,
+    /// As `-lv` prints it.
+    pub c_type: String,
+    /// How `args.NAME` reads and prints it; None where it cannot (a float,
+    /// a struct passed by value).
+    pub ty: Option<Type>,
+    /// The general-purpose register it is passed in (0 for rdi ... 5 for
+    /// r9, more for the stack); None where that cannot be told (after a
+    /// struct passed by value, whose class decides where it goes).
+    pub register: Option<usize>,
+}
+
+/// How the x86-64 calling convention passes a parameter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// In the next general-purpose register (integers, pointers, enums).
+    Integer,
+    /// In a vector register (float, double): no general one used.
+    Sse,
+    /// Anything else (structs, unions, long double by value).
+    Other,
+}
+
+/// Assigns each parameter its register: integers take the next one,
+/// floating-point ones none; after any other kind nothing is certain.
+fn assign_registers(params: &mut [Param], classes: &[Class]) {
+    let mut next = Some(0);
+    for (p, class) in params.iter_mut().zip(classes) {
+        match class {
+            Class::Integer => {
+                p.register = next;
+                next = next.map(|n| n + 1);
+            }
+            Class::Sse => {}
+            Class::Other => next = None,
+        }
+    }
+}
+
+/// Why a function's parameters are not known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DwarfError {
+    #[error("no debuginfo found for {0}")]
+    NoDebugInfo(String),
+    #[error("{binary} has no debug information for function '{function}'")]
+    NoFunction { binary: String, function: String },
+    #[error("cannot read the DWARF of {binary}: {message}")]
+    Bad { binary: String, message: String },
+}
+
+/// Every function a file's DWARF defines, with its parameters in order
+/// (the first definition of a name); None where the file has no DWARF.
+pub fn functions(data: &[u8]) -> Result<Option<HashMap<String, Vec<Param>>>, gimli::Error> {
+    let Ok(file) = object::File::parse(data) else { return Ok(None) };
+    if file.section_by_name(".debug_info").is_none() {
+        return Ok(None);
+    }
+    let endian = if file.is_little_endian() { RunTimeEndian::Little } else { RunTimeEndian::Big };
+    let sections = gimli::DwarfSections::load(|id| -> Result<Cow<'_, [u8]>, gimli::Error> {
+        Ok(file.section_by_name(id.name()).and_then(|s| s.uncompressed_data().ok()).unwrap_or(Cow::Borrowed(&[])))
+    })?;
+    let dwarf = sections.borrow(|s| EndianSlice::new(s, endian));
+    let mut out = HashMap::new();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
+        functions_in_unit(&dwarf, &unit, &mut out)?;
+    }
+    Ok(Some(out))
+}
+
+/// The functions `unit` defines, added to `out`.
+fn functions_in_unit(
+    dwarf: &gimli::Dwarf<R<'_>>,
+    unit: &Unit<R<'_>>,
+    out: &mut HashMap<String, Vec<Param>>,
+) -> gimli::Result<()> {
+    // The function being read: its depth, name, parameters so far and
+    // their classes.
+    let mut current: Option<(isize, String, Vec<Param>, Vec<Class>)> = None;
+    let finish = |(_, name, mut params, classes): (isize, String, Vec<Param>, Vec<Class>),
+                  out: &mut HashMap<String, Vec<Param>>| {
+        assign_registers(&mut params, &classes);
+        out.entry(name).or_insert(params);
+    };
+    let mut entries = unit.entries();
+    while let Some(entry) = entries.next_dfs()? {
+        let depth = entry.depth();
+        if let Some((at, _, params, classes)) = &mut current {
+            if depth == *at + 1 && entry.tag() == gimli::DW_TAG_formal_parameter {
+                let ty = type_of(unit, entry)?;
+                let language = language_type(unit, ty, 0)?;
+                classes.push(match language {
+                    Some(_) => Class::Integer,
+                    None if is_floating(unit, ty, 0)? => Class::Sse,
+                    None => Class::Other,
+                });
+                params.push(Param {
+                    name: name_of(dwarf, unit, entry)?.unwrap_or_default(),
+                    c_type: c_type_name(dwarf, unit, ty, 0)?,
+                    ty: language,
+                    register: None,
+                });
+            }
+            if depth > *at {
+                continue;
+            }
+            if let Some(done) = current.take() {
+                finish(done, out);
+            }
+        }
+        if entry.tag() == gimli::DW_TAG_subprogram
+            && entry.attr_value(gimli::DW_AT_declaration).is_none()
+            && let Some(name) = name_of(dwarf, unit, entry)?
+        {
+            current = Some((depth, name, Vec::new(), Vec::new()));
+        }
+    }
+    if let Some(done) = current {
+        finish(done, out);
+    }
+    Ok(())
+}
+
+/// An entry's name, its own or its abstract origin's (an out-of-line copy
+/// of an inlined function names neither itself nor its parameters).
+fn name_of(
+    dwarf: &gimli::Dwarf<R<'_>>,
+    unit: &Unit<R<'_>>,
+    entry: &DebuggingInformationEntry<R<'_>>,
+) -> gimli::Result<Option<String>> {
+    if let Some(value) = entry.attr_value(gimli::DW_AT_name) {
+        return Ok(Some(dwarf.attr_string(unit, value)?.to_string_lossy().into_owned()));
+    }
+    match entry.attr_value(gimli::DW_AT_abstract_origin) {
+        Some(AttributeValue::UnitRef(origin)) => name_of(dwarf, unit, &unit.entry(origin)?),
+        _ => Ok(None),
+    }
+}
+
+/// The DIE an entry's `DW_AT_type` names (through its abstract origin).
+fn type_of(unit: &Unit<R<'_>>, entry: &DebuggingInformationEntry<R<'_>>) -> gimli::Result<Option<UnitOffset>> {
+    match entry.attr_value(gimli::DW_AT_type) {
+        Some(AttributeValue::UnitRef(t)) => Ok(Some(t)),
+        _ => match entry.attr_value(gimli::DW_AT_abstract_origin) {
+            Some(AttributeValue::UnitRef(origin)) => type_of(unit, &unit.entry(origin)?),
+            _ => Ok(None),
+        },
+    }
+}
+
+/// Type chains deeper than this are not followed (a malformed file could
+/// loop).
+const MAX_DEPTH: usize = 16;
+
+/// A type as bpftrace 0.26 names it in `-lv`: `int`, `char*` (no space
+/// before the star), `const char*`, `struct Foo*`, `void*`.
+fn c_type_name(
+    dwarf: &gimli::Dwarf<R<'_>>,
+    unit: &Unit<R<'_>>,
+    offset: Option<UnitOffset>,
+    depth: usize,
+) -> gimli::Result<String> {
+    let Some(offset) = offset else { return Ok("void".into()) };
+    if depth > MAX_DEPTH {
+        return Ok("<unknown type>".into());
+    }
+    let entry = unit.entry(offset)?;
+    let name = name_of(dwarf, unit, &entry)?;
+    let inner = || -> gimli::Result<String> { c_type_name(dwarf, unit, type_of(unit, &entry)?, depth + 1) };
+    Ok(match entry.tag() {
+        gimli::DW_TAG_base_type | gimli::DW_TAG_typedef => name.unwrap_or_else(|| "<unknown type>".into()),
+        gimli::DW_TAG_pointer_type | gimli::DW_TAG_reference_type => format!("{}*", inner()?),
+        gimli::DW_TAG_const_type => {
+            let inner = inner()?;
+            if inner.ends_with('*') { format!("{inner} const") } else { format!("const {inner}") }
+        }
+        gimli::DW_TAG_volatile_type => format!("volatile {}", inner()?),
+        gimli::DW_TAG_structure_type | gimli::DW_TAG_class_type => {
+            format!("struct {}", name.as_deref().unwrap_or("<anonymous>"))
+        }
+        gimli::DW_TAG_union_type => format!("union {}", name.as_deref().unwrap_or("<anonymous>")),
+        gimli::DW_TAG_enumeration_type => format!("enum {}", name.as_deref().unwrap_or("<anonymous>")),
+        gimli::DW_TAG_array_type => format!("{}[]", inner()?),
+        _ => "<unknown type>".into(),
+    })
+}
+
+/// Whether a type is a float or double (passed in a vector register);
+/// long double (16 bytes, passed in memory) is not.
+fn is_floating(unit: &Unit<R<'_>>, offset: Option<UnitOffset>, depth: usize) -> gimli::Result<bool> {
+    let Some(offset) = offset else { return Ok(false) };
+    if depth > MAX_DEPTH {
+        return Ok(false);
+    }
+    let entry = unit.entry(offset)?;
+    Ok(match entry.tag() {
+        gimli::DW_TAG_base_type => {
+            matches!(entry.attr_value(gimli::DW_AT_encoding), Some(AttributeValue::Encoding(gimli::DW_ATE_float)))
+                && matches!(entry.attr_value(gimli::DW_AT_byte_size), Some(AttributeValue::Udata(4 | 8)))
+        }
+        gimli::DW_TAG_typedef | gimli::DW_TAG_const_type | gimli::DW_TAG_volatile_type => {
+            is_floating(unit, type_of(unit, &entry)?, depth + 1)?
+        }
+        _ => false,
+    })
+}
+
+/// How the language reads a parameter of this type from its register.
+fn language_type(unit: &Unit<R<'_>>, offset: Option<UnitOffset>, depth: usize) -> gimli::Result<Option<Type>> {
+    let Some(offset) = offset else { return Ok(None) };
+    if depth > MAX_DEPTH {
+        return Ok(None);
+    }
+    let entry = unit.entry(offset)?;
+    let size = match entry.attr_value(gimli::DW_AT_byte_size) {
+        Some(AttributeValue::Udata(n)) => Some(n),
+        Some(AttributeValue::Data1(n)) => Some(u64::from(n)),
+        Some(AttributeValue::Data2(n)) => Some(u64::from(n)),
+        Some(AttributeValue::Data4(n)) => Some(u64::from(n)),
+        _ => None,
+    };
+    let int = |signed: bool| match size {
+        Some(n @ (1 | 2 | 4 | 8)) => Some(Type::Int { bits: (n * 8) as u8, signed }),
+        _ => None,
+    };
+    Ok(match entry.tag() {
+        gimli::DW_TAG_base_type => match entry.attr_value(gimli::DW_AT_encoding) {
+            Some(AttributeValue::Encoding(gimli::DW_ATE_signed | gimli::DW_ATE_signed_char)) => int(true),
+            Some(AttributeValue::Encoding(
+                gimli::DW_ATE_unsigned | gimli::DW_ATE_unsigned_char | gimli::DW_ATE_boolean,
+            )) => int(false),
+            _ => None,
+        },
+        gimli::DW_TAG_enumeration_type => int(false),
+        gimli::DW_TAG_pointer_type | gimli::DW_TAG_reference_type => {
+            // What it points at, where the language has it (an integer);
+            // anything else reads as a pointer to unknown.
+            let target = language_type(unit, type_of(unit, &entry)?, depth + 1)?;
+            Some(Type::Pointer(Box::new(target.filter(Type::is_int).unwrap_or(Type::Unknown))))
+        }
+        gimli::DW_TAG_typedef | gimli::DW_TAG_const_type | gimli::DW_TAG_volatile_type => {
+            language_type(unit, type_of(unit, &entry)?, depth + 1)?
+        }
+        _ => None,
+    })
+}
