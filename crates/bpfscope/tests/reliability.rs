@@ -223,13 +223,14 @@ fn concurrent_runs(t: &mut Tally) {
     }
 }
 
-/// The traced binary deleted, or replaced by another file, while probes
-/// are on it, on every attach path: the run goes on, ends cleanly and
-/// leaves nothing; a process of the new file is not counted as the old.
+/// The traced binary deleted, replaced by another file, or rewritten in
+/// place while probes are on it, on every attach path: the run goes on,
+/// ends cleanly and leaves nothing; a process of a new file is not counted
+/// as the old, one of the rewritten file is.
 fn files_changing(t: &mut Tally) {
     let built = build_target_as("uprobed", "uprobed_changing", &[]);
     for (path, features) in PATHS {
-        for change in ["deleted", "replaced"] {
+        for change in ["deleted", "replaced", "rewritten"] {
             let what = format!("binary {change} while attached, on {path}");
             let file = std::env::temp_dir().join(format!("bpfscope-changing-{}-{}", std::process::id(), t.tried));
             std::fs::copy(&built, &file).expect("copies");
@@ -237,8 +238,15 @@ fn files_changing(t: &mut Tally) {
             let tracer = Tracer::start(&with_features(features, &["-e", &program]));
             let (pid, links) = (tracer.pid(), links_of(tracer.pid()));
             assert!(Command::new(&file).arg("3").status().expect("runs").success());
+            // The probe stays on the file itself (its inode): a copy
+            // written over it in place keeps it, a new file does not.
+            let mut expected = 3;
             if change == "deleted" {
                 std::fs::remove_file(&file).expect("deletes");
+            } else if change == "rewritten" {
+                std::fs::write(&file, std::fs::read(&built).expect("reads")).expect("rewrites in place");
+                assert!(Command::new(&file).arg("5").status().expect("runs").success());
+                expected += 5;
             } else {
                 // A new file under the same name (as a package upgrade does).
                 let next = file.with_extension("new");
@@ -250,8 +258,8 @@ fn files_changing(t: &mut Tally) {
             let out = tracer.interrupt();
             ended(t, &what, pid, &links, &out);
             let text = String::from_utf8_lossy(&out.stdout);
-            if text != "\n\n@: 3\n" {
-                t.losses.push(format!("{what}: {text:?} (3 calls of the traced file)"));
+            if text != format!("\n\n@: {expected}\n") {
+                t.losses.push(format!("{what}: {text:?} ({expected} calls of the traced file)"));
             }
             let _ = std::fs::remove_file(&file);
         }

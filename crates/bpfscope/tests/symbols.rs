@@ -46,6 +46,17 @@ fn cpp_frames_and_func_are_demangled() {
     assert_eq!(frames[0], "leaf+0", "{text}");
     assert!(frames[1].starts_with("drive(ns::K&, int)+"), "{text}");
     assert!(frames[2].starts_with("main+"), "{text}");
+    // cpp: names, demangled, without or with the parameter list, and as
+    // wildcards.
+    for name in ["\"ns::K::work\"", "\"ns::K::work(int)\"", "\"ns::*::work\"", "\"*work\""] {
+        let program = format!("uprobe:{t}:cpp:{name} {{ @[func] = count(); }}");
+        let text = trace(&target, "3", &program);
+        // The target's own line first: the sum of its calls.
+        assert_eq!(text, "9\n\n\n@[ns::K::work(int)]: 3\n", "cpp:{name}");
+    }
+    let out = bpfscope().args(["--dry-run", "-e", &format!("uprobe:{t}:cpp:\"ns::K::nope\" {{ }}")]).output();
+    let err = String::from_utf8_lossy(&out.expect("runs").stderr).into_owned();
+    assert!(err.contains(&format!("error: no C++ function in {t} matches 'ns::K::nope'")), "{err}");
     // cpp_demangle = false: the names as the symbol table has them.
     let program = format!(
         "config = {{ show_debug_info = false; cpp_demangle = false }} uprobe:{t}:_ZN2ns1K4workEi {{ @[ustack(2)] = count(); @f[func] = count(); }}"

@@ -593,9 +593,10 @@ impl Binaries {
         lang: Option<&str>,
         options: &ResolveOptions,
     ) -> Result<Vec<Concrete>, Diagnostic> {
-        if lang.is_some() {
-            return Err(Diagnostic::error(ap.span, "C++ names (the cpp qualifier) are not supported yet")
-                .with_hint("give the mangled name, as in uprobe:/bin/x:_ZN3foo3barEv"));
+        if let Some(lang) = lang
+            && lang != "cpp"
+        {
+            return Err(Diagnostic::error(ap.span, format!("unknown language '{lang}' (cpp is the one there is)")));
         }
         let path = self.target_path(ap, target, options)?;
         let binary = self.open(&path).map_err(|e| e.at(ap))?;
@@ -615,6 +616,22 @@ impl Binaries {
             }),
         };
         match location {
+            // C++ names, demangled: every overload (and every match of a
+            // wildcard), as bpftrace's `cpp:` does.
+            UserLocation::Symbol { name, offset } if lang.is_some() => {
+                let matches = binary.matching_demangled(name);
+                if matches.is_empty() {
+                    return Err(Diagnostic::error(ap.span, format!("no C++ function in {display} matches '{name}'"))
+                        .with_hint(stripped_hint(&binary).unwrap_or("list them with: bpfscope -l 'uprobe:BINARY:*'")));
+                }
+                Ok(matches
+                    .into_iter()
+                    .map(|f| {
+                        let loc = UserLocation::Symbol { name: f.name.clone(), offset: *offset };
+                        site(Some(&f.name), f.offset + offset.unwrap_or(0), loc)
+                    })
+                    .collect())
+            }
             UserLocation::Address(address) => {
                 let offset = binary.offset_of(*address).ok_or_else(|| {
                     Diagnostic::error(

@@ -126,6 +126,23 @@ impl Binary {
         self.functions_where(|n| glob.matches_bytes(n))
     }
 
+    /// The functions whose demangled names match a pattern (C++'s `cpp:`
+    /// attach points): without their parameter lists unless the pattern
+    /// has one (`ns::K::work` matches every overload, `ns::K::work(int)`
+    /// one), or the mangled name itself.
+    pub fn matching_demangled(&self, pattern: &str) -> Vec<Function> {
+        let glob = crate::glob::Glob::new(pattern);
+        let with_params = pattern.contains('(');
+        self.functions_where(|n| {
+            let Ok(raw) = std::str::from_utf8(n) else { return false };
+            if raw == pattern {
+                return true;
+            }
+            let demangled = crate::symbols::demangle(raw);
+            glob.matches(if with_params { &demangled } else { without_params(&demangled) })
+        })
+    }
+
     /// The function that contains a virtual address.
     pub fn function_at(&self, address: u64) -> Option<Function> {
         let mut found = None;
@@ -210,6 +227,27 @@ impl Binary {
         let all = self.functions_where(|_| true);
         bpfscope_lang::suggest::closest(name, all.iter().map(|f| f.name.as_str())).map(str::to_string)
     }
+}
+
+/// A demangled C++ name without its parameter list and what follows it
+/// (`ns::K::work(int) const` is `ns::K::work`): cut at the parenthesis
+/// that matches the last closing one.
+fn without_params(name: &str) -> &str {
+    let Some(close) = name.rfind(')') else { return name };
+    let mut depth = 0usize;
+    for (i, c) in name[..=close].char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &name[..i];
+                }
+            }
+            _ => {}
+        }
+    }
+    name
 }
 
 /// The separate debug file of a binary, found as gdb does: by build id
