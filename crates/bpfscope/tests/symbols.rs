@@ -248,3 +248,33 @@ fn uprobe_args_come_from_dwarf() {
     );
     assert!(text.contains("hint: build it with -g, or install its debug symbols"), "{text}");
 }
+
+/// `uprobe:BIN@FILE:LINE`: the probe fires at the line's first statement,
+/// once per time the line runs; addr2line says the address it fired at is
+/// that line.
+#[test]
+fn source_line_probes_fire_at_the_line() {
+    let target = build_target_as("argsy", "argsy_lines", &["-no-pie"]);
+    let t = target.display();
+    let err = |program: String| {
+        let out = bpfscope().args(["--dry-run", "-e", &program]).output().expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{program}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let text = err(format!("uprobe:{t}@argsy.c:1 {{ }}"));
+    assert!(text.contains("error: DWARF error: Unable to map 'argsy.c:1' to address"), "{text}");
+    let text = err(format!("uprobe:{t}@nope.c:3 {{ }}"));
+    assert!(text.contains("error: DWARF error: No compilation unit matches nope.c"), "{text}");
+    let text = err(format!("uretprobe:{t}@argsy.c:30 {{ }}"));
+    assert!(text.contains("error: Source code location not allowed"), "{text}");
+    if !can_trace() {
+        return;
+    }
+    let program = format!("uprobe:{t}@argsy.c:30 {{ @[reg(\"ip\")] = count(); }}");
+    let text = trace(&target, "3", &program);
+    let (ip, count) = text.trim().strip_prefix("@[").and_then(|r| r.split_once("]: ")).expect("one key");
+    assert_eq!(count, "3", "{text}");
+    let (_, line) = addr2line(&target, ip.parse().expect("an address"));
+    // (addr2line may add which basic block of the line: "(discriminator 3)".)
+    assert!(line.split(" (").next().is_some_and(|l| l.ends_with("argsy.c:30")), "addr2line says {line}");
+}

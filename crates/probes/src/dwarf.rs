@@ -263,3 +263,69 @@ fn language_type(unit: &Unit<R<'_>>, offset: Option<UnitOffset>, depth: usize) -
         _ => None,
     })
 }
+
+/// Where a source line's code starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineLookup {
+    /// The file has no DWARF.
+    NoDwarf,
+    /// No compiled file's path ends with the name given.
+    NoFile,
+    /// More than one does (their paths).
+    Ambiguous(Vec<String>),
+    /// The file is there, but no code is at that line (and column).
+    NoCode,
+    /// The address of the line's first statement.
+    Found(u64),
+}
+
+/// The address of the first statement at `line` (and `col`, where given)
+/// of the compiled source file whose path ends with `file`, from the
+/// line tables: rows of other files (headers included into it) do not
+/// count, as in bpftrace.
+pub fn line_address(data: &[u8], file: &str, line: u64, col: Option<u64>) -> Result<LineLookup, gimli::Error> {
+    let Ok(object) = object::File::parse(data) else { return Ok(LineLookup::NoDwarf) };
+    if object.section_by_name(".debug_line").is_none() {
+        return Ok(LineLookup::NoDwarf);
+    }
+    let endian = if object.is_little_endian() { RunTimeEndian::Little } else { RunTimeEndian::Big };
+    let sections = gimli::DwarfSections::load(|id| -> Result<Cow<'_, [u8]>, gimli::Error> {
+        Ok(object.section_by_name(id.name()).and_then(|s| s.uncompressed_data().ok()).unwrap_or(Cow::Borrowed(&[])))
+    })?;
+    let dwarf = sections.borrow(|s| EndianSlice::new(s, endian));
+    let wanted = std::path::Path::new(file);
+    let mut paths = std::collections::BTreeSet::new();
+    let mut best: Option<u64> = None;
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
+        let Some(program) = unit.line_program.clone() else { continue };
+        let mut rows = program.rows();
+        while let Some((header, row)) = rows.next_row()? {
+            let Some(entry) = row.file(header) else { continue };
+            let mut path = std::path::PathBuf::new();
+            if let Some(dir) = entry.directory(header) {
+                path.push(dwarf.attr_string(&unit, dir)?.to_string_lossy().as_ref());
+            }
+            path.push(dwarf.attr_string(&unit, entry.path_name())?.to_string_lossy().as_ref());
+            if !path.ends_with(wanted) {
+                continue;
+            }
+            paths.insert(path.display().to_string());
+            let column_ok = match (col, row.column()) {
+                (None | Some(0), _) => true,
+                (Some(c), gimli::ColumnType::Column(n)) => n.get() == c,
+                (Some(_), gimli::ColumnType::LeftEdge) => false,
+            };
+            if row.is_stmt() && !row.end_sequence() && row.line().map(|l| l.get()) == Some(line) && column_ok {
+                best = Some(best.map_or(row.address(), |b| b.min(row.address())));
+            }
+        }
+    }
+    Ok(match (paths.len(), best) {
+        (0, _) => LineLookup::NoFile,
+        (1, Some(address)) => LineLookup::Found(address),
+        (1, None) => LineLookup::NoCode,
+        _ => LineLookup::Ambiguous(paths.into_iter().collect()),
+    })
+}

@@ -680,9 +680,48 @@ impl Binaries {
                 let loc = UserLocation::Symbol { name: f.name.clone(), offset: *offset };
                 Ok(vec![site(Some(&f.name), f.offset + offset.unwrap_or(0), loc)])
             }
-            UserLocation::SourceLine { .. } => {
-                Err(Diagnostic::error(ap.span, "source-line uprobes (binary@file:line) are not supported yet")
-                    .with_hint("probe the function, or its address from objdump -dl"))
+            UserLocation::SourceLine { file, line, col } => {
+                use crate::dwarf::LineLookup;
+                if ret {
+                    return Err(Diagnostic::error(ap.span, "Source code location not allowed")
+                        .with_hint("a uretprobe fires where a function returns: name the function"));
+                }
+                let at = match col {
+                    Some(c) => format!("{file}:{line}:{c}"),
+                    None => format!("{file}:{line}"),
+                };
+                let error = |message: String| Diagnostic::error(ap.span, message);
+                let found = binary
+                    .line_address(file, *line, *col)
+                    .map_err(|e| error(format!("DWARF error: cannot read the line tables of {display}: {e}")))?;
+                let address = match found {
+                    LineLookup::Found(address) => address,
+                    LineLookup::NoDwarf => {
+                        return Err(error(format!(
+                            "No DWARF debug info found for '{display}', cannot attach by source code location."
+                        ))
+                        .with_hint("build it with -g, or install its debug symbols (the -dbgsym or -dbg package)"));
+                    }
+                    LineLookup::NoFile => {
+                        return Err(error(format!("DWARF error: No compilation unit matches {file}")));
+                    }
+                    LineLookup::Ambiguous(paths) => {
+                        return Err(error(format!(
+                            "DWARF error: Ambiguous source path, matches multiple files: {}",
+                            paths.join(", ")
+                        ))
+                        .with_hint("give more of the path, as in dir/file.c"));
+                    }
+                    LineLookup::NoCode => {
+                        return Err(error(format!("DWARF error: Unable to map '{at}' to address"))
+                            .with_hint("no code starts at that line (a comment, a declaration, or optimized away)"));
+                    }
+                };
+                let offset = binary.offset_of(address).ok_or_else(|| {
+                    error(format!("{at} is at 0x{address:x}, outside every loadable segment of {display}"))
+                })?;
+                let function = binary.function_at(address).map(|f| f.name);
+                Ok(vec![site(function.as_deref(), offset, location.clone())])
             }
         }
     }

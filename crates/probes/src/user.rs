@@ -222,6 +222,24 @@ impl Binary {
         }
     }
 
+    /// Where the code of a source line starts, from the line tables of
+    /// this file or of its separate debug file.
+    pub fn line_address(
+        &self,
+        file: &str,
+        line: u64,
+        col: Option<u64>,
+    ) -> Result<crate::dwarf::LineLookup, gimli::Error> {
+        use crate::dwarf::{LineLookup, line_address};
+        match line_address(&self.data, file, line, col)? {
+            LineLookup::NoDwarf => match self.debug.as_deref() {
+                Some(debug) => line_address(debug, file, line, col),
+                None => Ok(LineLookup::NoDwarf),
+            },
+            found => Ok(found),
+        }
+    }
+
     /// The name closest to `name`, for "did you mean".
     pub fn closest(&self, name: &str) -> Option<String> {
         let all = self.functions_where(|_| true);
