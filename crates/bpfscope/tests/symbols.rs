@@ -278,3 +278,72 @@ fn source_line_probes_fire_at_the_line() {
     // (addr2line may add which basic block of the line: "(discriminator 3)".)
     assert!(line.split(" (").next().is_some_and(|l| l.ends_with("argsy.c:30")), "addr2line says {line}");
 }
+
+/// A frame in code inlined into a function prints first as `[inlined]
+/// NAME@FILE:LINE`, then the function itself, as bpftrace 0.26 prints
+/// them; the lines are the ones `addr2line -i` gives for the address.
+#[test]
+fn inlined_frames_print_before_their_function() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("inliner", "inliner", &["-O2", "-fno-omit-frame-pointer", "-no-pie"]);
+    let t = target.display();
+    let program = format!("uprobe:{t}:probe_me {{ @[ustack(2)] = count(); @raw[ustack(raw, 2)] = count(); }}");
+    let text = trace(&target, "3", &program);
+    let frames = key_frames(&text, "@", 3);
+    // The return address in outer(), from the raw stack.
+    let raw = key_frames(&text, "@raw", 3);
+    let address = u64::from_str_radix(&raw[1], 16).expect("an address");
+    let out = Command::new("addr2line").args(["-f", "-i", "-e"]).arg(&target).arg(format!("0x{address:x}")).output();
+    let lines: Vec<String> = String::from_utf8_lossy(&out.expect("addr2line runs").stdout)
+        .lines()
+        .map(|l| l.split(" (").next().unwrap_or(l).to_string())
+        .collect();
+    // addr2line: innermost first, a name then its file:line.
+    assert_eq!(lines[0], "inlined_helper", "{lines:?}");
+    assert_eq!(lines[2], "outer", "{lines:?}");
+    assert_eq!(frames.len(), 3, "{text}");
+    assert!(frames[0].starts_with("probe_me+0@"), "{text}");
+    assert_eq!(frames[1], format!("[inlined] inlined_helper@{}", lines[1]), "{text}");
+    assert!(frames[2].starts_with("outer+") && frames[2].ends_with(&format!("@{}", lines[3])), "{text}\n{lines:?}");
+}
+
+/// A stripped binary whose DWARF and symbols are in a separate file found
+/// by its `.gnu_debuglink` (beside it, as `objcopy --only-keep-debug`
+/// leaves it): `-lv` parameters, `args` values, named frames and
+/// source-line probes all come from the debug file.
+#[test]
+fn separate_debug_files_are_found_by_debuglink() {
+    let built = build_target_as("argsy", "argsy_for_strip", &["-no-pie", "-fno-omit-frame-pointer"]);
+    let dir = std::env::temp_dir().join(format!("bpfscope-debuglink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (exe, debug) = (dir.join("argsy_stripped"), dir.join("argsy_stripped.debug"));
+    std::fs::copy(&built, &exe).expect("copies");
+    let run = |args: &[&str]| assert!(Command::new("objcopy").args(args).status().expect("objcopy runs").success());
+    let (e, d) = (exe.to_str().expect("utf-8"), debug.to_str().expect("utf-8"));
+    run(&["--only-keep-debug", e, d]);
+    run(&["--strip-all", e]);
+    // objcopy records the name, and looks for the file, relative to here.
+    let status = Command::new("objcopy")
+        .current_dir(&dir)
+        .args(["--add-gnu-debuglink=argsy_stripped.debug", "argsy_stripped"])
+        .status()
+        .expect("objcopy runs");
+    assert!(status.success());
+    let nm = Command::new("nm").arg(&exe).output().expect("nm runs");
+    assert!(String::from_utf8_lossy(&nm.stderr).contains("no symbols"), "stripped");
+    let out = bpfscope().args(["-lv", &format!("uprobe:{e}:takes")]).output().expect("runs");
+    assert!(stdout(&out).contains("\n    const char* s\n"), "{}", stdout(&out));
+    if can_trace() {
+        let program = format!(
+            "uprobe:{e}:takes {{ @[args.n, str(args.s)] = count(); @s[ustack(1)] = count(); }} \
+             uprobe:{e}@argsy.c:30 {{ @line = count(); }}"
+        );
+        let text = trace(&exe, "2", &program);
+        assert!(text.contains("@[0, hello]: 1\n@[7, hello]: 1\n"), "{text}");
+        assert!(text.contains("@line: 2\n"), "{text}");
+        assert!(text.contains("@s[\n    takes+0@"), "{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -64,7 +64,7 @@ impl Binary {
             .map(|s| (s.address(), s.size(), s.file_range().0))
             .filter(|(_, size, _)| *size > 0)
             .collect();
-        let debug = debug_file(&elf).and_then(|p| std::fs::File::open(p).ok()).and_then(|f| {
+        let debug = debug_file(path, &elf).and_then(|p| std::fs::File::open(p).ok()).and_then(|f| {
             // SAFETY: as above.
             unsafe { Mmap::map(&f) }.ok().filter(|m| object::File::parse(&**m).is_ok())
         });
@@ -270,7 +270,7 @@ fn without_params(name: &str) -> &str {
 
 /// The separate debug file of a binary, found as gdb does: by build id
 /// under `/usr/lib/debug/.build-id`, else by its `.gnu_debuglink` name.
-fn debug_file(file: &object::File<'_>) -> Option<PathBuf> {
+fn debug_file(path: &Path, file: &object::File<'_>) -> Option<PathBuf> {
     const ROOT: &str = "/usr/lib/debug";
     if let Ok(Some(id)) = file.build_id()
         && id.len() > 1
@@ -281,11 +281,22 @@ fn debug_file(file: &object::File<'_>) -> Option<PathBuf> {
             return Some(p);
         }
     }
+    // By its .gnu_debuglink name, where gdb looks: beside the binary, in
+    // .debug beside it, and under /usr/lib/debug at the binary's own
+    // directory (its CRC is not checked).
     let (name, _crc) = file.gnu_debuglink().ok()??;
     let name = std::str::from_utf8(name).ok()?;
-    [PathBuf::from(ROOT).join(name), PathBuf::from(ROOT).join("usr/lib/x86_64-linux-gnu").join(name)]
-        .into_iter()
-        .find(|p| p.is_file())
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let under_root = PathBuf::from(ROOT).join(dir.strip_prefix("/").unwrap_or(dir));
+    [
+        dir.join(name),
+        dir.join(".debug").join(name),
+        under_root.join(name),
+        PathBuf::from(ROOT).join(name),
+        PathBuf::from(ROOT).join("usr/lib/x86_64-linux-gnu").join(name),
+    ]
+    .into_iter()
+    .find(|p| p.is_file() && p.as_path() != path)
 }
 
 fn file_offset(segments: &[(u64, u64, u64)], address: u64) -> Option<u64> {
