@@ -347,3 +347,21 @@ fn separate_debug_files_are_found_by_debuglink() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Split DWARF (`-gsplit-dwarf`): the functions' DWARF is in a `.dwo` file
+/// the skeleton in the binary names; `-lv`, `args` and frames' lines are
+/// read through it.
+#[test]
+fn split_dwarf_is_read_through_the_dwo_file() {
+    let target = build_target_as("argsy", "argsy_split", &["-gsplit-dwarf", "-fno-omit-frame-pointer"]);
+    let t = target.display();
+    let out = bpfscope().args(["-lv", &format!("uprobe:{t}:takes")]).output().expect("runs");
+    assert!(stdout(&out).ends_with("\n    long int big\n    short int neg\n"), "{}", stdout(&out));
+    if !can_trace() {
+        return;
+    }
+    let program = format!("uprobe:{t}:takes {{ @[args.n, args.neg] = count(); @s[ustack(1)] = count(); }}");
+    let text = trace(&target, "2", &program);
+    assert!(text.contains("@[0, -3]: 1\n@[7, -3]: 1\n"), "{text}");
+    assert!(text.contains("@s[\n    takes+0@") && text.contains("argsy.c:14\n]: 2\n"), "{text}");
+}

@@ -73,18 +73,61 @@ pub fn functions(data: &[u8]) -> Result<Option<HashMap<String, Vec<Param>>>, gim
     if file.section_by_name(".debug_info").is_none() {
         return Ok(None);
     }
-    let endian = if file.is_little_endian() { RunTimeEndian::Little } else { RunTimeEndian::Big };
-    let sections = gimli::DwarfSections::load(|id| -> Result<Cow<'_, [u8]>, gimli::Error> {
-        Ok(file.section_by_name(id.name()).and_then(|s| s.uncompressed_data().ok()).unwrap_or(Cow::Borrowed(&[])))
-    })?;
+    let endian = endian_of(&file);
+    let sections = sections_of(&file, false)?;
     let dwarf = sections.borrow(|s| EndianSlice::new(s, endian));
     let mut out = HashMap::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
         let unit = dwarf.unit(header)?;
-        functions_in_unit(&dwarf, &unit, &mut out)?;
+        match unit.dwo_name()? {
+            // Split DWARF (-gsplit-dwarf): the functions are in the unit's
+            // .dwo file, beside the objects it was compiled from.
+            Some(name) => functions_in_dwo(&dwarf, &unit, name, &mut out)?,
+            None => functions_in_unit(&dwarf, &unit, &mut out)?,
+        }
     }
     Ok(Some(out))
+}
+
+fn endian_of(file: &object::File<'_>) -> RunTimeEndian {
+    if file.is_little_endian() { RunTimeEndian::Little } else { RunTimeEndian::Big }
+}
+
+/// A file's DWARF sections (a .dwo file's, by their `.dwo` names).
+fn sections_of<'a>(file: &'a object::File<'_>, dwo: bool) -> gimli::Result<gimli::DwarfSections<Cow<'a, [u8]>>> {
+    gimli::DwarfSections::load(|id| -> Result<Cow<'_, [u8]>, gimli::Error> {
+        let name = if dwo { id.dwo_name().unwrap_or(id.name()) } else { id.name() };
+        Ok(file.section_by_name(name).and_then(|s| s.uncompressed_data().ok()).unwrap_or(Cow::Borrowed(&[])))
+    })
+}
+
+/// The functions of a skeleton unit's .dwo file; none where it is gone
+/// (the build directory cleaned).
+fn functions_in_dwo(
+    parent: &gimli::Dwarf<R<'_>>,
+    skeleton: &Unit<R<'_>>,
+    name: AttributeValue<R<'_>>,
+    out: &mut HashMap<String, Vec<Param>>,
+) -> gimli::Result<()> {
+    let name = parent.attr_string(skeleton, name)?.to_string_lossy().into_owned();
+    let mut path = std::path::PathBuf::new();
+    if let Some(dir) = &skeleton.comp_dir {
+        path.push(dir.to_string_lossy().as_ref());
+    }
+    path.push(name);
+    let Ok(data) = std::fs::read(&path) else { return Ok(()) };
+    let Ok(file) = object::File::parse(&*data) else { return Ok(()) };
+    let endian = endian_of(&file);
+    let sections = sections_of(&file, true)?;
+    let mut dwo = sections.borrow(|s| EndianSlice::new(s, endian));
+    dwo.make_dwo(parent);
+    let mut units = dwo.units();
+    while let Some(header) = units.next()? {
+        let unit = dwo.unit(header)?;
+        functions_in_unit(&dwo, &unit, out)?;
+    }
+    Ok(())
 }
 
 /// The functions `unit` defines, added to `out`.
@@ -288,10 +331,8 @@ pub fn line_address(data: &[u8], file: &str, line: u64, col: Option<u64>) -> Res
     if object.section_by_name(".debug_line").is_none() {
         return Ok(LineLookup::NoDwarf);
     }
-    let endian = if object.is_little_endian() { RunTimeEndian::Little } else { RunTimeEndian::Big };
-    let sections = gimli::DwarfSections::load(|id| -> Result<Cow<'_, [u8]>, gimli::Error> {
-        Ok(object.section_by_name(id.name()).and_then(|s| s.uncompressed_data().ok()).unwrap_or(Cow::Borrowed(&[])))
-    })?;
+    let endian = endian_of(&object);
+    let sections = sections_of(&object, false)?;
     let dwarf = sections.borrow(|s| EndianSlice::new(s, endian));
     let wanted = std::path::Path::new(file);
     let mut paths = std::collections::BTreeSet::new();
