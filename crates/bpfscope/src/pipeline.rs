@@ -133,6 +133,43 @@ pub fn start(source: &Source, settings: &Settings) -> Result<bpfscope_runtime::S
     Ok(session)
 }
 
+/// The source and program with the declarations of the structs that
+/// uprobes' `args` point at (from DWARF) included, where there are any;
+/// structs the program declares itself are its own.
+fn with_dwarf_structs(
+    source: &Source,
+    program: bpfscope_lang::ast::Program,
+    resolved: &bpfscope_probes::Resolved,
+    settings: &Settings,
+) -> Result<(Option<Source>, bpfscope_lang::ast::Program), Error> {
+    use bpfscope_lang::ast::{CItem, CompositeKind};
+    let declared = program
+        .c_items
+        .iter()
+        .filter_map(|item| match item {
+            CItem::Struct(s) if s.kind == CompositeKind::Union => Some(format!("union {}", s.name)),
+            CItem::Struct(s) => Some(format!("struct {}", s.name)),
+            _ => None,
+        })
+        .collect();
+    let declarations = resolved.dwarf_declarations(&declared);
+    if declarations.is_empty() {
+        return Ok((None, program));
+    }
+    let mut extended = source.clone();
+    let file = extended.add_file("<structs from DWARF>", &declarations);
+    extended.force_include(file);
+    let mut program = parse(&extended, &ParseOptions::with_btf(settings.params.clone()))
+        .map_err(|d| Error::Program(extended.clone(), d.into()))?;
+    bpfscope_lang::check::apply_environment(&mut program, |var| std::env::var(var).ok()).map_err(Error::Usage)?;
+    let program = if settings.fallback && !bpfscope_runtime::attach::kernel_has_kprobes(&settings.features) {
+        kprobes_to_fentry(program, &extended)?
+    } else {
+        program
+    };
+    Ok((Some(extended), program))
+}
+
 /// A compiled program, and the command (`-c`) it traces, not yet started.
 pub struct Prepared {
     pub compiled: bpfscope_runtime::Compiled,
@@ -209,6 +246,10 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
             eprintln!("bpfscope: warning: {note}");
         }
     }
+    // Structs uprobes' `args` point at, from DWARF: the program is read
+    // again with their declarations included (its probes are the same).
+    let (extended, program) = with_dwarf_structs(source, program, &resolved, settings)?;
+    let source = extended.as_ref().unwrap_or(source);
     let defaults = CheckOptions::default();
     let kernel_types = KernelTypes(std::rc::Rc::new(bpfscope_probes::btf::LazyKernelStructs::default()));
     let options = CheckOptions {

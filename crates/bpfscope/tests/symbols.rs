@@ -365,3 +365,28 @@ fn split_dwarf_is_read_through_the_dwo_file() {
     assert!(text.contains("@[0, -3]: 1\n@[7, -3]: 1\n"), "{text}");
     assert!(text.contains("@s[\n    takes+0@") && text.contains("argsy.c:14\n]: 2\n"), "{text}");
 }
+
+/// Structs a uprobe argument points at come from DWARF: nested structs,
+/// char arrays as strings, pointers followed to the next node; a struct
+/// the program declares itself wins; one whose layout a declaration
+/// cannot give back (bitfields) stays an opaque pointer.
+#[test]
+fn struct_arguments_are_typed_from_dwarf() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("structy", "structy", &[]);
+    let t = target.display();
+    let program = format!(
+        r#"uprobe:{t}:visit {{ printf("%d %s %d %d %d %s %d\n", args.n->id, args.n->name, args.n->inner.s,
+             args.n->inner.l, args.n->next->id, args.n->next->name, args.n->flags); }}"#
+    );
+    assert_eq!(trace(&target, "2", &program), "1 first -1 10 2 second 3\n1 first -1 10 2 second 3\n\n\n");
+    let program = format!("struct Node {{ int first; }} uprobe:{t}:visit {{ printf(\"%d\\n\", args.n->first); }}");
+    assert_eq!(trace(&target, "1", &program), "1\n\n\n");
+    let out = bpfscope()
+        .args(["--dry-run", "-e", &format!("uprobe:{t}:visit {{ print(args.bits->a); }}")])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+}

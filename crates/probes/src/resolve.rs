@@ -143,6 +143,26 @@ impl Resolved {
 }
 
 impl Resolved {
+    /// C declarations of the structs uprobes' `args` point at, from DWARF,
+    /// each once and in an order they can be read in; without the ones in
+    /// `declared` (`struct NAME`s the program declares itself, which win,
+    /// as in bpftrace).
+    pub fn dwarf_declarations(&self, declared: &std::collections::HashSet<String>) -> String {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = String::new();
+        let params = self.probes.iter().flatten().filter_map(|c| match &c.detail {
+            Detail::Uprobe(UprobeSite { params: Some(params), .. }) => Some(params),
+            _ => None,
+        });
+        for text in params.flat_map(|ps| ps.iter()).flat_map(|p| p.decls.iter()) {
+            let name = text.split(" {").next().unwrap_or_default().to_string();
+            if !declared.contains(&name) && seen.insert(name) {
+                out.push_str(text);
+            }
+        }
+        out
+    }
+
     /// The binary each probe's first user attach point is in, whose
     /// symbols `uaddr()` names.
     pub fn user_symbols(&self) -> ProbeBinaries {

@@ -4,6 +4,8 @@
 //! where the tracer can read it from a register (integers, enums,
 //! pointers). The DWARF is the binary's own or its separate debug file's.
 
+mod decls;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -26,6 +28,9 @@ pub struct Param {
     /// r9, more for the stack); None where that cannot be told (after a
     /// struct passed by value, whose class decides where it goes).
     pub register: Option<usize>,
+    /// C declarations of the structs its type points at (and theirs), for
+    /// the program to follow it: `args.foo->a`.
+    pub decls: Vec<String>,
 }
 
 /// How the x86-64 calling convention passes a parameter.
@@ -139,6 +144,7 @@ fn functions_in_unit(
     // The function being read: its depth, name, parameters so far and
     // their classes.
     let mut current: Option<(isize, String, Vec<Param>, Vec<Class>)> = None;
+    let mut declarations = decls::Declarations::default();
     let finish = |(_, name, mut params, classes): (isize, String, Vec<Param>, Vec<Class>),
                   out: &mut HashMap<String, Vec<Param>>| {
         assign_registers(&mut params, &classes);
@@ -150,7 +156,15 @@ fn functions_in_unit(
         if let Some((at, _, params, classes)) = &mut current {
             if depth == *at + 1 && entry.tag() == gimli::DW_TAG_formal_parameter {
                 let ty = type_of(unit, entry)?;
-                let language = language_type(unit, ty, 0)?;
+                let mut language = language_type(unit, ty, 0)?;
+                let mut decls = Vec::new();
+                // A pointer to a struct: typed as one, declared from DWARF.
+                if matches!(&language, Some(Type::Pointer(p)) if p.is_unknown())
+                    && let Some(name) = declarations.pointee(dwarf, unit, peel_to_pointer(unit, ty)?)?
+                {
+                    language = Some(Type::Pointer(Box::new(Type::Struct(name))));
+                    decls = declarations.texts.clone();
+                }
                 classes.push(match language {
                     Some(_) => Class::Integer,
                     None if is_floating(unit, ty, 0)? => Class::Sse,
@@ -161,6 +175,7 @@ fn functions_in_unit(
                     c_type: c_type_name(dwarf, unit, ty, 0)?,
                     ty: language,
                     register: None,
+                    decls,
                 });
             }
             if depth > *at {
@@ -208,6 +223,22 @@ fn type_of(unit: &Unit<R<'_>>, entry: &DebuggingInformationEntry<R<'_>>) -> giml
             _ => Ok(None),
         },
     }
+}
+
+/// Through typedefs and qualifiers to a pointer type.
+fn peel_to_pointer(unit: &Unit<R<'_>>, mut offset: Option<UnitOffset>) -> gimli::Result<Option<UnitOffset>> {
+    for _ in 0..MAX_DEPTH {
+        let Some(o) = offset else { return Ok(None) };
+        let entry = unit.entry(o)?;
+        match entry.tag() {
+            gimli::DW_TAG_typedef | gimli::DW_TAG_const_type | gimli::DW_TAG_volatile_type => {
+                offset = type_of(unit, &entry)?;
+            }
+            gimli::DW_TAG_pointer_type => return Ok(Some(o)),
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 /// Type chains deeper than this are not followed (a malformed file could
