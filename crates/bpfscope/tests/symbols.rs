@@ -382,6 +382,13 @@ fn struct_arguments_are_typed_from_dwarf() {
              args.n->inner.l, args.n->next->id, args.n->next->name, args.n->flags); }}"#
     );
     assert_eq!(trace(&target, "2", &program), "1 first -1 10 2 second 3\n1 first -1 10 2 second 3\n\n\n");
+    // Casts to a struct the program does not declare: the binary's DWARF
+    // has it (its size is gcc's, 48).
+    let program = format!(
+        r#"uprobe:{t}:visit {{ printf("%d %s %d %d\n", ((struct Node *)arg0)->id, ((struct Node *)arg0)->next->name,
+             ((struct Inner *)(arg0 + 16))->l, sizeof(struct Node)); }}"#
+    );
+    assert_eq!(trace(&target, "1", &program), "1 second 10 48\n\n\n");
     let program = format!("struct Node {{ int first; }} uprobe:{t}:visit {{ printf(\"%d\\n\", args.n->first); }}");
     assert_eq!(trace(&target, "1", &program), "1\n\n\n");
     let out = bpfscope()

@@ -111,6 +111,9 @@ pub struct Resolved {
     /// Things worth saying that are not errors (functions a wildcard
     /// matched but the kernel cannot trace).
     pub notes: Vec<String>,
+    /// C declarations, from the DWARF of uprobes' binaries, of the structs
+    /// their probes cast to.
+    pub cast_declarations: Vec<String>,
 }
 
 impl Resolved {
@@ -154,7 +157,7 @@ impl Resolved {
             Detail::Uprobe(UprobeSite { params: Some(params), .. }) => Some(params),
             _ => None,
         });
-        for text in params.flat_map(|ps| ps.iter()).flat_map(|p| p.decls.iter()) {
+        for text in params.flat_map(|ps| ps.iter()).flat_map(|p| p.decls.iter()).chain(&self.cast_declarations) {
             let name = text.split(" {").next().unwrap_or_default().to_string();
             if !declared.contains(&name) && seen.insert(name) {
                 out.push_str(text);
@@ -243,13 +246,24 @@ pub fn resolve(program: &Program, options: &ResolveOptions) -> Result<Resolved, 
     let mut btf = None;
     let mut kernel = None;
     let mut notes = Vec::new();
+    let mut cast_declarations = Vec::new();
     for probe in &program.probes {
         let mut targets = Vec::new();
         for ap in &probe.attach_points {
             let found = match (&ap.provider, &ap.target) {
                 (Provider::Uprobe | Provider::Uretprobe, Target::User { binary, location, lang }) => binaries
                     .uprobes(ap, binary.as_deref(), location, lang.as_deref(), options)
-                    .and_then(|sites| if uses_args(probe) { binaries.with_params(ap, sites) } else { Ok(sites) }),
+                    .and_then(|sites| if uses_args(probe) { binaries.with_params(ap, sites) } else { Ok(sites) })
+                    .inspect(|sites| {
+                        // Structs the probe casts to, as its binary's DWARF has them.
+                        let casts = cast_structs(probe);
+                        if let (false, Some(Detail::Uprobe(site))) =
+                            (casts.is_empty(), sites.first().map(|c| &c.detail))
+                            && let Ok(b) = binaries.open(&site.binary)
+                        {
+                            cast_declarations.extend(b.struct_declarations(&casts));
+                        }
+                    }),
                 (Provider::Fentry | Provider::Fexit, Target::Kernel { module, func, offset: None }) => {
                     fentries(ap, module.as_deref(), func, &mut btf, &mut kernel)
                 }
@@ -269,7 +283,7 @@ pub fn resolve(program: &Program, options: &ResolveOptions) -> Result<Resolved, 
         }
         probes.push(targets);
     }
-    if errors.is_empty() { Ok(Resolved { probes, notes }) } else { Err(errors) }
+    if errors.is_empty() { Ok(Resolved { probes, notes, cast_declarations }) } else { Err(errors) }
 }
 
 fn concrete(ap: &AttachPoint) -> Result<Vec<Concrete>, Diagnostic> {
@@ -460,6 +474,35 @@ fn fentries(
 }
 
 /// Whether a probe reads `args` (raw tracepoints only load BTF then).
+/// The structs and unions a probe casts to (`(struct foo *)arg0`), as
+/// `struct foo`.
+fn cast_structs(probe: &bpfscope_lang::ast::Probe) -> Vec<String> {
+    use bpfscope_lang::ast::{BaseType, CompositeKind, Expr, ExprKind};
+    use bpfscope_lang::visit::{VisitMut, walk_block, walk_expr};
+    struct Finder(Vec<String>);
+    impl VisitMut for Finder {
+        fn expr(&mut self, e: &mut Expr) {
+            if let ExprKind::Cast { ty, .. } = &e.kind
+                && let BaseType::Composite { kind, name } = &ty.base
+                && *kind != CompositeKind::Enum
+            {
+                let keyword = if *kind == CompositeKind::Union { "union" } else { "struct" };
+                self.0.push(format!("{keyword} {name}"));
+            }
+            walk_expr(self, e);
+        }
+    }
+    let mut f = Finder(Vec::new());
+    let mut body = probe.body.clone();
+    walk_block(&mut f, &mut body);
+    if let Some(p) = &probe.predicate {
+        f.expr(&mut p.clone());
+    }
+    f.0.sort();
+    f.0.dedup();
+    f.0
+}
+
 fn uses_args(probe: &bpfscope_lang::ast::Probe) -> bool {
     use bpfscope_lang::ast::{Expr, ExprKind};
     use bpfscope_lang::visit::{VisitMut, walk_block, walk_expr};

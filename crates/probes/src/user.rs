@@ -222,6 +222,16 @@ impl Binary {
         }
     }
 
+    /// C declarations of the named structs (`struct foo`) from the DWARF
+    /// of this file or of its separate debug file; none it cannot write.
+    pub fn struct_declarations(&self, wanted: &[String]) -> Vec<String> {
+        let found = crate::dwarf::struct_declarations(&self.data, wanted).unwrap_or_default();
+        if !found.is_empty() {
+            return found;
+        }
+        self.debug.as_deref().and_then(|d| crate::dwarf::struct_declarations(d, wanted).ok()).unwrap_or_default()
+    }
+
     /// Where the code of a source line starts, from the line tables of
     /// this file or of its separate debug file.
     pub fn line_address(

@@ -48,6 +48,16 @@ impl Declarations {
         Ok(self.composite(dwarf, unit, target, 0)?.map(|(name, _, _)| name))
     }
 
+    /// Declares a struct or union; whether it could be.
+    pub fn declare(
+        &mut self,
+        dwarf: &gimli::Dwarf<R<'_>>,
+        unit: &Unit<R<'_>>,
+        offset: UnitOffset,
+    ) -> gimli::Result<bool> {
+        Ok(self.composite(dwarf, unit, offset, 0)?.is_some())
+    }
+
     /// Declares a struct or union: its `struct NAME`, size and alignment.
     fn composite(
         &mut self,

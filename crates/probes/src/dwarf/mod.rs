@@ -338,6 +338,47 @@ fn language_type(unit: &Unit<R<'_>>, offset: Option<UnitOffset>, depth: usize) -
     })
 }
 
+/// C declarations of the structs and unions named (`struct foo`) as the
+/// DWARF of `data` defines them, with the structs they need first; those
+/// it does not define, or whose layout a declaration cannot give back,
+/// are left out.
+pub fn struct_declarations(data: &[u8], wanted: &[String]) -> Result<Vec<String>, gimli::Error> {
+    let Ok(file) = object::File::parse(data) else { return Ok(Vec::new()) };
+    let endian = endian_of(&file);
+    let sections = sections_of(&file, false)?;
+    let dwarf = sections.borrow(|s| EndianSlice::new(s, endian));
+    let mut missing: Vec<&String> = wanted.iter().collect();
+    let mut texts = Vec::new();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        if missing.is_empty() {
+            break;
+        }
+        let unit = dwarf.unit(header)?;
+        let mut declarations = decls::Declarations::default();
+        let mut entries = unit.entries();
+        while let Some(entry) = entries.next_dfs()? {
+            let keyword = match entry.tag() {
+                gimli::DW_TAG_structure_type => "struct",
+                gimli::DW_TAG_union_type => "union",
+                _ => continue,
+            };
+            if entry.attr_value(gimli::DW_AT_declaration).is_some() {
+                continue;
+            }
+            let Some(name) = name_of(&dwarf, &unit, entry)? else { continue };
+            let full = format!("{keyword} {name}");
+            if let Some(i) = missing.iter().position(|w| **w == full)
+                && declarations.declare(&dwarf, &unit, entry.offset())?
+            {
+                missing.remove(i);
+            }
+        }
+        texts.extend(declarations.texts);
+    }
+    Ok(texts)
+}
+
 /// Where a source line's code starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineLookup {
