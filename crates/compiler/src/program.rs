@@ -35,6 +35,9 @@ pub enum MapKind {
     PercpuArray,
     /// Call stacks by id, from `bpf_get_stackid`.
     StackTrace,
+    /// The same with each frame as a build-id and an offset in that file
+    /// (`BPF_F_STACK_BUILD_ID`): `ustack(build_id)`.
+    StackTraceBuildId,
     /// One perf buffer per CPU (`skboutput()`'s packets, which only
     /// `bpf_skb_output` can copy out of a socket buffer).
     PerfEventArray,
@@ -61,15 +64,19 @@ pub enum StackMode {
     Perf,
     /// Addresses in hex.
     Raw,
+    /// Each frame as its file's build-id and the offset in that file
+    /// (user stacks only).
+    BuildId,
 }
 
 impl StackMode {
-    /// The mode a name gives (`build_id` is refused by the checker).
+    /// The mode a name gives.
     pub fn from_name(name: &str) -> Option<StackMode> {
         match name {
             "bpftrace" => Some(StackMode::Bpftrace),
             "perf" => Some(StackMode::Perf),
             "raw" => Some(StackMode::Raw),
+            "build_id" => Some(StackMode::BuildId),
             _ => None,
         }
     }

@@ -66,7 +66,7 @@ fn create_map(spec: &MapSpec) -> Result<MapHandle, RunError> {
         MapKind::RingBuf => MapType::RingBuf,
         MapKind::Array => MapType::Array,
         MapKind::PercpuArray => MapType::PercpuArray,
-        MapKind::StackTrace => MapType::StackTrace,
+        MapKind::StackTrace | MapKind::StackTraceBuildId => MapType::StackTrace,
         MapKind::PerfEventArray => MapType::PerfEventArray,
     };
     // Hash maps are preallocated, as bpftrace's are. Entries allocated on
@@ -74,7 +74,8 @@ fn create_map(spec: &MapSpec) -> Result<MapHandle, RunError> {
     // that runs with interrupts off (interval, profile, sched_switch), or
     // one invocation that inserts many keys (a loop in BEGIN), empties it
     // and its inserts fail.
-    let map_flags = 0;
+    // BPF_F_STACK_BUILD_ID: frames as build-ids and offsets.
+    let map_flags = if spec.kind == MapKind::StackTraceBuildId { 1 << 5 } else { 0 };
     let opts = libbpf_sys::bpf_map_create_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
         map_flags,

@@ -274,7 +274,11 @@ impl Gen<'_, '_> {
     ) -> GResult<Val> {
         self.ctx(span, if user { "ustack" } else { "kstack" })?;
         let limit = limit.unwrap_or(MAX_STACK_FRAMES).clamp(1, MAX_STACK_FRAMES);
-        let mode = mode.unwrap_or(self.b.out.stack_mode);
+        // Kernel stacks have no build-ids: raw, as 0.26 (the checker warned).
+        let mode = match mode.unwrap_or(self.b.out.stack_mode) {
+            StackMode::BuildId if !user => StackMode::Raw,
+            m => m,
+        };
         let (index, map) = self.b.stack_map(user, limit, mode);
         // User frames are addresses in one process; kernel stacks are the
         // same in every process, and equal ones make one map key.

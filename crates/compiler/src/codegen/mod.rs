@@ -352,7 +352,17 @@ impl<'a> Builder<'a> {
         let name = format!("AT_{}stack{limit}", if user { 'u' } else { 'k' });
         let map = push_map(
             &mut self.out,
-            MapSpec { name, kind: MapKind::StackTrace, key_size: 4, value_size: 8 * limit, max_entries: 4096 },
+            // A build-id frame is `struct bpf_stack_build_id`: 32 bytes.
+            match mode {
+                StackMode::BuildId => MapSpec {
+                    name,
+                    kind: MapKind::StackTraceBuildId,
+                    key_size: 4,
+                    value_size: 32 * limit,
+                    max_entries: 4096,
+                },
+                _ => MapSpec { name, kind: MapKind::StackTrace, key_size: 4, value_size: 8 * limit, max_entries: 4096 },
+            },
         );
         self.out.stack_maps.push(StackMap { map, limit, user, mode });
         (self.out.stack_maps.len() - 1, map)

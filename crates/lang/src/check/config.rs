@@ -2,7 +2,6 @@
 
 use crate::ast::*;
 use crate::diagnostic::Diagnostic;
-use crate::source::Span;
 use crate::suggest::closest;
 
 /// What a config variable's value must be.
@@ -172,19 +171,9 @@ pub fn check_config(program: &Program) -> Vec<Diagnostic> {
         };
         if !ok {
             out.push(Diagnostic::error(e.value_span, format!("Invalid value for {key}: expected {}", expected(kind))));
-        } else if key == "stack_mode"
-            && matches!(&e.value, ConfigValue::Ident(v) | ConfigValue::Str(v) if v.eq_ignore_ascii_case("build_id"))
-        {
-            out.push(build_id_refused(e.value_span));
         }
     }
     out
-}
-
-/// Stacks as build-ids and offsets are bpftrace's, not yet bpfscope's.
-pub fn build_id_refused(span: Span) -> Diagnostic {
-    Diagnostic::error(span, "the build_id stack mode is not supported by bpfscope yet")
-        .with_hint("use bpftrace, perf or raw (raw prints addresses to symbolize later)")
 }
 
 const MAP_KINDS: &[&str] = &["hash", "lruhash", "percpuhash", "percpulruhash", "percpuarray", "array"];

@@ -942,8 +942,8 @@ impl Checker<'_> {
         for (i, a) in c.args.iter().enumerate() {
             match &a.kind {
                 ExprKind::Ident(mode) if i == 0 => {
-                    if mode == "build_id" {
-                        self.error(super::config::build_id_refused(a.span));
+                    if mode == "build_id" && c.name == "kstack" {
+                        self.error(Diagnostic::error(a.span, "'build_id' stack mode can only be used for ustack"));
                     } else if !["bpftrace", "perf", "raw", "build_id"].contains(&mode.as_str()) {
                         self.error(
                             Diagnostic::error(a.span, format!("{}: invalid stack mode '{mode}'", c.name))

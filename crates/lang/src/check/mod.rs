@@ -1059,7 +1059,17 @@ impl<'a> Checker<'a> {
             "probetype" => Type::Str(16),
             "username" => Type::Username,
             "probe" => Type::Probe,
-            "kstack" => Type::Kstack,
+            "kstack" => {
+                let build_id = matches!(config::config_value(self.program, "stack_mode"),
+                    Some(ConfigValue::Ident(m) | ConfigValue::Str(m)) if m.eq_ignore_ascii_case("build_id"));
+                if build_id {
+                    self.error(Diagnostic::warning(
+                        span,
+                        "'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode.",
+                    ));
+                }
+                Type::Kstack
+            }
             "ustack" => Type::Ustack,
             "curtask" => Type::Pointer(Box::new(Type::Struct("struct task_struct".into()))),
             "has_cpid" => Type::Bool,

@@ -128,6 +128,28 @@ fn frame_text(f: &bpfscope_probes::symbols::Frame, perf: bool, user: bool) -> St
     text
 }
 
+/// A frame of a build-id stack.
+struct BuildIdFrame {
+    /// The kernel found the file's build-id (else only the address).
+    valid: bool,
+    build_id: Vec<u8>,
+    offset_or_ip: u64,
+}
+
+impl std::fmt::Display for BuildIdFrame {
+    /// As bpftrace 0.26: the build-id in hex and the offset (`... 0x1139`),
+    /// or the address alone in hex.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.valid {
+            return write!(f, "{:x}", self.offset_or_ip);
+        }
+        for b in &self.build_id {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, " 0x{:02x}", self.offset_or_ip)
+    }
+}
+
 /// Below this, a `ksym_t`/`usym_t` value is an index into the program's
 /// function names (`func`); at or above it, an address (`ksym(addr)`):
 /// no kernel address and no mapped user address is this low.
@@ -181,6 +203,9 @@ impl<'a> Resolver<'a> {
     pub fn stack_text(&self, value: u64, indent: usize) -> String {
         let (_, map, pid) = bpfscope_compiler::stack_value_parts(value);
         let Some(stack) = self.stacks.get(map) else { return "\n".to_string() };
+        if stack.mode == StackMode::BuildId {
+            return self.build_id_frames(value).iter().fold("\n".to_string(), |out, f| out + &f.to_string() + "\n");
+        }
         let frames = self.frames(value);
         let lines = match self.symbols {
             Some(s) => s.stack_lines(&frames, stack.user.then_some(pid), stack.mode, indent),
@@ -192,6 +217,9 @@ impl<'a> Resolver<'a> {
     /// A stack's frames for a flame graph (see [`Symbolizer::frame_names`]).
     pub fn stack_names(&self, value: u64) -> Vec<String> {
         let (_, map, pid) = bpfscope_compiler::stack_value_parts(value);
+        if self.stacks.get(map).is_some_and(|s| s.mode == StackMode::BuildId) {
+            return self.build_id_frames(value).iter().map(BuildIdFrame::to_string).collect();
+        }
         let user = self.stacks.get(map).is_some_and(|s| s.user);
         let frames = self.frames(value);
         match self.symbols {
@@ -200,14 +228,43 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// A stack's frame addresses, innermost first.
+    /// A stack's frame addresses, innermost first (of a build-id stack,
+    /// each frame's offset in its file, or its address where the kernel
+    /// had no build-id).
     pub fn frames(&self, value: u64) -> Vec<u64> {
+        let (_, map, _) = bpfscope_compiler::stack_value_parts(value);
+        if self.stacks.get(map).is_some_and(|s| s.mode == StackMode::BuildId) {
+            return self.build_id_frames(value).iter().map(|f| f.offset_or_ip).collect();
+        }
+        let Some((frames, limit)) = self.stack_bytes(value) else { return Vec::new() };
+        frames.chunks_exact(8).map(read_u64).take(limit).take_while(|&a| a != 0).collect()
+    }
+
+    /// A build-id stack's frames (`struct bpf_stack_build_id`: a status,
+    /// 20 bytes of build-id, the offset or address), innermost first.
+    fn build_id_frames(&self, value: u64) -> Vec<BuildIdFrame> {
+        let Some((frames, limit)) = self.stack_bytes(value) else { return Vec::new() };
+        frames
+            .chunks_exact(32)
+            .take(limit)
+            .map(|f| BuildIdFrame {
+                valid: read_u64(f) as u32 == 1,
+                build_id: f[4..24].to_vec(),
+                offset_or_ip: read_u64(&f[24..]),
+            })
+            // Status 0: no frame there.
+            .take_while(|f| f.valid || f.offset_or_ip != 0)
+            .collect()
+    }
+
+    /// The stack map's value for a stack, and how many frames it keeps.
+    fn stack_bytes(&self, value: u64) -> Option<(Vec<u8>, usize)> {
         use libbpf_rs::MapCore;
         let (id, map, _pid) = bpfscope_compiler::stack_value_parts(value);
-        let Some(stack) = self.stacks.get(map) else { return Vec::new() };
-        let Some(handle) = self.maps.get(stack.map.0) else { return Vec::new() };
-        let Ok(Some(frames)) = handle.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY) else { return Vec::new() };
-        frames.chunks_exact(8).map(read_u64).take(stack.limit as usize).take_while(|&a| a != 0).collect()
+        let stack = self.stacks.get(map)?;
+        let handle = self.maps.get(stack.map.0)?;
+        let frames = handle.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY).ok()??;
+        Some((frames, stack.limit as usize))
     }
 }
 
