@@ -19,7 +19,11 @@ pub fn list(cli: &Cli) -> Result<(), Error> {
         (None, None) => {
             let pattern = cli.args.first().map_or("*", String::as_str);
             let options = bpfscope_probes::list::ListOptions { pid: cli.pid, verbose: cli.verbose };
-            let lines = bpfscope_probes::list::list(pattern, &options).map_err(|e| Error::Usage(e.to_string()))?;
+            let listing = bpfscope_probes::list::list(pattern, &options).map_err(|e| Error::Usage(e.to_string()))?;
+            for warning in &listing.warnings {
+                eprintln!("bpfscope: warning: {warning}");
+            }
+            let lines = listing.lines;
             if lines.is_empty() {
                 // As bpftrace: no match is not an error.
                 eprintln!("bpfscope: no probes match '{pattern}'");

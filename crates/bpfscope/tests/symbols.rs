@@ -262,6 +262,13 @@ fn uprobe_args_come_from_dwarf() {
         "{text}"
     );
     assert!(text.contains("hint: build it with -g, or install its debug symbols"), "{text}");
+    // -lv on it: the functions, and one warning, as bpftrace 0.26.
+    let out = bpfscope().args(["-lv", &format!("uprobe:{}:takes", bare.display())]).output().expect("runs");
+    assert_eq!(stdout(&out), format!("uprobe:{}:takes\n", bare.display()));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("bpfscope: warning: No DWARF found for \"{}\", cannot show parameter info\n", bare.display())
+    );
 }
 
 /// `uprobe:BIN@FILE:LINE`: the probe fires at the line's first statement,
@@ -411,4 +418,12 @@ fn struct_arguments_are_typed_from_dwarf() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "error: args.bits is a struct Bits*, whose layout a declaration cannot give (bitfields, packing or \
+             anonymous members)"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

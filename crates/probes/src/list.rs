@@ -22,12 +22,20 @@ pub struct ListOptions {
 /// The lines `-l PATTERN` prints: for each comma-separated part, every
 /// matching probe (sorted, per provider), with its arguments under it in
 /// verbose mode.
-pub fn list(pattern: &str, options: &ListOptions) -> Result<Vec<String>, ProbeError> {
-    let mut out = Vec::new();
+pub fn list(pattern: &str, options: &ListOptions) -> Result<Listing, ProbeError> {
+    let mut out = Listing::default();
     for part in split_top_level_commas(if pattern.is_empty() { "*" } else { pattern }) {
         list_one(part, options, &mut out)?;
     }
     Ok(out)
+}
+
+/// What `-l` prints: the lines, and warnings for stderr (a binary whose
+/// parameters `-lv` cannot show).
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub lines: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 /// Splits `a,b{c,d},e` at the commas outside braces.
@@ -65,7 +73,8 @@ const KERNEL_LISTED: &[Provider] = &[
     Provider::Tracepoint,
 ];
 
-fn list_one(part: &str, options: &ListOptions, out: &mut Vec<String>) -> Result<(), ProbeError> {
+fn list_one(part: &str, options: &ListOptions, listing: &mut Listing) -> Result<(), ProbeError> {
+    let out = &mut listing.lines;
     let (provider_pattern, rest) = part.split_once(':').unwrap_or((part, "*"));
     let providers: Vec<Provider> = match Provider::from_name(provider_pattern) {
         Some(p) => vec![p],
@@ -99,7 +108,7 @@ fn list_one(part: &str, options: &ListOptions, out: &mut Vec<String>) -> Result<
             if by_function || matched {
                 if options.verbose {
                     let args = if matches!(p, Provider::Uprobe) {
-                        uprobe_params(&probe, &mut opened)
+                        uprobe_params(&probe, &mut opened, &mut listing.warnings)
                     } else {
                         arguments(p, &probe, btf.as_ref())
                     };
@@ -205,12 +214,22 @@ fn arguments(p: Provider, probe: &str, btf: Option<&KernelBtf>) -> Vec<String> {
 fn uprobe_params(
     probe: &str,
     opened: &mut std::collections::HashMap<String, Option<crate::user::Binary>>,
+    warnings: &mut Vec<String>,
 ) -> Vec<String> {
     let Some((path, function)) = probe.strip_prefix("uprobe:").and_then(|r| r.rsplit_once(':')) else {
         return Vec::new();
     };
+    let first = !opened.contains_key(path);
     let binary = opened.entry(path.to_string()).or_insert_with(|| crate::user::Binary::open(path.as_ref()).ok());
-    let Some(Ok(params)) = binary.as_ref().map(|b| b.params(function)) else { return Vec::new() };
+    let params = match binary.as_ref().map(|b| b.params(function)) {
+        Some(Ok(params)) => params,
+        // Once per binary, as bpftrace 0.26 says it.
+        Some(Err(crate::dwarf::DwarfError::NoDebugInfo(_))) if first => {
+            warnings.push(format!("No DWARF found for \"{path}\", cannot show parameter info"));
+            return Vec::new();
+        }
+        _ => return Vec::new(),
+    };
     params.into_iter().map(|p| if p.name.is_empty() { p.c_type } else { format!("{} {}", p.c_type, p.name) }).collect()
 }
 

@@ -21,6 +21,31 @@ impl Gen<'_, '_> {
         self.read_memory_from(addr, &t, kernel)
     }
 
+    /// Why a pointer's fields cannot be read: for a uprobe's `args.NAME`,
+    /// which struct DWARF gives it and why it was not declared from there.
+    fn opaque_pointer(&self, base: &Expr, span: Span) -> Diagnostic {
+        let param = match (&base.kind, &self.detail) {
+            (
+                bpfscope_lang::ast::ExprKind::Field { base: args, field, .. },
+                bpfscope_probes::Detail::Uprobe(bpfscope_probes::UprobeSite { params: Some(params), .. }),
+            ) if matches!(&args.kind, bpfscope_lang::ast::ExprKind::Ident(n) if n == "args") => {
+                params.iter().find(|p| &p.name == field)
+            }
+            _ => None,
+        };
+        match param {
+            Some(p) if p.c_type.starts_with("struct ") || p.c_type.starts_with("union ") => Diagnostic::error(
+                span,
+                format!(
+                    "args.{} is a {}, whose layout a declaration cannot give (bitfields, packing or anonymous members)",
+                    p.name, p.c_type
+                ),
+            )
+            .with_hint("declare the struct in the program with the fields you read, or cast to one that is declared"),
+            _ => self.unsupported(span, "a field of a pointer to a non-struct"),
+        }
+    }
+
     /// Where a field is: the struct's address plus the field's offset; and
     /// whether the struct is the kernel's (so in kernel memory).
     pub(super) fn field_address(&mut self, base: &Expr, field: &str, span: Span) -> GResult<(Val, bool)> {
@@ -28,7 +53,7 @@ impl Gen<'_, '_> {
             Type::Struct(n) => n,
             Type::Pointer(inner) => match *inner {
                 Type::Struct(n) => n,
-                _ => return Err(self.unsupported(span, "a field of a pointer to a non-struct")),
+                _ => return Err(self.opaque_pointer(base, span)),
             },
             _ => return Err(self.unsupported(span, "a field of this value")),
         };
