@@ -7,22 +7,10 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::wait_with_timeout;
 
 /// The program's JSON lines (stdout), after checking it exited cleanly.
 fn json_lines(program: &str, args: &[&str]) -> Option<Vec<String>> {
-    if !support::can_trace() {
-        return None;
-    }
-    let child = support::bpfscope()
-        .args(["-f", "json"])
-        .args(args)
-        .args(["-e", program])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    let o = wait_with_timeout(child, Duration::from_secs(60), program);
+    let o = support::run_program(program, &[&["-f", "json"], args].concat(), Duration::from_secs(60))?;
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     Some(String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
 }

@@ -12,18 +12,7 @@ use support::{is_root, wait_with_timeout};
 /// Runs a program; `None` (with the reason printed) where loading BPF
 /// programs is not allowed.
 fn run(program: &str, args: &[&str]) -> Option<Output> {
-    if !support::can_trace() {
-        return None;
-    }
-    let child = support::bpfscope()
-        .arg("-e")
-        .arg(program)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    Some(wait_with_timeout(child, Duration::from_secs(30), program))
+    support::run_program(program, args, Duration::from_secs(30))
 }
 
 #[track_caller]

@@ -7,24 +7,10 @@ mod support;
 use std::process::Output;
 use std::time::Duration;
 
-use support::wait_with_timeout;
-
-/// Runs `bpfscope -q ARGS -e PROGRAM`; `None` (with the reason printed)
+/// Runs `bpfscope -e PROGRAM -q ARGS`; `None` (with the reason printed)
 /// where loading BPF programs is not allowed.
 fn run_with(args: &[&str], program: &str) -> Option<Output> {
-    if !support::can_trace() {
-        return None;
-    }
-    let child = support::bpfscope()
-        .arg("-q")
-        .args(args)
-        .arg("-e")
-        .arg(program)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    Some(wait_with_timeout(child, Duration::from_secs(60), program))
+    support::run_program(program, &[&["-q"], args].concat(), Duration::from_secs(60))
 }
 
 /// The program's output, with the maps printed at exit left off, after
@@ -355,7 +341,7 @@ fn tseries_output(program: &str) -> Option<String> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawns");
-    let o = wait_with_timeout(child, Duration::from_secs(60), program);
+    let o = support::wait_with_timeout(child, Duration::from_secs(60), program);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     Some(String::from_utf8_lossy(&o.stdout).into_owned())
 }

@@ -27,6 +27,24 @@ pub fn bpfscope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bpfscope"))
 }
 
+/// Runs `bpfscope -e PROGRAM ARGS...` to its end (within `limit`) and
+/// returns what it printed; None (the reason printed) where this user
+/// cannot load BPF programs.
+#[allow(dead_code)]
+pub fn run_program(program: &str, args: &[&str], limit: Duration) -> Option<Output> {
+    if !can_trace() {
+        return None;
+    }
+    let child = bpfscope()
+        .args(["-e", program])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    Some(wait_with_timeout(child, limit, program))
+}
+
 /// Waits for a run, killing it (and failing) if it does not end in time.
 pub fn wait_with_timeout(mut child: Child, limit: Duration, what: &str) -> Output {
     let start = Instant::now();
