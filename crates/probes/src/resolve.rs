@@ -679,22 +679,6 @@ impl Binaries {
             }),
         };
         match location {
-            // C++ names, demangled: every overload (and every match of a
-            // wildcard), as bpftrace's `cpp:` does.
-            UserLocation::Symbol { name, offset } if lang.is_some() => {
-                let matches = binary.matching_demangled(name);
-                if matches.is_empty() {
-                    return Err(Diagnostic::error(ap.span, format!("no C++ function in {display} matches '{name}'"))
-                        .with_hint(stripped_hint(&binary).unwrap_or("list them with: bpfscope -l 'uprobe:BINARY:*'")));
-                }
-                Ok(matches
-                    .into_iter()
-                    .map(|f| {
-                        let loc = UserLocation::Symbol { name: f.name.clone(), offset: *offset };
-                        site(Some(&f.name), f.offset + offset.unwrap_or(0), loc)
-                    })
-                    .collect())
-            }
             UserLocation::Address(address) => {
                 let offset = binary.offset_of(*address).ok_or_else(|| {
                     Diagnostic::error(
@@ -706,10 +690,16 @@ impl Binaries {
                 let function = binary.function_at(*address).map(|f| f.name);
                 Ok(vec![site(function.as_deref(), offset, location.clone())])
             }
-            UserLocation::Symbol { name, offset } if crate::glob::is_pattern(name) => {
-                let matches = binary.matching(name);
+            // A wildcard, or a C++ name (`cpp:`, demangled: every overload,
+            // as bpftrace's): every function that matches.
+            UserLocation::Symbol { name, offset } if lang.is_some() || crate::glob::is_pattern(name) => {
+                let (matches, what) = if lang.is_some() {
+                    (binary.matching_demangled(name), "C++ function")
+                } else {
+                    (binary.matching(name), "function")
+                };
                 if matches.is_empty() {
-                    return Err(Diagnostic::error(ap.span, format!("no function in {display} matches '{name}'"))
+                    return Err(Diagnostic::error(ap.span, format!("no {what} in {display} matches '{name}'"))
                         .with_hint(stripped_hint(&binary).unwrap_or("list them with: bpfscope -l 'uprobe:BINARY:*'")));
                 }
                 Ok(matches

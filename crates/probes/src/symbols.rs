@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use blazesym::symbolize::cache::{self, Cache};
 use blazesym::symbolize::source::{Kernel, Process, Source};
-use blazesym::symbolize::{CodeInfo, Input, Reason, Sym, Symbolized, Symbolizer as Blaze};
+use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, Symbolizer as Blaze};
 use blazesym::{MaybeDefault, Pid};
 
 /// How frames are symbolized (bpftrace's `cpp_demangle` and
@@ -214,7 +214,7 @@ fn function(frames: Option<Vec<Frame>>) -> Option<(String, u64)> {
 fn frames_of(found: Symbolized<'_>) -> Option<Vec<Frame>> {
     let sym = match found {
         Symbolized::Sym(sym) => sym,
-        Symbolized::Unknown(Reason::Unmapped | Reason::UnknownAddr | _) => return None,
+        Symbolized::Unknown(_) => return None,
     };
     let Sym { name, module, offset, code_info, inlined, .. } = sym;
     let module = module.map(|m| m.to_string_lossy().into_owned());

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use gimli::{AttributeValue, DebuggingInformationEntry, Unit, UnitOffset};
 
-use super::{MAX_DEPTH, R, name_of, type_of};
+use super::{MAX_DEPTH, R, byte_size, name_of, peel, type_of};
 
 #[derive(Clone, Copy)]
 enum State {
@@ -125,12 +125,13 @@ impl Declarations {
             };
             let at = if union { 0 } else { align_up(end, member_align) };
             let dwarf_at = match member.attr_value(gimli::DW_AT_data_member_location) {
-                Some(AttributeValue::Udata(n)) => n,
-                Some(AttributeValue::Data1(n)) => u64::from(n),
-                Some(AttributeValue::Data2(n)) => u64::from(n),
-                Some(AttributeValue::Data4(n)) => u64::from(n),
+                Some(v) => match v.udata_value() {
+                    Some(n) => n,
+                    // A location expression: not a plain struct.
+                    None => return Ok(None),
+                },
                 None if union => 0,
-                _ => return Ok(None),
+                None => return Ok(None),
             };
             if at != dwarf_at {
                 return Ok(None);
@@ -192,31 +193,6 @@ impl Declarations {
             }
             _ => None,
         })
-    }
-}
-
-/// Through typedefs and qualifiers to the type itself.
-fn peel(unit: &Unit<R<'_>>, mut offset: Option<UnitOffset>) -> gimli::Result<Option<UnitOffset>> {
-    for _ in 0..MAX_DEPTH {
-        let Some(o) = offset else { return Ok(None) };
-        let entry = unit.entry(o)?;
-        match entry.tag() {
-            gimli::DW_TAG_typedef | gimli::DW_TAG_const_type | gimli::DW_TAG_volatile_type => {
-                offset = type_of(unit, &entry)?;
-            }
-            _ => return Ok(Some(o)),
-        }
-    }
-    Ok(None)
-}
-
-fn byte_size(entry: &DebuggingInformationEntry<R<'_>>) -> Option<u64> {
-    match entry.attr_value(gimli::DW_AT_byte_size)? {
-        AttributeValue::Udata(n) => Some(n),
-        AttributeValue::Data1(n) => Some(u64::from(n)),
-        AttributeValue::Data2(n) => Some(u64::from(n)),
-        AttributeValue::Data4(n) => Some(u64::from(n)),
-        _ => None,
     }
 }
 

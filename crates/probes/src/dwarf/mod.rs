@@ -225,8 +225,8 @@ fn type_of(unit: &Unit<R<'_>>, entry: &DebuggingInformationEntry<R<'_>>) -> giml
     }
 }
 
-/// Through typedefs and qualifiers to a pointer type.
-fn peel_to_pointer(unit: &Unit<R<'_>>, mut offset: Option<UnitOffset>) -> gimli::Result<Option<UnitOffset>> {
+/// Through typedefs and qualifiers to the type itself.
+fn peel(unit: &Unit<R<'_>>, mut offset: Option<UnitOffset>) -> gimli::Result<Option<UnitOffset>> {
     for _ in 0..MAX_DEPTH {
         let Some(o) = offset else { return Ok(None) };
         let entry = unit.entry(o)?;
@@ -234,11 +234,21 @@ fn peel_to_pointer(unit: &Unit<R<'_>>, mut offset: Option<UnitOffset>) -> gimli:
             gimli::DW_TAG_typedef | gimli::DW_TAG_const_type | gimli::DW_TAG_volatile_type => {
                 offset = type_of(unit, &entry)?;
             }
-            gimli::DW_TAG_pointer_type => return Ok(Some(o)),
-            _ => return Ok(None),
+            _ => return Ok(Some(o)),
         }
     }
     Ok(None)
+}
+
+/// Through typedefs and qualifiers to a pointer type.
+fn peel_to_pointer(unit: &Unit<R<'_>>, offset: Option<UnitOffset>) -> gimli::Result<Option<UnitOffset>> {
+    let Some(o) = peel(unit, offset)? else { return Ok(None) };
+    Ok((unit.entry(o)?.tag() == gimli::DW_TAG_pointer_type).then_some(o))
+}
+
+/// An entry's size in bytes (`DW_AT_byte_size`).
+fn byte_size(entry: &DebuggingInformationEntry<R<'_>>) -> Option<u64> {
+    entry.attr_value(gimli::DW_AT_byte_size)?.udata_value()
 }
 
 /// Type chains deeper than this are not followed (a malformed file could
@@ -289,7 +299,7 @@ fn is_floating(unit: &Unit<R<'_>>, offset: Option<UnitOffset>, depth: usize) -> 
     Ok(match entry.tag() {
         gimli::DW_TAG_base_type => {
             matches!(entry.attr_value(gimli::DW_AT_encoding), Some(AttributeValue::Encoding(gimli::DW_ATE_float)))
-                && matches!(entry.attr_value(gimli::DW_AT_byte_size), Some(AttributeValue::Udata(4 | 8)))
+                && matches!(byte_size(&entry), Some(4 | 8))
         }
         gimli::DW_TAG_typedef | gimli::DW_TAG_const_type | gimli::DW_TAG_volatile_type => {
             is_floating(unit, type_of(unit, &entry)?, depth + 1)?
@@ -305,13 +315,7 @@ fn language_type(unit: &Unit<R<'_>>, offset: Option<UnitOffset>, depth: usize) -
         return Ok(None);
     }
     let entry = unit.entry(offset)?;
-    let size = match entry.attr_value(gimli::DW_AT_byte_size) {
-        Some(AttributeValue::Udata(n)) => Some(n),
-        Some(AttributeValue::Data1(n)) => Some(u64::from(n)),
-        Some(AttributeValue::Data2(n)) => Some(u64::from(n)),
-        Some(AttributeValue::Data4(n)) => Some(u64::from(n)),
-        _ => None,
-    };
+    let size = byte_size(&entry);
     let int = |signed: bool| match size {
         Some(n @ (1 | 2 | 4 | 8)) => Some(Type::Int { bits: (n * 8) as u8, signed }),
         _ => None,
