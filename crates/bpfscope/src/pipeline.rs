@@ -272,13 +272,14 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         ncpus: possible_cpus(),
         ringbuf_size: default_ringbuf_size(),
         cpid: child.as_ref().map(|c| c.pid()),
+        unwind_pid: settings.pid.or(child.as_ref().map(|c| c.pid())),
         kernel_types: Some(kernel_types),
         // The kernel is asked (a program loaded) only for programs that may
         // need the answer, to keep start-up short; a wrong guess costs only
         // speed (an inline loop) or gives the kernel's own refusal.
         // (Loops over the bytes of long strings, in string functions and
         // comparisons, are bpf_loop callbacks too.)
-        bpf_loop: ["while", "for", "str", "memcmp", "==", "!="].iter().any(|w| mentions(source, w))
+        bpf_loop: ["while", "for", "str", "memcmp", "==", "!=", "dw_ustack"].iter().any(|w| mentions(source, w))
             && bpfscope_runtime::attach::bpf_loop_usable(&settings.features),
         tai_offset_ns: tai_offset_ns(),
         pid_namespace: pid_namespace(),

@@ -225,7 +225,7 @@ const CASES: &[(&[&str], Check)] = &[
             "0 1 1 30 1\n\n\n@a[3]: 30\n",
         ),
     ),
-    (&["dw_ustack"], Refused { program: "BEGIN { print(dw_ustack); }", message: "dw_ustack needs DWARF unwinding" }),
+    (&["dw_ustack"], Elsewhere("symbols::dw_ustack_walks_a_chain_built_without_frame_pointers")),
     (
         &["elapsed", "jiffies", "nsecs", "rand"],
         runs(

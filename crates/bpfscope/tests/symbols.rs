@@ -427,3 +427,85 @@ fn struct_arguments_are_typed_from_dwarf() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The return addresses of the calls to `callee` in `exe` (the address of
+/// the instruction after each call), from objdump's disassembly.
+fn return_addresses(exe: &std::path::Path, callee: &str) -> Vec<u64> {
+    let out = Command::new("objdump").args(["-d", "--no-show-raw-insn"]).arg(exe).output().expect("objdump runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let address = |l: &str| l.split(':').next().and_then(|a| u64::from_str_radix(a.trim(), 16).ok());
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].contains("call") && w[0].ends_with(&format!("<{callee}>")))
+        .filter_map(|w| address(w[1]))
+        .collect()
+}
+
+/// `dw_ustack` in a program built without frame pointers (one function
+/// keeps one, so both kinds of CFA rule are walked): every frame of the
+/// 4-deep chain, at the addresses objdump gives (the entry, then each
+/// call's return address), on through libc to `_start`; named as
+/// bpftrace names frames. `ustack`, walking frame pointers, cannot.
+#[test]
+fn dw_ustack_walks_a_chain_built_without_frame_pointers() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("chain", "chain_nofp", &["-O2", "-fomit-frame-pointer", "-no-pie"]);
+    let t = target.display();
+    let program = format!(
+        "config = {{ unstable_dw_ustack = enable }}
+         uprobe:{t}:level4 {{ @raw[dw_ustack(raw)] = count(); @named[dw_ustack] = count(); @fp[ustack(raw)] = count(); }}"
+    );
+    let text = trace(&target, "5", &program);
+    let mut expected = vec![nm_address(&target, "level4")];
+    for callee in ["level4", "level3", "level2"] {
+        let at = return_addresses(&target, callee);
+        assert_eq!(at.len(), 1, "one call of {callee}: {at:x?}");
+        expected.push(at[0]);
+    }
+    let from_main = return_addresses(&target, "level1");
+    assert!(!from_main.is_empty());
+    // Each distinct stack is one key: main may call level1 from two places
+    // (a rotated loop).
+    let keys: Vec<(Vec<u64>, u64)> = text
+        .split("@raw[\n")
+        .skip(1)
+        .map(|k| {
+            let (frames, count) = k.split_once("]: ").expect("a key and a count");
+            let frames = frames.lines().map(|l| u64::from_str_radix(l.trim(), 16).expect("hex frame")).collect();
+            (frames, count.lines().next().and_then(|c| c.parse().ok()).expect("a count"))
+        })
+        .collect();
+    assert_eq!(keys.iter().map(|k| k.1).sum::<u64>(), 5, "{text}");
+    let start = nm_address(&target, "_start");
+    for (frames, _) in &keys {
+        assert_eq!(frames[..4], expected[..], "{text}");
+        assert!(from_main.contains(&frames[4]), "main's frame {:x} is a return from level1: {text}", frames[4]);
+        // On through __libc_start_call_main and __libc_start_main to _start.
+        assert!(frames.len() >= 7, "{text}");
+        assert!((start..start + 64).contains(frames.last().expect("frames")), "ends in _start: {text}");
+    }
+    let named = key_frames(&text, "@named", 5);
+    let functions: Vec<&str> = named.iter().map(|f| f.split('+').next().unwrap_or("")).collect();
+    assert_eq!(functions[..5], ["level4", "level3", "level2", "level1", "main"], "{text}");
+    assert_eq!(functions.last(), Some(&"_start"), "{text}");
+    // Frame pointers give no such stack here.
+    let fp = text.split("@fp[\n").nth(1).expect("@fp");
+    assert!(!fp.starts_with(&format!("{:x}\n{:x}\n{:x}\n", expected[0], expected[1], expected[2])), "{text}");
+}
+
+/// Without a target process there is no table to walk with: an error
+/// at the call, as 0.26 refuses to start (it says so without a place).
+#[test]
+fn dw_ustack_needs_a_target_process() {
+    let out = bpfscope().args(["--dry-run", "-e", "profile:hz:99 { @[dw_ustack] = count(); }"]).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("stdin:1:19: error: dw_ustack requires a target process. Use -p or -c to specify one."),
+        "{err}"
+    );
+    assert!(err.contains("Script is using an unstable feature: dw_ustack (DWARF stack unwinding)"), "{err}");
+}

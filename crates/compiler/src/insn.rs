@@ -167,6 +167,8 @@ pub enum Helper {
     ForEachMapElem = 164,
     Loop = 181,
     MapLookupPercpuElem = 195,
+    GetCurrentTaskBtf = 158,
+    TaskPtRegs = 175,
 }
 
 pub fn alu_imm(op: Alu, dst: Reg, imm: i32) -> Insn {

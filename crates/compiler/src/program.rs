@@ -52,6 +52,18 @@ pub struct StackMap {
     pub user: bool,
     /// How its stacks print.
     pub mode: StackMode,
+    /// Stacks walked with an unwind table (`dw_ustack`), kept in a hash
+    /// map by a hash of their frames, not by `bpf_get_stackid`.
+    pub dwarf: bool,
+}
+
+/// What `dw_ustack` needs from the run: the unwind table of the target
+/// process, loaded into `rows` before the probes attach (its size is set
+/// then, from the table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unwind {
+    pub rows: MapId,
+    pub pid: u32,
 }
 
 /// How a stack prints (`ustack(perf)`, the `stack_mode` config).
@@ -396,6 +408,10 @@ pub enum RuntimeWarningKind {
     ReadFailed(&'static str),
     /// `-k`: a map read found no entry for its key (the value is zero).
     LookupMissing,
+    /// `dw_ustack` in a process without an unwind table: the stack is empty.
+    NoDwarfUnwind,
+    /// Two `dw_ustack` stacks with one 32-bit id: the second is empty.
+    StackIdCollision,
 }
 
 impl RuntimeWarningKind {
@@ -416,6 +432,13 @@ impl RuntimeWarningKind {
             // The error's text is filled in when it happens.
             RuntimeWarningKind::ReadFailed(_) => ERRNO_PLACEHOLDER.to_string(),
             RuntimeWarningKind::LookupMissing => "Can't lookup map element because it does not exist.".to_string(),
+            RuntimeWarningKind::NoDwarfUnwind => {
+                "No DWARF unwind data available for this process. Use -p or -c to specify the target process."
+                    .to_string()
+            }
+            RuntimeWarningKind::StackIdCollision => {
+                "Two different stacks got the same dw_ustack id; this one is left empty.".to_string()
+            }
         }
     }
 
@@ -515,6 +538,8 @@ pub struct Compiled {
     pub func_names: Vec<String>,
     /// Where `ustack` and `kstack` values are kept.
     pub stack_maps: Vec<StackMap>,
+    /// The unwind table `dw_ustack` walks stacks with.
+    pub unwind: Option<Unwind>,
     /// The ring buffer all events go through.
     pub ringbuf: Option<MapId>,
     /// The pcap file and packet offset of each `skboutput()` call, by call

@@ -14,6 +14,7 @@ pub const BUILTIN_VARIABLES: &[&str] = &[
     "comm",
     "kstack",
     "ustack",
+    "dw_ustack",
     "retval",
     "func",
     "probe",

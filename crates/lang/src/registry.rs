@@ -211,11 +211,11 @@ pub const REGISTRY: &[Builtin] = &[
         "printf to the kernel's trace pipe (bpf_trace_printk, three values at most).",
         r#"BEGIN { debugf("x %d", 1); }"#,
     ),
-    not_built(
+    v(
         "dw_ustack",
-        "ustack_t dw_ustack",
-        "The user stack, unwound with DWARF.",
-        "ustack walks frame pointers: build the program with -fno-omit-frame-pointer",
+        "ustack_t dw_ustack([mode], [limit])",
+        "The user stack walked with the target process's .eh_frame (no frame pointers needed); needs -p or -c.",
+        "",
     ),
     v("elapsed", "uint64 elapsed", "Nanoseconds since the program started.", "BEGIN { print(elapsed); }"),
     f(

@@ -9,6 +9,7 @@ pub mod list;
 pub mod resolve;
 pub mod symbols;
 pub mod tracefs;
+pub mod unwind;
 pub mod usdt;
 pub mod user;
 

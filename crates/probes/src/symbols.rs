@@ -127,8 +127,15 @@ impl Symbolizer {
     /// The frames of addresses in process `pid`.
     pub fn user(&self, pid: u32, addresses: &[u64]) -> Vec<Option<Vec<Frame>>> {
         self.prepare(pid);
-        let source = self.process_source(pid);
-        let mut out = self.symbolize(&source, addresses);
+        let mut source = self.process_source(pid);
+        let mut out = match self.try_symbolize(&source, addresses) {
+            Ok(out) => out,
+            // The process died after we looked: its map_files went with it.
+            Err(_) => {
+                source = self.process_source(pid);
+                self.symbolize(&source, addresses)
+            }
+        };
         // Mapped since we looked (dlopen), or a new process with an old pid.
         let stale = self.prepared.borrow().get(&pid).is_some_and(|t| t.elapsed() > REFRESH_AFTER);
         if stale && out.iter().any(Option::is_none) && alive(pid) {
@@ -162,10 +169,18 @@ impl Symbolizer {
         if addresses.is_empty() {
             return Vec::new();
         }
-        match self.blaze.symbolize(source, Input::AbsAddr(addresses)) {
-            Ok(found) => found.into_iter().map(frames_of).collect(),
-            Err(_) => vec![None; addresses.len()],
+        self.try_symbolize(source, addresses).unwrap_or_else(|_| vec![None; addresses.len()])
+    }
+
+    fn try_symbolize(
+        &self,
+        source: &Source<'_>,
+        addresses: &[u64],
+    ) -> Result<Vec<Option<Vec<Frame>>>, blazesym::Error> {
+        if addresses.is_empty() {
+            return Ok(Vec::new());
         }
+        Ok(self.blaze.symbolize(source, Input::AbsAddr(addresses))?.into_iter().map(frames_of).collect())
     }
 
     /// The function an address is in, with the offset into it (the

@@ -31,6 +31,8 @@ pub struct Child {
     /// right after its exec); the pipe closes at the exec.
     traced: Option<OwnedFd>,
     reaped: Option<i32>,
+    /// Stopped under ptrace, waiting for `start`.
+    stopped: bool,
 }
 
 impl Child {
@@ -95,7 +97,7 @@ impl Child {
         }
         drop(wait_end);
         drop(tell);
-        Ok(Child { pid, program: path, go: Some(go), traced: Some(traced), reaped: None })
+        Ok(Child { pid, program: path, go: Some(go), traced: Some(traced), reaped: None, stopped: false })
     }
 
     pub fn pid(&self) -> u32 {
@@ -108,42 +110,113 @@ impl Child {
     }
 
     /// Lets the command exec and run. `at_exec` runs while the new
-    /// program is stopped at its first instruction (its executable and
-    /// loader mapped), where ptrace allows it: the run reads its mappings
-    /// then, so that its frames print by name even once it has exited.
+    /// program is stopped (at its first instruction, or at its entry point
+    /// after [`Child::run_to_entry`]) where ptrace allows it: the run
+    /// reads its mappings then, so that its frames print by name even
+    /// once it has exited.
     pub fn start(&mut self, at_exec: impl FnOnce(u32)) {
-        let Some(go) = self.go.take() else { return };
-        // SAFETY: writes one byte from a valid buffer to our pipe.
-        unsafe { libc::write(go.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
-        let Some(traced) = self.traced.take() else { return };
-        let mut byte = 0u8;
-        // SAFETY: reads one byte into a valid buffer from our pipe; EOF
-        // means the child exec'd (or failed to) without being traced.
-        if unsafe { libc::read(traced.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) } != 1 {
-            return;
+        if self.go.is_some() {
+            self.stopped = self.exec_and_stop();
         }
-        let mut status = 0;
-        loop {
-            // SAFETY: waits for our own child's stop after its exec.
-            if unsafe { libc::waitpid(self.pid, &mut status, 0) } != self.pid {
-                return;
-            }
-            // A signal that came before the exec: handed on, then on to
-            // the exec's stop (SIGTRAP).
-            if !libc::WIFSTOPPED(status) || libc::WSTOPSIG(status) == libc::SIGTRAP {
-                break;
-            }
-            // SAFETY: resumes our stopped tracee with its signal.
-            unsafe { libc::ptrace(libc::PTRACE_CONT, self.pid, 0, libc::WSTOPSIG(status)) };
-        }
-        if !libc::WIFSTOPPED(status) {
-            // The exec failed and the child exited: nothing to release.
-            self.reaped = Some(status);
+        if !std::mem::take(&mut self.stopped) {
             return;
         }
         at_exec(self.pid as u32);
         // SAFETY: lets our stopped tracee go, with no signal.
         unsafe { libc::ptrace(libc::PTRACE_DETACH, self.pid, 0, 0) };
+    }
+
+    /// Lets the command exec and run up to its entry point, where the
+    /// dynamic loader has mapped its libraries, and keeps it stopped there
+    /// until [`Child::start`]. Where ptrace is not allowed, it stops at
+    /// nothing and runs at `start`.
+    pub fn run_to_entry(&mut self) {
+        if self.go.is_none() {
+            return;
+        }
+        self.stopped = self.exec_and_stop();
+        if !self.stopped {
+            return;
+        }
+        let Some(entry) = auxv_entry(self.pid) else { return };
+        if !self.run_to(entry) {
+            self.stopped = self.reaped.is_none();
+        }
+    }
+
+    /// Lets the child exec and waits for it to stop right after (traced),
+    /// handing on signals that came before. Whether it is stopped.
+    fn exec_and_stop(&mut self) -> bool {
+        let Some(go) = self.go.take() else { return false };
+        // SAFETY: writes one byte from a valid buffer to our pipe.
+        unsafe { libc::write(go.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+        let Some(traced) = self.traced.take() else { return false };
+        let mut byte = 0u8;
+        // SAFETY: reads one byte into a valid buffer from our pipe; EOF
+        // means the child exec'd (or failed to) without being traced.
+        if unsafe { libc::read(traced.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) } != 1 {
+            return false;
+        }
+        self.wait_for_trap()
+    }
+
+    /// Waits for the traced child's next SIGTRAP stop, handing on other
+    /// signals. Whether it stopped (else it exited, and is reaped).
+    fn wait_for_trap(&mut self) -> bool {
+        let mut status = 0;
+        loop {
+            // SAFETY: waits for our own child.
+            if unsafe { libc::waitpid(self.pid, &mut status, 0) } != self.pid {
+                return false;
+            }
+            if !libc::WIFSTOPPED(status) {
+                self.reaped = Some(status);
+                return false;
+            }
+            if libc::WSTOPSIG(status) == libc::SIGTRAP {
+                return true;
+            }
+            // SAFETY: resumes our stopped tracee with its signal.
+            unsafe { libc::ptrace(libc::PTRACE_CONT, self.pid, 0, libc::WSTOPSIG(status)) };
+        }
+    }
+
+    /// Runs the stopped child to `addr` with a breakpoint there, which is
+    /// then taken out again. Whether it stopped there.
+    fn run_to(&mut self, addr: u64) -> bool {
+        let pid = self.pid;
+        // SAFETY: ptrace on our own stopped tracee; errno tells a word of
+        // -1 from a failure.
+        let word = unsafe {
+            *libc::__errno_location() = 0;
+            libc::ptrace(libc::PTRACE_PEEKTEXT, pid, addr, 0)
+        };
+        // SAFETY: reads this thread's errno.
+        if word == -1 && unsafe { *libc::__errno_location() } != 0 {
+            return false;
+        }
+        let trap = (word & !0xff) | 0xcc;
+        // SAFETY: writes a word of our stopped tracee's code, then resumes it.
+        if unsafe { libc::ptrace(libc::PTRACE_POKETEXT, pid, addr, trap) } != 0
+            || unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, 0) } != 0
+        {
+            return false;
+        }
+        if !self.wait_for_trap() {
+            return false;
+        }
+        // SAFETY: a zeroed user_regs_struct is valid; the calls read and
+        // write our stopped tracee's registers and restore its code.
+        unsafe {
+            let mut regs: libc::user_regs_struct = std::mem::zeroed();
+            libc::ptrace(libc::PTRACE_GETREGS, pid, 0, &mut regs);
+            if regs.rip == addr + 1 {
+                regs.rip = addr;
+                libc::ptrace(libc::PTRACE_SETREGS, pid, 0, &regs);
+            }
+            libc::ptrace(libc::PTRACE_POKETEXT, pid, addr, word);
+        }
+        true
     }
 
     /// Whether the command has ended (reaping it if so).
@@ -191,4 +264,14 @@ fn find_program(name: &str) -> Option<PathBuf> {
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The program's entry point (`AT_ENTRY` in its auxiliary vector).
+fn auxv_entry(pid: libc::pid_t) -> Option<u64> {
+    let auxv = std::fs::read(format!("/proc/{pid}/auxv")).ok()?;
+    auxv.chunks_exact(16).find_map(|pair| {
+        let (key, value) = pair.split_at(8);
+        let value = u64::from_ne_bytes(value.try_into().ok()?);
+        (u64::from_ne_bytes(key.try_into().ok()?) == libc::AT_ENTRY).then_some(value)
+    })
 }

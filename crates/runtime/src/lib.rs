@@ -16,6 +16,7 @@ mod ringbuf;
 mod session;
 pub mod signals;
 mod skb;
+mod unwind;
 
 pub use attach::{Feature, Features};
 pub use bpfscope_compiler::Compiled;

@@ -74,6 +74,13 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<i32, RunError> {
     let only = options.pid.or(child.as_ref().map(|c| c.pid()));
+    // dw_ustack's tables cover the libraries the command loads before its
+    // entry point, where it waits while the probes attach.
+    if compiled.unwind.is_some()
+        && let Some(c) = child.as_deref_mut()
+    {
+        c.run_to_entry();
+    }
     let mut session = Session::load(compiled, &RunOptions { pid: only, ..options.clone() })?;
     // A child ends the run by exiting, not by being gone from the start.
     session.end_with_process = options.pid.is_some();
@@ -291,10 +298,14 @@ pub struct Session {
 
 impl Session {
     /// Loads the programs and maps into the kernel; nothing runs yet.
-    pub fn load(compiled: Compiled, options: &RunOptions) -> Result<Session, RunError> {
+    pub fn load(mut compiled: Compiled, options: &RunOptions) -> Result<Session, RunError> {
         let plan = Plan::new(&compiled, &options.features, options.pid, options.verbose);
         plan.check(&compiled)?;
+        let unwind = crate::unwind::prepare(&mut compiled)?;
         let Loaded { object, maps } = load::load(&compiled, |spec| plan.section(spec))?;
+        if let Some(table) = &unwind {
+            crate::unwind::fill(table, &maps)?;
+        }
         let ring = {
             use std::os::fd::AsFd;
             let rb = compiled.ringbuf.map(|m| &maps[m.0]).ok_or_else(|| RunError::Load("no event buffer".into()))?;

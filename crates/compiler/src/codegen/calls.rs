@@ -148,7 +148,7 @@ impl Gen<'_, '_> {
                 Some(ExprKind::Str(r)) => self.register(&String::from_utf8_lossy(r), e.span),
                 _ => Err(self.unsupported(e.span, "reg() of this")),
             },
-            "ustack" | "kstack" => {
+            "ustack" | "kstack" | "dw_ustack" => {
                 // The mode (an identifier) only changes how stacks print.
                 let limit = c.args.iter().find_map(|a| match a.kind {
                     ExprKind::Int(n) => u32::try_from(n).ok(),
@@ -158,7 +158,10 @@ impl Gen<'_, '_> {
                     ExprKind::Ident(m) => crate::program::StackMode::from_name(m),
                     _ => None,
                 });
-                self.stack(c.name == "ustack", limit, mode, e.span)
+                match c.name.as_str() {
+                    "dw_ustack" => self.dw_stack(limit, mode, e.span),
+                    name => self.stack(name == "ustack", limit, mode, e.span),
+                }
             }
             // Only the checker cares which address space a pointer is in.
             "uptr" | "kptr" => match c.args.first() {

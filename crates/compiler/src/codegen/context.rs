@@ -259,7 +259,7 @@ impl Gen<'_, '_> {
 }
 
 /// The deepest stack the kernel records (`kernel.perf_event_max_stack`).
-const MAX_STACK_FRAMES: u32 = 127;
+pub(super) const MAX_STACK_FRAMES: u32 = 127;
 
 impl Gen<'_, '_> {
     /// `ustack`, `kstack` (with an optional frame limit): an id into a

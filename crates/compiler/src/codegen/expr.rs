@@ -226,6 +226,7 @@ impl Gen<'_, '_> {
             }
             "probe" => self.probe_id(),
             "ustack" | "kstack" => self.stack(name == "ustack", None, None, e.span),
+            "dw_ustack" => self.dw_stack(None, None, e.span),
             "func"
                 if self.provider.is_user()
                     || matches!(

@@ -10,6 +10,7 @@ mod maps;
 mod stmt;
 mod strings;
 mod structs;
+mod unwind;
 
 pub use maps::{GLOBAL_EXIT, GLOBAL_LOST, GLOBAL_PROGRAM_LOST, GLOBAL_START};
 
@@ -48,6 +49,8 @@ pub struct CompileOptions {
     pub ncpus: u64,
     /// The pid of `-c CMD` (`cpid`).
     pub cpid: Option<u32>,
+    /// The process `dw_ustack` walks stacks of (`-p` or `-c`).
+    pub unwind_pid: Option<u32>,
     /// Kernel structs' field offsets (from BTF).
     pub kernel_types: Option<bpfscope_lang::check::KernelTypes>,
     /// Loops run through `bpf_loop` (Linux 5.17), so the verifier checks
@@ -99,6 +102,7 @@ impl Default for CompileOptions {
             quiet_ringbuf_size: 1 << 20,
             ncpus: 1,
             cpid: None,
+            unwind_pid: None,
             kernel_types: None,
             bpf_loop: true,
             tai_offset_ns: 0,
@@ -346,7 +350,9 @@ impl<'a> Builder<'a> {
     /// The stack trace map for stacks of this kind and depth, made on first
     /// use: its index among the stack maps, and its id.
     fn stack_map(&mut self, user: bool, limit: u32, mode: StackMode) -> (usize, MapId) {
-        if let Some(i) = self.out.stack_maps.iter().position(|s| s.user == user && s.limit == limit && s.mode == mode) {
+        if let Some(i) =
+            self.out.stack_maps.iter().position(|s| s.user == user && s.limit == limit && s.mode == mode && !s.dwarf)
+        {
             return (i, self.out.stack_maps[i].map);
         }
         let name = format!("AT_{}stack{limit}", if user { 'u' } else { 'k' });
@@ -364,7 +370,7 @@ impl<'a> Builder<'a> {
                 _ => MapSpec { name, kind: MapKind::StackTrace, key_size: 4, value_size: 8 * limit, max_entries: 4096 },
             },
         );
-        self.out.stack_maps.push(StackMap { map, limit, user, mode });
+        self.out.stack_maps.push(StackMap { map, limit, user, mode, dwarf: false });
         (self.out.stack_maps.len() - 1, map)
     }
 

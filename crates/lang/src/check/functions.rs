@@ -29,6 +29,7 @@ pub(crate) const SPECIAL: &[&str] = &[
     "buf",
     "kstack",
     "ustack",
+    "dw_ustack",
     "nsecs",
     "pid",
     "tid",
@@ -257,8 +258,11 @@ impl Checker<'_> {
                 };
                 Type::Buffer(size.unwrap_or(most).min(most))
             }
-            "kstack" | "ustack" => {
+            "kstack" | "ustack" | "dw_ustack" => {
                 self.stack_call(c, span);
+                if c.name == "dw_ustack" {
+                    self.unstable(c.name_span, "dw_ustack", "dw_ustack (DWARF stack unwinding)");
+                }
                 if c.name == "kstack" { Type::Kstack } else { Type::Ustack }
             }
             "nsecs" | "pid" | "tid" => {
@@ -914,22 +918,29 @@ impl Checker<'_> {
                 ));
             }
         }
-        // An unstable feature in 0.26: said once, unless enabled.
-        let mode = match super::config::config_value(self.program, "unstable_tseries") {
+        self.unstable(c.name_span, "tseries", "tseries");
+    }
+
+    /// An unstable feature of 0.26 (`unstable_KEY` in the config): a
+    /// warning once unless enabled, an error where the config says so.
+    pub(super) fn unstable(&mut self, span: Span, key: &'static str, feature: &str) {
+        let mode = match super::config::config_value(self.program, &format!("unstable_{key}")) {
             Some(ConfigValue::Ident(v) | ConfigValue::Str(v)) => v.to_ascii_lowercase(),
             _ => "warn".to_string(),
         };
         match mode.as_str() {
             "enable" => {}
             "error" => self.error(Diagnostic::error(
-                c.name_span,
-                "tseries feature is not enabled by default. To enable this unstable feature, set the config flag to enable. unstable_tseries=enable",
+                span,
+                format!("{feature} feature is not enabled by default. To enable this unstable feature, set the config flag to enable. unstable_{key}=enable"),
             )),
-            _ if !self.unstable_warned => {
-                self.unstable_warned = self.reporting;
-                self.error(Diagnostic::global_warning(
-                    "Script is using an unstable feature: tseries. To prevent this warning you must explicitly enable it in the config e.g. unstable_tseries=enable",
-                ));
+            _ if !self.unstable_warned.contains(&key) => {
+                if self.reporting {
+                    self.unstable_warned.push(key);
+                }
+                self.error(Diagnostic::global_warning(format!(
+                    "Script is using an unstable feature: {feature}. To prevent this warning you must explicitly enable it in the config e.g. unstable_{key}=enable"
+                )));
             }
             _ => {}
         }
@@ -942,7 +953,7 @@ impl Checker<'_> {
         for (i, a) in c.args.iter().enumerate() {
             match &a.kind {
                 ExprKind::Ident(mode) if i == 0 => {
-                    if mode == "build_id" && c.name == "kstack" {
+                    if mode == "build_id" && c.name != "ustack" {
                         self.error(Diagnostic::error(a.span, "'build_id' stack mode can only be used for ustack"));
                     } else if !["bpftrace", "perf", "raw", "build_id"].contains(&mode.as_str()) {
                         self.error(

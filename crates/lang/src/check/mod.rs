@@ -245,8 +245,8 @@ pub(crate) struct Checker<'a> {
     calls: Vec<std::collections::BTreeSet<String>>,
     /// What each `typeinfo()` says (by expression).
     typeinfo: HashMap<ExprId, (String, String)>,
-    /// The unstable-feature warning has been given.
-    unstable_warned: bool,
+    /// The unstable features already warned about.
+    unstable_warned: Vec<&'static str>,
     /// Each tseries map's interval, count and aggregation, as first used.
     tseries_bounds: HashMap<String, (Option<i64>, Option<i64>, String, bool)>,
     probe_index: usize,
@@ -292,7 +292,7 @@ impl<'a> Checker<'a> {
             vars: Vec::new(),
             calls: Vec::new(),
             typeinfo: HashMap::new(),
-            unstable_warned: false,
+            unstable_warned: Vec::new(),
             tseries_bounds: HashMap::new(),
             probe_index: 0,
         }
@@ -1018,16 +1018,6 @@ impl<'a> Checker<'a> {
         }
         let candidates: Vec<&str> =
             builtins::BUILTIN_VARIABLES.iter().copied().chain(self.enum_values.keys().map(String::as_str)).collect();
-        if name == "dw_ustack" {
-            self.error(
-                Diagnostic::error(
-                    span,
-                    "dw_ustack needs DWARF unwinding, which this version of bpfscope does not do yet",
-                )
-                .with_hint("ustack walks frame pointers: build the program with -fno-omit-frame-pointer"),
-            );
-            return Type::Unknown;
-        }
         let mut d = Diagnostic::error(span, format!("Unknown identifier: '{name}'"));
         if let Some(s) = closest(name, candidates) {
             d = d.with_hint(format!("did you mean '{s}'?"));
@@ -1071,6 +1061,10 @@ impl<'a> Checker<'a> {
                 Type::Kstack
             }
             "ustack" => Type::Ustack,
+            "dw_ustack" => {
+                self.unstable(span, "dw_ustack", "dw_ustack (DWARF stack unwinding)");
+                Type::Ustack
+            }
             "curtask" => Type::Pointer(Box::new(Type::Struct("struct task_struct".into()))),
             "has_cpid" => Type::Bool,
             "ctx" | "config" => Type::Unknown,
