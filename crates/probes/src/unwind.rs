@@ -11,7 +11,7 @@
 //! rule of another kind, a CFA expression other than the PLT's) ends the
 //! walk there: a shorter stack, never a wrong frame.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use gimli::{CfaRule, EhFrame, NativeEndian, RegisterRule, UnwindContext, UnwindSection, X86_64};
 use object::{Object, ObjectSection, ObjectSegment};
@@ -214,14 +214,18 @@ pub struct ExecMapping {
     pub path: PathBuf,
 }
 
-/// The executable file mappings in `/proc/PID/maps`' text.
+/// The name of the kernel's shared object in every process, whose image
+/// (with its `.eh_frame`) is read from the process's memory.
+const VDSO: &str = "[vdso]";
+
+/// The executable file mappings in `/proc/PID/maps`' text, and the vDSO.
 pub fn exec_mappings(maps: &str) -> Vec<ExecMapping> {
     maps.lines()
         .filter_map(|line| {
             let mut f = line.split_whitespace();
             let (range, perms, offset) = (f.next()?, f.next()?, f.next()?);
             let path = f.nth(2)?;
-            if !perms.contains('x') || !path.starts_with('/') {
+            if !perms.contains('x') || !(path.starts_with('/') || path == VDSO) {
                 return None;
             }
             let (start, end) = range.split_once('-')?;
@@ -242,9 +246,14 @@ pub fn process_table(pid: u32) -> Result<ProcessTable, UnwindError> {
     let maps = std::fs::read_to_string(&maps_path).map_err(|e| UnwindError::Io(maps_path, e))?;
     let mut table = ProcessTable { rows: vec![Row::end(0)], ..ProcessTable::default() };
     for m in exec_mappings(&maps) {
-        let rooted = PathBuf::from(format!("/proc/{pid}/root{}", m.path.display()));
-        let file = if rooted.exists() { rooted } else { m.path.clone() };
-        match mapping_rows(&file, &m) {
+        let data = if m.path.as_os_str() == VDSO {
+            read_memory(pid, m.start, m.end)
+        } else {
+            let rooted = PathBuf::from(format!("/proc/{pid}/root{}", m.path.display()));
+            let file = if rooted.exists() { rooted } else { m.path.clone() };
+            std::fs::read(&file).map_err(|e| UnwindError::Io(file, e))
+        };
+        match data.and_then(|data| mapping_rows(&data, &m)) {
             Ok(Some(rows)) => {
                 table.rows.extend(rows);
                 table.objects.push(m.path);
@@ -258,11 +267,20 @@ pub fn process_table(pid: u32) -> Result<ProcessTable, UnwindError> {
     Ok(table)
 }
 
+/// Bytes `start..end` of process `pid`'s memory.
+fn read_memory(pid: u32, start: u64, end: u64) -> Result<Vec<u8>, UnwindError> {
+    use std::os::unix::fs::FileExt;
+    let path = PathBuf::from(format!("/proc/{pid}/mem"));
+    let mut data = vec![0u8; usize::try_from(end.saturating_sub(start)).unwrap_or(0)];
+    std::fs::File::open(&path).and_then(|f| f.read_exact_at(&mut data, start)).map_err(|e| UnwindError::Io(path, e))?;
+    Ok(data)
+}
+
 /// One mapping's rows at the process's addresses, clipped to the mapping,
 /// with an ending row at its end.
-fn mapping_rows(path: &Path, m: &ExecMapping) -> Result<Option<Vec<Row>>, UnwindError> {
-    let data = std::fs::read(path).map_err(|e| UnwindError::Io(path.to_path_buf(), e))?;
-    let file = object::File::parse(&*data).map_err(|e| UnwindError::Elf(path.to_path_buf(), e))?;
+fn mapping_rows(data: &[u8], m: &ExecMapping) -> Result<Option<Vec<Row>>, UnwindError> {
+    let path = &m.path;
+    let file = object::File::parse(data).map_err(|e| UnwindError::Elf(path.to_path_buf(), e))?;
     // The load bias: the segment holding the mapping's file offset says
     // which file address the mapping's start is.
     let Some(bias) = file.segments().find_map(|s| {
@@ -272,7 +290,7 @@ fn mapping_rows(path: &Path, m: &ExecMapping) -> Result<Option<Vec<Row>>, Unwind
     }) else {
         return Ok(None);
     };
-    let Some(rows) = file_rows(&file).map_err(|e| UnwindError::Cfi(path.to_path_buf(), e))? else {
+    let Some(rows) = file_rows(&file).map_err(|e| UnwindError::Cfi(path.clone(), e))? else {
         return Ok(None);
     };
     let mut out: Vec<Row> = rows
@@ -299,13 +317,14 @@ mod tests {
     }
 
     #[test]
-    fn exec_mappings_are_the_executable_files() {
+    fn exec_mappings_are_the_executable_files_and_the_vdso() {
         let maps = "55d0a000-55d0b000 r--p 00000000 08:01 123 /usr/bin/x\n\
                     55d0b000-55d0c000 r-xp 00001000 08:01 123 /usr/bin/x\n\
                     7ffd000-7ffe000 r-xp 00000000 00:00 0 [vdso]\n";
         let m = exec_mappings(maps);
-        assert_eq!(m.len(), 1);
+        assert_eq!(m.len(), 2);
         assert_eq!((m[0].start, m[0].offset), (0x55d0b000, 0x1000));
+        assert_eq!(m[1].path.as_os_str(), VDSO);
     }
 
     #[test]
@@ -315,5 +334,7 @@ mod tests {
         let at = table.rows.partition_point(|r| r.pc <= here) - 1;
         assert!(matches!(table.rows[at].cfa, Cfa::Sp(_) | Cfa::Bp(_)), "{:?}", table.rows[at]);
         assert!(table.rows.windows(2).all(|w| w[0].pc < w[1].pc));
+        // The vDSO's image is read from memory.
+        assert!(table.objects.iter().any(|o| o.as_os_str() == VDSO), "{:?} {:?}", table.objects, table.missing);
     }
 }
