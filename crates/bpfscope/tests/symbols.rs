@@ -388,6 +388,37 @@ fn split_dwarf_is_read_through_the_dwo_file() {
     assert!(text.contains("@s[\n    takes+0@") && text.contains("argsy.c:14\n]: 2\n"), "{text}");
 }
 
+/// Split DWARF gathered into a package (`dwp`, binutils') beside the
+/// binary, the .dwo files gone: parameters are read from the package.
+#[test]
+fn dwarf_packages_stand_in_for_the_dwo_files() {
+    let target = build_target_as("argsy", "argsy_dwp", &["-gdwarf-4", "-gsplit-dwarf", "-fno-omit-frame-pointer"]);
+    let dir = target.parent().expect("a directory");
+    let t = target.display();
+    let package = format!("{t}.dwp");
+    let made = Command::new("dwp").args(["-e", &t.to_string(), "-o", &package]).status().expect("dwp runs");
+    assert!(made.success());
+    for entry in std::fs::read_dir(dir).expect("the targets' directory").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("argsy_dwp") && name.ends_with(".dwo") {
+            std::fs::remove_file(entry.path()).expect("removed");
+        }
+    }
+    let out = bpfscope().args(["-lv", &format!("uprobe:{t}:takes")]).output().expect("runs");
+    assert!(stdout(&out).ends_with("\n    long int big\n    short int neg\n"), "{}", stdout(&out));
+    // Without the package, the skeleton units have no functions.
+    std::fs::rename(&package, format!("{package}.away")).expect("moved");
+    let out = bpfscope().args(["-lv", &format!("uprobe:{t}:takes")]).output().expect("runs");
+    assert!(!stdout(&out).contains("short int neg"), "{}", stdout(&out));
+    std::fs::rename(format!("{package}.away"), &package).expect("moved back");
+    if !can_trace() {
+        return;
+    }
+    let program = format!("uprobe:{t}:takes {{ @[args.n, args.neg] = count(); }}");
+    let text = trace(&target, "2", &program);
+    assert!(text.contains("@[0, -3]: 1\n@[7, -3]: 1\n"), "{text}");
+}
+
 /// Structs a uprobe argument points at come from DWARF: nested structs,
 /// char arrays as strings, pointers followed to the next node; a struct
 /// the program declares itself wins; one whose layout a declaration

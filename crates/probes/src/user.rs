@@ -206,7 +206,12 @@ impl Binary {
         use crate::dwarf::DwarfError;
         let shown = || self.path.display().to_string();
         let functions = self.dwarf.get_or_init(|| {
-            let read = |data: &[u8]| crate::dwarf::functions(data).map_err(|e| e.to_string());
+            // gdb's place for a DWARF package: beside the binary, named
+            // after it.
+            let mut package = self.path.clone().into_os_string();
+            package.push(".dwp");
+            let package = std::fs::read(package).ok();
+            let read = |data: &[u8]| crate::dwarf::functions(data, package.as_deref()).map_err(|e| e.to_string());
             match read(&self.data) {
                 Ok(None) => self.debug.as_deref().map_or(Ok(None), read),
                 found => found,

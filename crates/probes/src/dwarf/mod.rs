@@ -73,7 +73,8 @@ pub enum DwarfError {
 
 /// Every function a file's DWARF defines, with its parameters in order
 /// (the first definition of a name); None where the file has no DWARF.
-pub fn functions(data: &[u8]) -> Result<Option<HashMap<String, Vec<Param>>>, gimli::Error> {
+/// `package` is a DWARF package (`dwp`'s output) of its split units.
+pub fn functions(data: &[u8], package: Option<&[u8]>) -> Result<Option<HashMap<String, Vec<Param>>>, gimli::Error> {
     let Ok(file) = object::File::parse(data) else { return Ok(None) };
     if file.section_by_name(".debug_info").is_none() {
         return Ok(None);
@@ -81,18 +82,43 @@ pub fn functions(data: &[u8]) -> Result<Option<HashMap<String, Vec<Param>>>, gim
     let endian = endian_of(&file);
     let sections = sections_of(&file, false)?;
     let dwarf = sections.borrow(|s| EndianSlice::new(s, endian));
+    let package_file = package.and_then(|d| object::File::parse(d).ok());
+    let package_sections = package_file.as_ref().map(|f| package_sections_of(f)).transpose()?;
+    let package = package_sections
+        .as_ref()
+        .map(|s| s.borrow(|s| EndianSlice::new(s, endian), EndianSlice::new(&[], endian)))
+        .transpose()?;
     let mut out = HashMap::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
         let unit = dwarf.unit(header)?;
         match unit.dwo_name()? {
             // Split DWARF (-gsplit-dwarf): the functions are in the unit's
-            // .dwo file, beside the objects it was compiled from.
-            Some(name) => functions_in_dwo(&dwarf, &unit, name, &mut out)?,
+            // .dwo file, beside the objects it was compiled from, or in
+            // the package the .dwo files were gathered into.
+            Some(name) => {
+                if !functions_in_dwo(&dwarf, &unit, name, &mut out)?
+                    && let (Some(package), Some(id)) = (&package, unit.dwo_id)
+                    && let Some(dwo) = package.find_cu(id, &dwarf)?
+                {
+                    let mut units = dwo.units();
+                    while let Some(header) = units.next()? {
+                        functions_in_unit(&dwo, &dwo.unit(header)?, &mut out)?;
+                    }
+                }
+            }
             None => functions_in_unit(&dwarf, &unit, &mut out)?,
         }
     }
     Ok(Some(out))
+}
+
+/// A DWARF package's sections (by their `.dwo` names, and its indexes).
+fn package_sections_of<'a>(file: &'a object::File<'_>) -> gimli::Result<gimli::DwarfPackageSections<Cow<'a, [u8]>>> {
+    gimli::DwarfPackageSections::load(|id| -> Result<Cow<'_, [u8]>, gimli::Error> {
+        let name = id.dwo_name().unwrap_or(id.name());
+        Ok(file.section_by_name(name).and_then(|s| s.uncompressed_data().ok()).unwrap_or(Cow::Borrowed(&[])))
+    })
 }
 
 fn endian_of(file: &object::File<'_>) -> RunTimeEndian {
@@ -107,22 +133,22 @@ fn sections_of<'a>(file: &'a object::File<'_>, dwo: bool) -> gimli::Result<gimli
     })
 }
 
-/// The functions of a skeleton unit's .dwo file; none where it is gone
-/// (the build directory cleaned).
+/// The functions of a skeleton unit's .dwo file; false where it is gone
+/// (the build directory cleaned, or the files packaged).
 fn functions_in_dwo(
     parent: &gimli::Dwarf<R<'_>>,
     skeleton: &Unit<R<'_>>,
     name: AttributeValue<R<'_>>,
     out: &mut HashMap<String, Vec<Param>>,
-) -> gimli::Result<()> {
+) -> gimli::Result<bool> {
     let name = parent.attr_string(skeleton, name)?.to_string_lossy().into_owned();
     let mut path = std::path::PathBuf::new();
     if let Some(dir) = &skeleton.comp_dir {
         path.push(dir.to_string_lossy().as_ref());
     }
     path.push(name);
-    let Ok(data) = std::fs::read(&path) else { return Ok(()) };
-    let Ok(file) = object::File::parse(&*data) else { return Ok(()) };
+    let Ok(data) = std::fs::read(&path) else { return Ok(false) };
+    let Ok(file) = object::File::parse(&*data) else { return Ok(false) };
     let endian = endian_of(&file);
     let sections = sections_of(&file, true)?;
     let mut dwo = sections.borrow(|s| EndianSlice::new(s, endian));
@@ -132,7 +158,7 @@ fn functions_in_dwo(
         let unit = dwo.unit(header)?;
         functions_in_unit(&dwo, &unit, out)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The functions `unit` defines, added to `out`.
