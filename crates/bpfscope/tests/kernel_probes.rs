@@ -440,17 +440,21 @@ fn fallback_says_when_fentry_is_refused_too() {
 
 /// `func+offset` (past the 4-byte endbr64 every function starts with on
 /// this kernel) and a module's function for kprobe and fentry (overlayfs,
-/// which the VM's root is); an offset inside an instruction is refused
-/// with the reason.
+/// which the VM's root is), its frames and addresses named; an offset
+/// inside an instruction is refused with the reason.
 #[test]
 #[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
 fn offsets_and_module_functions() {
     let program = r#"kprobe:vfs_read+4 /comm == "reader" && arg2 == 137/ { @at[probe] = count(); }
-        kprobe:overlay:ovl_read_iter /comm == "reader"/ { @ovl[probe, func] = count(); }
+        kprobe:overlay:ovl_read_iter /comm == "reader"/ {
+            @ovl[probe, func] = count(); @ks[kstack(1)] = count(); @sym[ksym(reg("ip"))] = count(); }
         fentry:overlay:ovl_read_iter /comm == "reader"/ { @fovl[probe] = count(); }"#;
     let out = trace_reader(&[], program, 3);
     assert!(out.contains("@at[kprobe:vfs_read+4]: 3\n"), "{out}");
     assert!(out.contains("@ovl[kprobe:overlay:ovl_read_iter, ovl_read_iter]: "), "{out}");
+    // A module's frames and addresses are named from its symbols.
+    assert!(out.contains("@ks[\n    ovl_read_iter+"), "{out}");
+    assert!(out.contains("@sym[ovl_read_iter]: "), "{out}");
     assert!(out.contains("@fovl[fentry:overlay:ovl_read_iter]: "), "{out}");
     let bad = bpfscope().args(["-e", "kprobe:vfs_read+5 { }"]).output().expect("runs");
     assert_eq!(bad.status.code(), Some(1));

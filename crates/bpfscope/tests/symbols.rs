@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use support::*;
@@ -331,30 +332,28 @@ fn inlined_frames_print_before_their_function() {
     assert!(frames[2].starts_with("outer+") && frames[2].ends_with(&format!("@{}", lines[3])), "{text}\n{lines:?}");
 }
 
-/// A stripped binary whose DWARF and symbols are in a separate file found
-/// by its `.gnu_debuglink` (beside it, as `objcopy --only-keep-debug`
-/// leaves it): `-lv` parameters, `args` values, named frames and
-/// source-line probes all come from the debug file.
-#[test]
-fn separate_debug_files_are_found_by_debuglink() {
-    let built = build_target_as("argsy", "argsy_for_strip", &["-no-pie", "-fno-omit-frame-pointer"]);
-    let dir = std::env::temp_dir().join(format!("bpfscope-debuglink-{}", std::process::id()));
+/// A stripped copy of the argsy target, named `name`, in a directory of
+/// its own, and its symbols and DWARF in a separate file (`objcopy
+/// --only-keep-debug`): `(directory, binary, debug file)`.
+fn stripped_with_debug_file(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let built = build_target_as("argsy", &format!("{name}_built"), &["-no-pie", "-fno-omit-frame-pointer"]);
+    let dir = std::env::temp_dir().join(format!("bpfscope-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let (exe, debug) = (dir.join("argsy_stripped"), dir.join("argsy_stripped.debug"));
+    let (exe, debug) = (dir.join(name), dir.join(format!("{name}.debug")));
     std::fs::copy(&built, &exe).expect("copies");
     let run = |args: &[&str]| assert!(Command::new("objcopy").args(args).status().expect("objcopy runs").success());
     let (e, d) = (exe.to_str().expect("utf-8"), debug.to_str().expect("utf-8"));
     run(&["--only-keep-debug", e, d]);
     run(&["--strip-all", e]);
-    // objcopy records the name, and looks for the file, relative to here.
-    let status = Command::new("objcopy")
-        .current_dir(&dir)
-        .args(["--add-gnu-debuglink=argsy_stripped.debug", "argsy_stripped"])
-        .status()
-        .expect("objcopy runs");
-    assert!(status.success());
     let nm = Command::new("nm").arg(&exe).output().expect("nm runs");
     assert!(String::from_utf8_lossy(&nm.stderr).contains("no symbols"), "stripped");
+    (dir, exe, debug)
+}
+
+/// `-lv` parameters, `args` values, named frames and source-line probes
+/// of a stripped binary, all from its separate debug file.
+fn check_debug_file_is_used(exe: &std::path::Path) {
+    let e = exe.display();
     let out = bpfscope().args(["-lv", &format!("uprobe:{e}:takes")]).output().expect("runs");
     assert!(stdout(&out).contains("\n    const char* s\n"), "{}", stdout(&out));
     if can_trace() {
@@ -362,11 +361,57 @@ fn separate_debug_files_are_found_by_debuglink() {
             "uprobe:{e}:takes {{ @[args.n, str(args.s)] = count(); @s[ustack(1)] = count(); }} \
              uprobe:{e}@argsy.c:30 {{ @line = count(); }}"
         );
-        let text = trace(&exe, "2", &program);
+        let text = trace(exe, "2", &program);
         assert!(text.contains("@[0, hello]: 1\n@[7, hello]: 1\n"), "{text}");
         assert!(text.contains("@line: 2\n"), "{text}");
         assert!(text.contains("@s[\n    takes+0@"), "{text}");
     }
+}
+
+/// A stripped binary whose DWARF and symbols are in a separate file found
+/// by its `.gnu_debuglink` (beside it, as `objcopy --only-keep-debug`
+/// leaves it).
+#[test]
+fn separate_debug_files_are_found_by_debuglink() {
+    let (dir, exe, _) = stripped_with_debug_file("argsy_stripped");
+    // objcopy records the name, and looks for the file, relative to here.
+    let status = Command::new("objcopy")
+        .current_dir(&dir)
+        .args(["--add-gnu-debuglink=argsy_stripped.debug", "argsy_stripped"])
+        .status()
+        .expect("objcopy runs");
+    assert!(status.success());
+    check_debug_file_is_used(&exe);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same with no debuglink: the debug file is found by the binary's
+/// build-id under `/usr/lib/debug/.build-id`, where -dbgsym packages put
+/// it (the test puts it there and takes it away again).
+#[test]
+fn separate_debug_files_are_found_by_build_id() {
+    if !is_root() {
+        eprintln!("SKIP separate_debug_files_are_found_by_build_id: writing /usr/lib/debug/.build-id needs root");
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root");
+        return;
+    }
+    let (dir, exe, debug) = stripped_with_debug_file("argsy_by_build_id");
+    let notes = Command::new("readelf").arg("-n").arg(&exe).output().expect("readelf runs");
+    let notes = String::from_utf8_lossy(&notes.stdout).into_owned();
+    let id = notes.lines().find_map(|l| l.trim().strip_prefix("Build ID: ")).expect("a build-id").to_string();
+    let place = std::path::Path::new("/usr/lib/debug/.build-id").join(&id[..2]);
+    std::fs::create_dir_all(&place).expect("the build-id directory");
+    let placed = place.join(format!("{}.debug", &id[2..]));
+    std::fs::rename(&debug, &placed).or_else(|_| std::fs::copy(&debug, &placed).map(|_| ())).expect("placed");
+    // Taken away even where a check fails.
+    struct Remove(PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _placed = Remove(placed);
+    check_debug_file_is_used(&exe);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -15,9 +15,15 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use blazesym::helper::ElfResolver;
 use blazesym::symbolize::cache::{self, Cache};
 use blazesym::symbolize::source::{Kernel, Process, Source};
-use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, Symbolizer as Blaze};
+use blazesym::symbolize::{
+    CodeInfo, FindSymOpts, Input, ProcessMemberInfo, ProcessMemberType, Reason, Resolve, ResolvedSym, Sym, Symbolize,
+    Symbolized, Symbolizer as Blaze, TranslateFileOffset,
+};
+
+use crate::user::UnlinkedDebug;
 use blazesym::{MaybeDefault, Pid};
 
 /// How frames are symbolized (bpftrace's `cpp_demangle` and
@@ -77,6 +83,7 @@ impl Symbolizer {
             .enable_demangling(options.demangle)
             .enable_code_info(options.debug_info)
             .enable_inlined_fns(options.debug_info)
+            .set_process_dispatcher(by_build_id)
             .build();
         Symbolizer { blaze, prepared: RefCell::default() }
     }
@@ -192,6 +199,38 @@ impl Symbolizer {
     /// The same for an address in process `pid`.
     pub fn user_function(&self, pid: u32, address: u64) -> Option<(String, u64)> {
         function(self.user(pid, &[address]).pop().flatten())
+    }
+}
+
+/// blazesym looks a separate debug file up by build-id only for a binary
+/// that also has a debuglink; one without (stripped by a build system that
+/// adds none) is symbolized here from the debug file its build-id names,
+/// as gdb finds it. Every other mapping is left to blazesym.
+fn by_build_id(member: ProcessMemberInfo<'_>) -> blazesym::Result<Option<Box<dyn Resolve>>> {
+    let ProcessMemberType::Path(entry) = member.member_entry else { return Ok(None) };
+    // The process's view of the file while it lives, else the path its
+    // mapping named.
+    let found = UnlinkedDebug::find(&entry.maps_file).or_else(|| UnlinkedDebug::find(&entry.symbolic_path));
+    let Some(found) = found else { return Ok(None) };
+    Ok(Some(Box::new(SplitDebug { symbols: ElfResolver::open(&found.path)?, binary: found })))
+}
+
+/// A debug file's symbols, at the binary's file offsets.
+#[derive(Debug)]
+struct SplitDebug {
+    symbols: ElfResolver,
+    binary: UnlinkedDebug,
+}
+
+impl Symbolize for SplitDebug {
+    fn find_sym(&self, addr: u64, opts: &FindSymOpts) -> blazesym::Result<Result<ResolvedSym<'_>, Reason>> {
+        self.symbols.find_sym(addr, opts)
+    }
+}
+
+impl TranslateFileOffset for SplitDebug {
+    fn file_offset_to_virt_offset(&self, file_offset: u64) -> blazesym::Result<Option<u64>> {
+        Ok(self.binary.address_of(file_offset))
     }
 }
 

@@ -59,11 +59,7 @@ impl Binary {
             return Err(ProbeError::NotElf(shown()));
         }
         let elf = object::File::parse(&*data).map_err(|e| ProbeError::BadElf(shown(), e.to_string()))?;
-        let segments: Vec<(u64, u64, u64)> = elf
-            .segments()
-            .map(|s| (s.address(), s.size(), s.file_range().0))
-            .filter(|(_, size, _)| *size > 0)
-            .collect();
+        let segments = loadable_segments(&elf);
         let debug = debug_file(path, &elf).and_then(|p| std::fs::File::open(p).ok()).and_then(|f| {
             // SAFETY: as above.
             unsafe { Mmap::map(&f) }.ok().filter(|m| object::File::parse(&**m).is_ok())
@@ -194,10 +190,7 @@ impl Binary {
     /// The virtual address of a file offset (where a mapping of the file
     /// puts it, before the load bias).
     pub fn address_of(&self, offset: u64) -> Option<u64> {
-        self.segments
-            .iter()
-            .find(|(_, size, file_off)| offset >= *file_off && offset < file_off + size)
-            .map(|(address, _, file_off)| address + (offset - file_off))
+        address_of(&self.segments, offset)
     }
 
     /// A function's parameters from the DWARF of this file or of its
@@ -283,18 +276,70 @@ fn without_params(name: &str) -> &str {
     name
 }
 
+/// Where distributions install separate debug files.
+const DEBUG_ROOT: &str = "/usr/lib/debug";
+
+/// The debug file of a binary under `/usr/lib/debug/.build-id`, by its
+/// build-id.
+fn build_id_debug_file(file: &object::File<'_>) -> Option<PathBuf> {
+    let id = file.build_id().ok()??;
+    if id.len() < 2 {
+        return None;
+    }
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let p = PathBuf::from(format!("{DEBUG_ROOT}/.build-id/{}/{}.debug", &hex[..2], &hex[2..]));
+    p.is_file().then_some(p)
+}
+
+/// The build-id debug file of a binary without symbols of its own and
+/// without a `.gnu_debuglink` (through which blazesym would find it).
+#[derive(Debug)]
+pub struct UnlinkedDebug {
+    pub path: PathBuf,
+    /// The binary's loadable segments (a debug file's have no contents,
+    /// so its offsets are the binary's).
+    segments: Vec<(u64, u64, u64)>,
+}
+
+impl UnlinkedDebug {
+    /// Finds it for the binary at `path`, where there is one.
+    pub fn find(path: &Path) -> Option<UnlinkedDebug> {
+        let f = std::fs::File::open(path).ok()?;
+        // SAFETY: a read-only mapping, only read while it lives.
+        let map = unsafe { Mmap::map(&f) }.ok()?;
+        let file = object::File::parse(&*map).ok()?;
+        if file.section_by_name(".symtab").is_some() || file.section_by_name(".gnu_debuglink").is_some() {
+            return None;
+        }
+        Some(UnlinkedDebug { path: build_id_debug_file(&file)?, segments: loadable_segments(&file) })
+    }
+
+    /// The virtual address of an offset in the binary.
+    pub fn address_of(&self, offset: u64) -> Option<u64> {
+        address_of(&self.segments, offset)
+    }
+}
+
+/// A file's loadable segments: (address, size, file offset).
+fn loadable_segments(elf: &object::File<'_>) -> Vec<(u64, u64, u64)> {
+    elf.segments().map(|s| (s.address(), s.size(), s.file_range().0)).filter(|(_, size, _)| *size > 0).collect()
+}
+
+/// The virtual address of a file offset (where a mapping of the file puts
+/// it, before the load bias).
+fn address_of(segments: &[(u64, u64, u64)], offset: u64) -> Option<u64> {
+    segments
+        .iter()
+        .find(|(_, size, file_off)| offset >= *file_off && offset < file_off + size)
+        .map(|(address, _, file_off)| address + (offset - file_off))
+}
+
 /// The separate debug file of a binary, found as gdb does: by build id
 /// under `/usr/lib/debug/.build-id`, else by its `.gnu_debuglink` name.
 fn debug_file(path: &Path, file: &object::File<'_>) -> Option<PathBuf> {
-    const ROOT: &str = "/usr/lib/debug";
-    if let Ok(Some(id)) = file.build_id()
-        && id.len() > 1
-    {
-        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-        let p = PathBuf::from(format!("{ROOT}/.build-id/{}/{}.debug", &hex[..2], &hex[2..]));
-        if p.is_file() {
-            return Some(p);
-        }
+    const ROOT: &str = DEBUG_ROOT;
+    if let Some(p) = build_id_debug_file(file) {
+        return Some(p);
     }
     // By its .gnu_debuglink name, where gdb looks: beside the binary, in
     // .debug beside it, and under /usr/lib/debug at the binary's own
