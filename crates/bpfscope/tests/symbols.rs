@@ -585,3 +585,49 @@ fn dw_ustack_needs_a_target_process() {
     );
     assert!(err.contains("Script is using an unstable feature: dw_ustack (DWARF stack unwinding)"), "{err}");
 }
+
+/// The symbol cache configs of 0.26, honoured: by default a `-p`
+/// process's mappings are read at start and kept, so its frames print by
+/// name after it exits; with `lazy_symbolication = true` they are read
+/// only when a frame prints, and with `cache_user_symbols = NONE` nothing
+/// is kept, so frames printed once the process is gone are addresses.
+#[test]
+fn symbol_cache_configs_decide_what_is_read_ahead() {
+    use std::io::{BufRead, Write};
+    use std::process::Stdio;
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("uprobed", "uprobed_cache", &["-fno-omit-frame-pointer", "-no-pie"]);
+    let t = target.display();
+    let entry = nm_address(&target, "step_two");
+    let run = |config: &str| -> String {
+        let mut workload = Command::new(&target)
+            .args(["2", "wait"])
+            .env("UPROBED_LINGER", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let pid = workload.id().to_string();
+        let program = format!("{config} uprobe:{t}:step_two {{ @[ustack(1)] = count(); }}");
+        let tracer = Tracer::start(&["-p", &pid, "-e", &program]);
+        let mut stdin = workload.stdin.take().expect("stdin");
+        stdin.write_all(b"go\n").expect("writes");
+        let mut done = String::new();
+        let mut out = std::io::BufReader::new(workload.stdout.take().expect("stdout"));
+        out.read_line(&mut done).expect("reads");
+        assert_eq!(done, "done\n");
+        // The process ends, and with it the run, which prints the map.
+        stdin.write_all(b"bye\n").expect("writes");
+        assert!(workload.wait().expect("waits").success());
+        stdout(&tracer.wait(std::time::Duration::from_secs(20)))
+    };
+    let named = run("");
+    assert!(named.contains("@[\n    step_two+0@"), "{named}");
+    let addressed = format!("@[\n    0x{entry:x}\n]: 2\n");
+    let lazy = run("config = { lazy_symbolication = true }");
+    assert!(lazy.contains(&addressed), "{lazy}");
+    let uncached = run("config = { cache_user_symbols = NONE }");
+    assert!(uncached.contains(&addressed), "{uncached}");
+}

@@ -26,19 +26,37 @@ use blazesym::symbolize::{
 use crate::user::UnlinkedDebug;
 use blazesym::{MaybeDefault, Pid};
 
-/// How frames are symbolized (bpftrace's `cpp_demangle` and
-/// `show_debug_info`).
+/// How frames are symbolized (bpftrace's `cpp_demangle`,
+/// `show_debug_info`, `cache_user_symbols` and `lazy_symbolication`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SymbolOptions {
     /// C++ and Rust names demangled.
     pub demangle: bool,
     /// File and line, and inlined functions, from DWARF.
     pub debug_info: bool,
+    /// Files and processes' mappings are kept once read (every
+    /// `cache_user_symbols` but `NONE`: the cache is per file and per
+    /// process, right under ASLR whichever is asked for).
+    pub cache: bool,
+    /// The target process's mappings are read only when a frame is
+    /// printed, not at start and while it runs (`lazy_symbolication`):
+    /// frames of a process gone by then print as addresses.
+    pub lazy: bool,
+    /// The program prints user addresses (`ustack`, `dw_ustack`, `usym`).
+    pub user_frames: bool,
 }
 
 impl Default for SymbolOptions {
     fn default() -> Self {
-        SymbolOptions { demangle: true, debug_info: true }
+        SymbolOptions { demangle: true, debug_info: true, cache: true, lazy: false, user_frames: false }
+    }
+}
+
+impl SymbolOptions {
+    /// Whether the target process's mappings are read at start and kept
+    /// fresh while it runs.
+    pub fn read_ahead(&self) -> bool {
+        self.user_frames && self.cache && !self.lazy
     }
 }
 
@@ -67,6 +85,7 @@ const REFRESH_AFTER: Duration = Duration::from_millis(200);
 /// The symbolizer of a run: files and processes cached for its lifetime.
 pub struct Symbolizer {
     blaze: Blaze,
+    options: SymbolOptions,
     /// When each process's mappings were last read.
     prepared: RefCell<HashMap<u32, Instant>>,
 }
@@ -79,13 +98,7 @@ impl Default for Symbolizer {
 
 impl Symbolizer {
     pub fn new(options: SymbolOptions) -> Symbolizer {
-        let blaze = Blaze::builder()
-            .enable_demangling(options.demangle)
-            .enable_code_info(options.debug_info)
-            .enable_inlined_fns(options.debug_info)
-            .set_process_dispatcher(by_build_id)
-            .build();
-        Symbolizer { blaze, prepared: RefCell::default() }
+        Symbolizer { blaze: blaze(options), options, prepared: RefCell::default() }
     }
 
     /// Reads a process's mappings now, so that its addresses still resolve
@@ -133,6 +146,11 @@ impl Symbolizer {
 
     /// The frames of addresses in process `pid`.
     pub fn user(&self, pid: u32, addresses: &[u64]) -> Vec<Option<Vec<Frame>>> {
+        if !self.options.cache {
+            // Everything read again, and dropped after.
+            let fresh = Symbolizer { blaze: blaze(self.options), options: self.options, prepared: RefCell::default() };
+            return fresh.symbolize(&fresh.process_source(pid), addresses);
+        }
         self.prepare(pid);
         let mut source = self.process_source(pid);
         let mut out = match self.try_symbolize(&source, addresses) {
@@ -200,6 +218,15 @@ impl Symbolizer {
     pub fn user_function(&self, pid: u32, address: u64) -> Option<(String, u64)> {
         function(self.user(pid, &[address]).pop().flatten())
     }
+}
+
+fn blaze(options: SymbolOptions) -> Blaze {
+    Blaze::builder()
+        .enable_demangling(options.demangle)
+        .enable_code_info(options.debug_info)
+        .enable_inlined_fns(options.debug_info)
+        .set_process_dispatcher(by_build_id)
+        .build()
 }
 
 /// blazesym looks a separate debug file up by build-id only for a binary

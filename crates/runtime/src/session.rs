@@ -88,6 +88,14 @@ pub fn run(
     session.decode_args = false;
     signals::install();
     session.start()?;
+    let read_ahead = session.compiled.symbols.read_ahead();
+    // A running process's mappings, read before the run says it is
+    // attached (and the process's calls are awaited).
+    if let Some(pid) = options.pid
+        && read_ahead
+    {
+        session.symbols.prepare(pid);
+    }
     if !options.quiet {
         // bpftrace 0.26: once attached, on stderr (in JSON, a message).
         let n = session.compiled.probe_names.len();
@@ -108,7 +116,11 @@ pub fn run(
         eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
     if let Some(c) = child.as_deref_mut() {
-        c.start(|pid| session.symbols.prepare(pid));
+        c.start(|pid| {
+            if read_ahead {
+                session.symbols.prepare(pid);
+            }
+        });
     }
     let mut printer = Printer { out, buffering: options.buffering, json: options.json, lost: 0 };
     while session.poll(Duration::from_millis(100), &mut |e| printer.event(e))? {
@@ -369,7 +381,9 @@ impl Session {
         self.check_exit(on_event)?;
         // The traced process's mappings, kept while it runs, so that its
         // frames print by name after it exits (as the maps do).
-        if let Some(pid) = self.pid {
+        if let Some(pid) = self.pid
+            && self.compiled.symbols.read_ahead()
+        {
             self.symbols.refresh(pid, Duration::from_millis(100));
         }
         let gone = self.end_with_process && self.pid.is_some_and(|pid| !process_alive(pid));

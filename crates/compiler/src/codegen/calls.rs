@@ -290,6 +290,7 @@ impl Gen<'_, '_> {
             // The address and the process; user space names it when printing.
             "usym" => {
                 let Some(a) = c.args.first() else { return Err(self.unsupported(e.span, "usym()")) };
+                self.b.out.symbols.user_frames = true;
                 let v = self.expr(a)?;
                 let off = self.alloc(16)?;
                 self.load(v, R0);

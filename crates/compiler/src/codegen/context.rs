@@ -273,6 +273,7 @@ impl Gen<'_, '_> {
         span: Span,
     ) -> GResult<Val> {
         self.ctx(span, if user { "ustack" } else { "kstack" })?;
+        self.b.out.symbols.user_frames |= user;
         let limit = limit.unwrap_or(MAX_STACK_FRAMES).clamp(1, MAX_STACK_FRAMES);
         // Kernel stacks have no build-ids: raw, as 0.26 (the checker warned).
         let mode = match mode.unwrap_or(self.b.out.stack_mode) {

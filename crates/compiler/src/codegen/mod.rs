@@ -232,9 +232,14 @@ impl<'a> Builder<'a> {
             Some(ConfigValue::Int(n)) => n != 0,
             _ => default,
         };
+        let cache = !matches!(bpfscope_lang::check::config_value(&checked.program, "cache_user_symbols"),
+            Some(ConfigValue::Str(s) | ConfigValue::Ident(s)) if s.eq_ignore_ascii_case("none"));
         let symbols = bpfscope_probes::symbols::SymbolOptions {
             demangle: config_bool("cpp_demangle", true),
             debug_info: config_bool("show_debug_info", true),
+            cache,
+            lazy: config_bool("lazy_symbolication", false),
+            user_frames: false,
         };
         let stack_mode = match bpfscope_lang::check::config_value(&checked.program, "stack_mode") {
             Some(ConfigValue::Str(s) | ConfigValue::Ident(s)) => StackMode::from_name(&s).unwrap_or_default(),

@@ -99,6 +99,7 @@ impl Gen<'_, '_> {
     /// process, or where the walk fails, the stack is empty.
     pub(super) fn dw_stack(&mut self, limit: Option<u32>, mode: Option<StackMode>, span: Span) -> GResult<Val> {
         self.ctx(span, "dw_ustack")?;
+        self.b.out.symbols.user_frames = true;
         let Some(pid) = self.b.options.unwind_pid else {
             return Err(Diagnostic::error(span, "dw_ustack requires a target process. Use -p or -c to specify one.")
                 .with_hint("dw_ustack walks the stacks of one process, whose unwind tables are read at start"));
