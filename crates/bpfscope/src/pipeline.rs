@@ -58,6 +58,10 @@ pub fn run_program(source: &Source, settings: &Settings) -> Result<i32, Error> {
                 .into(),
         ));
     }
+    if let Some(path) = &settings.flamegraph {
+        bpfscope_runtime::output::flamegraph::check_writable(path)
+            .map_err(|e| Error::Usage(format!("--flamegraph: {e}")))?;
+    }
     if settings.dry_run {
         return Ok(0);
     }

@@ -208,6 +208,18 @@ fn flamegraph_draws_the_stack_map() {
     let out = bpfscope().args(["--flamegraph", "/tmp/x.svg", "-e", "BEGIN { @ = count(); }"]).output().expect("runs");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--flamegraph draws maps keyed by stacks"));
+    // Nor is a file that cannot be written left to the end of the run.
+    let program = "profile:hz:99 { @[kstack] = count(); }";
+    for args in [
+        vec!["--flamegraph", "/nonexistent/x.svg", "-e", program],
+        vec!["tool", "profile", "--svg", "/nonexistent/x.svg", "1"],
+    ] {
+        let out = bpfscope().args(&args).output().expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("cannot write the flame graph /nonexistent/x.svg: No such file or directory"), "{err}");
+        assert!(!err.contains("Attached") && !err.contains("Sampling"), "{err}");
+    }
 }
 
 /// `args.NAME` in a uprobe, typed from DWARF: integers of each width and

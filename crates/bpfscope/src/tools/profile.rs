@@ -81,6 +81,9 @@ struct Sample {
 
 fn main(args: &[String]) -> Result<(), Error> {
     let a: Args = super::parse_args("profile", args)?;
+    if let Some(path) = &a.svg {
+        bpfscope_runtime::output::flamegraph::check_writable(path).map_err(|e| Error::Usage(format!("--svg: {e}")))?;
+    }
     let params = [a.pid.unwrap_or(0), a.tid.unwrap_or(0), u32::from(a.include_idle), a.cpu.map_or(0, |c| c + 1)];
     let settings = Settings { params: params.iter().map(u32::to_string).collect(), ..Settings::default() };
     let stacks = if a.user_stacks_only {

@@ -18,6 +18,22 @@ pub enum FlameGraphError {
     Write { path: String, source: io::Error },
 }
 
+/// Fails now, before a run, where `path` cannot be written (a missing
+/// directory, no permission), leaving nothing behind.
+pub fn check_writable(path: &Path) -> Result<(), FlameGraphError> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|source| FlameGraphError::Write { path: path.display().to_string(), source })?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
 /// Draws `stacks` into an SVG at `path`; returns the samples drawn. Kernel
 /// frames carry `_[k]` and inlined ones `_[i]`, which the palette colours
 /// apart from user frames (as flamegraph.pl's `--colors=java`).
