@@ -153,6 +153,7 @@ fn with_dwarf_structs(
         .filter_map(|item| match item {
             CItem::Struct(s) if s.kind == CompositeKind::Union => Some(format!("union {}", s.name)),
             CItem::Struct(s) => Some(format!("struct {}", s.name)),
+            CItem::Enum(e) => Some(format!("enum {}", e.name)),
             _ => None,
         })
         .collect();

@@ -643,3 +643,19 @@ fn symbol_cache_configs_decide_what_is_read_ahead() {
     let uncached = run("config = { cache_user_symbols = NONE }");
     assert!(uncached.contains(&addressed), "{uncached}");
 }
+
+/// A cast to an enum the program does not declare takes it from the
+/// probed binary's DWARF, and prints by the enumerator's name; one the
+/// program declares wins.
+#[test]
+fn enum_casts_come_from_dwarf() {
+    if !can_trace() {
+        return;
+    }
+    let target = build_target_as("enumy", "enumy", &[]);
+    let t = target.display();
+    let program = format!(r#"uprobe:{t}:paint {{ printf("%s %d %d\n", (enum color)arg0, (enum color)arg0, arg1); }}"#);
+    assert_eq!(trace(&target, "2", &program), "BLUE 9 0\nGREEN 5 1\n\n\n");
+    let program = format!(r#"enum color {{ MINE = 9, THEIRS = 5 }}; uprobe:{t}:paint {{ print((enum color)arg0); }}"#);
+    assert_eq!(trace(&target, "2", &program), "MINE\nTHEIRS\n\n\n");
+}

@@ -473,9 +473,8 @@ fn fentries(
     Ok(names.iter().map(|n| site(n)).collect())
 }
 
-/// Whether a probe reads `args` (raw tracepoints only load BTF then).
-/// The structs and unions a probe casts to (`(struct foo *)arg0`), as
-/// `struct foo`.
+/// The structs, unions and enums a probe casts to (`(struct foo *)arg0`,
+/// `(enum color)arg1`), as `struct foo`, `enum color`.
 fn cast_structs(probe: &bpfscope_lang::ast::Probe) -> Vec<String> {
     use bpfscope_lang::ast::{BaseType, CompositeKind, Expr, ExprKind};
     use bpfscope_lang::visit::{VisitMut, walk_block, walk_expr};
@@ -484,9 +483,12 @@ fn cast_structs(probe: &bpfscope_lang::ast::Probe) -> Vec<String> {
         fn expr(&mut self, e: &mut Expr) {
             if let ExprKind::Cast { ty, .. } = &e.kind
                 && let BaseType::Composite { kind, name } = &ty.base
-                && *kind != CompositeKind::Enum
             {
-                let keyword = if *kind == CompositeKind::Union { "union" } else { "struct" };
+                let keyword = match kind {
+                    CompositeKind::Union => "union",
+                    CompositeKind::Enum => "enum",
+                    _ => "struct",
+                };
                 self.0.push(format!("{keyword} {name}"));
             }
             walk_expr(self, e);
@@ -503,6 +505,7 @@ fn cast_structs(probe: &bpfscope_lang::ast::Probe) -> Vec<String> {
     f.0
 }
 
+/// Whether a probe reads `args` (raw tracepoints only load BTF then).
 fn uses_args(probe: &bpfscope_lang::ast::Probe) -> bool {
     use bpfscope_lang::ast::{Expr, ExprKind};
     use bpfscope_lang::visit::{VisitMut, walk_block, walk_expr};

@@ -391,6 +391,7 @@ pub fn struct_declarations(data: &[u8], wanted: &[String]) -> Result<Vec<String>
             let keyword = match entry.tag() {
                 gimli::DW_TAG_structure_type => "struct",
                 gimli::DW_TAG_union_type => "union",
+                gimli::DW_TAG_enumeration_type => "enum",
                 _ => continue,
             };
             if entry.attr_value(gimli::DW_AT_declaration).is_some() {
@@ -398,15 +399,48 @@ pub fn struct_declarations(data: &[u8], wanted: &[String]) -> Result<Vec<String>
             }
             let Some(name) = name_of(&dwarf, &unit, entry)? else { continue };
             let full = format!("{keyword} {name}");
-            if let Some(i) = missing.iter().position(|w| **w == full)
-                && declarations.declare(&dwarf, &unit, entry.offset())?
-            {
+            let Some(i) = missing.iter().position(|w| **w == full) else { continue };
+            if keyword == "enum" {
+                declarations.texts.push(enum_declaration(&dwarf, &unit, entry.offset(), &full)?);
+                missing.remove(i);
+            } else if declarations.declare(&dwarf, &unit, entry.offset())? {
                 missing.remove(i);
             }
         }
         texts.extend(declarations.texts);
     }
     Ok(texts)
+}
+
+/// `enum NAME { A = 1, B = 5 };` from an enumeration's enumerators.
+fn enum_declaration(
+    dwarf: &gimli::Dwarf<R<'_>>,
+    unit: &Unit<R<'_>>,
+    offset: UnitOffset,
+    full: &str,
+) -> gimli::Result<String> {
+    let mut tree = unit.entries_tree(Some(offset))?;
+    let root = tree.root()?;
+    let mut variants = Vec::new();
+    let mut children = root.children();
+    while let Some(child) = children.next()? {
+        let e = child.entry();
+        if e.tag() != gimli::DW_TAG_enumerator {
+            continue;
+        }
+        let Some(name) = name_of(dwarf, unit, e)? else { continue };
+        let value = match e.attr_value(gimli::DW_AT_const_value) {
+            Some(AttributeValue::Sdata(v)) => v,
+            Some(AttributeValue::Udata(v)) => v as i64,
+            Some(AttributeValue::Data1(v)) => i64::from(v),
+            Some(AttributeValue::Data2(v)) => i64::from(v),
+            Some(AttributeValue::Data4(v)) => i64::from(v),
+            Some(AttributeValue::Data8(v)) => v as i64,
+            _ => continue,
+        };
+        variants.push(format!("{name} = {value}"));
+    }
+    Ok(format!("{full} {{ {} }};\n", variants.join(", ")))
 }
 
 /// Where a source line's code starts.
