@@ -605,8 +605,6 @@ fn dw_ustack_needs_a_target_process() {
 /// is kept, so frames printed once the process is gone are addresses.
 #[test]
 fn symbol_cache_configs_decide_what_is_read_ahead() {
-    use std::io::{BufRead, Write};
-    use std::process::Stdio;
     if !can_trace() {
         return;
     }
@@ -614,25 +612,13 @@ fn symbol_cache_configs_decide_what_is_read_ahead() {
     let t = target.display();
     let entry = nm_address(&target, "step_two");
     let run = |config: &str| -> String {
-        let mut workload = Command::new(&target)
-            .args(["2", "wait"])
-            .env("UPROBED_LINGER", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawns");
-        let pid = workload.id().to_string();
+        let mut workload = Lingering::spawn(&target, 2);
+        let pid = workload.pid().to_string();
         let program = format!("{config} uprobe:{t}:step_two {{ @[ustack(1)] = count(); }}");
         let tracer = Tracer::start(&["-p", &pid, "-e", &program]);
-        let mut stdin = workload.stdin.take().expect("stdin");
-        stdin.write_all(b"go\n").expect("writes");
-        let mut done = String::new();
-        let mut out = std::io::BufReader::new(workload.stdout.take().expect("stdout"));
-        out.read_line(&mut done).expect("reads");
-        assert_eq!(done, "done\n");
+        workload.calls();
         // The process ends, and with it the run, which prints the map.
-        stdin.write_all(b"bye\n").expect("writes");
-        assert!(workload.wait().expect("waits").success());
+        workload.exit();
         stdout(&tracer.wait(std::time::Duration::from_secs(20)))
     };
     let named = run("");

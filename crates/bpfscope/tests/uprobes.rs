@@ -380,14 +380,8 @@ fn stack_symbols_match_bpftrace() {
     let target = build_target_as("uprobed", "uprobed_symbols", &["-fno-omit-frame-pointer"]);
     let t = target.display().to_string();
     let run = |mut tracer: Command, oracle: bool| -> String {
-        let mut workload = Command::new(&target)
-            .args(["3", "wait"])
-            .env("UPROBED_LINGER", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawns");
-        let pid = workload.id();
+        let mut workload = Lingering::spawn(&target, 3);
+        let pid = workload.pid();
         let program = format!(
             "uprobe:{t}:step_two /pid == {pid}/ {{ @[ustack] = count(); }}
              uprobe:{t}:add /pid == {pid}/ {{ @add[ustack(1)] = count(); }}
@@ -395,16 +389,10 @@ fn stack_symbols_match_bpftrace() {
         );
         tracer.args(["-e", &program]);
         let tracer = Tracer::start_command(tracer);
-        let mut stdin = workload.stdin.take().expect("stdin");
-        stdin.write_all(b"go\n").expect("writes");
-        let mut done = String::new();
-        let mut out = std::io::BufReader::new(workload.stdout.take().expect("stdout"));
-        std::io::BufRead::read_line(&mut out, &mut done).expect("reads");
-        assert_eq!(done, "done\n");
+        workload.calls();
         // The process lives on while the tracer prints its frames.
         let text = stdout(&if oracle { tracer.interrupt_oracle() } else { tracer.interrupt() });
-        stdin.write_all(b"bye\n").expect("writes");
-        assert!(workload.wait().expect("waits").success());
+        workload.exit();
         text
     };
     // 0.17 has no file and line in frames (0.26 has, from DWARF, by
@@ -523,29 +511,17 @@ fn usym_names_the_function() {
     }
     let target = build_target_as("uprobed", "uprobed_usym", &[]);
     let t = target.display().to_string();
-    let mut workload = Command::new(&target)
-        .args(["2", "wait"])
-        .env("UPROBED_LINGER", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    let pid = workload.id();
+    let mut workload = Lingering::spawn(&target, 2);
+    let pid = workload.pid();
     let program = format!(
         r#"uprobe:{t}:add /pid == {pid}/ {{ @[usym(reg("ip")), usym(reg("ip") + 3)] = count(); }}
            uprobe:{t}:step_two /pid == {pid}/ {{ printf("%s\n", usym(reg("ip"))); }}"#
     );
     let tracer = Tracer::start(&["-e", &program]);
-    let mut stdin = workload.stdin.take().expect("stdin");
-    stdin.write_all(b"go\n").expect("writes");
-    let mut done = String::new();
-    let mut out = std::io::BufReader::new(workload.stdout.take().expect("stdout"));
-    std::io::BufRead::read_line(&mut out, &mut done).expect("reads");
-    assert_eq!(done, "done\n");
+    workload.calls();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let text = stdout(&tracer.interrupt());
-    stdin.write_all(b"bye\n").expect("writes");
-    assert!(workload.wait().expect("waits").success());
+    workload.exit();
     assert_eq!(text, "step_two\nstep_two\n\n\n@[add, add]: 2\n");
 }
 

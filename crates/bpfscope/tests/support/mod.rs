@@ -420,3 +420,47 @@ pub fn svg_titles(svg: &str) -> Vec<String> {
         }
     }
 }
+
+/// The uprobed target started lingering (`COUNT wait`, `UPROBED_LINGER`):
+/// it waits for a line before its calls and for another before it exits,
+/// so a tracer can attach before and print while it still lives.
+pub struct Lingering {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Lingering {
+    pub fn spawn(target: &Path, count: u32) -> Lingering {
+        let mut child = Command::new(target)
+            .args([count.to_string().as_str(), "wait"])
+            .env("UPROBED_LINGER", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        Lingering { child, stdin, stdout }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Lets it make its calls, and waits until they are made.
+    pub fn calls(&mut self) {
+        use std::io::{BufRead, Write};
+        self.stdin.write_all(b"go\n").expect("writes");
+        let mut done = String::new();
+        self.stdout.read_line(&mut done).expect("reads");
+        assert_eq!(done, "done\n");
+    }
+
+    /// Lets it exit, and waits until it has.
+    pub fn exit(mut self) {
+        use std::io::Write;
+        self.stdin.write_all(b"bye\n").expect("writes");
+        assert!(self.child.wait().expect("waits").success());
+    }
+}

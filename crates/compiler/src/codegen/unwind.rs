@@ -236,7 +236,8 @@ impl Gen<'_, '_> {
         a.set_span(span);
         let stop = a.new_label();
         // fp-8: a map key.
-        lookup(&mut a, state, 0);
+        a.emit(insn::mov_imm(R1, 0));
+        lookup_key_in(&mut a, state, R1);
         a.jump_imm(Jmp::Jeq, R0, 0, stop);
         a.emit(insn::mov_reg(R6, R0));
         a.emit(insn::ldx(Size::DW, R7, R6, ST_IP));
@@ -269,11 +270,7 @@ impl Gen<'_, '_> {
             let next = a.new_label();
             a.emit(insn::ldx(Size::DW, R1, R6, ST_POS));
             a.emit(insn::alu_imm(Alu::Add, R1, 1 << step));
-            a.emit(insn::stx(Size::W, FP, -8, R1));
-            a.load_map(R1, rows);
-            a.emit(insn::mov_reg(R2, FP));
-            a.emit(insn::alu_imm(Alu::Add, R2, -8));
-            a.emit(insn::call(Helper::MapLookupElem));
+            lookup_key_in(&mut a, rows, R1);
             a.jump_imm(Jmp::Jeq, R0, 0, next);
             a.emit(insn::ldx(Size::DW, R1, R0, table::ROW_PC));
             a.jump_reg(Jmp::Jgt, R1, R8, next);
@@ -282,11 +279,7 @@ impl Gen<'_, '_> {
             a.bind(next);
         }
         a.emit(insn::ldx(Size::DW, R1, R6, ST_POS));
-        a.emit(insn::stx(Size::W, FP, -8, R1));
-        a.load_map(R1, rows);
-        a.emit(insn::mov_reg(R2, FP));
-        a.emit(insn::alu_imm(Alu::Add, R2, -8));
-        a.emit(insn::call(Helper::MapLookupElem));
+        lookup_key_in(&mut a, rows, R1);
         a.jump_imm(Jmp::Jeq, R0, 0, stop);
         a.emit(insn::mov_reg(R9, R0));
         // The CFA: a register plus the row's offset.
@@ -344,9 +337,10 @@ impl Gen<'_, '_> {
     }
 }
 
-/// `r0 = lookup(map, key)` with the key (a `u32`) stored at fp-8.
-fn lookup(a: &mut Asm, map: MapId, key: i32) {
-    a.emit(insn::st_imm(Size::W, FP, -8, key));
+/// `r0 = lookup(map, key)`, the key (a `u32`) in `key`, stored at fp-8
+/// (where the search reads it back).
+fn lookup_key_in(a: &mut Asm, map: MapId, key: crate::insn::Reg) {
+    a.emit(insn::stx(Size::W, FP, -8, key));
     a.load_map(R1, map);
     a.emit(insn::mov_reg(R2, FP));
     a.emit(insn::alu_imm(Alu::Add, R2, -8));
