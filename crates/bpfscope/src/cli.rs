@@ -29,7 +29,8 @@ pub struct Cli {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Print debug output of a stage: ast (may be repeated, or comma-separated).
+    /// Print debug output of a stage: ast, insns (each probe's eBPF with
+    /// its source lines), or all (may be repeated, or comma-separated).
     #[arg(short = 'd', value_name = "STAGE", value_delimiter = ',')]
     pub debug: Vec<String>,
 

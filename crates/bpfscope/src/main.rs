@@ -80,8 +80,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
         return list::list(cli);
     }
     for stage in &cli.debug {
-        if stage != "ast" && stage != "all" {
-            return Err(Error::Usage(format!("unknown debug stage '{stage}' (available: ast, all)")));
+        if !["ast", "insns", "all"].contains(&stage.as_str()) {
+            return Err(Error::Usage(format!("unknown debug stage '{stage}' (available: ast, insns, all)")));
         }
     }
     let Some((program_source, program_args)) = cli.program_source() else {
@@ -118,7 +118,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
         allow_unsafe: cli.allow_unsafe,
         fallback: cli.fallback,
         dry_run: cli.dry_run,
-        print_ast: !cli.debug.is_empty(),
+        print_ast: cli.debug.iter().any(|s| s == "ast" || s == "all"),
+        print_insns: cli.debug.iter().any(|s| s == "insns" || s == "all"),
         output: cli.output.as_ref().map(std::path::PathBuf::from),
         flamegraph: cli.flamegraph.clone(),
         buffering: cli.buffering.as_deref().map(str::parse).transpose().map_err(Error::Usage)?,

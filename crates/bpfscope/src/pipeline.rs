@@ -34,6 +34,8 @@ pub struct Settings {
     pub dry_run: bool,
     /// Print the syntax tree (`-d ast`).
     pub print_ast: bool,
+    /// `-d insns`: print each program's instructions once compiled.
+    pub print_insns: bool,
     /// Where the trace output goes (`-o`), instead of stdout.
     pub output: Option<std::path::PathBuf>,
     /// When output is flushed (`-B`); by default after each event on a
@@ -297,6 +299,10 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
     };
     let mut compiled = compile(&checked, &resolved, &compile_options).map_err(|d| Error::Program(source.clone(), d))?;
     compiled.render_warnings(source, settings.no_warnings);
+    if settings.print_insns {
+        print!("{}", compiled.listing(source));
+        let _ = std::io::stdout().flush();
+    }
     Ok(Prepared { compiled, child })
 }
 

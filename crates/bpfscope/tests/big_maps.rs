@@ -15,7 +15,7 @@ const ENTRIES: i64 = 100_000;
 /// that it ran cleanly; `None` (with the reason printed) where loading BPF
 /// programs is not allowed.
 fn stdout_of(args: &[&str], program: &str) -> Option<String> {
-    if !support::can_trace() {
+    if !support::tracing_allowed() {
         return None;
     }
     let mut child = support::bpfscope()

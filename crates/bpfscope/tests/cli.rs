@@ -1,6 +1,9 @@
 //! The command line: where programs come from, what it prints, and its exit
 //! codes.
 
+#[macro_use]
+mod support;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -112,7 +115,7 @@ fn debug_ast_prints_the_tree() {
     let o = bpfscope(&["-d", "codegen", "-e", "BEGIN { }"]);
     assert_eq!(
         (o.status.code(), stderr(&o)),
-        (Some(1), "bpfscope: error: unknown debug stage 'codegen' (available: ast, all)\n".to_string())
+        (Some(1), "bpfscope: error: unknown debug stage 'codegen' (available: ast, insns, all)\n".to_string())
     );
 }
 
@@ -178,10 +181,7 @@ fn help_builtins_lists_the_registry() {
 /// (so no kprobe_multi); the VM's kernel test checks the rest.
 #[test]
 fn info_reports_this_kernel() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: --info needs root");
-        return;
-    }
+    require_root!();
     let o = bpfscope(&["--info"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
@@ -196,4 +196,26 @@ fn info_reports_this_kernel() {
     let row = text.lines().find(|l| l.starts_with("  get_func_ip: ")).expect("a helper row");
     assert_eq!(row.len(), 70, "{row:?}");
     assert!(row[35..].starts_with("lookup_percpu_elem: "), "{row:?}");
+}
+
+/// `-d insns` prints each probe's instructions, in the verifier's syntax,
+/// under the source line they came from; `-d all` adds the AST; an unknown
+/// stage names the ones there are.
+#[test]
+fn debug_insns_lists_each_probe() {
+    let o = bpfscope(&["-d", "insns", "--dry-run", "-e", "BEGIN {\n  @x = 1;\n  exit();\n}"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.starts_with("BEGIN ("), "{out}");
+    assert!(out.contains("; BEGIN {\n"), "{out}");
+    assert!(out.contains("\n;   @x = 1;\n"), "{out}");
+    assert!(out.contains("\n;   exit();\n"), "{out}");
+    assert!(out.contains(": call bpf_map_update_elem#2\n") || out.contains(": call bpf_map_lookup_elem#1\n"), "{out}");
+    assert!(out.contains(": exit\n"), "{out}");
+    let all = bpfscope(&["-d", "all", "--dry-run", "-e", "BEGIN { exit(); }"]);
+    let out = String::from_utf8_lossy(&all.stdout);
+    assert!(out.contains("BEGIN (") && out.contains("Program"), "{out}");
+    let bad = bpfscope(&["-d", "llvm", "-e", "BEGIN { }"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("unknown debug stage 'llvm' (available: ast, insns, all)"), "{}", stderr(&bad));
 }

@@ -11,6 +11,7 @@
 //! its seed; `BPFSCOPE_DIFF_SEED=N` replays one, `BPFSCOPE_DIFF_PROGRAMS=N`
 //! sets how many programs (1000 by default).
 
+#[macro_use]
 mod support;
 
 use std::process::Stdio;
@@ -382,9 +383,7 @@ fn check_one(seed: u64) -> Result<(), String> {
 
 #[test]
 fn kernel_agrees_with_the_reference_evaluator() {
-    if !support::can_trace() {
-        return;
-    }
+    require_root!();
     let count: usize = std::env::var("BPFSCOPE_DIFF_PROGRAMS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let base: u64 = match std::env::var("BPFSCOPE_DIFF_SEED").ok().and_then(|v| v.parse().ok()) {
         Some(seed) => {

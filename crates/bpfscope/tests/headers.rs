@@ -3,6 +3,7 @@
 //! offsets and constants are checked against what gcc makes of the same
 //! header; fields are read from a running process.
 
+#[macro_use]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -84,9 +85,7 @@ const SIZES: &str = r#"printf("%d %d %d %d %d %d %d %d %d\n", SHAPE_DOT, SHAPE_B
 
 #[test]
 fn constants_sizes_and_offsets_are_gccs() {
-    if !support::can_trace() {
-        return;
-    }
+    require_root!();
     let dir = header_dir("sizes", &[]);
     let expected = gcc_answer(&dir);
     assert_eq!(expected, "3 19 20 24 16 72 8 56 64\n");
@@ -111,9 +110,7 @@ fn constants_sizes_and_offsets_are_gccs() {
 /// uprobed calls point_sum(&{7, "pointy", 35}) three times.
 #[test]
 fn a_headers_struct_reads_a_process_memory() {
-    if !support::can_trace() {
-        return;
-    }
+    require_root!();
     let dir = header_dir("uprobe", &[]);
     let target = build_target_as("uprobed", "uprobed_headers", &[]);
     let t = target.to_str().expect("utf-8");
@@ -180,9 +177,7 @@ fn what_cannot_be_read_is_named_where_it_is() {
 /// directory) is the kernel's: its types come from BTF, as without -I.
 #[test]
 fn headers_not_given_are_left_to_btf() {
-    if !support::can_trace() {
-        return;
-    }
+    require_root!();
     let dir = header_dir("btf", &[]);
     let o = bpfscope()
         .args([

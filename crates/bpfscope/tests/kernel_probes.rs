@@ -5,6 +5,7 @@
 //! all in one boot; they are marked ignored so that a plain `cargo test`
 //! on such a host runs them only that way.
 
+#[macro_use]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -22,9 +23,10 @@ fn kernel_has_kprobes() -> bool {
 
 #[test]
 fn run_where_the_kernel_has_kprobes() {
-    if std::env::var_os(IN_VM).is_some() || !can_trace() {
+    if std::env::var_os(IN_VM).is_some() {
         return;
     }
+    require_root!();
     let exe = std::env::current_exe().expect("the test binary");
     let mut cmd = if kernel_has_kprobes() {
         Command::new(&exe)
@@ -290,7 +292,7 @@ fn legacy_kprobe_events_never_outlive_the_run() {
 #[ignore = "needs kprobes: run_where_the_kernel_has_kprobes runs it in the VM"]
 fn same_number_of_probes_as_bpftrace() {
     if Command::new("bpftrace").arg("--version").output().is_err() {
-        eprintln!("skipped: bpftrace is not installed (scripts/test.sh installs it as the oracle)");
+        support::skip("bpftrace is not installed (scripts/test.sh installs it as the oracle)");
         return;
     }
     // bpftrace 0.17 says `Attaching N probes...` on stdout; bpfscope, as
@@ -378,11 +380,12 @@ fn write_user_where_there_is_no_lockdown() {
 /// says so and what would work instead, before anything is attached.
 #[test]
 fn no_kprobes_says_what_works_instead() {
-    if std::env::var_os(IN_VM).is_some() || !can_trace() {
+    if std::env::var_os(IN_VM).is_some() {
         return;
     }
+    require_root!();
     if kernel_has_kprobes() {
-        eprintln!("skipped: this kernel has kprobes; the message is for kernels without them");
+        support::not_here("this kernel has kprobes; the message is for kernels without them");
         return;
     }
     let out = bpfscope().args(["-e", "kprobe:vfs_read { @ = count(); }"]).output().expect("runs");
@@ -419,11 +422,12 @@ fn fallback_uses_fentry_without_kprobes() {
 /// On this kind of host, `--fallback` tries fentry and says why it cannot.
 #[test]
 fn fallback_says_when_fentry_is_refused_too() {
-    if std::env::var_os(IN_VM).is_some() || !can_trace() {
+    if std::env::var_os(IN_VM).is_some() {
         return;
     }
+    require_root!();
     if kernel_has_kprobes() {
-        eprintln!("skipped: this kernel has kprobes; --fallback changes nothing here");
+        support::not_here("this kernel has kprobes; --fallback changes nothing here");
         return;
     }
     let out = bpfscope().args(["--fallback", "-e", "kprobe:vfs_read { @ = count(); }"]).output().expect("runs");
@@ -560,11 +564,9 @@ fn percpu_kaddr_finds_each_cpus_variable() {
 /// the verifier.
 #[test]
 fn percpu_kaddr_without_kallsyms_all_says_why() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     if kallsyms_lists("runqueues") {
-        eprintln!("skipped: this kernel lists its data symbols; percpu_kaddr_finds_each_cpus_variable covers it");
+        support::not_here("this kernel lists its data symbols; percpu_kaddr_finds_each_cpus_variable covers it");
         return;
     }
     let out = bpfscope().args(["-e", r#"BEGIN { print(percpu_kaddr("runqueues")); }"#]).output().expect("runs");

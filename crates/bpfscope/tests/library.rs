@@ -2,6 +2,7 @@
 //! runs, and what the kernel counted read back as typed Rust values; events
 //! through the callback; and the example tool built on the API.
 
+#[macro_use]
 mod support;
 
 use std::io::Write;
@@ -17,9 +18,7 @@ const CALLS: u32 = 7;
 /// the count per argument pair, the sum and the returned values.
 #[test]
 fn uprobes_fill_typed_maps_and_send_events() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target("uprobed", &[]);
     let path = target.to_str().expect("utf-8 path");
     let mut bpf = Bpf::new();
@@ -58,9 +57,7 @@ fn uprobes_fill_typed_maps_and_send_events() {
 /// END.
 #[test]
 fn tracepoints_and_exit_through_the_library() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target("opener", &[]);
     let mut tracer = Bpf::text(
         r#"tracepoint:syscalls:sys_enter_openat /comm == "opener"/ { @opens[str(args.filename)] = count(); }
@@ -102,9 +99,7 @@ fn program_errors_are_values() {
 /// for a lookup of a name from /etc/hosts by a process of ours.
 #[test]
 fn example_gethostlatency_runs() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let example = example_path("gethostlatency");
     let resolver = build_target("resolver", &[]);
     let mut workload =

@@ -22,7 +22,7 @@ fn can_read_tracefs() -> bool {
     if std::path::Path::new("/sys/kernel/tracing/events/syscalls").is_dir() {
         return true;
     }
-    eprintln!("skipped: /sys/kernel/tracing/events/syscalls is not readable (needs root and tracefs)");
+    support::skip("/sys/kernel/tracing/events/syscalls is not readable (needs root and tracefs)");
     false
 }
 
@@ -127,7 +127,7 @@ fn same_listing_as_bpftrace() {
         return;
     }
     if Command::new("bpftrace").arg("--version").output().is_err() {
-        eprintln!("skipped: bpftrace is not installed (scripts/test.sh installs it as the oracle)");
+        support::skip("bpftrace is not installed (scripts/test.sh installs it as the oracle)");
         return;
     }
     let target = build_target_as("uprobed", "uprobed_oracle", &[]);
@@ -148,7 +148,7 @@ fn same_listing_as_bpftrace() {
 #[test]
 fn verbose_listing_of_btf_providers() {
     if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("skipped: this kernel has no BTF (/sys/kernel/btf/vmlinux)");
+        support::skip("this kernel has no BTF (/sys/kernel/btf/vmlinux)");
         return;
     }
     if !can_read_tracefs() {
@@ -174,6 +174,7 @@ fn unreadable_tracefs_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     if !std::path::Path::new("/sys/kernel/tracing/events").exists() {
+        support::skip("tracefs is not mounted at /sys/kernel/tracing (scripts/setup.sh mounts it)");
         return;
     }
     assert_eq!(

@@ -20,7 +20,7 @@ fn pattern(n: usize) -> String {
 /// under `-c`; the output, after checking that nothing went to stderr.
 #[track_caller]
 fn on_target(name: &str, program: &str) -> Option<String> {
-    if !support::can_trace() {
+    if !support::tracing_allowed() {
         return None;
     }
     let target = build_target_as("longstr", name, &[]);
@@ -41,7 +41,7 @@ fn on_target(name: &str, program: &str) -> Option<String> {
 /// A program that ends by itself (BEGIN ... exit()).
 #[track_caller]
 fn output_of(program: &str) -> Option<String> {
-    if !support::can_trace() {
+    if !support::tracing_allowed() {
         return None;
     }
     let child = support::bpfscope()

@@ -1,5 +1,6 @@
 //! `software:` and `hardware:` probes: perf events on every CPU.
 
+#[macro_use]
 mod support;
 
 use std::process::Command;
@@ -8,9 +9,7 @@ use support::*;
 
 #[test]
 fn page_faults_fire_a_software_probe() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let faulter = build_target("faulter", &[]);
     let tracer = Tracer::start(&["-e", r#"software:page-faults:1 /comm == "faulter"/ { @[probe] = count(); }"#]);
     assert!(Command::new(&faulter).arg("200").status().expect("runs").success());
@@ -26,9 +25,7 @@ fn page_faults_fire_a_software_probe() {
 
 #[test]
 fn hardware_events_work_or_say_why_not() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let out = bpfscope().args(["-e", "hardware:cycles:100000 { @ = count(); } interval:ms:200 { exit(); }"]).output();
     let out = out.expect("runs");
     let err = String::from_utf8_lossy(&out.stderr);

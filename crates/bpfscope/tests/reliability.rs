@@ -3,6 +3,7 @@
 //! which counts came out wrong. It prints its tally as one line:
 //! `reliability: N faults tried, L leftovers, P panics, U unreported losses`.
 
+#[macro_use]
 mod support;
 
 use std::io::Write;
@@ -580,9 +581,7 @@ fn soak(t: &mut Tally) {
 
 #[test]
 fn fault_catalogue() {
-    if !support::can_trace() {
-        return;
-    }
+    require_root!();
     let start = Instant::now();
     let mut t = Tally::default();
     endings(&mut t);

@@ -2,12 +2,13 @@
 //! counted and delivered. Expected outputs marked "bpftrace 0.17" are what
 //! bpftrace 0.17 printed for the same program on this machine.
 
+#[macro_use]
 mod support;
 
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::{is_root, wait_with_timeout};
+use support::wait_with_timeout;
 
 /// Runs a program; `None` (with the reason printed) where loading BPF
 /// programs is not allowed.
@@ -297,10 +298,7 @@ fn profile_probes_fire_on_every_cpu() {
 
 #[test]
 fn sigint_and_sigterm_run_end_and_print_maps() {
-    if !is_root() {
-        eprintln!("skipped: loading BPF programs needs root");
-        return;
-    }
+    require_root!();
     for sig in [libc_signal::SIGINT, libc_signal::SIGTERM] {
         let child = Command::new(env!("CARGO_BIN_EXE_bpfscope"))
             .args(["-e", r#"i:ms:20 { @ticks = count(); } END { printf("end\n"); }"#])
@@ -369,9 +367,7 @@ fn exit_ends_the_run_when_its_event_is_lost() {
 /// 64 pages would hold; a value the variable cannot take is refused.
 #[test]
 fn config_from_the_environment() {
-    if !support::can_trace() {
-        return;
-    }
+    require_root!();
     let program = r#"config = { perf_rb_pages = 64; max_strlen = 100 } BEGIN { $i = 0; while ($i < 200) { printf("%s %d\n", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", $i); $i++; } printf("%s\n", str("abcdefghij")); exit(); }"#;
     let run_with = |env: &[(&str, &str)]| {
         let o = support::bpfscope().envs(env.iter().copied()).args(["-q", "-e", program]).output().expect("runs");
@@ -444,10 +440,7 @@ fn aggregations_read_as_numbers_inside_probes() {
 
 #[test]
 fn a_closed_pipe_ends_the_run_quietly() {
-    if !is_root() {
-        eprintln!("skipped: loading BPF programs needs root");
-        return;
-    }
+    require_root!();
     let out = Command::new("sh")
         .args([
             "-c",
@@ -538,9 +531,7 @@ fn output_file_gets_the_trace_output() {
 /// event as it comes, before the run ends.
 #[test]
 fn line_buffering_delivers_each_event_at_once() {
-    if !support::can_trace() {
-        return;
-    }
+    require_root!();
     use std::io::BufRead;
     let mut child = support::bpfscope()
         .args(["-B", "line", "-e", r#"BEGIN { printf("first\n"); } interval:s:30 { exit(); }"#])
@@ -561,9 +552,7 @@ fn line_buffering_delivers_each_event_at_once() {
 /// blocks when the output is not a terminal).
 #[test]
 fn a_burst_of_events_loses_nothing() {
-    if !support::can_trace() {
-        return;
-    }
+    require_root!();
     let target = support::build_target_as("getppid_loop", "getppid_loop", &[]);
     let command = format!("{} 500000", target.display());
     // Into a file, as into a pipe a reader keeps empty.
@@ -621,9 +610,7 @@ fn k_reports_failed_reads_once_per_place() {
 #[test]
 fn o_does_not_follow_a_planted_symlink() {
     use std::os::unix::fs::PermissionsExt;
-    if !support::can_trace() {
-        return;
-    }
+    require_root!();
     let dir = std::env::temp_dir().join(format!("bpfscope-o-link-{}", std::process::id()));
     let victim = std::env::temp_dir().join(format!("bpfscope-o-victim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("creates");

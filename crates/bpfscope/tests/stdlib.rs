@@ -4,6 +4,7 @@
 //! from the system the test runs on), another test that covers it (named),
 //! or the clear refusal of what this version does not build yet.
 
+#[macro_use]
 mod support;
 
 use std::os::unix::fs::MetadataExt;
@@ -441,9 +442,7 @@ fn fill(text: &str, pid: u32, target: &str) -> String {
 
 #[test]
 fn every_stdlib_case_prints_its_values() {
-    if !support::can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("uprobed", "uprobed_stdlib", &[]);
     let target = target.to_str().expect("utf-8 path");
     let mut failures = Vec::new();
@@ -495,9 +494,7 @@ fn every_stdlib_case_prints_its_values() {
 /// prints the current time.
 #[test]
 fn strftime_formats_the_wall_clock() {
-    if !support::can_trace() {
-        return;
-    }
+    require_root!();
     let program = r#"BEGIN { printf("%s\n", strftime("%Y-%m-%d %H:%M", nsecs)); printf("[%s]\n", strftime("%f", 1500)); time("%Y\n"); exit(); }"#;
     let o = support::bpfscope().args(["-q", "-e", program]).output().expect("runs");
     let out = String::from_utf8_lossy(&o.stdout).into_owned();

@@ -2,6 +2,7 @@
 //! names, file and line from DWARF (checked against addr2line), the stack
 //! modes, and `func` demangled.
 
+#[macro_use]
 mod support;
 
 use std::path::PathBuf;
@@ -28,9 +29,7 @@ fn key_frames(text: &str, map: &str, count: u64) -> Vec<String> {
 
 #[test]
 fn cpp_frames_and_func_are_demangled() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("cxxwork", "cxxwork", &["-fno-omit-frame-pointer"]);
     let t = target.display();
     let program = format!(
@@ -75,9 +74,7 @@ fn cpp_frames_and_func_are_demangled() {
 
 #[test]
 fn rust_frames_are_demangled() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("rustwork", "rustwork", &["-C", "force-frame-pointers=yes"]);
     let program = format!(
         "config = {{ show_debug_info = false }} uprobe:{}:*Worker*work* {{ @[ustack(1)] = count(); @f[func] = count(); }}",
@@ -111,9 +108,7 @@ fn nm_address(exe: &std::path::Path, name: &str) -> u64 {
 /// gives for the function's entry. Perf and raw modes as 0.26 prints them.
 #[test]
 fn frames_carry_file_and_line_and_modes_print_as_bpftrace() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("uprobed", "uprobed_lines", &["-fno-omit-frame-pointer", "-no-pie"]);
     let t = target.display();
     let entry = nm_address(&target, "step_two");
@@ -151,9 +146,7 @@ fn build_id_stacks_name_the_file_and_offset() {
         "stdin:1:22: error: 'build_id' stack mode can only be used for ustack\n\
          BEGIN { print(kstack(build_id)); }\n                     ~~~~~~~~\n"
     );
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("uprobed", "uprobed_build_id", &["-no-pie", "-Wl,--build-id"]);
     let readelf = Command::new("readelf").arg("-n").arg(&target).output().expect("readelf runs");
     let build_id = String::from_utf8_lossy(&readelf.stdout)
@@ -171,9 +164,7 @@ fn build_id_stacks_name_the_file_and_offset() {
 /// equal to the counts the map printed.
 #[test]
 fn flamegraph_draws_the_stack_map() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let spinner = build_target_as("spinner", "spinner_flame", &["-fno-omit-frame-pointer"]);
     let svg = std::env::temp_dir().join(format!("bpfscope-flame-{}.svg", std::process::id()));
     let out = bpfscope()
@@ -238,9 +229,7 @@ fn uprobe_args_come_from_dwarf() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let program = format!("uprobe:{t}:takes {{ @[args.n, str(args.s), args.c, args.big, args.neg] = count(); }}");
     let text = trace(&target, "3", &program);
     assert_eq!(
@@ -302,9 +291,7 @@ fn source_line_probes_fire_at_the_line() {
     assert!(text.contains("error: DWARF error: No compilation unit matches nope.c"), "{text}");
     let text = err(format!("uretprobe:{t}@argsy.c:30 {{ }}"));
     assert!(text.contains("error: Source code location not allowed"), "{text}");
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let program = format!("uprobe:{t}@argsy.c:30 {{ @[reg(\"ip\")] = count(); }}");
     let text = trace(&target, "3", &program);
     let (ip, count) = text.trim().strip_prefix("@[").and_then(|r| r.split_once("]: ")).expect("one key");
@@ -319,9 +306,7 @@ fn source_line_probes_fire_at_the_line() {
 /// them; the lines are the ones `addr2line -i` gives for the address.
 #[test]
 fn inlined_frames_print_before_their_function() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("inliner", "inliner", &["-O2", "-fno-omit-frame-pointer", "-no-pie"]);
     let t = target.display();
     let program = format!("uprobe:{t}:probe_me {{ @[ustack(2)] = count(); @raw[ustack(raw, 2)] = count(); }}");
@@ -368,7 +353,7 @@ fn check_debug_file_is_used(exe: &std::path::Path) {
     let e = exe.display();
     let out = bpfscope().args(["-lv", &format!("uprobe:{e}:takes")]).output().expect("runs");
     assert!(stdout(&out).contains("\n    const char* s\n"), "{}", stdout(&out));
-    if can_trace() {
+    if tracing_allowed() {
         let program = format!(
             "uprobe:{e}:takes {{ @[args.n, str(args.s)] = count(); @s[ustack(1)] = count(); }} \
              uprobe:{e}@argsy.c:30 {{ @line = count(); }}"
@@ -403,8 +388,7 @@ fn separate_debug_files_are_found_by_debuglink() {
 #[test]
 fn separate_debug_files_are_found_by_build_id() {
     if !is_root() {
-        eprintln!("SKIP separate_debug_files_are_found_by_build_id: writing /usr/lib/debug/.build-id needs root");
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root");
+        skip("writing /usr/lib/debug/.build-id needs root");
         return;
     }
     let (dir, exe, debug) = stripped_with_debug_file("argsy_by_build_id");
@@ -436,9 +420,7 @@ fn split_dwarf_is_read_through_the_dwo_file() {
     let t = target.display();
     let out = bpfscope().args(["-lv", &format!("uprobe:{t}:takes")]).output().expect("runs");
     assert!(stdout(&out).ends_with("\n    long int big\n    short int neg\n"), "{}", stdout(&out));
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let program = format!("uprobe:{t}:takes {{ @[args.n, args.neg] = count(); @s[ustack(1)] = count(); }}");
     let text = trace(&target, "2", &program);
     assert!(text.contains("@[0, -3]: 1\n@[7, -3]: 1\n"), "{text}");
@@ -468,9 +450,7 @@ fn dwarf_packages_stand_in_for_the_dwo_files() {
     let out = bpfscope().args(["-lv", &format!("uprobe:{t}:takes")]).output().expect("runs");
     assert!(!stdout(&out).contains("short int neg"), "{}", stdout(&out));
     std::fs::rename(format!("{package}.away"), &package).expect("moved back");
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let program = format!("uprobe:{t}:takes {{ @[args.n, args.neg] = count(); }}");
     let text = trace(&target, "2", &program);
     assert!(text.contains("@[0, -3]: 1\n@[7, -3]: 1\n"), "{text}");
@@ -482,9 +462,7 @@ fn dwarf_packages_stand_in_for_the_dwo_files() {
 /// cannot give back (bitfields) stays an opaque pointer.
 #[test]
 fn struct_arguments_are_typed_from_dwarf() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("structy", "structy", &[]);
     let t = target.display();
     let program = format!(
@@ -537,9 +515,7 @@ fn return_addresses(exe: &std::path::Path, callee: &str) -> Vec<u64> {
 /// bpftrace names frames. `ustack`, walking frame pointers, cannot.
 #[test]
 fn dw_ustack_walks_a_chain_built_without_frame_pointers() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("chain", "chain_nofp", &["-O2", "-fomit-frame-pointer", "-no-pie"]);
     let t = target.display();
     let program = format!(
@@ -605,9 +581,7 @@ fn dw_ustack_needs_a_target_process() {
 /// is kept, so frames printed once the process is gone are addresses.
 #[test]
 fn symbol_cache_configs_decide_what_is_read_ahead() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("uprobed", "uprobed_cache", &["-fno-omit-frame-pointer", "-no-pie"]);
     let t = target.display();
     let entry = nm_address(&target, "step_two");
@@ -635,9 +609,7 @@ fn symbol_cache_configs_decide_what_is_read_ahead() {
 /// program declares wins.
 #[test]
 fn enum_casts_come_from_dwarf() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("enumy", "enumy", &[]);
     let t = target.display();
     let program = format!(r#"uprobe:{t}:paint {{ printf("%s %d %d\n", (enum color)arg0, (enum color)arg0, arg1); }}"#);

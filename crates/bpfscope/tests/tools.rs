@@ -1,6 +1,7 @@
 //! The ready-made tools, driven by workloads this test controls, their
 //! rows checked against BCC's layouts.
 
+#[macro_use]
 mod support;
 
 use std::io::Write;
@@ -59,9 +60,7 @@ fn tools_are_listed_and_installed_as_links() {
 /// them. The VM run checks the fentry path, with the same layout.
 #[test]
 fn vfsstat_counts_a_workload() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let notice = vfsstat_counts_reader_calls();
     if !std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
         assert!(
@@ -75,9 +74,7 @@ fn vfsstat_counts_a_workload() {
 /// the host name read at entry.
 #[test]
 fn gethostlatency_shows_each_lookup() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let resolver = build_target("resolver", &[]);
     let mut workload = waiting(&resolver, &["localhost", "2"]);
     let pid = workload.id();
@@ -106,9 +103,7 @@ fn gethostlatency_shows_each_lookup() {
 /// opens: /dev/null for writing, then the file five times, read-only.
 #[test]
 fn opensnoop_shows_each_open() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let reader = build_target("reader", &[]);
     let (mut workload, file) = reading(&reader, "opensnoop", 5);
     let pid = workload.id().to_string();
@@ -131,9 +126,7 @@ fn opensnoop_shows_each_open() {
 /// column, of processes whose name contains NAME.
 #[test]
 fn opensnoop_shows_failures_with_timestamps() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let reader = build_target_as("reader", "rdr-missing", &[]);
     let missing = "/nonexistent/bpfscope-opensnoop";
     let mut workload = waiting(&reader, &[missing, "3"]);
@@ -154,9 +147,7 @@ fn opensnoop_shows_failures_with_timestamps() {
 /// columns (pid columns as wide as pid_max plus one).
 #[test]
 fn killsnoop_shows_signals_sent() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let mut victim = Command::new("sleep").arg("30").spawn().expect("spawns");
     let target = victim.id().to_string();
     let tracer = Tracer::start(&["tool", "killsnoop", "-T", &target]);
@@ -178,9 +169,7 @@ fn killsnoop_shows_signals_sent() {
 /// `killsnoop -x -s 0`: only the failed kill(pid, 0), with its error.
 #[test]
 fn killsnoop_shows_failed_kills() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let mut gone = Command::new("true").spawn().expect("spawns");
     let gone_pid = gone.id().to_string();
     assert!(gone.wait().expect("waits").success());
@@ -206,9 +195,7 @@ fn killsnoop_shows_failed_kills() {
 /// `bashreadline`: the lines an interactive bash of ours read, with its pid.
 #[test]
 fn bashreadline_shows_typed_commands() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let tracer = Tracer::start(&["tool", "bashreadline"]);
     let mut shell = Command::new("bash")
         .arg("-i")
@@ -236,9 +223,7 @@ fn bashreadline_shows_typed_commands() {
 /// failed exec of a missing file.
 #[test]
 fn execsnoop_shows_each_exec() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("opener", "execme", &[]);
     let path = target.to_str().expect("utf-8");
     let tracer = Tracer::start(&["tool", "execsnoop", "-q", "-U", "-x"]);
@@ -270,9 +255,7 @@ fn syscount_rows(text: &str) -> Vec<(String, Vec<String>)> {
 /// workload's openat, write and close calls counted by name.
 #[test]
 fn syscount_counts_by_system_call() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let reader = build_target("reader", &[]);
     let (mut workload, file) = reading(&reader, "syscount", 40);
     let pid = workload.id().to_string();
@@ -299,9 +282,7 @@ fn syscount_counts_by_system_call() {
 /// `syscount -P -L -x -p PID`: failed calls by process, with their time.
 #[test]
 fn syscount_times_failures_by_process() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let reader = build_target_as("reader", "syscount-fail", &[]);
     let mut workload = waiting(&reader, &["/nonexistent/bpfscope-syscount", "3"]);
     let pid = workload.id().to_string();
@@ -333,9 +314,7 @@ fn funccount_rows(text: &str) -> Vec<(String, u64)> {
 /// counted as often as the target called it, smallest count first.
 #[test]
 fn funccount_counts_user_functions() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target("uprobed", &[]);
     let mut workload = waiting(&target, &["25"]);
     let pid = workload.id().to_string();
@@ -359,9 +338,7 @@ fn funccount_counts_user_functions() {
 /// `category:event`.
 #[test]
 fn funccount_counts_tracepoints() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let reader = build_target("reader", &[]);
     let (mut workload, file) = reading(&reader, "funccount", 12);
     let pid = workload.id().to_string();
@@ -386,14 +363,12 @@ fn log2_hist_total(text: &str) -> u64 {
 #[test]
 fn biolatency_histograms_block_io() {
     use std::os::unix::fs::MetadataExt;
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let file = dir.join(format!("bpfscope-biolatency-{}", std::process::id()));
     std::fs::write(&file, b"").expect("writes");
     if libc::major(std::fs::metadata(&file).expect("stat").dev()) == 0 {
-        eprintln!("skipped: {} is not on a block device, so no block I/O to see", dir.display());
+        support::not_here(&format!("{} is not on a block device, so no block I/O to see", dir.display()));
         return;
     }
     let tracer = Tracer::start(&["tool", "biolatency", "-D"]);
@@ -420,9 +395,7 @@ fn biolatency_histograms_block_io() {
 /// the workload woke from its 2 ms sleeps.
 #[test]
 fn runqlat_histograms_wakeups() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let sleeper = build_target("sleeper", &[]);
     let mut workload = waiting(&sleeper, &["50"]);
     let pid = workload.id().to_string();
@@ -442,9 +415,7 @@ fn runqlat_histograms_wakeups() {
 /// `runqlat -L -p PID`: one section, for the workload's thread.
 #[test]
 fn runqlat_by_thread() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let sleeper = build_target("sleeper", &[]);
     let mut workload = waiting(&sleeper, &["20"]);
     let pid = workload.id().to_string();
@@ -462,9 +433,7 @@ fn runqlat_by_thread() {
 /// are left out.
 #[test]
 fn tcpconnect_shows_connects() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listens");
     let port = listener.local_addr().expect("address").port();
     let other = std::net::TcpListener::bind("127.0.0.1:0").expect("listens");
@@ -492,9 +461,7 @@ fn tcpconnect_shows_connects() {
 /// workload, symbolized: its samples land in spin_here, called by main.
 #[test]
 fn profile_folds_symbolized_user_stacks() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let spinner = build_target("spinner", &["-fno-omit-frame-pointer"]);
     let mut workload = waiting(&spinner, &["3000"]);
     let pid = workload.id().to_string();
@@ -526,9 +493,7 @@ fn profile_folds_symbolized_user_stacks() {
 /// stack with the comm, pid and count.
 #[test]
 fn profile_prints_stacks_as_bcc() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let spinner = build_target_as("spinner", "spinner-ml", &["-fno-omit-frame-pointer"]);
     let mut workload = waiting(&spinner, &["3000"]);
     let pid = workload.id().to_string();
@@ -549,9 +514,7 @@ fn profile_prints_stacks_as_bcc() {
 /// process: one line per open of the workload, and the run ends with it.
 #[test]
 fn trace_runs_a_program() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let reader = build_target_as("reader", "traced", &[]);
     let (mut workload, file) = reading(&reader, "trace", 3);
     let pid = workload.id().to_string();
@@ -570,9 +533,7 @@ fn trace_runs_a_program() {
 /// tool ends by itself, as BCC's does.
 #[test]
 fn runqlat_prints_count_summaries_then_ends() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let tracer = Tracer::start(&["tool", "runqlat", "-m", "1", "2"]);
     let out = tracer.wait(Duration::from_secs(30));
     assert!(out.status.success());

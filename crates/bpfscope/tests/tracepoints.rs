@@ -1,6 +1,7 @@
 //! Tracepoints, in the kernel: counts and arguments of a workload this test
 //! controls.
 
+#[macro_use]
 mod support;
 
 use std::process::Command;
@@ -9,9 +10,7 @@ use support::*;
 
 #[test]
 fn openat_counted_by_comm_with_filenames() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let opener = build_target("opener", &[]);
     let file = std::env::temp_dir().join(format!("bpfscope-opened-{}", std::process::id()));
     std::fs::write(&file, "x").expect("write");
@@ -33,9 +32,7 @@ fn openat_counted_by_comm_with_filenames() {
 
 #[test]
 fn wildcards_make_one_program_per_tracepoint() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let out = Command::new(env!("CARGO_BIN_EXE_bpfscope"))
         .args([
             "-e",
@@ -51,9 +48,7 @@ fn wildcards_make_one_program_per_tracepoint() {
 
 #[test]
 fn data_loc_strings_and_char_arrays() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let opener = build_target_as("opener", "execd", &[]);
     let tracer = Tracer::start(&[
         "-e",
@@ -94,9 +89,7 @@ fn unknown_tracepoints_and_fields_are_clear_errors() {
 /// counts each openat that `syscalls:sys_enter_openat` counts.
 #[test]
 fn raw_tracepoint_arguments() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let opener = build_target_as("opener", "rawopener", &[]);
     let program = r#"rawtracepoint:sys_enter /comm == "rawopener" && arg1 == 257/ { @raw = count(); }
         rawtracepoint:sys_enter /comm == "rawopener" && args.id == 257/ { @btf = count(); }
@@ -118,9 +111,7 @@ fn raw_tracepoint_arguments() {
 
 #[test]
 fn unknown_raw_tracepoint_suggests_the_closest() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let out = Command::new(env!("CARGO_BIN_EXE_bpfscope"))
         .args(["--dry-run", "-e", "rawtracepoint:sched_swich { }"])
         .output()
@@ -137,9 +128,7 @@ fn unknown_raw_tracepoint_suggests_the_closest() {
 /// argv), separated by a space or the given separator, as bpftrace does.
 #[test]
 fn join_prints_execve_arguments() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let opener = build_target_as("opener", "joined", &[]);
     let path = opener.to_str().expect("utf-8").to_string();
     let program = format!(
@@ -156,9 +145,7 @@ fn join_prints_execve_arguments() {
 /// `*argv`, read through execve's `const char *const *argv`.
 #[test]
 fn pointer_index_and_dereference() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let opener = build_target_as("opener", "indexed", &[]);
     let path = opener.to_str().expect("utf-8").to_string();
     let program = format!(
@@ -185,9 +172,7 @@ fn pointer_index_and_dereference() {
 /// even in a system call tracepoint (where `args` pointers are the user's).
 #[test]
 fn kernel_struct_fields_from_btf() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let opener = build_target_as("opener", "btfopener", &[]);
     let program = r#"tracepoint:syscalls:sys_enter_openat /comm == "btfopener" && str(args.filename) == "/dev/null"/ {
         printf("%d %d %s %s\n", curtask->pid, curtask->real_parent->tgid, curtask->comm, curtask->real_parent->comm);
@@ -225,11 +210,9 @@ fn unknown_kernel_struct_fields_are_clear_errors() {
 #[test]
 fn ntop_matches_bpftrace() {
     use std::net::{TcpListener, TcpStream};
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     if Command::new("bpftrace").arg("--version").output().is_err() {
-        eprintln!("skipped: bpftrace (the oracle) is not installed; scripts/test.sh installs it");
+        support::skip("bpftrace (the oracle) is not installed; scripts/test.sh installs it");
         return;
     }
     let v4 = TcpListener::bind("127.0.0.1:0").expect("listens");

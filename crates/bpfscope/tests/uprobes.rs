@@ -1,6 +1,7 @@
 //! Uprobes in the kernel: a C target with known functions, called a known
 //! number of times, traced through every attach path.
 
+#[macro_use]
 mod support;
 
 use std::io::Write;
@@ -79,25 +80,19 @@ fn run_probes(name: &str, flags: &[&str]) -> (String, u32) {
 
 #[test]
 fn arguments_return_values_and_strings_through_the_pmu() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     run_probes("uprobed_pmu", &[]);
 }
 
 #[test]
 fn one_link_per_site_without_uprobe_multi() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     run_probes("uprobed_single", &["--no-feature", "uprobe_multi"]);
 }
 
 #[test]
 fn legacy_uprobe_events_are_removed_at_exit() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let _events = lock_events();
     for (name, features) in [("uprobed_legacy", "uprobe_pmu"), ("uprobed_legacy1", "uprobe_pmu,uprobe_multi")] {
         let (_, pid) = run_probes(name, &["--no-feature", features]);
@@ -107,9 +102,7 @@ fn legacy_uprobe_events_are_removed_at_exit() {
 
 #[test]
 fn verbose_says_which_interface_attached() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let _events = lock_events();
     let target = build_target_as("uprobed", "uprobed_verbose", &[]);
     let program = format!("uprobe:{}:step_* {{ }} interval:ms:1 {{ exit(); }}", target.display());
@@ -126,9 +119,7 @@ fn verbose_says_which_interface_attached() {
 
 #[test]
 fn sigterm_and_sigkill_leave_nothing_behind() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let _events = lock_events();
     let target = build_target_as("uprobed", "uprobed_kill", &[]);
     let program = format!("uprobe:{}:step_* {{ @ = count(); }}", target.display());
@@ -161,9 +152,7 @@ fn sigterm_and_sigkill_leave_nothing_behind() {
 /// ends when it does, leaving no events behind.
 #[test]
 fn pid_excludes_other_processes_and_ends_with_the_process() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let _events = lock_events();
     for features in ["", "uprobe_pmu"] {
         trace_one_pid(features);
@@ -260,9 +249,7 @@ fn attach_point_errors_name_the_problem_and_the_fix() {
 /// `hostname` run twice.
 #[test]
 fn libc_wildcard_counts_gethostname() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let tracer = Tracer::start(&["-e", "uprobe:/lib/x86_64-linux-gnu/libc.so.6:gethost* { @[probe] = count(); }"]);
     for _ in 0..2 {
         assert!(Command::new("hostname").stdout(Stdio::null()).status().expect("hostname runs").success());
@@ -278,9 +265,7 @@ fn libc_wildcard_counts_gethostname() {
 /// Latency across entry and return: the mission's idiom, on getaddrinfo.
 #[test]
 fn getaddrinfo_latency_histogram() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let tracer = Tracer::start(&[
         "-e",
         "uprobe:libc:getaddrinfo { @start[tid] = nsecs; }
@@ -302,9 +287,7 @@ fn getaddrinfo_latency_histogram() {
 /// pid, uprobes see only it, and the run ends when it does.
 #[test]
 fn command_struct_fields_buffers_and_uptr() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("uprobed", "uprobed_cmd", &[]);
     let t = target.display();
     let program = format!(
@@ -338,9 +321,7 @@ uprobe:{t}:greet {{ @greet = buf(arg0, 5); }}
 /// callers (the target keeps frame pointers).
 #[test]
 fn ustack_starts_at_the_probed_function() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("uprobed", "uprobed_stack", &["-fno-omit-frame-pointer"]);
     let program = format!("uprobe:{}:step_two {{ @[ustack] = count(); printf(\"%s\", ustack(1)); }}", target.display());
     let out = bpfscope()
@@ -370,11 +351,9 @@ fn ustack_starts_at_the_probed_function() {
 /// same program on the same workload gives bpftrace 0.17's text.
 #[test]
 fn stack_symbols_match_bpftrace() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     if Command::new("bpftrace").arg("--version").output().is_err() {
-        eprintln!("skipped: bpftrace (the oracle) is not installed; scripts/test.sh installs it");
+        support::skip("bpftrace (the oracle) is not installed; scripts/test.sh installs it");
         return;
     }
     let target = build_target_as("uprobed", "uprobed_symbols", &["-fno-omit-frame-pointer"]);
@@ -412,9 +391,7 @@ fn stack_symbols_match_bpftrace() {
 /// `marked` is four nops, `mov $42, %eax`, `ret`.
 #[test]
 fn offsets_and_addresses() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("uprobed", "uprobed_offsets", &[]);
     let t = target.display().to_string();
     let nm = Command::new("nm").arg(&target).output().expect("nm runs");
@@ -446,9 +423,7 @@ uretprobe:{t}:marked {{ @ret[reg("ax"), retval] = count(); }}"#
 /// paths (the legacy path is covered with its tracefs events above).
 #[test]
 fn links_are_released_however_the_run_ends() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("uprobed", "uprobed_links", &[]);
     let program = format!("uprobe:{t}:step_* {{ @ = count(); }} uretprobe:{t}:add {{ }}", t = target.display());
     for features in ["", "uprobe_multi"] {
@@ -484,9 +459,7 @@ fn links_are_released_however_the_run_ends() {
 #[test]
 fn signal_reaches_the_traced_process() {
     use std::os::unix::process::ExitStatusExt;
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("uprobed", "uprobed_signal", &[]);
     let mut workload = Command::new(&target).args(["3", "wait"]).stdin(Stdio::piped()).spawn().expect("spawns");
     let pid = workload.id();
@@ -506,9 +479,7 @@ fn signal_reaches_the_traced_process() {
 /// lives on while the names are printed.
 #[test]
 fn usym_names_the_function() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let target = build_target_as("uprobed", "uprobed_usym", &[]);
     let t = target.display().to_string();
     let mut workload = Lingering::spawn(&target, 2);
@@ -530,9 +501,7 @@ fn usym_names_the_function() {
 /// not in lockdown, runs the same check).
 #[test]
 fn write_user_changes_the_traced_process() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     support::check_write_user();
 }
 
@@ -542,9 +511,7 @@ fn write_user_changes_the_traced_process() {
 /// wildcard probe resolves it at each of its functions.
 #[test]
 fn uaddr_reads_the_binarys_variables() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     for (name, flags) in
         [("uprobed_uaddr_pie", &["-pie", "-fPIE"][..]), ("uprobed_uaddr_fixed", &["-no-pie", "-fno-PIE"][..])]
     {

@@ -1,6 +1,7 @@
 //! USDT probes of a target built with `sys/sdt.h`: arguments in registers,
 //! memory, constants and globals, and a semaphore-guarded probe.
 
+#[macro_use]
 mod support;
 
 use std::io::Write;
@@ -13,7 +14,7 @@ use support::*;
 fn target(name: &str) -> Option<std::path::PathBuf> {
     let header = ["/usr/include/sys/sdt.h", "/usr/include/x86_64-linux-gnu/sys/sdt.h"];
     if !header.iter().any(|h| std::path::Path::new(h).exists()) {
-        eprintln!("skipped: sys/sdt.h is missing (install systemtap-sdt-dev; scripts/test.sh does)");
+        support::skip("sys/sdt.h is missing (install systemtap-sdt-dev; scripts/test.sh does)");
         return None;
     }
     Some(build_target_as("usdted", name, &[]))
@@ -41,9 +42,7 @@ fn expected(t: &str) -> String {
 
 #[test]
 fn arguments_and_semaphores_on_both_attach_paths() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let Some(target) = target("usdted") else { return };
     let t = target.display().to_string();
     for flags in [vec![], vec!["--no-feature", "uprobe_pmu"]] {
@@ -66,9 +65,7 @@ fn arguments_and_semaphores_on_both_attach_paths() {
 
 #[test]
 fn pid_limits_usdt_probes_to_one_process() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let Some(target) = target("usdted_pid") else { return };
     let spawn = || Command::new(&target).args(["2", "wait"]).stdin(Stdio::piped()).spawn().expect("spawns");
     let (mut traced, mut other) = (spawn(), spawn());
@@ -102,9 +99,7 @@ fn unknown_usdt_probes_are_clear_errors() {
 /// global where this process has it (77, as the probe's own argument says).
 #[test]
 fn uaddr_in_usdt_reads_the_global() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let Some(target) = target("usdted_uaddr") else { return };
     let t = target.display().to_string();
     let program = format!(r#"usdt:{t}:usdted:strings {{ @[*uaddr("global_value"), arg1] = count(); }}"#);
@@ -118,9 +113,7 @@ fn uaddr_in_usdt_reads_the_global() {
 /// run was not told about; the flag asks for what is always so.
 #[test]
 fn semaphores_are_set_in_every_process_mapping_the_file() {
-    if !can_trace() {
-        return;
-    }
+    require_root!();
     let Some(target) = target("usdted_file") else { return };
     let t = target.display().to_string();
     let spawn = || Command::new(&target).args(["2", "wait"]).stdin(Stdio::piped()).spawn().expect("spawns");

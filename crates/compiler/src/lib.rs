@@ -8,6 +8,7 @@
 pub mod asm;
 mod codegen;
 pub mod ctypes;
+pub mod disasm;
 pub mod insn;
 pub mod layout;
 pub mod names;

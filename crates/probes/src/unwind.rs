@@ -281,15 +281,22 @@ fn read_memory(pid: u32, start: u64, end: u64) -> Result<Vec<u8>, UnwindError> {
 fn mapping_rows(data: &[u8], m: &ExecMapping) -> Result<Option<Vec<Row>>, UnwindError> {
     let path = &m.path;
     let file = object::File::parse(data).map_err(|e| UnwindError::Elf(path.to_path_buf(), e))?;
-    // The load bias: the segment holding the mapping's file offset says
-    // which file address the mapping's start is.
-    let Some(bias) = file.segments().find_map(|s| {
-        let (off, size) = s.file_range();
-        (off <= m.offset && m.offset < off + size.max(1))
-            .then(|| m.start.wrapping_sub(s.address().wrapping_add(m.offset - off)))
-    }) else {
-        return Ok(None);
-    };
+    // The load bias: the segment mapped here says which file address the
+    // mapping's start is. The kernel maps from the page its file offset is
+    // in, so a segment that does not start on a page begins past the
+    // mapping's start (and the one before may reach into that page too:
+    // the later one is this mapping's).
+    let page = |off: u64| off & !0xfff;
+    let segment = file
+        .segments()
+        .filter(|s| {
+            let (off, size) = s.file_range();
+            page(off) <= m.offset && m.offset < off + size.max(1)
+        })
+        .max_by_key(|s| s.file_range().0);
+    let Some(segment) = segment else { return Ok(None) };
+    let at_start = segment.address().wrapping_add(m.offset).wrapping_sub(segment.file_range().0);
+    let bias = m.start.wrapping_sub(at_start);
     let Some(rows) = file_rows(&file).map_err(|e| UnwindError::Cfi(path.clone(), e))? else {
         return Ok(None);
     };

@@ -128,20 +128,23 @@ impl Child {
 
     /// Lets the command exec and run up to its entry point, where the
     /// dynamic loader has mapped its libraries, and keeps it stopped there
-    /// until [`Child::start`]. Where ptrace is not allowed, it stops at
-    /// nothing and runs at `start`.
-    pub fn run_to_entry(&mut self) {
+    /// (or, where that fails, at its first instruction) until
+    /// [`Child::start`]. Returns false where ptrace is not allowed: then
+    /// nothing holds it, and it runs from here on.
+    pub fn run_to_entry(&mut self) -> bool {
         if self.go.is_none() {
-            return;
+            return self.stopped;
         }
         self.stopped = self.exec_and_stop();
         if !self.stopped {
-            return;
+            return false;
         }
-        let Some(entry) = auxv_entry(self.pid) else { return };
-        if !self.run_to(entry) {
+        if let Some(entry) = auxv_entry(self.pid)
+            && !self.run_to(entry)
+        {
             self.stopped = self.reaped.is_none();
         }
+        true
     }
 
     /// Lets the child exec and waits for it to stop right after (traced),

@@ -78,8 +78,12 @@ pub fn run(
     // entry point, where it waits while the probes attach.
     if compiled.unwind.is_some()
         && let Some(c) = child.as_deref_mut()
+        && !c.run_to_entry()
     {
-        c.run_to_entry();
+        eprintln!(
+            "bpfscope: warning: -c: ptrace is not allowed here, so the command cannot wait at its entry point \
+             for dw_ustack's tables: it runs before the probes are attached"
+        );
     }
     let mut session = Session::load(compiled, &RunOptions { pid: only, ..options.clone() })?;
     // A child ends the run by exiting, not by being gone from the start.

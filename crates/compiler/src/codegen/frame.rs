@@ -219,6 +219,11 @@ impl RegPool {
         self.free.pop()
     }
 
+    /// How many registers are free.
+    pub fn free_count(&self) -> usize {
+        self.free.len()
+    }
+
     pub fn give(&mut self, r: Reg) {
         if !self.free.contains(&r) {
             self.free.push(r);

@@ -273,7 +273,9 @@ impl Gen<'_, '_> {
         let v = match op {
             Some(op) => {
                 let cur = self.map_read(m, target)?;
-                self.compound(op, cur, &vt, value)?
+                let v = self.compound(op, cur, &vt, value)?;
+                self.free(cur);
+                v
             }
             None => self.expr(value)?,
         };

@@ -20,8 +20,15 @@ impl Gen<'_, '_> {
     pub(super) fn stmt(&mut self, s: &Stmt) -> GResult<()> {
         self.asm.set_span(s.span);
         let mark = self.frame.mark();
+        let free = self.regs.free_count();
         let result = self.stmt_inner(s);
         self.frame.release_to(mark);
+        // A statement gives back every register its expressions took.
+        debug_assert!(
+            result.is_err() || self.regs.free_count() == free,
+            "a register is still taken after the statement at {:?}",
+            s.span
+        );
         result
     }
 
