@@ -122,29 +122,40 @@ pub const KEYWORDS: &[&str] = &[
     "sizeof", "offsetof", "typeof", "typeinfo", "comptime", "true", "false",
 ];
 
+/// Offsets in x86-64's `struct pt_regs` of the registers the compiler
+/// reads itself; [`PT_REGS`] names them with the rest.
+pub mod pt_regs {
+    pub const BP: i16 = 32;
+    pub const AX: i16 = 80;
+    pub const IP: i16 = 128;
+    pub const SP: i16 = 152;
+    /// `di, si, dx, cx, r8, r9`: the System V argument registers.
+    pub const ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
+}
+
 /// x86-64's saved registers (`struct pt_regs`) by the names `reg()`
-/// takes, with their byte offsets.
+/// takes, with their byte offsets: the one register table.
 pub const PT_REGS: &[(&str, i16)] = &[
     ("r15", 0),
     ("r14", 8),
     ("r13", 16),
     ("r12", 24),
-    ("bp", 32),
+    ("bp", pt_regs::BP),
     ("bx", 40),
     ("r11", 48),
     ("r10", 56),
-    ("r9", 64),
-    ("r8", 72),
-    ("ax", 80),
-    ("cx", 88),
-    ("dx", 96),
-    ("si", 104),
-    ("di", 112),
+    ("r9", pt_regs::ARGS[5]),
+    ("r8", pt_regs::ARGS[4]),
+    ("ax", pt_regs::AX),
+    ("cx", pt_regs::ARGS[3]),
+    ("dx", pt_regs::ARGS[2]),
+    ("si", pt_regs::ARGS[1]),
+    ("di", pt_regs::ARGS[0]),
     ("orig_ax", 120),
-    ("ip", 128),
+    ("ip", pt_regs::IP),
     ("cs", 136),
     ("flags", 144),
-    ("sp", 152),
+    ("sp", pt_regs::SP),
     ("ss", 160),
 ];
 

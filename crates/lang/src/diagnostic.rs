@@ -21,25 +21,58 @@ pub struct Diagnostic {
     pub span: Option<Span>,
     /// Suggestions printed after the source excerpt, one per line.
     pub hints: Vec<String>,
+    /// Other places that explain this one (where a type was first given),
+    /// each shown with its own excerpt after the main one.
+    pub notes: Vec<(Span, String)>,
 }
 
 impl Diagnostic {
     pub fn error(span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Error, message: message.into(), span: Some(span), hints: Vec::new() }
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span: Some(span),
+            hints: Vec::new(),
+            notes: Vec::new(),
+        }
     }
 
     pub fn warning(span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, message: message.into(), span: Some(span), hints: Vec::new() }
+        Diagnostic {
+            severity: Severity::Warning,
+            message: message.into(),
+            span: Some(span),
+            hints: Vec::new(),
+            notes: Vec::new(),
+        }
     }
 
     /// An error that is not about one place in the program.
     pub fn global(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Error, message: message.into(), span: None, hints: Vec::new() }
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span: None,
+            hints: Vec::new(),
+            notes: Vec::new(),
+        }
     }
 
     /// A warning about the whole program.
     pub fn global_warning(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, message: message.into(), span: None, hints: Vec::new() }
+        Diagnostic {
+            severity: Severity::Warning,
+            message: message.into(),
+            span: None,
+            hints: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Adds another place to show, with what it has to do with this one.
+    pub fn with_note(mut self, span: Span, note: impl Into<String>) -> Diagnostic {
+        self.notes.push((span, note.into()));
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
@@ -59,24 +92,30 @@ impl Diagnostic {
         };
         let mut out = String::new();
         match self.span {
-            Some(span) => {
-                let at = span.start as usize;
-                let start = source.line_col(at);
-                let _ = writeln!(out, "{}:{}:{}: {label}: {}", source.name_at(at), start.line, start.col, self.message);
-                let line = source.line_text_at(at);
-                let _ = writeln!(out, "{line}");
-                out.push_str(&underline(source, span, line, start.col));
-                out.push('\n');
-            }
+            Some(span) => excerpt(&mut out, source, span, label, &self.message),
             None => {
                 let _ = writeln!(out, "{}: {label}: {}", source.name(), self.message);
             }
+        }
+        for (span, note) in &self.notes {
+            excerpt(&mut out, source, *span, "note", note);
         }
         for hint in &self.hints {
             let _ = writeln!(out, "hint: {hint}");
         }
         out
     }
+}
+
+/// `FILE:LINE:COL: LABEL: MESSAGE`, the line, and the span underlined.
+fn excerpt(out: &mut String, source: &Source, span: Span, label: &str, message: &str) {
+    let at = span.start as usize;
+    let start = source.line_col(at);
+    let _ = writeln!(out, "{}:{}:{}: {label}: {message}", source.name_at(at), start.line, start.col);
+    let line = source.line_text_at(at);
+    let _ = writeln!(out, "{line}");
+    out.push_str(&underline(source, span, line, start.col));
+    out.push('\n');
 }
 
 /// Spaces up to the span's column, then `^` for a point or `~` per character

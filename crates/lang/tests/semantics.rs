@@ -131,7 +131,7 @@ fn aggregation_arguments() {
 fn map_value_types_must_agree() {
     assert_err(
         "BEGIN { @x = 1; @x = \"s\"; }",
-        "stdin:1:17: error: Type mismatch for @x: trying to assign value of type 'string' when map already contains a value of type 'int64'\nBEGIN { @x = 1; @x = \"s\"; }\n                ~~\n",
+        "stdin:1:17: error: Type mismatch for @x: trying to assign value of type 'string' when map already contains a value of type 'int64'\nBEGIN { @x = 1; @x = \"s\"; }\n                ~~\nstdin:1:9: note: @x is first given a value of type 'int64' here\nBEGIN { @x = 1; @x = \"s\"; }\n        ~~\n",
     );
 }
 
@@ -159,11 +159,11 @@ fn map_keys_must_agree_across_probes() {
 fn aggregation_misuse() {
     assert_err(
         "BEGIN { @x = count(); @x = 1; }",
-        "stdin:1:23: error: Type mismatch for @x: trying to assign value of type 'int64' when map already contains a value of type 'count_t'\nBEGIN { @x = count(); @x = 1; }\n                      ~~\n",
+        "stdin:1:23: error: Type mismatch for @x: trying to assign value of type 'int64' when map already contains a value of type 'count_t'\nBEGIN { @x = count(); @x = 1; }\n                      ~~\nstdin:1:9: note: @x is first given a value of type 'count_t' here\nBEGIN { @x = count(); @x = 1; }\n        ~~\n",
     );
     assert_err(
         "BEGIN { @x = hist(1); @x = lhist(1, 0, 10, 1); }",
-        "stdin:1:23: error: Type mismatch for @x: trying to assign value of type 'lhist_t' when map already contains a value of type 'hist_t'\nBEGIN { @x = hist(1); @x = lhist(1, 0, 10, 1); }\n                      ~~\n",
+        "stdin:1:23: error: Type mismatch for @x: trying to assign value of type 'lhist_t' when map already contains a value of type 'hist_t'\nBEGIN { @x = hist(1); @x = lhist(1, 0, 10, 1); }\n                      ~~\nstdin:1:9: note: @x is first given a value of type 'hist_t' here\nBEGIN { @x = hist(1); @x = lhist(1, 0, 10, 1); }\n        ~~\n",
     );
     assert_err(
         "BEGIN { $x = count(); }",

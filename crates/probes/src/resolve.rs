@@ -476,53 +476,49 @@ fn fentries(
 /// The structs, unions and enums a probe casts to (`(struct foo *)arg0`,
 /// `(enum color)arg1`), as `struct foo`, `enum color`.
 fn cast_structs(probe: &bpfscope_lang::ast::Probe) -> Vec<String> {
-    use bpfscope_lang::ast::{BaseType, CompositeKind, Expr, ExprKind};
-    use bpfscope_lang::visit::{VisitMut, walk_block, walk_expr};
-    struct Finder(Vec<String>);
-    impl VisitMut for Finder {
-        fn expr(&mut self, e: &mut Expr) {
-            if let ExprKind::Cast { ty, .. } = &e.kind
-                && let BaseType::Composite { kind, name } = &ty.base
-            {
-                let keyword = match kind {
-                    CompositeKind::Union => "union",
-                    CompositeKind::Enum => "enum",
-                    _ => "struct",
-                };
-                self.0.push(format!("{keyword} {name}"));
-            }
-            walk_expr(self, e);
+    use bpfscope_lang::ast::{BaseType, CompositeKind, ExprKind};
+    let mut found = Vec::new();
+    each_expr(probe, &mut |e| {
+        if let ExprKind::Cast { ty, .. } = &e.kind
+            && let BaseType::Composite { kind, name } = &ty.base
+        {
+            let keyword = match kind {
+                CompositeKind::Union => "union",
+                CompositeKind::Enum => "enum",
+                _ => "struct",
+            };
+            found.push(format!("{keyword} {name}"));
         }
-    }
-    let mut f = Finder(Vec::new());
-    let mut body = probe.body.clone();
-    walk_block(&mut f, &mut body);
-    if let Some(p) = &probe.predicate {
-        f.expr(&mut p.clone());
-    }
-    f.0.sort();
-    f.0.dedup();
-    f.0
+    });
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// Whether a probe reads `args` (raw tracepoints only load BTF then).
 fn uses_args(probe: &bpfscope_lang::ast::Probe) -> bool {
-    use bpfscope_lang::ast::{Expr, ExprKind};
-    use bpfscope_lang::visit::{VisitMut, walk_block, walk_expr};
-    struct Finder(bool);
-    impl VisitMut for Finder {
-        fn expr(&mut self, e: &mut Expr) {
-            self.0 |= matches!(&e.kind, ExprKind::Ident(n) if n == "args");
+    use bpfscope_lang::ast::ExprKind;
+    let mut reads = false;
+    each_expr(probe, &mut |e| reads |= matches!(&e.kind, ExprKind::Ident(n) if n == "args"));
+    reads
+}
+
+/// Calls `f` on every expression of a probe, its predicate's too.
+fn each_expr(probe: &bpfscope_lang::ast::Probe, f: &mut dyn FnMut(&bpfscope_lang::ast::Expr)) {
+    use bpfscope_lang::ast::Expr;
+    use bpfscope_lang::visit::read::{Visit, walk_block, walk_expr};
+    struct Each<'f>(&'f mut dyn FnMut(&Expr));
+    impl Visit for Each<'_> {
+        fn expr(&mut self, e: &Expr) {
+            (self.0)(e);
             walk_expr(self, e);
         }
     }
-    let mut f = Finder(false);
-    let mut body = probe.body.clone();
-    walk_block(&mut f, &mut body);
+    let mut each = Each(f);
+    walk_block(&mut each, &probe.body);
     if let Some(p) = &probe.predicate {
-        f.expr(&mut p.clone());
+        each.expr(p);
     }
-    f.0
 }
 
 /// Raw tracepoints with their named arguments from the kernel's BTF

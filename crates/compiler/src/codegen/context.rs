@@ -8,15 +8,9 @@ use bpfscope_lang::check::Type;
 use super::{GResult, Gen, Place, Site, Val};
 use crate::insn::{self, Alu, FP, Helper, R0, R1, R2, R3, R9, Size};
 use crate::program::StackMode;
+use bpfscope_lang::builtins::pt_regs;
 
 /// Offsets in x86-64's `struct pt_regs`.
-mod pt_regs {
-    /// `di, si, dx, cx, r8, r9`: the System V argument registers.
-    pub const ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
-    pub const AX: i16 = 80;
-    pub const SP: i16 = 152;
-}
-
 impl Gen<'_, '_> {
     /// The context pointer: only the program itself has it, not the
     /// callbacks of loops over maps.
@@ -305,19 +299,5 @@ impl Gen<'_, '_> {
         self.load_imm(R1, (index as i64) << 32);
         self.asm.emit(insn::alu_reg(Alu::Or, R0, R1));
         self.keep(R0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use bpfscope_lang::builtins::pt_regs_offset;
-
-    #[test]
-    fn argument_registers_agree_with_the_register_table() {
-        let names = ["di", "si", "dx", "cx", "r8", "r9"];
-        let table: Vec<i16> = names.iter().filter_map(|n| pt_regs_offset(n)).collect();
-        assert_eq!(table, super::pt_regs::ARGS);
-        assert_eq!(pt_regs_offset("ax"), Some(super::pt_regs::AX));
-        assert_eq!(pt_regs_offset("sp"), Some(super::pt_regs::SP));
     }
 }

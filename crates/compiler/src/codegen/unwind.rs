@@ -140,8 +140,8 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::mov_reg(R1, R0));
         self.asm.emit(insn::call(Helper::TaskPtRegs));
         self.asm.emit(insn::stx(Size::DW, FP, result, R0));
-        for (field, reg) in [(ST_IP, "ip"), (ST_SP, "sp"), (ST_BP, "bp")] {
-            let off = bpfscope_lang::builtins::pt_regs_offset(reg).unwrap_or_default();
+        use bpfscope_lang::builtins::pt_regs;
+        for (field, off) in [(ST_IP, pt_regs::IP), (ST_SP, pt_regs::SP), (ST_BP, pt_regs::BP)] {
             self.asm.emit(insn::ldx(Size::DW, R1, FP, state_ptr));
             self.asm.emit(insn::alu_imm(Alu::Add, R1, i32::from(field)));
             self.asm.emit(insn::mov_imm(R2, 8));

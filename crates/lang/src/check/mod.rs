@@ -785,8 +785,10 @@ impl<'a> Checker<'a> {
                 let msg = format!(
                     "Type mismatch for @{name}: trying to assign value of type '{vt}' when map already contains a value of type '{cur}'"
                 );
+                let first = format!("@{name} is first given a value of type '{cur}' here");
+                let first_span = state.span;
                 if reporting {
-                    self.diags.push(Diagnostic::error(span, msg));
+                    self.diags.push(Diagnostic::error(span, msg).with_note(first_span, first));
                 }
             }
             Some(cur) => state.value = Some(cur.widen(&vt)),
