@@ -632,3 +632,32 @@ fn o_does_not_follow_a_planted_symlink() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&victim);
 }
+
+/// `self:signal:SIGUSR1` runs each time the tracer gets SIGUSR1, in the
+/// tracer's own context (its pid), as 0.26; without such a probe SIGUSR1
+/// does not end the run.
+#[test]
+fn sigusr1_runs_self_signal_probes() {
+    require_root!();
+    let tracer = support::Tracer::start(&[
+        "-e",
+        r#"self:signal:SIGUSR1 { @n = count(); printf("usr1 %d\n", pid); } interval:s:60 { exit(); }"#,
+    ]);
+    let pid = tracer.pid();
+    for _ in 0..3 {
+        // Signals of one kind do not queue: each is handled before the next.
+        // SAFETY: kill(2) on the tracer this test started.
+        unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let out = tracer.interrupt();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(support::stdout(&out), format!("usr1 {pid}\nusr1 {pid}\nusr1 {pid}\n\n\n@n: 3\n"));
+    let tracer = support::Tracer::start(&["-e", "interval:s:60 { exit(); } END { printf(\"end\\n\"); }"]);
+    // SAFETY: kill(2) on the tracer this test started.
+    unsafe { libc::kill(tracer.pid() as i32, libc::SIGUSR1) };
+    std::thread::sleep(Duration::from_millis(300));
+    let out = tracer.interrupt();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(support::stdout(&out), "end\n\n\n");
+}

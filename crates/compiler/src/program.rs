@@ -197,6 +197,9 @@ pub enum ProgKind {
     /// Run once by the tracer (BEGIN, END) with `BPF_PROG_TEST_RUN`.
     Begin,
     End,
+    /// Run by the tracer, the same way, each time SIGUSR1 reaches it
+    /// (`self:signal:SIGUSR1`).
+    Signal,
     /// A software clock event on one CPU every `period_ns`.
     Interval {
         period_ns: u64,
@@ -281,7 +284,7 @@ impl ProgKind {
 
     fn fixed_section(&self) -> &'static str {
         match self {
-            ProgKind::Begin | ProgKind::End => "raw_tp",
+            ProgKind::Begin | ProgKind::End | ProgKind::Signal => "raw_tp",
             ProgKind::Interval { .. } | ProgKind::Profile { .. } | ProgKind::PerfEvent { .. } => "perf_event",
             ProgKind::Tracepoint { .. } => "tracepoint",
             ProgKind::Uprobe { .. } => "uprobe",

@@ -541,8 +541,15 @@ fn parse_target(provider: Provider, args: &[Part], span: Span) -> Result<Target,
             [name] if !name.is_empty() => Ok(Target::Named(vec![name.to_string()])),
             _ => Err(arity_error(provider, span, "1", args.len())),
         },
+        // The tracer's own events; 0.26 has one, SIGUSR1 reaching it.
         Provider::SelfEvent => match texts.as_slice() {
-            ["signal", sig] if !sig.is_empty() => Ok(Target::Named(vec!["signal".into(), sig.to_string()])),
+            ["signal", "SIGUSR1"] => Ok(Target::Named(vec!["signal".into(), "SIGUSR1".into()])),
+            ["signal", sig] => Err(Diagnostic::error(span, format!("{sig} is not a supported signal"))
+                .with_hint("self:signal:SIGUSR1 is the one there is")),
+            [trigger, ..] if *trigger != "signal" => {
+                Err(Diagnostic::error(span, format!("{trigger} is not a supported trigger"))
+                    .with_hint("self:signal:SIGUSR1 is the one there is"))
+            }
             _ => Err(Diagnostic::error(span, "self probes look like self:signal:SIGUSR1")),
         },
         Provider::Kprobe | Provider::Kretprobe => parse_kernel_function(provider, args, span, true),

@@ -63,6 +63,7 @@ fn split_top_level_commas(pattern: &str) -> Vec<&str> {
 const KERNEL_LISTED: &[Provider] = &[
     Provider::Begin,
     Provider::End,
+    Provider::SelfEvent,
     Provider::Fentry,
     Provider::Hardware,
     Provider::Interval,
@@ -144,6 +145,7 @@ fn candidates(
     let plain = |items: Vec<String>| items.into_iter().map(|i| format!("{name}:{i}")).collect();
     Ok(match p {
         Provider::Begin | Provider::End => vec![name.to_string()],
+        Provider::SelfEvent => vec!["self:signal:SIGUSR1".to_string()],
         Provider::Software => plain(perf_event_names(SOFTWARE_EVENTS)),
         Provider::Hardware => plain(perf_event_names(HARDWARE_EVENTS)),
         Provider::Interval | Provider::Profile => {

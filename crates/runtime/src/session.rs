@@ -379,6 +379,9 @@ impl Session {
         if let Some(ring) = &self.ring {
             ring.wait(timeout)?;
         }
+        if signals::usr1_received() {
+            self.run_special(&ProgKind::Signal)?;
+        }
         self.drain(on_event)?;
         self.write_packets(on_event)?;
         self.report_lost(on_event)?;
@@ -399,6 +402,9 @@ impl Session {
     /// program asked for. The maps stay readable.
     pub fn finish(&mut self, on_event: &mut OnEvent<'_>) -> Result<i32, RunError> {
         drop(self.attached.take());
+        if signals::usr1_received() {
+            self.run_special(&ProgKind::Signal)?;
+        }
         self.drain(on_event)?;
         self.write_packets(on_event)?;
         self.finalizing = false;

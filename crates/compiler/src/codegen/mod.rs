@@ -662,6 +662,7 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
     Ok(match (&ap.provider, &ap.target) {
         (Provider::Begin, _) => ProgKind::Begin,
         (Provider::End, _) => ProgKind::End,
+        (Provider::SelfEvent, _) => ProgKind::Signal,
         (Provider::Interval, Target::Timer { unit, value }) => ProgKind::Interval { period_ns: period(*unit, *value) },
         (Provider::Profile, Target::Timer { unit, value }) => {
             ProgKind::Profile { hz: (*unit == TimeUnit::Hz).then_some(*value), period_ns: period(*unit, *value) }
@@ -685,7 +686,7 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
                 format!("{p} probes are not supported by this version of bpfscope yet"),
             )
             .with_hint(
-                "BEGIN, END, interval, profile, software, hardware, tracepoint, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe and usdt probes run today",
+                "BEGIN, END, self:signal:SIGUSR1, interval, profile, software, hardware, tracepoint, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe and usdt probes run today",
             ));
         }
     })

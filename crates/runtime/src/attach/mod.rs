@@ -211,7 +211,7 @@ fn link_perf_event(prog: &ProgramMut<'_>, fd: OwnedFd, cookie: u64) -> Result<Li
 pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mut Attached) -> Result<(), RunError> {
     let err = |message: String| RunError::Attach { probe: spec.attach.canonical(), message };
     match &spec.kind {
-        ProgKind::Begin | ProgKind::End => {}
+        ProgKind::Begin | ProgKind::End | ProgKind::Signal => {}
         ProgKind::Tracepoint { category, event } => {
             let category = libbpf_rs::TracepointCategory::Custom(category.clone());
             attached.links.push(prog.attach_tracepoint(category, event).map_err(|e| err(e.to_string()))?);
