@@ -1,4 +1,4 @@
-//! `software:` and `hardware:` probes: perf events on every CPU.
+//! `software:` and `hardware:` probes (perf events on every CPU), and watchpoints (hardware breakpoints).
 
 #[macro_use]
 mod support;
@@ -50,4 +50,32 @@ fn unknown_events_suggest_the_closest() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("error: Unknown software event 'page-fault'"), "{err}");
     assert!(err.contains("hint: did you mean 'page-faults'?"), "{err}");
+}
+
+/// A watchpoint on a global of a C target (`-c`, which waits at its entry
+/// point while the probes attach, so the kernel's loading of the program
+/// does not count): `w` fires once per write, `rw` once per read and once
+/// per write (`counter += i` is one of each), each at the instruction
+/// after the access; `r` alone, which x86-64 does not have, is refused
+/// with the mode that works.
+#[test]
+fn watchpoints_count_a_globals_reads_and_writes() {
+    require_root!();
+    let target = build_target_as("watched", "watched", &["-no-pie"]);
+    let nm = Command::new("nm").arg(&target).output().expect("nm runs");
+    let address = String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .find_map(|l| l.strip_suffix(" B counter").map(str::to_string))
+        .expect("counter in the symbol table");
+    let t = target.display();
+    let program =
+        format!("watchpoint:0x{address}:8:w {{ @w = count(); }} watchpoint:0x{address}:8:rw {{ @rw = count(); }}");
+    let out = bpfscope().args(["-c", &format!("{t} 7"), "-e", &program]).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), "\n\n@rw: 14\n@w: 7\n");
+    let out =
+        bpfscope().args(["-c", &format!("{t} 7"), "-e", &format!("w:0x{address}:8:r {{ }}")]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("x86-64 watches reads only together with writes: use the mode rw"), "{err}");
 }

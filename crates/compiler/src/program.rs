@@ -220,6 +220,14 @@ pub enum ProgKind {
         config: u64,
         period: u64,
     },
+    /// A hardware breakpoint on `length` bytes at `address`, firing on
+    /// the accesses `access` names (perf's `HW_BREAKPOINT_R`/`W`/`X`
+    /// bits), in the target process or on every CPU.
+    Watchpoint {
+        address: u64,
+        length: u64,
+        access: u32,
+    },
     /// A kernel tracepoint with its raw arguments (`BPF_PROG_TYPE_RAW_TRACEPOINT`).
     RawTracepoint {
         name: String,
@@ -285,7 +293,10 @@ impl ProgKind {
     fn fixed_section(&self) -> &'static str {
         match self {
             ProgKind::Begin | ProgKind::End | ProgKind::Signal => "raw_tp",
-            ProgKind::Interval { .. } | ProgKind::Profile { .. } | ProgKind::PerfEvent { .. } => "perf_event",
+            ProgKind::Interval { .. }
+            | ProgKind::Profile { .. }
+            | ProgKind::PerfEvent { .. }
+            | ProgKind::Watchpoint { .. } => "perf_event",
             ProgKind::Tracepoint { .. } => "tracepoint",
             ProgKind::Uprobe { .. } => "uprobe",
             ProgKind::Kprobe { .. } => "kprobe",

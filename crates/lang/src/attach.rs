@@ -94,6 +94,7 @@ impl Provider {
                 | Provider::Interval
                 | Provider::Software
                 | Provider::Hardware
+                | Provider::Watchpoint
         )
     }
 

@@ -530,7 +530,7 @@ pub const REGISTRY: &[Builtin] = &[
         "unwatch",
         "void unwatch(addr)",
         "Removes a watchpoint.",
-        "watchpoint probes are not attached by this version (bpftrace 0.26 dropped unwatch()'s implementation too)",
+        "bpftrace 0.26 dropped unwatch()'s implementation; a watchpoint lasts the run",
     )
     .simple(1, &[Arg::Int], Ret::None),
     f("uptr", "T *uptr(T *p)", "Marks a pointer as user memory.", "BEGIN { print(uptr(0)); }"),

@@ -109,6 +109,20 @@ pub fn counter(hardware: bool, config: u64, period: u64, cpu: i32) -> io::Result
     open(&attr, None, cpu)
 }
 
+/// A hardware breakpoint on `length` bytes at `address` for the accesses
+/// in `access` (perf's `HW_BREAKPOINT_*` bits), in process `pid` (on any
+/// CPU) or on `cpu` for every process; every hit is a sample.
+pub fn breakpoint(address: u64, length: u64, access: u32, pid: Option<u32>, cpu: i32) -> io::Result<OwnedFd> {
+    let mut attr = attr_of(libbpf_sys::PERF_TYPE_BREAKPOINT, 0);
+    attr.bp_type = access;
+    attr.__bindgen_anon_3.bp_addr = address;
+    // An execute breakpoint covers an instruction: the kernel wants a long.
+    attr.__bindgen_anon_4.bp_len = if access == 4 { std::mem::size_of::<libc::c_long>() as u64 } else { length };
+    attr.__bindgen_anon_1.sample_period = 1;
+    attr.__bindgen_anon_2.wakeup_events = 1;
+    open(&attr, pid, if pid.is_some() { -1 } else { cpu })
+}
+
 /// A tracefs event (a tracepoint, or a probe made in `uprobe_events`) by id.
 pub fn tracefs_event(id: u64, pid: Option<u32>) -> io::Result<OwnedFd> {
     let mut attr = attr_of(libbpf_sys::PERF_TYPE_TRACEPOINT, id);

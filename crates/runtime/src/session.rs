@@ -75,14 +75,16 @@ pub fn run(
 ) -> Result<i32, RunError> {
     let only = options.pid.or(child.as_ref().map(|c| c.pid()));
     // dw_ustack's tables cover the libraries the command loads before its
-    // entry point, where it waits while the probes attach.
-    if compiled.unwind.is_some()
+    // entry point, where it waits while the probes attach; watchpoints see
+    // its own accesses, not the kernel's as it loads the program.
+    let watches = compiled.programs.iter().any(|p| matches!(p.kind, ProgKind::Watchpoint { .. }));
+    if (compiled.unwind.is_some() || watches)
         && let Some(c) = child.as_deref_mut()
         && !c.run_to_entry()
     {
         eprintln!(
             "bpfscope: warning: -c: ptrace is not allowed here, so the command cannot wait at its entry point \
-             for dw_ustack's tables: it runs before the probes are attached"
+             while the probes attach: it runs before they are attached"
         );
     }
     let mut session = Session::load(compiled, &RunOptions { pid: only, ..options.clone() })?;

@@ -677,6 +677,17 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
                 period: count.unwrap_or(kind.default_count).max(1),
             }
         }
+        (Provider::Watchpoint, Target::Watchpoint { address, length, mode }) => {
+            // perf's HW_BREAKPOINT_R (1), _W (2) and _X (4).
+            let access = mode.chars().fold(0, |bits, c| {
+                bits | match c {
+                    'r' => 1,
+                    'w' => 2,
+                    _ => 4,
+                }
+            });
+            ProgKind::Watchpoint { address: *address, length: *length, access }
+        }
         (Provider::Tracepoint, Target::Tracepoint { category, event }) => {
             ProgKind::Tracepoint { category: category.clone(), event: event.clone() }
         }
@@ -686,7 +697,7 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
                 format!("{p} probes are not supported by this version of bpfscope yet"),
             )
             .with_hint(
-                "BEGIN, END, self:signal:SIGUSR1, interval, profile, software, hardware, tracepoint, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe and usdt probes run today",
+                "BEGIN, END, self:signal:SIGUSR1, interval, profile, software, watchpoint, hardware, tracepoint, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe and usdt probes run today",
             ));
         }
     })

@@ -229,6 +229,32 @@ pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mu
                 attached.links.push(link_perf_event(prog, fd, 0).map_err(err)?);
             }
         }
+        ProgKind::Watchpoint { address, length, access } => {
+            let refused = |e: std::io::Error| match e.raw_os_error() {
+                Some(libc::ENOSPC) => err("no hardware breakpoint register is free (x86-64 has four)".into()),
+                Some(libc::EINVAL) if *access == 1 => {
+                    err("x86-64 watches reads only together with writes: use the mode rw".into())
+                }
+                Some(libc::EINVAL) => err(format!(
+                    "the kernel refused a watchpoint at 0x{address:x} ({e}): it must be aligned to its length"
+                )),
+                _ => err(format!("perf_event_open: {e}")),
+            };
+            // With a target process, in it; else on every CPU (a kernel
+            // address, or one every process shares).
+            match plan.pid {
+                Some(pid) => {
+                    let fd = perf::breakpoint(*address, *length, *access, Some(pid), -1).map_err(refused)?;
+                    attached.links.push(link_perf_event(prog, fd, 0).map_err(err)?);
+                }
+                None => {
+                    for cpu in perf::online_cpus().map_err(|e| err(e.to_string()))? {
+                        let fd = perf::breakpoint(*address, *length, *access, None, cpu).map_err(refused)?;
+                        attached.links.push(link_perf_event(prog, fd, 0).map_err(err)?);
+                    }
+                }
+            }
+        }
         ProgKind::RawTracepoint { name } => {
             let link = prog.attach_raw_tracepoint(name).map_err(|e| {
                 err(format!("{e} (an argN past the tracepoint's last argument makes the kernel refuse it)"))
