@@ -661,3 +661,41 @@ fn sigusr1_runs_self_signal_probes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(support::stdout(&out), "end\n\n\n");
 }
+
+/// `iter:task` runs once per task as the iterator is read, then the run
+/// ends: it finds a process the test started (by its tgid, with its comm)
+/// and the tracer itself (`pid` is the reader's); `iter:task_file` sees
+/// the files of that process; an iterator with other probes, and one that
+/// does not exist, are refused as 0.26 refuses them; `-lv` lists `ctx`'s
+/// fields from BTF.
+#[test]
+fn iter_probes_walk_the_kernels_tasks() {
+    require_root!();
+    let mut sleeper = Command::new("sleep").arg("30").spawn().expect("sleep runs");
+    let s = sleeper.id();
+    let program = format!(
+        r#"iter:task /ctx.task.tgid == {s} || ctx.task.pid == pid/ {{ printf("%s %d\n", ctx.task.comm, ctx.task.tgid == {s}); }}"#
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_bpfscope")).args(["-q", "-e", &program]).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut lines: Vec<String> = support::stdout(&out).lines().map(str::to_string).collect();
+    lines.sort();
+    assert_eq!(lines, ["", "", "bpfscope 0", "sleep 1"]);
+    // sleep's descriptors 0, 1 and 2 at least.
+    let program = format!(r#"iter:task_file /ctx.task.tgid == {s} && ctx.fd < 3/ {{ @fds = count(); }}"#);
+    let out = Command::new(env!("CARGO_BIN_EXE_bpfscope")).args(["-q", "-e", &program]).output().expect("runs");
+    assert_eq!(support::stdout(&out), "\n\n@fds: 3\n");
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let mixed =
+        Command::new(env!("CARGO_BIN_EXE_bpfscope")).args(["-e", "BEGIN { } iter:task { }"]).output().expect("runs");
+    assert_eq!(mixed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("an iter probe must be the only probe in the program"));
+    let unknown = Command::new(env!("CARGO_BIN_EXE_bpfscope")).args(["-e", "iter:tsk { }"]).output().expect("runs");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("hint: did you mean 'task'?"));
+    let listed = Command::new(env!("CARGO_BIN_EXE_bpfscope")).args(["-lv", "iter:task_file"]).output().expect("runs");
+    assert_eq!(
+        support::stdout(&listed),
+        "iter:task_file\n    struct task_struct * task\n    u32 fd\n    struct file * file\n"
+    );
+}

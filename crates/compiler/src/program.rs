@@ -228,6 +228,11 @@ pub enum ProgKind {
         length: u64,
         access: u32,
     },
+    /// A BPF iterator over kernel objects (`iter:task`): run once per
+    /// object as the tracer reads the iterator, then the run ends.
+    Iter {
+        object: String,
+    },
     /// A kernel tracepoint with its raw arguments (`BPF_PROG_TYPE_RAW_TRACEPOINT`).
     RawTracepoint {
         name: String,
@@ -286,6 +291,8 @@ impl ProgKind {
         match self {
             // libbpf finds the function's BTF id from the section name.
             ProgKind::Fentry { function, ret } => format!("{}/{function}", if *ret { "fexit" } else { "fentry" }),
+            // libbpf finds `bpf_iter_OBJECT`'s BTF id from it.
+            ProgKind::Iter { object } => format!("iter/{object}"),
             other => other.fixed_section().to_string(),
         }
     }
@@ -302,6 +309,7 @@ impl ProgKind {
             ProgKind::Kprobe { .. } => "kprobe",
             ProgKind::RawTracepoint { .. } => "raw_tp",
             ProgKind::Fentry { .. } => "fentry",
+            ProgKind::Iter { .. } => "iter",
         }
     }
 }

@@ -604,11 +604,24 @@ fn parse_target(provider: Provider, args: &[Part], span: Span) -> Result<Target,
             }
             _ => Err(arity_error(provider, span, "3", args.len())),
         },
-        Provider::Iter => match texts.as_slice() {
-            [object] if !object.is_empty() => Ok(Target::Iter { object: object.to_string(), pin: None }),
-            [object, pin] => Ok(Target::Iter { object: object.to_string(), pin: Some(pin.to_string()) }),
-            _ => Err(arity_error(provider, span, "1 or 2", args.len())),
-        },
+        Provider::Iter => {
+            let (object, pin) = match texts.as_slice() {
+                [object] => (*object, None),
+                [object, pin] => (*object, Some(pin.to_string())),
+                _ => return Err(arity_error(provider, span, "1 or 2", args.len())),
+            };
+            // The iterators 0.26 has.
+            const OBJECTS: [&str; 3] = ["task", "task_file", "task_vma"];
+            if !OBJECTS.contains(&object) {
+                let mut d = Diagnostic::error(args[0].span, format!("'{object}' is not an iterator"))
+                    .with_hint("the iterators are iter:task, iter:task_file and iter:task_vma");
+                if let Some(s) = closest(object, OBJECTS.iter().copied()) {
+                    d = d.with_hint(format!("did you mean '{s}'?"));
+                }
+                return Err(d);
+            }
+            Ok(Target::Iter { object: object.to_string(), pin })
+        }
     }
 }
 

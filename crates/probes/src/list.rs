@@ -64,6 +64,7 @@ const KERNEL_LISTED: &[Provider] = &[
     Provider::Begin,
     Provider::End,
     Provider::SelfEvent,
+    Provider::Iter,
     Provider::Fentry,
     Provider::Hardware,
     Provider::Interval,
@@ -96,7 +97,9 @@ fn list_one(part: &str, options: &ListOptions, listing: &mut Listing) -> Result<
     for p in sorted {
         let glob = Glob::new(&format!("{}:{rest}", p.name()));
         let single = Glob::new(rest);
-        if matches!(p, Provider::Fentry | Provider::Fexit) || (options.verbose && p == Provider::RawTracepoint) {
+        if matches!(p, Provider::Fentry | Provider::Fexit)
+            || (options.verbose && matches!(p, Provider::RawTracepoint | Provider::Iter))
+        {
             btf.get_or_insert(KernelBtf::load()?);
         }
         let mut found = candidates(p, rest, options, btf.as_ref())?;
@@ -146,6 +149,7 @@ fn candidates(
     Ok(match p {
         Provider::Begin | Provider::End => vec![name.to_string()],
         Provider::SelfEvent => vec!["self:signal:SIGUSR1".to_string()],
+        Provider::Iter => plain(["task", "task_file", "task_vma"].iter().map(|o| o.to_string()).collect()),
         Provider::Software => plain(perf_event_names(SOFTWARE_EVENTS)),
         Provider::Hardware => plain(perf_event_names(HARDWARE_EVENTS)),
         Provider::Interval | Provider::Profile => {
@@ -207,6 +211,12 @@ fn arguments(p: Provider, probe: &str, btf: Option<&KernelBtf>) -> Vec<String> {
             }
             None => Vec::new(),
         },
+        // The fields of `ctx`: the iterator function's parameters but the
+        // meta data every iterator has.
+        Provider::Iter => btf
+            .and_then(|b| b.function_declarations(&format!("bpf_iter_{last}")))
+            .map(|(params, _)| params.into_iter().filter(|p| !p.ends_with(" meta")).collect())
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }

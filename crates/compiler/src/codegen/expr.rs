@@ -216,6 +216,12 @@ impl Gen<'_, '_> {
                 call(self, Helper::GetCurrentTask);
                 self.keep(R0)
             }
+            // The iterator's context, whose fields are read as a kernel
+            // struct's.
+            "ctx" if self.provider == Provider::Iter => {
+                self.ctx(e.span, "ctx")?;
+                self.keep(crate::insn::R9)
+            }
             "comm" => {
                 let off = self.alloc(16)?;
                 self.zero(off, 16);

@@ -663,6 +663,11 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
         (Provider::Begin, _) => ProgKind::Begin,
         (Provider::End, _) => ProgKind::End,
         (Provider::SelfEvent, _) => ProgKind::Signal,
+        (Provider::Iter, Target::Iter { object, pin: None }) => ProgKind::Iter { object: object.clone() },
+        (Provider::Iter, Target::Iter { pin: Some(_), .. }) => {
+            return Err(Diagnostic::error(ap.span, "pinning an iterator (iter:OBJECT:PIN) is not built yet")
+                .with_hint("without the pin the iterator runs once and prints what it finds"));
+        }
         (Provider::Interval, Target::Timer { unit, value }) => ProgKind::Interval { period_ns: period(*unit, *value) },
         (Provider::Profile, Target::Timer { unit, value }) => {
             ProgKind::Profile { hz: (*unit == TimeUnit::Hz).then_some(*value), period_ns: period(*unit, *value) }
@@ -697,7 +702,7 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
                 format!("{p} probes are not supported by this version of bpfscope yet"),
             )
             .with_hint(
-                "BEGIN, END, self:signal:SIGUSR1, interval, profile, software, watchpoint, hardware, tracepoint, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe and usdt probes run today",
+                "BEGIN, END, self:signal:SIGUSR1, iter, interval, profile, software, watchpoint, hardware, tracepoint, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe and usdt probes run today",
             ));
         }
     })
@@ -903,6 +908,16 @@ impl<'a, 'b> Gen<'a, 'b> {
     fn prologue(&mut self) -> GResult<()> {
         self.asm.set_span(self.probe_span);
         self.asm.emit(insn::mov_reg(R9, R1));
+        if self.provider == Provider::Iter {
+            // An iterator's last call has no object (the kernel wants the
+            // check): nothing to do then.
+            let go_on = self.asm.new_label();
+            self.asm.emit(insn::ldx(Size::DW, R0, R9, 8));
+            self.asm.jump_imm(Jmp::Jne, R0, 0, go_on);
+            self.asm.emit(insn::mov_imm(R0, 0));
+            self.asm.emit(insn::exit());
+            self.asm.bind(go_on);
+        }
         self.scratch_base(0)
     }
 

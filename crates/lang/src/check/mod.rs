@@ -305,6 +305,16 @@ impl<'a> Checker<'a> {
     }
 
     fn walk_program(&mut self, program: &Program) {
+        // An iterator's run is the iteration: nothing else can run with it.
+        let aps: Vec<_> = program.probes.iter().flat_map(|p| &p.attach_points).collect();
+        if aps.len() > 1
+            && let Some(iter) = aps.iter().find(|ap| ap.provider == Provider::Iter)
+        {
+            self.error(
+                Diagnostic::error(iter.span, "an iter probe must be the only probe in the program")
+                    .with_hint("the run is the iteration: put other probes in a program of their own"),
+            );
+        }
         self.vars = vec![BTreeMap::new(); program.probes.len()];
         self.calls = vec![Default::default(); program.probes.len()];
         for (index, probe) in program.probes.iter().enumerate() {
@@ -1069,6 +1079,18 @@ impl<'a> Checker<'a> {
             }
             "curtask" => Type::Pointer(Box::new(Type::Struct("struct task_struct".into()))),
             "has_cpid" => Type::Bool,
+            // An iterator's context: `struct bpf_iter__OBJECT *` from BTF.
+            "ctx" if self.providers.contains(&Provider::Iter) => self
+                .program
+                .probes
+                .get(self.probe_index)
+                .and_then(|p| {
+                    p.attach_points.iter().find_map(|ap| match &ap.target {
+                        crate::attach::Target::Iter { object, .. } => Some(object.clone()),
+                        _ => None,
+                    })
+                })
+                .map_or(Type::Unknown, |o| Type::Pointer(Box::new(Type::Struct(format!("struct bpf_iter__{o}"))))),
             "ctx" | "config" => Type::Unknown,
             "cpid" => {
                 if !self.options.has_child {

@@ -277,6 +277,15 @@ pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mu
         }
         ProgKind::Kprobe { ret, sites } => kprobes::attach(prog, *ret, sites, plan, attached).map_err(err)?,
         ProgKind::Fentry { .. } => attached.links.push(prog.attach_trace().map_err(|e| err(e.to_string()))?),
+        ProgKind::Iter { .. } => {
+            // Reading the iterator runs the program once per object; what it
+            // prints comes through the event buffer. Then the run is over.
+            let link = prog.attach().map_err(|e| err(e.to_string()))?;
+            let mut iter = libbpf_rs::Iter::new(&link).map_err(|e| err(format!("cannot open the iterator: {e}")))?;
+            std::io::copy(&mut iter, &mut std::io::sink()).map_err(|e| err(format!("reading the iterator: {e}")))?;
+            attached.links.push(link);
+            crate::signals::request_stop();
+        }
     }
     Ok(())
 }
