@@ -443,7 +443,10 @@ impl Gen<'_, '_> {
             _ => None,
         };
         match imm {
-            Some(n) => self.asm.emit(insn::alu_imm(alu_of(op, signed), R0, n)),
+            Some(n) => {
+                let alu = self.alu(op, signed, e.span)?;
+                self.asm.emit(insn::alu_imm(alu, R0, n));
+            }
             None => {
                 self.load(r, R1);
                 if scale.rhs > 1 {
@@ -462,6 +465,11 @@ impl Gen<'_, '_> {
         self.keep(R0)
     }
 
+    /// The ALU operation of `op`, or the error that it has none.
+    fn alu(&self, op: BinOp, signed: bool, span: bpfscope_lang::Span) -> GResult<Alu> {
+        alu_of(op, signed).ok_or_else(|| self.unsupported(span, &format!("'{}' as arithmetic", op.symbol())))
+    }
+
     /// `R0 = R0 op R1`. Division and modulo by zero give 1 and a warning
     /// at run time, as in bpftrace 0.26.
     pub(super) fn arith(&mut self, op: BinOp, signed: bool, span: bpfscope_lang::Span) -> GResult<()> {
@@ -470,16 +478,17 @@ impl Gen<'_, '_> {
 
     /// `arith`, with the check for a zero divisor only where it `may_be_zero`.
     fn arith_checked(&mut self, op: BinOp, signed: bool, may_be_zero: bool, span: bpfscope_lang::Span) -> GResult<()> {
+        let alu = self.alu(op, signed, span)?;
         if matches!(op, BinOp::Div | BinOp::Mod) && !may_be_zero {
             if signed {
                 self.signed_divmod(op == BinOp::Div);
             } else {
-                self.asm.emit(insn::alu_reg(alu_of(op, false), R0, R1));
+                self.asm.emit(insn::alu_reg(alu, R0, R1));
             }
             return Ok(());
         }
         if !matches!(op, BinOp::Div | BinOp::Mod) {
-            self.asm.emit(insn::alu_reg(alu_of(op, signed), R0, R1));
+            self.asm.emit(insn::alu_reg(alu, R0, R1));
             return Ok(());
         }
         let nonzero = self.asm.new_label();
@@ -492,7 +501,7 @@ impl Gen<'_, '_> {
         if signed {
             self.signed_divmod(op == BinOp::Div);
         } else {
-            self.asm.emit(insn::alu_reg(alu_of(op, false), R0, R1));
+            self.asm.emit(insn::alu_reg(alu, R0, R1));
         }
         self.asm.bind(done);
         Ok(())
@@ -1095,9 +1104,10 @@ pub(super) fn operation_signed(op: BinOp, l: &Type, r: &Type) -> bool {
     }
 }
 
-/// The ALU operation of an arithmetic or bitwise operator.
-pub(super) fn alu_of(op: BinOp, signed: bool) -> Alu {
-    match op {
+/// The ALU operation of an arithmetic or bitwise operator; none for a
+/// comparison or a logical operator, which are jumps.
+pub(super) fn alu_of(op: BinOp, signed: bool) -> Option<Alu> {
+    Some(match op {
         BinOp::Add => Alu::Add,
         BinOp::Sub => Alu::Sub,
         BinOp::Mul => Alu::Mul,
@@ -1108,8 +1118,11 @@ pub(super) fn alu_of(op: BinOp, signed: bool) -> Alu {
         BinOp::BitXor => Alu::Xor,
         BinOp::Shl => Alu::Lsh,
         BinOp::Shr if signed => Alu::Arsh,
-        _ => Alu::Rsh,
-    }
+        BinOp::Shr => Alu::Rsh,
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::And | BinOp::Or => {
+            return None;
+        }
+    })
 }
 
 fn truncate(n: i64, bits: u8, signed: bool) -> i64 {
