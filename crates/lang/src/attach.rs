@@ -75,6 +75,23 @@ impl Provider {
         NAMES.iter().flat_map(|(_, names)| names.iter().copied())
     }
 
+    /// The canonical names of the providers `has` holds for, as a list in
+    /// words (`kprobe, uprobe and usdt`): messages are made from the same
+    /// predicates the checks use, so they cannot disagree.
+    pub fn names_where(has: fn(Provider) -> bool) -> String {
+        let names: Vec<&str> = Provider::all().filter(|p| has(*p)).map(Provider::name).collect();
+        match names.split_last() {
+            Some((last, [])) => last.to_string(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+
+    /// `sargN` reads the traced function's stack arguments.
+    pub fn has_stack_args(self) -> bool {
+        matches!(self, Provider::Kprobe | Provider::Uprobe)
+    }
+
     /// `retval` holds the traced function's return value.
     pub fn has_retval(self) -> bool {
         matches!(self, Provider::Kretprobe | Provider::Uretprobe | Provider::Fexit)

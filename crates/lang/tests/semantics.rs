@@ -207,11 +207,11 @@ fn retval_outside_return_probes() {
 fn args_where_the_probe_has_none() {
     assert_err(
         "kprobe:f { $x = args.foo; }",
-        "stdin:1:17: error: The args builtin can only be used with tracepoint, rawtracepoint, fentry, fexit and uprobe probes\nkprobe:f { $x = args.foo; }\n                ~~~~\nhint: it is used here in a kprobe probe\n",
+        "stdin:1:17: error: The args builtin can only be used with uprobe, tracepoint, rawtracepoint, fentry and fexit probes\nkprobe:f { $x = args.foo; }\n                ~~~~\nhint: it is used here in a kprobe probe\n",
     );
     assert_err(
         "t:a:b { $x = arg0; }",
-        "stdin:1:14: error: The arg0 builtin can only be used with kprobe, uprobe, usdt and rawtracepoint probes\nt:a:b { $x = arg0; }\n             ~~~~\nhint: it is used here in a tracepoint probe\n",
+        "stdin:1:14: error: The arg0 builtin can only be used with kprobe, uprobe, rawtracepoint, fentry, fexit and usdt probes\nt:a:b { $x = arg0; }\n             ~~~~\nhint: it is used here in a tracepoint probe\n",
     );
     assert_err(
         "interval:s:1 { print(func); }",

@@ -1049,12 +1049,7 @@ impl<'a> Checker<'a> {
             "pid" | "tid" | "cpu" | "rand" | "numaid" | "ppid" | "leader_tid" => uint(32),
             "uid" | "gid" | "nsecs" | "elapsed" | "ncpus" | "cgroup" | "jiffies" => uint(64),
             "usermode" => {
-                self.require(
-                    span,
-                    "usermode",
-                    Provider::has_saved_registers,
-                    "kprobe, uprobe, usdt, profile, interval, software and hardware",
-                );
+                self.require(span, "usermode", Provider::has_saved_registers);
                 uint(8)
             }
             "comm" | "pcomm" | "leader_comm" => Type::Str(16),
@@ -1102,20 +1097,15 @@ impl<'a> Checker<'a> {
                 uint(32)
             }
             "retval" => {
-                self.require(span, "retval", Provider::has_retval, "kretprobe, uretprobe and fexit");
+                self.require(span, "retval", Provider::has_retval);
                 Type::INT64
             }
             "args" => {
-                self.require(span, "args", Provider::has_args, "tracepoint, rawtracepoint, fentry, fexit and uprobe");
+                self.require(span, "args", Provider::has_args);
                 self.options.probe_args.get(self.probe_index).cloned().flatten().unwrap_or(Type::Unknown)
             }
             "func" => {
-                self.require(
-                    span,
-                    "func",
-                    Provider::has_func,
-                    "kprobe, kretprobe, uprobe, uretprobe, fentry, fexit and usdt",
-                );
+                self.require(span, "func", Provider::has_func);
                 if self.providers.iter().all(|p| p.is_user()) && !self.providers.is_empty() {
                     Type::Usym
                 } else {
@@ -1124,7 +1114,7 @@ impl<'a> Checker<'a> {
             }
             _ => match builtins::numbered_arg(name) {
                 Some((false, _)) => {
-                    self.require(span, name, Provider::has_argn, "kprobe, uprobe, usdt and rawtracepoint");
+                    self.require(span, name, Provider::has_argn);
                     // USDT arguments carry their signedness (and print as
                     // bpftrace prints them, -5 not 18446744073709551611).
                     if !self.providers.is_empty() && self.providers.iter().all(|p| *p == Provider::Usdt) {
@@ -1134,7 +1124,7 @@ impl<'a> Checker<'a> {
                     }
                 }
                 Some((true, _)) => {
-                    self.require(span, name, |p| matches!(p, Provider::Kprobe | Provider::Uprobe), "kprobe and uprobe");
+                    self.require(span, name, Provider::has_stack_args);
                     uint(64)
                 }
                 None => return None,
@@ -1143,8 +1133,9 @@ impl<'a> Checker<'a> {
         Some(t)
     }
 
-    fn require(&mut self, span: Span, name: &str, ok: fn(Provider) -> bool, which: &str) {
+    fn require(&mut self, span: Span, name: &str, ok: fn(Provider) -> bool) {
         if let Some(p) = self.providers.iter().copied().find(|&p| !ok(p)) {
+            let which = Provider::names_where(ok);
             self.error(
                 Diagnostic::error(span, format!("The {name} builtin can only be used with {which} probes"))
                     .with_hint(format!("it is used here in a {} probe", p.name())),
