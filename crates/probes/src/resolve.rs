@@ -422,6 +422,13 @@ fn fentries(
         Some(b) => b,
         None => btf.insert(KernelBtf::load().map_err(|e| e.at(ap))?),
     };
+    if let Some(id) = module.and_then(|m| m.strip_prefix("bpf:")) {
+        return Err(Diagnostic::error(
+            ap.span,
+            format!("fentry/fexit on BPF programs ({}:bpf:{id}:{func}) is not built yet", ap.provider.name()),
+        )
+        .with_hint("the kernel needs the target program's BTF, and attaching to it through its id is not done yet"));
+    }
     let ret = ap.provider == Provider::Fexit;
     let module = module.filter(|m| *m != "vmlinux");
     let site = |name: &str| {
