@@ -369,20 +369,26 @@ impl Gen<'_, '_> {
         self.asm.jump_imm(Jmp::Jeq, R0, 0, missing);
         // R0: this CPU's value.
         let (vr, tmp) = (R2, R1);
-        self.load(v, vr);
         match agg {
             AggKind::Count | AggKind::Sum | AggKind::Hist | AggKind::Lhist => {
+                // Counts and buckets add one; a sum adds the value.
                 if bucket.is_some() || agg == AggKind::Count {
                     self.asm.emit(insn::mov_imm(vr, 1));
+                } else {
+                    self.load(v, vr);
                 }
                 self.add_at(R0, 0, vr, tmp);
             }
             AggKind::Avg | AggKind::Stats => {
+                self.load(v, vr);
                 self.add_at(R0, 0, vr, tmp);
                 self.asm.emit(insn::mov_imm(vr, 1));
                 self.add_at(R0, 8, vr, tmp);
             }
-            AggKind::Min | AggKind::Max => self.keep_min_or_max(agg == AggKind::Min, true, vr, tmp),
+            AggKind::Min | AggKind::Max => {
+                self.load(v, vr);
+                self.keep_min_or_max(agg == AggKind::Min, true, vr, tmp);
+            }
             AggKind::Tseries => return Err(self.unsupported(call.span, "tseries()")),
         }
         self.asm.jump(end);
