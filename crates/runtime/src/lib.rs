@@ -27,14 +27,40 @@ pub use session::{Buffering, Event, EventRef, MapRef, OnEvent, RunOptions, Sessi
 
 use bpfscope_lang::Diagnostic;
 
+/// Why a program could not be made ready to attach (its maps and code
+/// loaded, its outputs opened), with the error underneath.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot build the BPF object: {0}")]
+    Object(#[source] object::write::Error),
+    #[error("libbpf cannot open the BPF object: {0}")]
+    Open(#[source] libbpf_rs::Error),
+    #[error("the kernel refused the BPF programs: {error}\n{log}")]
+    Refused { error: libbpf_rs::Error, log: String },
+    #[error("cannot load {probe}: {refusal}")]
+    NotAllowed { probe: String, refusal: privileges::Refusal },
+    #[error("the program has no event buffer")]
+    NoEventBuffer,
+    #[error("cannot read the event buffer: {0}")]
+    EventBuffer(#[source] std::io::Error),
+    #[error("cannot create the pcap file {path}: {source}")]
+    Pcap { path: String, source: std::io::Error },
+    #[error("cannot read skboutput()'s packets: {0}")]
+    Packets(#[source] libbpf_rs::Error),
+    #[error("dw_ustack: cannot read the unwind tables of process {pid}: {source}")]
+    UnwindTables { pid: u32, source: bpfscope_probes::unwind::UnwindError },
+    #[error("dw_ustack: cannot load the unwind table: {0}")]
+    UnwindMap(#[source] libbpf_rs::Error),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]
     Privileges(privileges::Refusal),
     #[error("cannot create map {name}: {message}")]
     Map { name: String, message: String },
-    #[error("{0}")]
-    Load(String),
+    #[error(transparent)]
+    Load(#[from] LoadError),
     /// The verifier refused a program; the diagnostic points at the source.
     #[error("{}", diagnostic.message)]
     Verifier { diagnostic: Box<Diagnostic>, log: String },

@@ -8,8 +8,8 @@ use bpfscope_compiler::{Compiled, MapKind, MapSpec, ProgSpec};
 use bpfscope_lang::Diagnostic;
 use libbpf_rs::{MapHandle, MapType, Object, ObjectBuilder, PrintLevel};
 
-use crate::RunError;
 use crate::elf::{self, ElfProgram};
+use crate::{LoadError, RunError};
 
 /// Maps and loaded programs.
 pub struct Loaded {
@@ -47,15 +47,12 @@ pub fn load(compiled: &Compiled, section: impl Fn(&ProgSpec) -> String) -> Resul
         .zip(&callbacks)
         .map(|(s, insns)| ElfProgram { name: &s.name, section: ".text", insns, func_refs: &s.code.func_refs })
         .collect();
-    let bytes = elf::build(&elf_programs, &elf_callbacks)
-        .map_err(|e| RunError::Load(format!("cannot build the BPF object: {e}")))?;
-    let open = ObjectBuilder::default()
-        .open_memory(&bytes)
-        .map_err(|e| RunError::Load(format!("libbpf cannot open the BPF object: {e}")))?;
+    let bytes = elf::build(&elf_programs, &elf_callbacks).map_err(LoadError::Object)?;
+    let open = ObjectBuilder::default().open_memory(&bytes).map_err(LoadError::Open)?;
     let result = with_libbpf_log(|| open.load());
     match result {
         (Ok(object), _) => Ok(Loaded { object, maps }),
-        (Err(e), log) => Err(verifier_error(compiled, &log, &e)),
+        (Err(e), log) => Err(verifier_error(compiled, &log, e)),
     }
 }
 
@@ -112,7 +109,7 @@ fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
 
 /// Turns a failed load into an error that names the probe and points at the
 /// statement whose instruction the verifier rejected.
-fn verifier_error(compiled: &Compiled, log: &str, err: &libbpf_rs::Error) -> RunError {
+fn verifier_error(compiled: &Compiled, log: &str, err: libbpf_rs::Error) -> RunError {
     // The program libbpf says failed (other programs are named in its
     // log too, in passing).
     let failed = |p: &&bpfscope_compiler::ProgSpec| {
@@ -125,7 +122,7 @@ fn verifier_error(compiled: &Compiled, log: &str, err: &libbpf_rs::Error) -> Run
         .find(failed)
         .or_else(|| compiled.programs.iter().find(|p| log.contains(&format!("prog '{}'", p.name))));
     let Some(program) = program else {
-        return RunError::Load(format!("the kernel refused the BPF programs: {err}\n{log}"));
+        return LoadError::Refused { error: err, log: log.to_string() }.into();
     };
     // Refused outright, not by the verifier: say why in the kernel's terms.
     if log.contains(&format!("prog '{}': failed to load: -EPERM", program.name)) && extract_prog_log(log).is_none() {
@@ -137,7 +134,7 @@ fn verifier_error(compiled: &Compiled, log: &str, err: &libbpf_rs::Error) -> Run
                  tracepoint:syscalls:sys_enter_read for reads)"
             ));
         }
-        return RunError::Load(format!("cannot load {probe}: {}", crate::privileges::refusal()));
+        return LoadError::NotAllowed { probe, refusal: crate::privileges::refusal() }.into();
     }
     let verifier_log = extract_prog_log(log).unwrap_or(log);
     let (insn, reason) = rejected_instruction(verifier_log);

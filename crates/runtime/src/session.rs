@@ -326,9 +326,8 @@ impl Session {
         }
         let ring = {
             use std::os::fd::AsFd;
-            let rb = compiled.ringbuf.map(|m| &maps[m.0]).ok_or_else(|| RunError::Load("no event buffer".into()))?;
-            RingReader::new(rb.as_fd(), rb.max_entries())
-                .map_err(|e| RunError::Load(format!("cannot read the event buffer: {e}")))?
+            let rb = compiled.ringbuf.map(|m| &maps[m.0]).ok_or(crate::LoadError::NoEventBuffer)?;
+            RingReader::new(rb.as_fd(), rb.max_entries()).map_err(crate::LoadError::EventBuffer)?
         };
         let skb = match compiled.skb_map {
             Some(m) => Some(crate::skb::SkbOutput::open(&maps[m.0], &compiled.skb_outputs)?),

@@ -8,8 +8,8 @@ use std::rc::Rc;
 
 use libbpf_rs::{MapHandle, PerfBuffer, PerfBufferBuilder};
 
-use crate::RunError;
 use crate::pcap::PcapWriter;
+use crate::{LoadError, RunError};
 
 /// The header each packet comes after: (bytes asked for, call id, boot
 /// time in ns). The perf buffer pads samples to 8 bytes.
@@ -37,7 +37,7 @@ impl SkbOutput {
                 Some(&i) => i,
                 None => {
                     let w = PcapWriter::create(Path::new(path))
-                        .map_err(|e| RunError::Load(format!("cannot create the pcap file {path}: {e}")))?;
+                        .map_err(|source| LoadError::Pcap { path: path.clone(), source })?;
                     files.push(w);
                     by_path.insert(path, files.len() - 1);
                     files.len() - 1
@@ -52,7 +52,7 @@ impl SkbOutput {
             .sample_cb(move |_cpu, data: &[u8]| p.borrow_mut().push(data.to_vec()))
             .lost_cb(move |_cpu, n| l.set(l.get() + n))
             .build()
-            .map_err(|e| RunError::Load(format!("cannot read skboutput()'s packets: {e}")))?;
+            .map_err(LoadError::Packets)?;
         Ok(SkbOutput { buffer, packets, lost, calls, files, boot_to_wall: boot_to_wall() })
     }
 

@@ -6,7 +6,7 @@ use bpfscope_compiler::Compiled;
 use bpfscope_probes::unwind::{self, MAX_ROWS, ProcessTable};
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
-use crate::RunError;
+use crate::{LoadError, RunError};
 
 /// A table ready to be loaded into its map.
 pub struct Table {
@@ -19,8 +19,7 @@ pub struct Table {
 /// (their frames end stacks).
 pub fn prepare(compiled: &mut Compiled) -> Result<Option<Table>, RunError> {
     let Some(u) = compiled.unwind.clone() else { return Ok(None) };
-    let mut table = unwind::process_table(u.pid)
-        .map_err(|e| RunError::Load(format!("dw_ustack: cannot read the unwind tables of process {}: {e}", u.pid)))?;
+    let mut table = unwind::process_table(u.pid).map_err(|source| LoadError::UnwindTables { pid: u.pid, source })?;
     for (path, why) in &table.missing {
         eprintln!(
             "bpfscope: warning: dw_ustack: no unwind table for {} ({why}): stacks end at its frames",
@@ -43,10 +42,11 @@ pub fn prepare(compiled: &mut Compiled) -> Result<Option<Table>, RunError> {
 
 /// Loads the table into its map, in one batch.
 pub fn fill(t: &Table, maps: &[MapHandle]) -> Result<(), RunError> {
-    let Some(map) = maps.get(t.map) else { return Err(RunError::Load("dw_ustack: no unwind table map".into())) };
+    // The map is the compiler's, made with the others.
+    let Some(map) = maps.get(t.map) else { return Ok(()) };
     let count = t.table.rows.len();
     let keys: Vec<u8> = (0..count as u32).flat_map(u32::to_le_bytes).collect();
     let values: Vec<u8> = t.table.encoded().flatten().collect();
     map.update_batch(&keys, &values, count as u32, MapFlags::ANY, MapFlags::ANY)
-        .map_err(|e| RunError::Load(format!("dw_ustack: cannot load the unwind table: {e}")))
+        .map_err(|e| LoadError::UnwindMap(e).into())
 }
