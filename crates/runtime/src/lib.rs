@@ -53,6 +53,38 @@ pub enum LoadError {
     UnwindMap(#[source] libbpf_rs::Error),
 }
 
+/// Why a loaded program could not be attached (or run, for BEGIN, END
+/// and the tracer's own events).
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("{0}")]
+    Libbpf(#[source] libbpf_rs::Error),
+    #[error("perf_event_open: {0}")]
+    PerfEvent(#[source] std::io::Error),
+    #[error("cannot read the online CPUs: {0}")]
+    Cpus(#[source] std::io::Error),
+    #[error("this machine has no hardware performance counters (usual in virtual machines); software events work")]
+    NoPmu,
+    #[error("{source} (an argN past the tracepoint's last argument makes the kernel refuse it)")]
+    RawTracepoint { source: libbpf_rs::Error },
+    #[error("no hardware breakpoint register is free (x86-64 has four)")]
+    NoBreakpointRegister,
+    #[error("x86-64 watches reads only together with writes: use the mode rw")]
+    ReadOnlyWatchpoint,
+    #[error("the kernel refused a watchpoint at 0x{address:x} ({source}): it must be aligned to its length")]
+    Watchpoint { address: u64, source: std::io::Error },
+    #[error("cannot open the iterator: {0}")]
+    Iterator(#[source] libbpf_rs::Error),
+    #[error("reading the iterator: {0}")]
+    IteratorRead(#[source] std::io::Error),
+    #[error("running it: {0}")]
+    TestRun(#[source] libbpf_rs::Error),
+    /// What a kernel mechanism refused, said with the way out (kprobes and
+    /// uprobes on each of their paths).
+    #[error("{0}")]
+    Refused(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]
@@ -68,8 +100,8 @@ pub enum RunError {
     /// back to kprobes or tracepoints).
     #[error("{0}")]
     FentryRefused(String),
-    #[error("cannot attach {probe}: {message}")]
-    Attach { probe: String, message: String },
+    #[error("cannot attach {probe}: {source}")]
+    Attach { probe: String, source: AttachError },
     #[error("cannot write the output: {0}")]
     Io(#[from] std::io::Error),
     #[error("--flamegraph: {0}")]

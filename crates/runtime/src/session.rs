@@ -483,7 +483,7 @@ impl Session {
             let Some(prog) = self.program(&name) else { continue };
             let mut ctx = [0u8; 64];
             prog.test_run(ProgramInput { context_in: Some(&mut ctx), ..Default::default() })
-                .map_err(|e| RunError::Attach { probe, message: e.to_string() })?;
+                .map_err(|e| RunError::Attach { probe, source: crate::AttachError::TestRun(e) })?;
         }
         Ok(())
     }

@@ -65,7 +65,7 @@ pub(super) fn attach(
                 perf::tracefs_event(id, None).map_err(|e| open_error(site, &e))?
             }
         };
-        attached.links.push(link_perf_event(prog, fd, site.cookie)?);
+        attached.links.push(link_perf_event(prog, fd, site.cookie).map_err(|e| e.to_string())?);
     }
     Ok(())
 }

@@ -16,8 +16,8 @@ pub use features::{
     kfunc_allowed,
 };
 
-use crate::RunError;
 use crate::perf::{self, ProbePmu};
+use crate::{AttachError, RunError};
 
 /// How uprobe or kprobe sites become kernel events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl Plan {
                 let function = sites.first().map_or("", |s| s.function.as_str());
                 return Err(RunError::Attach {
                     probe: spec.attach.canonical(),
-                    message: kprobes::missing_kprobes_message(function),
+                    source: AttachError::Refused(kprobes::missing_kprobes_message(function)),
                 });
             }
         }
@@ -198,9 +198,9 @@ impl Drop for Attached {
 }
 
 /// Links a program to a perf event; the link owns the event from then on.
-fn link_perf_event(prog: &ProgramMut<'_>, fd: OwnedFd, cookie: u64) -> Result<Link, String> {
+fn link_perf_event(prog: &ProgramMut<'_>, fd: OwnedFd, cookie: u64) -> Result<Link, libbpf_rs::Error> {
     let opts = PerfEventOpts { cookie, ..Default::default() };
-    let link = prog.attach_perf_event_with_opts(fd.as_raw_fd(), opts).map_err(|e| e.to_string())?;
+    let link = prog.attach_perf_event_with_opts(fd.as_raw_fd(), opts)?;
     // libbpf closes the event when the link goes.
     let _ = fd.into_raw_fd();
     Ok(link)
@@ -209,80 +209,75 @@ fn link_perf_event(prog: &ProgramMut<'_>, fd: OwnedFd, cookie: u64) -> Result<Li
 /// Attaches one program. On error, what `attached` holds still detaches
 /// cleanly when dropped.
 pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mut Attached) -> Result<(), RunError> {
-    let err = |message: String| RunError::Attach { probe: spec.attach.canonical(), message };
+    let err = |source: AttachError| RunError::Attach { probe: spec.attach.canonical(), source };
+    let libbpf = |e| err(AttachError::Libbpf(e));
+    let cpus = |e| err(AttachError::Cpus(e));
+    let perf_event = |e| err(AttachError::PerfEvent(e));
     match &spec.kind {
         ProgKind::Begin | ProgKind::End | ProgKind::Signal => {}
         ProgKind::Tracepoint { category, event } => {
             let category = libbpf_rs::TracepointCategory::Custom(category.clone());
-            attached.links.push(prog.attach_tracepoint(category, event).map_err(|e| err(e.to_string()))?);
+            attached.links.push(prog.attach_tracepoint(category, event).map_err(libbpf)?);
         }
         ProgKind::PerfEvent { hardware, config, period } => {
-            for cpu in perf::online_cpus().map_err(|e| err(e.to_string()))? {
+            for cpu in perf::online_cpus().map_err(cpus)? {
                 let fd = perf::counter(*hardware, *config, *period, cpu).map_err(|e| {
                     let no_pmu = *hardware && matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EOPNOTSUPP));
-                    if no_pmu {
-                        err("this machine has no hardware performance counters (usual in virtual machines); software events work".into())
-                    } else {
-                        err(format!("perf_event_open: {e}"))
-                    }
+                    if no_pmu { err(AttachError::NoPmu) } else { perf_event(e) }
                 })?;
-                attached.links.push(link_perf_event(prog, fd, 0).map_err(err)?);
+                attached.links.push(link_perf_event(prog, fd, 0).map_err(libbpf)?);
             }
         }
         ProgKind::Watchpoint { address, length, access } => {
             let refused = |e: std::io::Error| match e.raw_os_error() {
-                Some(libc::ENOSPC) => err("no hardware breakpoint register is free (x86-64 has four)".into()),
-                Some(libc::EINVAL) if *access == 1 => {
-                    err("x86-64 watches reads only together with writes: use the mode rw".into())
-                }
-                Some(libc::EINVAL) => err(format!(
-                    "the kernel refused a watchpoint at 0x{address:x} ({e}): it must be aligned to its length"
-                )),
-                _ => err(format!("perf_event_open: {e}")),
+                Some(libc::ENOSPC) => err(AttachError::NoBreakpointRegister),
+                Some(libc::EINVAL) if *access == 1 => err(AttachError::ReadOnlyWatchpoint),
+                Some(libc::EINVAL) => err(AttachError::Watchpoint { address: *address, source: e }),
+                _ => perf_event(e),
             };
             // With a target process, in it; else on every CPU (a kernel
             // address, or one every process shares).
             match plan.pid {
                 Some(pid) => {
                     let fd = perf::breakpoint(*address, *length, *access, Some(pid), -1).map_err(refused)?;
-                    attached.links.push(link_perf_event(prog, fd, 0).map_err(err)?);
+                    attached.links.push(link_perf_event(prog, fd, 0).map_err(libbpf)?);
                 }
                 None => {
-                    for cpu in perf::online_cpus().map_err(|e| err(e.to_string()))? {
+                    for cpu in perf::online_cpus().map_err(cpus)? {
                         let fd = perf::breakpoint(*address, *length, *access, None, cpu).map_err(refused)?;
-                        attached.links.push(link_perf_event(prog, fd, 0).map_err(err)?);
+                        attached.links.push(link_perf_event(prog, fd, 0).map_err(libbpf)?);
                     }
                 }
             }
         }
         ProgKind::RawTracepoint { name } => {
-            let link = prog.attach_raw_tracepoint(name).map_err(|e| {
-                err(format!("{e} (an argN past the tracepoint's last argument makes the kernel refuse it)"))
-            })?;
+            let link = prog.attach_raw_tracepoint(name).map_err(|source| err(AttachError::RawTracepoint { source }))?;
             attached.links.push(link);
         }
         ProgKind::Interval { period_ns } => {
-            let cpu = perf::online_cpus().map_err(|e| err(e.to_string()))?.first().copied().unwrap_or(0);
-            let fd = perf::cpu_clock(cpu, *period_ns, None).map_err(|e| err(format!("perf_event_open: {e}")))?;
-            attached.links.push(link_perf_event(prog, fd, 0).map_err(err)?);
+            let cpu = perf::online_cpus().map_err(cpus)?.first().copied().unwrap_or(0);
+            let fd = perf::cpu_clock(cpu, *period_ns, None).map_err(perf_event)?;
+            attached.links.push(link_perf_event(prog, fd, 0).map_err(libbpf)?);
         }
         ProgKind::Profile { hz, period_ns } => {
-            for cpu in perf::online_cpus().map_err(|e| err(e.to_string()))? {
-                let fd = perf::cpu_clock(cpu, *period_ns, *hz).map_err(|e| err(format!("perf_event_open: {e}")))?;
-                attached.links.push(link_perf_event(prog, fd, 0).map_err(err)?);
+            for cpu in perf::online_cpus().map_err(cpus)? {
+                let fd = perf::cpu_clock(cpu, *period_ns, *hz).map_err(perf_event)?;
+                attached.links.push(link_perf_event(prog, fd, 0).map_err(libbpf)?);
             }
         }
         ProgKind::Uprobe { binary, ret, sites } => {
-            uprobes::attach(prog, binary, *ret, sites, plan, attached).map_err(err)?
+            uprobes::attach(prog, binary, *ret, sites, plan, attached).map_err(|m| err(AttachError::Refused(m)))?
         }
-        ProgKind::Kprobe { ret, sites } => kprobes::attach(prog, *ret, sites, plan, attached).map_err(err)?,
-        ProgKind::Fentry { .. } => attached.links.push(prog.attach_trace().map_err(|e| err(e.to_string()))?),
+        ProgKind::Kprobe { ret, sites } => {
+            kprobes::attach(prog, *ret, sites, plan, attached).map_err(|m| err(AttachError::Refused(m)))?
+        }
+        ProgKind::Fentry { .. } => attached.links.push(prog.attach_trace().map_err(libbpf)?),
         ProgKind::Iter { .. } => {
             // Reading the iterator runs the program once per object; what it
             // prints comes through the event buffer. Then the run is over.
-            let link = prog.attach().map_err(|e| err(e.to_string()))?;
-            let mut iter = libbpf_rs::Iter::new(&link).map_err(|e| err(format!("cannot open the iterator: {e}")))?;
-            std::io::copy(&mut iter, &mut std::io::sink()).map_err(|e| err(format!("reading the iterator: {e}")))?;
+            let link = prog.attach().map_err(libbpf)?;
+            let mut iter = libbpf_rs::Iter::new(&link).map_err(|e| err(AttachError::Iterator(e)))?;
+            std::io::copy(&mut iter, &mut std::io::sink()).map_err(|e| err(AttachError::IteratorRead(e)))?;
             attached.links.push(link);
             crate::signals::request_stop();
         }

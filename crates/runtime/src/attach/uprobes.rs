@@ -50,7 +50,7 @@ pub(super) fn attach(
                 perf::tracefs_event(id, plan.pid).map_err(|e| format!("perf_event_open: {e}"))?
             }
         };
-        attached.links.push(link_perf_event(prog, fd, site.cookie)?);
+        attached.links.push(link_perf_event(prog, fd, site.cookie).map_err(|e| e.to_string())?);
     }
     Ok(())
 }
