@@ -70,7 +70,7 @@ fn the_scratch_buffer_has_a_limit_and_says_so() {
 /// `tests/golden` (saved from a 6.18 kernel), and every other attach point
 /// resolved here: the listing needs no root and no tracefs.
 fn compiled_offline(program: &str) -> (Compiled, Source) {
-    use bpfscope_probes::resolve::{Concrete, Detail};
+    use bpfscope_probes::resolve::{Detail, Site};
     let source = Source::new("sample", program);
     let parsed = parse(&source, &ParseOptions::default()).expect("parses");
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
@@ -91,7 +91,7 @@ fn compiled_offline(program: &str) -> (Compiled, Source) {
                 event: event.clone(),
                 format: std::sync::Arc::new(format),
             };
-            sites.push(Concrete { attach: ap.clone(), detail });
+            sites.push(Site { attach: ap.clone(), detail });
         }
         probes.push(sites);
     }

@@ -13,7 +13,7 @@ pub mod unwind;
 pub mod usdt;
 pub mod user;
 
-pub use resolve::{Concrete, Detail, FentrySite, KprobeSite, ResolveOptions, Resolved, UprobeSite, UsdtSite, resolve};
+pub use resolve::{Detail, FentrySite, KprobeSite, ResolveOptions, Resolved, Site, UprobeSite, UsdtSite, resolve};
 
 use bpfscope_lang::Diagnostic;
 use bpfscope_lang::attach::AttachPoint;

@@ -20,7 +20,7 @@ use crate::user::{self, Binary};
 
 /// An attach point with what the compiler and runtime need to know of it.
 #[derive(Clone, Debug)]
-pub struct Concrete {
+pub struct Site {
     /// No wildcards left.
     pub attach: AttachPoint,
     pub detail: Detail,
@@ -107,7 +107,7 @@ pub struct ResolveOptions {
 /// Every probe's concrete attach points, in program order.
 #[derive(Clone, Debug, Default)]
 pub struct Resolved {
-    pub probes: Vec<Vec<Concrete>>,
+    pub probes: Vec<Vec<Site>>,
     /// Things worth saying that are not errors (functions a wildcard
     /// matched but the kernel cannot trace).
     pub notes: Vec<String>,
@@ -286,7 +286,7 @@ pub fn resolve(program: &Program, options: &ResolveOptions) -> Result<Resolved, 
     if errors.is_empty() { Ok(Resolved { probes, notes, cast_declarations }) } else { Err(errors) }
 }
 
-fn concrete(ap: &AttachPoint) -> Result<Vec<Concrete>, Diagnostic> {
+fn concrete(ap: &AttachPoint) -> Result<Vec<Site>, Diagnostic> {
     match (&ap.provider, &ap.target) {
         (Provider::Tracepoint, Target::Tracepoint { category, event }) => {
             let matches = if glob::is_pattern(category) || glob::is_pattern(event) {
@@ -306,7 +306,7 @@ fn concrete(ap: &AttachPoint) -> Result<Vec<Concrete>, Diagnostic> {
                         target: Target::Tracepoint { category: category.clone(), event: event.clone() },
                         ..ap.clone()
                     };
-                    Ok(Concrete { attach, detail: Detail::Tracepoint { category, event, format } })
+                    Ok(Site { attach, detail: Detail::Tracepoint { category, event, format } })
                 })
                 .collect()
         }
@@ -322,7 +322,7 @@ fn concrete(ap: &AttachPoint) -> Result<Vec<Concrete>, Diagnostic> {
             }
             Ok(names
                 .into_iter()
-                .map(|name| Concrete {
+                .map(|name| Site {
                     attach: AttachPoint {
                         target: Target::Kernel { module: module.clone(), func: name, offset: None },
                         ..ap.clone()
@@ -331,7 +331,7 @@ fn concrete(ap: &AttachPoint) -> Result<Vec<Concrete>, Diagnostic> {
                 })
                 .collect())
         }
-        _ => Ok(vec![Concrete { attach: ap.clone(), detail: Detail::None }]),
+        _ => Ok(vec![Site { attach: ap.clone(), detail: Detail::None }]),
     }
 }
 
@@ -345,7 +345,7 @@ fn kprobes(
     offset: u64,
     kernel: &mut Option<KernelFunctions>,
     notes: &mut Vec<String>,
-) -> Result<Vec<Concrete>, Diagnostic> {
+) -> Result<Vec<Site>, Diagnostic> {
     let functions = match kernel {
         Some(k) => k,
         None => kernel.insert(crate::kernel::functions().map_err(|e| e.at(ap))?),
@@ -364,7 +364,7 @@ fn kprobes(
             },
             ..ap.clone()
         };
-        Concrete { attach, detail: Detail::Kprobe(KprobeSite { function, module, offset, ret }) }
+        Site { attach, detail: Detail::Kprobe(KprobeSite { function, module, offset, ret }) }
     };
     let glob = crate::glob::Glob::new(func);
     // `kprobe:vfs_*` matches functions by name, in the kernel or a module;
@@ -417,7 +417,7 @@ fn fentries(
     func: &str,
     btf: &mut Option<KernelBtf>,
     kernel: &mut Option<KernelFunctions>,
-) -> Result<Vec<Concrete>, Diagnostic> {
+) -> Result<Vec<Site>, Diagnostic> {
     let btf = match btf {
         Some(b) => b,
         None => btf.insert(KernelBtf::load().map_err(|e| e.at(ap))?),
@@ -437,7 +437,7 @@ fn fentries(
             Some(_) => (Vec::new(), Type::Unknown),
         };
         let function = module.map_or(name.to_string(), |m| format!("{m}:{name}"));
-        Concrete {
+        Site {
             attach: AttachPoint {
                 target: Target::Kernel {
                     module: Some(module.unwrap_or("vmlinux").to_string()),
@@ -530,7 +530,7 @@ fn each_expr(probe: &bpfscope_lang::ast::Probe, f: &mut dyn FnMut(&bpfscope_lang
 
 /// Raw tracepoints with their named arguments from the kernel's BTF
 /// (loaded on first need).
-fn raw_tracepoints_with_args(ap: &AttachPoint, btf: &mut Option<KernelBtf>) -> Result<Vec<Concrete>, Diagnostic> {
+fn raw_tracepoints_with_args(ap: &AttachPoint, btf: &mut Option<KernelBtf>) -> Result<Vec<Site>, Diagnostic> {
     let btf = match btf {
         Some(b) => b,
         None => btf.insert(KernelBtf::load().map_err(|e| e.at(ap))?),
@@ -565,7 +565,7 @@ impl Binaries {
 
     /// Uprobe sites with their functions' parameters from DWARF, for a
     /// probe that reads `args` (as bpftrace: registers only).
-    fn with_params(&mut self, ap: &AttachPoint, mut sites: Vec<Concrete>) -> Result<Vec<Concrete>, Diagnostic> {
+    fn with_params(&mut self, ap: &AttachPoint, mut sites: Vec<Site>) -> Result<Vec<Site>, Diagnostic> {
         for c in &mut sites {
             let Detail::Uprobe(site) = &mut c.detail else { continue };
             let binary = self.open(&site.binary).map_err(|e| e.at(ap))?;
@@ -599,7 +599,7 @@ impl Binaries {
         provider: Option<&str>,
         name: &str,
         options: &ResolveOptions,
-    ) -> Result<Vec<Concrete>, Diagnostic> {
+    ) -> Result<Vec<Site>, Diagnostic> {
         let path = self.target_path(ap, target, options)?;
         let binary = self.open(&path).map_err(|e| e.at(ap))?;
         let display = display_path(&binary.path);
@@ -618,7 +618,7 @@ impl Binaries {
         let binary_path = Arc::new(binary.path.clone());
         Ok(found
             .into_iter()
-            .map(|p| Concrete {
+            .map(|p| Site {
                 attach: AttachPoint {
                     target: Target::Usdt {
                         binary: Some(display.clone()),
@@ -661,7 +661,7 @@ impl Binaries {
         location: &UserLocation,
         lang: Option<&str>,
         options: &ResolveOptions,
-    ) -> Result<Vec<Concrete>, Diagnostic> {
+    ) -> Result<Vec<Site>, Diagnostic> {
         if let Some(lang) = lang
             && lang != "cpp"
         {
@@ -671,7 +671,7 @@ impl Binaries {
         let binary = self.open(&path).map_err(|e| e.at(ap))?;
         let display = display_path(&binary.path);
         let ret = ap.provider == Provider::Uretprobe;
-        let site = |function: Option<&str>, offset: u64, location: UserLocation| Concrete {
+        let site = |function: Option<&str>, offset: u64, location: UserLocation| Site {
             attach: AttachPoint {
                 target: Target::User { binary: Some(display.clone()), location, lang: None },
                 ..ap.clone()

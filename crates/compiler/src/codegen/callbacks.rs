@@ -219,7 +219,7 @@ impl Gen<'_, '_> {
             vars: self.vars.clone(),
             loops: Vec::new(),
             exit,
-            site: self.site,
+            ids: self.ids,
             provider: self.provider,
             probe_span: self.probe_span,
             var_bytes: self.var_bytes,

@@ -1112,8 +1112,8 @@ impl Gen<'_, '_> {
         };
         let name = String::from_utf8_lossy(name).into_owned();
         let (path, site, ret) = match &self.detail {
-            bpfscope_probes::Detail::Uprobe(s) => (s.binary.clone(), Site::Offset(s.offset), s.ret),
-            bpfscope_probes::Detail::Usdt(s) => (s.binary.clone(), Site::Address(s.probe.address), false),
+            bpfscope_probes::Detail::Uprobe(s) => (s.binary.clone(), UserLocation::Offset(s.offset), s.ret),
+            bpfscope_probes::Detail::Usdt(s) => (s.binary.clone(), UserLocation::Address(s.probe.address), false),
             _ => return Err(self.unsupported(e.span, "uaddr() outside user probes")),
         };
         let unresolved =
@@ -1134,8 +1134,8 @@ impl Gen<'_, '_> {
             .with_hint("take the address in a uprobe on the same function and keep it in a map keyed by tid"));
         }
         let site_address = match site {
-            Site::Offset(off) => binary.address_of(off),
-            Site::Address(a) => Some(a),
+            UserLocation::Offset(off) => binary.address_of(off),
+            UserLocation::Address(a) => Some(a),
         }
         .ok_or_else(unresolved)?;
         self.ctx(e.span, "uaddr()")?;
@@ -1148,7 +1148,7 @@ impl Gen<'_, '_> {
 }
 
 /// Where a user probe is in its file.
-enum Site {
+enum UserLocation {
     Offset(u64),
     Address(u64),
 }

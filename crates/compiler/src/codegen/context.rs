@@ -5,7 +5,7 @@
 use bpfscope_lang::Span;
 use bpfscope_lang::check::Type;
 
-use super::{GResult, Gen, Place, Site, Val};
+use super::{GResult, Gen, Place, ProbeIds, Val};
 use crate::insn::{self, Alu, FP, Helper, R0, R1, R2, R3, R9, Size};
 use crate::program::StackMode;
 use bpfscope_lang::builtins::pt_regs;
@@ -229,9 +229,9 @@ impl Gen<'_, '_> {
 
     /// `probe`: an index into the probe names.
     pub(super) fn probe_id(&mut self) -> GResult<Val> {
-        match self.site {
-            Site::Fixed { probe, .. } => Ok(Val::Imm(probe)),
-            Site::Cookie { slot } => {
+        match self.ids {
+            ProbeIds::Fixed { probe, .. } => Ok(Val::Imm(probe)),
+            ProbeIds::Cookie { slot } => {
                 self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
                 self.mask32(R0);
                 self.keep(R0)
@@ -241,9 +241,9 @@ impl Gen<'_, '_> {
 
     /// `func` in a user probe: an index into the function names.
     pub(super) fn func_id(&mut self) -> GResult<Val> {
-        match self.site {
-            Site::Fixed { func, .. } => Ok(Val::Imm(func)),
-            Site::Cookie { slot } => {
+        match self.ids {
+            ProbeIds::Fixed { func, .. } => Ok(Val::Imm(func)),
+            ProbeIds::Cookie { slot } => {
                 self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
                 self.asm.emit(insn::alu_imm(Alu::Rsh, R0, 32));
                 self.keep(R0)

@@ -20,7 +20,7 @@ use bpfscope_lang::ast::{CItem, Expr, ExprKind, Probe, StmtKind};
 use bpfscope_lang::attach::{AttachPoint, Provider, Target, TimeUnit};
 use bpfscope_lang::check::{AggKind, CheckedProgram, Type};
 use bpfscope_lang::{Diagnostic, Diagnostics, Span};
-use bpfscope_probes::{Concrete, Detail, Resolved};
+use bpfscope_probes::{Detail, Resolved, Site};
 
 use crate::asm::{Asm, Label};
 use crate::insn::{self, FP, Helper, Jmp, R0, R1, R2, R3, R9, Reg, Size};
@@ -456,7 +456,7 @@ impl<'a> Builder<'a> {
     /// [`program_groups`]). Byte values live on the stack, unless they do
     /// not fit there: then the program is generated again with them in a
     /// per-CPU scratch buffer, which costs a map lookup when it starts.
-    fn probe(&mut self, index: usize, probe: &'a Probe, group: &[&Concrete]) -> GResult<()> {
+    fn probe(&mut self, index: usize, probe: &'a Probe, group: &[&Site]) -> GResult<()> {
         let saved = self.checkpoint();
         self.wants_scratch = false;
         let on_stack = self.probe_in(index, probe, group, false);
@@ -492,7 +492,7 @@ impl<'a> Builder<'a> {
     }
 
     /// [`Builder::probe`] with byte values in a scratch buffer or not.
-    fn probe_in(&mut self, index: usize, probe: &'a Probe, group: &[&Concrete], scratch: bool) -> GResult<()> {
+    fn probe_in(&mut self, index: usize, probe: &'a Probe, group: &[&Site], scratch: bool) -> GResult<()> {
         let Some(first) = group.first() else { return Ok(()) };
         let ap = &first.attach;
         let mut cookies = Vec::with_capacity(group.len());
@@ -551,9 +551,9 @@ impl<'a> Builder<'a> {
             },
             _ => prog_kind(ap)?,
         };
-        let site = match cookies[..] {
-            [(probe, func)] => Site::Fixed { probe: i64::from(probe), func: i64::from(func) },
-            _ => Site::Cookie { slot: 0 },
+        let ids = match cookies[..] {
+            [(probe, func)] => ProbeIds::Fixed { probe: i64::from(probe), func: i64::from(func) },
+            _ => ProbeIds::Cookie { slot: 0 },
         };
         // One element, sized once the program is generated.
         let scratch = scratch.then(|| {
@@ -568,10 +568,10 @@ impl<'a> Builder<'a> {
                 },
             )
         });
-        let mut g = Gen::new(self, index, ap.provider, site, probe.span, scratch);
+        let mut g = Gen::new(self, index, ap.provider, ids, probe.span, scratch);
         g.detail = first.detail.clone();
         g.prologue()?;
-        if let Site::Cookie { .. } = g.site {
+        if let ProbeIds::Cookie { .. } = g.ids {
             g.read_cookie()?;
         }
         g.declare_vars(index)?;
@@ -621,14 +621,14 @@ fn push_map(out: &mut Compiled, spec: MapSpec) -> MapId {
 /// one binary, and kprobes of one kind, share a program (attached at each
 /// site with its own cookie); every other attach point has its own, as
 /// has every site where the program must know which one it is at.
-fn program_groups(targets: &[Concrete], one_site_each: bool) -> Vec<Vec<&Concrete>> {
-    let mut groups: Vec<Vec<&Concrete>> = Vec::new();
+fn program_groups(targets: &[Site], one_site_each: bool) -> Vec<Vec<&Site>> {
+    let mut groups: Vec<Vec<&Site>> = Vec::new();
     for t in targets {
         if one_site_each {
             groups.push(vec![t]);
             continue;
         }
-        let same = |g: &&mut Vec<&Concrete>| match (&g[0].detail, &t.detail) {
+        let same = |g: &&mut Vec<&Site>| match (&g[0].detail, &t.detail) {
             // Sites whose `args` differ read them differently.
             (Detail::Uprobe(a), Detail::Uprobe(b)) => a.binary == b.binary && a.ret == b.ret && a.params == b.params,
             (Detail::Kprobe(a), Detail::Kprobe(b)) => a.ret == b.ret,
@@ -827,7 +827,7 @@ struct Gen<'a, 'b> {
     /// Where `return` (and a false predicate) goes.
     exit: Label,
     /// Where `probe` and `func` come from.
-    site: Site,
+    ids: ProbeIds,
     provider: Provider,
     probe_span: Span,
     /// Bytes of the variables' region at the top of the frame (callbacks
@@ -849,7 +849,7 @@ struct Gen<'a, 'b> {
 
 /// The `probe` and `func` indexes of a program.
 #[derive(Clone, Copy, Debug)]
-enum Site {
+enum ProbeIds {
     /// One attach point: constants.
     Fixed { probe: i64, func: i64 },
     /// Several: the attach cookie (see [`site_cookie`]), read once at entry
@@ -865,7 +865,7 @@ impl<'a, 'b> Gen<'a, 'b> {
         b: &'b mut Builder<'a>,
         _index: usize,
         provider: Provider,
-        site: Site,
+        ids: ProbeIds,
         probe_span: Span,
         scratch: Option<MapId>,
     ) -> Gen<'a, 'b> {
@@ -879,7 +879,7 @@ impl<'a, 'b> Gen<'a, 'b> {
             vars: HashMap::new(),
             loops: Vec::new(),
             exit,
-            site,
+            ids,
             provider,
             probe_span,
             var_bytes: 0,
@@ -948,7 +948,7 @@ impl<'a, 'b> Gen<'a, 'b> {
         self.asm.emit(insn::mov_reg(R1, R9));
         self.asm.emit(insn::call(insn::Helper::GetAttachCookie));
         self.asm.emit(insn::stx(Size::DW, FP, slot, R0));
-        self.site = Site::Cookie { slot };
+        self.ids = ProbeIds::Cookie { slot };
         Ok(())
     }
 
