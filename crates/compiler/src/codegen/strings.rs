@@ -57,7 +57,7 @@ impl Gen<'_, '_> {
         let mark = self.frame.mark();
         let (off, cap) = self.bytes_arg(s)?;
         if self.looped(cap) {
-            let id = self.byte_callback(format!("strlen_{cap}"), e.span, |a, stop, go_on| {
+            let id = self.asm_callback(format!("strlen_{cap}"), e.span, |a, stop, go_on| {
                 a.jump_imm(Jmp::Jge, R1, cap as i32, stop);
                 load_byte(a, R3, 0, R1);
                 a.jump_imm(Jmp::Jne, R3, 0, go_on);
@@ -188,7 +188,7 @@ impl Gen<'_, '_> {
         const FOUND: i32 = 1;
         const NEXT: i32 = 2;
         const NONE: i32 = 3;
-        let inner = self.byte_callback(format!("strstr_at_{h_cap}_{n_cap}"), span, |a, stop, go_on| {
+        let inner = self.asm_callback(format!("strstr_at_{h_cap}_{n_cap}"), span, |a, stop, go_on| {
             let verdict = |a: &mut Asm, v: i32| {
                 a.emit(insn::st_imm(Size::DW, R2, 16, v));
                 a.jump(stop);
@@ -220,7 +220,7 @@ impl Gen<'_, '_> {
             a.bind(same);
             a.jump(go_on);
         })?;
-        let outer = self.byte_callback(format!("strstr_{h_cap}_{n_cap}"), span, |a, stop, go_on| {
+        let outer = self.asm_callback(format!("strstr_{h_cap}_{n_cap}"), span, |a, stop, go_on| {
             a.jump_imm(Jmp::Jge, R1, h_cap as i32, stop);
             a.emit(insn::stx(Size::DW, FP, -24, R2));
             a.emit(insn::stx(Size::DW, FP, -16, R1));
@@ -260,7 +260,7 @@ impl Gen<'_, '_> {
         let count = self.expr(n)?;
         let cap = a_cap.min(b_cap);
         if self.looped(cap) {
-            let id = self.byte_callback(format!("memcmp_{cap}"), e.span, |a, stop, go_on| {
+            let id = self.asm_callback(format!("memcmp_{cap}"), e.span, |a, stop, go_on| {
                 a.jump_imm(Jmp::Jge, R1, cap as i32, stop);
                 a.emit(insn::ldx(Size::DW, R5, R2, 16));
                 a.jump_reg(Jmp::Jge, R1, R5, stop);
@@ -321,7 +321,7 @@ impl Gen<'_, '_> {
         // The result: 0 while the bytes agree, 1 where they differ, 2 where
         // both strings ended.
         let name = format!("compare_{na}_{nb}_{limit}_{strings}");
-        let id = self.byte_callback(name, span, |asm, stop, go_on| {
+        let id = self.asm_callback(name, span, |asm, stop, go_on| {
             let [a_read, b_read, agree] = [(); 3].map(|_| asm.new_label());
             asm.jump_imm(Jmp::Jge, R1, limit as i32, stop);
             asm.emit(insn::mov_imm(R3, 0));
@@ -397,7 +397,7 @@ impl Gen<'_, '_> {
         self.asm.emit(insn::st_imm(Size::DW, FP, ctx + 16, 0));
         self.asm.emit(insn::st_imm(Size::DW, FP, ctx + 24, 0));
         for (i, (src, cap)) in sources.into_iter().enumerate() {
-            let id = self.byte_callback(format!("append_{cap}_{last}"), span, |a, stop, _| {
+            let id = self.asm_callback(format!("append_{cap}_{last}"), span, |a, stop, _| {
                 a.jump_imm(Jmp::Jge, R1, cap as i32, stop);
                 // r5: where the byte goes, below `last` (the verifier knows
                 // nothing of where the first source ended).
@@ -452,7 +452,7 @@ impl Gen<'_, '_> {
     /// index in r1 and the context in r2, and jumps to the first label to
     /// stop the loop or to the second to go on; falling off its end goes
     /// on.
-    fn byte_callback(
+    pub(super) fn asm_callback(
         &mut self,
         name: String,
         span: Span,

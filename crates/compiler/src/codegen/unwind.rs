@@ -9,7 +9,7 @@
 use bpfscope_lang::{Diagnostic, Span};
 use bpfscope_probes::unwind as table;
 
-use super::{Builder, GResult, Gen, Val, push_map};
+use super::{Builder, GResult, Gen, Place, Val, push_map};
 use crate::asm::Asm;
 use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R4, R6, R7, R8, R9, Size};
 use crate::program::{MapId, MapKind, MapSpec, RuntimeWarningKind, StackMap, StackMode, SubprogId, Unwind};
@@ -115,7 +115,7 @@ impl Gen<'_, '_> {
         let (state, rows) = self.b.unwind_maps(pid);
         let walk = self.unwind_callback(state, rows, span)?;
         let (failed, done) = (self.asm.new_label(), self.asm.new_label());
-        let result = self.slot(8)?;
+        let regs = self.slot(8)?;
         let key = self.slot(8)?;
         let state_ptr = self.slot(8)?;
 
@@ -130,22 +130,19 @@ impl Gen<'_, '_> {
         // The state, and the registers the task entered the kernel with
         // (the probed code's, whatever the probe type).
         self.asm.emit(insn::st_imm(Size::W, FP, key, 0));
-        self.asm.load_map(R1, state);
-        self.asm.emit(insn::mov_reg(R2, FP));
-        self.asm.emit(insn::alu_imm(Alu::Add, R2, i32::from(key)));
-        self.asm.emit(insn::call(Helper::MapLookupElem));
+        self.lookup(state, Place::stack(key));
         self.asm.jump_imm(Jmp::Jeq, R0, 0, failed);
         self.asm.emit(insn::stx(Size::DW, FP, state_ptr, R0));
         self.asm.emit(insn::call(Helper::GetCurrentTaskBtf));
         self.asm.emit(insn::mov_reg(R1, R0));
         self.asm.emit(insn::call(Helper::TaskPtRegs));
-        self.asm.emit(insn::stx(Size::DW, FP, result, R0));
+        self.asm.emit(insn::stx(Size::DW, FP, regs, R0));
         use bpfscope_lang::builtins::pt_regs;
         for (field, off) in [(ST_IP, pt_regs::IP), (ST_SP, pt_regs::SP), (ST_BP, pt_regs::BP)] {
             self.asm.emit(insn::ldx(Size::DW, R1, FP, state_ptr));
             self.asm.emit(insn::alu_imm(Alu::Add, R1, i32::from(field)));
             self.asm.emit(insn::mov_imm(R2, 8));
-            self.asm.emit(insn::ldx(Size::DW, R3, FP, result));
+            self.asm.emit(insn::ldx(Size::DW, R3, FP, regs));
             self.asm.emit(insn::alu_imm(Alu::Add, R3, i32::from(off)));
             self.asm.emit(insn::call(Helper::ProbeReadKernel));
         }
@@ -192,10 +189,7 @@ impl Gen<'_, '_> {
         self.asm.jump_imm(Jmp::Jeq, R0, 0, stored);
         self.asm.jump_imm(Jmp::Jne, R0, EEXIST, full_map);
         // The id is taken: by this stack (the hashes agree), or another.
-        self.asm.load_map(R1, map);
-        self.asm.emit(insn::mov_reg(R2, FP));
-        self.asm.emit(insn::alu_imm(Alu::Add, R2, i32::from(key)));
-        self.asm.emit(insn::call(Helper::MapLookupElem));
+        self.lookup(map, Place::stack(key));
         self.asm.jump_imm(Jmp::Jeq, R0, 0, failed);
         self.asm.emit(insn::ldx(Size::DW, R1, R0, 8 * limit as i16));
         self.asm.emit(insn::ldx(Size::DW, R2, FP, state_ptr));
@@ -228,112 +222,99 @@ impl Gen<'_, '_> {
     /// Returns 1 (stop) where the table has no rule, a read fails or the
     /// stack does not grow towards its base.
     fn unwind_callback(&mut self, state: MapId, rows: MapId, span: Span) -> GResult<SubprogId> {
-        let name = "bpfscope_dwunwind".to_string();
-        if let Some(i) = self.b.out.subprogs.iter().position(|p| p.name == name) {
-            return Ok(SubprogId(i));
-        }
-        let mut a = Asm::default();
-        a.set_span(span);
-        let stop = a.new_label();
-        // fp-8: a map key.
-        a.emit(insn::mov_imm(R1, 0));
-        lookup_key_in(&mut a, state, R1);
-        a.jump_imm(Jmp::Jeq, R0, 0, stop);
-        a.emit(insn::mov_reg(R6, R0));
-        a.emit(insn::ldx(Size::DW, R7, R6, ST_IP));
-        a.jump_imm(Jmp::Jeq, R7, 0, stop);
-        a.emit(insn::ldx(Size::DW, R1, R6, ST_N));
-        a.jump_imm(Jmp::Jge, R1, super::context::MAX_STACK_FRAMES as i32, stop);
-        // Record the frame and hash it in.
-        a.emit(insn::mov_reg(R2, R1));
-        a.emit(insn::alu_imm(Alu::Lsh, R2, 3));
-        a.emit(insn::alu_reg(Alu::Add, R2, R6));
-        a.emit(insn::stx(Size::DW, R2, ST_FRAMES, R7));
-        a.emit(insn::alu_imm(Alu::Add, R1, 1));
-        a.emit(insn::stx(Size::DW, R6, ST_N, R1));
-        a.emit(insn::ldx(Size::DW, R2, R6, ST_HASH));
-        a.emit(insn::alu_reg(Alu::Xor, R2, R7));
-        a.emit_all(insn::ld_imm64(R3, FNV_PRIME));
-        a.emit(insn::alu_reg(Alu::Mul, R2, R3));
-        a.emit(insn::stx(Size::DW, R6, ST_HASH, R2));
-        // The pc to look up: a caller's is its return address less one,
-        // inside the call (which may be a function's last instruction).
-        let first = a.new_label();
-        a.emit(insn::mov_reg(R8, R7));
-        a.jump_imm(Jmp::Jeq, R1, 1, first);
-        a.emit(insn::alu_imm(Alu::Sub, R8, 1));
-        a.bind(first);
-        // The last row at or before the pc: rows past the table's end are
-        // missing, and count as after it.
-        a.emit(insn::st_imm(Size::DW, R6, ST_POS, 0));
-        for step in (0..table::SEARCH_STEPS).rev() {
-            let next = a.new_label();
+        self.asm_callback("dwunwind".to_string(), span, |a, stop, _| {
+            // fp-8: a map key.
+            a.emit(insn::mov_imm(R1, 0));
+            lookup_key_in(a, state, R1);
+            a.jump_imm(Jmp::Jeq, R0, 0, stop);
+            a.emit(insn::mov_reg(R6, R0));
+            a.emit(insn::ldx(Size::DW, R7, R6, ST_IP));
+            a.jump_imm(Jmp::Jeq, R7, 0, stop);
+            a.emit(insn::ldx(Size::DW, R1, R6, ST_N));
+            a.jump_imm(Jmp::Jge, R1, super::context::MAX_STACK_FRAMES as i32, stop);
+            // Record the frame and hash it in.
+            a.emit(insn::mov_reg(R2, R1));
+            a.emit(insn::alu_imm(Alu::Lsh, R2, 3));
+            a.emit(insn::alu_reg(Alu::Add, R2, R6));
+            a.emit(insn::stx(Size::DW, R2, ST_FRAMES, R7));
+            a.emit(insn::alu_imm(Alu::Add, R1, 1));
+            a.emit(insn::stx(Size::DW, R6, ST_N, R1));
+            a.emit(insn::ldx(Size::DW, R2, R6, ST_HASH));
+            a.emit(insn::alu_reg(Alu::Xor, R2, R7));
+            a.emit_all(insn::ld_imm64(R3, FNV_PRIME));
+            a.emit(insn::alu_reg(Alu::Mul, R2, R3));
+            a.emit(insn::stx(Size::DW, R6, ST_HASH, R2));
+            // The pc to look up: a caller's is its return address less one,
+            // inside the call (which may be a function's last instruction).
+            let first = a.new_label();
+            a.emit(insn::mov_reg(R8, R7));
+            a.jump_imm(Jmp::Jeq, R1, 1, first);
+            a.emit(insn::alu_imm(Alu::Sub, R8, 1));
+            a.bind(first);
+            // The last row at or before the pc: rows past the table's end are
+            // missing, and count as after it.
+            a.emit(insn::st_imm(Size::DW, R6, ST_POS, 0));
+            for step in (0..table::SEARCH_STEPS).rev() {
+                let next = a.new_label();
+                a.emit(insn::ldx(Size::DW, R1, R6, ST_POS));
+                a.emit(insn::alu_imm(Alu::Add, R1, 1 << step));
+                lookup_key_in(a, rows, R1);
+                a.jump_imm(Jmp::Jeq, R0, 0, next);
+                a.emit(insn::ldx(Size::DW, R1, R0, table::ROW_PC));
+                a.jump_reg(Jmp::Jgt, R1, R8, next);
+                a.emit(insn::ldx(Size::W, R1, FP, -8));
+                a.emit(insn::stx(Size::DW, R6, ST_POS, R1));
+                a.bind(next);
+            }
             a.emit(insn::ldx(Size::DW, R1, R6, ST_POS));
-            a.emit(insn::alu_imm(Alu::Add, R1, 1 << step));
-            lookup_key_in(&mut a, rows, R1);
-            a.jump_imm(Jmp::Jeq, R0, 0, next);
-            a.emit(insn::ldx(Size::DW, R1, R0, table::ROW_PC));
-            a.jump_reg(Jmp::Jgt, R1, R8, next);
-            a.emit(insn::ldx(Size::W, R1, FP, -8));
-            a.emit(insn::stx(Size::DW, R6, ST_POS, R1));
-            a.bind(next);
-        }
-        a.emit(insn::ldx(Size::DW, R1, R6, ST_POS));
-        lookup_key_in(&mut a, rows, R1);
-        a.jump_imm(Jmp::Jeq, R0, 0, stop);
-        a.emit(insn::mov_reg(R9, R0));
-        // The CFA: a register plus the row's offset.
-        let (plt, base) = (a.new_label(), a.new_label());
-        a.emit(insn::ldx(Size::B, R1, R9, table::ROW_CFA));
-        a.emit(insn::ldx(Size::DW, R3, R6, ST_SP));
-        a.jump_imm(Jmp::Jeq, R1, i32::from(table::CFA_SP), base);
-        a.jump_imm(Jmp::Jeq, R1, i32::from(table::CFA_PLT), plt);
-        a.jump_imm(Jmp::Jne, R1, i32::from(table::CFA_BP), stop);
-        a.emit(insn::ldx(Size::DW, R3, R6, ST_BP));
-        a.jump(base);
-        a.bind(plt);
-        a.emit(insn::mov_reg(R4, R7));
-        a.emit(insn::alu_imm(Alu::And, R4, 15));
-        a.jump_imm(Jmp::Jlt, R4, 11, base);
-        a.emit(insn::alu_imm(Alu::Add, R3, 8));
-        a.bind(base);
-        a.emit(insn::ldx(Size::W, R1, R9, table::ROW_CFA_OFFSET));
-        a.emit(insn::alu_imm(Alu::Lsh, R1, 32));
-        a.emit(insn::alu_imm(Alu::Arsh, R1, 32));
-        a.emit(insn::alu_reg(Alu::Add, R3, R1));
-        // Each caller's frame is above its callee's.
-        a.emit(insn::ldx(Size::DW, R2, R6, ST_SP));
-        a.jump_reg(Jmp::Jle, R3, R2, stop);
-        a.emit(insn::stx(Size::DW, R6, ST_SP, R3));
-        // The return address, just below the CFA, is the caller's pc.
-        a.emit(insn::mov_reg(R1, R6));
-        a.emit(insn::alu_imm(Alu::Add, R1, i32::from(ST_IP)));
-        a.emit(insn::mov_imm(R2, 8));
-        a.emit(insn::alu_imm(Alu::Sub, R3, 8));
-        a.emit(insn::call(Helper::ProbeReadUser));
-        a.jump_imm(Jmp::Jne, R0, 0, stop);
-        // The caller's rbp, where this frame saved it.
-        let go_on = a.new_label();
-        a.emit(insn::ldx(Size::B, R1, R9, table::ROW_BP));
-        a.jump_imm(Jmp::Jne, R1, i32::from(table::BP_SAVED), go_on);
-        a.emit(insn::ldx(Size::DW, R3, R6, ST_SP));
-        a.emit(insn::ldx(Size::H, R1, R9, table::ROW_BP_OFFSET));
-        a.emit(insn::alu_imm(Alu::Lsh, R1, 48));
-        a.emit(insn::alu_imm(Alu::Arsh, R1, 48));
-        a.emit(insn::alu_reg(Alu::Add, R3, R1));
-        a.emit(insn::mov_reg(R1, R6));
-        a.emit(insn::alu_imm(Alu::Add, R1, i32::from(ST_BP)));
-        a.emit(insn::mov_imm(R2, 8));
-        a.emit(insn::call(Helper::ProbeReadUser));
-        a.bind(go_on);
-        a.emit(insn::mov_imm(R0, 0));
-        a.emit(insn::exit());
-        a.bind(stop);
-        a.emit(insn::mov_imm(R0, 1));
-        a.emit(insn::exit());
-        let code = a.finish().map_err(|err| Diagnostic::error(span, err.to_string()))?;
-        self.b.out.subprogs.push(crate::program::SubprogSpec { name, code });
-        Ok(SubprogId(self.b.out.subprogs.len() - 1))
+            lookup_key_in(a, rows, R1);
+            a.jump_imm(Jmp::Jeq, R0, 0, stop);
+            a.emit(insn::mov_reg(R9, R0));
+            // The CFA: a register plus the row's offset.
+            let (plt, base) = (a.new_label(), a.new_label());
+            a.emit(insn::ldx(Size::B, R1, R9, table::ROW_CFA));
+            a.emit(insn::ldx(Size::DW, R3, R6, ST_SP));
+            a.jump_imm(Jmp::Jeq, R1, i32::from(table::CFA_SP), base);
+            a.jump_imm(Jmp::Jeq, R1, i32::from(table::CFA_PLT), plt);
+            a.jump_imm(Jmp::Jne, R1, i32::from(table::CFA_BP), stop);
+            a.emit(insn::ldx(Size::DW, R3, R6, ST_BP));
+            a.jump(base);
+            a.bind(plt);
+            a.emit(insn::mov_reg(R4, R7));
+            a.emit(insn::alu_imm(Alu::And, R4, 15));
+            a.jump_imm(Jmp::Jlt, R4, 11, base);
+            a.emit(insn::alu_imm(Alu::Add, R3, 8));
+            a.bind(base);
+            a.emit(insn::ldx(Size::W, R1, R9, table::ROW_CFA_OFFSET));
+            a.emit(insn::alu_imm(Alu::Lsh, R1, 32));
+            a.emit(insn::alu_imm(Alu::Arsh, R1, 32));
+            a.emit(insn::alu_reg(Alu::Add, R3, R1));
+            // Each caller's frame is above its callee's.
+            a.emit(insn::ldx(Size::DW, R2, R6, ST_SP));
+            a.jump_reg(Jmp::Jle, R3, R2, stop);
+            a.emit(insn::stx(Size::DW, R6, ST_SP, R3));
+            // The return address, just below the CFA, is the caller's pc.
+            a.emit(insn::mov_reg(R1, R6));
+            a.emit(insn::alu_imm(Alu::Add, R1, i32::from(ST_IP)));
+            a.emit(insn::mov_imm(R2, 8));
+            a.emit(insn::alu_imm(Alu::Sub, R3, 8));
+            a.emit(insn::call(Helper::ProbeReadUser));
+            a.jump_imm(Jmp::Jne, R0, 0, stop);
+            // The caller's rbp, where this frame saved it.
+            let go_on = a.new_label();
+            a.emit(insn::ldx(Size::B, R1, R9, table::ROW_BP));
+            a.jump_imm(Jmp::Jne, R1, i32::from(table::BP_SAVED), go_on);
+            a.emit(insn::ldx(Size::DW, R3, R6, ST_SP));
+            a.emit(insn::ldx(Size::H, R1, R9, table::ROW_BP_OFFSET));
+            a.emit(insn::alu_imm(Alu::Lsh, R1, 48));
+            a.emit(insn::alu_imm(Alu::Arsh, R1, 48));
+            a.emit(insn::alu_reg(Alu::Add, R3, R1));
+            a.emit(insn::mov_reg(R1, R6));
+            a.emit(insn::alu_imm(Alu::Add, R1, i32::from(ST_BP)));
+            a.emit(insn::mov_imm(R2, 8));
+            a.emit(insn::call(Helper::ProbeReadUser));
+            a.bind(go_on);
+        })
     }
 }
 
