@@ -2,170 +2,11 @@
 //! structured target. Wildcards stay in the target's strings; expanding them
 //! against the kernel or a binary is the probe catalog's job.
 
-use std::fmt;
-
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use crate::suggest::closest;
 
-/// The kinds of probe, one per provider, with their aliases.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Provider {
-    Begin,
-    End,
-    SelfEvent,
-    Test,
-    Bench,
-    Kprobe,
-    Kretprobe,
-    Uprobe,
-    Uretprobe,
-    Tracepoint,
-    RawTracepoint,
-    Fentry,
-    Fexit,
-    Usdt,
-    Profile,
-    Interval,
-    Software,
-    Hardware,
-    Watchpoint,
-    Iter,
-}
-
-/// Every spelling of every provider: canonical name first.
-const NAMES: &[(Provider, &[&str])] = &[
-    (Provider::Begin, &["BEGIN", "begin"]),
-    (Provider::End, &["END", "end"]),
-    (Provider::SelfEvent, &["self"]),
-    (Provider::Test, &["test"]),
-    (Provider::Bench, &["bench"]),
-    (Provider::Kprobe, &["kprobe", "k"]),
-    (Provider::Kretprobe, &["kretprobe", "kr"]),
-    (Provider::Uprobe, &["uprobe", "u"]),
-    (Provider::Uretprobe, &["uretprobe", "ur"]),
-    (Provider::Tracepoint, &["tracepoint", "t"]),
-    (Provider::RawTracepoint, &["rawtracepoint", "rt"]),
-    (Provider::Fentry, &["fentry", "f", "kfunc"]),
-    (Provider::Fexit, &["fexit", "fr", "kretfunc"]),
-    (Provider::Usdt, &["usdt", "U"]),
-    (Provider::Profile, &["profile", "p"]),
-    (Provider::Interval, &["interval", "i"]),
-    (Provider::Software, &["software", "s"]),
-    (Provider::Hardware, &["hardware", "h"]),
-    (Provider::Watchpoint, &["watchpoint", "w"]),
-    (Provider::Iter, &["iter", "it"]),
-];
-
-impl Provider {
-    pub fn from_name(name: &str) -> Option<Provider> {
-        NAMES.iter().find(|(_, names)| names.contains(&name)).map(|&(p, _)| p)
-    }
-
-    /// The canonical name, as `probe` prints it.
-    pub fn name(self) -> &'static str {
-        NAMES.iter().find(|(p, _)| *p == self).map_or("?", |(_, names)| names[0])
-    }
-
-    pub fn all() -> impl Iterator<Item = Provider> {
-        NAMES.iter().map(|&(p, _)| p)
-    }
-
-    pub fn all_names() -> impl Iterator<Item = &'static str> {
-        NAMES.iter().flat_map(|(_, names)| names.iter().copied())
-    }
-
-    /// The canonical names of the providers `has` holds for, as a list in
-    /// words (`kprobe, uprobe and usdt`): messages are made from the same
-    /// predicates the checks use, so they cannot disagree.
-    pub fn names_where(has: fn(Provider) -> bool) -> String {
-        let names: Vec<&str> = Provider::all().filter(|p| has(*p)).map(Provider::name).collect();
-        match names.split_last() {
-            Some((last, [])) => last.to_string(),
-            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-            None => String::new(),
-        }
-    }
-
-    /// `sargN` reads the traced function's stack arguments.
-    pub fn has_stack_args(self) -> bool {
-        matches!(self, Provider::Kprobe | Provider::Uprobe)
-    }
-
-    /// `retval` holds the traced function's return value.
-    pub fn has_retval(self) -> bool {
-        matches!(self, Provider::Kretprobe | Provider::Uretprobe | Provider::Fexit)
-    }
-
-    /// The context starts with the interrupted code's saved registers
-    /// (`reg()`, `usermode`): probes on functions and perf events.
-    pub fn has_saved_registers(self) -> bool {
-        matches!(
-            self,
-            Provider::Kprobe
-                | Provider::Kretprobe
-                | Provider::Uprobe
-                | Provider::Uretprobe
-                | Provider::Usdt
-                | Provider::Profile
-                | Provider::Interval
-                | Provider::Software
-                | Provider::Hardware
-                | Provider::Watchpoint
-        )
-    }
-
-    /// `args` holds typed arguments (from a tracepoint format, BTF or DWARF).
-    pub fn has_args(self) -> bool {
-        matches!(
-            self,
-            Provider::Tracepoint | Provider::RawTracepoint | Provider::Fentry | Provider::Fexit | Provider::Uprobe
-        )
-    }
-
-    /// `arg0`..`argN` read the traced function's registers.
-    pub fn has_argn(self) -> bool {
-        matches!(
-            self,
-            Provider::Kprobe
-                | Provider::Uprobe
-                | Provider::Usdt
-                | Provider::RawTracepoint
-                | Provider::Fentry
-                | Provider::Fexit
-        )
-    }
-
-    /// `func` names the traced function.
-    pub fn has_func(self) -> bool {
-        matches!(
-            self,
-            Provider::Kprobe
-                | Provider::Kretprobe
-                | Provider::Uprobe
-                | Provider::Uretprobe
-                | Provider::Fentry
-                | Provider::Fexit
-                | Provider::Usdt
-        )
-    }
-
-    /// Runs in user space context (user stacks, user memory).
-    pub fn is_user(self) -> bool {
-        matches!(self, Provider::Uprobe | Provider::Uretprobe | Provider::Usdt)
-    }
-
-    /// Runs once in the tracer rather than on a kernel event.
-    pub fn is_special(self) -> bool {
-        matches!(self, Provider::Begin | Provider::End | Provider::SelfEvent | Provider::Test | Provider::Bench)
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::provider::Provider;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeUnit {
@@ -415,7 +256,7 @@ pub fn perf_event_kind(provider: Provider, name: &str) -> Option<&'static PerfEv
 }
 
 /// One `:`-separated part of the raw text, unquoted, with its span.
-struct Part {
+pub(crate) struct Part {
     text: String,
     span: Span,
     quoted: bool,
@@ -449,7 +290,7 @@ pub fn parse_attach_point(raw: &str, offset: usize, params: &[String]) -> Result
         return Err(d);
     };
     let args = &parts[1..];
-    let target = parse_target(provider, args, first.span.to(parts[parts.len() - 1].span))?;
+    let target = (provider.spec().parse)(provider, args, first.span.to(parts[parts.len() - 1].span))?;
     Ok(AttachPoint { raw: text, span: whole, name, provider, target })
 }
 
@@ -548,98 +389,121 @@ fn arity_error(provider: Provider, span: Span, expected: &str, found: usize) -> 
     Diagnostic::error(span, format!("{provider} probe type requires {expected} arguments, found {found}"))
 }
 
-fn parse_target(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
-    let texts: Vec<&str> = args.iter().map(|p| p.text.as_str()).collect();
-    match provider {
-        Provider::Begin | Provider::End => match texts.as_slice() {
-            [] => Ok(Target::None),
-            _ => Err(arity_error(provider, span, "0", args.len())),
-        },
-        Provider::Test | Provider::Bench => match texts.as_slice() {
-            [name] if !name.is_empty() => Ok(Target::Named(vec![name.to_string()])),
-            _ => Err(arity_error(provider, span, "1", args.len())),
-        },
-        // The tracer's own events; 0.26 has one, SIGUSR1 reaching it.
-        Provider::SelfEvent => match texts.as_slice() {
-            ["signal", "SIGUSR1"] => Ok(Target::Named(vec!["signal".into(), "SIGUSR1".into()])),
-            ["signal", sig] => Err(Diagnostic::error(span, format!("{sig} is not a supported signal"))
-                .with_hint("self:signal:SIGUSR1 is the one there is")),
-            [trigger, ..] if *trigger != "signal" => {
-                Err(Diagnostic::error(span, format!("{trigger} is not a supported trigger"))
-                    .with_hint("self:signal:SIGUSR1 is the one there is"))
-            }
-            _ => Err(Diagnostic::error(span, "self probes look like self:signal:SIGUSR1")),
-        },
-        Provider::Kprobe | Provider::Kretprobe => parse_kernel_function(provider, args, span, true),
-        Provider::Fentry | Provider::Fexit => {
-            if texts.len() == 3 && texts[0] == "bpf" {
-                return Ok(Target::Kernel {
-                    module: Some(format!("bpf:{}", texts[1])),
-                    func: texts[2].to_string(),
-                    offset: None,
-                });
-            }
-            parse_kernel_function(provider, args, span, false)
-        }
-        Provider::RawTracepoint => parse_kernel_function(provider, args, span, false),
-        Provider::Uprobe | Provider::Uretprobe => parse_user(provider, args, span),
-        Provider::Tracepoint => match args {
-            [cat, event] if !cat.text.is_empty() && !event.text.is_empty() => {
-                Ok(Target::Tracepoint { category: cat.text.clone(), event: event.text.clone() })
-            }
-            _ => Err(arity_error(provider, span, "2", args.len())
-                .with_hint("tracepoints look like tracepoint:syscalls:sys_enter_openat")),
-        },
-        Provider::Usdt => match texts.as_slice() {
-            [name] => Ok(Target::Usdt { binary: None, namespace: None, name: name.to_string() }),
-            [bin, name] => Ok(Target::Usdt { binary: Some(bin.to_string()), namespace: None, name: name.to_string() }),
-            [bin, ns, name] => Ok(Target::Usdt {
-                binary: Some(bin.to_string()),
-                namespace: Some(ns.to_string()),
-                name: name.to_string(),
-            }),
-            _ => Err(arity_error(provider, span, "1 to 3", args.len())),
-        },
-        Provider::Profile | Provider::Interval => parse_timer(provider, args, span),
-        Provider::Software | Provider::Hardware => parse_perf_event(provider, args, span),
-        Provider::Watchpoint => match args {
-            [addr, len, mode] => {
-                let address = parse_u64(&addr.text).ok_or_else(|| {
-                    Diagnostic::error(addr.span, format!("invalid watchpoint address '{}'", addr.text))
-                })?;
-                let length = parse_u64(&len.text)
-                    .filter(|l| [1, 2, 4, 8].contains(l))
-                    .ok_or_else(|| Diagnostic::error(len.span, "watchpoint length must be 1, 2, 4 or 8"))?;
-                let ok_mode = !mode.text.is_empty()
-                    && mode.text.chars().all(|c| "rwx".contains(c))
-                    && !(mode.text.contains('x') && mode.text.len() > 1);
-                if !ok_mode {
-                    return Err(Diagnostic::error(mode.span, format!("invalid watchpoint mode '{}'", mode.text))
-                        .with_hint("the mode is a combination of r and w, or x alone"));
-                }
-                Ok(Target::Watchpoint { address, length, mode: mode.text.clone() })
-            }
-            _ => Err(arity_error(provider, span, "3", args.len())),
-        },
-        Provider::Iter => {
-            let (object, pin) = match texts.as_slice() {
-                [object] => (*object, None),
-                [object, pin] => (*object, Some(pin.to_string())),
-                _ => return Err(arity_error(provider, span, "1 or 2", args.len())),
-            };
-            // The iterators 0.26 has.
-            const OBJECTS: [&str; 3] = ["task", "task_file", "task_vma"];
-            if !OBJECTS.contains(&object) {
-                let mut d = Diagnostic::error(args[0].span, format!("'{object}' is not an iterator"))
-                    .with_hint("the iterators are iter:task, iter:task_file and iter:task_vma");
-                if let Some(s) = closest(object, OBJECTS.iter().copied()) {
-                    d = d.with_hint(format!("did you mean '{s}'?"));
-                }
-                return Err(d);
-            }
-            Ok(Target::Iter { object: object.to_string(), pin })
-        }
+/// The texts of the parts, for matching on.
+fn texts(args: &[Part]) -> Vec<&str> {
+    args.iter().map(|p| p.text.as_str()).collect()
+}
+
+/// `BEGIN`, `END`: nothing after the name.
+pub(crate) fn parse_bare(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+    match args {
+        [] => Ok(Target::None),
+        _ => Err(arity_error(provider, span, "0", args.len())),
     }
+}
+
+/// `test:NAME`, `bench:NAME`.
+pub(crate) fn parse_named(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+    match texts(args).as_slice() {
+        [name] if !name.is_empty() => Ok(Target::Named(vec![name.to_string()])),
+        _ => Err(arity_error(provider, span, "1", args.len())),
+    }
+}
+
+/// The tracer's own events; 0.26 has one, SIGUSR1 reaching it.
+pub(crate) fn parse_self(_: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+    match texts(args).as_slice() {
+        ["signal", "SIGUSR1"] => Ok(Target::Named(vec!["signal".into(), "SIGUSR1".into()])),
+        ["signal", sig] => Err(Diagnostic::error(span, format!("{sig} is not a supported signal"))
+            .with_hint("self:signal:SIGUSR1 is the one there is")),
+        [trigger, ..] if *trigger != "signal" => {
+            Err(Diagnostic::error(span, format!("{trigger} is not a supported trigger"))
+                .with_hint("self:signal:SIGUSR1 is the one there is"))
+        }
+        _ => Err(Diagnostic::error(span, "self probes look like self:signal:SIGUSR1")),
+    }
+}
+
+/// `kprobe:[MODULE:]FUNC[+OFFSET]`, `kprobe:ADDRESS`.
+pub(crate) fn parse_kprobe(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+    parse_kernel_function(provider, args, span, true)
+}
+
+/// `fentry:[MODULE:]FUNC`, `fentry:bpf:ID:FUNC`.
+pub(crate) fn parse_fentry(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+    if let ["bpf", id, func] = texts(args).as_slice() {
+        return Ok(Target::Kernel { module: Some(format!("bpf:{id}")), func: func.to_string(), offset: None });
+    }
+    parse_kernel_function(provider, args, span, false)
+}
+
+/// `rawtracepoint:[MODULE:]EVENT`.
+pub(crate) fn parse_raw_tracepoint(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+    parse_kernel_function(provider, args, span, false)
+}
+
+/// `tracepoint:CATEGORY:EVENT`.
+pub(crate) fn parse_tracepoint(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+    match args {
+        [cat, event] if !cat.text.is_empty() && !event.text.is_empty() => {
+            Ok(Target::Tracepoint { category: cat.text.clone(), event: event.text.clone() })
+        }
+        _ => Err(arity_error(provider, span, "2", args.len())
+            .with_hint("tracepoints look like tracepoint:syscalls:sys_enter_openat")),
+    }
+}
+
+/// `usdt:[BINARY:][NAMESPACE:]NAME`.
+pub(crate) fn parse_usdt(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+    match texts(args).as_slice() {
+        [name] => Ok(Target::Usdt { binary: None, namespace: None, name: name.to_string() }),
+        [bin, name] => Ok(Target::Usdt { binary: Some(bin.to_string()), namespace: None, name: name.to_string() }),
+        [bin, ns, name] => {
+            Ok(Target::Usdt { binary: Some(bin.to_string()), namespace: Some(ns.to_string()), name: name.to_string() })
+        }
+        _ => Err(arity_error(provider, span, "1 to 3", args.len())),
+    }
+}
+
+/// `watchpoint:ADDRESS:LENGTH:MODE`.
+pub(crate) fn parse_watchpoint(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+    let [addr, len, mode] = args else {
+        return Err(arity_error(provider, span, "3", args.len()));
+    };
+    let address = parse_u64(&addr.text)
+        .ok_or_else(|| Diagnostic::error(addr.span, format!("invalid watchpoint address '{}'", addr.text)))?;
+    let length = parse_u64(&len.text)
+        .filter(|l| [1, 2, 4, 8].contains(l))
+        .ok_or_else(|| Diagnostic::error(len.span, "watchpoint length must be 1, 2, 4 or 8"))?;
+    let ok_mode = !mode.text.is_empty()
+        && mode.text.chars().all(|c| "rwx".contains(c))
+        && !(mode.text.contains('x') && mode.text.len() > 1);
+    if !ok_mode {
+        return Err(Diagnostic::error(mode.span, format!("invalid watchpoint mode '{}'", mode.text))
+            .with_hint("the mode is a combination of r and w, or x alone"));
+    }
+    Ok(Target::Watchpoint { address, length, mode: mode.text.clone() })
+}
+
+/// The iterators 0.26 has.
+pub const ITERATORS: [&str; 3] = ["task", "task_file", "task_vma"];
+
+/// `iter:OBJECT[:PIN]`.
+pub(crate) fn parse_iter(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+    let (object, pin) = match texts(args).as_slice() {
+        [object] => (object.to_string(), None),
+        [object, pin] => (object.to_string(), Some(pin.to_string())),
+        _ => return Err(arity_error(provider, span, "1 or 2", args.len())),
+    };
+    if !ITERATORS.contains(&object.as_str()) {
+        let mut d = Diagnostic::error(args[0].span, format!("'{object}' is not an iterator"))
+            .with_hint("the iterators are iter:task, iter:task_file and iter:task_vma");
+        if let Some(s) = closest(&object, ITERATORS.iter().copied()) {
+            d = d.with_hint(format!("did you mean '{s}'?"));
+        }
+        return Err(d);
+    }
+    Ok(Target::Iter { object, pin })
 }
 
 fn parse_kernel_function(
@@ -686,7 +550,7 @@ fn split_offset(part: &Part) -> Result<(String, Option<u64>), Diagnostic> {
     }
 }
 
-fn parse_user(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+pub(crate) fn parse_user(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
     let (binary, lang, loc) = match args {
         [loc] => (None, None, loc),
         [bin, loc] => {
@@ -747,7 +611,7 @@ fn parse_user(provider: Provider, args: &[Part], span: Span) -> Result<Target, D
     Ok(Target::User { binary, location, lang })
 }
 
-fn parse_timer(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+pub(crate) fn parse_timer(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
     let (unit, value) = match args {
         [v] => {
             // interval:1s, interval:100ms, interval:1000000 (nanoseconds)
@@ -784,7 +648,7 @@ fn parse_count(provider: Provider, text: &str, span: Span) -> Result<u64, Diagno
     }
 }
 
-fn parse_perf_event(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
+pub(crate) fn parse_perf_event(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
     let (event, count) = match args {
         [e] => (e, None),
         [e, c] if c.text.is_empty() => (e, None),

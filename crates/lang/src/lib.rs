@@ -22,6 +22,7 @@ pub mod lexer;
 pub mod parser;
 pub mod preprocess;
 pub mod printer;
+pub mod provider;
 pub mod registry;
 pub mod source;
 pub mod suggest;

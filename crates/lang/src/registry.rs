@@ -40,8 +40,9 @@ pub struct Builtin {
     pub sample: &'static str,
     /// How the checker types a call of it.
     pub rule: Rule,
-    /// The probes it may be used in (and how to say which), where not all.
-    pub probes: Option<(&'static [Provider], &'static str)>,
+    /// The probe types it may be used in, where not all (messages list them
+    /// from the same predicate).
+    pub probes: Option<fn(Provider) -> bool>,
 }
 
 /// What an argument must be.
@@ -106,8 +107,8 @@ impl Builtin {
     }
 
     /// Only for these probes.
-    const fn only_in(self, providers: &'static [Provider], which: &'static str) -> Builtin {
-        Builtin { probes: Some((providers, which)), ..self }
+    const fn only_in(self, allowed: fn(Provider) -> bool) -> Builtin {
+        Builtin { probes: Some(allowed), ..self }
     }
 }
 
@@ -372,7 +373,7 @@ pub const REGISTRY: &[Builtin] = &[
         "",
     )
     .simple(1, &[Arg::Any, Arg::Int], Ret::Str)
-    .only_in(&[Provider::Fentry, Provider::Fexit], "fentry and fexit"),
+    .only_in(Provider::has_btf_context),
     v("pcomm", "string pcomm", "The parent task's name.", "BEGIN { print(pcomm); }"),
     f(
         "percpu_kaddr",
@@ -402,7 +403,7 @@ pub const REGISTRY: &[Builtin] = &[
     v("rand", "uint32 rand", "A pseudo-random number.", "BEGIN { print(rand); }"),
     f("reg", "uint64 reg(string name)", "A saved register (probes with registers).", "")
         .simple(1, &[Arg::StrLit], Ret::U64)
-        .only_in(&[Provider::Kprobe, Provider::Uprobe, Provider::Kretprobe, Provider::Uretprobe], "kprobe and uprobe"),
+        .only_in(Provider::has_saved_registers),
     v("retval", "int64 retval", "The return value (kretprobe, uretprobe, fexit).", ""),
     f("signal", "void signal(sig)", "Sends a signal to the current process (--unsafe).", ""),
     f(
@@ -421,7 +422,7 @@ pub const REGISTRY: &[Builtin] = &[
         "",
     )
     .simple(4, &[Arg::StrLit, Arg::Any, Arg::Int, Arg::Int], Ret::I64)
-    .only_in(&[Provider::Fentry, Provider::Fexit], "fentry and fexit"),
+    .only_in(Provider::has_btf_context),
     f(
         "socket_cookie",
         "uint64 socket_cookie(struct sock *sk)",
@@ -429,7 +430,7 @@ pub const REGISTRY: &[Builtin] = &[
         "",
     )
     .simple(1, &[Arg::Any], Ret::U64)
-    .only_in(&[Provider::Fentry, Provider::Fexit], "fentry and fexit"),
+    .only_in(Provider::has_btf_context),
     f(
         "static_assert",
         "void static_assert(bool cond, string msg)",
@@ -524,7 +525,7 @@ pub const REGISTRY: &[Builtin] = &[
         "",
     )
     .simple(1, &[Arg::StrLit], Ret::U64)
-    .only_in(&[Provider::Uprobe, Provider::Uretprobe, Provider::Usdt], "uprobe, uretprobe and usdt"),
+    .only_in(Provider::is_user),
     v("uid", "uint64 uid", "The current task's user id.", "BEGIN { print(uid); }"),
     not_built(
         "unwatch",

@@ -6,6 +6,7 @@ pub mod dwarf;
 pub mod glob;
 pub mod kernel;
 pub mod list;
+mod providers;
 pub mod resolve;
 pub mod symbols;
 pub mod tracefs;
@@ -13,6 +14,7 @@ pub mod unwind;
 pub mod usdt;
 pub mod user;
 
+pub use list::ListOptions;
 pub use resolve::{Detail, FentrySite, KprobeSite, ResolveOptions, Resolved, Site, UprobeSite, UsdtSite, resolve};
 
 use bpfscope_lang::Diagnostic;

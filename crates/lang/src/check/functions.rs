@@ -120,8 +120,8 @@ impl Checker<'_> {
             self.refuse_bucket_map(c);
         }
         let entry = crate::registry::lookup(&c.name);
-        if let Some((providers, which)) = entry.and_then(|b| b.probes) {
-            self.require_provider(c, c.name_span, providers, which);
+        if let Some(allowed) = entry.and_then(|b| b.probes) {
+            self.require_provider(c, c.name_span, allowed);
         }
         if let Some(Rule::Simple { min, args, ret }) = entry.map(|b| b.rule) {
             let name = c.name.as_str();
@@ -330,7 +330,7 @@ impl Checker<'_> {
             }
             "override" => {
                 self.require_unsafe(c, span);
-                self.require_provider(c, span, &[Provider::Kprobe], "kprobe");
+                self.require_provider(c, span, |p| p == Provider::Kprobe);
                 if self.arity(c, span, 1, 1) {
                     self.arg(c, 0, &c.args[0], Arg::Int);
                 }
@@ -643,8 +643,11 @@ impl Checker<'_> {
         }
     }
 
-    fn require_provider(&mut self, c: &Call, span: Span, allowed: &[Provider], which: &str) {
-        if let Some(p) = self.providers.iter().find(|p| !allowed.contains(p)) {
+    /// `allowed` says which probe types may call `c`; the message lists
+    /// them from the same predicate.
+    fn require_provider(&mut self, c: &Call, span: Span, allowed: fn(Provider) -> bool) {
+        if let Some(p) = self.providers.iter().find(|&&p| !allowed(p)) {
+            let which = Provider::names_where(allowed);
             self.error(
                 Diagnostic::error(span, format!("{}() can only be used in {which} probes", c.name))
                     .with_hint(format!("it is used here in a {} probe", p.name())),
