@@ -23,6 +23,28 @@ fn page_faults_fire_a_software_probe() {
     assert!(n >= 200, "{out}");
 }
 
+/// A perf event's context starts with the interrupted code's registers,
+/// so `reg()` and `usermode` read them (as in 0.26): the faults of pages
+/// the target touches are taken in user mode at a user address.
+#[test]
+fn registers_of_a_perf_event_are_the_interrupted_codes() {
+    require_root!();
+    let faulter = build_target("faulter", &[]);
+    let tracer = Tracer::start(&[
+        "-e",
+        r#"software:page-faults:1 /comm == "faulter"/ {
+            @[usermode, reg("ip") >= 0x1000 && reg("ip") < 0x800000000000] = count();
+        }"#,
+    ]);
+    assert!(Command::new(&faulter).arg("200").status().expect("runs").success());
+    let out = stdout(&tracer.interrupt());
+    let count = |key: &str| -> u64 {
+        out.lines().find_map(|l| l.strip_prefix(&format!("@[{key}]: "))).and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    assert!(count("1, true") >= 200, "{out}");
+    assert_eq!(count("1, false"), 0, "a user-mode fault at a kernel address: {out}");
+}
+
 #[test]
 fn hardware_events_work_or_say_why_not() {
     require_root!();

@@ -1,17 +1,172 @@
-//! What a probe's context holds: the saved registers of a kprobe or uprobe
-//! (`argN`, `sargN`, `retval`) and the attach point's identity (`probe`,
-//! `func`).
+//! Every read of a probe's context, decided by its provider's
+//! [`ContextKind`] (lang's provider table) and its resolved site: saved
+//! registers (`argN`, `sargN`, `retval`, `reg()`, `usermode`), raw and
+//! BTF-typed argument slots, tracepoint records, USDT operands, an
+//! iterator's `ctx`, and the attach point's identity (`probe`, `func`).
+//! The program keeps the context pointer in R9 (see the prologue).
 
 use bpfscope_lang::Span;
+use bpfscope_lang::ast::Expr;
 use bpfscope_lang::check::Type;
+use bpfscope_lang::provider::ContextKind;
 
-use super::{GResult, Gen, Place, ProbeIds, Val};
-use crate::insn::{self, Alu, FP, Helper, R0, R1, R2, R3, R9, Size};
+use super::{GResult, Gen, Place, ProbeIds, Val, is_aggregate, size_of};
+
+use crate::insn::{self, Alu, FP, Helper, Jmp, R0, R1, R2, R3, R9, Size};
 use crate::program::StackMode;
 use bpfscope_lang::builtins::pt_regs;
+use bpfscope_probes::Detail;
 
-/// Offsets in x86-64's `struct pt_regs`.
 impl Gen<'_, '_> {
+    fn context_kind(&self) -> ContextKind {
+        self.provider.context()
+    }
+
+    /// The context is the traced code's saved registers.
+    fn has_registers(&self) -> bool {
+        self.context_kind().has_registers()
+    }
+
+    /// Whether pointers in this probe's context point into user memory:
+    /// user probes, and the arguments of system call tracepoints.
+    pub(super) fn user_pointers(&self) -> bool {
+        self.provider.is_user() || matches!(&self.detail, Detail::Tracepoint { category, .. } if category == "syscalls")
+    }
+
+    /// What the program does first with its context: keeps it in R9; an
+    /// iterator's last call has no object (the kernel wants the check),
+    /// and there is nothing to do then.
+    pub(super) fn context_prologue(&mut self) {
+        self.asm.emit(insn::mov_reg(R9, R1));
+        if self.context_kind() == ContextKind::Iterator {
+            let go_on = self.asm.new_label();
+            self.asm.emit(insn::ldx(Size::DW, R0, R9, 8));
+            self.asm.jump_imm(Jmp::Jne, R0, 0, go_on);
+            self.asm.emit(insn::mov_imm(R0, 0));
+            self.asm.emit(insn::exit());
+            self.asm.bind(go_on);
+        }
+    }
+
+    /// A builtin variable that reads the context: `ctx`, `usermode`,
+    /// `func`, `retval`, `argN`, `sargN`.
+    pub(super) fn context_builtin(&mut self, name: &str, span: Span) -> GResult<Val> {
+        let kind = self.context_kind();
+        match name {
+            // The iterator's context, whose fields are read as a kernel
+            // struct's.
+            "ctx" if kind == ContextKind::Iterator => {
+                self.ctx(span, "ctx")?;
+                self.keep(R9)
+            }
+            "usermode" if self.has_registers() => self.usermode(span),
+            "func" if self.provider.has_func() => self.func_id(),
+            "retval" => match kind {
+                ContextKind::Btf { ret: true } => self.fexit_retval(span),
+                ContextKind::ReturnRegisters => self.retval(span),
+                _ => Err(self.unsupported(span, "retval here")),
+            },
+            _ => match (bpfscope_lang::builtins::numbered_arg(name), kind) {
+                (Some((false, n)), ContextKind::RawArgs | ContextKind::Btf { .. }) => self.raw_arg(n, span),
+                (Some((false, n)), ContextKind::Usdt) => self.usdt_arg(n, span),
+                (Some((false, n)), ContextKind::EntryRegisters | ContextKind::ReturnRegisters) => self.arg(n, span),
+                (Some((true, n)), ContextKind::EntryRegisters | ContextKind::ReturnRegisters) => {
+                    self.stack_arg(n, span)
+                }
+                _ => Err(self.unsupported(span, &format!("the {name} builtin"))),
+            },
+        }
+    }
+
+    /// `args.field`: from the tracepoint's record, the raw tracepoint's or
+    /// fentry's BTF-named slots, or the uprobe's DWARF-named registers.
+    pub(super) fn args_field(&mut self, field: &str, span: Span, e: &Expr) -> GResult<Val> {
+        match &self.detail {
+            Detail::RawTracepoint { args: Some(args) } => {
+                let args = std::sync::Arc::clone(args);
+                self.raw_args_field(&args, field, span)
+            }
+            Detail::Fentry(site) => {
+                let params = std::sync::Arc::clone(&site.params);
+                self.raw_args_field(&params, field, span)
+            }
+            Detail::Uprobe(bpfscope_probes::UprobeSite { params: Some(params), .. }) => {
+                let params = std::sync::Arc::clone(params);
+                self.uprobe_args_field(&params, field, span)
+            }
+            Detail::Tracepoint { .. } => self.tracepoint_field(field, span, e),
+            _ => Err(self.unsupported(span, "args in this probe")),
+        }
+    }
+
+    /// `args.field` of a tracepoint: read from the record the context
+    /// points at.
+    fn tracepoint_field(&mut self, field: &str, span: Span, e: &Expr) -> GResult<Val> {
+        let bpfscope_probes::Detail::Tracepoint { format, category, event } = &self.detail else {
+            return Err(self.unsupported(span, "args in this probe"));
+        };
+        self.ctx(span, "args")?;
+        let Some(f) = format.fields.iter().find(|f| f.name == field).cloned() else {
+            return Err(bpfscope_lang::Diagnostic::error(
+                span,
+                format!("tracepoint {category}:{event} has no field '{field}'"),
+            ));
+        };
+        let t = self.ty(e);
+        let off = i16::try_from(f.offset).map_err(|_| self.unsupported(span, "a field this far into the record"))?;
+        if f.is_data_loc() {
+            // The low half of the u32 is the string's offset in the record.
+            // Read as str() reads (see `str_pad`), so a string longer than
+            // max_strlen shows it.
+            let cap = size_of(&t);
+            let read = cap + self.str_pad();
+            let dst = self.alloc(read)?;
+            self.zero(dst, read);
+            self.asm.emit(insn::ldx(Size::W, R2, R9, off));
+            self.asm.emit(insn::alu_imm(Alu::And, R2, 0xffff));
+            self.asm.emit(insn::mov_reg(R3, R9));
+            self.asm.emit(insn::alu_reg(Alu::Add, R3, R2));
+            self.addr(R1, dst);
+            self.asm.emit(insn::mov_imm(R2, read as i32));
+            self.asm.emit(insn::call(Helper::ProbeReadKernelStr));
+            return Ok(Val::Mem(dst));
+        }
+        if is_aggregate(&t) {
+            let size = size_of(&t).min(f.size);
+            let dst = self.alloc(size_of(&t))?;
+            self.zero(dst, size_of(&t));
+            self.copy_from(R9, off, dst, size);
+            if matches!(t, Type::Str(_)) {
+                self.st_imm(Size::B, dst.at(size_of(&t) - 1), 0);
+            }
+            return Ok(Val::Mem(dst));
+        }
+        self.asm.emit(insn::ldx(Size::of(f.size), R0, R9, off));
+        if f.signed && f.size < 8 {
+            let shift = 64 - 8 * f.size as i32;
+            self.asm.emit(insn::alu_imm(Alu::Lsh, R0, shift));
+            self.asm.emit(insn::alu_imm(Alu::Arsh, R0, shift));
+        }
+        self.keep(R0)
+    }
+
+    /// The saved code segment's privilege level (x86-64): 1 in user mode.
+    fn usermode(&mut self, span: Span) -> GResult<Val> {
+        self.ctx(span, "usermode")?;
+        let cs = bpfscope_lang::builtins::pt_regs_offset("cs").unwrap_or(136);
+        self.asm.emit(insn::ldx(Size::DW, R0, R9, cs));
+        self.asm.emit(insn::alu_imm(Alu::And, R0, 3));
+        let user = self.asm.new_label();
+        let done = self.asm.new_label();
+        self.asm.jump_imm(Jmp::Jeq, R0, 3, user);
+        self.asm.emit(insn::mov_imm(R0, 0));
+        self.asm.jump(done);
+        self.asm.bind(user);
+        self.asm.emit(insn::mov_imm(R0, 1));
+        self.asm.bind(done);
+        self.keep(R0)
+    }
+
     /// The context pointer: only the program itself has it, not the
     /// callbacks of loops over maps.
     pub(super) fn ctx(&self, span: Span, what: &str) -> GResult<()> {
@@ -60,7 +215,7 @@ impl Gen<'_, '_> {
     /// fexit's `retval`: the slot after the arguments.
     pub(super) fn fexit_retval(&mut self, span: Span) -> GResult<Val> {
         self.ctx(span, "retval")?;
-        let bpfscope_probes::Detail::Fentry(site) = &self.detail else {
+        let Detail::Fentry(site) = &self.detail else {
             return Err(self.unsupported(span, "retval here"));
         };
         let (n, t) = (site.params.len(), site.return_type.clone());
@@ -132,7 +287,7 @@ impl Gen<'_, '_> {
     pub(super) fn usdt_arg(&mut self, n: u32, span: Span) -> GResult<Val> {
         use bpfscope_probes::usdt::UsdtLocation;
         self.ctx(span, &format!("arg{n}"))?;
-        let bpfscope_probes::Detail::Usdt(site) = &self.detail else {
+        let Detail::Usdt(site) = &self.detail else {
             return Err(self.unsupported(span, "argN here"));
         };
         let probe = &site.probe;

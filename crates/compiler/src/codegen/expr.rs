@@ -155,21 +155,6 @@ impl Gen<'_, '_> {
                 call(self, Helper::GetNumaNodeId);
                 self.keep(R0)
             }
-            // The saved code segment's privilege level (x86-64).
-            "usermode" => {
-                self.ctx(e.span, "usermode")?;
-                self.asm.emit(insn::ldx(Size::DW, R0, crate::insn::R9, 136));
-                self.asm.emit(insn::alu_imm(Alu::And, R0, 3));
-                let user = self.asm.new_label();
-                let done = self.asm.new_label();
-                self.asm.jump_imm(Jmp::Jeq, R0, 3, user);
-                self.asm.emit(insn::mov_imm(R0, 0));
-                self.asm.jump(done);
-                self.asm.bind(user);
-                self.asm.emit(insn::mov_imm(R0, 1));
-                self.asm.bind(done);
-                self.keep(R0)
-            }
             "probetype" => {
                 let name = match self.provider {
                     Provider::Begin | Provider::End => "special",
@@ -216,12 +201,6 @@ impl Gen<'_, '_> {
                 call(self, Helper::GetCurrentTask);
                 self.keep(R0)
             }
-            // The iterator's context, whose fields are read as a kernel
-            // struct's.
-            "ctx" if self.provider == Provider::Iter => {
-                self.ctx(e.span, "ctx")?;
-                self.keep(crate::insn::R9)
-            }
             "comm" => {
                 let off = self.alloc(16)?;
                 self.zero(off, 16);
@@ -233,28 +212,8 @@ impl Gen<'_, '_> {
             "probe" => self.probe_id(),
             "ustack" | "kstack" => self.stack(name == "ustack", None, None, e.span),
             "dw_ustack" => self.dw_stack(None, None, e.span),
-            "func"
-                if self.provider.is_user()
-                    || matches!(
-                        self.provider,
-                        Provider::Kprobe | Provider::Kretprobe | Provider::Fentry | Provider::Fexit
-                    ) =>
-            {
-                self.func_id()
-            }
-            "retval" if matches!(self.detail, bpfscope_probes::Detail::Fentry(_)) => self.fexit_retval(e.span),
-            "retval" => self.retval(e.span),
-            _ => match bpfscope_lang::builtins::numbered_arg(name) {
-                Some((false, n))
-                    if matches!(self.provider, Provider::RawTracepoint | Provider::Fentry | Provider::Fexit) =>
-                {
-                    self.raw_arg(n, e.span)
-                }
-                Some((false, n)) if self.provider == Provider::Usdt => self.usdt_arg(n, e.span),
-                Some((false, n)) if self.has_registers() => self.arg(n, e.span),
-                Some((true, n)) if self.has_registers() => self.stack_arg(n, e.span),
-                _ => Err(self.unsupported(e.span, &format!("the {name} builtin"))),
-            },
+            // What the probe's context holds: context.rs reads it.
+            _ => self.context_builtin(name, e.span),
         }
     }
 
@@ -1147,72 +1106,6 @@ fn sizeof_spec(t: &TypeSpec) -> Option<i64> {
         };
     }
     Some(size)
-}
-
-impl Gen<'_, '_> {
-    /// `args.field` of a tracepoint: read from the record the context
-    /// points at.
-    fn args_field(&mut self, field: &str, span: bpfscope_lang::Span, e: &Expr) -> GResult<Val> {
-        if let bpfscope_probes::Detail::RawTracepoint { args: Some(args) } = &self.detail {
-            let args = std::sync::Arc::clone(args);
-            return self.raw_args_field(&args, field, span);
-        }
-        if let bpfscope_probes::Detail::Fentry(site) = &self.detail {
-            let params = std::sync::Arc::clone(&site.params);
-            return self.raw_args_field(&params, field, span);
-        }
-        if let bpfscope_probes::Detail::Uprobe(bpfscope_probes::UprobeSite { params: Some(params), .. }) = &self.detail
-        {
-            let params = std::sync::Arc::clone(params);
-            return self.uprobe_args_field(&params, field, span);
-        }
-        let bpfscope_probes::Detail::Tracepoint { format, category, event } = &self.detail else {
-            return Err(self.unsupported(span, "args in this probe"));
-        };
-        self.ctx(span, "args")?;
-        let Some(f) = format.fields.iter().find(|f| f.name == field).cloned() else {
-            return Err(bpfscope_lang::Diagnostic::error(
-                span,
-                format!("tracepoint {category}:{event} has no field '{field}'"),
-            ));
-        };
-        let t = self.ty(e);
-        let off = i16::try_from(f.offset).map_err(|_| self.unsupported(span, "a field this far into the record"))?;
-        if f.is_data_loc() {
-            // The low half of the u32 is the string's offset in the record.
-            // Read as str() reads (see `str_pad`), so a string longer than
-            // max_strlen shows it.
-            let cap = size_of(&t);
-            let read = cap + self.str_pad();
-            let dst = self.alloc(read)?;
-            self.zero(dst, read);
-            self.asm.emit(insn::ldx(Size::W, R2, crate::insn::R9, off));
-            self.asm.emit(insn::alu_imm(Alu::And, R2, 0xffff));
-            self.asm.emit(insn::mov_reg(crate::insn::R3, crate::insn::R9));
-            self.asm.emit(insn::alu_reg(Alu::Add, crate::insn::R3, R2));
-            self.addr(R1, dst);
-            self.asm.emit(insn::mov_imm(R2, read as i32));
-            self.asm.emit(insn::call(Helper::ProbeReadKernelStr));
-            return Ok(Val::Mem(dst));
-        }
-        if is_aggregate(&t) {
-            let size = size_of(&t).min(f.size);
-            let dst = self.alloc(size_of(&t))?;
-            self.zero(dst, size_of(&t));
-            self.copy_from(crate::insn::R9, off, dst, size);
-            if matches!(t, Type::Str(_)) {
-                self.st_imm(Size::B, dst.at(size_of(&t) - 1), 0);
-            }
-            return Ok(Val::Mem(dst));
-        }
-        self.asm.emit(insn::ldx(Size::of(f.size), R0, crate::insn::R9, off));
-        if f.signed && f.size < 8 {
-            let shift = 64 - 8 * f.size as i32;
-            self.asm.emit(insn::alu_imm(Alu::Lsh, R0, shift));
-            self.asm.emit(insn::alu_imm(Alu::Arsh, R0, shift));
-        }
-        self.keep(R0)
-    }
 }
 
 impl Gen<'_, '_> {

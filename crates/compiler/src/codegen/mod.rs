@@ -891,33 +891,9 @@ impl<'a, 'b> Gen<'a, 'b> {
         }
     }
 
-    /// Whether pointers in this probe's context point into user memory:
-    /// user probes, and the arguments of system call tracepoints.
-    fn user_pointers(&self) -> bool {
-        self.provider.is_user() || matches!(&self.detail, Detail::Tracepoint { category, .. } if category == "syscalls")
-    }
-
-    /// The context is the traced function's saved registers.
-    fn has_registers(&self) -> bool {
-        matches!(
-            self.provider,
-            Provider::Kprobe | Provider::Kretprobe | Provider::Uprobe | Provider::Uretprobe | Provider::Usdt
-        )
-    }
-
     fn prologue(&mut self) -> GResult<()> {
         self.asm.set_span(self.probe_span);
-        self.asm.emit(insn::mov_reg(R9, R1));
-        if self.provider == Provider::Iter {
-            // An iterator's last call has no object (the kernel wants the
-            // check): nothing to do then.
-            let go_on = self.asm.new_label();
-            self.asm.emit(insn::ldx(Size::DW, R0, R9, 8));
-            self.asm.jump_imm(Jmp::Jne, R0, 0, go_on);
-            self.asm.emit(insn::mov_imm(R0, 0));
-            self.asm.emit(insn::exit());
-            self.asm.bind(go_on);
-        }
+        self.context_prologue();
         self.scratch_base(0)
     }
 
