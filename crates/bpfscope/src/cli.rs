@@ -81,7 +81,7 @@ pub struct Cli {
     pub allow_unsafe: bool,
 
     /// Do not use these kernel features, as if the kernel lacked them:
-    /// uprobe_multi, uprobe_pmu, kprobe_multi, kprobe_pmu, kprobe_events, bpf_loop.
+    /// uprobe_multi, uprobe_pmu, kprobe_multi, kprobe_pmu, kprobe_events, uprobe_events, bpf_loop.
     #[arg(long, value_name = "FEATURE,...", value_delimiter = ',')]
     pub no_feature: Vec<String>,
 

@@ -136,7 +136,7 @@ fn features_not_built_yet_say_so() {
         (o.status.code(), stderr(&o)),
         (
             Some(1),
-            "bpfscope: error: unknown feature 'uprobe_mult' (known: uprobe_multi, uprobe_pmu, kprobe_multi, kprobe_pmu, kprobe_events, bpf_loop)\n"
+            "bpfscope: error: unknown feature 'uprobe_mult' (known: uprobe_multi, uprobe_pmu, kprobe_multi, kprobe_pmu, kprobe_events, uprobe_events, bpf_loop)\n"
                 .to_string()
         )
     );

@@ -100,6 +100,36 @@ fn legacy_uprobe_events_are_removed_at_exit() {
     }
 }
 
+/// A kernel without uprobes (disabling both interfaces pretends one) is
+/// named before anything loads or attaches: one line, exit 1, no
+/// program's output and no tracefs event left.
+#[test]
+fn a_kernel_without_uprobes_is_told_before_anything_loads() {
+    require_root!();
+    let _events = lock_events();
+    let target = build_target_as("uprobed", "uprobed_none", &[]);
+    let program = format!("BEGIN {{ printf(\"began\\n\"); }} uprobe:{}:step_one {{ @ = count(); }}", target.display());
+    let child = bpfscope()
+        .args(["--no-feature", "uprobe_pmu,uprobe_events", "-e", &program])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "bpfscope: error: cannot attach uprobe:{}:step_one: this kernel has no uprobe support \
+             (no uprobe PMU and no uprobe_events)\n",
+            target.display()
+        )
+    );
+    assert_eq!(legacy_events_of(pid), Vec::<String>::new());
+}
+
 #[test]
 fn verbose_says_which_interface_attached() {
     require_root!();

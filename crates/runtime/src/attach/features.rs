@@ -18,6 +18,9 @@ pub enum Feature {
     /// Kprobes through tracefs's `kprobe_events` where the PMU is missing
     /// (disabling both pretends the kernel has no kprobes).
     KprobeEvents,
+    /// Uprobes through tracefs's `uprobe_events` where the PMU is missing
+    /// (disabling both pretends the kernel has no uprobes).
+    UprobeEvents,
     /// Loops as `bpf_loop` callbacks (Linux 5.17); else inline, which the
     /// verifier walks once per iteration.
     BpfLoop,
@@ -29,6 +32,7 @@ const NAMES: &[(Feature, &str)] = &[
     (Feature::KprobeMulti, "kprobe_multi"),
     (Feature::KprobePmu, "kprobe_pmu"),
     (Feature::KprobeEvents, "kprobe_events"),
+    (Feature::UprobeEvents, "uprobe_events"),
     (Feature::BpfLoop, "bpf_loop"),
 ];
 

@@ -7,8 +7,10 @@ mod legacy;
 mod uprobes;
 
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::path::Path;
 
 use bpfscope_compiler::{Compiled, ProgKind, ProgSpec};
+use bpfscope_lang::provider::Needs;
 use libbpf_rs::{Link, PerfEventOpts, ProgramMut};
 
 pub use features::{
@@ -37,7 +39,8 @@ impl ProbeMode {
         if let Some(p) = features.enabled(pmu_feature).then(|| ProbePmu::find(pmu)).flatten() {
             return ProbeMode::Pmu(p);
         }
-        let events_allowed = events_file != "kprobe_events" || features.enabled(Feature::KprobeEvents);
+        let events_feature = if events_file == "kprobe_events" { Feature::KprobeEvents } else { Feature::UprobeEvents };
+        let events_allowed = features.enabled(events_feature);
         let has_events = events_allowed && bpfscope_probes::tracefs::root().is_ok_and(|r| r.join(events_file).exists());
         if has_events { ProbeMode::Legacy } else { ProbeMode::Missing }
     }
@@ -109,20 +112,46 @@ impl Plan {
         Plan { uprobe, kprobe, uprobe_multi, kprobe_multi, pid }
     }
 
-    /// Refuses, before anything loads, programs the kernel cannot attach.
+    /// Refuses, before anything loads, programs the kernel cannot attach:
+    /// what each probe type needs (its row of lang's provider table) that
+    /// this kernel lacks. Needs found missing only when loading (fentry's
+    /// trampolines) are reported there.
     pub fn check(&self, compiled: &Compiled) -> Result<(), RunError> {
         for spec in &compiled.programs {
-            if let ProgKind::Kprobe { sites, .. } = &spec.kind
-                && self.kprobe == ProbeMode::Missing
-            {
-                let function = sites.first().map_or("", |s| s.function.as_str());
-                return Err(RunError::Attach {
-                    probe: spec.attach.canonical(),
-                    source: AttachError::Refused(kprobes::missing_kprobes_message(function)),
-                });
+            if let Some(why) = self.missing(spec) {
+                return Err(RunError::Attach { probe: spec.attach.canonical(), source: AttachError::Refused(why) });
             }
         }
         Ok(())
+    }
+
+    /// Why `spec`'s probe type cannot run on this kernel, if it cannot.
+    fn missing(&self, spec: &ProgSpec) -> Option<String> {
+        match spec.attach.provider.spec().needs {
+            Needs::Kprobes if self.kprobe == ProbeMode::Missing => {
+                let function = match &spec.kind {
+                    ProgKind::Kprobe { sites, .. } => sites.first().map_or("", |s| s.function.as_str()),
+                    _ => "",
+                };
+                Some(kprobes::missing_kprobes_message(function))
+            }
+            Needs::Uprobes if self.uprobe == ProbeMode::Missing => {
+                Some("this kernel has no uprobe support (no uprobe PMU and no uprobe_events)".into())
+            }
+            Needs::Breakpoints if !Path::new("/sys/bus/event_source/devices/breakpoint").exists() => Some(
+                "this kernel has no hardware breakpoints (no breakpoint PMU under /sys/bus/event_source/devices)"
+                    .into(),
+            ),
+            Needs::Kprobes
+            | Needs::Uprobes
+            | Needs::Breakpoints
+            | Needs::Nothing
+            | Needs::Tracepoints
+            | Needs::RawTracepoints
+            | Needs::Trampolines
+            | Needs::PerfEvents
+            | Needs::Iterators => None,
+        }
     }
 
     /// The ELF section that sets how libbpf loads a program.
