@@ -29,6 +29,11 @@ pub struct Cli {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Run the program's bench: probes (after BEGIN, attaching nothing),
+    /// print each one's average time per run, and end.
+    #[arg(long)]
+    pub bench: bool,
+
     /// Print debug output of a stage: ast, insns (each probe's eBPF with
     /// its source lines), or all (may be repeated, or comma-separated).
     #[arg(short = 'd', value_name = "STAGE", value_delimiter = ',')]

@@ -122,6 +122,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         print_insns: cli.debug.iter().any(|s| s == "insns" || s == "all"),
         output: cli.output.as_ref().map(std::path::PathBuf::from),
         flamegraph: cli.flamegraph.clone(),
+        bench: cli.bench,
         buffering: cli.buffering.as_deref().map(str::parse).transpose().map_err(Error::Usage)?,
         read_warnings: match (cli.runtime_warnings, cli.no_warnings) {
             (true, true) => return Err(Error::Usage("-k conflicts with --no-warnings".into())),

@@ -47,6 +47,8 @@ pub struct Settings {
     pub read_warnings: bool,
     /// `--flamegraph FILE`: the maps keyed by stacks drawn at the end.
     pub flamegraph: Option<std::path::PathBuf>,
+    /// `--bench`: time the `bench:` probes instead of tracing.
+    pub bench: bool,
 }
 
 /// Runs a program to its end, printing what it prints as bpftrace does;
@@ -194,6 +196,7 @@ impl Settings {
             buffering: self.buffering.unwrap_or_default(),
             json: self.json,
             flamegraph: self.flamegraph.clone(),
+            bench: self.bench,
         }
     }
 }

@@ -200,6 +200,12 @@ pub enum ProgKind {
     /// Run by the tracer, the same way, each time SIGUSR1 reaches it
     /// (`self:signal:SIGUSR1`).
     Signal,
+    /// `bench:NAME`: run by the tracer under `--bench`, many times in one
+    /// `BPF_PROG_TEST_RUN`, which times it. An XDP program, as 0.26's:
+    /// the program type whose test runs take a repeat count.
+    Bench {
+        name: String,
+    },
     /// A software clock event on one CPU every `period_ns`.
     Interval {
         period_ns: u64,
@@ -300,6 +306,7 @@ impl ProgKind {
     fn fixed_section(&self) -> &'static str {
         match self {
             ProgKind::Begin | ProgKind::End | ProgKind::Signal => "raw_tp",
+            ProgKind::Bench { .. } => "xdp",
             ProgKind::Interval { .. }
             | ProgKind::Profile { .. }
             | ProgKind::PerfEvent { .. }
@@ -323,6 +330,7 @@ pub enum ProgType {
     PerfEvent,
     RawTracepoint,
     Tracing,
+    Xdp,
 }
 
 impl ProgType {
@@ -335,7 +343,8 @@ impl ProgType {
             P::Tracepoint => ProgType::Tracepoint,
             P::Profile | P::Interval | P::Software | P::Hardware | P::Watchpoint => ProgType::PerfEvent,
             P::Fentry | P::Fexit | P::Iter => ProgType::Tracing,
-            P::Begin | P::End | P::SelfEvent | P::Test | P::Bench | P::RawTracepoint => ProgType::RawTracepoint,
+            P::Begin | P::End | P::SelfEvent | P::Test | P::RawTracepoint => ProgType::RawTracepoint,
+            P::Bench => ProgType::Xdp,
         }
     }
 }

@@ -106,4 +106,7 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     #[error("--flamegraph: {0}")]
     FlameGraph(#[from] output::flamegraph::FlameGraphError),
+    /// Only `bench:` probes, and no `--bench` (0.26's words).
+    #[error("No probes attached; use --bench to run benchmark probes.")]
+    BenchOnly,
 }

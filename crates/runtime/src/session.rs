@@ -36,6 +36,9 @@ pub struct RunOptions {
     pub json: bool,
     /// Draw the maps keyed by stacks as a flame graph here at the end.
     pub flamegraph: Option<std::path::PathBuf>,
+    /// `--bench`: after BEGIN, time each `bench:` probe and end, attaching
+    /// nothing; without it, `bench:` probes do not run.
+    pub bench: bool,
 }
 
 /// When output is flushed (`-B`).
@@ -87,6 +90,10 @@ pub fn run(
              while the probes attach: it runs before they are attached"
         );
     }
+    let benches = compiled.programs.iter().filter(|p| matches!(p.kind, ProgKind::Bench { .. })).count();
+    if benches > 0 && benches == compiled.programs.len() && !options.bench {
+        return Err(RunError::BenchOnly);
+    }
     let mut session = Session::load(compiled, &RunOptions { pid: only, ..options.clone() })?;
     // A child ends the run by exiting, not by being gone from the start.
     session.end_with_process = options.pid.is_some();
@@ -102,9 +109,22 @@ pub fn run(
     {
         session.symbols.prepare(pid);
     }
-    if !options.quiet {
+    if options.bench {
+        // BEGIN's output first; the benchmarks' own is dropped.
+        let mut printer = Printer { out: &mut *out, buffering: options.buffering, json: options.json, lost: 0 };
+        session.poll(Duration::ZERO, &mut |e| printer.event(e))?;
+        session.run_benches(&mut |names, index, result| {
+            let text = if options.json {
+                crate::output::bench::json_line(result)
+            } else {
+                crate::output::bench::text_row(names, index, result).into_bytes()
+            };
+            printer.out.write_all(&text)?;
+            printer.out.flush()
+        })?;
+    } else if !options.quiet {
         // bpftrace 0.26: once attached, on stderr (in JSON, a message).
-        let n = session.compiled.probe_names.len();
+        let n = session.compiled.probe_names.len() - benches;
         if options.json {
             use crate::output::json::{Field, fields};
             let n = n as i128;
@@ -129,7 +149,8 @@ pub fn run(
         });
     }
     let mut printer = Printer { out, buffering: options.buffering, json: options.json, lost: 0 };
-    while session.poll(Duration::from_millis(100), &mut |e| printer.event(e))? {
+    // Benchmarks are the whole run: it ends once they have.
+    while !options.bench && session.poll(Duration::from_millis(100), &mut |e| printer.event(e))? {
         printer.drained()?;
         if child.as_deref_mut().is_some_and(Child::exited) {
             break;
@@ -280,6 +301,10 @@ impl Event {
 /// Where a run hands its events.
 pub type OnEvent<'f> = dyn FnMut(EventRef<'_>) -> std::io::Result<()> + 'f;
 
+/// What takes each benchmark's result: every benchmark's name, the index
+/// of the one done, its result.
+pub type BenchReport<'f> = dyn FnMut(&[String], usize, &crate::output::bench::BenchResult) -> std::io::Result<()> + 'f;
+
 /// A program loaded into the kernel, then running: polled for events,
 /// its maps readable at any time, finished by `finish` (or by dropping it,
 /// which detaches without running END).
@@ -305,6 +330,8 @@ pub struct Session {
     finalizing: bool,
     /// Events render as JSON lines (`-f json`).
     json: bool,
+    /// `--bench`: nothing attaches; the benchmarks run.
+    bench: bool,
     /// How often each `-k` warning came (by warning id).
     warned: std::collections::BTreeMap<usize, u64>,
     exit_code: i32,
@@ -348,6 +375,7 @@ impl Session {
             pid: options.pid,
             finalizing: false,
             json: options.json,
+            bench: options.bench,
             warned: Default::default(),
             exit_code: 0,
             lost: 0,
@@ -361,11 +389,40 @@ impl Session {
         self.compiled.probe_names.len()
     }
 
-    /// Runs BEGIN, then attaches every probe.
+    /// Runs BEGIN, then attaches every probe (none under `--bench`, whose
+    /// run is the benchmarks).
     pub fn start(&mut self) -> Result<(), RunError> {
         self.set_start_time();
         self.run_special(&ProgKind::Begin)?;
-        self.attached = Some(self.attach()?);
+        if !self.bench {
+            self.attached = Some(self.attach()?);
+        }
+        Ok(())
+    }
+
+    /// Times each `bench:` program, in program order, as 0.26 does: test
+    /// runs of growing repeat counts until one takes a millisecond in all;
+    /// the kernel's average time of a run in that one is the result. What
+    /// the programs print is dropped. `report` gets every benchmark's
+    /// name, the index of the one done and its result.
+    pub fn run_benches(&mut self, report: &mut BenchReport<'_>) -> Result<(), RunError> {
+        let benches: Vec<(String, String, String)> = self
+            .compiled
+            .programs
+            .iter()
+            .filter_map(|p| match &p.kind {
+                ProgKind::Bench { name } => Some((p.name.clone(), name.clone(), p.attach.canonical())),
+                _ => None,
+            })
+            .collect();
+        let names: Vec<String> = benches.iter().map(|(_, name, _)| name.clone()).collect();
+        for (index, (program, name, probe)) in benches.into_iter().enumerate() {
+            let Some(prog) = self.program(&program) else { continue };
+            let (average, iterations) =
+                time_runs(&prog).map_err(|e| RunError::Attach { probe, source: crate::AttachError::TestRun(e) })?;
+            self.drain(&mut |_| Ok(()))?;
+            report(&names, index, &crate::output::bench::BenchResult { name, average, iterations })?;
+        }
         Ok(())
     }
 
@@ -840,6 +897,32 @@ impl Write for MapEvents<'_, '_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.send()
+    }
+}
+
+/// Runs an XDP program in test runs of growing repeat counts (1, then
+/// times 1000, 100, 10 or 2 as the last run was shorter than 1 us, 10 us,
+/// 100 us or 1 ms in all: 0.26's steps) until one takes a millisecond;
+/// returns that run's average time and repeat count.
+fn time_runs(prog: &libbpf_rs::ProgramMut<'_>) -> Result<(Duration, u64), libbpf_rs::Error> {
+    // XDP's test runs need a packet at least an Ethernet header long.
+    let packet = [0u8; 14];
+    let mut repeat: u32 = 1;
+    loop {
+        let input = ProgramInput { data_in: Some(&packet), repeat, ..Default::default() };
+        let output = prog.test_run(input)?;
+        let total = output.duration.saturating_mul(repeat);
+        let factor = match total {
+            t if t < Duration::from_micros(1) => 1000,
+            t if t < Duration::from_micros(10) => 100,
+            t if t < Duration::from_micros(100) => 10,
+            t if t < Duration::from_millis(1) => 2,
+            _ => return Ok((output.duration, u64::from(repeat))),
+        };
+        match repeat.checked_mul(factor) {
+            Some(r) => repeat = r,
+            None => return Ok((output.duration, u64::from(repeat))),
+        }
     }
 }
 

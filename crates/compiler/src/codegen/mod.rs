@@ -663,6 +663,7 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
         (Provider::Begin, _) => ProgKind::Begin,
         (Provider::End, _) => ProgKind::End,
         (Provider::SelfEvent, _) => ProgKind::Signal,
+        (Provider::Bench, Target::Named(name)) => ProgKind::Bench { name: name.join(":") },
         (Provider::Iter, Target::Iter { object, pin: None }) => ProgKind::Iter { object: object.clone() },
         (Provider::Iter, Target::Iter { pin: Some(_), .. }) => {
             return Err(Diagnostic::error(ap.span, "pinning an iterator (iter:OBJECT:PIN) is not built yet")
@@ -702,7 +703,7 @@ fn prog_kind(ap: &AttachPoint) -> GResult<ProgKind> {
                 format!("{p} probes are not supported by this version of bpfscope yet"),
             )
             .with_hint(
-                "BEGIN, END, self:signal:SIGUSR1, iter, interval, profile, software, watchpoint, hardware, tracepoint, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe and usdt probes run today",
+                "BEGIN, END, self:signal:SIGUSR1, bench, iter, interval, profile, software, watchpoint, hardware, tracepoint, rawtracepoint, kprobe, kretprobe, fentry, fexit, uprobe, uretprobe and usdt probes run today",
             ));
         }
     })

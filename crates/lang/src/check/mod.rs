@@ -308,6 +308,26 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A benchmark's name says which result is which: each once (0.26).
+    fn unique_bench_names(&mut self, aps: &[&crate::attach::AttachPoint]) {
+        let mut seen: BTreeMap<&[String], Span> = BTreeMap::new();
+        for ap in aps.iter().filter(|ap| ap.provider == Provider::Bench) {
+            let crate::attach::Target::Named(name) = &ap.target else { continue };
+            match seen.get(name.as_slice()) {
+                Some(&first) => self.error(
+                    Diagnostic::error(
+                        ap.span,
+                        format!("\"{}\" was used as the name for more than one BENCH probe", name.join(":")),
+                    )
+                    .with_note(first, "this is the other instance"),
+                ),
+                None => {
+                    seen.insert(name, ap.span);
+                }
+            }
+        }
+    }
+
     fn walk_program(&mut self, program: &Program) {
         // An iterator's run is the iteration: nothing else can run with it.
         let aps: Vec<_> = program.probes.iter().flat_map(|p| &p.attach_points).collect();
@@ -319,6 +339,7 @@ impl<'a> Checker<'a> {
                     .with_hint("the run is the iteration: put other probes in a program of their own"),
             );
         }
+        self.unique_bench_names(&aps);
         self.vars = vec![BTreeMap::new(); program.probes.len()];
         self.calls = vec![Default::default(); program.probes.len()];
         for (index, probe) in program.probes.iter().enumerate() {

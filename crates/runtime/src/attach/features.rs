@@ -218,6 +218,7 @@ pub fn kfunc_allowed(prog_type: bpfscope_compiler::ProgType, name: &str) -> bool
         ProgType::PerfEvent => libbpf_sys::BPF_PROG_TYPE_PERF_EVENT,
         ProgType::RawTracepoint => libbpf_sys::BPF_PROG_TYPE_RAW_TRACEPOINT,
         ProgType::Tracing => libbpf_sys::BPF_PROG_TYPE_TRACING,
+        ProgType::Xdp => libbpf_sys::BPF_PROG_TYPE_XDP,
     };
     // SAFETY: valid instructions, options and log buffer that outlive the
     // call; the descriptor is closed here.

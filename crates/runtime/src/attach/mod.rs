@@ -243,7 +243,8 @@ pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mu
     let cpus = |e| err(AttachError::Cpus(e));
     let perf_event = |e| err(AttachError::PerfEvent(e));
     match &spec.kind {
-        ProgKind::Begin | ProgKind::End | ProgKind::Signal => {}
+        // Run by the tracer (test runs), not attached.
+        ProgKind::Begin | ProgKind::End | ProgKind::Signal | ProgKind::Bench { .. } => {}
         ProgKind::Tracepoint { category, event } => {
             let category = libbpf_rs::TracepointCategory::Custom(category.clone());
             attached.links.push(prog.attach_tracepoint(category, event).map_err(libbpf)?);

@@ -103,6 +103,8 @@ pub enum Field<'a> {
     Int(i128),
     /// `{"name": n}`
     Object(&'a str, i128),
+    /// `{"a": ..., "b": ...}`
+    Map(&'a [(&'a str, Field<'a>)]),
 }
 
 impl Serialize for Field<'_> {
@@ -113,6 +115,13 @@ impl Serialize for Field<'_> {
             Field::Object(k, n) => {
                 let mut m = s.serialize_map(Some(1))?;
                 m.serialize_entry(k, &Number(*n))?;
+                m.end()
+            }
+            Field::Map(entries) => {
+                let mut m = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries.iter() {
+                    m.serialize_entry(k, v)?;
+                }
                 m.end()
             }
         }

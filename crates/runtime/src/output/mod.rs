@@ -1,6 +1,7 @@
 //! Text output in bpftrace's format.
 
 mod batch;
+pub mod bench;
 pub mod flamegraph;
 pub mod json;
 pub mod maps;
