@@ -121,9 +121,9 @@ fn debug_ast_prints_the_tree() {
 
 #[test]
 fn features_not_built_yet_say_so() {
-    let o = bpfscope(&["--dry-run", "-e", "bench:x { }"]);
+    let o = bpfscope(&["--dry-run", "-e", "test:x { }"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("bench probes are not supported by this version of bpfscope yet"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("test probes are not supported by this version of bpfscope yet"), "{}", stderr(&o));
     let o = bpfscope(&["--dry-run", "-e", "fentry:bpf:123:foo { }"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(

@@ -79,10 +79,23 @@ pub enum AttachError {
     IteratorRead(#[source] std::io::Error),
     #[error("running it: {0}")]
     TestRun(#[source] libbpf_rs::Error),
-    /// What a kernel mechanism refused, said with the way out (kprobes and
-    /// uprobes on each of their paths).
+    /// No kprobe PMU and no `kprobe_events`; the message names what works.
+    #[error("{}", attach::kprobes::missing_kprobes_message(function))]
+    NoKprobes { function: String },
+    #[error("this kernel has no uprobe support (no uprobe PMU and no uprobe_events)")]
+    NoUprobes,
+    #[error("this kernel has no hardware breakpoints (no breakpoint PMU under /sys/bus/event_source/devices)")]
+    NoBreakpoints,
+    /// The kernel refused a kprobe on `function` (+`offset`), said in its
+    /// terms where they are known.
+    #[error("{}", attach::kprobes::refusal(function, *offset, source))]
+    Kprobe { function: String, offset: u64, source: std::io::Error },
+    #[error("{interface}: {source}")]
+    TracefsEvent { interface: &'static str, source: std::io::Error },
     #[error("{0}")]
-    Refused(String),
+    Tracefs(#[source] bpfscope_probes::ProbeError),
+    #[error("a NUL byte in {0}")]
+    Nul(&'static str),
 }
 
 #[derive(Debug, thiserror::Error)]

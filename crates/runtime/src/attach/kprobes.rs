@@ -7,6 +7,7 @@ use bpfscope_compiler::KprobeTarget;
 use libbpf_rs::{KprobeMultiOpts, ProgramMut};
 
 use super::{Attached, Plan, ProbeMode, legacy, link_perf_event};
+use crate::AttachError;
 use crate::perf;
 
 /// What to say on a kernel without kprobes, naming what would work.
@@ -20,14 +21,13 @@ pub fn missing_kprobes_message(function: &str) -> String {
 }
 
 /// Why the kernel refused a kprobe, in its terms where they are known.
-fn open_error(site: &KprobeTarget, e: &std::io::Error) -> String {
+pub fn refusal(function: &str, offset: u64, e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(libc::EILSEQ) => format!(
-            "offset {} is not at an instruction boundary in {} (the kernel checks; try the offset of an instruction from objdump -d)",
-            site.offset, site.function
+            "offset {offset} is not at an instruction boundary in {function} (the kernel checks; try the offset of an instruction from objdump -d)"
         ),
-        Some(libc::ENOENT) | Some(libc::EINVAL) if site.offset == 0 => {
-            format!("the kernel cannot probe {} ({e})", site.function)
+        Some(libc::ENOENT) | Some(libc::EINVAL) if offset == 0 => {
+            format!("the kernel cannot probe {function} ({e})")
         }
         _ => format!("{e}"),
     }
@@ -39,9 +39,9 @@ pub(super) fn attach(
     sites: &[KprobeTarget],
     plan: &Plan,
     attached: &mut Attached,
-) -> Result<(), String> {
+) -> Result<(), AttachError> {
     if plan.kprobe == ProbeMode::Missing {
-        return Err(missing_kprobes_message(sites.first().map_or("", |s| s.function.as_str())));
+        return Err(AttachError::NoKprobes { function: sites.first().map_or("", |s| s.function.as_str()).to_string() });
     }
     if plan.kprobe_multi && sites.len() > 1 {
         let opts = KprobeMultiOpts {
@@ -50,22 +50,27 @@ pub(super) fn attach(
             retprobe: ret,
             ..Default::default()
         };
-        attached.links.push(prog.attach_kprobe_multi_with_opts(opts).map_err(|e| e.to_string())?);
+        attached.links.push(prog.attach_kprobe_multi_with_opts(opts).map_err(AttachError::Libbpf)?);
         return Ok(());
     }
     for site in sites {
+        let refused = |source: std::io::Error| AttachError::Kprobe {
+            function: site.function.clone(),
+            offset: site.offset,
+            source,
+        };
         let fd = match plan.kprobe {
             ProbeMode::Pmu(pmu) => {
-                let function = CString::new(site.function.as_str()).map_err(|_| "a NUL byte in a name".to_string())?;
-                pmu.open_kprobe(&function, site.offset, ret).map_err(|e| open_error(site, &e))?
+                let function = CString::new(site.function.as_str()).map_err(|_| AttachError::Nul("a name"))?;
+                pmu.open_kprobe(&function, site.offset, ret).map_err(refused)?
             }
             ProbeMode::Legacy | ProbeMode::Missing => {
                 let events = attached.legacy(legacy::Interface::Kprobe)?;
-                let id = events.add_kprobe(&site.function, site.offset, ret).map_err(|e| open_error(site, &e))?;
-                perf::tracefs_event(id, None).map_err(|e| open_error(site, &e))?
+                let id = events.add_kprobe(&site.function, site.offset, ret).map_err(refused)?;
+                perf::tracefs_event(id, None).map_err(refused)?
             }
         };
-        attached.links.push(link_perf_event(prog, fd, site.cookie).map_err(|e| e.to_string())?);
+        attached.links.push(link_perf_event(prog, fd, site.cookie).map_err(AttachError::Libbpf)?);
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! with the fallbacks for kernels that lack a mechanism.
 
 mod features;
-mod kprobes;
+pub(crate) mod kprobes;
 mod legacy;
 mod uprobes;
 
@@ -118,30 +118,27 @@ impl Plan {
     /// trampolines) are reported there.
     pub fn check(&self, compiled: &Compiled) -> Result<(), RunError> {
         for spec in &compiled.programs {
-            if let Some(why) = self.missing(spec) {
-                return Err(RunError::Attach { probe: spec.attach.canonical(), source: AttachError::Refused(why) });
+            if let Some(source) = self.missing(spec) {
+                return Err(RunError::Attach { probe: spec.attach.canonical(), source });
             }
         }
         Ok(())
     }
 
     /// Why `spec`'s probe type cannot run on this kernel, if it cannot.
-    fn missing(&self, spec: &ProgSpec) -> Option<String> {
+    fn missing(&self, spec: &ProgSpec) -> Option<AttachError> {
         match spec.attach.provider.spec().needs {
             Needs::Kprobes if self.kprobe == ProbeMode::Missing => {
                 let function = match &spec.kind {
                     ProgKind::Kprobe { sites, .. } => sites.first().map_or("", |s| s.function.as_str()),
                     _ => "",
                 };
-                Some(kprobes::missing_kprobes_message(function))
+                Some(AttachError::NoKprobes { function: function.to_string() })
             }
-            Needs::Uprobes if self.uprobe == ProbeMode::Missing => {
-                Some("this kernel has no uprobe support (no uprobe PMU and no uprobe_events)".into())
+            Needs::Uprobes if self.uprobe == ProbeMode::Missing => Some(AttachError::NoUprobes),
+            Needs::Breakpoints if !Path::new("/sys/bus/event_source/devices/breakpoint").exists() => {
+                Some(AttachError::NoBreakpoints)
             }
-            Needs::Breakpoints if !Path::new("/sys/bus/event_source/devices/breakpoint").exists() => Some(
-                "this kernel has no hardware breakpoints (no breakpoint PMU under /sys/bus/event_source/devices)"
-                    .into(),
-            ),
             Needs::Kprobes
             | Needs::Uprobes
             | Needs::Breakpoints
@@ -184,7 +181,7 @@ impl Attached {
     }
 
     /// The tracefs events of one interface, made on first use.
-    fn legacy(&mut self, interface: legacy::Interface) -> Result<&mut legacy::Events, String> {
+    fn legacy(&mut self, interface: legacy::Interface) -> Result<&mut legacy::Events, AttachError> {
         let slot = match interface {
             legacy::Interface::Uprobe => &mut self.legacy_uprobes,
             legacy::Interface::Kprobe => &mut self.legacy_kprobes,
@@ -192,7 +189,7 @@ impl Attached {
         match slot {
             Some(e) => Ok(e),
             None => {
-                let root = bpfscope_probes::tracefs::root().map_err(|e| e.to_string())?;
+                let root = bpfscope_probes::tracefs::root().map_err(AttachError::Tracefs)?;
                 Ok(slot.insert(legacy::Events::new(root, interface)))
             }
         }
@@ -296,11 +293,9 @@ pub fn attach(prog: &ProgramMut<'_>, spec: &ProgSpec, plan: &Plan, attached: &mu
             }
         }
         ProgKind::Uprobe { binary, ret, sites } => {
-            uprobes::attach(prog, binary, *ret, sites, plan, attached).map_err(|m| err(AttachError::Refused(m)))?
+            uprobes::attach(prog, binary, *ret, sites, plan, attached).map_err(err)?
         }
-        ProgKind::Kprobe { ret, sites } => {
-            kprobes::attach(prog, *ret, sites, plan, attached).map_err(|m| err(AttachError::Refused(m)))?
-        }
+        ProgKind::Kprobe { ret, sites } => kprobes::attach(prog, *ret, sites, plan, attached).map_err(err)?,
         ProgKind::Fentry { .. } => attached.links.push(prog.attach_trace().map_err(libbpf)?),
         ProgKind::Iter { .. } => {
             // Reading the iterator runs the program once per object; what it
