@@ -574,6 +574,28 @@ fn dw_ustack_needs_a_target_process() {
     assert!(err.contains("Script is using an unstable feature: dw_ustack (DWARF stack unwinding)"), "{err}");
 }
 
+/// Without root, the reason given is root, not the process's unwind
+/// tables it cannot read (privileges are checked before anything else
+/// the run reads).
+#[test]
+fn dw_ustack_without_root_says_root_is_needed() {
+    let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().expect("sleep runs");
+    let pid = sleeper.id().to_string();
+    let out = run_as_nobody(&["-p", &pid, "-e", "profile:hz:99 { @[dw_ustack] = count(); }"]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let Some(out) = out else { return };
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.ends_with(
+            "bpfscope: error: loading BPF programs needs root (CAP_BPF and CAP_PERFMON): run bpfscope with sudo\n"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("maps"), "{err}");
+}
+
 /// The symbol cache configs of 0.26, honoured: by default a `-p`
 /// process's mappings are read at start and kept, so its frames print by
 /// name after it exits; with `lazy_symbolication = true` they are read

@@ -19,10 +19,8 @@ pub struct Loaded {
 
 /// Loads every program; `section` names each one's ELF section, which
 /// tells libbpf its program type.
+/// The caller has checked the privileges (`Session::load`, first).
 pub fn load(compiled: &Compiled, section: impl Fn(&ProgSpec) -> String) -> Result<Loaded, RunError> {
-    if let Some(refusal) = crate::privileges::check() {
-        return Err(RunError::Privileges(refusal));
-    }
     let maps = compiled.maps.iter().map(create_map).collect::<Result<Vec<_>, _>>()?;
     let patch = |code: &bpfscope_compiler::asm::Code| {
         let mut insns = code.insns.clone();

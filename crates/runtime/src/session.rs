@@ -344,6 +344,11 @@ pub struct Session {
 impl Session {
     /// Loads the programs and maps into the kernel; nothing runs yet.
     pub fn load(mut compiled: Compiled, options: &RunOptions) -> Result<Session, RunError> {
+        // First: without them, nothing else (the kernel's features, a
+        // process's unwind tables) says why the run cannot go on.
+        if let Some(refusal) = crate::privileges::check() {
+            return Err(RunError::Privileges(refusal));
+        }
         let plan = Plan::new(&compiled, &options.features, options.pid, options.verbose);
         plan.check(&compiled)?;
         let unwind = crate::unwind::prepare(&mut compiled)?;
