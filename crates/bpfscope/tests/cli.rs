@@ -124,13 +124,6 @@ fn features_not_built_yet_say_so() {
     let o = bpfscope(&["--dry-run", "-e", "test:x { }"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("test probes are not supported by this version of bpfscope yet"), "{}", stderr(&o));
-    let o = bpfscope(&["--dry-run", "-e", "fentry:bpf:123:foo { }"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("fentry/fexit on BPF programs (fentry:bpf:123:foo) is not built yet"),
-        "{}",
-        stderr(&o)
-    );
     let o = bpfscope(&["--dry-run", "--no-feature", "uprobe_mult", "-e", "BEGIN { exit(); }"]);
     assert_eq!(
         (o.status.code(), stderr(&o)),

@@ -408,6 +408,29 @@ fn fentry_and_fexit_read_typed_arguments() {
     assert_eq!(out, "\n\n@count[137]: 5\n@n[vfs_read, fentry:vmlinux:vfs_read]: 5\n@ret[137]: 5\n");
 }
 
+/// fentry/fexit on a running BPF program: another run's uprobe program
+/// (which carries BTF, as every program bpfscope loads), traced by name
+/// with a wildcard; it runs once per call of the probed function, and
+/// returns 0.
+#[test]
+#[ignore = "needs fentry: run_where_the_kernel_has_kprobes runs it in the VM"]
+fn fentry_and_fexit_trace_a_running_bpf_program() {
+    let target = build_target_as("uprobed", "uprobed_bpf", &[]);
+    let traced = Tracer::start(&["-e", &format!("uprobe:{}:step_one {{ @calls = count(); }}", target.display())]);
+    let listed = bpfscope().args(["-l", "fentry:bpf:*"]).output().expect("lists");
+    let listed = stdout(&listed);
+    let probe = listed.lines().find(|l| l.contains(":uprobe_")).unwrap_or_else(|| panic!("{listed}")).to_string();
+    let tracer = Tracer::start(&[
+        "-e",
+        "fentry:bpf:uprobe_* { @entries[probe] = count(); } fexit:bpf:uprobe_* { @exits[retval] = count(); }",
+    ]);
+    assert!(Command::new(&target).arg("7").status().expect("runs").success());
+    let out = tracer.interrupt();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), format!("\n\n@entries[{probe}]: 7\n@exits[0]: 7\n"));
+    assert_eq!(stdout(&traced.interrupt()), "\n\n@calls: 7\n");
+}
+
 /// `--fallback` where the kernel has no kprobes (pretended here by
 /// disabling both interfaces): kprobes become fentry, kretprobes fexit.
 #[test]

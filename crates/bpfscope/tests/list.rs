@@ -1,6 +1,7 @@
 //! `-l`: listings checked against what the kernel and the binaries hold,
 //! and against bpftrace's own listing where bpftrace is installed.
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeSet;
@@ -180,5 +181,28 @@ fn unreadable_tracefs_is_a_clear_error() {
     assert_eq!(
         err,
         "bpfscope: error: cannot read tracefs at /sys/kernel/tracing: permission denied (reading it needs root: run bpfscope with sudo)\n"
+    );
+}
+
+/// `-l 'fentry:bpf:*'` lists the functions of running BPF programs that
+/// carry BTF, as 0.26 does (`fentry:bpf:ID:NAME`): here, another run's
+/// interval program; a name no program has is an error at the probe.
+#[test]
+fn running_bpf_programs_are_listed_for_fentry() {
+    require_root!();
+    let tracer = Tracer::start(&["-e", "interval:ms:250 { @ = count(); }"]);
+    let out = bpfscope().args(["-l", "fentry:bpf:*"]).output().expect("lists");
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.ends_with(":interval_ms_250_0")).unwrap_or_else(|| panic!("{text}"));
+    let id = line.strip_prefix("fentry:bpf:").and_then(|r| r.split(':').next()).unwrap_or("");
+    assert!(id.parse::<u32>().is_ok(), "{line}");
+    drop(tracer.interrupt());
+    let out = bpfscope().args(["--dry-run", "-e", "fexit:bpf:no_such_program_here { }"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("stdin:1:1: error: no running BPF program with BTF matches 'bpf:no_such_program_here'\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

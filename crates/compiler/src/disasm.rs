@@ -59,6 +59,7 @@ const HELPERS: &[(Helper, &str)] = &[
     (Helper::ThisCpuPtr, "this_cpu_ptr"),
     (Helper::ForEachMapElem, "for_each_map_elem"),
     (Helper::Loop, "loop"),
+    (Helper::GetFuncRet, "get_func_ret"),
     (Helper::MapLookupPercpuElem, "map_lookup_percpu_elem"),
     (Helper::GetCurrentTaskBtf, "get_current_task_btf"),
     (Helper::TaskPtRegs, "task_pt_regs"),

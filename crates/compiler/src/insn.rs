@@ -166,6 +166,7 @@ pub enum Helper {
     ThisCpuPtr = 154,
     ForEachMapElem = 164,
     Loop = 181,
+    GetFuncRet = 184,
     MapLookupPercpuElem = 195,
     GetCurrentTaskBtf = 158,
     TaskPtRegs = 175,

@@ -250,11 +250,15 @@ pub enum ProgKind {
         ret: bool,
         sites: Vec<UprobeTarget>,
     },
-    /// fentry (or fexit) on one kernel function, typed by its BTF.
+    /// fentry (or fexit) on one kernel function, typed by its BTF, or on a
+    /// function of a running BPF program.
     Fentry {
-        /// `function` or `module:function`.
+        /// `function` or `module:function`, or the BPF program's function.
         function: String,
         ret: bool,
+        /// The traced BPF program's id (the loader points the program at
+        /// it before loading).
+        program: Option<u32>,
     },
     /// Kprobes (or kretprobes): one program for all the functions a probe
     /// names, told apart by each site's attach cookie.
@@ -296,7 +300,7 @@ impl ProgKind {
     pub fn section(&self) -> String {
         match self {
             // libbpf finds the function's BTF id from the section name.
-            ProgKind::Fentry { function, ret } => format!("{}/{function}", if *ret { "fexit" } else { "fentry" }),
+            ProgKind::Fentry { function, ret, .. } => format!("{}/{function}", if *ret { "fexit" } else { "fentry" }),
             // libbpf finds `bpf_iter_OBJECT`'s BTF id from it.
             ProgKind::Iter { object } => format!("iter/{object}"),
             other => other.fixed_section().to_string(),

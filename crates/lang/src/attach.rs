@@ -284,6 +284,10 @@ pub fn parse_attach_point(raw: &str, offset: usize, params: &[String]) -> Result
     };
     let Some(provider) = Provider::from_name(&first.text) else {
         let mut d = Diagnostic::error(first.span, format!("Invalid provider: '{}'", first.text));
+        if first.text == "asyncwatchpoint" {
+            return Err(d
+                .with_hint("bpftrace 0.26 removed asyncwatchpoint (with watchpoint:FUNC+ARG); watchpoint:ADDR:LEN:MODE is what there is"));
+        }
         if let Some(s) = closest(&first.text, Provider::all_names()) {
             d = d.with_hint(format!("did you mean '{s}'?"));
         }
@@ -429,12 +433,22 @@ pub(crate) fn parse_kprobe(provider: Provider, args: &[Part], span: Span) -> Res
     parse_kernel_function(provider, args, span, true)
 }
 
-/// `fentry:[MODULE:]FUNC`, `fentry:bpf:ID:FUNC`.
+/// `fentry:[MODULE:]FUNC`, and on running BPF programs `fentry:bpf:NAME`
+/// (every program with that name) or `fentry:bpf:ID:NAME` (that one).
 pub(crate) fn parse_fentry(provider: Provider, args: &[Part], span: Span) -> Result<Target, Diagnostic> {
-    if let ["bpf", id, func] = texts(args).as_slice() {
-        return Ok(Target::Kernel { module: Some(format!("bpf:{id}")), func: func.to_string(), offset: None });
+    match texts(args).as_slice() {
+        ["bpf", id, func] => {
+            if id.parse::<u32>().is_err() {
+                return Err(Diagnostic::error(args[1].span, format!("invalid BPF program id '{id}'"))
+                    .with_hint(format!("{provider}:bpf:ID:NAME takes the id bpfscope -l '{provider}:bpf:*' lists")));
+            }
+            Ok(Target::Kernel { module: Some(format!("bpf:{id}")), func: func.to_string(), offset: None })
+        }
+        ["bpf", func] if !func.is_empty() => {
+            Ok(Target::Kernel { module: Some("bpf".into()), func: func.to_string(), offset: None })
+        }
+        _ => parse_kernel_function(provider, args, span, false),
     }
-    parse_kernel_function(provider, args, span, false)
 }
 
 /// `rawtracepoint:[MODULE:]EVENT`.
@@ -790,6 +804,8 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(err("foo:bar"), "Invalid provider: 'foo'");
+        let removed = parse_attach_point("asyncwatchpoint:0x10:8:w", 0, &[]).expect_err("removed");
+        assert!(removed.hints.iter().any(|h| h.contains("0.26 removed asyncwatchpoint")), "{:?}", removed.hints);
         assert_eq!(err("tracepoint:a"), "tracepoint probe type requires 2 arguments, found 1");
         assert_eq!(err("interval:s"), "interval: missing count in 's'");
         assert_eq!(err("interval:x:1"), "interval: invalid unit 'x'");

@@ -64,13 +64,20 @@ pub struct UprobeSite {
 /// Where an fentry or fexit program goes, and what its context holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FentrySite {
-    /// `function` or `module:function`.
+    /// `function` or `module:function`; for a BPF program, its function's
+    /// name.
     pub function: String,
     /// The parameters (BTF's names and types); empty when BTF does not
-    /// describe the function (module functions, for now).
+    /// describe them (module functions, for now, and BPF programs, whose
+    /// `args` 0.26 does not offer either).
     pub params: Arc<Vec<(String, Type)>>,
+    /// How many 8-byte argument slots come before fexit's return value;
+    /// `None` where that is not known (no `retval` then).
+    pub slots: Option<usize>,
     pub return_type: Type,
     pub ret: bool,
+    /// The running BPF program traced (`fentry:bpf:ID:NAME`), by id.
+    pub program: Option<u32>,
 }
 
 /// Where a kprobe goes.

@@ -51,6 +51,10 @@ pub enum LoadError {
     UnwindTables { pid: u32, source: bpfscope_probes::unwind::UnwindError },
     #[error("dw_ustack: cannot load the unwind table: {0}")]
     UnwindMap(#[source] libbpf_rs::Error),
+    /// fentry/fexit on a BPF program that is gone, or that libbpf cannot
+    /// point the program at.
+    #[error("cannot trace BPF program {id} ({function}): {source}")]
+    BpfTarget { id: u32, function: String, source: libbpf_rs::Error },
 }
 
 /// Why a loaded program could not be attached (or run, for BEGIN, END

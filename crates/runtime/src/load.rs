@@ -1,12 +1,12 @@
 //! Creating maps, filling their descriptors into the code, and loading the
 //! programs through libbpf, with the verifier's log kept for errors.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
 
-use bpfscope_compiler::{Compiled, MapKind, MapSpec, ProgSpec};
+use bpfscope_compiler::{Compiled, MapKind, MapSpec, ProgKind, ProgSpec};
 use bpfscope_lang::Diagnostic;
-use libbpf_rs::{MapHandle, MapType, Object, ObjectBuilder, PrintLevel};
+use libbpf_rs::{MapHandle, MapType, Object, ObjectBuilder, OpenObject, PrintLevel};
 
 use crate::elf::{self, ElfProgram};
 use crate::{LoadError, RunError};
@@ -46,12 +46,42 @@ pub fn load(compiled: &Compiled, section: impl Fn(&ProgSpec) -> String) -> Resul
         .map(|(s, insns)| ElfProgram { name: &s.name, section: ".text", insns, func_refs: &s.code.func_refs })
         .collect();
     let bytes = elf::build(&elf_programs, &elf_callbacks).map_err(LoadError::Object)?;
-    let open = ObjectBuilder::default().open_memory(&bytes).map_err(LoadError::Open)?;
+    let mut open = ObjectBuilder::default().open_memory(&bytes).map_err(LoadError::Open)?;
+    // Kept open until the programs that trace them are loaded.
+    let _targets = point_at_bpf_programs(compiled, &mut open)?;
     let result = with_libbpf_log(|| open.load());
     match result {
         (Ok(object), _) => Ok(Loaded { object, maps }),
         (Err(e), log) => Err(verifier_error(compiled, &log, e)),
     }
+}
+
+/// Points each fentry/fexit on a BPF program at that program (by a
+/// descriptor from its id) and its function; returns the descriptors.
+fn point_at_bpf_programs(compiled: &Compiled, open: &mut OpenObject) -> Result<Vec<OwnedFd>, LoadError> {
+    let mut fds = Vec::new();
+    for spec in &compiled.programs {
+        let ProgKind::Fentry { function, program: Some(id), .. } = &spec.kind else { continue };
+        let error = |source| LoadError::BpfTarget { id: *id, function: function.clone(), source };
+        let fd = prog_fd_by_id(*id).map_err(error)?;
+        if let Some(mut prog) = open.progs_mut().find(|p| p.name().to_str() == Some(spec.name.as_str())) {
+            prog.set_attach_target(fd.as_raw_fd(), Some(function.clone())).map_err(error)?;
+        }
+        fds.push(fd);
+    }
+    Ok(fds)
+}
+
+/// A descriptor of the BPF program `id`.
+fn prog_fd_by_id(id: u32) -> Result<OwnedFd, libbpf_rs::Error> {
+    // SAFETY: a plain call; a non-negative return is a new descriptor
+    // this function then owns.
+    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
+    if fd < 0 {
+        return Err(libbpf_rs::Error::from_raw_os_error(-fd));
+    }
+    // SAFETY: as above.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn create_map(spec: &MapSpec) -> Result<MapHandle, RunError> {

@@ -218,7 +218,28 @@ impl Gen<'_, '_> {
         let Detail::Fentry(site) = &self.detail else {
             return Err(self.unsupported(span, "retval here"));
         };
-        let (n, t) = (site.params.len(), site.return_type.clone());
+        // A BPF program's return value: where it lies depends on how much
+        // of the program's BTF the kernel trusted, so the kernel says
+        // (bpf_get_func_ret, Linux 5.17).
+        if site.program.is_some() {
+            let t = site.return_type.clone();
+            let slot = self.slot(8)?;
+            self.asm.emit(insn::st_imm(Size::DW, FP, slot, 0));
+            self.asm.emit(insn::mov_reg(R1, R9));
+            self.addr(R2, Place::stack(slot));
+            self.asm.emit(insn::call(Helper::GetFuncRet));
+            self.asm.emit(insn::ldx(Size::DW, R0, FP, slot));
+            self.narrow_r0(&t);
+            return self.keep(R0);
+        }
+        let Some(n) = site.slots else {
+            return Err(bpfscope_lang::Diagnostic::error(
+                span,
+                format!("the return value of {} is not known: its module's BTF is not read", site.function),
+            )
+            .with_hint("a kretprobe on it reads the return value from its registers"));
+        };
+        let t = site.return_type.clone();
         self.context_slot(n, &t, span)
     }
 

@@ -524,7 +524,9 @@ impl<'a> Builder<'a> {
                     })
                     .collect(),
             },
-            Detail::Fentry(site) => ProgKind::Fentry { function: site.function.clone(), ret: site.ret },
+            Detail::Fentry(site) => {
+                ProgKind::Fentry { function: site.function.clone(), ret: site.ret, program: site.program }
+            }
             Detail::Kprobe(first_site) => ProgKind::Kprobe {
                 ret: first_site.ret,
                 sites: group

@@ -1,5 +1,7 @@
 //! fentry and fexit: kernel functions BTF describes, with their
-//! signatures (what `args` and fexit's `retval` read).
+//! signatures (what `args` and fexit's `retval` read); and running BPF
+//! programs (`fentry:bpf:[ID:]NAME`), which the kernel can trace where
+//! they carry BTF.
 
 use std::sync::Arc;
 
@@ -14,9 +16,90 @@ use crate::{ProbeError, kernel};
 
 pub(super) fn resolve(r: &mut Resolver, ap: &AttachPoint) -> Result<Vec<Site>, Diagnostic> {
     match &ap.target {
+        Target::Kernel { module: Some(m), func, offset: None } if m == "bpf" || m.starts_with("bpf:") => {
+            let id = m.strip_prefix("bpf:").and_then(|id| id.parse().ok());
+            bpf_programs(ap, id, func)
+        }
         Target::Kernel { module, func, offset: None } => functions(r, ap, module.as_deref(), func),
         _ => Ok(vec![as_is(ap)]),
     }
+}
+
+/// A function of a running BPF program that fentry/fexit can trace: the
+/// program's own (its first func_info) or a sub-program's.
+#[derive(Clone, Debug)]
+struct BpfFunction {
+    program: u32,
+    name: String,
+    return_type: Type,
+}
+
+/// The functions of every running BPF program that has BTF (the kernel
+/// traces no other), in id order. Needs root; without it the kernel lists
+/// none.
+fn running_functions() -> Vec<BpfFunction> {
+    use libbpf_rs::btf::types::{Func, FuncProto, Int, IntEncoding};
+    use libbpf_rs::btf::{Btf, ReferencesType, TypeId};
+    use libbpf_rs::query::{ProgInfoIter, ProgInfoQueryOptions};
+    let mut out = Vec::new();
+    for info in ProgInfoIter::with_query_opts(ProgInfoQueryOptions::default().include_func_info(true)) {
+        if info.btf_id == 0 {
+            continue;
+        }
+        let Ok(btf) = Btf::from_prog_id(info.id) else { continue };
+        for f in &info.func_info {
+            let Some(func) = btf.type_by_id::<Func<'_>>(TypeId::from(f.type_id)) else { continue };
+            let Some(name) = func.name().map(|n| n.to_string_lossy().into_owned()) else { continue };
+            let Some(proto) = btf.type_by_id::<FuncProto<'_>>(func.referenced_type_id()) else { continue };
+            let return_type = match btf.type_by_id::<Int<'_>>(proto.referenced_type_id()) {
+                Some(i) if matches!(i.bits, 8 | 16 | 32 | 64) => {
+                    Type::Int { bits: i.bits, signed: matches!(i.encoding, IntEncoding::Signed) }
+                }
+                _ => Type::Int { bits: 64, signed: false },
+            };
+            out.push(BpfFunction { program: info.id, name, return_type });
+        }
+    }
+    out
+}
+
+/// The functions of running BPF programs an attach point names: by name
+/// (a wildcard too), in one program (`bpf:ID:NAME`) or in all.
+fn bpf_programs(ap: &AttachPoint, id: Option<u32>, func: &str) -> Result<Vec<Site>, Diagnostic> {
+    let glob = crate::glob::Glob::new(func);
+    let ret = ap.provider == Provider::Fexit;
+    let found: Vec<BpfFunction> = running_functions()
+        .into_iter()
+        .filter(|f| id.is_none_or(|id| f.program == id) && glob.matches(&f.name))
+        .collect();
+    if found.is_empty() {
+        let which = id.map_or(format!("bpf:{func}"), |id| format!("bpf:{id}:{func}"));
+        return Err(Diagnostic::error(ap.span, format!("no running BPF program with BTF matches '{which}'"))
+            .with_hint(format!("list them with: bpfscope -l '{}:bpf:*'", ap.provider.name())));
+    }
+    Ok(found
+        .into_iter()
+        .map(|f| Site {
+            attach: AttachPoint {
+                target: Target::Kernel {
+                    module: Some(format!("bpf:{}", f.program)),
+                    func: f.name.clone(),
+                    offset: None,
+                },
+                ..ap.clone()
+            },
+            detail: Detail::Fentry(FentrySite {
+                function: f.name,
+                params: Arc::new(Vec::new()),
+                // Where the kernel does not trust the program's BTF it
+                // assumes five arguments: fexit asks it for the return value.
+                slots: None,
+                return_type: f.return_type,
+                ret,
+                program: Some(f.program),
+            }),
+        })
+        .collect())
 }
 
 /// The kernel functions an fentry/fexit attach point names, with their
@@ -24,19 +107,21 @@ pub(super) fn resolve(r: &mut Resolver, ap: &AttachPoint) -> Result<Vec<Site>, D
 /// for a wildcard.
 fn functions(r: &mut Resolver, ap: &AttachPoint, module: Option<&str>, func: &str) -> Result<Vec<Site>, Diagnostic> {
     let btf = loaded(&mut r.btf, KernelBtf::load, ap)?;
-    if let Some(id) = module.and_then(|m| m.strip_prefix("bpf:")) {
-        return Err(Diagnostic::error(
-            ap.span,
-            format!("fentry/fexit on BPF programs ({}:bpf:{id}:{func}) is not built yet", ap.provider.name()),
-        )
-        .with_hint("the kernel needs the target program's BTF, and attaching to it through its id is not done yet"));
-    }
     let ret = ap.provider == Provider::Fexit;
     let module = module.filter(|m| *m != "vmlinux");
     let site = |name: &str| {
-        let (params, return_type) = match module {
-            None => btf.function_signature(name).unwrap_or((Vec::new(), Type::Unknown)),
-            Some(_) => (Vec::new(), Type::Unknown),
+        // A module function's signature is in its module's BTF, not read
+        // yet: its arguments are not named, and its return value's slot
+        // is not known.
+        let (params, slots, return_type) = match module {
+            None => match btf.function_signature(name) {
+                Some((params, return_type)) => {
+                    let n = params.len();
+                    (params, Some(n), return_type)
+                }
+                None => (Vec::new(), None, Type::Unknown),
+            },
+            Some(_) => (Vec::new(), None, Type::Unknown),
         };
         let function = module.map_or(name.to_string(), |m| format!("{m}:{name}"));
         Site {
@@ -48,7 +133,14 @@ fn functions(r: &mut Resolver, ap: &AttachPoint, module: Option<&str>, func: &st
                 },
                 ..ap.clone()
             },
-            detail: Detail::Fentry(FentrySite { function, params: Arc::new(params), return_type, ret }),
+            detail: Detail::Fentry(FentrySite {
+                function,
+                params: Arc::new(params),
+                slots,
+                return_type,
+                ret,
+                program: None,
+            }),
         }
     };
     if !crate::glob::is_pattern(func) {
@@ -79,7 +171,13 @@ fn functions(r: &mut Resolver, ap: &AttachPoint, module: Option<&str>, func: &st
     Ok(names.iter().map(|n| site(n)).collect())
 }
 
-pub(super) fn list(p: Provider, btf: Option<&KernelBtf>) -> Result<Vec<String>, ProbeError> {
+/// Kernel functions, or with `bpf:` running BPF programs' functions
+/// (`fentry:bpf:ID:NAME`).
+pub(super) fn list(p: Provider, rest: &str, btf: Option<&KernelBtf>) -> Result<Vec<String>, ProbeError> {
+    if rest == "bpf" || rest.starts_with("bpf:") {
+        let functions = running_functions().into_iter();
+        return Ok(functions.map(|f| format!("{}:bpf:{}:{}", p.name(), f.program, f.name)).collect());
+    }
     match btf {
         Some(btf) => traceable_functions(p.name(), btf),
         None => Ok(Vec::new()),

@@ -145,7 +145,7 @@ pub(crate) fn list(
         }
         Provider::Tracepoint => tracepoint::list(rest)?,
         Provider::RawTracepoint => rawtracepoint::list()?,
-        Provider::Fentry | Provider::Fexit => fentry::list(p, btf)?,
+        Provider::Fentry | Provider::Fexit => fentry::list(p, rest, btf)?,
         Provider::Kprobe | Provider::Kretprobe => kprobe::list(p)?,
         Provider::Uprobe | Provider::Uretprobe => uprobe::list(p.name(), rest, options)?,
         Provider::Usdt => usdt::list(rest, options)?,
