@@ -220,12 +220,11 @@ impl Gen<'_, '_> {
             loops: Vec::new(),
             exit,
             ids: self.ids,
-            provider: self.provider,
+            context: self.context.clone(),
             probe_span: self.probe_span,
             var_bytes: self.var_bytes,
             return_flag: self.return_flag,
             loop_level: self.loop_level + 1,
-            detail: self.detail.clone(),
             scratch: self.scratch,
             callee_stack: 0,
         };

@@ -339,7 +339,7 @@ impl Gen<'_, '_> {
                     return Err(self.unsupported(e.span, "this argument"));
                 };
                 let name = String::from_utf8_lossy(name);
-                let prog_type = crate::program::ProgType::of(self.provider);
+                let prog_type = crate::program::ProgType::of(self.context.provider);
                 Ok(Val::Imm(i64::from(self.b.options.kfunc_allowed.as_ref().is_some_and(|k| (k.0)(prog_type, &name)))))
             }
             "kfunc_exist" => {
@@ -1111,7 +1111,7 @@ impl Gen<'_, '_> {
             return Err(self.unsupported(e.span, "uaddr() of this"));
         };
         let name = String::from_utf8_lossy(name).into_owned();
-        let (path, site, ret) = match &self.detail {
+        let (path, site, ret) = match &self.context.site {
             bpfscope_probes::Detail::Uprobe(s) => (s.binary.clone(), UserLocation::Offset(s.offset), s.ret),
             bpfscope_probes::Detail::Usdt(s) => (s.binary.clone(), UserLocation::Address(s.probe.address), false),
             _ => return Err(self.unsupported(e.span, "uaddr() outside user probes")),
@@ -1201,7 +1201,7 @@ impl Gen<'_, '_> {
     /// where no task has the pid. Only where the kernel lets the probe's
     /// program type call those kfuncs.
     fn comm_of(&mut self, c: &Call, e: &Expr) -> GResult<Val> {
-        let prog_type = crate::program::ProgType::of(self.provider);
+        let prog_type = crate::program::ProgType::of(self.context.provider);
         let allowed = self.b.options.kfunc_allowed.as_ref().is_some_and(|k| (k.0)(prog_type, "bpf_task_from_pid"));
         let btf = bpfscope_probes::btf::KernelBtf::load().ok();
         let ids =
@@ -1213,7 +1213,10 @@ impl Gen<'_, '_> {
         let (Some((from_pid, release)), Some(offset), true) = (ids, offset, allowed) else {
             return Err(bpfscope_lang::Diagnostic::error(
                 e.span,
-                format!("Syntax comm(PID) is not supported in this probe type yet. Type: {}", self.provider.name()),
+                format!(
+                    "Syntax comm(PID) is not supported in this probe type yet. Type: {}",
+                    self.context.provider.name()
+                ),
             )
             .with_hint(
                 "the kernel must let this probe's program type call bpf_task_from_pid (fentry, kprobes, timers do)",

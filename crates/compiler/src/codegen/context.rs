@@ -8,7 +8,7 @@
 use bpfscope_lang::Span;
 use bpfscope_lang::ast::Expr;
 use bpfscope_lang::check::Type;
-use bpfscope_lang::provider::ContextKind;
+use bpfscope_lang::provider::{ContextKind, Provider};
 
 use super::{GResult, Gen, Place, ProbeIds, Val, is_aggregate, size_of};
 
@@ -17,9 +17,26 @@ use crate::program::StackMode;
 use bpfscope_lang::builtins::pt_regs;
 use bpfscope_probes::Detail;
 
+/// What a probe's program is given to read, built once per probe: its
+/// provider (whose row in lang's provider table says the context's kind)
+/// and the site it was resolved to (a tracepoint's format, a function's
+/// BTF signature, a USDT site's operands, a uprobe's DWARF parameters).
+#[derive(Clone, Debug)]
+pub(super) struct Context {
+    pub provider: Provider,
+    pub kind: ContextKind,
+    pub site: Detail,
+}
+
+impl Context {
+    pub fn new(provider: Provider, site: Detail) -> Context {
+        Context { provider, kind: provider.context(), site }
+    }
+}
+
 impl Gen<'_, '_> {
     fn context_kind(&self) -> ContextKind {
-        self.provider.context()
+        self.context.kind
     }
 
     /// The context is the traced code's saved registers.
@@ -30,7 +47,8 @@ impl Gen<'_, '_> {
     /// Whether pointers in this probe's context point into user memory:
     /// user probes, and the arguments of system call tracepoints.
     pub(super) fn user_pointers(&self) -> bool {
-        self.provider.is_user() || matches!(&self.detail, Detail::Tracepoint { category, .. } if category == "syscalls")
+        self.context.provider.is_user()
+            || matches!(&self.context.site, Detail::Tracepoint { category, .. } if category == "syscalls")
     }
 
     /// What the program does first with its context: keeps it in R9; an
@@ -60,7 +78,7 @@ impl Gen<'_, '_> {
                 self.keep(R9)
             }
             "usermode" if self.has_registers() => self.usermode(span),
-            "func" if self.provider.has_func() => self.func_id(),
+            "func" if self.context.provider.has_func() => self.func_id(),
             "retval" => match kind {
                 ContextKind::Btf { ret: true } => self.fexit_retval(span),
                 ContextKind::ReturnRegisters => self.retval(span),
@@ -81,7 +99,7 @@ impl Gen<'_, '_> {
     /// `args.field`: from the tracepoint's record, the raw tracepoint's or
     /// fentry's BTF-named slots, or the uprobe's DWARF-named registers.
     pub(super) fn args_field(&mut self, field: &str, span: Span, e: &Expr) -> GResult<Val> {
-        match &self.detail {
+        match &self.context.site {
             Detail::RawTracepoint { args: Some(args) } => {
                 let args = std::sync::Arc::clone(args);
                 self.raw_args_field(&args, field, span)
@@ -102,7 +120,7 @@ impl Gen<'_, '_> {
     /// `args.field` of a tracepoint: read from the record the context
     /// points at.
     fn tracepoint_field(&mut self, field: &str, span: Span, e: &Expr) -> GResult<Val> {
-        let bpfscope_probes::Detail::Tracepoint { format, category, event } = &self.detail else {
+        let bpfscope_probes::Detail::Tracepoint { format, category, event } = &self.context.site else {
             return Err(self.unsupported(span, "args in this probe"));
         };
         self.ctx(span, "args")?;
@@ -215,7 +233,7 @@ impl Gen<'_, '_> {
     /// fexit's `retval`: the slot after the arguments.
     pub(super) fn fexit_retval(&mut self, span: Span) -> GResult<Val> {
         self.ctx(span, "retval")?;
-        let Detail::Fentry(site) = &self.detail else {
+        let Detail::Fentry(site) = &self.context.site else {
             return Err(self.unsupported(span, "retval here"));
         };
         // A BPF program's return value: where it lies depends on how much
@@ -308,7 +326,7 @@ impl Gen<'_, '_> {
     pub(super) fn usdt_arg(&mut self, n: u32, span: Span) -> GResult<Val> {
         use bpfscope_probes::usdt::UsdtLocation;
         self.ctx(span, &format!("arg{n}"))?;
-        let Detail::Usdt(site) = &self.detail else {
+        let Detail::Usdt(site) = &self.context.site else {
             return Err(self.unsupported(span, "argN here"));
         };
         let probe = &site.probe;

@@ -156,7 +156,7 @@ impl Gen<'_, '_> {
                 self.keep(R0)
             }
             "probetype" => {
-                let name = match self.provider {
+                let name = match self.context.provider {
                     Provider::Begin | Provider::End => "special",
                     Provider::Bench => "benchmark",
                     p => p.name(),

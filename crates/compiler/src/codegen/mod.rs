@@ -21,6 +21,7 @@ use bpfscope_lang::attach::{AttachPoint, Provider, Target, TimeUnit};
 use bpfscope_lang::check::{AggKind, CheckedProgram, Type};
 use bpfscope_lang::{Diagnostic, Diagnostics, Span};
 use bpfscope_probes::{Detail, Resolved, Site};
+use context::Context;
 
 use crate::asm::{Asm, Label};
 use crate::insn::{self, FP, Helper, Jmp, R0, R1, R2, R3, R9, Reg, Size};
@@ -570,8 +571,8 @@ impl<'a> Builder<'a> {
                 },
             )
         });
-        let mut g = Gen::new(self, index, ap.provider, ids, probe.span, scratch);
-        g.detail = first.detail.clone();
+        let context = Context::new(ap.provider, first.detail.clone());
+        let mut g = Gen::new(self, index, context, ids, probe.span, scratch);
         g.prologue()?;
         if let ProbeIds::Cookie { .. } = g.ids {
             g.read_cookie()?;
@@ -831,7 +832,8 @@ struct Gen<'a, 'b> {
     exit: Label,
     /// Where `probe` and `func` come from.
     ids: ProbeIds,
-    provider: Provider,
+    /// What the program is given to read (see `context.rs`).
+    context: Context,
     probe_span: Span,
     /// Bytes of the variables' region at the top of the frame (callbacks
     /// copy it in from their caller and back out).
@@ -840,8 +842,6 @@ struct Gen<'a, 'b> {
     return_flag: i16,
     /// How many loops over maps enclose the code being generated.
     loop_level: u32,
-    /// What the attach point offers (a tracepoint's record layout).
-    detail: Detail,
     /// The program's per-CPU scratch buffer, where its byte values live
     /// (its address in [`frame::SCRATCH_REG`]); `None`: on the stack.
     scratch: Option<MapId>,
@@ -867,7 +867,7 @@ impl<'a, 'b> Gen<'a, 'b> {
     fn new(
         b: &'b mut Builder<'a>,
         _index: usize,
-        provider: Provider,
+        context: Context,
         ids: ProbeIds,
         probe_span: Span,
         scratch: Option<MapId>,
@@ -883,12 +883,11 @@ impl<'a, 'b> Gen<'a, 'b> {
             loops: Vec::new(),
             exit,
             ids,
-            provider,
+            context,
             probe_span,
             var_bytes: 0,
             return_flag: 0,
             loop_level: 0,
-            detail: Detail::None,
             scratch,
             callee_stack: 0,
         }

@@ -24,7 +24,7 @@ impl Gen<'_, '_> {
     /// Why a pointer's fields cannot be read: for a uprobe's `args.NAME`,
     /// which struct DWARF gives it and why it was not declared from there.
     fn opaque_pointer(&self, base: &Expr, span: Span) -> Diagnostic {
-        let param = match (&base.kind, &self.detail) {
+        let param = match (&base.kind, &self.context.site) {
             (
                 bpfscope_lang::ast::ExprKind::Field { base: args, field, .. },
                 bpfscope_probes::Detail::Uprobe(bpfscope_probes::UprobeSite { params: Some(params), .. }),
