@@ -187,7 +187,18 @@ fn info_reports_this_kernel() {
     let text = String::from_utf8_lossy(&o.stdout);
     let sections: Vec<&str> = text.lines().filter(|l| !l.starts_with(' ') && !l.is_empty()).collect();
     assert_eq!(sections, ["System", "Build", "Kernel helpers", "Kernel features", "Probe types"], "{text}");
-    for expected in ["  Arch: x86_64\n", "  version: v", "btf: yes", "ringbuf: yes", "uprobe_multi: yes", "loop: yes"] {
+    for expected in [
+        "  Arch: x86_64\n",
+        "  version: v",
+        "btf: yes",
+        "ringbuf: yes",
+        "uprobe_multi: yes",
+        "loop: yes",
+        // What this build can do: DWARF, blazesym, dw_ustack's unwinding.
+        "  libdw (DWARF support): yes\n",
+        "  blazesym (advanced symbolization): yes\n",
+        "  dwunwind (DWARF stack unwinding): yes\n",
+    ] {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
     }
     let kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
