@@ -7,6 +7,8 @@ need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# The man page test renders the pages with man -l.
+command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 # libbpf is built from source and linked statically with these archives.
 [ -f /usr/lib/x86_64-linux-gnu/libelf.a ] || need_apt+=(libelf-dev)
 [ -f /usr/lib/x86_64-linux-gnu/libz.a ] || need_apt+=(zlib1g-dev)

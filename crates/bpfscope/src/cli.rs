@@ -1,6 +1,8 @@
-//! Command-line flags, modeled on bpftrace's.
+//! Command-line flags, modeled on bpftrace's, and the `tools` and `tool`
+//! commands (run before flags are parsed, see `tools::dispatch`; here so
+//! that help, completions and man pages show them).
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -132,9 +134,52 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub install_tools: Option<std::path::PathBuf>,
 
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish,
+    /// powershell), then exit: bpfscope --completions bash >
+    /// /etc/bash_completion.d/bpfscope
+    #[arg(long, value_name = "SHELL")]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Write the man pages, bpfscope.8 and bpfscope-TOOL.8 for each tool,
+    /// into DIR, then exit.
+    #[arg(long, value_name = "DIR")]
+    pub man_pages: Option<std::path::PathBuf>,
+
     /// Print the version.
     #[arg(short = 'V', long)]
     pub version: bool,
+}
+
+/// The whole command line: the flags, `tools`, and `tool NAME` with each
+/// tool's own options.
+pub fn command() -> clap::Command {
+    let tools = crate::tools::TOOLS.iter().map(|t| (t.args)().name(t.name).about(t.summary));
+    Cli::command()
+        .disable_help_subcommand(true)
+        .subcommand(clap::Command::new("tools").about("List the ready-made tools, a line each"))
+        .subcommand(
+            clap::Command::new("tool")
+                .about("Run a ready-made tool (also: a link named after it, see --install-tools)")
+                .subcommand_required(true)
+                .subcommands(tools),
+        )
+}
+
+/// The flags of this command line, or `None` once help was asked for
+/// and printed. Parsing leaves `tools` and `tool` to `tools::dispatch`
+/// (a program's parameter may be spelled `tools`); help shows them.
+pub fn parse() -> Result<Option<Cli>, clap::Error> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(Some(cli)),
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            let mut command = command();
+            let long = std::env::args().any(|a| a == "--help");
+            let printed = if long { command.print_long_help() } else { command.print_help() };
+            printed.map_err(|e| clap::Error::raw(clap::error::ErrorKind::Io, e))?;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The program text and the name errors call it by.

@@ -12,7 +12,6 @@ use std::process::ExitCode;
 
 use bpfscope_lang::Source;
 use bpfscope_runtime::RunError;
-use clap::Parser;
 
 use crate::cli::{Cli, ProgramSource, split_program_args};
 use bpfscope::error::Error;
@@ -23,14 +22,38 @@ fn main() -> ExitCode {
     if let Some(result) = tools::dispatch() {
         return report(result);
     }
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let cli = match cli::parse() {
+        Ok(Some(cli)) => cli,
+        Ok(None) => return ExitCode::SUCCESS,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
         }
     };
     report(run(&cli))
+}
+
+/// `--man-pages DIR`: bpfscope.8, and bpfscope-TOOL.8 for each tool.
+fn man_pages(dir: &std::path::Path) -> Result<(), Error> {
+    let write = |name: &str, command: clap::Command| -> Result<(), Error> {
+        let path = dir.join(format!("{name}.8"));
+        let mut text = Vec::new();
+        clap_mangen::Man::new(command)
+            .title(name.to_uppercase())
+            .section("8")
+            .render(&mut text)
+            .map_err(RunError::Io)?;
+        std::fs::write(&path, text)
+            .map_err(|e| Error::Usage(format!("--man-pages: cannot write {}: {e}", path.display())))
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Usage(format!("--man-pages: cannot create {}: {e}", dir.display())))?;
+    write("bpfscope", cli::command())?;
+    for t in tools::TOOLS {
+        let name = format!("bpfscope-{}", t.name);
+        write(&name, (t.args)().name(t.name).about(t.summary))?;
+    }
+    Ok(())
 }
 
 /// Exits as the run ended, printing its error if it failed.
@@ -59,6 +82,13 @@ fn run(cli: &Cli) -> Result<(), Error> {
     }
     if let Some(dir) = &cli.install_tools {
         return tools::install(dir);
+    }
+    if let Some(shell) = cli.completions {
+        clap_complete::generate(shell, &mut cli::command(), "bpfscope", &mut std::io::stdout());
+        return Ok(());
+    }
+    if let Some(dir) = &cli.man_pages {
+        return man_pages(dir);
     }
     if cli.help_builtins {
         print!("{}", bpfscope_lang::registry::table());

@@ -230,3 +230,104 @@ fn debug_insns_lists_each_probe() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("unknown debug stage 'llvm' (available: ast, insns, all)"), "{}", stderr(&bad));
 }
+
+/// `tools` and `tool` are commands in the help (short and long), while a
+/// program's parameter spelled `tools` stays a parameter.
+#[test]
+fn help_shows_the_tool_commands() {
+    for flag in ["-h", "--help"] {
+        let o = bpfscope(&[flag]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains(
+                "\nCommands:\n  tools  List the ready-made tools, a line each\n  tool   Run a ready-made tool"
+            ),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_parameter_named_like_a_command_stays_a_parameter() {
+    require_root!();
+    let o = bpfscope(&["-e", r#"BEGIN { printf("%s\n", str($1)); exit(); }"#, "tools"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "tools\n\n\n");
+}
+
+/// The bash completion script registers itself with bash, and completes
+/// the flags and each tool's name (after `tool`) and options; the other
+/// shells' scripts are generated from the same definitions.
+#[test]
+fn completion_scripts_cover_flags_and_tools() {
+    let o = bpfscope(&["--completions", "bash"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let script = String::from_utf8_lossy(&o.stdout).into_owned();
+    let path = std::env::temp_dir().join(format!("bpfscope-completion-{}.bash", std::process::id()));
+    std::fs::write(&path, &script).expect("writes");
+    // COMP_WORDS as bash fills them for `bpfscope tool vfs<TAB>` and
+    // `bpfscope --be<TAB>`.
+    let complete = |words: &str| -> String {
+        let line = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}}-1)); _bpfscope bpfscope \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            path.display()
+        );
+        let out = std::process::Command::new("bash").args(["-c", &line]).output().expect("bash runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let registered = std::process::Command::new("bash")
+        .args(["-c", &format!("source {}; complete -p bpfscope", path.display())])
+        .output()
+        .expect("bash runs");
+    assert!(String::from_utf8_lossy(&registered.stdout).contains("_bpfscope"), "{script}");
+    assert_eq!(complete("bpfscope --be").trim(), "--bench");
+    assert_eq!(complete("bpfscope tool vfs").trim(), "vfsstat");
+    let tool_options = complete("bpfscope tool vfsstat -");
+    assert!(tool_options.lines().any(|l| l == "-h" || l == "--help"), "{tool_options}");
+    std::fs::remove_file(&path).ok();
+    for (shell, marker) in [("zsh", "#compdef bpfscope"), ("fish", "complete -c bpfscope")] {
+        let o = bpfscope(&["--completions", shell]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success() && text.contains(marker) && text.contains("vfsstat"), "{shell}: {text}");
+    }
+}
+
+/// `--man-pages DIR` writes bpfscope.8 and a page per tool, which man
+/// renders: the flags, the commands, a tool's own options.
+#[test]
+fn man_pages_render() {
+    let dir = std::env::temp_dir().join(format!("bpfscope-man-{}", std::process::id()));
+    let o = bpfscope(&["--man-pages", dir.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .expect("the directory")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    assert_eq!(pages.len(), 14, "{pages:?}");
+    assert!(
+        pages.contains(&"bpfscope.8".to_string()) && pages.contains(&"bpfscope-vfsstat.8".to_string()),
+        "{pages:?}"
+    );
+    let render = |page: &str| -> String {
+        let out = std::process::Command::new("man")
+            .args(["-l", "-P", "cat"])
+            .arg(dir.join(page))
+            .env("MANWIDTH", "100")
+            .output()
+            .expect("man runs (scripts/setup.sh installs man-db)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let main = render("bpfscope.8");
+    assert!(main.starts_with("BPFSCOPE(8)"), "{main}");
+    for expected in ["NAME", "SYNOPSIS", "--bench", "--completions", "bpfscope-tools(8)", "bpfscope-tool(8)"] {
+        assert!(main.contains(expected), "no {expected:?} in:\n{main}");
+    }
+    let tool = render("bpfscope-vfsstat.8");
+    assert!(tool.starts_with("BPFSCOPE-VFSSTAT(8)"), "{tool}");
+    assert!(tool.contains("vfsstat - Count some VFS calls, per second."), "{tool}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -9,8 +9,12 @@ use super::Tool;
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool =
-    Tool { name: "bashreadline", summary: "Print entered bash commands from all running shells.", main };
+pub const TOOL: Tool = Tool {
+    name: "bashreadline",
+    summary: "Print entered bash commands from all running shells.",
+    main,
+    args: <Args as clap::CommandFactory>::command,
+};
 
 const PROGRAM: &str = include_str!("../../../../tools/bashreadline.bt");
 

@@ -10,7 +10,12 @@ use super::{Tool, outln};
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool = Tool { name: "biolatency", summary: "Summarize block device I/O latency as a histogram.", main };
+pub const TOOL: Tool = Tool {
+    name: "biolatency",
+    summary: "Summarize block device I/O latency as a histogram.",
+    main,
+    args: <Args as clap::CommandFactory>::command,
+};
 
 const PROGRAM: &str = include_str!("../../../../tools/biolatency.bt");
 

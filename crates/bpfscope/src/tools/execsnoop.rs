@@ -10,7 +10,8 @@ use super::{Tool, clock, int, text};
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool = Tool { name: "execsnoop", summary: "Trace exec() syscalls.", main };
+pub const TOOL: Tool =
+    Tool { name: "execsnoop", summary: "Trace exec() syscalls.", main, args: <Args as clap::CommandFactory>::command };
 
 const PROGRAM: &str = include_str!("../../../../tools/execsnoop.bt");
 

@@ -10,7 +10,12 @@ use super::{Tool, clock, outln};
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool = Tool { name: "funccount", summary: "Count functions, tracepoints and USDT probes.", main };
+pub const TOOL: Tool = Tool {
+    name: "funccount",
+    summary: "Count functions, tracepoints and USDT probes.",
+    main,
+    args: <Args as clap::CommandFactory>::command,
+};
 
 const PROGRAM: &str = include_str!("../../../../tools/funccount.bt");
 

@@ -8,8 +8,12 @@ use super::Tool;
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool =
-    Tool { name: "gethostlatency", summary: "Show latency for getaddrinfo/gethostbyname[2] calls.", main };
+pub const TOOL: Tool = Tool {
+    name: "gethostlatency",
+    summary: "Show latency for getaddrinfo/gethostbyname[2] calls.",
+    main,
+    args: <Args as clap::CommandFactory>::command,
+};
 
 const PROGRAM: &str = include_str!("../../../../tools/gethostlatency.bt");
 

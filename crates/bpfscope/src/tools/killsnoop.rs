@@ -7,7 +7,12 @@ use super::{Tool, clock, int, text};
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool = Tool { name: "killsnoop", summary: "Trace signals issued by the kill() syscall.", main };
+pub const TOOL: Tool = Tool {
+    name: "killsnoop",
+    summary: "Trace signals issued by the kill() syscall.",
+    main,
+    args: <Args as clap::CommandFactory>::command,
+};
 
 const PROGRAM: &str = include_str!("../../../../tools/killsnoop.bt");
 

@@ -38,12 +38,14 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
-/// A tool: its name, a line about it, and its entry point (given the
-/// arguments after its name).
+/// A tool: its name, a line about it, its entry point (given the
+/// arguments after its name) and its options (for help, completions and
+/// its man page).
 pub struct Tool {
     pub name: &'static str,
     pub summary: &'static str,
     pub main: fn(&[String]) -> Result<(), Error>,
+    pub args: fn() -> clap::Command,
 }
 
 pub const TOOLS: &[Tool] = &[

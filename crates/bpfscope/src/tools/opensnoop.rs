@@ -9,7 +9,8 @@ use super::{Tool, int, text};
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool = Tool { name: "opensnoop", summary: "Trace open() syscalls.", main };
+pub const TOOL: Tool =
+    Tool { name: "opensnoop", summary: "Trace open() syscalls.", main, args: <Args as clap::CommandFactory>::command };
 
 const PROGRAM: &str = include_str!("../../../../tools/opensnoop.bt");
 

@@ -12,7 +12,12 @@ use super::{Tool, outln};
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool = Tool { name: "profile", summary: "Profile CPU stack traces at a timed interval.", main };
+pub const TOOL: Tool = Tool {
+    name: "profile",
+    summary: "Profile CPU stack traces at a timed interval.",
+    main,
+    args: <Args as clap::CommandFactory>::command,
+};
 
 const PROGRAM: &str = include_str!("../../../../tools/profile.bt");
 

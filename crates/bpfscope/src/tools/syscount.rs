@@ -12,7 +12,12 @@ use super::{Tool, clock, outln};
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool = Tool { name: "syscount", summary: "Summarize syscall counts and latencies.", main };
+pub const TOOL: Tool = Tool {
+    name: "syscount",
+    summary: "Summarize syscall counts and latencies.",
+    main,
+    args: <Args as clap::CommandFactory>::command,
+};
 
 const PROGRAM: &str = include_str!("../../../../tools/syscount.bt");
 

@@ -11,7 +11,8 @@ use super::{Tool, int, outln, text};
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool = Tool { name: "tcpconnect", summary: "Trace TCP connects.", main };
+pub const TOOL: Tool =
+    Tool { name: "tcpconnect", summary: "Trace TCP connects.", main, args: <Args as clap::CommandFactory>::command };
 
 const PROGRAM: &str = include_str!("../../../../tools/tcpconnect.bt");
 

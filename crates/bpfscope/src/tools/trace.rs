@@ -8,7 +8,12 @@ use super::Tool;
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool = Tool { name: "trace", summary: "Trace probes with a program in the bpftrace language.", main };
+pub const TOOL: Tool = Tool {
+    name: "trace",
+    summary: "Trace probes with a program in the bpftrace language.",
+    main,
+    args: <Args as clap::CommandFactory>::command,
+};
 
 const EXAMPLES: &str = "examples:
     trace -e 'uretprobe:c:readline { printf(\"%s\\n\", str(retval)); }'

@@ -8,7 +8,12 @@ use super::Tool;
 use bpfscope::error::Error;
 use bpfscope::pipeline::Settings;
 
-pub const TOOL: Tool = Tool { name: "vfsstat", summary: "Count some VFS calls, per second.", main };
+pub const TOOL: Tool = Tool {
+    name: "vfsstat",
+    summary: "Count some VFS calls, per second.",
+    main,
+    args: <Args as clap::CommandFactory>::command,
+};
 
 const PROGRAM: &str = include_str!("../../../../tools/vfsstat.bt");
 
