@@ -134,6 +134,11 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub install_tools: Option<std::path::PathBuf>,
 
+    /// Diagnostics in colour: auto (when standard error is a terminal and
+    /// neither NO_COLOR nor BPFTRACE_COLOR=never is set), always, never.
+    #[arg(long, value_name = "WHEN", value_parser = ["auto", "always", "never"])]
+    pub color: Option<String>,
+
     /// Print a completion script for SHELL (bash, zsh, fish, elvish,
     /// powershell), then exit: bpfscope --completions bash >
     /// /etc/bash_completion.d/bpfscope
@@ -148,6 +153,18 @@ pub struct Cli {
     /// Print the version.
     #[arg(short = 'V', long)]
     pub version: bool,
+}
+
+impl Cli {
+    /// `--color` as a choice.
+    pub fn color_when(&self) -> Option<bpfscope::error::ColorWhen> {
+        use bpfscope::error::ColorWhen;
+        self.color.as_deref().map(|w| match w {
+            "always" => ColorWhen::Always,
+            "never" => ColorWhen::Never,
+            _ => ColorWhen::Auto,
+        })
+    }
 }
 
 /// The whole command line: the flags, `tools`, and `tool NAME` with each

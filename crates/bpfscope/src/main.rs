@@ -14,13 +14,13 @@ use bpfscope_lang::Source;
 use bpfscope_runtime::RunError;
 
 use crate::cli::{Cli, ProgramSource, split_program_args};
-use bpfscope::error::Error;
+use bpfscope::error::{ColorWhen, Error};
 use bpfscope::pipeline::{self, Settings};
 
 fn main() -> ExitCode {
     // `bpfscope tool NAME ...`, or called as `vfsstat` through a link.
     if let Some(result) = tools::dispatch() {
-        return report(result);
+        return report(result, ColorWhen::look(None));
     }
     let cli = match cli::parse() {
         Ok(Some(cli)) => cli,
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
         }
     };
-    report(run(&cli))
+    report(run(&cli), ColorWhen::look(cli.color_when()))
 }
 
 /// `--man-pages DIR`: bpfscope.8, and bpfscope-TOOL.8 for each tool.
@@ -57,19 +57,15 @@ fn man_pages(dir: &std::path::Path) -> Result<(), Error> {
 }
 
 /// Exits as the run ended, printing its error if it failed.
-fn report(result: Result<(), Error>) -> ExitCode {
+fn report(result: Result<(), Error>, look: bpfscope_lang::Look) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Error::Program(source, diags)) => {
-            eprint!("{}", diags.render(&source));
-            ExitCode::from(1)
-        }
         Err(Error::Exit(code)) => ExitCode::from(code as u8),
         // (Exit(0) is a tool's `--help`.)
         // The reader went away (`| head`): stop quietly, as a C tool would.
         Err(Error::Run(RunError::Io(e))) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("bpfscope: error: {e}");
+            eprint!("{}", e.render(look));
             ExitCode::from(1)
         }
     }
@@ -145,6 +141,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         quiet: cli.quiet,
         verbose: cli.verbose,
         no_warnings: cli.no_warnings,
+        look: ColorWhen::look(cli.color_when()),
         allow_unsafe: cli.allow_unsafe,
         fallback: cli.fallback,
         dry_run: cli.dry_run,

@@ -27,6 +27,8 @@ pub struct Settings {
     pub quiet: bool,
     pub verbose: bool,
     pub no_warnings: bool,
+    /// How warnings look on standard error.
+    pub look: bpfscope_lang::Look,
     pub allow_unsafe: bool,
     /// Kprobes become fentry where the kernel has no kprobes.
     pub fallback: bool,
@@ -274,7 +276,7 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
     };
     let checked = check(program, source, &options).map_err(|d| Error::Program(source.clone(), d))?;
     if !settings.no_warnings && !checked.warnings.is_empty() {
-        eprint!("{}", Diagnostics(checked.warnings.clone()).render(source));
+        eprint!("{}", Diagnostics(checked.warnings.clone()).render_as(source, settings.look));
     }
     let compile_options = CompileOptions {
         params: options.params.clone(),

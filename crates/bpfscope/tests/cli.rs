@@ -331,3 +331,47 @@ fn man_pages_render() {
     assert!(tool.contains("vfsstat - Count some VFS calls, per second."), "{tool}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Diagnostics are coloured as bpftrace 0.26 colours its log (errors red,
+/// warnings yellow) on a terminal only: never into a pipe, not with
+/// NO_COLOR, BPFTRACE_COLOR=never or --color never; --color always and
+/// BPFTRACE_COLOR=always force it.
+#[test]
+fn diagnostics_are_coloured_only_on_a_terminal() {
+    const RED: &str = "\x1b[31m";
+    const RESET: &str = "\x1b[0m";
+    let program = "BEGIN { x }";
+    let plain = "stdin:1:9: error: Unknown identifier: 'x'\nBEGIN { x }\n        ^\n";
+    let colored =
+        format!("{RED}stdin:1:9: error: Unknown identifier: 'x'{RESET}\nBEGIN {{ x }}\n{RED}        ^{RESET}\n");
+    // Through a pipe (as every test runs it).
+    assert_eq!(stderr(&bpfscope(&["--dry-run", "-e", program])), plain);
+    assert_eq!(stderr(&bpfscope(&["--color", "always", "--dry-run", "-e", program])), colored);
+    let forced =
+        support::bpfscope().env("BPFTRACE_COLOR", "always").args(["--dry-run", "-e", program]).output().expect("runs");
+    assert_eq!(stderr(&forced), colored);
+    // On a terminal: script(1) gives the command one (and turns its "\n"
+    // into "\r\n").
+    let on_terminal = |env: &[(&str, &str)], flags: &str| -> String {
+        let exe = env!("CARGO_BIN_EXE_bpfscope");
+        let line = format!("{exe} {flags} --dry-run -e '{program}'");
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]).env_remove("NO_COLOR").env_remove("BPFTRACE_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("script (util-linux) runs");
+        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+    };
+    assert_eq!(on_terminal(&[], ""), colored);
+    assert_eq!(on_terminal(&[("NO_COLOR", "1")], ""), plain);
+    assert_eq!(on_terminal(&[("BPFTRACE_COLOR", "never")], ""), plain);
+    assert_eq!(on_terminal(&[], "--color never"), plain);
+    // A warning is yellow.
+    let warned = bpfscope(&["--color", "always", "--dry-run", "-e", "profile:hz:99 { @[dw_ustack] = count(); }"]);
+    assert!(
+        stderr(&warned).contains("\x1b[33mstdin: warning: Script is using an unstable feature"),
+        "{}",
+        stderr(&warned)
+    );
+}

@@ -86,19 +86,25 @@ impl Diagnostic {
 
     /// Renders this diagnostic against the source it refers to.
     pub fn render(&self, source: &Source) -> String {
+        self.render_as(source, Look::Plain)
+    }
+
+    /// Renders it plain, or in colour for a terminal.
+    pub fn render_as(&self, source: &Source, look: Look) -> String {
         let label = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
+        let style = look.style(label);
         let mut out = String::new();
         match self.span {
-            Some(span) => excerpt(&mut out, source, span, label, &self.message),
+            Some(span) => excerpt(&mut out, source, span, label, &self.message, style),
             None => {
-                let _ = writeln!(out, "{}: {label}: {}", source.name(), self.message);
+                let _ = writeln!(out, "{style}{}: {label}: {}{style:#}", source.name(), self.message);
             }
         }
         for (span, note) in &self.notes {
-            excerpt(&mut out, source, *span, "note", note);
+            excerpt(&mut out, source, *span, "note", note, look.style("note"));
         }
         for hint in &self.hints {
             let _ = writeln!(out, "hint: {hint}");
@@ -107,15 +113,37 @@ impl Diagnostic {
     }
 }
 
+/// How diagnostics look: plain, or coloured for a terminal as bpftrace
+/// 0.26 colours its log (errors red, warnings yellow; notes cyan): the
+/// `FILE:LINE:COL: LABEL: MESSAGE` line and the underline, not the source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Look {
+    #[default]
+    Plain,
+    Color,
+}
+
+impl Look {
+    fn style(self, label: &str) -> anstyle::Style {
+        use anstyle::AnsiColor;
+        let color = match (self, label) {
+            (Look::Plain, _) => return anstyle::Style::new(),
+            (Look::Color, "error") => AnsiColor::Red,
+            (Look::Color, "warning") => AnsiColor::Yellow,
+            (Look::Color, _) => AnsiColor::Cyan,
+        };
+        color.on_default()
+    }
+}
+
 /// `FILE:LINE:COL: LABEL: MESSAGE`, the line, and the span underlined.
-fn excerpt(out: &mut String, source: &Source, span: Span, label: &str, message: &str) {
+fn excerpt(out: &mut String, source: &Source, span: Span, label: &str, message: &str, style: anstyle::Style) {
     let at = span.start as usize;
     let start = source.line_col(at);
-    let _ = writeln!(out, "{}:{}:{}: {label}: {message}", source.name_at(at), start.line, start.col);
+    let _ = writeln!(out, "{style}{}:{}:{}: {label}: {message}{style:#}", source.name_at(at), start.line, start.col);
     let line = source.line_text_at(at);
     let _ = writeln!(out, "{line}");
-    out.push_str(&underline(source, span, line, start.col));
-    out.push('\n');
+    let _ = writeln!(out, "{style}{}{style:#}", underline(source, span, line, start.col));
 }
 
 /// Spaces up to the span's column, then `^` for a point or `~` per character
@@ -149,7 +177,11 @@ impl Diagnostics {
     }
 
     pub fn render(&self, source: &Source) -> String {
-        self.0.iter().map(|d| d.render(source)).collect()
+        self.render_as(source, Look::Plain)
+    }
+
+    pub fn render_as(&self, source: &Source, look: Look) -> String {
+        self.0.iter().map(|d| d.render_as(source, look)).collect()
     }
 }
 

@@ -29,6 +29,6 @@ pub mod suggest;
 pub mod token;
 pub mod visit;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use diagnostic::{Diagnostic, Diagnostics, Look, Severity};
 pub use parser::{ParseOptions, parse};
 pub use source::{Source, Span};
