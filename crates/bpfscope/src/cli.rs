@@ -139,6 +139,17 @@ pub struct Cli {
     #[arg(long, value_name = "WHEN", value_parser = ["auto", "always", "never"])]
     pub color: Option<String>,
 
+    /// Run the program until it is stopped, serving its maps at
+    /// http://ADDR/metrics for Prometheus (read at each scrape), and
+    /// /healthz.
+    #[arg(long, value_name = "ADDR")]
+    pub export: Option<String>,
+
+    /// With --export: at most N series per map (the rest are counted in
+    /// bpfscope_dropped_series).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_series: usize,
+
     /// Print a completion script for SHELL (bash, zsh, fish, elvish,
     /// powershell), then exit: bpfscope --completions bash >
     /// /etc/bash_completion.d/bpfscope

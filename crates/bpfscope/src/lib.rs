@@ -31,6 +31,7 @@
 
 mod bpf;
 pub mod error;
+pub mod export;
 pub mod pipeline;
 
 pub use bpf::{Bpf, Tracer, stop_on_signals};

@@ -163,6 +163,15 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
         },
     };
+    if let Some(addr) = &cli.export {
+        if cli.command.is_some() || cli.dry_run {
+            return Err(Error::Usage("--export serves a program until it is stopped: without -c or --dry-run".into()));
+        }
+        return match bpfscope::export::serve(&source, &settings, addr, cli.max_series)? {
+            0 => Ok(()),
+            code => Err(Error::Exit(code)),
+        };
+    }
     match pipeline::run_program(&source, &settings)? {
         0 => Ok(()),
         code => Err(Error::Exit(code)),

@@ -849,6 +849,11 @@ pub struct MapRef<'s> {
 }
 
 impl MapRef<'_> {
+    /// What the map's values are (`count()`, `hist()`, assigned values...).
+    pub fn value_kind(&self) -> &bpfscope_compiler::ValueKind {
+        &self.map.value
+    }
+
     /// Every entry, in key order; the key is `None` in a map without keys.
     pub fn entries(&self) -> Vec<(Option<Value>, MapValue)> {
         maps::entries(self.map, self.handle, &self.resolver)

@@ -1,0 +1,287 @@
+//! `--export ADDR`: the program runs until it is stopped while its maps
+//! are served at `http://ADDR/metrics` in the OpenMetrics text format
+//! (what Prometheus scrapes), read from the kernel at each scrape.
+//!
+//! A map becomes a family named `bpfscope_<map>` (`@` alone:
+//! `bpfscope_map`), its keys labels `key0`, `key1`, ...: `count()` a
+//! counter; `sum()`, `min()`, `max()`, `avg()` and assigned integers
+//! gauges; `stats()` two gauges, `_count` and `_sum`; `hist()` and
+//! `lhist()` histograms, each bucket's `le` the largest integer it holds
+//! (the map keeps no sum of the values, so `_sum` is NaN, never a made-up
+//! number). Maps of other values (strings, time series) are not exported.
+//! A map's series beyond `max_series` are dropped, and
+//! `bpfscope_dropped_series{map="..."}` says how many.
+
+use std::time::Duration;
+
+use bpfscope_compiler::ValueKind;
+use bpfscope_lang::Source;
+use bpfscope_runtime::{MapValue, Session, Value};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use crate::error::Error;
+use crate::pipeline::{self, Settings};
+
+/// What `/metrics` answers with.
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Runs the program, serving its maps at `addr`, until it ends (`exit()`,
+/// Ctrl-C, SIGTERM); then prints the maps as a run does. Returns the exit
+/// code the program asked for.
+pub fn serve(source: &Source, settings: &Settings, addr: &str, max_series: usize) -> Result<i32, Error> {
+    // Bound first: an address in use is refused before anything loads.
+    let server = tiny_http::Server::http(addr).map_err(|e| Error::Usage(format!("--export {addr}: {e}")))?;
+    let mut session = pipeline::start(source, settings)?;
+    bpfscope_runtime::signals::install();
+    if !settings.quiet {
+        eprintln!("Serving the maps at http://{addr}/metrics");
+    }
+    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
+        eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+    }
+    let mut print = |e: bpfscope_runtime::EventRef<'_>| {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&e.text())?;
+        out.flush()
+    };
+    while session.poll(Duration::ZERO, &mut print)? {
+        match server.recv_timeout(Duration::from_millis(100)) {
+            Ok(Some(request)) => answer(&session, request, max_series),
+            Ok(None) => {}
+            Err(e) => return Err(Error::Usage(format!("--export {addr}: {e}"))),
+        }
+    }
+    let code = session.finish(&mut print)?;
+    let mut out = std::io::stdout().lock();
+    session.print_all_maps(&mut out)?;
+    Ok(code)
+}
+
+/// Answers one request: `/metrics`, `/healthz`, else 404. A client that
+/// went away is no error of the run's.
+fn answer(session: &Session, request: tiny_http::Request, max_series: usize) {
+    let (status, body, content_type) = match request.url() {
+        "/metrics" => match metrics(session, max_series) {
+            Ok(text) => (200, text, CONTENT_TYPE),
+            Err(e) => (500, format!("cannot encode the maps: {e}\n"), "text/plain"),
+        },
+        "/healthz" => (200, "ok\n".to_string(), "text/plain"),
+        _ => (404, "bpfscope serves /metrics and /healthz\n".to_string(), "text/plain"),
+    };
+    let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type.as_bytes());
+    let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+    if let Ok(h) = header {
+        response = response.with_header(h);
+    }
+    let _ = request.respond(response);
+}
+
+/// The maps, as they are now, in the OpenMetrics text format.
+pub fn metrics(session: &Session, max_series: usize) -> Result<String, std::fmt::Error> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(Snapshot::read(session, max_series)));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+/// The maps read at one scrape.
+#[derive(Debug, Default)]
+struct Snapshot {
+    families: Vec<Family>,
+    /// Series left out, by map.
+    dropped: Vec<(String, u64)>,
+}
+
+#[derive(Debug)]
+struct Family {
+    name: String,
+    help: String,
+    kind: MetricType,
+    series: Vec<(Vec<(String, String)>, Sample)>,
+}
+
+#[derive(Debug)]
+enum Sample {
+    Counter(u64),
+    Gauge(i64),
+    Ratio(f64),
+    /// Per-bucket counts with each bucket's inclusive upper bound
+    /// (`f64::MAX` for +Inf).
+    Histogram {
+        count: u64,
+        buckets: Vec<(f64, u64)>,
+    },
+}
+
+impl Snapshot {
+    fn read(session: &Session, max_series: usize) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for map_name in session.map_names() {
+            let Some(map) = session.map(&map_name) else { continue };
+            let name = family_name(&map_name);
+            let (kind, help) = match map.value_kind() {
+                ValueKind::Count => (MetricType::Counter, "count()"),
+                ValueKind::Sum => (MetricType::Gauge, "sum()"),
+                ValueKind::Min => (MetricType::Gauge, "min()"),
+                ValueKind::Max => (MetricType::Gauge, "max()"),
+                ValueKind::Avg => (MetricType::Gauge, "avg()"),
+                ValueKind::Stats => (MetricType::Gauge, "stats()"),
+                ValueKind::Hist { .. } => (MetricType::Histogram, "hist()"),
+                ValueKind::Lhist { .. } => (MetricType::Histogram, "lhist()"),
+                ValueKind::Plain(t) if t.is_integral() => (MetricType::Gauge, "an integer"),
+                _ => continue,
+            };
+            let help = format!("{map_name}: {help}");
+            let entries = map.entries();
+            let dropped = entries.len().saturating_sub(max_series);
+            if dropped > 0 {
+                snapshot.dropped.push((map_name.clone(), dropped as u64));
+            }
+            let mut counts = Vec::new();
+            let mut sums = Vec::new();
+            let mut series = Vec::new();
+            for (key, value) in entries.into_iter().take(max_series) {
+                let labels = key.as_ref().map(labels).unwrap_or_default();
+                match (value, kind) {
+                    (MapValue::Int(n), MetricType::Counter) => {
+                        series.push((labels, Sample::Counter(u64::try_from(n).unwrap_or(0))));
+                    }
+                    (MapValue::Int(n), _) => series.push((labels, Sample::Gauge(saturate(n)))),
+                    (MapValue::Average { count, total }, _) if help.ends_with("stats()") => {
+                        counts.push((labels.clone(), Sample::Gauge(count)));
+                        sums.push((labels, Sample::Gauge(total)));
+                    }
+                    (MapValue::Average { count, total }, _) => {
+                        let average = if count == 0 { 0.0 } else { total as f64 / count as f64 };
+                        series.push((labels, Sample::Ratio(average)));
+                    }
+                    (MapValue::Histogram(buckets), _) => series.push((labels, histogram(&buckets))),
+                    _ => {}
+                }
+            }
+            if help.ends_with("stats()") {
+                let family = |suffix: &str, series| Family {
+                    name: format!("{name}_{suffix}"),
+                    help: format!("{map_name}: stats() {suffix}"),
+                    kind: MetricType::Gauge,
+                    series,
+                };
+                snapshot.families.push(family("count", counts));
+                snapshot.families.push(family("sum", sums));
+            } else {
+                snapshot.families.push(Family { name, help, kind, series });
+            }
+        }
+        snapshot
+    }
+}
+
+impl prometheus_client::collector::Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for f in &self.families {
+            let mut metric = encoder.encode_descriptor(&f.name, &f.help, None, f.kind)?;
+            for (labels, sample) in &f.series {
+                let mut m = metric.encode_family(labels)?;
+                match sample {
+                    Sample::Counter(n) => m.encode_counter::<NoLabelSet, _, u64>(n, None)?,
+                    Sample::Gauge(n) => m.encode_gauge(n)?,
+                    Sample::Ratio(x) => m.encode_gauge(x)?,
+                    Sample::Histogram { count, buckets } => {
+                        m.encode_histogram::<NoLabelSet>(f64::NAN, *count, buckets, None)?;
+                    }
+                }
+            }
+        }
+        if !self.dropped.is_empty() {
+            let help = "series of a map left out, past --max-series";
+            let mut metric = encoder.encode_descriptor("bpfscope_dropped_series", help, None, MetricType::Gauge)?;
+            for (map, n) in &self.dropped {
+                let labels = vec![("map".to_string(), map.clone())];
+                let gauge = prometheus_client::metrics::gauge::ConstGauge::new(*n as i64);
+                gauge.encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `bpfscope_NAME`, with characters a metric name cannot have as `_`.
+fn family_name(map: &str) -> String {
+    let bare = map.trim_start_matches('@');
+    let bare = if bare.is_empty() { "map" } else { bare };
+    let clean: String = bare.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    format!("bpfscope_{clean}")
+}
+
+/// A key as labels: `key0`, or `key0`, `key1`, ... for a tuple.
+fn labels(key: &Value) -> Vec<(String, String)> {
+    let parts: Vec<&Value> = match key {
+        Value::Tuple(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    parts.into_iter().enumerate().map(|(i, v)| (format!("key{i}"), label_value(v))).collect()
+}
+
+fn label_value(v: &Value) -> String {
+    match v {
+        Value::Int(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Str(s) | Value::Text(s) => s.clone(),
+        Value::Bytes(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+        Value::Stack(frames) => frames.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>().join(","),
+        Value::Tuple(items) | Value::Array(items) => items.iter().map(label_value).collect::<Vec<_>>().join(","),
+        Value::Record(fields) => {
+            fields.iter().map(|(k, v)| format!("{k}={}", label_value(v))).collect::<Vec<_>>().join(",")
+        }
+    }
+}
+
+fn saturate(n: i128) -> i64 {
+    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A hist()/lhist() map value as per-bucket counts: each bucket's upper
+/// bound is the largest integer it holds (`[4, 8)` holds up to 7), the
+/// last one +Inf (added, empty, where the map's last bucket is bounded).
+/// An empty bucket ending below the first one goes first: Prometheus
+/// takes a bucket's lower bound from the one before it (0 for the first),
+/// and interpolates quantiles inside it.
+fn histogram(buckets: &[bpfscope_runtime::Bucket]) -> Sample {
+    let below = buckets.first().filter(|b| b.low != i64::MIN).map(|b| (b.low.saturating_sub(1) as f64, 0));
+    let mut out: Vec<(f64, u64)> = below
+        .into_iter()
+        .chain(buckets.iter().map(|b| (b.high.map_or(f64::MAX, |h| (h - 1) as f64), b.count)))
+        .collect();
+    if out.last().is_none_or(|(upper, _)| *upper != f64::MAX) {
+        out.push((f64::MAX, 0));
+    }
+    Sample::Histogram { count: buckets.iter().map(|b| b.count).sum(), buckets: out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_labels() {
+        assert_eq!(family_name("@calls"), "bpfscope_calls");
+        assert_eq!(family_name("@"), "bpfscope_map");
+        assert_eq!(
+            labels(&Value::Tuple(vec![Value::Str("sshd".into()), Value::Int(-3)])),
+            vec![("key0".to_string(), "sshd".to_string()), ("key1".to_string(), "-3".to_string())]
+        );
+    }
+
+    #[test]
+    fn hist_buckets_hold_integers_up_to_their_bound() {
+        let b = |low, high, count| bpfscope_runtime::Bucket { label: String::new(), low, high, count };
+        let Sample::Histogram { count, buckets } = histogram(&[b(4, Some(8), 3), b(8, Some(16), 5)]) else {
+            panic!("a histogram")
+        };
+        assert_eq!(count, 8);
+        assert_eq!(buckets, vec![(3.0, 0), (7.0, 3), (15.0, 5), (f64::MAX, 0)]);
+    }
+}

@@ -1,0 +1,168 @@
+//! `--export`: a real Prometheus (Debian's package, installed here if
+//! missing) scrapes bpfscope every second while a workload of known size
+//! and latency runs; its HTTP API must then hold the workload's count and
+//! a median in the bucket of the workload's latency.
+
+#[macro_use]
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// Debian's prometheus, installed when missing (the package lists read
+/// first where they are not); `None` (said) where it cannot be.
+fn prometheus() -> Option<&'static str> {
+    const BIN: &str = "/usr/bin/prometheus";
+    let apt = |args: &[&str]| Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").output();
+    for attempt in 0..2 {
+        if Path::new(BIN).exists() {
+            return Some(BIN);
+        }
+        if attempt == 1 {
+            let _ = apt(&["update", "-qq"]);
+        }
+        match apt(&["install", "-y", "-qq", "prometheus"]) {
+            Ok(o) if !Path::new(BIN).exists() && attempt == 1 => {
+                skip(&format!("apt-get install prometheus failed: {}", String::from_utf8_lossy(&o.stderr)));
+            }
+            Err(e) => {
+                skip(&format!("cannot run apt-get to install prometheus: {e}"));
+                return None;
+            }
+            Ok(_) => {}
+        }
+    }
+    Path::new(BIN).exists().then_some(BIN)
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// `GET path` on a loopback port: the body, if the answer was 200.
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    (head.split_whitespace().nth(1) == Some("200")).then(|| body.to_string())
+}
+
+/// The value of a PromQL instant query with one result, once there is one.
+fn query(port: u16, expr: &str) -> Option<f64> {
+    let encoded: String = expr
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect();
+    let body = get(port, &format!("/api/v1/query?query={encoded}"))?;
+    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+    json["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+/// Polls `expr` until `done` holds for its value (or 40 s pass).
+fn await_value(port: u16, expr: &str, done: impl Fn(f64) -> bool) -> Option<f64> {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = query(port, expr);
+        if last.is_some_and(&done) {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    last
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn prometheus_stores_the_counts_and_latencies_it_scrapes() {
+    require_root!();
+    let Some(prometheus) = prometheus() else { return };
+    let target = build_target("sleeper", &[]);
+    let t = target.display();
+    let (export_port, prometheus_port) = (free_port(), free_port());
+    let program = format!(
+        "uprobe:{t}:nap {{ @start[tid] = nsecs; }}
+         uretprobe:{t}:nap /@start[tid]/ {{ @naps = count(); @us = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); }}"
+    );
+    let addr = format!("127.0.0.1:{export_port}");
+    let tracer = Tracer::start(&["--export", &addr, "-e", &program]);
+    assert_eq!(get(export_port, "/healthz").as_deref(), Some("ok\n"));
+
+    let dir = std::env::temp_dir().join(format!("bpfscope-prometheus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: bpfscope\n    static_configs:\n      - targets: ['{addr}']\n"
+        ),
+    )
+    .expect("writes the config");
+    let server = Command::new(prometheus)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+        .arg("--log.level=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus starts");
+    let _server = Killed(server);
+
+    // 20 naps of 10 ms: the count is exact; each nap's latency, in us,
+    // falls in hist()'s bucket [8192, 16384).
+    assert!(Command::new(&target).arg("20").status().expect("runs").success());
+    let naps = await_value(prometheus_port, "bpfscope_naps_total", |v| v == 20.0);
+    assert_eq!(naps, Some(20.0), "Prometheus's stored count");
+    let median = await_value(prometheus_port, "histogram_quantile(0.5, bpfscope_us_bucket)", |v| v.is_finite());
+    let median = median.expect("a median");
+    assert!((8191.0..=16383.0).contains(&median), "median {median} us is not in the bucket [8192, 16384)");
+
+    // What was served is what the run prints at its end.
+    let metrics = get(export_port, "/metrics").expect("metrics");
+    assert!(metrics.contains("# TYPE bpfscope_naps counter\nbpfscope_naps_total{} 20\n"), "{metrics}");
+    assert!(metrics.contains("bpfscope_us_bucket{le=\"16383.0\"} 20\n"), "{metrics}");
+    let out = tracer.interrupt();
+    assert!(stdout(&out).contains("@naps: 20\n"), "{}", stdout(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Past `--max-series`, a map's series are left out and counted.
+#[test]
+fn series_past_the_limit_are_dropped_and_counted() {
+    require_root!();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let tracer = Tracer::start(&[
+        "--export",
+        &addr,
+        "--max-series",
+        "3",
+        "-e",
+        "BEGIN { @m[1] = 1; @m[2] = 2; @m[3] = 3; @m[4] = 4; @m[5] = 5; }",
+    ]);
+    let metrics = get(port, "/metrics").expect("metrics");
+    assert_eq!(metrics.matches("\nbpfscope_m{key0=").count(), 3, "{metrics}");
+    assert!(metrics.contains("bpfscope_dropped_series{map=\"@m\"} 2\n"), "{metrics}");
+    assert_eq!(get(port, "/nothing-here"), None);
+    drop(tracer.interrupt());
+}
