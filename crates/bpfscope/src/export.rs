@@ -1,9 +1,12 @@
-//! `--export ADDR`: the program runs until it is stopped while its maps
-//! are served at `http://ADDR/metrics` in the OpenMetrics text format
-//! (what Prometheus scrapes), read from the kernel at each scrape.
+//! `--export ADDR`: the program (or every `*.bt` program of a directory)
+//! runs until it is stopped while its maps are served at
+//! `http://ADDR/metrics` in the OpenMetrics text format (what Prometheus
+//! scrapes), read from the kernel at each scrape.
 //!
 //! A map becomes a family named `bpfscope_<map>` (`@` alone:
-//! `bpfscope_map`), its keys labels `key0`, `key1`, ...: `count()` a
+//! `bpfscope_map`; from a directory, `bpfscope_<file>_<map>`), its keys
+//! labels named by a `// metrics: @map(label, ...)` comment in the
+//! program, else `key0`, `key1`, ...: `count()` a
 //! counter; `sum()`, `min()`, `max()`, `avg()` and assigned integers
 //! gauges; `stats()` two gauges, `_count` and `_sum`; `hist()` and
 //! `lhist()` histograms, each bucket's `le` the largest integer it holds
@@ -12,6 +15,7 @@
 //! A map's series beyond `max_series` are dropped, and
 //! `bpfscope_dropped_series{map="..."}` says how many.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bpfscope_compiler::ValueKind;
@@ -26,15 +30,54 @@ use crate::pipeline::{self, Settings};
 /// What `/metrics` answers with.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Runs the program, serving its maps at `addr`, until it ends (`exit()`,
-/// Ctrl-C, SIGTERM); then prints the maps as a run does. Returns the exit
-/// code the program asked for.
-pub fn serve(source: &Source, settings: &Settings, addr: &str, max_series: usize) -> Result<i32, Error> {
-    // Bound first: an address in use is refused before anything loads.
-    let server = tiny_http::Server::http(addr).map_err(|e| Error::Usage(format!("--export {addr}: {e}")))?;
-    let mut session = pipeline::start(source, settings)?;
+/// A program served: its session, the prefix of its families, and the
+/// label names its `// metrics:` comments give.
+pub struct Served {
+    session: Session,
+    prefix: String,
+    labels: HashMap<String, Vec<String>>,
+}
+
+/// Compiles, loads and starts a program for serving; `name` (a file's
+/// stem, from a directory) goes into its families' names.
+pub fn start(source: &Source, settings: &Settings, name: Option<&str>) -> Result<Served, Error> {
+    let labels = label_names(source).map_err(Error::Usage)?;
+    let session = pipeline::start(source, settings)?;
+    for (map, names) in &labels {
+        let Some(m) = session.map(map) else {
+            return Err(Error::Usage(format!(
+                "{}: // metrics: names labels of {map}, which it has not",
+                source.name()
+            )));
+        };
+        if names.len() != m.key_arity() {
+            return Err(Error::Usage(format!(
+                "{}: // metrics: names {} labels of {map}, whose keys have {}",
+                source.name(),
+                names.len(),
+                m.key_arity()
+            )));
+        }
+    }
+    let prefix = match name {
+        Some(n) => format!("bpfscope_{}", clean(n)),
+        None => "bpfscope".to_string(),
+    };
+    Ok(Served { session, prefix, labels })
+}
+
+/// Runs the programs, serving their maps at `addr`, until they end
+/// (`exit()` in one, Ctrl-C, SIGTERM); then prints each one's maps as a
+/// run does. Returns the exit code a program asked for.
+pub fn serve(
+    server: tiny_http::Server,
+    mut programs: Vec<Served>,
+    addr: &str,
+    quiet: bool,
+    max_series: usize,
+) -> Result<i32, Error> {
     bpfscope_runtime::signals::install();
-    if !settings.quiet {
+    if !quiet {
         eprintln!("Serving the maps at http://{addr}/metrics");
     }
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
@@ -46,24 +89,38 @@ pub fn serve(source: &Source, settings: &Settings, addr: &str, max_series: usize
         out.write_all(&e.text())?;
         out.flush()
     };
-    while session.poll(Duration::ZERO, &mut print)? {
+    'run: loop {
+        for p in &mut programs {
+            if !p.session.poll(Duration::ZERO, &mut print)? {
+                break 'run;
+            }
+        }
         match server.recv_timeout(Duration::from_millis(100)) {
-            Ok(Some(request)) => answer(&session, request, max_series),
+            Ok(Some(request)) => answer(&programs, request, max_series),
             Ok(None) => {}
             Err(e) => return Err(Error::Usage(format!("--export {addr}: {e}"))),
         }
     }
-    let code = session.finish(&mut print)?;
-    let mut out = std::io::stdout().lock();
-    session.print_all_maps(&mut out)?;
+    let mut code = 0;
+    for p in &mut programs {
+        let c = p.session.finish(&mut print)?;
+        code = if code == 0 { c } else { code };
+        let mut out = std::io::stdout().lock();
+        p.session.print_all_maps(&mut out)?;
+    }
     Ok(code)
+}
+
+/// The address, bound: one in use is refused before anything loads.
+pub fn bind(addr: &str) -> Result<tiny_http::Server, Error> {
+    tiny_http::Server::http(addr).map_err(|e| Error::Usage(format!("--export {addr}: {e}")))
 }
 
 /// Answers one request: `/metrics`, `/healthz`, else 404. A client that
 /// went away is no error of the run's.
-fn answer(session: &Session, request: tiny_http::Request, max_series: usize) {
+fn answer(programs: &[Served], request: tiny_http::Request, max_series: usize) {
     let (status, body, content_type) = match request.url() {
-        "/metrics" => match metrics(session, max_series) {
+        "/metrics" => match metrics(programs, max_series) {
             Ok(text) => (200, text, CONTENT_TYPE),
             Err(e) => (500, format!("cannot encode the maps: {e}\n"), "text/plain"),
         },
@@ -79,9 +136,11 @@ fn answer(session: &Session, request: tiny_http::Request, max_series: usize) {
 }
 
 /// The maps, as they are now, in the OpenMetrics text format.
-pub fn metrics(session: &Session, max_series: usize) -> Result<String, std::fmt::Error> {
+pub fn metrics(programs: &[Served], max_series: usize) -> Result<String, std::fmt::Error> {
     let mut registry = prometheus_client::registry::Registry::default();
-    registry.register_collector(Box::new(Snapshot::read(session, max_series)));
+    for p in programs {
+        registry.register_collector(Box::new(Snapshot::read(p, max_series)));
+    }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)
@@ -117,11 +176,13 @@ enum Sample {
 }
 
 impl Snapshot {
-    fn read(session: &Session, max_series: usize) -> Snapshot {
+    fn read(program: &Served, max_series: usize) -> Snapshot {
+        let session = &program.session;
         let mut snapshot = Snapshot::default();
         for map_name in session.map_names() {
             let Some(map) = session.map(&map_name) else { continue };
-            let name = family_name(&map_name);
+            let name = family_name(&program.prefix, &map_name);
+            let label_names = program.labels.get(&map_name);
             let (kind, help) = match map.value_kind() {
                 ValueKind::Count => (MetricType::Counter, "count()"),
                 ValueKind::Sum => (MetricType::Gauge, "sum()"),
@@ -144,7 +205,7 @@ impl Snapshot {
             let mut sums = Vec::new();
             let mut series = Vec::new();
             for (key, value) in entries.into_iter().take(max_series) {
-                let labels = key.as_ref().map(labels).unwrap_or_default();
+                let labels = key.as_ref().map(|k| labels(k, label_names)).unwrap_or_default();
                 match (value, kind) {
                     (MapValue::Int(n), MetricType::Counter) => {
                         series.push((labels, Sample::Counter(u64::try_from(n).unwrap_or(0))));
@@ -208,21 +269,56 @@ impl prometheus_client::collector::Collector for Snapshot {
     }
 }
 
-/// `bpfscope_NAME`, with characters a metric name cannot have as `_`.
-fn family_name(map: &str) -> String {
+/// `PREFIX_NAME`, with characters a metric name cannot have as `_`.
+fn family_name(prefix: &str, map: &str) -> String {
     let bare = map.trim_start_matches('@');
-    let bare = if bare.is_empty() { "map" } else { bare };
-    let clean: String = bare.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-    format!("bpfscope_{clean}")
+    format!("{prefix}_{}", clean(if bare.is_empty() { "map" } else { bare }))
 }
 
-/// A key as labels: `key0`, or `key0`, `key1`, ... for a tuple.
-fn labels(key: &Value) -> Vec<(String, String)> {
+fn clean(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+}
+
+/// A key as labels: named as the program's `// metrics:` comment says,
+/// else `key0`, or `key0`, `key1`, ... for a tuple.
+fn labels(key: &Value, names: Option<&Vec<String>>) -> Vec<(String, String)> {
     let parts: Vec<&Value> = match key {
         Value::Tuple(items) => items.iter().collect(),
         other => vec![other],
     };
-    parts.into_iter().enumerate().map(|(i, v)| (format!("key{i}"), label_value(v))).collect()
+    let name = |i: usize| names.and_then(|n| n.get(i)).cloned().unwrap_or_else(|| format!("key{i}"));
+    parts.into_iter().enumerate().map(|(i, v)| (name(i), label_value(v))).collect()
+}
+
+/// The label names `// metrics: @map(label, ...) @other(label)` comments
+/// give, by map.
+fn label_names(source: &Source) -> Result<HashMap<String, Vec<String>>, String> {
+    let mut out = HashMap::new();
+    for (n, line) in source.text().lines().enumerate() {
+        let Some((_, spec)) = line.split_once("// metrics:") else { continue };
+        let at = |what: &str| format!("{}:{}: // metrics: {what}", source.name(), n + 1);
+        let mut rest = spec.trim();
+        while !rest.is_empty() {
+            let (map, after) = rest.split_once('(').ok_or_else(|| at("expected @map(label, ...)"))?;
+            let (list, after) = after.split_once(')').ok_or_else(|| at("a ')' is missing"))?;
+            let map = map.trim();
+            if !map.starts_with('@') || !map[1..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+                return Err(at(&format!("'{map}' is not a map name")));
+            }
+            let names: Vec<String> = list.split(',').map(|l| l.trim().to_string()).collect();
+            for l in &names {
+                let valid = l.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !l.starts_with("__");
+                if !valid {
+                    return Err(at(&format!("'{l}' is not a Prometheus label name")));
+                }
+            }
+            out.insert(map.to_string(), names);
+            rest = after.trim();
+        }
+    }
+    Ok(out)
 }
 
 fn label_value(v: &Value) -> String {
@@ -267,12 +363,25 @@ mod tests {
 
     #[test]
     fn names_and_labels() {
-        assert_eq!(family_name("@calls"), "bpfscope_calls");
-        assert_eq!(family_name("@"), "bpfscope_map");
+        assert_eq!(family_name("bpfscope", "@calls"), "bpfscope_calls");
+        assert_eq!(family_name("bpfscope_opens", "@"), "bpfscope_opens_map");
+        let key = Value::Tuple(vec![Value::Str("sshd".into()), Value::Int(-3)]);
         assert_eq!(
-            labels(&Value::Tuple(vec![Value::Str("sshd".into()), Value::Int(-3)])),
+            labels(&key, None),
             vec![("key0".to_string(), "sshd".to_string()), ("key1".to_string(), "-3".to_string())]
         );
+        let names = vec!["comm".to_string(), "fd".to_string()];
+        assert_eq!(labels(&key, Some(&names))[1], ("fd".to_string(), "-3".to_string()));
+    }
+
+    #[test]
+    fn metrics_comments_name_labels() {
+        let src = Source::new("t.bt", "// metrics: @opens(comm) @lat(disk, op)\nBEGIN { }\n");
+        let names = label_names(&src).expect("parses");
+        assert_eq!(names["@opens"], ["comm"]);
+        assert_eq!(names["@lat"], ["disk", "op"]);
+        let bad = Source::new("t.bt", "BEGIN { }\n// metrics: @x(1st)\n");
+        assert_eq!(label_names(&bad).expect_err("refused"), "t.bt:2: // metrics: '1st' is not a Prometheus label name");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use bpfscope_runtime::RunError;
 
 use crate::cli::{Cli, ProgramSource, split_program_args};
 use bpfscope::error::{ColorWhen, Error};
+use bpfscope::export;
 use bpfscope::pipeline::{self, Settings};
 
 fn main() -> ExitCode {
@@ -116,16 +117,27 @@ fn run(cli: &Cli) -> Result<(), Error> {
         ));
     };
     let (params, named_params) = split_program_args(program_args);
-    let program_dir = match &program_source {
-        ProgramSource::File(path) => std::path::Path::new(path).parent().map(std::path::Path::to_path_buf),
+    // With --export, a directory stands for its programs.
+    let directory = match &program_source {
+        ProgramSource::File(path) if cli.export.is_some() && std::path::Path::new(path).is_dir() => Some(path.clone()),
         _ => None,
     };
-    let mut source = load(program_source)?;
+    let program_dir = match (&program_source, &directory) {
+        (_, Some(dir)) => Some(std::path::PathBuf::from(dir)),
+        (ProgramSource::File(path), None) => std::path::Path::new(path).parent().map(std::path::Path::to_path_buf),
+        _ => None,
+    };
+    let mut sources = match &directory {
+        Some(dir) => programs_in(dir)?,
+        None => vec![(load(program_source)?, None)],
+    };
     let search = headers::SearchPath {
         dirs: cli.include_dirs.iter().map(std::path::PathBuf::from).collect(),
         program_dir: program_dir.filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| ".".into()),
     };
-    headers::read(&mut source, &search, &cli.includes)?;
+    for (source, _) in &mut sources {
+        headers::read(source, &search, &cli.includes)?;
+    }
     let features = cli
         .no_feature
         .iter()
@@ -167,15 +179,40 @@ fn run(cli: &Cli) -> Result<(), Error> {
         if cli.command.is_some() || cli.dry_run {
             return Err(Error::Usage("--export serves a program until it is stopped: without -c or --dry-run".into()));
         }
-        return match bpfscope::export::serve(&source, &settings, addr, cli.max_series)? {
+        let server = export::bind(addr)?;
+        let programs = sources
+            .iter()
+            .map(|(source, name)| export::start(source, &settings, name.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        return match export::serve(server, programs, addr, cli.quiet, cli.max_series)? {
             0 => Ok(()),
             code => Err(Error::Exit(code)),
         };
     }
-    match pipeline::run_program(&source, &settings)? {
+    let source = &sources[0].0;
+    match pipeline::run_program(source, &settings)? {
         0 => Ok(()),
         code => Err(Error::Exit(code)),
     }
+}
+
+/// The `*.bt` programs of a directory, in name order, each with its
+/// file's stem (which names its metric families).
+fn programs_in(dir: &str) -> Result<Vec<(Source, Option<String>)>, Error> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::ReadFile { path: dir.to_string(), source })?;
+    let mut paths: Vec<std::path::PathBuf> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "bt")).collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Error::Usage(format!("--export: no *.bt program in {dir}")));
+    }
+    paths
+        .into_iter()
+        .map(|p| {
+            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+            Ok((load(ProgramSource::File(p.to_string_lossy().into_owned()))?, stem))
+        })
+        .collect()
 }
 
 /// `--cleanup`: removes what killed runs left in tracefs, saying what.

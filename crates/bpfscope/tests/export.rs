@@ -166,3 +166,41 @@ fn series_past_the_limit_are_dropped_and_counted() {
     assert_eq!(get(port, "/nothing-here"), None);
     drop(tracer.interrupt());
 }
+
+/// `--export ADDR DIR` serves every `*.bt` program of a directory, each
+/// family named after its file; `// metrics:` comments name the labels,
+/// and must fit the map's keys.
+#[test]
+fn a_directory_of_programs_is_served_with_named_labels() {
+    require_root!();
+    let dir = std::env::temp_dir().join(format!("bpfscope-export-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    std::fs::write(dir.join("opens.bt"), "// metrics: @n(who, fd)\nBEGIN { @n[\"sshd\", 3] = 7; }\n").expect("writes");
+    std::fs::write(dir.join("twice.bt"), "BEGIN { @c[1] = count(); @c[1] = count(); }\n").expect("writes");
+    std::fs::write(dir.join("notes.txt"), "not a program").expect("writes");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let tracer = Tracer::start(&["--export", &addr, dir.to_str().expect("utf-8")]);
+    let metrics = get(port, "/metrics").expect("metrics");
+    assert!(
+        metrics.contains("# TYPE bpfscope_opens_n gauge\nbpfscope_opens_n{who=\"sshd\",fd=\"3\"} 7\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("# TYPE bpfscope_twice_c counter\nbpfscope_twice_c_total{key0=\"1\"} 2\n"), "{metrics}");
+    let out = tracer.interrupt();
+    assert_eq!(stdout(&out), "\n\n@n[sshd, 3]: 7\n\n\n@c[1]: 2\n");
+
+    std::fs::write(dir.join("opens.bt"), "// metrics: @n(who)\nBEGIN { @n[\"sshd\", 3] = 7; }\n").expect("writes");
+    let out = bpfscope().args(["--export", &format!("127.0.0.1:{}", free_port()), dir.to_str().unwrap_or("")]).output();
+    let out = out.expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).ends_with(&format!(
+            "bpfscope: error: {}: // metrics: names 1 labels of @n, whose keys have 2\n",
+            dir.join("opens.bt").display()
+        )),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

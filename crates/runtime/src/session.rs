@@ -854,6 +854,15 @@ impl MapRef<'_> {
         &self.map.value
     }
 
+    /// How many values a key has: 0 without keys, a tuple's length, else 1.
+    pub fn key_arity(&self) -> usize {
+        match &self.map.key {
+            None => 0,
+            Some(bpfscope_lang::check::Type::Tuple(items)) => items.len(),
+            Some(_) => 1,
+        }
+    }
+
     /// Every entry, in key order; the key is `None` in a map without keys.
     pub fn entries(&self) -> Vec<(Option<Value>, MapValue)> {
         maps::entries(self.map, self.handle, &self.resolver)
