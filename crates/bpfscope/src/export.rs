@@ -36,6 +36,27 @@ pub struct Served {
     session: Session,
     prefix: String,
     labels: HashMap<String, Vec<String>>,
+    /// Only these maps (a tool's results, not its bookkeeping); `None`:
+    /// every map.
+    only: Option<Vec<String>>,
+    /// A label's value in words where a tool knows them (a system call's
+    /// name for its number): map, key index, key part.
+    words: Option<LabelWords>,
+}
+
+/// See [`Served::words`].
+pub type LabelWords = fn(&str, usize, &Value) -> Option<String>;
+
+/// A tool's session served: `maps` are the maps exported, each with its
+/// key's label names.
+pub fn tool(session: Session, name: &str, maps: &[(&str, &[&str])], words: Option<LabelWords>) -> Served {
+    Served {
+        session,
+        prefix: format!("bpfscope_{}", clean(name)),
+        labels: maps.iter().map(|(m, l)| (m.to_string(), l.iter().map(|s| s.to_string()).collect())).collect(),
+        only: Some(maps.iter().map(|(m, _)| m.to_string()).collect()),
+        words,
+    }
 }
 
 /// Compiles, loads and starts a program for serving; `name` (a file's
@@ -63,7 +84,7 @@ pub fn start(source: &Source, settings: &Settings, name: Option<&str>) -> Result
         Some(n) => format!("bpfscope_{}", clean(n)),
         None => "bpfscope".to_string(),
     };
-    Ok(Served { session, prefix, labels })
+    Ok(Served { session, prefix, labels, only: None, words: None })
 }
 
 /// Runs the programs, serving their maps at `addr`, until they end
@@ -79,9 +100,6 @@ pub fn serve(
     bpfscope_runtime::signals::install();
     if !quiet {
         eprintln!("Serving the maps at http://{addr}/metrics");
-    }
-    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
-        eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
     let mut print = |e: bpfscope_runtime::EventRef<'_>| {
         use std::io::Write;
@@ -180,9 +198,13 @@ impl Snapshot {
         let session = &program.session;
         let mut snapshot = Snapshot::default();
         for map_name in session.map_names() {
+            if program.only.as_ref().is_some_and(|only| !only.contains(&map_name)) {
+                continue;
+            }
             let Some(map) = session.map(&map_name) else { continue };
             let name = family_name(&program.prefix, &map_name);
             let label_names = program.labels.get(&map_name);
+            let words = |i: usize, v: &Value| program.words.and_then(|w| w(&map_name, i, v));
             let (kind, help) = match map.value_kind() {
                 ValueKind::Count => (MetricType::Counter, "count()"),
                 ValueKind::Sum => (MetricType::Gauge, "sum()"),
@@ -205,7 +227,7 @@ impl Snapshot {
             let mut sums = Vec::new();
             let mut series = Vec::new();
             for (key, value) in entries.into_iter().take(max_series) {
-                let labels = key.as_ref().map(|k| labels(k, label_names)).unwrap_or_default();
+                let labels = key.as_ref().map(|k| labels(k, label_names, &words)).unwrap_or_default();
                 match (value, kind) {
                     (MapValue::Int(n), MetricType::Counter) => {
                         series.push((labels, Sample::Counter(u64::try_from(n).unwrap_or(0))));
@@ -281,13 +303,17 @@ fn clean(name: &str) -> String {
 
 /// A key as labels: named as the program's `// metrics:` comment says,
 /// else `key0`, or `key0`, `key1`, ... for a tuple.
-fn labels(key: &Value, names: Option<&Vec<String>>) -> Vec<(String, String)> {
+fn labels(
+    key: &Value,
+    names: Option<&Vec<String>>,
+    words: &dyn Fn(usize, &Value) -> Option<String>,
+) -> Vec<(String, String)> {
     let parts: Vec<&Value> = match key {
         Value::Tuple(items) => items.iter().collect(),
         other => vec![other],
     };
     let name = |i: usize| names.and_then(|n| n.get(i)).cloned().unwrap_or_else(|| format!("key{i}"));
-    parts.into_iter().enumerate().map(|(i, v)| (name(i), label_value(v))).collect()
+    parts.into_iter().enumerate().map(|(i, v)| (name(i), words(i, v).unwrap_or_else(|| label_value(v)))).collect()
 }
 
 /// The label names `// metrics: @map(label, ...) @other(label)` comments
@@ -366,12 +392,13 @@ mod tests {
         assert_eq!(family_name("bpfscope", "@calls"), "bpfscope_calls");
         assert_eq!(family_name("bpfscope_opens", "@"), "bpfscope_opens_map");
         let key = Value::Tuple(vec![Value::Str("sshd".into()), Value::Int(-3)]);
+        let none = |_: usize, _: &Value| None;
         assert_eq!(
-            labels(&key, None),
+            labels(&key, None, &none),
             vec![("key0".to_string(), "sshd".to_string()), ("key1".to_string(), "-3".to_string())]
         );
         let names = vec!["comm".to_string(), "fd".to_string()];
-        assert_eq!(labels(&key, Some(&names))[1], ("fd".to_string(), "-3".to_string()));
+        assert_eq!(labels(&key, Some(&names), &none)[1], ("fd".to_string(), "-3".to_string()));
     }
 
     #[test]

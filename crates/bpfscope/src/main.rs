@@ -184,6 +184,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
             .iter()
             .map(|(source, name)| export::start(source, &settings, name.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
+        if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
+            eprintln!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+        }
         return match export::serve(server, programs, addr, cli.quiet, cli.max_series)? {
             0 => Ok(()),
             code => Err(Error::Exit(code)),

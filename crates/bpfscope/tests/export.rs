@@ -96,7 +96,7 @@ impl Drop for Killed {
 fn prometheus_stores_the_counts_and_latencies_it_scrapes() {
     require_root!();
     let Some(prometheus) = prometheus() else { return };
-    let target = build_target("sleeper", &[]);
+    let target = build_target("napper", &[]);
     let t = target.display();
     let (export_port, prometheus_port) = (free_port(), free_port());
     let program = format!(
@@ -203,4 +203,24 @@ fn a_directory_of_programs_is_served_with_named_labels() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Tools serve their results with `--export`: syscount's counts of one
+/// process, labelled with the system calls' names.
+#[test]
+fn tools_export_their_results() {
+    require_root!();
+    let sleeper = build_target_as("sleeper", "sleeper_syscount", &[]);
+    // It waits for a line, so that the tool attaches before its 12 sleeps.
+    let mut workload = Command::new(&sleeper).args(["12", "wait"]).stdin(Stdio::piped()).spawn().expect("runs");
+    let pid = workload.id().to_string();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let tracer = Tracer::start(&["tool", "syscount", "-p", &pid, "--export", &addr]);
+    workload.stdin.take().expect("stdin").write_all(b"go\n").expect("writes");
+    assert!(workload.wait().expect("waits").success());
+    let metrics = get(port, "/metrics").expect("metrics");
+    assert!(metrics.contains("bpfscope_syscount_counts_total{syscall=\"clock_nanosleep\"} 12\n"), "{metrics}");
+    assert!(!metrics.contains("bpfscope_syscount_start"), "its bookkeeping is not exported: {metrics}");
+    drop(tracer.interrupt());
 }

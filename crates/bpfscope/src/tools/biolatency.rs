@@ -59,6 +59,10 @@ struct Args {
     /// number of outputs
     #[arg(default_value_t = 99_999_999, value_parser = clap::value_parser!(u64).range(1..))]
     count: u64,
+    /// Serve the results at http://ADDR/metrics for Prometheus, until
+    /// stopped, instead of printing them (bpfscope's addition).
+    #[arg(long, value_name = "ADDR")]
+    export: Option<String>,
 }
 
 fn main(args: &[String]) -> Result<(), Error> {
@@ -86,6 +90,17 @@ fn main(args: &[String]) -> Result<(), Error> {
     };
     let start = if a.queued { "block_rq_insert" } else { "block_rq_issue" };
     let program = PROGRAM.replace("__START__", start).replace("__KEY__", key);
+    if let Some(addr) = &a.export {
+        let label: &[&str] = if a.disks {
+            &["dev"]
+        } else if a.flags {
+            &["flags"]
+        } else {
+            &[]
+        };
+        let maps = [("@dist", label), ("@total", &[][..]), ("@count", &[][..])];
+        return super::export(addr, "biolatency", || super::start("biolatency", program, &settings), &maps, None);
+    }
     let session = super::start("biolatency", program, &settings)?;
     outln!("Tracing block device I/O... Hit Ctrl-C to end.")?;
     let label = if a.milliseconds { "msecs" } else { "usecs" };

@@ -155,6 +155,24 @@ fn start(name: &str, text: String, settings: &Settings) -> Result<Session, Error
     Ok(session)
 }
 
+/// `--export ADDR`: serves a tool's result maps (each with its labels)
+/// until it is stopped, in place of its printed summaries. The address is
+/// bound before `session` loads the program.
+fn export(
+    addr: &str,
+    name: &str,
+    session: impl FnOnce() -> Result<Session, Error>,
+    maps: &[(&str, &[&str])],
+    words: Option<bpfscope::export::LabelWords>,
+) -> Result<(), Error> {
+    let server = bpfscope::export::bind(addr)?;
+    let served = bpfscope::export::tool(session()?, name, maps, words);
+    match bpfscope::export::serve(server, vec![served], addr, false, 10_000)? {
+        0 => Ok(()),
+        code => Err(Error::Exit(code)),
+    }
+}
+
 /// Runs a tool whose program sends one `printf` event per row, as BCC's
 /// tools send one perf event: `row` makes each event's arguments into the
 /// tool's line (or skips it, as BCC's user-side filters do). Prints

@@ -51,6 +51,10 @@ struct Args {
     /// number of outputs
     #[arg(default_value_t = 99_999_999, value_parser = clap::value_parser!(u64).range(1..))]
     count: u64,
+    /// Serve the results at http://ADDR/metrics for Prometheus, until
+    /// stopped, instead of printing them (bpfscope's addition).
+    #[arg(long, value_name = "ADDR")]
+    export: Option<String>,
 }
 
 fn main(args: &[String]) -> Result<(), Error> {
@@ -64,6 +68,17 @@ fn main(args: &[String]) -> Result<(), Error> {
     } else {
         ""
     };
+    if let Some(addr) = &a.export {
+        let label: &[&str] = if a.pids {
+            &["pid"]
+        } else if a.tids {
+            &["tid"]
+        } else {
+            &[]
+        };
+        let session = || super::start("runqlat", PROGRAM.replace("__KEY__", key), &settings);
+        return super::export(addr, "runqlat", session, &[("@dist", label)], None);
+    }
     let session = super::start("runqlat", PROGRAM.replace("__KEY__", key), &settings)?;
     outln!("Tracing run queue latency... Hit Ctrl-C to end.")?;
     let label = if a.milliseconds { "msecs" } else { "usecs" };

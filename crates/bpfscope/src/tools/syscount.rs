@@ -60,6 +60,10 @@ struct Args {
     /// trace this syscall only (use option -l to get all recognized syscalls)
     #[arg(long)]
     syscall: Option<String>,
+    /// Serve the results at http://ADDR/metrics for Prometheus, until
+    /// stopped, instead of printing them (bpfscope's addition).
+    #[arg(long, value_name = "ADDR")]
+    export: Option<String>,
 }
 
 /// An errno by number or by name (`EPERM`).
@@ -123,6 +127,13 @@ fn main(args: &[String]) -> Result<(), Error> {
     ];
     let settings = Settings { params: params.iter().map(u32::to_string).collect(), ..Settings::default() };
     let key = if a.process { "pid" } else { "args.id" };
+    if let Some(addr) = &a.export {
+        let label: &[&str] = if a.process { &["pid"] } else { &["syscall"] };
+        let words: Option<bpfscope::export::LabelWords> = (!a.process).then_some(syscall_name);
+        let maps = [("@counts", label), ("@ns", label)];
+        let session = || super::start("syscount", PROGRAM.replace("__KEY__", key), &settings);
+        return super::export(addr, "syscount", session, &maps, words);
+    }
     let mut session = super::start("syscount", PROGRAM.replace("__KEY__", key), &settings)?;
     let failed = if a.failures { "failed " } else { "" };
     match &a.syscall {
@@ -204,4 +215,9 @@ fn label(key: i64, process: bool) -> String {
         Some(s) => s.name().to_string(),
         None => format!("[unknown: {key}]"),
     }
+}
+
+/// A system call's name for its number, as a label's value.
+fn syscall_name(_map: &str, _index: usize, id: &bpfscope_runtime::Value) -> Option<String> {
+    Sysno::new(usize::try_from(id.as_int()?).ok()?).map(|s| s.name().to_string())
 }

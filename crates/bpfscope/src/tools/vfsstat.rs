@@ -32,6 +32,10 @@ struct Args {
     /// Print the programs (fentry, kprobe and tracepoint versions) and exit.
     #[arg(long, hide = true)]
     ebpf: bool,
+    /// Serve the results at http://ADDR/metrics for Prometheus, until
+    /// stopped, instead of printing them (bpfscope's addition).
+    #[arg(long, value_name = "ADDR")]
+    export: Option<String>,
 }
 
 const EXAMPLES: &str = "examples:\n    vfsstat             # count some VFS calls per second\n    vfsstat -p 185      # trace PID 185 only\n    vfsstat 2 5         # print 2 second summaries, 5 times";
@@ -88,6 +92,9 @@ fn main(args: &[String]) -> Result<(), Error> {
     let kernel = bpfscope_probes::kernel::functions().unwrap_or_default();
     let traceable = |f: &str| kernel.traceable.contains(f);
     let program = |m: Mechanism| PROGRAM.replace("__PROBES__", &probes(m, &traceable));
+    if let Some(addr) = &a.export {
+        return export(addr, &settings, &traceable);
+    }
     if a.ebpf {
         for m in [Mechanism::Fentry, Mechanism::Kprobe, Mechanism::Syscalls] {
             super::outln!("{}", program(m))?;
@@ -106,4 +113,21 @@ fn main(args: &[String]) -> Result<(), Error> {
          (READ/s counts read, readv and pread calls; reads the kernel makes itself, as for exec, are not counted)"
     );
     super::run("vfsstat", program(Mechanism::Syscalls), settings)
+}
+
+/// `--export`: the counting probes alone (the printing program divides
+/// and clears its maps each interval, which counters must not do), on
+/// fentry, kprobes or tracepoints as the kernel allows.
+fn export(addr: &str, settings: &Settings, traceable: &dyn Fn(&str) -> bool) -> Result<(), Error> {
+    let maps: Vec<(String, &[&str])> = COLUMNS.iter().map(|(map, _, _)| (format!("@{map}"), &[][..])).collect();
+    let maps: Vec<(&str, &[&str])> = maps.iter().map(|(m, l)| (m.as_str(), *l)).collect();
+    let program = |m: Mechanism| format!("config = {{ print_maps_on_exit = false }}\n{}", probes(m, traceable));
+    let session = || match super::start("vfsstat", program(Mechanism::Fentry), settings) {
+        Err(Error::Run(bpfscope_runtime::RunError::FentryRefused(_))) => {
+            let kprobes = bpfscope_runtime::attach::kernel_has_kprobes(&settings.features);
+            super::start("vfsstat", program(if kprobes { Mechanism::Kprobe } else { Mechanism::Syscalls }), settings)
+        }
+        other => other,
+    };
+    super::export(addr, "vfsstat", session, &maps, None)
 }

@@ -1,16 +1,25 @@
-/* Calls nap(), which sleeps 10 ms, COUNT times: a workload of known size
- * and latency for the exporter's test.
+/* Sleeps COUNT times for 2 ms: a workload with a known number of wakeups,
+ * for scheduler latency tests. With "wait", reads a line from stdin first,
+ * so a tracer can attach in between.
  *
- *   sleeper COUNT
+ *   sleeper COUNT [wait]
  */
+#include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
-
-__attribute__((noinline, noipa, used)) int nap(void) { return usleep(10000); }
+#include <string.h>
+#include <time.h>
 
 int main(int argc, char **argv) {
-    int n = argc > 1 ? atoi(argv[1]) : 1;
+    if (argc < 2)
+        return 2;
+    if (argc > 2 && strcmp(argv[2], "wait") == 0) {
+        char line[8];
+        if (!fgets(line, sizeof line, stdin))
+            return 3;
+    }
+    int n = atoi(argv[1]);
+    struct timespec t = {0, 2 * 1000 * 1000};
     for (int i = 0; i < n; i++)
-        nap();
+        nanosleep(&t, NULL);
     return 0;
 }
