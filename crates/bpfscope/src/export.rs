@@ -67,7 +67,7 @@ pub fn start(source: &Source, settings: &Settings, name: Option<&str>) -> Result
     for (map, names) in &labels {
         let Some(m) = session.map(map) else {
             return Err(Error::Usage(format!(
-                "{}: // metrics: names labels of {map}, which it has not",
+                "{}: // metrics: names labels of {map}, which the program does not have",
                 source.name()
             )));
         };
@@ -217,6 +217,7 @@ impl Snapshot {
                 ValueKind::Plain(t) if t.is_integral() => (MetricType::Gauge, "an integer"),
                 _ => continue,
             };
+            let stats = matches!(map.value_kind(), ValueKind::Stats);
             let help = format!("{map_name}: {help}");
             let entries = map.entries();
             let dropped = entries.len().saturating_sub(max_series);
@@ -233,7 +234,7 @@ impl Snapshot {
                         series.push((labels, Sample::Counter(u64::try_from(n).unwrap_or(0))));
                     }
                     (MapValue::Int(n), _) => series.push((labels, Sample::Gauge(saturate(n)))),
-                    (MapValue::Average { count, total }, _) if help.ends_with("stats()") => {
+                    (MapValue::Average { count, total }, _) if stats => {
                         counts.push((labels.clone(), Sample::Gauge(count)));
                         sums.push((labels, Sample::Gauge(total)));
                     }
@@ -245,7 +246,7 @@ impl Snapshot {
                     _ => {}
                 }
             }
-            if help.ends_with("stats()") {
+            if stats {
                 let family = |suffix: &str, series| Family {
                     name: format!("{name}_{suffix}"),
                     help: format!("{map_name}: stats() {suffix}"),

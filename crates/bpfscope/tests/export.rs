@@ -224,3 +224,49 @@ fn tools_export_their_results() {
     assert!(!metrics.contains("bpfscope_syscount_start"), "its bookkeeping is not exported: {metrics}");
     drop(tracer.interrupt());
 }
+
+/// Each kind of map value, as it is served (exact text).
+#[test]
+fn every_kind_of_map_value_is_exported() {
+    require_root!();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let program = r#"BEGIN { @c = count(); @c = count(); @s = sum(3); @st = stats(5); @st = stats(7);
+        @a = avg(4); @a = avg(8); @h = hist(5); @l = lhist(12, 0, 100, 10); @text = "not a number"; }"#;
+    let tracer = Tracer::start(&["--export", &addr, "-e", program]);
+    let metrics = get(port, "/metrics").expect("metrics");
+    let expected = "\
+# HELP bpfscope_a @a: avg()
+# TYPE bpfscope_a gauge
+bpfscope_a{} 6.0
+# HELP bpfscope_c @c: count()
+# TYPE bpfscope_c counter
+bpfscope_c_total{} 2
+# HELP bpfscope_h @h: hist()
+# TYPE bpfscope_h histogram
+bpfscope_h_sum{} NaN
+bpfscope_h_count{} 1
+bpfscope_h_bucket{le=\"3.0\"} 0
+bpfscope_h_bucket{le=\"7.0\"} 1
+bpfscope_h_bucket{le=\"+Inf\"} 1
+# HELP bpfscope_l @l: lhist()
+# TYPE bpfscope_l histogram
+bpfscope_l_sum{} NaN
+bpfscope_l_count{} 1
+bpfscope_l_bucket{le=\"9.0\"} 0
+bpfscope_l_bucket{le=\"19.0\"} 1
+bpfscope_l_bucket{le=\"+Inf\"} 1
+# HELP bpfscope_s @s: sum()
+# TYPE bpfscope_s gauge
+bpfscope_s{} 3
+# HELP bpfscope_st_count @st: stats() count
+# TYPE bpfscope_st_count gauge
+bpfscope_st_count{} 2
+# HELP bpfscope_st_sum @st: stats() sum
+# TYPE bpfscope_st_sum gauge
+bpfscope_st_sum{} 12
+# EOF
+";
+    assert_eq!(metrics, expected);
+    drop(tracer.interrupt());
+}
