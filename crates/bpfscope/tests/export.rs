@@ -270,3 +270,24 @@ bpfscope_st_sum{} 12
     assert_eq!(metrics, expected);
     drop(tracer.interrupt());
 }
+
+/// The Grafana dashboard in examples/ is valid JSON, and each panel's
+/// query reads a family the README's exporter example or syscount serves.
+#[test]
+fn the_grafana_example_queries_served_families() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/grafana/bpfscope.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("the dashboard")).expect("valid JSON");
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert_eq!(exprs.len(), 4);
+    let served = ["bpfscope_opens_total", "bpfscope_read_us_bucket", "bpfscope_syscount_counts_total"];
+    for e in exprs {
+        assert!(served.iter().any(|f| e.contains(f)), "{e}");
+    }
+}
