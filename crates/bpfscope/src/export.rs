@@ -44,7 +44,8 @@ pub struct Served {
     words: Option<LabelWords>,
 }
 
-/// See [`Served::words`].
+/// A label's value in words, where a tool knows them (a system call's
+/// name for its number), given the map, the key part's index and value.
 pub type LabelWords = fn(&str, usize, &Value) -> Option<String>;
 
 /// A tool's session served: `maps` are the maps exported, each with its
