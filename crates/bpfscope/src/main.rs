@@ -179,6 +179,11 @@ fn run(cli: &Cli) -> Result<(), Error> {
         if cli.command.is_some() || cli.dry_run {
             return Err(Error::Usage("--export serves a program until it is stopped: without -c or --dry-run".into()));
         }
+        if cli.output.is_some() {
+            return Err(Error::Usage(
+                "--export prints the program's output to stdout: -o is not built for it yet".into(),
+            ));
+        }
         let server = export::bind(addr)?;
         let programs = sources
             .iter()

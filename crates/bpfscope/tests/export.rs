@@ -291,3 +291,25 @@ fn the_grafana_example_queries_served_families() {
         assert!(served.iter().any(|f| e.contains(f)), "{e}");
     }
 }
+
+/// What --export does not do is refused before anything runs.
+#[test]
+fn export_refuses_what_it_does_not_do() {
+    for (flags, message) in [
+        (vec!["-c", "true"], "--export serves a program until it is stopped: without -c or --dry-run"),
+        (vec!["--dry-run"], "--export serves a program until it is stopped: without -c or --dry-run"),
+        (
+            vec!["-o", "/tmp/never-written"],
+            "--export prints the program's output to stdout: -o is not built for it yet",
+        ),
+    ] {
+        let out = bpfscope()
+            .args(["--export", "127.0.0.1:9"])
+            .args(&flags)
+            .args(["-e", "BEGIN { exit(); }"])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{flags:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), format!("bpfscope: error: {message}\n"), "{flags:?}");
+    }
+}
