@@ -31,7 +31,8 @@ fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
         }
     };
-    report(run(&cli), ColorWhen::look(cli.color_when()))
+    let look = ColorWhen::look(cli.color_when());
+    report(run(&cli, look), look)
 }
 
 /// `--man-pages DIR`: bpfscope.8, and bpfscope-TOOL.8 for each tool.
@@ -72,7 +73,7 @@ fn report(result: Result<(), Error>, look: bpfscope_lang::Look) -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<(), Error> {
+fn run(cli: &Cli, look: bpfscope_lang::Look) -> Result<(), Error> {
     if cli.version {
         println!("bpfscope v{}", env!("CARGO_PKG_VERSION"));
         return Ok(());
@@ -153,7 +154,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         quiet: cli.quiet,
         verbose: cli.verbose,
         no_warnings: cli.no_warnings,
-        look: ColorWhen::look(cli.color_when()),
+        look,
         allow_unsafe: cli.allow_unsafe,
         fallback: cli.fallback,
         dry_run: cli.dry_run,

@@ -564,7 +564,10 @@ impl Checker<'_> {
         None
     }
 
-    pub(super) fn tuple_index(&mut self, base: &Type, index: u64, span: Span) -> Type {
+    /// The type of element `index` of a tuple (`t.1`, or `t[1]` with a
+    /// constant index).
+    pub(super) fn tuple_index(&mut self, base: &Type, index: impl Into<i128>, span: Span) -> Type {
+        let index: i128 = index.into();
         match base {
             Type::Unknown => Type::Unknown,
             Type::Tuple(items) => match usize::try_from(index).ok().and_then(|i| items.get(i)) {
@@ -593,17 +596,8 @@ impl Checker<'_> {
             Type::Array(inner, _) | Type::Pointer(inner) => (**inner).clone(),
             Type::Str(_) => Type::Int { bits: 8, signed: true },
             Type::Int { .. } => Type::Unknown,
-            Type::Tuple(items) => match functions::int_literal(index, &self.options.params) {
-                Some(i) => match usize::try_from(i).ok().and_then(|i| items.get(i)) {
-                    Some(t) => t.clone(),
-                    None => {
-                        self.error(Diagnostic::error(
-                            span,
-                            format!("Invalid tuple index: {i} (the tuple has {} elements)", items.len()),
-                        ));
-                        Type::Unknown
-                    }
-                },
+            Type::Tuple(_) => match functions::int_literal(index, &self.options.params) {
+                Some(i) => self.tuple_index(base, i, span),
                 None => {
                     self.error(Diagnostic::error(index.span, "a tuple index must be a constant"));
                     Type::Unknown
