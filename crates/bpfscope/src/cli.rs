@@ -36,6 +36,12 @@ pub struct Cli {
     #[arg(long)]
     pub bench: bool,
 
+    /// Run the command's uprobes, uretprobes and USDT probes inside it
+    /// (with -c): its probe sites jump to the programs, with no trap into
+    /// the kernel; sites that cannot be patched get kernel uprobes.
+    #[arg(long)]
+    pub user_probes: bool,
+
     /// Print debug output of a stage: ast, insns (each probe's eBPF with
     /// its source lines), or all (may be repeated, or comma-separated).
     #[arg(short = 'd', value_name = "STAGE", value_delimiter = ',')]

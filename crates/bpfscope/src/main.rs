@@ -112,6 +112,13 @@ fn run(cli: &Cli, look: bpfscope_lang::Look) -> Result<(), Error> {
             return Err(Error::Usage(format!("unknown debug stage '{stage}' (available: ast, insns, all)")));
         }
     }
+    if cli.user_probes && cli.command.is_none() {
+        return Err(Error::Usage(
+            "--user-probes runs the probes inside a command started with -c CMD (into a running process, -p, \
+             is not built yet)"
+                .into(),
+        ));
+    }
     let Some((program_source, program_args)) = cli.program_source() else {
         return Err(Error::Usage(
             "no program given: use -e 'PROGRAM', a program file, or - for stdin (see --help)".into(),
@@ -163,6 +170,7 @@ fn run(cli: &Cli, look: bpfscope_lang::Look) -> Result<(), Error> {
         output: cli.output.as_ref().map(std::path::PathBuf::from),
         flamegraph: cli.flamegraph.clone(),
         bench: cli.bench,
+        user_probes: cli.user_probes,
         buffering: cli.buffering.as_deref().map(str::parse).transpose().map_err(Error::Usage)?,
         read_warnings: match (cli.runtime_warnings, cli.no_warnings) {
             (true, true) => return Err(Error::Usage("-k conflicts with --no-warnings".into())),

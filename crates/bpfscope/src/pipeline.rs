@@ -51,6 +51,8 @@ pub struct Settings {
     pub flamegraph: Option<std::path::PathBuf>,
     /// `--bench`: time the `bench:` probes instead of tracing.
     pub bench: bool,
+    /// `--user-probes`: the command's uprobes run inside it.
+    pub user_probes: bool,
 }
 
 /// Runs a program to its end, printing what it prints as bpftrace does;
@@ -199,6 +201,7 @@ impl Settings {
             json: self.json,
             flamegraph: self.flamegraph.clone(),
             bench: self.bench,
+            user_probes: self.user_probes,
         }
     }
 }
@@ -246,7 +249,14 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
     } else {
         program
     };
-    let child = settings.command.as_deref().map(bpfscope_runtime::Child::spawn).transpose()?;
+    let child = match settings.command.as_deref() {
+        Some(command) if settings.user_probes => {
+            let agent = bpfscope_runtime::user::agent_path().map_err(|e| Error::Usage(e.to_string()))?;
+            Some(bpfscope_runtime::Child::spawn_with_agent(command, &agent)?)
+        }
+        Some(command) => Some(bpfscope_runtime::Child::spawn(command)?),
+        None => None,
+    };
     let resolve_options = bpfscope_probes::ResolveOptions {
         pid: settings.pid,
         executable: child.as_ref().map(|c| c.program().to_path_buf()),

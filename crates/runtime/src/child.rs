@@ -33,12 +33,59 @@ pub struct Child {
     reaped: Option<i32>,
     /// Stopped under ptrace, waiting for `start`.
     stopped: bool,
+    /// `--user-probes`: the shared region and the ring's eventfd the
+    /// agent in the command opens (made before the fork, inherited).
+    agent: Option<AgentFds>,
+}
+
+/// The descriptors a command started with the agent shares with us.
+pub struct AgentFds {
+    pub region: OwnedFd,
+    pub eventfd: OwnedFd,
 }
 
 impl Child {
     /// Forks `command` (split on whitespace, as bpftrace does; the program
     /// is looked up in `$PATH`), stopped before its exec.
     pub fn spawn(command: &str) -> Result<Child, ChildError> {
+        Child::spawn_with(command, None)
+    }
+
+    /// Forks `command` as [`Child::spawn`] does, with the user-space probe
+    /// agent preloaded (`--user-probes`): LD_PRELOAD names `agent`, and
+    /// the agent finds the shared region through its descriptor in
+    /// /proc.
+    pub fn spawn_with_agent(command: &str, agent: &Path) -> Result<Child, ChildError> {
+        let os = |e| ChildError::Os(e);
+        let region = crate::user::new_memfd().map_err(os)?;
+        // SAFETY: a plain call; not close-on-exec, so the command has it.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(os(std::io::Error::last_os_error()));
+        }
+        // SAFETY: the kernel just made it.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+        let mut preload = agent.as_os_str().to_owned();
+        if let Some(was) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+            preload.push(":");
+            preload.push(was);
+        }
+        let path = format!("/proc/{}/fd/{}", std::process::id(), region.as_raw_fd());
+        let env = [("LD_PRELOAD".into(), preload), ("BPFSCOPE_REGION".into(), path.into())];
+        let mut child = Child::spawn_with(command, Some(&env))?;
+        child.agent = Some(AgentFds { region, eventfd });
+        Ok(child)
+    }
+
+    /// The agent's descriptors (`--user-probes`).
+    pub fn agent(&self) -> Option<&AgentFds> {
+        self.agent.as_ref()
+    }
+
+    fn spawn_with(
+        command: &str,
+        extra_env: Option<&[(std::ffi::OsString, std::ffi::OsString)]>,
+    ) -> Result<Child, ChildError> {
         let words: Vec<&str> = command.split_whitespace().collect();
         let program = words.first().ok_or(ChildError::Empty)?;
         let path = find_program(program).ok_or_else(|| ChildError::NotFound(program.to_string()))?;
@@ -49,7 +96,10 @@ impl Child {
             words.iter().map(|w| CString::new(*w)).collect::<Result<_, _>>().map_err(|_| ChildError::Nul)?;
         let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
+        let extra = extra_env.unwrap_or(&[]);
         let env: Vec<CString> = std::env::vars_os()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+            .chain(extra.iter().cloned())
             .filter_map(|(k, v)| {
                 let mut kv = k.as_bytes().to_vec();
                 kv.push(b'=');
@@ -97,7 +147,7 @@ impl Child {
         }
         drop(wait_end);
         drop(tell);
-        Ok(Child { pid, program: path, go: Some(go), traced: Some(traced), reaped: None, stopped: false })
+        Ok(Child { pid, program: path, go: Some(go), traced: Some(traced), reaped: None, stopped: false, agent: None })
     }
 
     pub fn pid(&self) -> u32 {

@@ -17,6 +17,7 @@ mod session;
 pub mod signals;
 mod skb;
 mod unwind;
+pub mod user;
 
 pub use attach::{Feature, Features};
 pub use bpfscope_compiler::Compiled;
@@ -126,4 +127,7 @@ pub enum RunError {
     /// Only `bench:` probes, and no `--bench` (0.26's words).
     #[error("No probes attached; use --bench to run benchmark probes.")]
     BenchOnly,
+    /// `--user-probes` cannot be set up.
+    #[error("{0}")]
+    UserProbes(String),
 }

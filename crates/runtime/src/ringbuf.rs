@@ -29,6 +29,8 @@ pub struct RingReader {
     page_size: usize,
     mask: u64,
     epoll: std::os::fd::OwnedFd,
+    /// Eventfds that also wake `wait` (read empty when they do).
+    wakers: Vec<std::os::fd::RawFd>,
 }
 
 /// One `mmap`ed region, unmapped when dropped.
@@ -80,7 +82,7 @@ impl RingReader {
         if unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut ev) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(RingReader { consumer, producer, page_size, mask: size as u64 - 1, epoll })
+        Ok(RingReader { consumer, producer, page_size, mask: size as u64 - 1, epoll, wakers: Vec::new() })
     }
 
     fn consumer_pos(&self) -> &AtomicU64 {
@@ -99,11 +101,84 @@ impl RingReader {
         unsafe { (self.producer.addr as *const u8).add(self.page_size + (pos & self.mask) as usize) }
     }
 
+    /// A ring laid out as the kernel's in a memfd (`--user-probes`):
+    /// its consumer page at `offset`, then its producer page and data,
+    /// the data mapped twice in a row as the kernel maps it. `waker` is
+    /// the eventfd its producers write when the reader may sleep.
+    pub fn from_memfd(fd: BorrowedFd<'_>, offset: usize, size: u32, waker: BorrowedFd<'_>) -> io::Result<RingReader> {
+        let page_size = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let size = size as usize;
+        let consumer = mmap(fd, page_size, libc::PROT_READ | libc::PROT_WRITE, offset)?;
+        let len = page_size + 2 * size;
+        // SAFETY: a new private reservation; the two shared mappings
+        // below replace its parts (MAP_FIXED inside our own reservation).
+        let base = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let producer = Mapping { addr: base, len };
+        for (at, file_offset, length) in
+            [(0, offset + page_size, page_size + size), (page_size + size, offset + 2 * page_size, size)]
+        {
+            let file_offset =
+                libc::off_t::try_from(file_offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            // SAFETY: inside the reservation made above.
+            let p = unsafe {
+                libc::mmap(
+                    (base as *mut u8).add(at).cast(),
+                    length,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED | libc::MAP_FIXED,
+                    fd.as_raw_fd(),
+                    file_offset,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // SAFETY: epoll_create1 has no preconditions; the fd is owned below.
+        let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if epfd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: just made.
+        let epoll = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(epfd) };
+        let mut reader = RingReader { consumer, producer, page_size, mask: size as u64 - 1, epoll, wakers: Vec::new() };
+        reader.wake_on(waker)?;
+        Ok(reader)
+    }
+
+    /// Wakes `wait` when `fd` (an eventfd, non-blocking) is written too;
+    /// the caller keeps it open while this reader is used.
+    pub fn wake_on(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: 1 };
+        // SAFETY: both descriptors are open.
+        if unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut ev) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.wakers.push(fd.as_raw_fd());
+        Ok(())
+    }
+
     /// Waits up to `timeout` until there is something to read.
     pub fn wait(&self, timeout: Duration) -> io::Result<()> {
         if self.pending() {
             return Ok(());
         }
+        let result = self.wait_epoll(timeout);
+        for &fd in &self.wakers {
+            let mut count = [0u8; 8];
+            // SAFETY: an 8-byte read from a non-blocking eventfd we were
+            // given (empty: EAGAIN, ignored).
+            unsafe { libc::read(fd, count.as_mut_ptr().cast(), 8) };
+        }
+        result
+    }
+
+    fn wait_epoll(&self, timeout: Duration) -> io::Result<()> {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
         // SAFETY: ev has room for the one event asked for.

@@ -39,6 +39,8 @@ pub struct RunOptions {
     /// `--bench`: after BEGIN, time each `bench:` probe and end, attaching
     /// nothing; without it, `bench:` probes do not run.
     pub bench: bool,
+    /// `--user-probes`: the command's uprobes run in it (see [`crate::user`]).
+    pub user_probes: bool,
 }
 
 /// When output is flushed (`-B`).
@@ -95,6 +97,10 @@ pub fn run(
         return Err(RunError::BenchOnly);
     }
     let mut session = Session::load(compiled, &RunOptions { pid: only, ..options.clone() })?;
+    if options.user_probes {
+        let c = child.as_deref().ok_or_else(|| RunError::UserProbes("--user-probes needs -c".into()))?;
+        session.use_agent(c)?;
+    }
     // A child ends the run by exiting, not by being gone from the start.
     session.end_with_process = options.pid.is_some();
     // Printing needs the text only: no decoding of arguments per event.
@@ -147,6 +153,9 @@ pub fn run(
                 session.symbols.prepare(pid);
             }
         });
+        if session.user.is_some() {
+            session.start_user(c, options.verbose)?;
+        }
     }
     let mut printer = Printer { out, buffering: options.buffering, json: options.json, lost: 0 };
     // Benchmarks are the whole run: it ends once they have.
@@ -339,6 +348,8 @@ pub struct Session {
     /// Each program's losses so far (by index in the compiled programs).
     lost_by_program: Vec<u64>,
     symbols: Symbolizer,
+    /// `--user-probes`: the agent's side.
+    user: Option<crate::user::UserProbes>,
 }
 
 impl Session {
@@ -386,6 +397,7 @@ impl Session {
             lost: 0,
             lost_by_program: Vec::new(),
             symbols,
+            user: None,
         })
     }
 
@@ -465,6 +477,9 @@ impl Session {
     /// program asked for. The maps stay readable.
     pub fn finish(&mut self, on_event: &mut OnEvent<'_>) -> Result<i32, RunError> {
         drop(self.attached.take());
+        if let Some(user) = &self.user {
+            user.detach();
+        }
         if signals::usr1_received() {
             self.run_special(&ProgKind::Signal)?;
         }
@@ -502,7 +517,7 @@ impl Session {
         let map = self.compiled.user_maps.iter().find(|m| m.name == name)?;
         Some(MapRef {
             map,
-            handle: &self.maps[map.map.0],
+            handle: self.source(map.map),
             resolver: Resolver::of(&self.compiled, &self.maps, &self.symbols),
         })
     }
@@ -510,12 +525,76 @@ impl Session {
     /// The maps keyed by stacks, as folded stacks for a flame graph.
     pub fn folded_stacks(&self) -> Vec<crate::output::flamegraph::Folded> {
         let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
-        self.compiled.user_maps.iter().flat_map(|um| maps::folded(um, &self.maps[um.map.0], &r)).collect()
+        self.compiled.user_maps.iter().flat_map(|um| maps::folded(um, &self.source(um.map), &r)).collect()
     }
 
     /// The names of the program's maps, with their `@`.
     pub fn map_names(&self) -> Vec<String> {
         self.compiled.user_maps.iter().map(|m| format!("@{}", m.name)).collect()
+    }
+
+    /// A map's entries: the kernel's, and the agent's (`--user-probes`).
+    fn source(&self, id: bpfscope_compiler::MapId) -> maps::Source<'_> {
+        maps::Source { kernel: &self.maps[id.0], user: self.user.as_ref().and_then(|u| u.map(id)) }
+    }
+
+    /// `--user-probes`: writes the region the command's agent maps.
+    fn use_agent(&mut self, child: &Child) -> Result<(), RunError> {
+        use std::os::fd::AsFd;
+        let user = crate::user::UserProbes::build(&self.compiled, child)?;
+        if let (Some(ring), Some(fds)) = (self.ring.as_mut(), child.agent()) {
+            ring.wake_on(fds.eventfd.as_fd())?;
+        }
+        self.user = Some(user);
+        Ok(())
+    }
+
+    /// Once the command exec'd and its agent patched what it could:
+    /// kernel uprobes for the sites it could not (said under -v), the
+    /// start time copied, and the probes and the command go.
+    fn start_user(&mut self, child: &mut Child, verbose: bool) -> Result<(), RunError> {
+        let Some(user) = self.user.take() else { return Ok(()) };
+        let fallbacks = user.wait_for_agent(child);
+        let mut attached = self.attached.take().unwrap_or_default();
+        let mut result = Ok(());
+        let mut programs: Vec<usize> = fallbacks.iter().map(|f| f.program).collect();
+        programs.dedup();
+        for pi in programs {
+            let mut spec = self.compiled.programs[pi].clone();
+            if let ProgKind::Uprobe { sites, .. } = &mut spec.kind {
+                let keep: Vec<usize> = fallbacks.iter().filter(|f| f.program == pi).map(|f| f.site).collect();
+                *sites = sites.iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, s)| s.clone()).collect();
+            }
+            let Some(prog) = self.object.progs_mut().find(|p| p.name().to_str() == Some(spec.name.as_str())) else {
+                continue;
+            };
+            if let Err(e) = attach::attach(&prog, &spec, &self.plan, &mut attached) {
+                result = Err(e);
+                break;
+            }
+        }
+        self.attached = Some(attached);
+        if verbose {
+            for (pi, addr) in user.patched() {
+                eprintln!("{}: user-space probe at {addr:#x}", self.compiled.programs[pi].attach.canonical());
+            }
+            for f in &fallbacks {
+                let p = &self.compiled.programs[f.program];
+                let offset = match &p.kind {
+                    ProgKind::Uprobe { sites, .. } => sites.get(f.site).map_or(0, |s| s.offset),
+                    _ => 0,
+                };
+                eprintln!("{}: kernel uprobe at file offset {offset:#x} instead: {}", p.attach.canonical(), f.why);
+            }
+        }
+        if let Some(g) = self.compiled.globals
+            && let Ok(Some(v)) = self.maps[g.0].lookup(&(GLOBAL_START as u32).to_le_bytes(), MapFlags::ANY)
+        {
+            user.set_global(g, GLOBAL_START as u32, read_u64(&v));
+        }
+        user.go();
+        self.user = Some(user);
+        result
     }
 
     /// `elapsed` counts from here (CLOCK_BOOTTIME, as the kernel side reads).
@@ -554,7 +633,11 @@ impl Session {
     /// (and its tracefs events removed) as the error returns.
     fn attach(&mut self) -> Result<Attached, RunError> {
         let mut attached = Attached::default();
-        for spec in &self.compiled.programs {
+        for (i, spec) in self.compiled.programs.iter().enumerate() {
+            // The agent runs these (their fallbacks attach later).
+            if self.user.as_ref().is_some_and(|u| u.programs.contains(&i)) {
+                continue;
+            }
             let Some(prog) = self.object.progs_mut().find(|p| p.name().to_str() == Some(spec.name.as_str())) else {
                 continue;
             };
@@ -579,6 +662,19 @@ impl Session {
             result.is_ok()
         });
         self.ring = Some(ring);
+        std::mem::replace(&mut result, Ok(()))?;
+        // The agent's events (they come on their own ring).
+        let Some(user) = self.user.take() else { return Ok(()) };
+        if let Some(ring) = user.ring() {
+            ring.consume(|record| {
+                if self.finalizing {
+                    return true;
+                }
+                result = self.deliver(record, on_event);
+                result.is_ok()
+            });
+        }
+        self.user = Some(user);
         Ok(result?)
     }
 
@@ -661,7 +757,7 @@ impl Session {
             EventKind::PrintMap => None,
             kind @ (EventKind::ClearMap | EventKind::ZeroMap) => {
                 let um = self.compiled.user_maps.get(word(1) as usize)?;
-                maps::clear(um, &self.maps[um.map.0], kind == EventKind::ZeroMap);
+                maps::clear(um, &self.source(um.map), kind == EventKind::ZeroMap);
                 None
             }
             EventKind::Time => {
@@ -713,7 +809,7 @@ impl Session {
         let Some(um) = self.compiled.user_maps.get(word(1) as usize) else { return Ok(()) };
         let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
         let mut out = MapEvents { text: Vec::new(), on_event };
-        let handle = &self.maps[um.map.0];
+        let handle = &self.source(um.map);
         if self.json {
             maps::write_map_json(&mut out, um, handle, word(2), word(3), &r)?;
         } else {
@@ -754,7 +850,7 @@ impl Session {
         let Ok(Some(v)) = self.maps[g.0].lookup(&(GLOBAL_LOST as u32).to_le_bytes(), MapFlags::ANY) else {
             return Ok(());
         };
-        let total = read_u64(&v);
+        let total = read_u64(&v) + self.user.as_ref().map_or(0, |u| u.global(g, GLOBAL_LOST as u32));
         if total <= self.lost {
             return Ok(());
         }
@@ -766,7 +862,7 @@ impl Session {
             let slot = (GLOBAL_PROGRAM_LOST as u32).saturating_add(i as u32);
             let Ok(Some(v)) = self.maps[g.0].lookup(&slot.to_le_bytes(), MapFlags::ANY) else { continue };
             let seen = self.lost_by_program.get(i).copied().unwrap_or(0);
-            let now = read_u64(&v);
+            let now = read_u64(&v) + self.user.as_ref().map_or(0, |u| u.global(g, slot));
             if now > seen {
                 self.lost_by_program.resize(self.lost_by_program.len().max(i + 1), 0);
                 self.lost_by_program[i] = now;
@@ -791,7 +887,12 @@ impl Session {
         let Ok(Some(v)) = self.maps[g.0].lookup(&(GLOBAL_EXIT as u32).to_le_bytes(), MapFlags::ANY) else {
             return Ok(());
         };
-        let noted = read_u64(&v);
+        let mut noted = read_u64(&v);
+        if noted >> 32 == 0
+            && let Some(user) = &self.user
+        {
+            noted = user.global(g, GLOBAL_EXIT as u32);
+        }
         if noted >> 32 == 0 {
             return Ok(());
         }
@@ -830,7 +931,7 @@ impl Session {
         let mut order: Vec<&bpfscope_compiler::UserMap> = self.compiled.user_maps.iter().collect();
         order.sort_by(|a, b| a.name.cmp(&b.name));
         for um in order {
-            let handle = &self.maps[um.map.0];
+            let handle = &self.source(um.map);
             if self.json {
                 maps::write_map_json(out, um, handle, 0, 1, &r)?;
             } else {
@@ -844,7 +945,7 @@ impl Session {
 /// One of a running program's maps.
 pub struct MapRef<'s> {
     map: &'s bpfscope_compiler::UserMap,
-    handle: &'s libbpf_rs::MapHandle,
+    handle: maps::Source<'s>,
     resolver: Resolver<'s>,
 }
 
@@ -865,7 +966,7 @@ impl MapRef<'_> {
 
     /// Every entry, in key order; the key is `None` in a map without keys.
     pub fn entries(&self) -> Vec<(Option<Value>, MapValue)> {
-        maps::entries(self.map, self.handle, &self.resolver)
+        maps::entries(self.map, &self.handle, &self.resolver)
     }
 
     /// Every entry as Rust types, or `None` if one does not convert.
@@ -875,12 +976,12 @@ impl MapRef<'_> {
 
     /// The map as `print(@map)` prints it.
     pub fn text(&self) -> String {
-        maps::map_text(self.map, self.handle, 0, 0, &self.resolver)
+        maps::map_text(self.map, &self.handle, 0, 0, &self.resolver)
     }
 
     /// Deletes every entry, as `clear(@map)`.
     pub fn clear(&self) {
-        maps::clear(self.map, self.handle, false);
+        maps::clear(self.map, &self.handle, false);
     }
 }
 

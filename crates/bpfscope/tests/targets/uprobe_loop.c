@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-__attribute__((noinline, noipa, used)) int hit(int x) { return x + 1; }
+/* Long enough (15 bytes) for a user-space probe's 5-byte jump: `x + 1`
+ * alone is 4 bytes, where only a kernel uprobe fits. */
+__attribute__((noinline, noipa, used)) int hit(int x) { return x * 7 + (x >> 3); }
 
 int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 1;

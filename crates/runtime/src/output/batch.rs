@@ -21,6 +21,16 @@ pub struct Values<'a> {
 }
 
 impl<'a> Values<'a> {
+    /// Values `stride` bytes apart, each `size` bytes.
+    pub fn new(bytes: &'a [u8], stride: usize, size: usize) -> Values<'a> {
+        Values { bytes, stride, size }
+    }
+
+    /// All the bytes, as the kernel gave them.
+    pub fn raw(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// The value (the first CPU's, in a per-CPU map).
     pub fn first(&self) -> &'a [u8] {
         &self.bytes[..self.size.min(self.bytes.len())]

@@ -51,7 +51,8 @@ enum Column {
 }
 
 impl Table {
-    fn new(map: &UserMap, handle: &MapHandle) -> Table {
+    fn new(map: &UserMap, src: &Source<'_>) -> Table {
+        let handle = src.kernel;
         let kernel_key_size = handle.key_size() as usize;
         let key_size = (map.key.as_ref().map_or(8, size_of) as usize).min(kernel_key_size);
         let values = match &map.value {
@@ -203,15 +204,72 @@ fn push_value(column: &mut Column, kind: &ValueKind, values: Values<'_>) {
 
 /// Reads every entry of a user map: in batches where the kernel allows,
 /// else key by key.
-fn read(map: &UserMap, handle: &MapHandle) -> Table {
+fn read(map: &UserMap, src: &Source<'_>) -> Table {
+    let handle = src.kernel;
     let per_cpu = map.value.is_per_cpu();
-    let new = || Reader { map, table: Table::new(map, handle), grouped: HashMap::new() };
+    let new = || Reader { map, table: Table::new(map, src), grouped: HashMap::new() };
+    if let Some(user) = &src.user {
+        return read_merged(map, handle, user, new());
+    }
     let mut reader = new();
     if batch::for_each_batched(handle, per_cpu, &mut |k, v| reader.add(k, v)).is_err() {
         // Refused for this map or kernel, or failed part-way: read again
         // from the start, key by key.
         reader = new();
         batch::for_each_by_key(handle, per_cpu, &mut |k, v| reader.add(k, v));
+    }
+    reader.table
+}
+
+/// A map's entries: the kernel's, and with `--user-probes` the agent's.
+pub struct Source<'a> {
+    pub kernel: &'a MapHandle,
+    pub user: Option<bpfscope_userspace::maps::Map<'a>>,
+}
+
+impl<'a> From<&'a MapHandle> for Source<'a> {
+    fn from(kernel: &'a MapHandle) -> Source<'a> {
+        Source { kernel, user: None }
+    }
+}
+
+/// Reads the kernel's entries and the agent's, as one: the agent's
+/// per-thread values join the kernel's per-CPU values of the same key
+/// (merged as CPUs are), and for values not per CPU the agent's entry
+/// stands for the key (the probes it runs are the program's uprobes).
+fn read_merged(
+    map: &UserMap,
+    handle: &MapHandle,
+    user: &bpfscope_userspace::maps::Map<'_>,
+    mut reader: Reader<'_>,
+) -> Table {
+    let per_cpu = map.value.is_per_cpu();
+    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let push = |entries: &mut Vec<(Vec<u8>, Vec<u8>)>, index: &mut HashMap<Vec<u8>, usize>, k: &[u8], v: Values<'_>| {
+        index.insert(k.to_vec(), entries.len());
+        entries.push((k.to_vec(), v.raw().to_vec()));
+    };
+    if batch::for_each_batched(handle, per_cpu, &mut |k, v| push(&mut entries, &mut index, k, v)).is_err() {
+        entries.clear();
+        index.clear();
+        batch::for_each_by_key(handle, per_cpu, &mut |k, v| push(&mut entries, &mut index, k, v));
+    }
+    let size = handle.value_size() as usize;
+    let stride = if per_cpu { size.next_multiple_of(8) } else { size };
+    user.for_each(|k, v| {
+        let v = if per_cpu { v } else { &v[..size.min(v.len())] };
+        match index.get(k) {
+            Some(&i) if per_cpu => entries[i].1.extend_from_slice(v),
+            Some(&i) => entries[i].1 = v.to_vec(),
+            None => {
+                index.insert(k.to_vec(), entries.len());
+                entries.push((k.to_vec(), v.to_vec()));
+            }
+        }
+    });
+    for (k, v) in &entries {
+        reader.add(k, Values::new(v, stride, size));
     }
     reader.table
 }
@@ -350,7 +408,7 @@ fn decode_key(map: &UserMap, key: &[u8], r: &Resolver<'_>) -> Option<Value> {
 
 /// Every entry of a user map as Rust values, in key order (no key for a
 /// map without keys).
-pub fn entries(map: &UserMap, handle: &MapHandle, r: &Resolver<'_>) -> Vec<(Option<Value>, MapValue)> {
+pub fn entries(map: &UserMap, handle: &Source<'_>, r: &Resolver<'_>) -> Vec<(Option<Value>, MapValue)> {
     let table = read(map, handle);
     let series = series_rows(map, &table);
     key_order(map, &table)
@@ -372,7 +430,7 @@ pub fn keyed_by_stacks(map: &UserMap) -> bool {
 /// A map keyed by stacks as folded stacks, one per entry with an integer
 /// value (`count()`, `sum()`): the key's other parts first (a `comm`, say),
 /// then each stack's frames from the outermost in. Empty for other maps.
-pub fn folded(map: &UserMap, handle: &MapHandle, r: &Resolver<'_>) -> Vec<super::flamegraph::Folded> {
+pub fn folded(map: &UserMap, handle: &Source<'_>, r: &Resolver<'_>) -> Vec<super::flamegraph::Folded> {
     if !keyed_by_stacks(map) {
         return Vec::new();
     }
@@ -531,7 +589,7 @@ fn json_value(kind: &ValueKind, value: MapValue, div: u64, stats: bool) -> MapVa
 pub fn write_map_json(
     out: &mut dyn Write,
     map: &UserMap,
-    handle: &MapHandle,
+    handle: &Source<'_>,
     top: u64,
     div: u64,
     r: &Resolver<'_>,
@@ -553,7 +611,7 @@ pub fn write_map_json(
 }
 
 /// The same as one buffer.
-pub fn map_json(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resolver<'_>) -> Vec<u8> {
+pub fn map_json(map: &UserMap, handle: &Source<'_>, top: u64, div: u64, r: &Resolver<'_>) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing to a Vec fails only where memory runs out, which aborts.
     let _ = write_map_json(&mut out, map, handle, top, div, r);
@@ -565,7 +623,7 @@ pub fn map_json(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resol
 pub fn write_map_text(
     out: &mut dyn Write,
     map: &UserMap,
-    handle: &MapHandle,
+    handle: &Source<'_>,
     top: u64,
     div: u64,
     r: &Resolver<'_>,
@@ -590,7 +648,7 @@ pub fn write_map_text(
 }
 
 /// The same as one string.
-pub fn map_text(map: &UserMap, handle: &MapHandle, top: u64, div: u64, r: &Resolver<'_>) -> String {
+pub fn map_text(map: &UserMap, handle: &Source<'_>, top: u64, div: u64, r: &Resolver<'_>) -> String {
     let mut out = Vec::new();
     // Writing to a Vec fails only where memory runs out, which aborts.
     let _ = write_map_text(&mut out, map, handle, top, div, r);
@@ -762,7 +820,11 @@ fn bar_rows(buckets: &[Bucket], div: u64) -> String {
 }
 
 /// Deletes every entry (`clear()`), or sets every value to zero (`zero()`).
-pub fn clear(map: &UserMap, handle: &MapHandle, zero: bool) {
+pub fn clear(map: &UserMap, src: &Source<'_>, zero: bool) {
+    if let Some(user) = &src.user {
+        if zero { user.zero() } else { user.clear() }
+    }
+    let handle = src.kernel;
     let keys: Vec<Vec<u8>> = handle.keys().collect();
     let value_size = handle.value_size() as usize;
     let ncpus = if map.value.is_per_cpu() { libbpf_rs::num_possible_cpus().unwrap_or(1) } else { 1 };

@@ -1,0 +1,420 @@
+//! The agent bpfscope loads into a traced process (`--user-probes`):
+//! LD_PRELOAD for `-c`. At load it maps the tracer's shared region (named
+//! by `BPFSCOPE_REGION`), patches each probe site with a jump to its
+//! trampoline, reports which sites it could not patch (the tracer puts
+//! kernel uprobes there) and waits for the tracer's go. Each hit then
+//! runs the site's programs in this process, into the shared maps and
+//! ring: no trap, no system call.
+//!
+//! The original bytes come back when the tracer detaches or dies (a
+//! thread watches it), and in a forked child (which, as with kernel
+//! uprobes of one process, is not traced).
+
+mod helpers;
+mod patch;
+mod thread;
+mod trampoline;
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bpfscope_userspace::maps::{Map, MapKind};
+use bpfscope_userspace::region::{Refusal, Region, agent as agent_state, site_status, state};
+use bpfscope_userspace::ring::Producer;
+use bpfscope_userspace::vm;
+
+use trampoline::regs;
+
+/// The environment variable naming the shared region (a /proc/PID/fd path).
+pub const REGION_ENV: &str = "BPFSCOPE_REGION";
+
+pub struct Agent {
+    region: &'static Region,
+    maps: Vec<Map<'static>>,
+    /// Each program prepared to run here, or None where it cannot.
+    programs: Vec<Option<Vec<u64>>>,
+    producer: Option<Producer<'static>>,
+    sites: Vec<Site>,
+}
+
+/// One patched address, with the programs it runs.
+struct Site {
+    /// Where the jump is (after an endbr64).
+    patch_at: u64,
+    original: [u8; patch::JMP_LEN],
+    patched: AtomicBool,
+    /// (program, cookie) on entry and on return.
+    entry: Vec<(usize, u64)>,
+    ret: Vec<(usize, u64)>,
+}
+
+static AGENT: OnceLock<Agent> = OnceLock::new();
+/// Set in a forked child: its probes are off.
+static OFF_HERE: AtomicBool = AtomicBool::new(false);
+static RETURN_TRAMPOLINE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static INIT: extern "C" fn() = init;
+
+extern "C" fn init() {
+    let Some(path) = std::env::var_os(REGION_ENV) else { return };
+    forget_environment();
+    let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(&path) else { return };
+    let Ok(region) = Region::map(file.into()) else { return };
+    let region: &'static Region = Box::leak(Box::new(region));
+    patch::register_sync_cores();
+    let mut agent = Agent::new(region);
+    // Hits before the agent is set pass through.
+    agent.patch_all();
+    if AGENT.set(agent).is_err() {
+        return;
+    }
+    let h = region.header();
+    // SAFETY: plain calls.
+    h.agent_pid.store(unsafe { libc::getpid() } as u32, Ordering::Release);
+    h.agent_state.store(agent_state::REPORTED, Ordering::Release);
+    futex_wake(&h.agent_state);
+    // The tracer attaches kernel uprobes where patching was refused, then
+    // says go; the process starts after.
+    while h.state.load(Ordering::Acquire) == state::SETUP {
+        futex_wait(&h.state, state::SETUP, 100);
+    }
+    // SAFETY: the handler only touches this library's statics.
+    unsafe { libc::pthread_atfork(None, None, Some(after_fork)) };
+    let _ = std::thread::Builder::new().name("bpfscope-agent".into()).spawn(watch_tracer);
+}
+
+/// Children this process starts do not load the agent again.
+fn forget_environment() {
+    // SAFETY: at load, before the program's threads exist.
+    unsafe {
+        std::env::remove_var(REGION_ENV);
+        if let Some(preload) = std::env::var_os("LD_PRELOAD") {
+            let kept: Vec<_> = std::env::split_paths(&preload)
+                .filter(|p| !p.to_string_lossy().contains("libbpfscope_agent"))
+                .collect();
+            match std::env::join_paths(kept) {
+                Ok(v) if !v.is_empty() => std::env::set_var("LD_PRELOAD", v),
+                _ => std::env::remove_var("LD_PRELOAD"),
+            }
+        }
+    }
+}
+
+impl Agent {
+    fn new(region: &'static Region) -> Agent {
+        let maps: Vec<Map<'static>> = region.maps().iter().map(|d| Map { desc: d, data: region.map_data(d) }).collect();
+        let mut agent = Agent { region, maps, programs: Vec::new(), producer: Producer::of(region), sites: Vec::new() };
+        agent.programs = region.programs().iter().map(|p| agent.prepare(region.insns(p))).collect();
+        agent
+    }
+
+    /// The program with its map loads pointing at this agent's maps, if
+    /// everything in it runs here.
+    fn prepare(&self, insns: &[u64]) -> Option<Vec<u64>> {
+        let mut out = insns.to_vec();
+        let mut pc = 0;
+        while pc + 1 < out.len() {
+            let b = out[pc].to_le_bytes();
+            if b[0] == 0x18 {
+                if b[1] >> 4 == vm::PSEUDO_MAP_FD {
+                    let index = i32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
+                    let map = self.maps.get(index)?;
+                    if map.desc.kind == MapKind::Other {
+                        return None;
+                    }
+                    // The map's address as a plain 64-bit constant.
+                    let ptr = map as *const Map<'static> as u64;
+                    out[pc] = 0x18 | (u64::from(b[1] & 0x0f) << 8) | ((ptr & 0xffff_ffff) << 32);
+                    out[pc + 1] = (ptr >> 32) << 32;
+                }
+                pc += 1;
+            }
+            pc += 1;
+        }
+        let probe = helpers::Hit { agent: self, cookie: 0, slot: 0, regs: std::ptr::null() };
+        vm::check(&out, &probe).ok()?;
+        Some(out)
+    }
+
+    /// Patches every site it can; marks each patched or refused (why).
+    fn patch_all(&mut self) {
+        let maps = patch::mappings();
+        let shadow_stack = uses_shadow_stack();
+        let mut pool = patch::Pool::default();
+        let ret_tramp = pool.alloc(maps.first().map_or(0, |m| m.start), 1024).and_then(|at| {
+            let code = trampoline::ret(at, on_return as *const () as u64).ok()?;
+            // SAFETY: fresh executable memory of the pool, 1024 bytes.
+            unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), at as *mut u8, code.len().min(1024)) };
+            Some(at)
+        });
+        RETURN_TRAMPOLINE.store(ret_tramp.unwrap_or(0), Ordering::Release);
+        // Sites by address: entry and return probes of one function share
+        // a jump.
+        let descs = self.region.sites();
+        let mut by_address: Vec<(u64, Vec<usize>)> = Vec::new();
+        for (i, d) in descs.iter().enumerate() {
+            let refuse = |why: Refusal| {
+                d.refusal.store(why as u32, Ordering::Relaxed);
+                d.status.store(site_status::REFUSED, Ordering::Release);
+            };
+            if self.programs.get(d.program as usize).is_none_or(Option::is_none) {
+                refuse(Refusal::Program);
+                continue;
+            }
+            if d.ret != 0 && (shadow_stack || ret_tramp.is_none()) {
+                refuse(Refusal::ShadowStack);
+                continue;
+            }
+            let Some(addr) = patch::address_of(&maps, self.region.path(d), d.file_offset) else {
+                refuse(Refusal::NotMapped);
+                continue;
+            };
+            d.address.store(addr, Ordering::Relaxed);
+            match by_address.iter_mut().find(|(a, _)| *a == addr) {
+                Some((_, v)) => v.push(i),
+                None => by_address.push((addr, vec![i])),
+            }
+        }
+        for (addr, members) in by_address {
+            let size = members.iter().map(|&i| descs[i].func_size).max().unwrap_or(0);
+            let result = self.patch_one(&mut pool, addr, size, &members);
+            for &i in &members {
+                match result {
+                    Ok(()) => descs[i].status.store(site_status::PATCHED, Ordering::Release),
+                    Err(why) => {
+                        descs[i].refusal.store(why as u32, Ordering::Relaxed);
+                        descs[i].status.store(site_status::REFUSED, Ordering::Release);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Builds the trampoline of one address and writes its jump.
+    fn patch_one(&mut self, pool: &mut patch::Pool, addr: u64, size: u64, members: &[usize]) -> Result<(), Refusal> {
+        let descs = self.region.sites();
+        // SAFETY: the address is in an executable mapping of the binary;
+        // plan reads at most the function (or 32 bytes).
+        let plan = unsafe { patch::plan(addr, size)? };
+        let at = pool.alloc(plan.at, 1024).ok_or(Refusal::NoNearbySpace)?;
+        let sites = &mut self.sites;
+        let index = sites.len() as u64;
+        let code = trampoline::entry(at, addr, on_entry as *const () as u64, index, &plan.moved, plan.resume)
+            .map_err(|_| Refusal::Unmovable)?;
+        if code.len() > 1024 {
+            return Err(Refusal::Unmovable);
+        }
+        // SAFETY: 1024 bytes of the pool's executable memory.
+        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), at as *mut u8, code.len()) };
+        let mut site = Site {
+            patch_at: plan.at,
+            original: [0; patch::JMP_LEN],
+            patched: AtomicBool::new(false),
+            entry: Vec::new(),
+            ret: Vec::new(),
+        };
+        for &i in members {
+            let d = &descs[i];
+            let to = if d.ret != 0 { &mut site.ret } else { &mut site.entry };
+            to.push((d.program as usize, d.cookie));
+        }
+        sites.push(site);
+        // SAFETY: plan.at is the function's code, checked by plan.
+        let original = unsafe { patch::write(plan.at, &patch::jump(plan.at, at)) };
+        match original {
+            Ok(bytes) => {
+                if let Some(s) = sites.last_mut() {
+                    s.original = bytes;
+                    s.patched.store(true, Ordering::Release);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                sites.pop();
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts every site's original bytes back.
+    fn restore_all(&self, running_threads: bool) {
+        for s in &self.sites {
+            if s.patched.swap(false, Ordering::AcqRel) {
+                // SAFETY: the bytes this agent replaced, at the same place.
+                let _ = unsafe { patch::write(s.patch_at, &s.original) };
+            }
+        }
+        if running_threads {
+            patch::sync_cores();
+        }
+    }
+
+    /// `bpf_get_stackid` of the user stack: not kept in user space (the
+    /// checker refuses ustack with --user-probes before anything runs).
+    fn stack_id(&self, _regs: *const u8, _map: &Map<'static>) -> u64 {
+        -95i64 as u64
+    }
+
+    fn run(&self, program: usize, cookie: u64, slot: u32, regs: *mut u8) {
+        let Some(Some(insns)) = self.programs.get(program) else { return };
+        let mut hit = helpers::Hit { agent: self, cookie, slot, regs };
+        // SAFETY: a program the kernel verified and `check` accepted, on
+        // the pt_regs its type is verified for.
+        unsafe { vm::run(insns, regs, &mut hit) };
+    }
+}
+
+fn read_reg(regs: *const u8, at: usize) -> u64 {
+    // SAFETY: regs is a trampoline's frame of pt_regs.
+    unsafe { regs.add(at).cast::<u64>().read() }
+}
+
+fn write_reg(regs: *mut u8, at: usize, v: u64) {
+    // SAFETY: as above.
+    unsafe { regs.add(at).cast::<u64>().write(v) }
+}
+
+/// Called by an entry trampoline with its frame and its site's index.
+extern "C" fn on_entry(regs: *mut u8, site: u64) {
+    let Some(agent) = AGENT.get() else { return };
+    if OFF_HERE.load(Ordering::Relaxed) || !agent.region.running() {
+        return;
+    }
+    let Some(s) = agent.sites.get(site as usize) else { return };
+    let h = agent.region.header();
+    if thread::IN_PROBE.with(|c| c.replace(true)) {
+        h.reentered.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    match thread::slot(h) {
+        Some(slot) => {
+            h.hits.fetch_add(1, Ordering::Relaxed);
+            for &(p, cookie) in &s.entry {
+                agent.run(p, cookie, slot, regs);
+            }
+            if !s.ret.is_empty() {
+                replace_return(regs, site as usize, h);
+            }
+        }
+        None => {
+            h.slotless.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    thread::IN_PROBE.with(|c| c.set(false));
+}
+
+/// Points the function's return at the return trampoline, keeping where
+/// it would have gone.
+fn replace_return(regs: *mut u8, site: usize, h: &bpfscope_userspace::region::Header) {
+    let tramp = RETURN_TRAMPOLINE.load(Ordering::Relaxed);
+    let sp = read_reg(regs, regs::RSP);
+    thread::RETURNS.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.depth == thread::RETURN_DEPTH {
+            h.missed_returns.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // SAFETY: at a function's entry, the stack pointer points at its
+        // return address.
+        let to = unsafe { std::ptr::replace(sp as *mut u64, tramp) };
+        let depth = r.depth;
+        r.stack[depth] = thread::Pending { to, sp, site };
+        r.depth += 1;
+    });
+}
+
+/// Called by the return trampoline; returns where the function would
+/// have returned.
+extern "C" fn on_return(regs: *mut u8, _arg: u64) -> u64 {
+    // The function's `ret` popped the trampoline's address.
+    let sp = read_reg(regs, regs::RSP) - 8;
+    let pending = thread::RETURNS.with(|r| {
+        let mut r = r.borrow_mut();
+        // Frames left by longjmp or an exception lie above: drop them.
+        while r.depth > 0 && r.stack[r.depth - 1].sp < sp {
+            r.depth -= 1;
+        }
+        if r.depth == 0 {
+            return None;
+        }
+        r.depth -= 1;
+        Some(r.stack[r.depth])
+    });
+    let Some(pending) = pending else {
+        // Nowhere known to return to: nothing sane can follow.
+        std::process::abort();
+    };
+    write_reg(regs, regs::RIP, pending.to);
+    if let Some(agent) = AGENT.get()
+        && !OFF_HERE.load(Ordering::Relaxed)
+        && agent.region.running()
+        && let Some(s) = agent.sites.get(pending.site)
+        && !thread::IN_PROBE.with(|c| c.replace(true))
+    {
+        if let Some(slot) = thread::slot(agent.region.header()) {
+            for &(p, cookie) in &s.ret {
+                agent.run(p, cookie, slot, regs);
+            }
+        }
+        thread::IN_PROBE.with(|c| c.set(false));
+    }
+    pending.to
+}
+
+extern "C" fn after_fork() {
+    // As kernel uprobes of one process: the child is not traced. It has
+    // one thread now, so the bytes go back without care.
+    OFF_HERE.store(true, Ordering::Release);
+    thread::forget_after_fork();
+    if let Some(agent) = AGENT.get() {
+        agent.restore_all(false);
+    }
+}
+
+/// Restores the sites when the tracer detaches or dies.
+fn watch_tracer() {
+    let Some(agent) = AGENT.get() else { return };
+    let h = agent.region.header();
+    // SAFETY: a plain system call.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, h.tracer_pid as libc::pid_t, 0) } as i32;
+    loop {
+        let gone = if pidfd >= 0 {
+            let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one pollfd.
+            unsafe { libc::poll(&mut p, 1, 100) };
+            p.revents != 0
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            // SAFETY: a plain call.
+            unsafe { libc::kill(h.tracer_pid as libc::pid_t, 0) != 0 }
+        };
+        if gone || h.state.load(Ordering::Acquire) == state::DETACHED {
+            if !OFF_HERE.load(Ordering::Acquire) {
+                agent.restore_all(true);
+            }
+            h.agent_state.store(agent_state::RESTORED, Ordering::Release);
+            futex_wake(&h.agent_state);
+            return;
+        }
+    }
+}
+
+/// Whether this process runs with CET shadow stacks (return addresses
+/// cannot be replaced).
+fn uses_shadow_stack() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("x86_Thread_features:") && l.contains("shstk")))
+}
+
+fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, ms: i64) {
+    let ts = libc::timespec { tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000 };
+    // SAFETY: a shared futex word in the region; a timeout bounds it.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, &ts) };
+}
+
+fn futex_wake(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
+}
