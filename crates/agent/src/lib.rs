@@ -59,9 +59,24 @@ static INIT: extern "C" fn() = init;
 
 extern "C" fn init() {
     let Some(path) = std::env::var_os(REGION_ENV) else { return };
-    forget_environment();
-    let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(&path) else { return };
+    let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(&path) else {
+        forget_environment();
+        return;
+    };
     let Ok(region) = Region::map(file.into()) else { return };
+    // As kernel uprobes of one process: the traced process is traced
+    // across its execs (the same pid: the agent loads again into the new
+    // program), and its children are not.
+    // SAFETY: a plain call.
+    let me = unsafe { libc::getpid() } as u32;
+    let first = match region.header().agent_pid.load(Ordering::Acquire) {
+        0 => true,
+        pid if pid == me => false,
+        _ => {
+            forget_environment();
+            return;
+        }
+    };
     let region: &'static Region = Box::leak(Box::new(region));
     patch::register_sync_cores();
     let mut agent = Agent::new(region);
@@ -71,34 +86,32 @@ extern "C" fn init() {
         return;
     }
     let h = region.header();
-    // SAFETY: plain calls.
-    h.agent_pid.store(unsafe { libc::getpid() } as u32, Ordering::Release);
-    h.agent_state.store(agent_state::REPORTED, Ordering::Release);
-    futex_wake(&h.agent_state);
-    // The tracer attaches kernel uprobes where patching was refused, then
-    // says go; the process starts after.
-    while h.state.load(Ordering::Acquire) == state::SETUP {
-        futex_wait(&h.state, state::SETUP, 100);
+    if first {
+        h.agent_pid.store(me, Ordering::Release);
+        h.agent_state.store(agent_state::REPORTED, Ordering::Release);
+        futex_wake(&h.agent_state);
+        // The tracer attaches kernel uprobes where patching was refused,
+        // then says go; the process starts after.
+        while h.state.load(Ordering::Acquire) == state::SETUP {
+            futex_wait(&h.state, state::SETUP, 100);
+        }
     }
     // SAFETY: the handler only touches this library's statics.
     unsafe { libc::pthread_atfork(None, None, Some(after_fork)) };
     let _ = std::thread::Builder::new().name("bpfscope-agent".into()).spawn(watch_tracer);
 }
 
-/// Children this process starts do not load the agent again.
+/// Children this process starts do not load the agent again: the
+/// command's own LD_PRELOAD comes back.
 fn forget_environment() {
     // SAFETY: at load, before the program's threads exist.
     unsafe {
         std::env::remove_var(REGION_ENV);
-        if let Some(preload) = std::env::var_os("LD_PRELOAD") {
-            let kept: Vec<_> = std::env::split_paths(&preload)
-                .filter(|p| !p.to_string_lossy().contains("libbpfscope_agent"))
-                .collect();
-            match std::env::join_paths(kept) {
-                Ok(v) if !v.is_empty() => std::env::set_var("LD_PRELOAD", v),
-                _ => std::env::remove_var("LD_PRELOAD"),
-            }
+        match std::env::var_os("BPFSCOPE_LD_PRELOAD") {
+            Some(was) if !was.is_empty() => std::env::set_var("LD_PRELOAD", was),
+            _ => std::env::remove_var("LD_PRELOAD"),
         }
+        std::env::remove_var("BPFSCOPE_LD_PRELOAD");
     }
 }
 
@@ -364,9 +377,11 @@ extern "C" fn on_return(regs: *mut u8, _arg: u64) -> u64 {
 }
 
 extern "C" fn after_fork() {
-    // As kernel uprobes of one process: the child is not traced. It has
-    // one thread now, so the bytes go back without care.
+    // As kernel uprobes of one process: the child is not traced (nor
+    // what it execs). It has one thread now, so the bytes go back
+    // without care.
     OFF_HERE.store(true, Ordering::Release);
+    forget_environment();
     thread::forget_after_fork();
     if let Some(agent) = AGENT.get() {
         agent.restore_all(false);

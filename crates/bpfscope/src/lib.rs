@@ -29,6 +29,7 @@
 //! The `bpfscope` command is built on the same pieces: [`pipeline`] runs
 //! a whole program as the command line does.
 
+pub mod agent;
 mod bpf;
 pub mod error;
 pub mod export;

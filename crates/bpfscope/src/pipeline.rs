@@ -251,8 +251,8 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
     };
     let child = match settings.command.as_deref() {
         Some(command) if settings.user_probes => {
-            let agent = bpfscope_runtime::user::agent_path().map_err(|e| Error::Usage(e.to_string()))?;
-            Some(bpfscope_runtime::Child::spawn_with_agent(command, &agent)?)
+            let (agent, file) = crate::agent::library()?;
+            Some(bpfscope_runtime::Child::spawn_with_agent(command, &agent, file)?)
         }
         Some(command) => Some(bpfscope_runtime::Child::spawn(command)?),
         None => None,

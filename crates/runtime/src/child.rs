@@ -42,6 +42,8 @@ pub struct Child {
 pub struct AgentFds {
     pub region: OwnedFd,
     pub eventfd: OwnedFd,
+    /// The agent library, where it is a memfd (open until the run ends).
+    pub library: Option<OwnedFd>,
 }
 
 impl Child {
@@ -52,10 +54,10 @@ impl Child {
     }
 
     /// Forks `command` as [`Child::spawn`] does, with the user-space probe
-    /// agent preloaded (`--user-probes`): LD_PRELOAD names `agent`, and
-    /// the agent finds the shared region through its descriptor in
-    /// /proc.
-    pub fn spawn_with_agent(command: &str, agent: &Path) -> Result<Child, ChildError> {
+    /// agent preloaded (`--user-probes`): LD_PRELOAD names `agent` (kept
+    /// open by `file` where it is a memfd), and the agent finds the shared
+    /// region through its descriptor in /proc.
+    pub fn spawn_with_agent(command: &str, agent: &Path, file: Option<OwnedFd>) -> Result<Child, ChildError> {
         let os = |e| ChildError::Os(e);
         let region = crate::user::new_memfd().map_err(os)?;
         // SAFETY: a plain call; not close-on-exec, so the command has it.
@@ -66,14 +68,20 @@ impl Child {
         // SAFETY: the kernel just made it.
         let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
         let mut preload = agent.as_os_str().to_owned();
-        if let Some(was) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+        // The agent puts the command's own LD_PRELOAD back for its children.
+        let was = std::env::var_os("LD_PRELOAD").unwrap_or_default();
+        if !was.is_empty() {
             preload.push(":");
-            preload.push(was);
+            preload.push(&was);
         }
         let path = format!("/proc/{}/fd/{}", std::process::id(), region.as_raw_fd());
-        let env = [("LD_PRELOAD".into(), preload), ("BPFSCOPE_REGION".into(), path.into())];
+        let env = [
+            ("LD_PRELOAD".into(), preload),
+            ("BPFSCOPE_LD_PRELOAD".into(), was),
+            ("BPFSCOPE_REGION".into(), path.into()),
+        ];
         let mut child = Child::spawn_with(command, Some(&env))?;
-        child.agent = Some(AgentFds { region, eventfd });
+        child.agent = Some(AgentFds { region, eventfd, library: file });
         Ok(child)
     }
 

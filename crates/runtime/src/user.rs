@@ -10,7 +10,7 @@
 //! agent are one list of values to merge, as CPUs are.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -22,24 +22,6 @@ use crate::ringbuf::RingReader;
 use crate::{Child, RunError};
 
 pub use bpfscope_userspace::region::memfd as new_memfd;
-
-/// The agent library: `BPFSCOPE_AGENT`, else beside this executable (as
-/// cargo builds it), else in ../lib/bpfscope (as the package installs it).
-pub fn agent_path() -> Result<PathBuf, RunError> {
-    if let Some(p) = std::env::var_os("BPFSCOPE_AGENT") {
-        return Ok(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().map_err(|e| RunError::UserProbes(format!("cannot find this executable: {e}")))?;
-    let dir = exe.parent().unwrap_or(Path::new("/"));
-    let candidates = [dir.join("libbpfscope_agent.so"), dir.join("../lib/bpfscope/libbpfscope_agent.so")];
-    candidates.iter().find(|p| p.exists()).cloned().ok_or_else(|| {
-        RunError::UserProbes(format!(
-            "--user-probes: the agent library libbpfscope_agent.so is not beside {} nor in ../lib/bpfscope \
-             (build it with `cargo build -p bpfscope-agent`, or name it in BPFSCOPE_AGENT)",
-            exe.display()
-        ))
-    })
-}
 
 /// One site as written into the region.
 struct Placed {

@@ -1,0 +1,90 @@
+/* Functions for --user-probes tests, each long enough for a 5-byte jump
+ * (built with frame pointers), in the modes the tests need:
+ *
+ *   userprobed loop N        every function N times
+ *   userprobed threads T N   T threads call hit() N times each
+ *   userprobed fork N        hit() N times here, 2N times in a child
+ *   userprobed exec N        hit() N times, then exec "loop N"
+ *   userprobed spin MS       hit() about every millisecond for MS ms,
+ *                            then prints hit()'s first 8 bytes
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROBED __attribute__((noinline, noipa, used))
+
+PROBED int hit(int x) { return x * 7 + (x >> 3); }
+
+PROBED long work(long a, long b, long c, long d, long e, long f, long g, long h) {
+    return a * 3 + b + c + d + e + f + g * 5 + h;
+}
+
+PROBED int greet(const char *who) { return (int)strlen(who) * 2; }
+
+PROBED long deref(long *p) { return p ? *p + 1 : -1; }
+
+static volatile long sink;
+
+static void loop(long n) {
+    char who[] = "user-space";
+    long v = 40;
+    for (long i = 0; i < n; i++) {
+        sink += hit((int)i);
+        sink += work(i, 2, 3, 4, 5, 6, 7, 8);
+        sink += greet(i % 2 ? who : "kernel");
+        sink += deref(i % 3 ? &v : NULL);
+    }
+}
+
+static long per_thread;
+
+static void *caller(void *arg) {
+    (void)arg;
+    for (long i = 0; i < per_thread; i++)
+        sink += hit((int)i);
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "loop";
+    long n = argc > 2 ? atol(argv[2]) : 1;
+    if (strcmp(mode, "loop") == 0) {
+        loop(n);
+    } else if (strcmp(mode, "threads") == 0) {
+        pthread_t t[64];
+        long count = n < 64 ? n : 64;
+        per_thread = argc > 3 ? atol(argv[3]) : 1;
+        for (long i = 0; i < count; i++)
+            pthread_create(&t[i], NULL, caller, NULL);
+        for (long i = 0; i < count; i++)
+            pthread_join(t[i], NULL);
+    } else if (strcmp(mode, "fork") == 0) {
+        pid_t child = fork();
+        for (long i = 0; i < (child == 0 ? 2 * n : n); i++)
+            sink += hit((int)i);
+        if (child == 0)
+            _exit(0);
+        waitpid(child, NULL, 0);
+    } else if (strcmp(mode, "exec") == 0) {
+        for (long i = 0; i < n; i++)
+            sink += hit((int)i);
+        execl("/proc/self/exe", argv[0], "loop", argv[2], (char *)NULL);
+        return 2;
+    } else if (strcmp(mode, "spin") == 0) {
+        struct timespec ms = {0, 1000 * 1000};
+        for (long i = 0; i < n; i++) {
+            sink += hit((int)i);
+            nanosleep(&ms, NULL);
+        }
+        unsigned char *code = (unsigned char *)hit;
+        for (int i = 0; i < 8; i++)
+            printf("%02x", code[i]);
+        printf("\n");
+    }
+    return 0;
+}

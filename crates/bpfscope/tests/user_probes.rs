@@ -1,0 +1,235 @@
+//! `--user-probes`: the command's uprobes run inside it. Each test runs a
+//! C target (`targets/userprobed.c`) whose calls it knows, and checks what
+//! the probes counted; the differential test runs the same programs in
+//! kernel mode on the same target and compares the output.
+
+#[macro_use]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use support::{Tracer, bpfscope, wait_with_timeout};
+
+fn target() -> PathBuf {
+    // -O2 aligns functions to 16 bytes; frame pointers for ustack.
+    support::build_target("userprobed", &["-O2", "-fno-omit-frame-pointer", "-pthread"])
+}
+
+fn run(args: &[&str], program: &str) -> Output {
+    let child = bpfscope()
+        .args(args)
+        .args(["-e", program])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    wait_with_timeout(child, Duration::from_secs(60), program)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The output with the command's pid (printed by BEGIN as `cpid=N`)
+/// replaced by `CPID`, so two runs compare.
+fn normalized(out: &str) -> String {
+    let cpid = out.lines().find_map(|l| l.strip_prefix("cpid=")).unwrap_or("no cpid").to_string();
+    out.replace(&cpid, "CPID")
+}
+
+/// The warnings of a run's stderr (what -k reports), without the lines
+/// that differ by mode.
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| !l.starts_with("Attached") && !l.contains("probe at") && !l.starts_with("uprobes:"))
+        .collect()
+}
+
+#[test]
+fn the_same_programs_print_the_same_in_kernel_and_user_space() {
+    require_root!();
+    let t = target();
+    let t = t.to_str().expect("utf-8 path");
+    let command = format!("{t} loop 60");
+    let programs = [
+        // Counts, per probe.
+        "uprobe:T:hit, uprobe:T:work, uprobe:T:greet { @[probe] = count(); }",
+        // Arguments in registers and on the stack.
+        "uprobe:T:work { @[arg0 % 4, arg1, arg5, sarg0, sarg1] = count(); @s = sum(arg0); @m = max(arg0); }",
+        // Return values.
+        "uretprobe:T:work { @r = stats(retval); } uretprobe:T:greet { @g[retval] = count(); }",
+        // Entry and return of one function.
+        "uprobe:T:greet { @in = count(); } uretprobe:T:greet { @out[retval] = count(); }",
+        // Strings.
+        "uprobe:T:greet { @[str(arg0)] = count(); @short[str(arg0, 3)] = count(); }",
+        // Maps keyed by the thread.
+        "BEGIN { printf(\"cpid=%d\\n\", cpid); } uprobe:T:hit { @[tid] = count(); @p[pid, comm] = count(); }",
+        // Histograms.
+        "uprobe:T:work { @h = hist(arg0); @l = lhist(arg0, 0, 60, 8); }",
+        // printf, in order.
+        "BEGIN { printf(\"cpid=%d\\n\", cpid); } uprobe:T:greet { printf(\"%s %d %d\\n\", str(arg0), pid, tid == pid); }",
+        // A null pointer read (-k reports it the same way).
+        "uprobe:T:deref { @[*(int64 *)arg0] = count(); }",
+        // Assignments, if and variables.
+        "uprobe:T:work { $x = arg0 * 2; if ($x > 50) { @big = count(); } else { @small[$x / 10] = count(); } @last = $x; }",
+    ];
+    for program in programs {
+        let program = program.replace("T:", &format!("{t}:"));
+        let kernel = run(&["-k", "-c", &command], &program);
+        let user = run(&["-k", "-v", "--user-probes", "-c", &command], &program);
+        let (k_out, u_out) = (normalized(&text(&kernel.stdout)), normalized(&text(&user.stdout)));
+        let u_err = text(&user.stderr);
+        assert!(kernel.status.success() && user.status.success(), "{program}: {}\n{u_err}", text(&kernel.stderr));
+        assert!(!k_out.trim().is_empty(), "{program}: printed nothing");
+        assert_eq!(k_out, u_out, "{program}: kernel and user-space probes differ\n(stderr: {u_err})");
+        // Every probe ran in user space: none fell back.
+        assert!(u_err.contains("user-space probe at"), "{program}: {u_err}");
+        assert!(!u_err.contains("kernel uprobe at"), "{program}: a site fell back:\n{u_err}");
+        assert_eq!(warnings(&text(&kernel.stderr)), warnings(&u_err), "{program}: the warnings differ");
+    }
+}
+
+#[test]
+fn eight_threads_count_exactly() {
+    require_root!();
+    let t = target();
+    let t = t.to_str().expect("utf-8 path");
+    let out = run(
+        &["--user-probes", "-c", &format!("{t} threads 8 50000")],
+        &format!("uprobe:{t}:hit {{ @all = count(); @[tid] = count(); }}"),
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("@all: 400000\n"), "{stdout}");
+    let per_thread: Vec<&str> = stdout.lines().filter(|l| l.starts_with("@[")).collect();
+    assert_eq!(per_thread.len(), 8, "{stdout}");
+    assert!(per_thread.iter().all(|l| l.ends_with(": 50000")), "{stdout}");
+}
+
+#[test]
+fn a_bad_pointer_in_a_probe_does_not_crash_the_target() {
+    require_root!();
+    let t = target();
+    let t = t.to_str().expect("utf-8 path");
+    // Every call reads through a pointer that is not mapped; the target
+    // goes on (all 100 calls of hit() after it are counted) and -k
+    // reports the failed reads as in kernel mode.
+    let program = format!(
+        "uprobe:{t}:work {{ @v[*(int64 *)(arg0 + 0xdead0000)] = count(); @s = count(); }} uprobe:{t}:hit {{ @hits = count(); }}"
+    );
+    let out = run(&["-k", "--user-probes", "-c", &format!("{t} loop 100")], &program);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("@hits: 100\n") && stdout.contains("@v[0]: 100\n"), "{stdout}");
+    assert!(stderr.contains("Bad address") && stderr.contains("probe_read_user, retcode: -14"), "{stderr}");
+}
+
+#[test]
+fn forks_and_execs_are_traced_as_kernel_uprobes_trace_them() {
+    require_root!();
+    let t = target();
+    let t = t.to_str().expect("utf-8 path");
+    let program = format!("uprobe:{t}:hit {{ @[comm] = count(); }}");
+    // fork: the child's 2N calls are not counted (kernel uprobes of -c
+    // see the command's process); exec: the new program in the same
+    // process is traced.
+    for (mode, expected) in [("fork 500", "@[userprobed]: 500\n"), ("exec 70", "@[exe]: 70\n")] {
+        let command = format!("{t} {mode}");
+        let kernel = run(&["-c", &command], &program);
+        let user = run(&["-v", "--user-probes", "-c", &command], &program);
+        let (k, u) = (text(&kernel.stdout), text(&user.stdout));
+        assert_eq!(k, u, "{mode}: kernel and user-space probes differ ({})", text(&user.stderr));
+        assert!(u.contains(expected), "{mode}: {u}");
+    }
+}
+
+/// The process's bytes at the file offset of `symbol` in `binary`.
+fn bytes_in_process(pid: u32, binary: &Path, symbol: &str) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let nm = std::process::Command::new("nm").arg(binary).output().ok()?;
+    let addr = text(&nm.stdout)
+        .lines()
+        .find(|l| l.ends_with(&format!(" T {symbol}")))
+        .and_then(|l| u64::from_str_radix(l.split(' ').next()?, 16).ok())?;
+    // A PIE's text: the first mapping of the binary maps offset 0, and
+    // the symbol's address is its offset from the load address.
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let name = binary.to_str()?;
+    let base =
+        maps.lines().find(|l| l.ends_with(name)).and_then(|l| u64::from_str_radix(l.split('-').next()?, 16).ok())?;
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+    mem.seek(SeekFrom::Start(base + addr)).ok()?;
+    let mut b = vec![0u8; 8];
+    mem.read_exact(&mut b).ok()?;
+    Some(b)
+}
+
+/// The command the tracer started (its only child).
+fn command_of(tracer: u32) -> Option<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{tracer}/task/{tracer}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+#[test]
+fn a_killed_tracer_leaves_the_target_running_with_its_bytes_back() {
+    require_root!();
+    let t = target();
+    let original = {
+        let file = std::fs::read(&t).expect("reads the target");
+        let nm = std::process::Command::new("nm").arg(&t).output().expect("nm");
+        let addr = text(&nm.stdout)
+            .lines()
+            .find(|l| l.ends_with(" T hit"))
+            .and_then(|l| u64::from_str_radix(l.split(' ').next()?, 16).ok())
+            .expect("hit's address");
+        // In these PIEs the text's file offsets are its addresses.
+        file[addr as usize..addr as usize + 8].to_vec()
+    };
+    let ts = t.to_str().expect("utf-8 path");
+    let tracer = Tracer::start(&[
+        "--user-probes",
+        "-c",
+        &format!("{ts} spin 3000"),
+        "-e",
+        &format!("uprobe:{ts}:hit {{ @ = count(); }}"),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Some(p) = command_of(tracer.pid()) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the command did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Patched while the tracer runs: a jump (0xe9) where hit() begins.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bytes_in_process(pid, &t, "hit").is_none_or(|b| b[0] != 0xe9) {
+        assert!(Instant::now() < deadline, "hit() was not patched: {:02x?}", bytes_in_process(pid, &t, "hit"));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::process::Command::new("kill").args(["-KILL", &tracer.pid().to_string()]).status().expect("kill");
+    // The agent sees its tracer gone and puts the bytes back; the command
+    // goes on to the end and prints hit()'s first bytes as it sees them.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while bytes_in_process(pid, &t, "hit").as_deref() != Some(&original[..]) {
+        assert!(Instant::now() < deadline, "the bytes did not come back: {:02x?}", bytes_in_process(pid, &t, "hit"));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = tracer.wait(Duration::from_secs(20));
+    let printed = text(&out.stdout);
+    let expected: String = original.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(printed.contains(&expected), "the command did not finish with its own bytes: {printed:?}, want {expected}");
+}
+
+#[test]
+fn user_probes_without_a_command_are_refused_up_front() {
+    let out = bpfscope().args(["--user-probes", "-e", "uprobe:/bin/sh:main { }"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--user-probes runs the probes inside a command started with -c CMD"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
