@@ -92,6 +92,8 @@ pub struct Hit<'a> {
     pub cookie: u64,
     pub slot: u32,
     pub regs: *const u8,
+    /// At a function's entry before its frame is made (see [`user_stack`]).
+    pub at_entry: bool,
 }
 
 impl Hit<'_> {
@@ -181,7 +183,7 @@ impl Helpers for Hit<'_> {
                 unsafe { std::ptr::copy_nonoverlapping(comm.as_ptr(), a[0] as *mut u8, n) };
                 0
             }
-            GET_STACKID => self.agent.stack_id(self.regs, self.map(a[1])),
+            GET_STACKID => self.agent.stack_id(self.regs, self.at_entry, self.map(a[1]), a[2]),
             RINGBUF_OUTPUT => match &self.agent.producer {
                 Some(p) => {
                     // SAFETY: the verifier checked the record's size.
@@ -194,4 +196,27 @@ impl Helpers for Hit<'_> {
             _ => EINVAL,
         }
     }
+}
+
+/// The user stack as the kernel walks it (perf_callchain_user): the
+/// interrupted address; at a function's entry whose first instruction is
+/// `push %rbp` or `endbr64`, the return address on top of the stack (its
+/// caller is not in the frame chain yet); then the return address of each
+/// frame along the frame pointers, read fault-tolerantly.
+pub fn user_stack(rip: u64, rbp: u64, rsp: u64, at_entry: bool, out: &mut [u64]) -> usize {
+    let mut frames = Vec::with_capacity(out.len());
+    frames.push(rip);
+    let mut word = 0u64;
+    if at_entry && read_self((&mut word as *mut u64).cast(), rsp, 8) {
+        frames.push(word);
+    }
+    let mut fp = rbp;
+    let mut frame = [0u64; 2];
+    while frames.len() < out.len() && read_self(frame.as_mut_ptr().cast(), fp, 16) {
+        frames.push(frame[1]);
+        fp = frame[0];
+    }
+    let n = frames.len().min(out.len());
+    out[..n].copy_from_slice(&frames[..n]);
+    n
 }

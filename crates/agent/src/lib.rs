@@ -43,9 +43,14 @@ struct Site {
     patch_at: u64,
     original: [u8; patch::JMP_LEN],
     patched: AtomicBool,
+    /// The probed instruction is `push %rbp` or `endbr64`: a function's
+    /// entry, whose caller a user stack takes from the stack's top.
+    at_entry: bool,
     /// (program, cookie) on entry and on return.
     entry: Vec<(usize, u64)>,
     ret: Vec<(usize, u64)>,
+    /// USDT semaphores counting this agent.
+    semaphores: Vec<u64>,
 }
 
 static AGENT: OnceLock<Agent> = OnceLock::new();
@@ -146,7 +151,7 @@ impl Agent {
             }
             pc += 1;
         }
-        let probe = helpers::Hit { agent: self, cookie: 0, slot: 0, regs: std::ptr::null() };
+        let probe = helpers::Hit { agent: self, cookie: 0, slot: 0, regs: std::ptr::null(), at_entry: false };
         vm::check(&out, &probe).ok()?;
         Some(out)
     }
@@ -190,12 +195,32 @@ impl Agent {
                 None => by_address.push((addr, vec![i])),
             }
         }
-        for (addr, members) in by_address {
-            let size = members.iter().map(|&i| descs[i].func_size).max().unwrap_or(0);
-            let result = self.patch_one(&mut pool, addr, size, &members);
-            for &i in &members {
+        by_address.sort_by_key(|(a, _)| *a);
+        let plans: Vec<Result<patch::Plan, Refusal>> = by_address
+            .iter()
+            .map(|(addr, members)| {
+                let d = &descs[members[0]];
+                // SAFETY: the address is in an executable mapping of the
+                // binary, inside its function (from the symbol table).
+                unsafe { patch::plan(*addr, d.func_offset, d.func_size) }
+            })
+            .collect();
+        let mut covered_to = 0;
+        for (n, ((addr, members), plan)) in by_address.iter().zip(plans).enumerate() {
+            // No jump may cover another site, nor start inside another's.
+            let next = by_address.get(n + 1).map_or(u64::MAX, |(a, _)| *a);
+            let plan =
+                plan.and_then(|p| if *addr < covered_to || p.resume > next { Err(Refusal::Overlaps) } else { Ok(p) });
+            let result = plan.and_then(|p| {
+                let resume = p.resume;
+                self.patch_one(&mut pool, *addr, p, members, &maps).map(|()| resume)
+            });
+            if let Ok(resume) = result {
+                covered_to = resume;
+            }
+            for &i in members {
                 match result {
-                    Ok(()) => descs[i].status.store(site_status::PATCHED, Ordering::Release),
+                    Ok(_) => descs[i].status.store(site_status::PATCHED, Ordering::Release),
                     Err(why) => {
                         descs[i].refusal.store(why as u32, Ordering::Relaxed);
                         descs[i].status.store(site_status::REFUSED, Ordering::Release);
@@ -205,12 +230,17 @@ impl Agent {
         }
     }
 
-    /// Builds the trampoline of one address and writes its jump.
-    fn patch_one(&mut self, pool: &mut patch::Pool, addr: u64, size: u64, members: &[usize]) -> Result<(), Refusal> {
+    /// Builds the trampoline of one address, writes its jump, and counts
+    /// the agent in its USDT semaphores.
+    fn patch_one(
+        &mut self,
+        pool: &mut patch::Pool,
+        addr: u64,
+        plan: patch::Plan,
+        members: &[usize],
+        maps: &[patch::Mapping],
+    ) -> Result<(), Refusal> {
         let descs = self.region.sites();
-        // SAFETY: the address is in an executable mapping of the binary;
-        // plan reads at most the function (or 32 bytes).
-        let plan = unsafe { patch::plan(addr, size)? };
         let at = pool.alloc(plan.at, 1024).ok_or(Refusal::NoNearbySpace)?;
         let sites = &mut self.sites;
         let index = sites.len() as u64;
@@ -225,30 +255,31 @@ impl Agent {
             patch_at: plan.at,
             original: [0; patch::JMP_LEN],
             patched: AtomicBool::new(false),
+            at_entry: plan.at != addr || plan.moved.first().is_some_and(patch::is_push_rbp),
             entry: Vec::new(),
             ret: Vec::new(),
+            semaphores: Vec::new(),
         };
         for &i in members {
             let d = &descs[i];
             let to = if d.ret != 0 { &mut site.ret } else { &mut site.entry };
             to.push((d.program as usize, d.cookie));
+            if d.semaphore != 0
+                && let Some(a) = patch::data_address_of(maps, self.region.path(d), d.semaphore)
+            {
+                site.semaphores.push(a);
+            }
+        }
+        // SAFETY: plan.at is the function's code, checked by plan.
+        site.original = unsafe { patch::write(plan.at, &patch::jump(plan.at, at))? };
+        site.patched.store(true, Ordering::Release);
+        for &a in &site.semaphores {
+            // SAFETY: a USDT semaphore: a 2-byte counter in the binary's
+            // writable data.
+            unsafe { &*(a as *const std::sync::atomic::AtomicU16) }.fetch_add(1, Ordering::AcqRel);
         }
         sites.push(site);
-        // SAFETY: plan.at is the function's code, checked by plan.
-        let original = unsafe { patch::write(plan.at, &patch::jump(plan.at, at)) };
-        match original {
-            Ok(bytes) => {
-                if let Some(s) = sites.last_mut() {
-                    s.original = bytes;
-                    s.patched.store(true, Ordering::Release);
-                }
-                Ok(())
-            }
-            Err(e) => {
-                sites.pop();
-                Err(e)
-            }
-        }
+        Ok(())
     }
 
     /// Puts every site's original bytes back.
@@ -257,6 +288,10 @@ impl Agent {
             if s.patched.swap(false, Ordering::AcqRel) {
                 // SAFETY: the bytes this agent replaced, at the same place.
                 let _ = unsafe { patch::write(s.patch_at, &s.original) };
+                for &a in &s.semaphores {
+                    // SAFETY: as when counted in.
+                    unsafe { &*(a as *const std::sync::atomic::AtomicU16) }.fetch_sub(1, Ordering::AcqRel);
+                }
             }
         }
         if running_threads {
@@ -264,15 +299,31 @@ impl Agent {
         }
     }
 
-    /// `bpf_get_stackid` of the user stack: not kept in user space (the
-    /// checker refuses ustack with --user-probes before anything runs).
-    fn stack_id(&self, _regs: *const u8, _map: &Map<'static>) -> u64 {
-        -95i64 as u64
+    /// `bpf_get_stackid` of the user stack (BPF_F_USER_STACK; kernel
+    /// stacks are not here: -EFAULT), tagged as the agent's.
+    fn stack_id(&self, regs: *const u8, at_entry: bool, map: &Map<'static>, flags: u64) -> u64 {
+        const USER_STACK: u64 = 1 << 8;
+        if flags & USER_STACK == 0 {
+            return -14i64 as u64;
+        }
+        let mut frames = [0u64; 127];
+        let depth = (map.desc.value_size as usize / 8).min(frames.len());
+        let n = helpers::user_stack(
+            read_reg(regs, regs::RIP),
+            read_reg(regs, regs::RBP),
+            read_reg(regs, regs::RSP),
+            at_entry,
+            &mut frames[..depth],
+        );
+        match map.stack_id(&frames[..n]) {
+            id if id < 0 => id as u64,
+            id => id as u64 | bpfscope_userspace::maps::AGENT_STACK,
+        }
     }
 
-    fn run(&self, program: usize, cookie: u64, slot: u32, regs: *mut u8) {
+    fn run(&self, program: usize, cookie: u64, slot: u32, regs: *mut u8, at_entry: bool) {
         let Some(Some(insns)) = self.programs.get(program) else { return };
-        let mut hit = helpers::Hit { agent: self, cookie, slot, regs };
+        let mut hit = helpers::Hit { agent: self, cookie, slot, regs, at_entry };
         // SAFETY: a program the kernel verified and `check` accepted, on
         // the pt_regs its type is verified for.
         unsafe { vm::run(insns, regs, &mut hit) };
@@ -305,7 +356,7 @@ extern "C" fn on_entry(regs: *mut u8, site: u64) {
         Some(slot) => {
             h.hits.fetch_add(1, Ordering::Relaxed);
             for &(p, cookie) in &s.entry {
-                agent.run(p, cookie, slot, regs);
+                agent.run(p, cookie, slot, regs, s.at_entry);
             }
             if !s.ret.is_empty() {
                 replace_return(regs, site as usize, h);
@@ -368,7 +419,7 @@ extern "C" fn on_return(regs: *mut u8, _arg: u64) -> u64 {
     {
         if let Some(slot) = thread::slot(agent.region.header()) {
             for &(p, cookie) in &s.ret {
-                agent.run(p, cookie, slot, regs);
+                agent.run(p, cookie, slot, regs, false);
             }
         }
         thread::IN_PROBE.with(|c| c.set(false));

@@ -11,6 +11,7 @@ pub struct Mapping {
     pub end: u64,
     pub offset: u64,
     pub exec: bool,
+    pub write: bool,
     pub path: Vec<u8>,
 }
 
@@ -33,17 +34,27 @@ fn parse_mapping(line: &[u8]) -> Option<Mapping> {
         end: u64::from_str_radix(end, 16).ok()?,
         offset,
         exec: perms.as_bytes().get(2) == Some(&b'x'),
+        write: perms.as_bytes().get(1) == Some(&b'w'),
         path,
     })
 }
 
 /// Where the file offset `offset` of `path` is mapped executable.
 pub fn address_of(maps: &[Mapping], path: &[u8], offset: u64) -> Option<u64> {
+    address_in(maps.iter().filter(|m| m.exec), path, offset)
+}
+
+/// Where the file offset `offset` of `path` is mapped writable (a USDT
+/// semaphore in the data).
+pub fn data_address_of(maps: &[Mapping], path: &[u8], offset: u64) -> Option<u64> {
+    address_in(maps.iter().filter(|m| m.write), path, offset)
+}
+
+fn address_in<'m>(maps: impl Iterator<Item = &'m Mapping>, path: &[u8], offset: u64) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let canonical = std::fs::canonicalize(std::ffi::OsStr::from_bytes(path)).ok();
-    maps.iter()
-        .filter(|m| m.exec && offset >= m.offset && offset < m.offset + (m.end - m.start))
-        .find(|m| m.path == path || canonical.as_ref().is_some_and(|c| c.as_os_str().as_encoded_bytes() == m.path))
+    let mut maps = maps.filter(|m| offset >= m.offset && offset < m.offset + (m.end - m.start));
+    maps.find(|m| m.path == path || canonical.as_ref().is_some_and(|c| c.as_os_str().as_encoded_bytes() == m.path))
         .map(|m| m.start + offset - m.offset)
 }
 
@@ -60,15 +71,18 @@ pub struct Plan {
     pub resume: u64,
 }
 
-/// Decides how to patch the function at `addr` (of `size` bytes, 0 if
-/// unknown): which instructions move, or why it cannot be done.
+/// Decides how to patch the site at `addr` (`before` bytes into its
+/// function, `size` bytes from its end, 0 if unknown): which
+/// instructions move, or why it cannot be done.
 ///
 /// # Safety
-/// `addr` .. `addr + max(size, 32)` is mapped code.
-pub unsafe fn plan(addr: u64, size: u64) -> Result<Plan, Refusal> {
+/// `addr - before` .. `addr + max(size, 32)` is mapped code.
+pub unsafe fn plan(addr: u64, before: u64, size: u64) -> Result<Plan, Refusal> {
     let span = size.max(32) as usize;
     // SAFETY: the caller's.
     let code = unsafe { std::slice::from_raw_parts(addr as *const u8, span) };
+    // SAFETY: the caller's: the function's bytes before the site.
+    let function = unsafe { std::slice::from_raw_parts((addr - before) as *const u8, before as usize + size as usize) };
     let skip = if code.starts_with(&ENDBR64) { 4 } else { 0 };
     let at = addr + skip as u64;
     if size != 0 && skip as u64 + JMP_LEN as u64 > size {
@@ -106,7 +120,7 @@ pub unsafe fn plan(addr: u64, size: u64) -> Result<Plan, Refusal> {
     if size != 0 && resume > addr + size {
         return Err(Refusal::TooShort);
     }
-    if size != 0 && branches_into(code, addr, at, resume) {
+    if size != 0 && branches_into(function, addr - before, at, resume) {
         return Err(Refusal::BranchInside);
     }
     Ok(Plan { at, moved, resume })
@@ -210,6 +224,11 @@ fn map_near(near: u64) -> Option<u64> {
         }
     }
     None
+}
+
+/// `push %rbp`: a function's first instruction with frame pointers.
+pub fn is_push_rbp(i: &Instruction) -> bool {
+    i.code() == iced_x86::Code::Push_r64 && i.op0_register() == iced_x86::Register::RBP
 }
 
 /// The 5 bytes of `jmp to` placed at `at`.

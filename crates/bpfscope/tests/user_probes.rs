@@ -18,7 +18,10 @@ fn target() -> PathBuf {
 }
 
 fn run(args: &[&str], program: &str) -> Output {
-    let child = bpfscope()
+    // Without address space randomization (setarch -R, inherited by the
+    // command), raw addresses compare between runs.
+    let child = std::process::Command::new("setarch")
+        .args(["-R", env!("CARGO_BIN_EXE_bpfscope")])
         .args(args)
         .args(["-e", program])
         .stdout(std::process::Stdio::piped())
@@ -33,10 +36,22 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// The output with the command's pid (printed by BEGIN as `cpid=N`)
-/// replaced by `CPID`, so two runs compare.
+/// replaced by `CPID`, and addresses in shared libraries (0x7f...) by
+/// `LIB` (the agent, loaded first, moves the others), so two runs compare.
 fn normalized(out: &str) -> String {
     let cpid = out.lines().find_map(|l| l.strip_prefix("cpid=")).unwrap_or("no cpid").to_string();
     out.replace(&cpid, "CPID")
+        .lines()
+        .map(|l| {
+            let word = l.trim().trim_start_matches("0x");
+            if word.len() == 12 && word.starts_with("7f") && word.bytes().all(|b| b.is_ascii_hexdigit()) {
+                "LIB"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The warnings of a run's stderr (what -k reports), without the lines
@@ -73,6 +88,13 @@ fn the_same_programs_print_the_same_in_kernel_and_user_space() {
         "BEGIN { printf(\"cpid=%d\\n\", cpid); } uprobe:T:greet { printf(\"%s %d %d\\n\", str(arg0), pid, tid == pid); }",
         // A null pointer read (-k reports it the same way).
         "uprobe:T:deref { @[*(int64 *)arg0] = count(); }",
+        // User stacks (symbolized, raw, limited), at entries with and
+        // without a frame pointer push, and at a return.
+        // (One stack per map: ties print in the order of their stack ids,
+        // which are the kernel's hashes in one mode and the agent's in the
+        // other.)
+        "uprobe:T:hit { @h[ustack] = count(); } uprobe:T:work { @w[ustack] = count(); } \
+         uretprobe:T:greet { @r[ustack(3)] = count(); } uprobe:T:greet { @g[ustack(raw)] = count(); }",
         // Assignments, if and variables.
         "uprobe:T:work { $x = arg0 * 2; if ($x > 50) { @big = count(); } else { @small[$x / 10] = count(); } @last = $x; }",
     ];
@@ -232,4 +254,25 @@ fn user_probes_without_a_command_are_refused_up_front() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("--user-probes runs the probes inside a command started with -c CMD"), "{stderr}");
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn usdt_probes_run_in_user_space() {
+    require_root!();
+    let t = support::build_target_as("usdted", "usdted_user", &[]);
+    let t = t.to_str().expect("utf-8 path");
+    // USDT arguments (registers, memory, constants) read from the
+    // trampoline's pt_regs as from the kernel's.
+    let program = format!("usdt:{t}:usdted:args {{ @[arg0, arg1, arg2, arg3] = count(); }}");
+    let command = format!("{t} 7");
+    let kernel = run(&["-c", &command], &program);
+    let user = run(&["-v", "--user-probes", "-c", &command], &program);
+    let (k, u) = (text(&kernel.stdout), text(&user.stdout));
+    assert_eq!(k, u, "kernel and user-space probes differ ({})", text(&user.stderr));
+    assert!(u.contains("@[6, 1234567890123, -42, -5]: 1\n"), "{u}");
+    assert!(
+        text(&user.stderr).contains("usdt:") && text(&user.stderr).contains("user-space probe at"),
+        "{}",
+        text(&user.stderr)
+    );
 }

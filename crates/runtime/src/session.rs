@@ -518,13 +518,13 @@ impl Session {
         Some(MapRef {
             map,
             handle: self.source(map.map),
-            resolver: Resolver::of(&self.compiled, &self.maps, &self.symbols),
+            resolver: Resolver::of(&self.compiled, &self.maps, &self.symbols).with_user(self.user.as_ref()),
         })
     }
 
     /// The maps keyed by stacks, as folded stacks for a flame graph.
     pub fn folded_stacks(&self) -> Vec<crate::output::flamegraph::Folded> {
-        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
+        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols).with_user(self.user.as_ref());
         self.compiled.user_maps.iter().flat_map(|um| maps::folded(um, &self.source(um.map), &r)).collect()
     }
 
@@ -575,16 +575,19 @@ impl Session {
         }
         self.attached = Some(attached);
         if verbose {
-            for (pi, addr) in user.patched() {
-                eprintln!("{}: user-space probe at {addr:#x}", self.compiled.programs[pi].attach.canonical());
+            // A site's cookie names its probe (see site_cookie).
+            let probe =
+                |cookie: u64| self.compiled.probe_names.get(cookie as u32 as usize).cloned().unwrap_or_default();
+            for (cookie, addr) in user.patched() {
+                eprintln!("{}: user-space probe at {addr:#x}", probe(cookie));
             }
             for f in &fallbacks {
-                let p = &self.compiled.programs[f.program];
-                let offset = match &p.kind {
-                    ProgKind::Uprobe { sites, .. } => sites.get(f.site).map_or(0, |s| s.offset),
-                    _ => 0,
+                let site = match &self.compiled.programs[f.program].kind {
+                    ProgKind::Uprobe { sites, .. } => sites.get(f.site),
+                    _ => None,
                 };
-                eprintln!("{}: kernel uprobe at file offset {offset:#x} instead: {}", p.attach.canonical(), f.why);
+                let (offset, cookie) = site.map_or((0, 0), |s| (s.offset, s.cookie));
+                eprintln!("{}: kernel uprobe at file offset {offset:#x} instead: {}", probe(cookie), f.why);
             }
         }
         if let Some(g) = self.compiled.globals
@@ -682,7 +685,7 @@ impl Session {
     /// buffer (the common case, with no allocation), others decoded.
     fn deliver(&mut self, data: &[u8], on_event: &mut OnEvent<'_>) -> std::io::Result<()> {
         if !self.json && !self.decode_args {
-            let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
+            let r = Resolver::of(&self.compiled, &self.maps, &self.symbols).with_user(self.user.as_ref());
             self.scratch.clear();
             if let Some(format) = printf::format_record(&self.compiled, &r, data, &mut self.scratch) {
                 return on_event(EventRef::Printf { format, text: &self.scratch, args: &[] });
@@ -701,7 +704,7 @@ impl Session {
     /// orders (exit, clear) rather than output.
     fn event(&mut self, data: &[u8]) -> Option<Event> {
         let word = |i: usize| read_u64(data.get(i * 8..).unwrap_or(&[]));
-        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
+        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols).with_user(self.user.as_ref());
         match EventKind::from_u64(word(0))? {
             kind @ (EventKind::Printf | EventKind::Cat | EventKind::System) => {
                 let table = match kind {
@@ -807,7 +810,7 @@ impl Session {
     fn print_map(&self, data: &[u8], on_event: &mut OnEvent<'_>) -> std::io::Result<()> {
         let word = |i: usize| read_u64(data.get(i * 8..).unwrap_or(&[]));
         let Some(um) = self.compiled.user_maps.get(word(1) as usize) else { return Ok(()) };
-        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
+        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols).with_user(self.user.as_ref());
         let mut out = MapEvents { text: Vec::new(), on_event };
         let handle = &self.source(um.map);
         if self.json {
@@ -927,7 +930,7 @@ impl Session {
         if !self.compiled.print_maps_on_exit {
             return Ok(());
         }
-        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols);
+        let r = Resolver::of(&self.compiled, &self.maps, &self.symbols).with_user(self.user.as_ref());
         let mut order: Vec<&bpfscope_compiler::UserMap> = self.compiled.user_maps.iter().collect();
         order.sort_by(|a, b| a.name.cmp(&b.name));
         for um in order {

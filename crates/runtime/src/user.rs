@@ -34,8 +34,6 @@ pub struct UserProbes {
     ring: Option<RingReader>,
     /// The region's sites: which compiled program, which of its sites.
     placed: Vec<Placed>,
-    /// Sites left to the kernel from the start (USDT semaphores).
-    kept: Vec<Placed>,
     /// The compiled programs the agent runs (indexes).
     pub programs: Vec<usize>,
 }
@@ -58,7 +56,7 @@ impl UserProbes {
         if let Some(m) = compiled.ringbuf {
             b.ring = Some((m.0 as u32, compiled.maps[m.0].max_entries));
         }
-        let (mut placed, mut kept, mut programs) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut placed, mut programs) = (Vec::new(), Vec::new());
         for (pi, p) in compiled.programs.iter().enumerate() {
             let ProgKind::Uprobe { binary, ret, sites } = &p.kind else { continue };
             let index = b.programs.len() as u32;
@@ -66,15 +64,13 @@ impl UserProbes {
             programs.push(pi);
             let sizes = function_sizes(binary);
             for (si, s) in sites.iter().enumerate() {
-                if s.semaphore.is_some() {
-                    kept.push(Placed { program: pi, site: si });
-                    continue;
-                }
                 let size = sizes.iter().find(|(start, len)| s.offset >= *start && s.offset < start + len);
                 b.sites.push(SiteSpec {
                     path: binary.as_os_str().as_encoded_bytes().to_vec(),
                     file_offset: s.offset,
                     func_size: size.map_or(0, |(start, len)| start + len - s.offset),
+                    func_offset: size.map_or(0, |(start, _)| s.offset - start),
+                    semaphore: s.semaphore.unwrap_or(0),
                     cookie: s.cookie,
                     program: index,
                     ret: *ret,
@@ -96,7 +92,7 @@ impl UserProbes {
             ),
             _ => None,
         };
-        Ok(UserProbes { region, ring, placed, kept, programs })
+        Ok(UserProbes { region, ring, placed, programs })
     }
 
     /// Waits for the agent to report; returns the sites the kernel must
@@ -112,11 +108,7 @@ impl UserProbes {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        let mut out: Vec<Fallback> = self
-            .kept
-            .iter()
-            .map(|k| Fallback { program: k.program, site: k.site, why: "a USDT semaphore".into() })
-            .collect();
+        let mut out = Vec::new();
         for (d, p) in self.region.sites().iter().zip(&self.placed) {
             let why = if !reported {
                 format!("the agent did not load in {} (a static binary?)", child.program().display())
@@ -165,6 +157,13 @@ impl UserProbes {
         self.ring.as_ref()
     }
 
+    /// The frames of a stack the agent stored (its id without the
+    /// [`AGENT_STACK`](bpfscope_userspace::maps::AGENT_STACK) tag).
+    pub fn stack(&self, map: MapId, id: u32) -> Option<Vec<u8>> {
+        let d = self.region.maps().get(map.0)?;
+        Map { desc: d, data: self.region.map_data(d) }.stack(id)
+    }
+
     /// A word of the agent's globals array.
     pub fn global(&self, globals: MapId, slot: u32) -> u64 {
         let Some(m) = self.map(globals) else { return 0 };
@@ -194,14 +193,14 @@ impl UserProbes {
         )
     }
 
-    /// Where the agent patched each site of a program (for -v).
-    pub fn patched(&self) -> Vec<(usize, u64)> {
+    /// Where the agent patched each site: its cookie (which names its
+    /// probe) and address (for -v).
+    pub fn patched(&self) -> Vec<(u64, u64)> {
         self.region
             .sites()
             .iter()
-            .zip(&self.placed)
-            .filter(|(d, _)| d.status.load(Ordering::Acquire) == region::site_status::PATCHED)
-            .map(|(d, p)| (p.program, d.address.load(Ordering::Relaxed)))
+            .filter(|d| d.status.load(Ordering::Acquire) == region::site_status::PATCHED)
+            .map(|d| (d.cookie, d.address.load(Ordering::Relaxed)))
             .collect()
     }
 }
@@ -213,6 +212,8 @@ fn map_spec(m: &bpfscope_compiler::MapSpec) -> MapSpec {
         KernelKind::Array => MapKind::Array,
         KernelKind::PercpuArray => MapKind::PercpuArray,
         KernelKind::RingBuf => MapKind::RingBuf,
+        // Frames as addresses; build-id stacks are left to the kernel.
+        KernelKind::StackTrace => MapKind::StackTrace,
         _ => MapKind::Other,
     };
     // Stack maps and the like are not made in user space.

@@ -21,6 +21,8 @@ pub enum MapKind {
     Array = 3,
     PercpuArray = 4,
     RingBuf = 5,
+    /// Stacks by id (`bpf_get_stackid`): a hash word, then the frames.
+    StackTrace = 6,
 }
 
 impl MapKind {
@@ -28,6 +30,9 @@ impl MapKind {
         matches!(self, MapKind::PercpuHash | MapKind::PercpuArray)
     }
 }
+
+/// Set in a stack id the agent made (its stack map, not the kernel's).
+pub const AGENT_STACK: u64 = 1 << 30;
 
 const EMPTY: u32 = 0;
 const WRITING: u32 = 1;
@@ -66,7 +71,7 @@ impl MapDesc {
         let slots = if m.kind.per_slot() { slots } else { 1 };
         let buckets = match m.kind {
             MapKind::Hash | MapKind::PercpuHash => (m.max_entries.max(1) * 2).next_power_of_two(),
-            MapKind::Array | MapKind::PercpuArray => m.max_entries,
+            MapKind::Array | MapKind::PercpuArray | MapKind::StackTrace => m.max_entries,
             _ => 0,
         };
         let mut d = MapDesc {
@@ -102,7 +107,11 @@ impl MapDesc {
     /// Hash entries: state word, hash, key, values; array entries: values.
     pub fn entry_size(&self) -> usize {
         let values = self.stride() * self.slots as usize;
-        if self.is_hash() { 8 + self.key_bytes() + values } else { values }
+        match self.kind {
+            MapKind::StackTrace => 8 + values,
+            _ if self.is_hash() => 8 + self.key_bytes() + values,
+            _ => values,
+        }
     }
 }
 
@@ -327,6 +336,49 @@ impl<'r> Map<'r> {
             let values = unsafe { std::slice::from_raw_parts(self.values_of(e), values_len) };
             f(key, values);
         }
+    }
+
+    /// `bpf_get_stackid`'s store: the id of `frames` (its hash's bucket),
+    /// or -EEXIST where another stack has that bucket (the kernel's
+    /// answer without BPF_F_REUSE_STACKID).
+    pub fn stack_id(&self, frames: &[u64]) -> i64 {
+        if self.desc.kind != MapKind::StackTrace || self.desc.buckets == 0 {
+            return EINVAL;
+        }
+        let bytes: Vec<u8> = frames.iter().flat_map(|f| f.to_le_bytes()).collect();
+        // Never 0: 0 marks an empty bucket.
+        let h = hash(&bytes) | 1;
+        let id = (h % u64::from(self.desc.buckets)) as usize;
+        let e = self.entry(id);
+        // SAFETY: each stack entry starts with its 8-aligned hash word.
+        let word = unsafe { &*(e as *const std::sync::atomic::AtomicU64) };
+        match word.compare_exchange(0, h, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                let size = (self.desc.value_size as usize).min(bytes.len());
+                // SAFETY: the entry's frames, claimed by the exchange.
+                unsafe {
+                    std::ptr::write_bytes(e.add(8), 0, self.desc.value_size as usize);
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), e.add(8), size);
+                }
+                id as i64
+            }
+            Err(seen) if seen == h => id as i64,
+            Err(_) => EEXIST,
+        }
+    }
+
+    /// The frames of stack `id`, as the kernel's stack map value.
+    pub fn stack(&self, id: u32) -> Option<Vec<u8>> {
+        if self.desc.kind != MapKind::StackTrace || id >= self.desc.buckets {
+            return None;
+        }
+        let e = self.entry(id as usize);
+        // SAFETY: as in stack_id.
+        if unsafe { &*(e as *const std::sync::atomic::AtomicU64) }.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        // SAFETY: the entry's frames.
+        Some(unsafe { std::slice::from_raw_parts(e.add(8), self.desc.value_size as usize) }.to_vec())
     }
 
     /// Sets every value of every entry to zero, keeping the keys.

@@ -101,6 +101,9 @@ pub enum Refusal {
     Program = 8,
     /// The memory could not be made writable.
     Protect = 9,
+    /// Another probe's jump covers this site, or this one's would cover
+    /// another's.
+    Overlaps = 10,
 }
 
 impl Refusal {
@@ -115,6 +118,7 @@ impl Refusal {
             7 => Refusal::ShadowStack,
             8 => Refusal::Program,
             9 => Refusal::Protect,
+            10 => Refusal::Overlaps,
             _ => Refusal::None,
         }
     }
@@ -131,6 +135,7 @@ impl Refusal {
             Refusal::ShadowStack => "the process uses CET shadow stacks, so return addresses cannot be replaced",
             Refusal::Program => "the program uses what the user-space interpreter does not have",
             Refusal::Protect => "its code could not be made writable",
+            Refusal::Overlaps => "another probe's site is within the bytes a jump replaces",
         }
     }
 }
@@ -148,9 +153,14 @@ pub struct SiteDesc {
     pub path_off: u32,
     pub path_len: u32,
     pub file_offset: u64,
-    /// The function's size from the symbol table (0: unknown), bounding
-    /// the search for branches into the patched bytes.
+    /// The function's size from the symbol table from the site on (0:
+    /// unknown), and the bytes of it before the site: the search for
+    /// branches into the patched bytes covers the whole function.
     pub func_size: u64,
+    pub func_offset: u64,
+    /// A USDT semaphore's file offset (0: none): the agent counts itself
+    /// in it, as the kernel does for its uprobes.
+    pub semaphore: u64,
     pub cookie: u64,
     pub program: u32,
     /// 1: a return probe.
@@ -290,6 +300,8 @@ pub struct SiteSpec {
     pub path: Vec<u8>,
     pub file_offset: u64,
     pub func_size: u64,
+    pub func_offset: u64,
+    pub semaphore: u64,
     pub cookie: u64,
     pub program: u32,
     pub ret: bool,
@@ -379,6 +391,8 @@ impl RegionBuilder {
                 string_at += s.path.len() as u32;
                 d.file_offset = s.file_offset;
                 d.func_size = s.func_size;
+                d.func_offset = s.func_offset;
+                d.semaphore = s.semaphore;
                 d.cookie = s.cookie;
                 d.program = s.program;
                 d.ret = u32::from(s.ret);

@@ -176,6 +176,8 @@ pub struct Resolver<'a> {
     pub cgroup_filters: &'a [String],
     /// What a string longer than its value ends with, printed.
     pub str_trunc_trailer: &'a str,
+    /// `--user-probes`: the agent's stacks.
+    pub user: Option<&'a crate::user::UserProbes>,
 }
 
 impl<'a> Resolver<'a> {
@@ -194,7 +196,13 @@ impl<'a> Resolver<'a> {
             enums: &compiled.enums,
             cgroup_filters: &compiled.cgroup_filters,
             str_trunc_trailer: &compiled.str_trunc_trailer,
+            user: None,
         }
+    }
+
+    /// The same, reading the agent's stacks too (`--user-probes`).
+    pub fn with_user(self, user: Option<&'a crate::user::UserProbes>) -> Resolver<'a> {
+        Resolver { user, ..self }
     }
 
     /// A stack as bpftrace prints it: a newline, then one line per frame
@@ -262,6 +270,12 @@ impl<'a> Resolver<'a> {
         use libbpf_rs::MapCore;
         let (id, map, _pid) = bpfscope_compiler::stack_value_parts(value);
         let stack = self.stacks.get(map)?;
+        if let Some(user) = self.user
+            && u64::from(id) & bpfscope_userspace::maps::AGENT_STACK != 0
+        {
+            let id = (u64::from(id) & !bpfscope_userspace::maps::AGENT_STACK) as u32;
+            return Some((user.stack(stack.map, id)?, stack.limit as usize));
+        }
         let handle = self.maps.get(stack.map.0)?;
         let frames = handle.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY).ok()??;
         Some((frames, stack.limit as usize))
