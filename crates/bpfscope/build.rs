@@ -19,7 +19,9 @@ fn main() {
     for dir in ["crates/agent", "crates/userspace"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    for file in ["Cargo.lock", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(file).display());
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build

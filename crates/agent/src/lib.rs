@@ -15,8 +15,7 @@ mod patch;
 mod thread;
 mod trampoline;
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use bpfscope_userspace::maps::{Map, MapKind};
 use bpfscope_userspace::region::{Refusal, Region, agent as agent_state, site_status, state};
@@ -34,11 +33,13 @@ pub struct Agent {
     /// Each program prepared to run here, or None where it cannot.
     programs: Vec<Option<Vec<u64>>>,
     producer: Option<Producer<'static>>,
-    sites: Vec<Site>,
+    /// Boxed: each trampoline holds its site's address.
+    sites: Vec<Box<Site>>,
 }
 
 /// One patched address, with the programs it runs.
 struct Site {
+    agent: *const Agent,
     /// Where the jump is (after an endbr64).
     patch_at: u64,
     original: [u8; patch::JMP_LEN],
@@ -53,22 +54,53 @@ struct Site {
     semaphores: Vec<u64>,
 }
 
-static AGENT: OnceLock<Agent> = OnceLock::new();
+/// The agent of the latest attach (a forked child restores its sites).
+// SAFETY: an agent is built before any thread uses it and never
+// changes after (its sites' bytes change through atomics), nor is freed.
+unsafe impl Sync for Agent {}
+// SAFETY: as above.
+unsafe impl Send for Agent {}
+
+static CURRENT: AtomicPtr<Agent> = AtomicPtr::new(std::ptr::null_mut());
 /// Set in a forked child: its probes are off.
 static OFF_HERE: AtomicBool = AtomicBool::new(false);
 static RETURN_TRAMPOLINE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static AT_FORK: std::sync::Once = std::sync::Once::new();
 
 #[used]
 #[unsafe(link_section = ".init_array")]
 static INIT: extern "C" fn() = init;
 
+/// With LD_PRELOAD (`-c`): the region is named in the environment.
 extern "C" fn init() {
-    let Some(path) = std::env::var_os(REGION_ENV) else { return };
-    let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(&path) else {
-        forget_environment();
-        return;
+    if let Some(path) = std::env::var_os(REGION_ENV) {
+        attach(std::path::Path::new(&path), true);
+    }
+}
+
+/// For `-p`: the tracer calls this in the process (through ptrace) once
+/// the library is loaded; 0 when the agent is attached.
+///
+/// # Safety
+/// `path` is a NUL-terminated path.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfscope_agent_attach(path: *const libc::c_char) -> i32 {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: the caller's.
+    let path = unsafe { std::ffi::CStr::from_ptr(path) };
+    if attach(std::path::Path::new(std::ffi::OsStr::from_bytes(path.to_bytes())), false) { 0 } else { -1 }
+}
+
+/// Maps the region at `path`, patches its sites, reports to the tracer
+/// and waits for its go; then watches the tracer.
+fn attach(path: &std::path::Path, preloaded: bool) -> bool {
+    let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(path) else {
+        if preloaded {
+            forget_environment();
+        }
+        return false;
     };
-    let Ok(region) = Region::map(file.into()) else { return };
+    let Ok(region) = Region::map(file.into()) else { return false };
     // As kernel uprobes of one process: the traced process is traced
     // across its execs (the same pid: the agent loads again into the new
     // program), and its children are not.
@@ -79,31 +111,34 @@ extern "C" fn init() {
         pid if pid == me => false,
         _ => {
             forget_environment();
-            return;
+            return false;
         }
     };
     let region: &'static Region = Box::leak(Box::new(region));
     patch::register_sync_cores();
-    let mut agent = Agent::new(region);
-    // Hits before the agent is set pass through.
+    // Never freed: trampolines and replaced return addresses may lead
+    // here for as long as the process runs.
+    let agent: &'static mut Agent = Box::leak(Box::new(Agent::new(region)));
     agent.patch_all();
-    if AGENT.set(agent).is_err() {
-        return;
-    }
+    let agent: &'static Agent = agent;
+    CURRENT.store(agent as *const Agent as *mut Agent, Ordering::Release);
     let h = region.header();
     if first {
         h.agent_pid.store(me, Ordering::Release);
         h.agent_state.store(agent_state::REPORTED, Ordering::Release);
         futex_wake(&h.agent_state);
         // The tracer attaches kernel uprobes where patching was refused,
-        // then says go; the process starts after.
+        // then says go; the process goes on after.
         while h.state.load(Ordering::Acquire) == state::SETUP {
             futex_wait(&h.state, state::SETUP, 100);
         }
     }
-    // SAFETY: the handler only touches this library's statics.
-    unsafe { libc::pthread_atfork(None, None, Some(after_fork)) };
-    let _ = std::thread::Builder::new().name("bpfscope-agent".into()).spawn(watch_tracer);
+    AT_FORK.call_once(|| {
+        // SAFETY: the handler only touches this library's statics.
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork)) };
+    });
+    let _ = std::thread::Builder::new().name("bpfscope-agent".into()).spawn(move || watch_tracer(agent));
+    true
 }
 
 /// Children this process starts do not load the agent again: the
@@ -242,16 +277,8 @@ impl Agent {
     ) -> Result<(), Refusal> {
         let descs = self.region.sites();
         let at = pool.alloc(plan.at, 1024).ok_or(Refusal::NoNearbySpace)?;
-        let sites = &mut self.sites;
-        let index = sites.len() as u64;
-        let code = trampoline::entry(at, addr, on_entry as *const () as u64, index, &plan.moved, plan.resume)
-            .map_err(|_| Refusal::Unmovable)?;
-        if code.len() > 1024 {
-            return Err(Refusal::Unmovable);
-        }
-        // SAFETY: 1024 bytes of the pool's executable memory.
-        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), at as *mut u8, code.len()) };
-        let mut site = Site {
+        let mut site = Box::new(Site {
+            agent: self as *const Agent,
             patch_at: plan.at,
             original: [0; patch::JMP_LEN],
             patched: AtomicBool::new(false),
@@ -259,7 +286,15 @@ impl Agent {
             entry: Vec::new(),
             ret: Vec::new(),
             semaphores: Vec::new(),
-        };
+        });
+        let code =
+            trampoline::entry(at, addr, on_entry as *const () as u64, &*site as *const Site as u64, &plan.moved, plan.resume)
+                .map_err(|_| Refusal::Unmovable)?;
+        if code.len() > 1024 {
+            return Err(Refusal::Unmovable);
+        }
+        // SAFETY: 1024 bytes of the pool's executable memory.
+        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), at as *mut u8, code.len()) };
         for &i in members {
             let d = &descs[i];
             let to = if d.ret != 0 { &mut site.ret } else { &mut site.entry };
@@ -278,7 +313,7 @@ impl Agent {
             // writable data.
             unsafe { &*(a as *const std::sync::atomic::AtomicU16) }.fetch_add(1, Ordering::AcqRel);
         }
-        sites.push(site);
+        self.sites.push(site);
         Ok(())
     }
 
@@ -340,13 +375,16 @@ fn write_reg(regs: *mut u8, at: usize, v: u64) {
     unsafe { regs.add(at).cast::<u64>().write(v) }
 }
 
-/// Called by an entry trampoline with its frame and its site's index.
+/// Called by an entry trampoline with its frame and its site.
 extern "C" fn on_entry(regs: *mut u8, site: u64) {
-    let Some(agent) = AGENT.get() else { return };
+    // SAFETY: trampolines pass their site, which lives as long as the
+    // process, as does its agent.
+    let s = unsafe { &*(site as *const Site) };
+    // SAFETY: as above.
+    let agent = unsafe { &*s.agent };
     if OFF_HERE.load(Ordering::Relaxed) || !agent.region.running() {
         return;
     }
-    let Some(s) = agent.sites.get(site as usize) else { return };
     let h = agent.region.header();
     if thread::IN_PROBE.with(|c| c.replace(true)) {
         h.reentered.fetch_add(1, Ordering::Relaxed);
@@ -359,7 +397,7 @@ extern "C" fn on_entry(regs: *mut u8, site: u64) {
                 agent.run(p, cookie, slot, regs, s.at_entry);
             }
             if !s.ret.is_empty() {
-                replace_return(regs, site as usize, h);
+                replace_return(regs, site, h);
             }
         }
         None => {
@@ -371,7 +409,7 @@ extern "C" fn on_entry(regs: *mut u8, site: u64) {
 
 /// Points the function's return at the return trampoline, keeping where
 /// it would have gone.
-fn replace_return(regs: *mut u8, site: usize, h: &bpfscope_userspace::region::Header) {
+fn replace_return(regs: *mut u8, site: u64, h: &bpfscope_userspace::region::Header) {
     let tramp = RETURN_TRAMPOLINE.load(Ordering::Relaxed);
     let sp = read_reg(regs, regs::RSP);
     thread::RETURNS.with(|r| {
@@ -411,12 +449,11 @@ extern "C" fn on_return(regs: *mut u8, _arg: u64) -> u64 {
         std::process::abort();
     };
     write_reg(regs, regs::RIP, pending.to);
-    if let Some(agent) = AGENT.get()
-        && !OFF_HERE.load(Ordering::Relaxed)
-        && agent.region.running()
-        && let Some(s) = agent.sites.get(pending.site)
-        && !thread::IN_PROBE.with(|c| c.replace(true))
-    {
+    // SAFETY: as in on_entry.
+    let s = unsafe { &*(pending.site as *const Site) };
+    // SAFETY: as above.
+    let agent = unsafe { &*s.agent };
+    if !OFF_HERE.load(Ordering::Relaxed) && agent.region.running() && !thread::IN_PROBE.with(|c| c.replace(true)) {
         if let Some(slot) = thread::slot(agent.region.header()) {
             for &(p, cookie) in &s.ret {
                 agent.run(p, cookie, slot, regs, false);
@@ -434,14 +471,15 @@ extern "C" fn after_fork() {
     OFF_HERE.store(true, Ordering::Release);
     forget_environment();
     thread::forget_after_fork();
-    if let Some(agent) = AGENT.get() {
-        agent.restore_all(false);
+    let agent = CURRENT.load(Ordering::Acquire);
+    if !agent.is_null() {
+        // SAFETY: agents are never freed.
+        unsafe { &*agent }.restore_all(false);
     }
 }
 
 /// Restores the sites when the tracer detaches or dies.
-fn watch_tracer() {
-    let Some(agent) = AGENT.get() else { return };
+fn watch_tracer(agent: &'static Agent) {
     let h = agent.region.header();
     // SAFETY: a plain system call.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, h.tracer_pid as libc::pid_t, 0) } as i32;

@@ -17,8 +17,8 @@ pub struct Pending {
     pub to: u64,
     /// The stack pointer at entry (pointing at that address).
     pub sp: u64,
-    /// The site (its index in the agent's sites).
-    pub site: usize,
+    /// The site (its address).
+    pub site: u64,
 }
 
 pub struct Returns {
@@ -28,7 +28,8 @@ pub struct Returns {
 
 thread_local! {
     pub static IN_PROBE: Cell<bool> = const { Cell::new(false) };
-    static SLOT: Cell<u32> = const { Cell::new(u32::MAX) };
+    /// The slot, and the region (its header's address) it is of.
+    static SLOT: Cell<(usize, u32)> = const { Cell::new((0, u32::MAX)) };
     static PID_TGID: Cell<u64> = const { Cell::new(0) };
     static COMM: Cell<[u8; 16]> = const { Cell::new([0; 16]) };
     static RANDOM: Cell<u64> = const { Cell::new(0) };
@@ -52,8 +53,8 @@ impl Drop for SlotOwner {
 /// This thread's value slot, claimed on first use; None when all are
 /// taken.
 pub fn slot(header: &'static Header) -> Option<u32> {
-    let s = SLOT.with(Cell::get);
-    if s != u32::MAX {
+    let (region, s) = SLOT.with(Cell::get);
+    if s != u32::MAX && region == header as *const Header as usize {
         return Some(s);
     }
     let mut used = header.slots_used.load(Ordering::Acquire);
@@ -64,7 +65,7 @@ pub fn slot(header: &'static Header) -> Option<u32> {
         }
         match header.slots_used.compare_exchange(used, used | (1 << free), Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
-                SLOT.with(|c| c.set(free));
+                SLOT.with(|c| c.set((header as *const Header as usize, free)));
                 SLOT_OWNER.with(|o| *o.borrow_mut() = Some(SlotOwner { header, slot: free }));
                 return Some(free);
             }
@@ -115,7 +116,7 @@ pub fn random() -> u32 {
 /// parent thread's (both would write it).
 pub fn forget_after_fork() {
     PID_TGID.with(|c| c.set(0));
-    SLOT.with(|c| c.set(u32::MAX));
+    SLOT.with(|c| c.set((0, u32::MAX)));
     SLOT_OWNER.with(|o| {
         if let Some(owner) = o.borrow_mut().take() {
             // The parent still owns that slot.
