@@ -18,7 +18,7 @@ mod trampoline;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use bpfscope_userspace::maps::{Map, MapKind};
-use bpfscope_userspace::region::{Refusal, Region, agent as agent_state, site_status, state};
+use bpfscope_userspace::region::{Refusal, Region, SLOTS, agent as agent_state, site_status, state};
 use bpfscope_userspace::ring::Producer;
 use bpfscope_userspace::vm;
 
@@ -33,9 +33,21 @@ pub struct Agent {
     /// Each program prepared to run here, or None where it cannot.
     programs: Vec<Option<Vec<u64>>>,
     producer: Option<Producer<'static>>,
-    /// Boxed: each trampoline holds its site's address.
+    /// Boxed: each trampoline holds its site's address, which must not
+    /// move as the list grows.
+    #[allow(clippy::vec_box)]
     sites: Vec<Box<Site>>,
+    /// Set when the tracer detached or died: no program runs after.
+    off: AtomicBool,
+    /// Per thread slot: a thread is running this agent's programs. The
+    /// tracer reads the maps once every slot is quiet.
+    active: [Active; SLOTS as usize],
 }
+
+/// A flag on a cache line of its own (each thread writes only its own).
+#[repr(align(64))]
+#[derive(Default)]
+struct Active(std::sync::atomic::AtomicU32);
 
 /// One patched address, with the programs it runs.
 struct Site {
@@ -158,7 +170,15 @@ fn forget_environment() {
 impl Agent {
     fn new(region: &'static Region) -> Agent {
         let maps: Vec<Map<'static>> = region.maps().iter().map(|d| Map { desc: d, data: region.map_data(d) }).collect();
-        let mut agent = Agent { region, maps, programs: Vec::new(), producer: Producer::of(region), sites: Vec::new() };
+        let mut agent = Agent {
+            region,
+            maps,
+            programs: Vec::new(),
+            producer: Producer::of(region),
+            sites: Vec::new(),
+            off: AtomicBool::new(false),
+            active: std::array::from_fn(|_| Active::default()),
+        };
         agent.programs = region.programs().iter().map(|p| agent.prepare(region.insns(p))).collect();
         agent
     }
@@ -240,12 +260,18 @@ impl Agent {
                 unsafe { patch::plan(*addr, d.func_offset, d.func_size) }
             })
             .collect();
+        let stopped = self.region.stopped_at();
         let mut covered_to = 0;
         for (n, ((addr, members), plan)) in by_address.iter().zip(plans).enumerate() {
             // No jump may cover another site, nor start inside another's.
             let next = by_address.get(n + 1).map_or(u64::MAX, |(a, _)| *a);
             let plan =
                 plan.and_then(|p| if *addr < covered_to || p.resume > next { Err(Refusal::Overlaps) } else { Ok(p) });
+            // A thread stopped inside the bytes would resume in the jump.
+            let plan = plan.and_then(|p| match stopped {
+                Some(ips) if !ips.iter().any(|ip| *ip > p.at && *ip < p.resume) => Ok(p),
+                _ => Err(Refusal::ThreadInside),
+            });
             let result = plan.and_then(|p| {
                 let resume = p.resume;
                 self.patch_one(&mut pool, *addr, p, members, &maps).map(|()| resume)
@@ -287,9 +313,15 @@ impl Agent {
             ret: Vec::new(),
             semaphores: Vec::new(),
         });
-        let code =
-            trampoline::entry(at, addr, on_entry as *const () as u64, &*site as *const Site as u64, &plan.moved, plan.resume)
-                .map_err(|_| Refusal::Unmovable)?;
+        let code = trampoline::entry(
+            at,
+            addr,
+            on_entry as *const () as u64,
+            &*site as *const Site as u64,
+            &plan.moved,
+            plan.resume,
+        )
+        .map_err(|_| Refusal::Unmovable)?;
         if code.len() > 1024 {
             return Err(Refusal::Unmovable);
         }
@@ -356,6 +388,34 @@ impl Agent {
         }
     }
 
+    /// Whether probes run now.
+    fn on(&self) -> bool {
+        !OFF_HERE.load(Ordering::Relaxed) && !self.off.load(Ordering::Relaxed) && self.region.running()
+    }
+
+    /// Runs `f` with the thread's slot marked active, unless the agent
+    /// turned off meanwhile (checked after marking: see `quiesce`).
+    fn while_active(&self, slot: u32, f: impl FnOnce()) {
+        let Some(active) = self.active.get(slot as usize) else { return };
+        active.0.store(1, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.on() {
+            f();
+        }
+        active.0.store(0, Ordering::Release);
+    }
+
+    /// Turns the probes off and waits (up to 5 s) until no thread runs a
+    /// program: what the maps hold is final.
+    fn quiesce(&self) {
+        self.off.store(true, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.active.iter().any(|a| a.0.load(Ordering::Acquire) != 0) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+    }
+
     fn run(&self, program: usize, cookie: u64, slot: u32, regs: *mut u8, at_entry: bool) {
         let Some(Some(insns)) = self.programs.get(program) else { return };
         let mut hit = helpers::Hit { agent: self, cookie, slot, regs, at_entry };
@@ -382,7 +442,7 @@ extern "C" fn on_entry(regs: *mut u8, site: u64) {
     let s = unsafe { &*(site as *const Site) };
     // SAFETY: as above.
     let agent = unsafe { &*s.agent };
-    if OFF_HERE.load(Ordering::Relaxed) || !agent.region.running() {
+    if !agent.on() {
         return;
     }
     let h = agent.region.header();
@@ -392,13 +452,14 @@ extern "C" fn on_entry(regs: *mut u8, site: u64) {
     }
     match thread::slot(h) {
         Some(slot) => {
-            h.hits.fetch_add(1, Ordering::Relaxed);
-            for &(p, cookie) in &s.entry {
-                agent.run(p, cookie, slot, regs, s.at_entry);
-            }
-            if !s.ret.is_empty() {
-                replace_return(regs, site, h);
-            }
+            agent.while_active(slot, || {
+                for &(p, cookie) in &s.entry {
+                    agent.run(p, cookie, slot, regs, s.at_entry);
+                }
+                if !s.ret.is_empty() {
+                    replace_return(regs, site, h);
+                }
+            });
         }
         None => {
             h.slotless.fetch_add(1, Ordering::Relaxed);
@@ -453,11 +514,13 @@ extern "C" fn on_return(regs: *mut u8, _arg: u64) -> u64 {
     let s = unsafe { &*(pending.site as *const Site) };
     // SAFETY: as above.
     let agent = unsafe { &*s.agent };
-    if !OFF_HERE.load(Ordering::Relaxed) && agent.region.running() && !thread::IN_PROBE.with(|c| c.replace(true)) {
+    if agent.on() && !thread::IN_PROBE.with(|c| c.replace(true)) {
         if let Some(slot) = thread::slot(agent.region.header()) {
-            for &(p, cookie) in &s.ret {
-                agent.run(p, cookie, slot, regs, false);
-            }
+            agent.while_active(slot, || {
+                for &(p, cookie) in &s.ret {
+                    agent.run(p, cookie, slot, regs, false);
+                }
+            });
         }
         thread::IN_PROBE.with(|c| c.set(false));
     }
@@ -498,6 +561,7 @@ fn watch_tracer(agent: &'static Agent) {
             if !OFF_HERE.load(Ordering::Acquire) {
                 agent.restore_all(true);
             }
+            agent.quiesce();
             h.agent_state.store(agent_state::RESTORED, Ordering::Release);
             futex_wake(&h.agent_state);
             return;

@@ -112,11 +112,9 @@ fn run(cli: &Cli, look: bpfscope_lang::Look) -> Result<(), Error> {
             return Err(Error::Usage(format!("unknown debug stage '{stage}' (available: ast, insns, all)")));
         }
     }
-    if cli.user_probes && cli.command.is_none() {
+    if cli.user_probes && cli.command.is_none() && cli.pid.is_none() {
         return Err(Error::Usage(
-            "--user-probes runs the probes inside a command started with -c CMD (into a running process, -p, \
-             is not built yet)"
-                .into(),
+            "--user-probes runs the probes inside one process: a command (-c CMD) or a running process (-p PID)".into(),
         ));
     }
     let Some((program_source, program_args)) = cli.program_source() else {

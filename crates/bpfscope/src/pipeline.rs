@@ -58,7 +58,7 @@ pub struct Settings {
 /// Runs a program to its end, printing what it prints as bpftrace does;
 /// returns the exit code it asked for.
 pub fn run_program(source: &Source, settings: &Settings) -> Result<i32, Error> {
-    let Prepared { compiled, mut child } = prepare(source, settings)?;
+    let Prepared { compiled, mut child, agent } = prepare(source, settings)?;
     if settings.flamegraph.is_some() && !compiled.user_maps.iter().any(bpfscope_runtime::output::maps::keyed_by_stacks)
     {
         return Err(Error::Usage(
@@ -79,7 +79,7 @@ pub fn run_program(source: &Source, settings: &Settings) -> Result<i32, Error> {
     } else {
         bpfscope_runtime::Buffering::Full
     });
-    let options = RunOptions { buffering, ..settings.run_options() };
+    let options = RunOptions { buffering, user_probes: agent, ..settings.run_options() };
     bpfscope_runtime::run(compiled, &options, child.as_mut(), &mut out)
         .map_err(|e| load_error(e, source, settings.verbose))
 }
@@ -187,6 +187,8 @@ fn with_dwarf_structs(
 pub struct Prepared {
     pub compiled: bpfscope_runtime::Compiled,
     pub child: Option<bpfscope_runtime::Child>,
+    /// `--user-probes`: the agent library the process loads.
+    pub agent: Option<bpfscope_runtime::inject::AgentLibrary>,
 }
 
 impl Settings {
@@ -201,7 +203,7 @@ impl Settings {
             json: self.json,
             flamegraph: self.flamegraph.clone(),
             bench: self.bench,
-            user_probes: self.user_probes,
+            user_probes: None,
         }
     }
 }
@@ -249,13 +251,11 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
     } else {
         program
     };
-    let child = match settings.command.as_deref() {
-        Some(command) if settings.user_probes => {
-            let (agent, file) = crate::agent::library()?;
-            Some(bpfscope_runtime::Child::spawn_with_agent(command, &agent, file)?)
-        }
-        Some(command) => Some(bpfscope_runtime::Child::spawn(command)?),
-        None => None,
+    let agent = if settings.user_probes { Some(crate::agent::library()?) } else { None };
+    let child = match (settings.command.as_deref(), &agent) {
+        (Some(command), Some(agent)) => Some(bpfscope_runtime::Child::spawn_with_agent(command, agent)?),
+        (Some(command), None) => Some(bpfscope_runtime::Child::spawn(command)?),
+        (None, _) => None,
     };
     let resolve_options = bpfscope_probes::ResolveOptions {
         pid: settings.pid,
@@ -318,7 +318,7 @@ pub fn prepare(source: &Source, settings: &Settings) -> Result<Prepared, Error> 
         print!("{}", compiled.listing(source));
         let _ = std::io::stdout().flush();
     }
-    Ok(Prepared { compiled, child })
+    Ok(Prepared { compiled, child, agent })
 }
 
 /// `--fallback` on a kernel without kprobes: kprobes become fentry and

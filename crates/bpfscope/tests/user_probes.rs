@@ -252,7 +252,12 @@ fn user_probes_without_a_command_are_refused_up_front() {
     let out = bpfscope().args(["--user-probes", "-e", "uprobe:/bin/sh:main { }"]).output().expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("--user-probes runs the probes inside a command started with -c CMD"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--user-probes runs the probes inside one process: a command (-c CMD) or a running process (-p PID)"
+        ),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -275,4 +280,109 @@ fn usdt_probes_run_in_user_space() {
         "{}",
         text(&user.stderr)
     );
+}
+
+/// The target in "hammer" mode: `threads` threads calling tick(0),
+/// tick(1), ... until its stdin closes; started and ready.
+struct Hammer {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Hammer {
+    fn start(target: &Path, threads: u32) -> Hammer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(target)
+            .args(["hammer", &threads.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starts the target");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("reads");
+        assert_eq!(line, "ready\n");
+        Hammer { child, stdout }
+    }
+
+    /// Ends the threads; what the target printed and how it exited.
+    fn finish(mut self) -> (String, std::process::ExitStatus) {
+        use std::io::Read;
+        drop(self.child.stdin.take());
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).expect("reads");
+        (rest, self.child.wait().expect("waits"))
+    }
+}
+
+/// Each `@name[tid]: n` line's tid and n.
+fn per_tid(out: &str, name: &str) -> std::collections::BTreeMap<u64, i64> {
+    out.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(&format!("@{name}["))?;
+            let (tid, n) = rest.split_once("]: ")?;
+            Some((tid.parse().ok()?, n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn attaching_to_a_running_process_and_detaching_leaves_it_running_with_its_own_bytes() {
+    require_root!();
+    let t = target();
+    let ts = t.to_str().expect("utf-8 path");
+    let hammer = Hammer::start(&t, 2);
+    let pid = hammer.child.id();
+    let before = bytes_in_process(pid, &t, "tick").expect("tick's bytes");
+    let program = format!("uprobe:{ts}:tick {{ @n = count(); }} interval:ms:100 {{ exit(); }}");
+    let out = run(&["-v", "--user-probes", "-p", &pid.to_string()], &program);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("user-space probe at"), "{stderr}");
+    let n: u64 = text(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("@n: ")?.parse().ok())
+        .unwrap_or_else(|| panic!("no count: {}", text(&out.stdout)));
+    assert!(n > 1000, "the running threads' calls were not counted: {n}");
+    // The bytes are back, as /proc/PID/mem shows them, and the process
+    // goes on to the end.
+    assert_eq!(bytes_in_process(pid, &t, "tick"), Some(before.clone()));
+    let (printed, status) = hammer.finish();
+    assert!(status.success(), "the target ended with {status}");
+    let expected: String = before.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(printed.trim(), expected);
+}
+
+#[test]
+fn eight_threads_keep_calling_while_probes_attach_and_detach_100_times() {
+    require_root!();
+    let t = target();
+    let ts = t.to_str().expect("utf-8 path");
+    let hammer = Hammer::start(&t, 8);
+    let pid = hammer.child.id();
+    let before = bytes_in_process(pid, &t, "tick").expect("tick's bytes");
+    // Each thread calls tick() with 0, 1, 2...: while attached, a
+    // thread's calls are one run of numbers, so its count is exactly
+    // max - min + 1.
+    let program = format!(
+        "uprobe:{ts}:tick {{ @c[tid] = count(); @lo[tid] = min(arg0); @hi[tid] = max(arg0); }} interval:ms:20 {{ exit(); }}"
+    );
+    let mut threads_seen = std::collections::BTreeSet::new();
+    for round in 0..100 {
+        let out = run(&["-v", "--user-probes", "-p", &pid.to_string()], &program);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "round {round}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("user-space probe at"), "round {round}: {}", text(&out.stderr));
+        let (c, lo, hi) = (per_tid(&stdout, "c"), per_tid(&stdout, "lo"), per_tid(&stdout, "hi"));
+        assert!(!c.is_empty(), "round {round}: nothing counted:\n{stdout}");
+        for (tid, n) in &c {
+            assert_eq!(*n, hi[tid] - lo[tid] + 1, "round {round}, thread {tid}: a call was lost or counted twice");
+            threads_seen.insert(*tid);
+        }
+        assert_eq!(bytes_in_process(pid, &t, "tick"), Some(before.clone()), "round {round}: the bytes are not back");
+    }
+    assert_eq!(threads_seen.len(), 8, "{threads_seen:?}");
+    let (printed, status) = hammer.finish();
+    assert!(status.success(), "the target ended with {status}");
+    assert_eq!(printed.trim(), before.iter().map(|b| format!("{b:02x}")).collect::<String>());
 }

@@ -43,7 +43,7 @@ pub struct AgentFds {
     pub region: OwnedFd,
     pub eventfd: OwnedFd,
     /// The agent library, where it is a memfd (open until the run ends).
-    pub library: Option<OwnedFd>,
+    pub library: Option<std::sync::Arc<OwnedFd>>,
 }
 
 impl Child {
@@ -54,10 +54,11 @@ impl Child {
     }
 
     /// Forks `command` as [`Child::spawn`] does, with the user-space probe
-    /// agent preloaded (`--user-probes`): LD_PRELOAD names `agent` (kept
-    /// open by `file` where it is a memfd), and the agent finds the shared
-    /// region through its descriptor in /proc.
-    pub fn spawn_with_agent(command: &str, agent: &Path, file: Option<OwnedFd>) -> Result<Child, ChildError> {
+    /// agent preloaded (`--user-probes`): LD_PRELOAD names the library,
+    /// and the agent finds the shared region through its descriptor in
+    /// /proc.
+    pub fn spawn_with_agent(command: &str, library: &crate::inject::AgentLibrary) -> Result<Child, ChildError> {
+        let agent = library.path.as_path();
         let os = |e| ChildError::Os(e);
         let region = crate::user::new_memfd().map_err(os)?;
         // SAFETY: a plain call; not close-on-exec, so the command has it.
@@ -81,7 +82,7 @@ impl Child {
             ("BPFSCOPE_REGION".into(), path.into()),
         ];
         let mut child = Child::spawn_with(command, Some(&env))?;
-        child.agent = Some(AgentFds { region, eventfd, library: file });
+        child.agent = Some(AgentFds { region, eventfd, library: library.file.clone() });
         Ok(child)
     }
 

@@ -7,6 +7,7 @@ mod btf;
 pub mod child;
 pub mod data;
 pub mod elf;
+pub mod inject;
 mod load;
 pub mod output;
 mod pcap;

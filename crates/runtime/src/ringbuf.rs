@@ -105,7 +105,12 @@ impl RingReader {
     /// its consumer page at `offset`, then its producer page and data,
     /// the data mapped twice in a row as the kernel maps it. `waker` is
     /// the eventfd its producers write when the reader may sleep.
-    pub fn from_memfd(fd: BorrowedFd<'_>, offset: usize, size: u32, waker: BorrowedFd<'_>) -> io::Result<RingReader> {
+    pub fn from_memfd(
+        fd: BorrowedFd<'_>,
+        offset: usize,
+        size: u32,
+        waker: Option<BorrowedFd<'_>>,
+    ) -> io::Result<RingReader> {
         let page_size = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
         let size = size as usize;
         let consumer = mmap(fd, page_size, libc::PROT_READ | libc::PROT_WRITE, offset)?;
@@ -147,7 +152,9 @@ impl RingReader {
         // SAFETY: just made.
         let epoll = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(epfd) };
         let mut reader = RingReader { consumer, producer, page_size, mask: size as u64 - 1, epoll, wakers: Vec::new() };
-        reader.wake_on(waker)?;
+        if let Some(waker) = waker {
+            reader.wake_on(waker)?;
+        }
         Ok(reader)
     }
 

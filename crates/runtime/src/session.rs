@@ -39,8 +39,9 @@ pub struct RunOptions {
     /// `--bench`: after BEGIN, time each `bench:` probe and end, attaching
     /// nothing; without it, `bench:` probes do not run.
     pub bench: bool,
-    /// `--user-probes`: the command's uprobes run in it (see [`crate::user`]).
-    pub user_probes: bool,
+    /// `--user-probes`: the uprobes of the command (`-c`) or process
+    /// (`-p`) run in it (see [`crate::user`]), with this agent library.
+    pub user_probes: Option<crate::inject::AgentLibrary>,
 }
 
 /// When output is flushed (`-B`).
@@ -97,9 +98,17 @@ pub fn run(
         return Err(RunError::BenchOnly);
     }
     let mut session = Session::load(compiled, &RunOptions { pid: only, ..options.clone() })?;
-    if options.user_probes {
-        let c = child.as_deref().ok_or_else(|| RunError::UserProbes("--user-probes needs -c".into()))?;
-        session.use_agent(c)?;
+    // The agent's programs are not attached in the kernel by `start`.
+    let mut region_path = None;
+    if options.user_probes.is_some() {
+        match child.as_deref() {
+            Some(c) => session.use_agent(c)?,
+            None => {
+                let (user, path) = crate::user::UserProbes::for_process(&session.compiled)?;
+                session.user = Some(user);
+                region_path = Some(path);
+            }
+        }
     }
     // A child ends the run by exiting, not by being gone from the start.
     session.end_with_process = options.pid.is_some();
@@ -107,6 +116,9 @@ pub fn run(
     session.decode_args = false;
     signals::install();
     session.start()?;
+    if let (Some(agent), Some(pid), Some(path)) = (&options.user_probes, options.pid, &region_path) {
+        session.inject_agent(pid, agent, path, options.verbose)?;
+    }
     let read_ahead = session.compiled.symbols.read_ahead();
     // A running process's mappings, read before the run says it is
     // attached (and the process's calls are awaited).
@@ -541,7 +553,7 @@ impl Session {
     /// `--user-probes`: writes the region the command's agent maps.
     fn use_agent(&mut self, child: &Child) -> Result<(), RunError> {
         use std::os::fd::AsFd;
-        let user = crate::user::UserProbes::build(&self.compiled, child)?;
+        let user = crate::user::UserProbes::for_child(&self.compiled, child)?;
         if let (Some(ring), Some(fds)) = (self.ring.as_mut(), child.agent()) {
             ring.wake_on(fds.eventfd.as_fd())?;
         }
@@ -555,6 +567,49 @@ impl Session {
     fn start_user(&mut self, child: &mut Child, verbose: bool) -> Result<(), RunError> {
         let Some(user) = self.user.take() else { return Ok(()) };
         let fallbacks = user.wait_for_agent(child);
+        let result = self.attach_fallbacks(&user, &fallbacks, verbose);
+        user.go();
+        self.user = Some(user);
+        result
+    }
+
+    /// `--user-probes -p`: loads the agent into the process (every thread
+    /// stopped meanwhile); once it reports, the kernel takes the sites it
+    /// refused and the probes go.
+    fn inject_agent(
+        &mut self,
+        pid: u32,
+        agent: &crate::inject::AgentLibrary,
+        path: &str,
+        verbose: bool,
+    ) -> Result<(), RunError> {
+        let Some(user) = self.user.take() else { return Ok(()) };
+        let mut result = Ok(());
+        let mut done = false;
+        let injected = crate::inject::inject(pid, agent, path, &mut |ips| user.set_stopped(ips), &mut || {
+            if !done && user.reported() {
+                done = true;
+                result = self.attach_fallbacks(&user, &user.fallbacks(""), verbose);
+                user.go();
+            }
+        });
+        if let Err(e) = injected {
+            // The process goes on untraced by us; say why.
+            user.detach();
+            return Err(RunError::UserProbes(format!("--user-probes: {e}")));
+        }
+        self.user = Some(user);
+        result
+    }
+
+    /// Attaches kernel uprobes at the sites the agent did not take (said
+    /// under -v, with where each one is).
+    fn attach_fallbacks(
+        &mut self,
+        user: &crate::user::UserProbes,
+        fallbacks: &[crate::user::Fallback],
+        verbose: bool,
+    ) -> Result<(), RunError> {
         let mut attached = self.attached.take().unwrap_or_default();
         let mut result = Ok(());
         let mut programs: Vec<usize> = fallbacks.iter().map(|f| f.program).collect();
@@ -581,7 +636,7 @@ impl Session {
             for (cookie, addr) in user.patched() {
                 eprintln!("{}: user-space probe at {addr:#x}", probe(cookie));
             }
-            for f in &fallbacks {
+            for f in fallbacks {
                 let site = match &self.compiled.programs[f.program].kind {
                     ProgKind::Uprobe { sites, .. } => sites.get(f.site),
                     _ => None,
@@ -595,8 +650,6 @@ impl Session {
         {
             user.set_global(g, GLOBAL_START as u32, read_u64(&v));
         }
-        user.go();
-        self.user = Some(user);
         result
     }
 

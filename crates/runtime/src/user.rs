@@ -36,6 +36,18 @@ pub struct UserProbes {
     placed: Vec<Placed>,
     /// The compiled programs the agent runs (indexes).
     pub programs: Vec<usize>,
+    /// In a running process (`-p`), which keeps the region mapped after
+    /// the run: its memory is given back when this is dropped.
+    in_process: bool,
+}
+
+impl Drop for UserProbes {
+    fn drop(&mut self) {
+        if self.in_process {
+            self.detach();
+            self.release();
+        }
+    }
 }
 
 /// A site the kernel takes instead, and why.
@@ -47,11 +59,31 @@ pub struct Fallback {
 
 impl UserProbes {
     /// Writes the region for the command's agent.
-    pub fn build(compiled: &Compiled, child: &Child) -> Result<UserProbes, RunError> {
+    pub fn for_child(compiled: &Compiled, child: &Child) -> Result<UserProbes, RunError> {
         let fds = child.agent().ok_or_else(|| RunError::UserProbes("--user-probes needs -c".into()))?;
-        let io = |e: std::io::Error| RunError::UserProbes(format!("cannot set up the shared memory: {e}"));
+        let fd = fds.region.try_clone().map_err(setup)?;
+        UserProbes::build(compiled, fd, Some(fds.eventfd.as_fd()))
+    }
+
+    /// Writes the region for the agent of a running process (`-p`), which
+    /// opens it by its path (no eventfd there: its ring is read at each
+    /// poll).
+    pub fn for_process(compiled: &Compiled) -> Result<(UserProbes, String), RunError> {
+        let fd = new_memfd().map_err(setup)?;
+        let path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let mut user = UserProbes::build(compiled, fd, None)?;
+        user.in_process = true;
+        Ok((user, path))
+    }
+
+    fn build(
+        compiled: &Compiled,
+        fd: OwnedFd,
+        eventfd: Option<std::os::fd::BorrowedFd<'_>>,
+    ) -> Result<UserProbes, RunError> {
+        let io = setup;
         let mut b =
-            RegionBuilder { eventfd: Some(std::os::fd::AsRawFd::as_raw_fd(&fds.eventfd)), ..Default::default() };
+            RegionBuilder { eventfd: eventfd.map(|e| std::os::fd::AsRawFd::as_raw_fd(&e)), ..Default::default() };
         b.maps = compiled.maps.iter().map(map_spec).collect();
         if let Some(m) = compiled.ringbuf {
             b.ring = Some((m.0 as u32, compiled.maps[m.0].max_entries));
@@ -78,7 +110,6 @@ impl UserProbes {
                 placed.push(Placed { program: pi, site: si });
             }
         }
-        let fd: OwnedFd = fds.region.try_clone().map_err(io)?;
         let region = b.build(fd).map_err(io)?;
         let ring = match (compiled.ringbuf, region.fd()) {
             (Some(m), Some(fd)) => Some(
@@ -86,32 +117,46 @@ impl UserProbes {
                     fd.as_fd(),
                     region.header().ring_off as usize,
                     compiled.maps[m.0].max_entries,
-                    fds.eventfd.as_fd(),
+                    eventfd,
                 )
                 .map_err(io)?,
             ),
             _ => None,
         };
-        Ok(UserProbes { region, ring, placed, programs })
+        Ok(UserProbes { region, ring, placed, programs, in_process: false })
     }
 
-    /// Waits for the agent to report; returns the sites the kernel must
-    /// take (refused by the agent, or all of them if it never came).
+    /// Waits for the command's agent to report; returns the sites the
+    /// kernel must take (refused by the agent, or all of them if it
+    /// never came).
     pub fn wait_for_agent(&self, child: &mut Child) -> Vec<Fallback> {
-        let h = self.region.header();
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut reported = false;
-        while Instant::now() < deadline && !child.exited() {
-            if h.agent_state.load(Ordering::Acquire) != region::agent::NONE {
-                reported = true;
-                break;
-            }
+        while Instant::now() < deadline && !child.exited() && !self.reported() {
             std::thread::sleep(Duration::from_millis(1));
         }
+        let missing = format!("the agent did not load in {} (a static binary?)", child.program().display());
+        self.fallbacks(&missing)
+    }
+
+    /// Whether the agent has patched what it could.
+    pub fn reported(&self) -> bool {
+        self.region.header().agent_state.load(Ordering::Acquire) != region::agent::NONE
+    }
+
+    /// Lists where the process's threads stand (`-p`, before the agent
+    /// patches).
+    pub fn set_stopped(&self, ips: &[u64]) {
+        self.region.set_stopped(ips);
+    }
+
+    /// The sites the kernel must take: those the agent refused, or all
+    /// (for `missing`) if it has not reported.
+    pub fn fallbacks(&self, missing: &str) -> Vec<Fallback> {
+        let reported = self.reported();
         let mut out = Vec::new();
         for (d, p) in self.region.sites().iter().zip(&self.placed) {
             let why = if !reported {
-                format!("the agent did not load in {} (a static binary?)", child.program().display())
+                missing.to_string()
             } else if d.status.load(Ordering::Acquire) == region::site_status::PATCHED {
                 continue;
             } else {
@@ -138,13 +183,31 @@ impl UserProbes {
         let child_alive = pid != 0 && unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
         h.state.store(region::state::DETACHED, Ordering::Release);
         futex_wake(&h.state);
-        let deadline = Instant::now() + Duration::from_secs(1);
+        let deadline = Instant::now() + Duration::from_secs(5);
         while child_alive
             && h.agent_state.load(Ordering::Acquire) == region::agent::REPORTED
             && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Frees the maps' and ring's memory of a region a running process
+    /// keeps mapped after the run (`-p`): only the header page stays
+    /// (its state says detached; the agent's threads may look at it).
+    fn release(&self) {
+        let Some(fd) = self.region.fd() else { return };
+        let page = region::PAGE as libc::off_t;
+        let len = self.region.header().total_size as libc::off_t - page;
+        // SAFETY: a plain call on our memfd.
+        unsafe {
+            libc::fallocate(
+                std::os::fd::AsRawFd::as_raw_fd(fd),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                page,
+                len,
+            )
+        };
     }
 
     /// The agent's half of a map.
@@ -179,18 +242,6 @@ impl UserProbes {
         if let Some(m) = self.map(globals) {
             m.update(&slot.to_le_bytes(), &value.to_le_bytes(), 0, 0);
         }
-    }
-
-    /// Hits skipped (already in a probe; no free thread slot; return
-    /// stack full), for -v.
-    pub fn skipped(&self) -> (u64, u64, u64, u64) {
-        let h = self.region.header();
-        (
-            h.hits.load(Ordering::Relaxed),
-            h.reentered.load(Ordering::Relaxed),
-            h.slotless.load(Ordering::Relaxed),
-            h.missed_returns.load(Ordering::Relaxed),
-        )
     }
 
     /// Where the agent patched each site: its cookie (which names its
@@ -250,6 +301,10 @@ fn function_sizes(binary: &Path) -> Vec<(u64, u64)> {
             Some((s.address() - vaddr + off, s.size()))
         })
         .collect()
+}
+
+fn setup(e: std::io::Error) -> RunError {
+    RunError::UserProbes(format!("cannot set up the shared memory: {e}"))
 }
 
 fn futex_wake(word: &std::sync::atomic::AtomicU32) {

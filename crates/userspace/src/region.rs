@@ -64,17 +64,21 @@ pub struct Header {
     pub ring_lock: AtomicU32,
     /// Per-thread slots in use, one bit each.
     pub slots_used: AtomicU64,
-    /// Hits that ran a program.
-    pub hits: AtomicU64,
     /// Hits skipped because the thread was already in a probe.
     pub reentered: AtomicU64,
     /// Hits skipped because every per-thread slot was taken.
     pub slotless: AtomicU64,
     /// Return probes missed (the thread's return stack was full).
     pub missed_returns: AtomicU64,
-    /// Nanoseconds of CLOCK_MONOTONIC at the start (`nsecs`, `elapsed`).
-    pub start_ns: AtomicU64,
+    /// Where each thread of a running process stood when the tracer
+    /// stopped them to load the agent (`-p`): no site is patched across
+    /// one of these.
+    pub n_stopped: u32,
+    pub stopped: [u64; MAX_STOPPED],
 }
+
+/// Stopped threads the header lists (more: no site is patched).
+pub const MAX_STOPPED: usize = 256;
 
 /// Why the agent did not patch a site.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +108,8 @@ pub enum Refusal {
     /// Another probe's jump covers this site, or this one's would cover
     /// another's.
     Overlaps = 10,
+    /// A thread of the process stands inside the bytes the jump replaces.
+    ThreadInside = 11,
 }
 
 impl Refusal {
@@ -119,6 +125,7 @@ impl Refusal {
             8 => Refusal::Program,
             9 => Refusal::Protect,
             10 => Refusal::Overlaps,
+            11 => Refusal::ThreadInside,
             _ => Refusal::None,
         }
     }
@@ -136,6 +143,7 @@ impl Refusal {
             Refusal::Program => "the program uses what the user-space interpreter does not have",
             Refusal::Protect => "its code could not be made writable",
             Refusal::Overlaps => "another probe's site is within the bytes a jump replaces",
+            Refusal::ThreadInside => "a thread of the process stood inside the bytes the jump replaces",
         }
     }
 }
@@ -277,6 +285,24 @@ impl Region {
     /// The ring's first byte (its consumer page), if it has one.
     pub fn ring(&self) -> Option<*mut u8> {
         (self.header().ring_off != 0).then(|| self.at(self.header().ring_off))
+    }
+
+    /// Where the process's threads stood while stopped (`-p`); None if
+    /// there were more than the header holds.
+    pub fn stopped_at(&self) -> Option<&[u64]> {
+        let h = self.header();
+        let n = h.n_stopped as usize;
+        (n <= MAX_STOPPED).then(|| &h.stopped[..n])
+    }
+
+    /// Lists where the threads stand (the tracer, before the agent loads).
+    pub fn set_stopped(&self, ips: &[u64]) {
+        // SAFETY: the header, written before the agent reads it.
+        let h = unsafe { &mut *(self.base as *mut Header) };
+        h.n_stopped = ips.len() as u32;
+        for (slot, ip) in h.stopped.iter_mut().zip(ips) {
+            *slot = *ip;
+        }
     }
 
     pub fn running(&self) -> bool {

@@ -213,6 +213,10 @@ pub fn build_target_as(source: &str, name: &str, flags: &[&str]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("bpfscope-targets-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("target dir");
     let exe = dir.join(name);
+    // One build at a time: a second build renamed over a running target
+    // would show in its /proc/PID/maps as deleted.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _building = BUILDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !exe.exists() {
         // Tests run in parallel: build under a private name, then rename
         // into place, so no test ever runs a half-written binary.

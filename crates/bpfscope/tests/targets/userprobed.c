@@ -7,8 +7,13 @@
  *   userprobed exec N        hit() N times, then exec "loop N"
  *   userprobed spin MS       hit() about every millisecond for MS ms,
  *                            then prints hit()'s first 8 bytes
+ *   userprobed hammer T      T threads call tick(0), tick(1), ... as fast
+ *                            as they can; "ready" once they run; at the
+ *                            end of stdin they stop, and tick()'s first
+ *                            8 bytes are printed
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +28,8 @@ PROBED int hit(int x) { return x * 7 + (x >> 3); }
 PROBED long work(long a, long b, long c, long d, long e, long f, long g, long h) {
     return a * 3 + b + c + d + e + f + g * 5 + h;
 }
+
+PROBED long tick(long seq) { return seq * 7 + (seq >> 3); }
 
 PROBED int greet(const char *who) { return (int)strlen(who) * 2; }
 
@@ -48,6 +55,25 @@ static void *caller(void *arg) {
     for (long i = 0; i < per_thread; i++)
         sink += hit((int)i);
     return NULL;
+}
+
+static volatile int stop;
+
+static void *hammer(void *arg) {
+    long local = 0;
+    for (long i = 0; !stop; i++) {
+        local += tick(i);
+        if (i % 1024 == 0)
+            sched_yield();
+    }
+    return (void *)local;
+}
+
+static void print_code(const void *f) {
+    const unsigned char *code = f;
+    for (int i = 0; i < 8; i++)
+        printf("%02x", code[i]);
+    printf("\n");
 }
 
 int main(int argc, char **argv) {
@@ -81,10 +107,21 @@ int main(int argc, char **argv) {
             sink += hit((int)i);
             nanosleep(&ms, NULL);
         }
-        unsigned char *code = (unsigned char *)hit;
-        for (int i = 0; i < 8; i++)
-            printf("%02x", code[i]);
-        printf("\n");
+        print_code((const void *)hit);
+    } else if (strcmp(mode, "hammer") == 0) {
+        pthread_t t[64];
+        long count = n < 64 ? n : 64;
+        char line[64];
+        for (long i = 0; i < count; i++)
+            pthread_create(&t[i], NULL, hammer, NULL);
+        printf("ready\n");
+        fflush(stdout);
+        while (fgets(line, sizeof line, stdin))
+            ;
+        stop = 1;
+        for (long i = 0; i < count; i++)
+            pthread_join(t[i], NULL);
+        print_code((const void *)tick);
     }
     return 0;
 }
