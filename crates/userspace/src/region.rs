@@ -347,7 +347,7 @@ pub struct MapSpec {
 pub struct RegionBuilder {
     pub sites: Vec<SiteSpec>,
     /// Each program's instructions, their map loads already holding map
-    /// indexes (see [`crate::vm::Program::prepare`]).
+    /// indexes (the agent puts its own map addresses there).
     pub programs: Vec<Vec<u64>>,
     pub maps: Vec<MapSpec>,
     /// The ring buffer's map index and size (a power of two of pages).
