@@ -192,6 +192,18 @@ pub fn run(
         let by_probe = if by_probe.is_empty() { String::new() } else { format!(" ({})", by_probe.join(", ")) };
         eprintln!("bpfscope: warning: Total lost event count: {lost}{by_probe}");
     }
+    if let Some((reentered, slotless, returns)) = session.user.as_ref().map(crate::user::UserProbes::skipped) {
+        // Hits without their program: as loud as lost events.
+        for (n, why) in [
+            (reentered, "came while the thread was already in a probe"),
+            (slotless, "came from threads beyond the 64 the agent counts apart"),
+            (returns, "had their return missed (more than 256 calls deep)"),
+        ] {
+            if n > 0 {
+                eprintln!("bpfscope: warning: --user-probes: {n} hits {why}, and ran no program");
+            }
+        }
+    }
     Ok(code)
 }
 

@@ -244,6 +244,17 @@ impl UserProbes {
         }
     }
 
+    /// Hits the agent did not run a program for: in a probe already
+    /// (re-entered), no free thread slot, return stack full.
+    pub fn skipped(&self) -> (u64, u64, u64) {
+        let h = self.region.header();
+        (
+            h.reentered.load(Ordering::Relaxed),
+            h.slotless.load(Ordering::Relaxed),
+            h.missed_returns.load(Ordering::Relaxed),
+        )
+    }
+
     /// Where the agent patched each site: its cookie (which names its
     /// probe) and address (for -v).
     pub fn patched(&self) -> Vec<(u64, u64)> {
