@@ -99,19 +99,21 @@ pub unsafe fn plan(addr: u64, before: u64, size: u64) -> Result<Plan, Refusal> {
         if i.is_invalid() {
             return Err(Refusal::Unmovable);
         }
-        match i.flow_control() {
-            FlowControl::Next
-            | FlowControl::ConditionalBranch
-            | FlowControl::UnconditionalBranch
-            | FlowControl::Call => {}
-            FlowControl::Return if len + i.len() >= JMP_LEN => {}
-            _ => return Err(Refusal::Unmovable),
-        }
-        // Branches end the function's straight line: whatever follows in
-        // the patched bytes may be a branch target.
+        // A function that ends (returns, or jumps away) before 5 bytes:
+        // what follows may be another function or a branch target.
         if matches!(i.flow_control(), FlowControl::UnconditionalBranch | FlowControl::Return) && len + i.len() < JMP_LEN
         {
             return Err(Refusal::TooShort);
+        }
+        if !matches!(
+            i.flow_control(),
+            FlowControl::Next
+                | FlowControl::ConditionalBranch
+                | FlowControl::UnconditionalBranch
+                | FlowControl::Call
+                | FlowControl::Return
+        ) {
+            return Err(Refusal::Unmovable);
         }
         len += i.len();
         moved.push(i);
@@ -329,4 +331,104 @@ pub fn register_sync_cores() {
     const REGISTER_SYNC_CORE: libc::c_long = 1 << 6;
     // SAFETY: as above.
     unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_SYNC_CORE, 0, 0) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// `code` copied into fresh executable memory at `offset` from a
+    /// 16-byte boundary; its address.
+    fn place(code: &[u8], offset: usize) -> u64 {
+        // SAFETY: a new private mapping.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(page, libc::MAP_FAILED);
+        let at = page as u64 + 64 + offset as u64;
+        // SAFETY: inside the page.
+        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), at as *mut u8, code.len()) };
+        at
+    }
+
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    static ARG0: AtomicU64 = AtomicU64::new(0);
+
+    extern "C" fn count(regs: *mut u8, tag: u64) {
+        assert_eq!(tag, 0x5eed);
+        HITS.fetch_add(1, Ordering::SeqCst);
+        // pt_regs's rdi, where the kernel keeps it.
+        // SAFETY: the trampoline's frame.
+        ARG0.store(unsafe { regs.add(crate::trampoline::regs::RDI).cast::<u64>().read() }, Ordering::SeqCst);
+    }
+
+    /// Patches the function at `f` and returns it callable.
+    fn patch(f: u64, size: u64) -> extern "C" fn(u64) -> u64 {
+        // SAFETY: f is the code just placed, `size` bytes.
+        let plan = unsafe { plan(f, 0, size) }.expect("patchable");
+        let mut pool = Pool::default();
+        let at = pool.alloc(plan.at, 1024).expect("trampoline memory");
+        let code = crate::trampoline::entry(at, f, count as *const () as u64, 0x5eed, &plan.moved, plan.resume)
+            .expect("assembles");
+        // SAFETY: the pool's executable memory; then the function's code.
+        unsafe {
+            std::ptr::copy_nonoverlapping(code.as_ptr(), at as *mut u8, code.len());
+            write(plan.at, &jump(plan.at, at)).expect("writes");
+            std::mem::transmute::<u64, extern "C" fn(u64) -> u64>(f)
+        }
+    }
+
+    #[test]
+    fn moved_instructions_run_as_before_with_rip_relative_operands_and_branches() {
+        // push rbp; mov rbp,rsp; lea rax,[rip+0x100]; pop rbp; ret: the lea
+        // moves to the trampoline and must still give its old address.
+        let lea = [0x55, 0x48, 0x89, 0xe5, 0x48, 0x8d, 0x05, 0x00, 0x01, 0x00, 0x00, 0x5d, 0xc3];
+        let f = place(&lea, 0);
+        let expected = f + 11 + 0x100;
+        let before = HITS.load(Ordering::SeqCst);
+        let patched = patch(f, lea.len() as u64);
+        assert_eq!(patched(7), expected);
+        assert_eq!(HITS.load(Ordering::SeqCst), before + 1);
+        // test edi,edi; je +6; mov eax,1; ret; mov eax,2; ret: the short
+        // conditional jump moves and still lands on the original code.
+        let branchy = [0x85, 0xff, 0x74, 0x06, 0xb8, 0x01, 0, 0, 0, 0xc3, 0xb8, 0x02, 0, 0, 0, 0xc3];
+        let g = patch(place(&branchy, 0), branchy.len() as u64);
+        assert_eq!((g(0), g(1)), (2, 1));
+        assert_eq!(ARG0.load(Ordering::SeqCst), 1, "arg0 as pt_regs holds it");
+    }
+
+    #[test]
+    fn unsafe_sites_are_refused() {
+        // SAFETY (each): the code just placed.
+        let refused = |code: &[u8], offset: usize| unsafe { plan(place(code, offset), 0, code.len() as u64) }.err();
+        // ret alone: shorter than the jump.
+        assert_eq!(refused(&[0xc3, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc], 0), Some(Refusal::TooShort));
+        // A loop back to offset 2, inside the first 5 bytes.
+        let looped = [0x31, 0xc0, 0xff, 0xc0, 0x83, 0xf8, 0x0a, 0x75, 0xf9, 0xc3];
+        assert_eq!(refused(&looped, 0), Some(Refusal::BranchInside));
+        // Across a 16-byte boundary.
+        assert_eq!(refused(&[0x90; 16], 13), Some(Refusal::Straddles));
+        // int3 cannot move.
+        assert_eq!(refused(&[0xcc, 0x90, 0x90, 0x90, 0x90, 0x90, 0xc3], 0), Some(Refusal::Unmovable));
+        // The bytes are restored in one store: the original comes back.
+        let f = place(&[0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0xc3], 0);
+        // SAFETY: the code just placed.
+        let old = unsafe { write(f, &jump(f, f + 100)) }.expect("writes");
+        assert_eq!(old, [0x90; 5]);
+        // SAFETY: as above.
+        unsafe { write(f, &old) }.expect("writes");
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { std::slice::from_raw_parts(f as *const u8, 7) },
+            [0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0xc3]
+        );
+    }
 }
