@@ -134,6 +134,17 @@ fn attach(path: &std::path::Path, preloaded: bool) -> bool {
     agent.patch_all();
     let agent: &'static Agent = agent;
     CURRENT.store(agent as *const Agent as *mut Agent, Ordering::Release);
+    // The watcher starts before the probes run: its own calls (thread
+    // creation allocates) are not the process's.
+    let (started, ready) = std::sync::mpsc::sync_channel(0);
+    let watcher = std::thread::Builder::new().name("bpfscope-agent".into()).spawn(move || {
+        thread::IN_PROBE.with(|c| c.set(true));
+        let _ = started.send(());
+        watch_tracer(agent)
+    });
+    if watcher.is_ok() {
+        let _ = ready.recv();
+    }
     let h = region.header();
     if first {
         h.agent_pid.store(me, Ordering::Release);
@@ -149,7 +160,6 @@ fn attach(path: &std::path::Path, preloaded: bool) -> bool {
         // SAFETY: the handler only touches this library's statics.
         unsafe { libc::pthread_atfork(None, None, Some(after_fork)) };
     });
-    let _ = std::thread::Builder::new().name("bpfscope-agent".into()).spawn(move || watch_tracer(agent));
     true
 }
 
