@@ -149,11 +149,11 @@ fn attach(path: &std::path::Path, preloaded: bool) -> bool {
     if first {
         h.agent_pid.store(me, Ordering::Release);
         h.agent_state.store(agent_state::REPORTED, Ordering::Release);
-        futex_wake(&h.agent_state);
+        Region::wake(&h.agent_state);
         // The tracer attaches kernel uprobes where patching was refused,
         // then says go; the process goes on after.
         while h.state.load(Ordering::Acquire) == state::SETUP {
-            futex_wait(&h.state, state::SETUP, 100);
+            Region::wait(&h.state, state::SETUP, 100);
         }
     }
     AT_FORK.call_once(|| {
@@ -573,7 +573,7 @@ fn watch_tracer(agent: &'static Agent) {
             }
             agent.quiesce();
             h.agent_state.store(agent_state::RESTORED, Ordering::Release);
-            futex_wake(&h.agent_state);
+            Region::wake(&h.agent_state);
             return;
         }
     }
@@ -584,15 +584,4 @@ fn watch_tracer(agent: &'static Agent) {
 fn uses_shadow_stack() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .is_ok_and(|s| s.lines().any(|l| l.starts_with("x86_Thread_features:") && l.contains("shstk")))
-}
-
-fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, ms: i64) {
-    let ts = libc::timespec { tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000 };
-    // SAFETY: a shared futex word in the region; a timeout bounds it.
-    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, &ts) };
-}
-
-fn futex_wake(word: &std::sync::atomic::AtomicU32) {
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
 }

@@ -386,3 +386,43 @@ fn eight_threads_keep_calling_while_probes_attach_and_detach_100_times() {
     assert!(status.success(), "the target ended with {status}");
     assert_eq!(printed.trim(), before.iter().map(|b| format!("{b:02x}")).collect::<String>());
 }
+
+#[test]
+fn ctrl_c_detaches_from_a_running_process() {
+    require_root!();
+    let t = target();
+    let ts = t.to_str().expect("utf-8 path");
+    let hammer = Hammer::start(&t, 2);
+    let pid = hammer.child.id();
+    let before = bytes_in_process(pid, &t, "tick").expect("tick's bytes");
+    let tracer = Tracer::start(&[
+        "--user-probes",
+        "-p",
+        &pid.to_string(),
+        "-e",
+        &format!("uprobe:{ts}:tick {{ @n = count(); }}"),
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(bytes_in_process(pid, &t, "tick").map(|b| b[0]), Some(0xe9), "tick() is not patched");
+    let out = tracer.interrupt();
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("@n: "), "{}", text(&out.stdout));
+    assert_eq!(bytes_in_process(pid, &t, "tick"), Some(before));
+    let (_, status) = hammer.finish();
+    assert!(status.success(), "the target ended with {status}");
+}
+
+#[test]
+fn a_process_without_dlopen_is_refused_and_left_alone() {
+    require_root!();
+    let t = support::build_target_as("userprobed", "userprobed_static", &["-O2", "-static", "-pthread"]);
+    let ts = t.to_str().expect("utf-8 path");
+    let hammer = Hammer::start(&t, 1);
+    let pid = hammer.child.id();
+    let out = run(&["--user-probes", "-p", &pid.to_string()], &format!("uprobe:{ts}:tick {{ @n = count(); }}"));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("process {pid} has no dlopen in its C library (statically linked?)")), "{stderr}");
+    let (_, status) = hammer.finish();
+    assert!(status.success(), "the target ended with {status}");
+}

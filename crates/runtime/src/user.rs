@@ -171,7 +171,7 @@ impl UserProbes {
     pub fn go(&self) {
         let h = self.region.header();
         h.state.store(region::state::RUNNING, Ordering::Release);
-        futex_wake(&h.state);
+        Region::wake(&h.state);
     }
 
     /// Turns the probes off; the agent puts the bytes back (waited for
@@ -182,7 +182,7 @@ impl UserProbes {
         // SAFETY: a plain call (signal 0: is it there).
         let child_alive = pid != 0 && unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
         h.state.store(region::state::DETACHED, Ordering::Release);
-        futex_wake(&h.state);
+        Region::wake(&h.state);
         let deadline = Instant::now() + Duration::from_secs(5);
         while child_alive
             && h.agent_state.load(Ordering::Acquire) == region::agent::REPORTED
@@ -316,9 +316,4 @@ fn function_sizes(binary: &Path) -> Vec<(u64, u64)> {
 
 fn setup(e: std::io::Error) -> RunError {
     RunError::UserProbes(format!("cannot set up the shared memory: {e}"))
-}
-
-fn futex_wake(word: &std::sync::atomic::AtomicU32) {
-    // SAFETY: a futex word in the shared region.
-    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
 }

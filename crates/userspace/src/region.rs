@@ -297,12 +297,29 @@ impl Region {
 
     /// Lists where the threads stand (the tracer, before the agent loads).
     pub fn set_stopped(&self, ips: &[u64]) {
-        // SAFETY: the header, written before the agent reads it.
-        let h = unsafe { &mut *(self.base as *mut Header) };
-        h.n_stopped = ips.len() as u32;
-        for (slot, ip) in h.stopped.iter_mut().zip(ips) {
-            *slot = *ip;
+        let h = self.base as *mut Header;
+        // SAFETY: fields of the header, written through the pointer (no
+        // reference to them is held) before the agent reads them.
+        unsafe {
+            std::ptr::addr_of_mut!((*h).n_stopped).write(ips.len() as u32);
+            let stopped = std::ptr::addr_of_mut!((*h).stopped).cast::<u64>();
+            for (n, ip) in ips.iter().take(MAX_STOPPED).enumerate() {
+                stopped.add(n).write(*ip);
+            }
         }
+    }
+
+    /// Wakes whoever waits on a word of the region (other processes too).
+    pub fn wake(word: &AtomicU32) {
+        // SAFETY: a futex word in shared memory (not FUTEX_PRIVATE).
+        unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
+    }
+
+    /// Waits up to `ms` while `word` holds `expected`.
+    pub fn wait(word: &AtomicU32, expected: u32, ms: i64) {
+        let ts = libc::timespec { tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000 };
+        // SAFETY: as above; the timeout bounds it.
+        unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, &ts) };
     }
 
     pub fn running(&self) -> bool {

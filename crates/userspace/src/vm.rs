@@ -287,40 +287,29 @@ unsafe fn store(addr: *mut u8, size: u8, v: u64) {
 /// `addr` is an aligned, writable word of the instruction's size.
 unsafe fn atomic(addr: u64, i: Insn, r: &mut [u64; 11]) {
     use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
-    let v = r[i.src];
-    if i.code & 0x18 == 0x18 {
-        // SAFETY: the caller's.
-        let a = unsafe { &*(addr as *const AtomicU64) };
-        let old = match i.imm & !1 {
-            0x00 => a.fetch_add(v, SeqCst),
-            0x40 => a.fetch_or(v, SeqCst),
-            0x50 => a.fetch_and(v, SeqCst),
-            0xa0 => a.fetch_xor(v, SeqCst),
-            0xe0 => a.swap(v, SeqCst),
-            _ => a.compare_exchange(r[0], v, SeqCst, SeqCst).unwrap_or_else(|x| x),
-        };
-        match i.imm {
-            0xf1 => r[0] = old,
-            x if x & 1 != 0 => r[i.src] = old,
-            _ => {}
-        }
-    } else {
-        // SAFETY: the caller's.
-        let a = unsafe { &*(addr as *const AtomicU32) };
-        let v = v as u32;
-        let old = match i.imm & !1 {
-            0x00 => a.fetch_add(v, SeqCst),
-            0x40 => a.fetch_or(v, SeqCst),
-            0x50 => a.fetch_and(v, SeqCst),
-            0xa0 => a.fetch_xor(v, SeqCst),
-            0xe0 => a.swap(v, SeqCst),
-            _ => a.compare_exchange(r[0] as u32, v, SeqCst, SeqCst).unwrap_or_else(|x| x),
-        };
-        match i.imm {
-            0xf1 => r[0] = u64::from(old),
-            x if x & 1 != 0 => r[i.src] = u64::from(old),
-            _ => {}
-        }
+    // One read-modify-write on a word of either size; the old value.
+    macro_rules! rmw {
+        ($atomic:ty, $int:ty) => {{
+            // SAFETY: the caller's.
+            let a = unsafe { &*(addr as *const $atomic) };
+            let (v, expected) = (r[i.src] as $int, r[0] as $int);
+            u64::from(match i.imm & !1 {
+                0x00 => a.fetch_add(v, SeqCst),
+                0x40 => a.fetch_or(v, SeqCst),
+                0x50 => a.fetch_and(v, SeqCst),
+                0xa0 => a.fetch_xor(v, SeqCst),
+                0xe0 => a.swap(v, SeqCst),
+                _ => a.compare_exchange(expected, v, SeqCst, SeqCst).unwrap_or_else(|x| x),
+            })
+        }};
+    }
+    let old = if i.code & 0x18 == 0x18 { rmw!(AtomicU64, u64) } else { rmw!(AtomicU32, u32) };
+    match i.imm {
+        // cmpxchg: the old value in r0.
+        0xf1 => r[0] = old,
+        // BPF_FETCH: in the source register.
+        x if x & 1 != 0 => r[i.src] = old,
+        _ => {}
     }
 }
 
