@@ -39,6 +39,8 @@ pub struct Agent {
     sites: Vec<Box<Site>>,
     /// Set when the tracer detached or died: no program runs after.
     off: AtomicBool,
+    /// How trampolines keep the vector registers.
+    vectors: trampoline::Vectors,
     /// Per thread slot: a thread is running this agent's programs. The
     /// tracer reads the maps once every slot is quiet.
     active: [Active; SLOTS as usize],
@@ -187,6 +189,7 @@ impl Agent {
             producer: Producer::of(region),
             sites: Vec::new(),
             off: AtomicBool::new(false),
+            vectors: trampoline::Vectors::detect(),
             active: std::array::from_fn(|_| Active::default()),
         };
         agent.programs = region.programs().iter().map(|p| agent.prepare(region.insns(p))).collect();
@@ -227,7 +230,7 @@ impl Agent {
         let shadow_stack = uses_shadow_stack();
         let mut pool = patch::Pool::default();
         let ret_tramp = pool.alloc(maps.first().map_or(0, |m| m.start), 1024).and_then(|at| {
-            let code = trampoline::ret(at, on_return as *const () as u64).ok()?;
+            let code = trampoline::ret(at, on_return as *const () as u64, self.vectors).ok()?;
             // SAFETY: fresh executable memory of the pool, 1024 bytes.
             unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), at as *mut u8, code.len().min(1024)) };
             Some(at)
@@ -330,6 +333,7 @@ impl Agent {
             &*site as *const Site as u64,
             &plan.moved,
             plan.resume,
+            self.vectors,
         )
         .map_err(|_| Refusal::Unmovable)?;
         if code.len() > 1024 {

@@ -376,8 +376,10 @@ mod tests {
         let plan = unsafe { plan(f, 0, size) }.expect("patchable");
         let mut pool = Pool::default();
         let at = pool.alloc(plan.at, 1024).expect("trampoline memory");
-        let code = crate::trampoline::entry(at, f, count as *const () as u64, 0x5eed, &plan.moved, plan.resume)
-            .expect("assembles");
+        let vectors = crate::trampoline::Vectors::detect();
+        let code =
+            crate::trampoline::entry(at, f, count as *const () as u64, 0x5eed, &plan.moved, plan.resume, vectors)
+                .expect("assembles");
         // SAFETY: the pool's executable memory; then the function's code.
         unsafe {
             std::ptr::copy_nonoverlapping(code.as_ptr(), at as *mut u8, code.len());

@@ -426,3 +426,22 @@ fn a_process_without_dlopen_is_refused_and_left_alone() {
     let (_, status) = hammer.finish();
     assert!(status.success(), "the target ended with {status}");
 }
+
+#[test]
+fn the_probed_code_keeps_its_vector_registers() {
+    require_root!();
+    let t = target();
+    let t = t.to_str().expect("utf-8 path");
+    // lanes() takes a vector in all 256 bits of ymm0; the programs' map
+    // updates and lookups go through the C library's memcpy and memcmp,
+    // which use AVX (and clear upper halves). The command sums what
+    // lanes() returned: 10 * (0 + 1 + ... + 99).
+    let program = format!(
+        "uprobe:{t}:lanes {{ @[comm, \"a key longer than most\"] = count(); }} uretprobe:{t}:lanes {{ @r = count(); }}"
+    );
+    let user = run(&["-v", "--user-probes", "-c", &format!("{t} lanes 100")], &program);
+    let out = text(&user.stdout);
+    assert!(text(&user.stderr).contains("user-space probe at"), "{}", text(&user.stderr));
+    assert!(out.contains("lanes 49500\n"), "the command's vector argument was changed:\n{out}");
+    assert!(out.contains("@r: 100\n"), "{out}");
+}

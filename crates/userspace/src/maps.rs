@@ -127,6 +127,19 @@ unsafe impl Send for Map<'_> {}
 // SAFETY: as above.
 unsafe impl Sync for Map<'_> {}
 
+/// Whether two keys are equal, compared a word at a time here rather than
+/// by the C library's memcmp: on the hot path of every lookup, and the
+/// C library's may use AVX-512, whose state the trampoline must then save
+/// and restore at more cost.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let words = a.len() / 8;
+    let word = |s: &[u8], i: usize| u64::from_ne_bytes(s[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    (0..words).all(|i| word(a, i) == word(b, i)) && a[words * 8..].iter().zip(&b[words * 8..]).all(|(x, y)| x == y)
+}
+
 fn hash(key: &[u8]) -> u64 {
     // FNV-1a: keys are a few words.
     key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
@@ -180,7 +193,7 @@ impl<'r> Map<'r> {
                     _ => break,
                 }
             }
-            if self.key_of(e) == key {
+            if same_bytes(self.key_of(e), key) {
                 return Ok(e);
             }
         }

@@ -7,11 +7,14 @@
  *   userprobed exec N        hit() N times, then exec "loop N"
  *   userprobed spin MS       hit() about every millisecond for MS ms,
  *                            then prints hit()'s first 8 bytes
+ *   userprobed lanes N       lanes() N times with a vector in ymm0; prints
+ *                            the sum of what it returned
  *   userprobed hammer T      T threads call tick(0), tick(1), ... as fast
  *                            as they can; "ready" once they run; at the
  *                            end of stdin they stop, and tick()'s first
  *                            8 bytes are printed
  */
+#include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -34,6 +37,21 @@ PROBED long tick(long seq) { return seq * 7 + (seq >> 3); }
 PROBED int greet(const char *who) { return (int)strlen(who) * 2; }
 
 PROBED long deref(long *p) { return p ? *p + 1 : -1; }
+
+/* Its argument is in all 256 bits of ymm0: a probe must not lose the
+ * upper half (the agent's C library calls may clear it). */
+__attribute__((noinline, noipa, used, target("avx"))) double lanes(__m256d v) {
+    double out[4];
+    _mm256_storeu_pd(out, v);
+    return out[0] + out[1] + out[2] + out[3];
+}
+
+__attribute__((target("avx"))) static double sum_lanes(long n) {
+    double total = 0;
+    for (long i = 0; i < n; i++)
+        total += lanes(_mm256_set_pd((double)i, 2.0 * i, 3.0 * i, 4.0 * i));
+    return total;
+}
 
 static volatile long sink;
 
@@ -108,6 +126,8 @@ int main(int argc, char **argv) {
             nanosleep(&ms, NULL);
         }
         print_code((const void *)hit);
+    } else if (strcmp(mode, "lanes") == 0) {
+        printf("lanes %.0f\n", sum_lanes(n));
     } else if (strcmp(mode, "hammer") == 0) {
         pthread_t t[64];
         long count = n < 64 ? n : 64;
