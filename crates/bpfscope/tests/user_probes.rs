@@ -432,12 +432,13 @@ fn the_probed_code_keeps_its_vector_registers() {
     require_root!();
     let t = target();
     let t = t.to_str().expect("utf-8 path");
-    // lanes() takes a vector in all 256 bits of ymm0; the programs' map
-    // updates and lookups go through the C library's memcpy and memcmp,
-    // which use AVX (and clear upper halves). The command sums what
-    // lanes() returned: 10 * (0 + 1 + ... + 99).
+    // lanes() takes a vector in all 256 bits of ymm0; each hit's printf
+    // copies its event with the C library's memcpy, which uses AVX (and
+    // clears upper halves). The command sums what lanes() returned:
+    // 10 * (0 + 1 + ... + 99).
     let program = format!(
-        "uprobe:{t}:lanes {{ @[comm, \"a key longer than most\"] = count(); }} uretprobe:{t}:lanes {{ @r = count(); }}"
+        "uprobe:{t}:lanes {{ printf(\"%s %s\\n\", comm, \"a string long enough for a vector copy\"); @[comm] = count(); }} \
+         uretprobe:{t}:lanes {{ @r = count(); }}"
     );
     let user = run(&["-v", "--user-probes", "-c", &format!("{t} lanes 100")], &program);
     let out = text(&user.stdout);
