@@ -1,7 +1,7 @@
 //! The user-space probe agent this binary carries (built by build.rs):
 //! written to a memfd at run time, whose /proc path the command preloads.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use bpfscope_runtime::inject::AgentLibrary;
@@ -28,6 +28,6 @@ pub fn library() -> Result<AgentLibrary, Error> {
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut file = std::fs::File::from(fd.try_clone().map_err(fail)?);
     std::io::Write::write_all(&mut file, AGENT).map_err(fail)?;
-    let path = PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()));
+    let path = PathBuf::from(bpfscope_runtime::user::proc_path(&fd));
     Ok(AgentLibrary { path, bytes: AGENT, file: Some(std::sync::Arc::new(fd)) })
 }

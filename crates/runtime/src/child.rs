@@ -75,7 +75,7 @@ impl Child {
             preload.push(":");
             preload.push(&was);
         }
-        let path = format!("/proc/{}/fd/{}", std::process::id(), region.as_raw_fd());
+        let path = bpfscope_userspace::region::proc_path(&region);
         let env = [
             ("LD_PRELOAD".into(), preload),
             ("BPFSCOPE_LD_PRELOAD".into(), was),

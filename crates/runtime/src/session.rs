@@ -719,31 +719,32 @@ impl Session {
 
     /// Hands over the records the event buffer holds, each where it lies.
     fn drain(&mut self, on_event: &mut OnEvent<'_>) -> Result<(), RunError> {
-        let Some(ring) = self.ring.take() else { return Ok(()) };
+        if let Some(ring) = self.ring.take() {
+            let result = self.deliver_all(&ring, on_event);
+            self.ring = Some(ring);
+            result?;
+        }
+        // The agent's events (they come on their own ring).
+        if let Some(user) = self.user.take() {
+            let result = user.ring().map_or(Ok(()), |ring| self.deliver_all(ring, on_event));
+            self.user = Some(user);
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Hands over every record `ring` holds (none after exit(): dropped
+    /// until END).
+    fn deliver_all(&mut self, ring: &RingReader, on_event: &mut OnEvent<'_>) -> std::io::Result<()> {
         let mut result = Ok(());
         ring.consume(|record| {
-            // After exit(), events are dropped until END.
             if self.finalizing {
                 return true;
             }
             result = self.deliver(record, on_event);
             result.is_ok()
         });
-        self.ring = Some(ring);
-        std::mem::replace(&mut result, Ok(()))?;
-        // The agent's events (they come on their own ring).
-        let Some(user) = self.user.take() else { return Ok(()) };
-        if let Some(ring) = user.ring() {
-            ring.consume(|record| {
-                if self.finalizing {
-                    return true;
-                }
-                result = self.deliver(record, on_event);
-                result.is_ok()
-            });
-        }
-        self.user = Some(user);
-        Ok(result?)
+        result
     }
 
     /// Hands one record over: printf's text formatted into the scratch

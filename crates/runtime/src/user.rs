@@ -21,7 +21,7 @@ use bpfscope_userspace::region::{self, MapSpec, Refusal, Region, RegionBuilder, 
 use crate::ringbuf::RingReader;
 use crate::{Child, RunError};
 
-pub use bpfscope_userspace::region::memfd as new_memfd;
+pub use bpfscope_userspace::region::{memfd as new_memfd, proc_path};
 
 /// One site as written into the region.
 struct Placed {
@@ -70,7 +70,7 @@ impl UserProbes {
     /// poll).
     pub fn for_process(compiled: &Compiled) -> Result<(UserProbes, String), RunError> {
         let fd = new_memfd().map_err(setup)?;
-        let path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let path = region::proc_path(&fd);
         let mut user = UserProbes::build(compiled, fd, None)?;
         user.in_process = true;
         Ok((user, path))

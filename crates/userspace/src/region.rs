@@ -457,6 +457,13 @@ impl RegionBuilder {
     }
 }
 
+/// The path by which another process opens this process's descriptor
+/// `fd` (as root: the agent opens the region, a process loads the
+/// agent library).
+pub fn proc_path(fd: &impl AsRawFd) -> String {
+    format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd())
+}
+
 /// A new, empty memfd for a region.
 pub fn memfd() -> io::Result<OwnedFd> {
     // Not close-on-exec: the command started with the agent inherits it.
